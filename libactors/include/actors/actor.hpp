@@ -1,0 +1,218 @@
+#pragma once
+
+#include "actors/detail/args.hpp"
+#include "actors/detail/runtime.hpp"
+#include "actors/object_ref.hpp"
+#include "actors/registry.hpp"
+#include "actors/task.hpp"
+
+#include <boost/serialization/split_member.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace actors {
+
+template <class C>
+class actor_handle;
+
+namespace detail {
+
+template <class M>
+struct member_traits;
+template <class R, class C, class... Ps>
+struct member_traits<R (C::*)(Ps...)> {
+  using class_type = C;
+  using result = R;
+  template <template <class...> class T>
+  using with_params = T<R, Ps...>;
+};
+template <class R, class C, class... Ps>
+struct member_traits<R (C::*)(Ps...) const> : member_traits<R (C::*)(Ps...)> {};
+
+} // namespace detail
+
+/// One call of a registered method on an actor; made by actor_handle::task.
+template <class R, class... Ps>
+class actor_call {
+ public:
+  actor_call(detail::actor_cell* actor, const detail::method_entry* method)
+    : actor_(actor), method_(method) {}
+
+  /// Queues the call and returns at once with a reference to its future result.
+  /// Calls from one caller run in the order they were made.
+  template <class... As>
+  result_ref<R> remote(As&&... as) const {
+    auto args = detail::make_args<Ps...>(std::forward<As>(as)...);
+    return result_ref<R>(detail::submit_actor_call(actor_, *method_, std::move(args)), std::in_place);
+  }
+
+ private:
+  detail::actor_cell* actor_;
+  const detail::method_entry* method_;
+};
+
+/// A reference to a live actor of class C, wherever it runs. Copyable, comparable,
+/// hashable and serializable. An unnamed actor stops when its last handle is
+/// dropped; a named one lives until killed. Safe to use from any thread.
+template <class C>
+class actor_handle {
+ public:
+  actor_handle() noexcept = default;
+
+  /// Takes over one count on `cell` (runtime use).
+  actor_handle(detail::actor_cell* cell, std::in_place_t) noexcept
+    : cell_(cell), id_(cell ? detail::id_of(cell) : actor_id{}) {}
+
+  actor_handle(const actor_handle& other) noexcept : cell_(other.cell_), id_(other.id_) {
+    if (cell_)
+      detail::retain(cell_);
+  }
+  actor_handle(actor_handle&& other) noexcept
+    : cell_(std::exchange(other.cell_, nullptr)), id_(other.id_) {}
+  actor_handle& operator=(actor_handle other) noexcept {
+    std::swap(cell_, other.cell_);
+    std::swap(id_, other.id_);
+    return *this;
+  }
+  ~actor_handle() {
+    if (cell_)
+      detail::release(cell_);
+  }
+
+  /// Starts a call of registered method `m`: handle.task(&C::add).remote(5).
+  template <class M>
+  auto task(M m) const {
+    using traits = detail::member_traits<M>;
+    static_assert(std::is_base_of_v<typename traits::class_type, C>,
+                  "the method does not belong to this actor's class");
+    const auto& entry = detail::method_of(detail::method_key(m), typeid(C).name());
+    return typename traits::template with_params<actor_call>(cell_, &entry);
+  }
+
+  const actor_id& id() const noexcept {
+    return id_;
+  }
+  explicit operator bool() const noexcept {
+    return cell_ != nullptr;
+  }
+  detail::actor_cell* cell() const noexcept {
+    return cell_;
+  }
+
+  friend bool operator==(const actor_handle& a, const actor_handle& b) noexcept {
+    return a.id_ == b.id_;
+  }
+
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    ar << id_;
+    if (cell_)
+      detail::note_serialized(cell_);
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    actor_id id;
+    ar >> id;
+    *this = id == actor_id{} ? actor_handle{} : actor_handle{detail::resolve_actor(id), std::in_place};
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+
+ private:
+  detail::actor_cell* cell_ = nullptr;
+  actor_id id_;
+};
+
+/// Builds an actor from a registered factory. Options go before `remote`:
+///
+///     actor(make_counter).name("hits").max_restarts(3).remote(10);
+template <class C, class R, class... Ps>
+class actor_builder {
+ public:
+  explicit actor_builder(R (*factory)(Ps...))
+    : entry_(&detail::function_of(reinterpret_cast<const void*>(factory), typeid(factory).name())) {}
+
+  /// Registers the actor under a name that get_actor finds; a named actor lives
+  /// until killed.
+  actor_builder& name(std::string n) {
+    opts_.name = std::move(n);
+    return *this;
+  }
+  /// Times the actor is rebuilt from its factory after it dies (default 0).
+  actor_builder& max_restarts(int n) {
+    opts_.max_restarts = n;
+    return *this;
+  }
+  /// Times a call in flight is re-sent to a restarted instance (default 0).
+  actor_builder& max_task_retries(int n) {
+    opts_.max_task_retries = n;
+    return *this;
+  }
+  /// CPUs reserved for the actor's whole life (default 0: an idle actor holds none).
+  actor_builder& num_cpus(double n) {
+    opts_.num_cpus = n;
+    return *this;
+  }
+  /// An amount of a custom resource reserved for the actor's life.
+  actor_builder& resource(std::string name, double amount) {
+    opts_.resources.emplace_back(std::move(name), amount);
+    return *this;
+  }
+
+  /// Creates the actor and returns its handle at once; calls made before the
+  /// instance exists wait for it. A factory that throws makes the actor dead: its
+  /// calls fail with actor_died_error carrying the factory's message.
+  template <class... As>
+  actor_handle<C> remote(As&&... as) const {
+    auto args = detail::make_args<Ps...>(std::forward<As>(as)...);
+    return actor_handle<C>(detail::create_actor(*entry_, std::move(args), opts_), std::in_place);
+  }
+
+ private:
+  const detail::function_entry* entry_;
+  detail::actor_options opts_;
+};
+
+/// Starts creating an actor with `factory`, a registered function returning the
+/// class by value or as std::unique_ptr.
+template <class R, class... Ps>
+auto actor(R (*factory)(Ps...)) {
+  using C = typename detail::factory_class<std::remove_cvref_t<R>>::type;
+  static_assert(!std::is_void_v<C>,
+                "an actor factory returns its class by value or as std::unique_ptr");
+  return actor_builder<C, R, Ps...>(factory);
+}
+
+/// The named actor of class C, or empty if no live actor has that name.
+template <class C>
+std::optional<actor_handle<C>> get_actor(const std::string& name) {
+  auto* cell = detail::find_named_actor(name, typeid(C).name());
+  if (!cell)
+    return std::nullopt;
+  return actor_handle<C>(cell, std::in_place);
+}
+
+/// Kills the actor. With no_restart (the default) it is dead for good: calls made
+/// after kill returns fail with actor_died_error. With no_restart=false it is
+/// rebuilt from its factory if restarts remain.
+template <class C>
+void kill(const actor_handle<C>& handle, bool no_restart = true) {
+  detail::kill_actor(handle.cell(), no_restart);
+}
+
+/// True inside an actor method when the instance was rebuilt by a restart.
+inline bool was_restarted() {
+  return detail::current_actor_was_restarted();
+}
+
+} // namespace actors
+
+template <class C>
+struct std::hash<actors::actor_handle<C>> {
+  std::size_t operator()(const actors::actor_handle<C>& h) const noexcept {
+    return std::hash<actors::actor_id>{}(h.id());
+  }
+};

@@ -1,0 +1,13 @@
+#pragma once
+
+/// The one header a user includes: tasks, objects, actors and the runtime's
+/// lifetime. See docs/getting-started.md.
+
+#include "actors/actor.hpp"
+#include "actors/errors.hpp"
+#include "actors/ids.hpp"
+#include "actors/init.hpp"
+#include "actors/object_ref.hpp"
+#include "actors/registry.hpp"
+#include "actors/serialization.hpp"
+#include "actors/task.hpp"

@@ -1,0 +1,163 @@
+#pragma once
+
+/// The seam between the header-only API templates and the runtime library. Every
+/// function here is implemented in the shared library; the templates in the public
+/// headers only build typed arguments and call these. None of them may be called
+/// before actors::init (they throw actors::error with errc::not_initialized).
+
+#include "actors/detail/failure.hpp"
+#include "actors/ids.hpp"
+#include "actors/serialization.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace actors::detail {
+
+class object_cell; // an object's slot in its node's object store (runtime)
+class actor_cell;  // a hosted actor's record in its node's actor host (runtime)
+
+// -- reference counting ---------------------------------------------------------------
+// Thread-safe. Every object_ref / actor_handle holds one count on its cell.
+
+void retain(object_cell* cell) noexcept;
+void release(object_cell* cell) noexcept;
+object_id id_of(const object_cell* cell) noexcept;
+
+void retain(actor_cell* cell) noexcept;
+void release(actor_cell* cell) noexcept;
+actor_id id_of(const actor_cell* cell) noexcept;
+
+/// Finds the cell of an object named in bytes that were decoded (a serialized
+/// object_ref). Returns a retained cell; if the object is unknown here, a cell that
+/// fails `get` with object_lost_error.
+object_cell* resolve_object(const object_id& id);
+
+/// Called while an object_ref is serialized: makes the object findable by id and
+/// lets the encoder that is running pin it for as long as the bytes live.
+void note_serialized(object_cell* cell) noexcept;
+
+/// Finds the actor named by a decoded actor_handle. Returns a retained cell, or a
+/// dead one whose calls fail with actor_died_error when the actor is unknown.
+actor_cell* resolve_actor(const actor_id& id);
+void note_serialized(actor_cell* cell) noexcept;
+
+// -- arguments ----------------------------------------------------------------------
+
+/// The arguments of one call, typed by the callee's signature (see args.hpp).
+class args_holder {
+ public:
+  virtual ~args_holder();
+  /// Appends the cells of object_ref arguments that must be ready before the call.
+  virtual void dependencies(std::vector<object_cell*>& out) const = 0;
+  /// Wire form of the arguments (the cluster sends it to the node that runs them).
+  virtual std::string encode() const = 0;
+};
+
+using args_ptr = std::unique_ptr<args_holder>;
+
+// -- registry -------------------------------------------------------------------------
+
+/// A registered free function: a task body, and an actor factory if it returns a
+/// class (by value or unique_ptr).
+struct function_entry {
+  std::string name;
+  /// Runs the function on decoded arguments; throws what the function throws.
+  value_box (*invoke)(const void* fn, args_holder& args);
+  /// Builds the actor instance when the function is a factory, else null.
+  std::shared_ptr<void> (*construct)(const void* fn, args_holder& args);
+  /// Decodes arguments sent over the wire.
+  args_ptr (*decode_args)(const std::string& bytes);
+  const void* fn;
+  /// The class a factory builds (mangled), or null.
+  const char* actor_class;
+};
+
+/// A registered member function of an actor class.
+struct method_entry {
+  std::string name;
+  value_box (*invoke)(const void* method, void* self, args_holder& args);
+  args_ptr (*decode_args)(const std::string& bytes);
+  const char* actor_class;
+  /// Bytes of the member pointer, kept alive for `invoke`.
+  std::string method_bytes;
+};
+
+void register_function(function_entry entry);
+void register_method(method_entry entry, const std::string& key);
+
+/// The entry for a function pointer; throws not_registered_error naming it.
+const function_entry& function_of(const void* fn, const char* signature);
+/// The entry for a member pointer (key = its bytes + type); throws
+/// not_registered_error naming the class.
+const method_entry& method_of(const std::string& key, const char* class_name);
+/// Lookup by registered name (for calls that arrive by name); null if unknown.
+const function_entry* function_named(const std::string& name);
+const method_entry* method_named(const std::string& name);
+
+// -- tasks and objects ----------------------------------------------------------------
+
+/// A resource demand: name and amount, e.g. {"GPU", 1}.
+using resource_list = std::vector<std::pair<std::string, double>>;
+
+struct task_options {
+  double num_cpus = 1;
+  resource_list resources;
+  int max_retries = 3;
+  bool retry_exceptions = false;
+  std::string name;
+};
+
+/// Submits one call of `fn`; returns the retained cell of its result.
+object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts);
+
+/// Stores a value owned by the caller; returns its retained cell.
+object_cell* put_object(value_box value);
+
+/// A timeout of -1 ms waits forever.
+inline constexpr std::chrono::milliseconds forever{-1};
+
+/// Blocks until the object is ready and returns its value checked against `want`.
+/// Throws the object's failure, timeout_error, or actors::error on a type mismatch.
+std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
+                                      std::chrono::milliseconds timeout);
+
+/// Blocks until `num_returns` of the cells are ready (or failed) or the timeout
+/// passes; returns one flag per cell.
+std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size_t num_returns,
+                               std::chrono::milliseconds timeout);
+
+/// Cancels the task that makes the object, if it has not finished.
+void cancel_task(object_cell* cell);
+
+// -- actors ---------------------------------------------------------------------------
+
+struct actor_options {
+  std::string name;
+  int max_restarts = 0;
+  int max_task_retries = 0;
+  double num_cpus = 0;
+  resource_list resources;
+};
+
+/// Creates an actor from a registered factory; returns its retained cell at once
+/// (the instance is built in the background; calls queue until it exists).
+actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_options opts);
+
+/// Queues one method call; returns the retained cell of its result.
+object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, args_ptr args);
+
+/// The retained cell of a live named actor of class `class_name`, or null.
+actor_cell* find_named_actor(const std::string& name, const char* class_name);
+
+void kill_actor(actor_cell* actor, bool no_restart);
+
+/// True inside an actor method whose instance was built by a restart.
+bool current_actor_was_restarted();
+
+} // namespace actors::detail

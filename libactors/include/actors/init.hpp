@@ -1,0 +1,52 @@
+#pragma once
+
+#include "actors/ids.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace actors {
+
+/// How a process joins or starts a cluster. Every field has a flag
+/// (`--actors-<field>` with dashes) and an environment variable (`ACTORS_<FIELD>`);
+/// flags win over the environment, and both over these defaults.
+struct init_options {
+  /// host:port of a cluster's head to join; empty starts an embedded cluster in this
+  /// process.
+  std::string address;
+  /// CPUs this node offers to tasks; 0 means the number of hardware threads.
+  double num_cpus = 0;
+  /// Custom resources this node offers, e.g. {{"GPU", 1}}.
+  std::map<std::string, double> resources;
+  /// Bytes of values the object store keeps in memory before spilling; 0 means a
+  /// quarter of physical memory.
+  std::size_t object_store_bytes = 0;
+  /// Where spilled objects go; empty means a fresh directory under the system's
+  /// temporary directory, removed at shutdown.
+  std::string spill_dir;
+};
+
+/// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
+/// `--actors-resources=GPU=1,disk=2`, `--actors-object-store-bytes=1G`,
+/// `--actors-spill-dir=…`, `--actors-address=host:port`) and ACTORS_* environment
+/// variables. Other arguments are left alone. Throws actors::error on a malformed
+/// flag, naming it. Call once, from the main thread, before any other call.
+void init(int argc, char** argv);
+
+/// Starts the runtime with explicit options.
+void init(const init_options& opts);
+
+/// Stops the runtime: waits for running tasks, stops every actor and frees every
+/// object. References still held become dangling in the sense that `get` throws.
+/// The runtime may be started again with init.
+void shutdown();
+
+/// True between init and shutdown.
+bool is_initialized();
+
+/// The node this code runs on (inside a task or method: the node running it).
+node_id current_node_id();
+
+} // namespace actors

@@ -1,0 +1,166 @@
+#pragma once
+
+#include "actors/detail/args.hpp"
+#include "actors/detail/runtime.hpp"
+#include "actors/object_ref.hpp"
+#include "actors/registry.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace actors {
+
+/// What a call returns as a future: object_ref<R>, or object_ref<void> for void.
+template <class R>
+using result_ref = object_ref<std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>>;
+
+/// Builds one remote call of a registered function. Options go before `remote`:
+///
+///     task(f).num_cpus(2).resource("GPU", 1).max_retries(3).name("label").remote(x);
+template <class R, class... Ps>
+class task_builder {
+ public:
+  explicit task_builder(R (*f)(Ps...))
+    : entry_(&detail::function_of(reinterpret_cast<const void*>(f), typeid(f).name())) {}
+
+  /// CPUs the task holds while it runs (default 1; may be fractional or 0).
+  task_builder& num_cpus(double n) {
+    opts_.num_cpus = n;
+    return *this;
+  }
+  /// An amount of a custom resource the task needs, e.g. resource("GPU", 1).
+  task_builder& resource(std::string name, double amount) {
+    opts_.resources.emplace_back(std::move(name), amount);
+    return *this;
+  }
+  /// Times the task is re-run when its node fails (default 3).
+  task_builder& max_retries(int n) {
+    opts_.max_retries = n;
+    return *this;
+  }
+  /// Also re-run the task when it throws (default false).
+  task_builder& retry_exceptions(bool yes) {
+    opts_.retry_exceptions = yes;
+    return *this;
+  }
+  /// A label shown in listings and errors instead of the function's name.
+  task_builder& name(std::string label) {
+    opts_.name = std::move(label);
+    return *this;
+  }
+
+  /// Submits the call and returns at once with a reference to its future result.
+  /// An object_ref<P> passed for a parameter of type P is waited for and its value
+  /// passed (dataflow).
+  template <class... As>
+  result_ref<R> remote(As&&... as) const {
+    auto args = detail::make_args<Ps...>(std::forward<As>(as)...);
+    return result_ref<R>(detail::submit_task(*entry_, std::move(args), opts_), std::in_place);
+  }
+
+ private:
+  const detail::function_entry* entry_;
+  detail::task_options opts_;
+};
+
+/// Starts a remote call of `f`, which must be listed in an ACTORS_REMOTE line
+/// (otherwise throws not_registered_error saying so).
+template <class R, class... Ps>
+task_builder<R, Ps...> task(R (*f)(Ps...)) {
+  return task_builder<R, Ps...>(f);
+}
+
+/// Blocks until the object is ready and returns a copy of its value. Rethrows the
+/// failure of the task that made it (task_error, actor_died_error, …).
+template <class T>
+T get(const object_ref<T>& ref) {
+  if constexpr (std::is_void_v<T>) {
+    detail::get_value(ref.cell(), detail::ops_of<detail::unit>(), detail::forever);
+  } else {
+    auto p = detail::get_value(ref.cell(), detail::ops_of<T>(), detail::forever);
+    return *static_cast<const T*>(p.get());
+  }
+}
+
+/// As `get`, but throws timeout_error if the object is not ready in time.
+template <class T, class Rep, class Period>
+T get(const object_ref<T>& ref, std::chrono::duration<Rep, Period> timeout) {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout);
+  if constexpr (std::is_void_v<T>) {
+    detail::get_value(ref.cell(), detail::ops_of<detail::unit>(), ms);
+  } else {
+    auto p = detail::get_value(ref.cell(), detail::ops_of<T>(), ms);
+    return *static_cast<const T*>(p.get());
+  }
+}
+
+/// Gets every object in order. Throws the first failure met.
+template <class T>
+std::vector<T> get(const std::vector<object_ref<T>>& refs) {
+  std::vector<T> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs)
+    out.push_back(get(r));
+  return out;
+}
+
+/// The value itself, shared with the object store: no copy is made. The pointer
+/// stays valid after the reference is dropped.
+template <class T>
+std::shared_ptr<const T> get_shared(const object_ref<T>& ref) {
+  auto p = detail::get_value(ref.cell(), detail::ops_of<T>(), detail::forever);
+  return std::static_pointer_cast<const T>(p);
+}
+
+/// Stores a value in the object store and returns a reference to it.
+template <class T>
+object_ref<std::remove_cvref_t<T>> put(T&& value) {
+  return object_ref<std::remove_cvref_t<T>>(detail::put_object(detail::box(std::forward<T>(value))),
+                                            std::in_place);
+}
+
+/// The outcome of `wait`: the references split by readiness, each part in input
+/// order. A failed object counts as ready (its `get` throws).
+template <class T>
+struct wait_result {
+  std::vector<object_ref<T>> ready;
+  std::vector<object_ref<T>> pending;
+};
+
+/// Waits until `num_returns` objects are ready or `timeout` passes, whichever is
+/// first. Never throws timeout_error: what is not ready is in `pending`.
+template <class T, class Rep = std::int64_t, class Period = std::milli>
+wait_result<T> wait(const std::vector<object_ref<T>>& refs, std::size_t num_returns,
+                    std::chrono::duration<Rep, Period> timeout = std::chrono::milliseconds{-1}) {
+  std::vector<detail::object_cell*> cells;
+  cells.reserve(refs.size());
+  for (const auto& r : refs)
+    cells.push_back(r.cell());
+  auto ms = timeout.count() < 0 ? detail::forever
+                                : std::chrono::ceil<std::chrono::milliseconds>(timeout);
+  auto flags = detail::wait_objects(cells, num_returns, ms);
+  wait_result<T> out;
+  for (std::size_t i = 0; i < refs.size(); ++i)
+    (flags[i] ? out.ready : out.pending).push_back(refs[i]);
+  return out;
+}
+
+/// Waits for all of `refs`.
+template <class T>
+wait_result<T> wait(const std::vector<object_ref<T>>& refs) {
+  return wait(refs, refs.size());
+}
+
+/// Cancels the task that makes `ref` if it has not finished; its `get` then throws
+/// task_cancelled_error. A running task is not interrupted: its result is dropped.
+template <class T>
+void cancel(const object_ref<T>& ref) {
+  detail::cancel_task(ref.cell());
+}
+
+} // namespace actors

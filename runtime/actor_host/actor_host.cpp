@@ -1,0 +1,351 @@
+#include "runtime/actor_host/actor_host.hpp"
+
+#include "runtime/common/log.hpp"
+#include "runtime/scheduler/dependencies.hpp"
+
+#include <exception>
+#include <utility>
+#include <vector>
+
+namespace actors::runtime {
+
+namespace {
+
+std::string actor_label(const actor_cell* a) {
+  std::string s = "actor " + a->id.to_string();
+  if (!a->opts.name.empty())
+    s += " ('" + a->opts.name + "')";
+  return s;
+}
+
+detail::failure died(const actor_cell* a) {
+  return {errc::actor_died, actor_label(a) + " is dead: " + a->death, {}, {}};
+}
+
+// The calls a pool thread drains from one mailbox before it lets other work in.
+constexpr int drain_budget = 64;
+
+} // namespace
+
+/// Builds (or rebuilds) one actor's instance on a worker thread, holding the
+/// actor's reservation, which it keeps after returning.
+class actor_creation final : public work_item {
+ public:
+  actor_creation(actor_host& host, actor_cell* actor, resource_set demand)
+    : work_item(std::move(demand)), host_(host), actor_(actor) {}
+
+  ~actor_creation() override {
+    detail::release(actor_);
+  }
+
+  void run() override {
+    {
+      std::lock_guard<std::mutex> guard{actor_->mu};
+      actor_->reserved = true;
+    }
+    std::shared_ptr<void> instance;
+    try {
+      instance = actor_->factory->construct(actor_->factory->fn, *actor_->ctor_args);
+    } catch (const std::exception& e) {
+      host_.on_creation_failed(actor_, "its factory '" + actor_->factory->name + "' threw: " + e.what());
+      return;
+    } catch (...) {
+      host_.on_creation_failed(actor_, "its factory '" + actor_->factory->name
+                                         + "' threw an exception that is not a std::exception");
+      return;
+    }
+    host_.on_created(actor_, std::move(instance));
+  }
+
+  void abandon(const std::string& reason) override {
+    host_.on_creation_failed(actor_, reason);
+  }
+
+  bool releases_on_return() const override {
+    return false;
+  }
+
+  std::string describe() const override {
+    return "the creation of " + actor_label(actor_);
+  }
+
+ private:
+  actor_host& host_;
+  actor_cell* actor_;
+};
+
+actor_host::actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool)
+  : node_(node), store_(store), sched_(sched), pool_(pool) {}
+
+actor_host::~actor_host() {
+  stop();
+}
+
+actor_id actor_host::next_id() {
+  return actor_id{node_.value, next_seq_.fetch_add(1)};
+}
+
+actor_cell* actor_host::make_dead(const actor_id& id, std::string why) {
+  auto* a = new actor_cell(nullptr, id);
+  a->st = actor_cell::state::dead;
+  a->death = std::move(why);
+  return a;
+}
+
+actor_cell* actor_host::create(const actor_id& id, const detail::function_entry& factory,
+                               detail::args_ptr args, detail::actor_options opts) {
+  auto* a = new actor_cell(this, id);
+  a->factory = &factory;
+  a->ctor_args = std::move(args);
+  a->class_name = factory.actor_class;
+  a->reservation = resource_set::from(opts.num_cpus, opts.resources);
+  a->opts = std::move(opts);
+  if (!a->opts.name.empty())
+    detail::retain(a); // a named actor lives until killed: the host holds it
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    actors_.emplace(a->id, a);
+  }
+  start_creation(a);
+  return a;
+}
+
+void actor_host::start_creation(actor_cell* a) {
+  detail::retain(a); // held by the creation
+  when_ready(*a->ctor_args, [this, a] {
+    // A restart reuses the reservation the actor still holds.
+    bool reserved;
+    {
+      std::lock_guard<std::mutex> guard{a->mu};
+      reserved = a->reserved;
+    }
+    sched_.submit(std::make_unique<actor_creation>(*this, a, reserved ? resource_set{} : a->reservation));
+  });
+}
+
+void actor_host::on_created(actor_cell* a, std::shared_ptr<void> instance) {
+  std::unique_lock<std::mutex> lock{a->mu};
+  if (a->st == actor_cell::state::dead)
+    return; // killed while being built
+  a->instance = std::move(instance);
+  a->st = actor_cell::state::alive;
+  if (!a->mailbox.empty())
+    schedule_drain_locked(a);
+}
+
+void actor_host::on_creation_failed(actor_cell* a, const std::string& why) {
+  std::unique_lock<std::mutex> lock{a->mu};
+  if (a->st == actor_cell::state::dead)
+    return;
+  log(log_level::warning, "actor_host", actor_label(a), " could not be created: ", why);
+  die_locked(a, lock, "it could not be created: " + why);
+}
+
+void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, std::string why) {
+  a->st = actor_cell::state::dead;
+  a->death = std::move(why);
+  auto instance = std::move(a->instance);
+  auto calls = std::move(a->mailbox);
+  a->mailbox.clear();
+  bool reserved = std::exchange(a->reserved, false);
+  auto failure = died(a);
+  bool named = !a->opts.name.empty();
+  lock.unlock();
+  instance.reset(); // the user's destructor runs outside the lock
+  if (reserved)
+    sched_.release(a->reservation);
+  for (auto& c : calls) {
+    store_.settle(c.result, failure);
+    detail::release(c.result);
+    detail::release(a);
+  }
+  if (named) {
+    if (on_named_death)
+      on_named_death(a->id, a->opts.name);
+    detail::release(a); // the host's hold on a named actor
+  }
+}
+
+detail::object_cell* actor_host::call(actor_cell* a, const detail::method_entry& method,
+                                      detail::args_ptr args) {
+  std::unique_lock<std::mutex> lock{a->mu};
+  if (a->st == actor_cell::state::dead)
+    return store_.create_failed(died(a));
+  auto* result = store_.create_pending();
+  detail::retain(result); // one for the caller, one for the call
+  detail::retain(a);      // the queued call keeps the actor alive
+  a->mailbox.push_back({&method, std::move(args), result});
+  if (a->st == actor_cell::state::alive)
+    schedule_drain_locked(a);
+  return result;
+}
+
+void actor_host::schedule_drain_locked(actor_cell* a) {
+  if (a->draining)
+    return;
+  a->draining = true;
+  detail::retain(a);
+  pool_.post([this, a] { drain(a); });
+}
+
+void actor_host::drain(actor_cell* a) {
+  auto& ctx = current_context();
+  ctx.sched = &sched_;
+  ctx.pool = &pool_;
+  ctx.held_cpu = 0;
+  for (int n = 0; n < drain_budget; ++n) {
+    std::unique_lock<std::mutex> lock{a->mu};
+    if (a->st != actor_cell::state::alive || a->mailbox.empty()) {
+      a->draining = false;
+      lock.unlock();
+      detail::release(a);
+      return;
+    }
+    if (auto* dep = first_unsettled(*a->mailbox.front().args)) {
+      // Calls run in order: the mailbox waits for the head call's arguments.
+      lock.unlock();
+      dep->on_settled([this, a] { pool_.post([this, a] { drain(a); }); });
+      return;
+    }
+    auto call = std::move(a->mailbox.front());
+    a->mailbox.pop_front();
+    auto instance = a->instance;
+    ctx.actor_restarted = a->restarts_used > 0;
+    lock.unlock();
+    if (call.result->current() == detail::object_cell::state::pending) {
+      try {
+        store_.settle(call.result, call.method->invoke(call.method->method_bytes.data(), instance.get(), *call.args));
+      } catch (const std::exception& e) {
+        store_.settle(call.result, detail::failure{errc::task_failed, e.what(), call.method->name, node_.to_string()});
+      } catch (...) {
+        store_.settle(call.result, detail::failure{errc::task_failed, "an exception that is not a std::exception",
+                                                   call.method->name, node_.to_string()});
+      }
+    }
+    ctx.actor_restarted = false;
+    instance.reset();
+    call.args.reset();
+    detail::release(call.result);
+    detail::release(a); // the call's hold
+  }
+  pool_.post([this, a] { drain(a); });
+}
+
+void actor_host::kill(actor_cell* a, bool no_restart) {
+  std::unique_lock<std::mutex> lock{a->mu};
+  if (a->st == actor_cell::state::dead)
+    return;
+  if (!no_restart && a->restarts_used < a->opts.max_restarts) {
+    ++a->restarts_used;
+    restarts_total_.fetch_add(1, std::memory_order_relaxed);
+    a->st = actor_cell::state::creating;
+    auto instance = std::move(a->instance);
+    lock.unlock();
+    instance.reset();
+    log(log_level::info, "actor_host", actor_label(a), " restarts (", a->restarts_used, " of ",
+        a->opts.max_restarts, ")");
+    start_creation(a);
+    return;
+  }
+  die_locked(a, lock,
+             no_restart ? "it was killed" : "it was killed and has no restarts left (max_restarts="
+                                              + std::to_string(a->opts.max_restarts) + ")");
+}
+
+actor_cell* actor_host::find(const actor_id& id) {
+  std::lock_guard<std::mutex> guard{mu_};
+  auto i = actors_.find(id);
+  if (i == actors_.end())
+    return nullptr;
+  auto n = i->second->refs.load(std::memory_order_relaxed);
+  while (n > 0)
+    if (i->second->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
+      return i->second;
+  return nullptr;
+}
+
+void actor_host::forget(actor_cell* a) noexcept {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    actors_.erase(a->id);
+  }
+  std::unique_lock<std::mutex> lock{a->mu};
+  if (a->st != actor_cell::state::dead) {
+    // No handle and no queued call is left: nobody can reach the actor again.
+    a->st = actor_cell::state::dead;
+    auto instance = std::move(a->instance);
+    bool reserved = std::exchange(a->reserved, false);
+    lock.unlock();
+    instance.reset();
+    if (reserved)
+      sched_.release(a->reservation);
+  }
+}
+
+void actor_host::stop() {
+  std::vector<actor_cell*> all;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto& [id, a] : actors_) {
+      auto n = a->refs.load();
+      while (n > 0 && !a->refs.compare_exchange_weak(n, n + 1)) {
+      }
+      if (n > 0)
+        all.push_back(a);
+    }
+  }
+  for (auto* a : all)
+    kill(a, true);
+  // Handles may outlive the runtime: from here on they must not reach this host.
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto& [id, a] : actors_)
+      a->host.store(nullptr, std::memory_order_release);
+    actors_.clear();
+  }
+  for (auto* a : all)
+    detail::release(a);
+}
+
+actor_host_stats actor_host::stats() const {
+  actor_host_stats s;
+  std::lock_guard<std::mutex> guard{mu_};
+  for (auto& [id, a] : actors_) {
+    std::lock_guard<std::mutex> g{a->mu};
+    switch (a->st) {
+      case actor_cell::state::creating:
+        ++s.creating;
+        break;
+      case actor_cell::state::alive:
+        ++s.alive;
+        break;
+      case actor_cell::state::dead:
+        ++s.dead;
+        break;
+    }
+  }
+  s.restarts_total = restarts_total_.load();
+  return s;
+}
+
+} // namespace actors::runtime
+
+namespace actors::detail {
+
+void retain(actor_cell* a) noexcept {
+  a->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(actor_cell* a) noexcept {
+  if (a->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
+    return;
+  if (auto* host = a->host.load(std::memory_order_acquire))
+    host->forget(a);
+  delete a;
+}
+
+actor_id id_of(const actor_cell* a) noexcept {
+  return a->id;
+}
+
+} // namespace actors::detail

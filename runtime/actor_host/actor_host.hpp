@@ -1,0 +1,146 @@
+#pragma once
+
+#include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/resources.hpp"
+#include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/worker_pool.hpp"
+
+#include "actors/detail/runtime.hpp"
+#include "actors/ids.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace actors::runtime {
+class actor_host;
+}
+
+namespace actors::detail {
+
+/// One call waiting in an actor's mailbox.
+struct actor_call_request {
+  const method_entry* method;
+  args_ptr args;
+  /// Retained for the call; settled with its result.
+  object_cell* result;
+};
+
+/// A hosted actor: the factory and arguments that build it, the instance, and the
+/// mailbox its calls wait in. Calls run one at a time, in arrival order, on the
+/// worker pool. `refs` counts handles and queued calls; when it reaches zero the
+/// actor stops. Every other field is guarded by `mu`.
+class actor_cell {
+ public:
+  enum class state : std::uint8_t { creating, alive, dead };
+
+  actor_cell(runtime::actor_host* host, actor_id id) : host(host), id(id) {}
+
+  /// Null once the host has stopped (handles may outlive the runtime).
+  std::atomic<runtime::actor_host*> host;
+  const actor_id id;
+  std::atomic<std::uint32_t> refs{1};
+
+  const function_entry* factory = nullptr;
+  args_ptr ctor_args;
+  actor_options opts;
+  const char* class_name = nullptr;
+  runtime::resource_set reservation;
+
+  std::mutex mu;
+  state st = state::creating;
+  std::shared_ptr<void> instance;
+  std::deque<actor_call_request> mailbox;
+  /// A drain job is queued or running (at most one at a time).
+  bool draining = false;
+  int restarts_used = 0;
+  /// The reservation is held (from placement until death).
+  bool reserved = false;
+  /// Why the actor is dead.
+  std::string death;
+};
+
+} // namespace actors::detail
+
+namespace actors::runtime {
+
+using detail::actor_cell;
+
+struct actor_host_stats {
+  std::size_t creating = 0;
+  std::size_t alive = 0;
+  std::size_t dead = 0;
+  std::uint64_t restarts_total = 0;
+};
+
+/// Hosts this node's actors: builds instances from factories through the
+/// scheduler (so that an actor's resources are reserved for its life), runs their
+/// calls in order on the worker pool, rebuilds them on restart up to max_restarts,
+/// and stops them when killed or no longer referenced. Safe for concurrent use.
+class actor_host {
+ public:
+  actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool);
+  ~actor_host();
+
+  /// A fresh id for an actor about to be created here.
+  actor_id next_id();
+
+  /// Creates an actor; returns its cell with one reference (the caller's handle).
+  actor_cell* create(const actor_id& id, const detail::function_entry& factory,
+                     detail::args_ptr args, detail::actor_options opts);
+
+  /// A cell for an actor that cannot be reached: its calls fail with
+  /// actor_died_error saying `why`. One reference.
+  actor_cell* make_dead(const actor_id& id, std::string why);
+
+  /// Queues a call; returns the result's cell with one reference.
+  detail::object_cell* call(actor_cell* actor, const detail::method_entry& method,
+                            detail::args_ptr args);
+
+  void kill(actor_cell* actor, bool no_restart);
+
+  /// The retained cell of a live actor hosted here, or null.
+  actor_cell* find(const actor_id& id);
+
+  /// Called when the last reference went: stops the actor and forgets it.
+  void forget(actor_cell* actor) noexcept;
+
+  /// Kills every actor (node shutdown).
+  void stop();
+
+  actor_host_stats stats() const;
+
+  /// Called (once, on any thread) when a named actor dies for good, so that its
+  /// name can be freed. Set before the first create.
+  std::function<void(const actor_id&, const std::string& name)> on_named_death;
+
+ private:
+  friend class actor_creation;
+
+  void start_creation(actor_cell* actor);
+  void on_created(actor_cell* actor, std::shared_ptr<void> instance);
+  void on_creation_failed(actor_cell* actor, const std::string& why);
+  /// Marks the actor dead and fails its queued calls; `lock` is released.
+  void die_locked(actor_cell* actor, std::unique_lock<std::mutex>& lock, std::string why);
+  void schedule_drain_locked(actor_cell* actor);
+  void drain(actor_cell* actor);
+
+  const node_id node_;
+  object_store& store_;
+  scheduler& sched_;
+  worker_pool& pool_;
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<std::uint64_t> restarts_total_{0};
+
+  // Guards the table of actors hosted here.
+  mutable std::mutex mu_;
+  std::unordered_map<actor_id, actor_cell*> actors_;
+};
+
+} // namespace actors::runtime

@@ -1,0 +1,119 @@
+#include "runtime/node/node.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include "actors/errors.hpp"
+
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+
+namespace actors::runtime {
+
+namespace {
+
+node_id random_node_id() {
+  std::random_device rd;
+  std::uint64_t v = 0;
+  while (v == 0)
+    v = (std::uint64_t{rd()} << 32) ^ rd();
+  return node_id{v};
+}
+
+std::size_t physical_memory() {
+  auto pages = sysconf(_SC_PHYS_PAGES);
+  auto page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page)
+                               : std::size_t{8} << 30;
+}
+
+} // namespace
+
+node_config resolve(const init_options& opts) {
+  node_config cfg;
+  if (opts.num_cpus < 0 || !std::isfinite(opts.num_cpus))
+    throw error(errc::invalid_argument,
+                "num_cpus must be 0 (all hardware threads) or more, not " + std::to_string(opts.num_cpus));
+  cfg.num_cpus = opts.num_cpus > 0 ? opts.num_cpus
+                                   : std::max(1u, std::thread::hardware_concurrency());
+  for (const auto& [name, amount] : opts.resources) {
+    if (name.empty() || amount < 0 || !std::isfinite(amount))
+      throw error(errc::invalid_argument, "resource '" + name + "' has a bad amount "
+                                            + std::to_string(amount)
+                                            + ": give a name and an amount of 0 or more");
+    if (name == "CPU")
+      throw error(errc::invalid_argument,
+                  "set CPUs with num_cpus (--actors-num-cpus), not as a custom resource");
+  }
+  cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
+  cfg.object_store_bytes = opts.object_store_bytes > 0 ? opts.object_store_bytes : physical_memory() / 4;
+  if (opts.spill_dir.empty()) {
+    auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
+    std::string tmpl = base.string();
+    if (!mkdtemp(tmpl.data()))
+      throw error(errc::invalid_argument, "cannot make a spill directory under "
+                                            + std::filesystem::temp_directory_path().string()
+                                            + ": set spill_dir (--actors-spill-dir) to a writable directory");
+    cfg.spill_dir = tmpl;
+    cfg.owns_spill_dir = true;
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(opts.spill_dir, ec);
+    if (ec || !std::filesystem::is_directory(opts.spill_dir))
+      throw error(errc::invalid_argument, "spill_dir '" + opts.spill_dir
+                                            + "' is not a directory that can be made: "
+                                            + ec.message());
+    cfg.spill_dir = opts.spill_dir;
+  }
+  return cfg;
+}
+
+/// CAF's side of the node: the actor system its service actors live in.
+struct node::caf_system {
+  static caf::actor_system_config& configure(caf::actor_system_config& cfg) {
+    // Service actors answer requests from blocked user threads: the sharing policy
+    // wakes a worker ~10x faster than work stealing here, and two threads suffice
+    // because user code runs on the worker pool, not on CAF's threads.
+    cfg.set("scheduler.policy", caf::atom("sharing"));
+    cfg.set("scheduler.max-threads", std::size_t{2});
+    return cfg;
+  }
+
+  caf::actor_system_config cfg;
+  caf::actor_system system{configure(cfg)};
+};
+
+node::node(node_config cfg)
+  : id(random_node_id()),
+    config(std::move(cfg)),
+    caf_(new caf_system),
+    store(id, config.object_store_bytes, config.spill_dir),
+    pool(static_cast<std::size_t>(std::ceil(config.num_cpus))),
+    sched(config.resources, pool),
+    control(caf_->system),
+    host(id, store, sched, pool) {
+  host.on_named_death = [this](const actor_id& actor, const std::string& name) {
+    control.remove_name(name, actor);
+  };
+  log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
+      ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string());
+}
+
+node::~node() {
+  sched.stop();
+  host.stop();
+  pool.stop();
+  control.stop();
+  if (config.owns_spill_dir) {
+    std::error_code ec;
+    std::filesystem::remove_all(config.spill_dir, ec);
+  }
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,118 @@
+#include "runtime/node/options.hpp"
+
+#include "actors/errors.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace actors::runtime {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& what, const std::string& value, const std::string& hint) {
+  throw error(errc::invalid_argument, "bad value '" + value + "' for " + what + ": " + hint);
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || errno || *end != '\0' || !std::isfinite(v) || v < 0)
+    bad(what, text, "expected a number of 0 or more");
+  return v;
+}
+
+const char* const known_flags[] = {"address", "num-cpus", "resources", "object-store-bytes", "spill-dir"};
+
+void apply(init_options& opts, const std::string& key, const std::string& value,
+           const std::string& what) {
+  if (key == "address")
+    opts.address = value;
+  else if (key == "num-cpus")
+    opts.num_cpus = parse_number(value, what);
+  else if (key == "resources")
+    opts.resources = parse_resources(value, what);
+  else if (key == "object-store-bytes")
+    opts.object_store_bytes = parse_bytes(value, what);
+  else if (key == "spill-dir")
+    opts.spill_dir = value;
+}
+
+} // namespace
+
+std::size_t parse_bytes(const std::string& text, const std::string& what) {
+  if (text.empty())
+    bad(what, text, "expected a size such as 512M or 2G");
+  std::size_t digits = 0;
+  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
+    ++digits;
+  double v = parse_number(text.substr(0, digits), what);
+  std::string unit = text.substr(digits);
+  double scale = 1;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KiB")
+    scale = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MiB")
+    scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GiB")
+    scale = 1024.0 * 1024 * 1024;
+  else
+    bad(what, text, "the unit must be one of B, K, M, G");
+  return static_cast<std::size_t>(v * scale);
+}
+
+std::map<std::string, double> parse_resources(const std::string& text, const std::string& what) {
+  std::map<std::string, double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty())
+      continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      bad(what, text, "expected NAME=AMOUNT pairs separated by commas, e.g. GPU=1,disk=2");
+    out[item.substr(0, eq)] = parse_number(item.substr(eq + 1), what);
+  }
+  return out;
+}
+
+void parse_options(int argc, char** argv, init_options& opts) {
+  for (const char* key : known_flags) {
+    std::string env = "ACTORS_";
+    for (const char* p = key; *p; ++p)
+      env += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
+    if (const char* v = std::getenv(env.c_str()))
+      apply(opts, key, v, "environment variable " + env);
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--actors-", 0) != 0)
+      continue;
+    auto eq = arg.find('=');
+    std::string key = arg.substr(9, eq == std::string::npos ? std::string::npos : eq - 9);
+    bool known = false;
+    for (const char* k : known_flags)
+      known = known || key == k;
+    if (!known) {
+      std::string list;
+      for (const char* k : known_flags)
+        list += std::string(list.empty() ? "" : ", ") + "--actors-" + k;
+      throw error(errc::invalid_argument, "unknown flag '" + arg + "': the flags are " + list);
+    }
+    std::string value;
+    if (eq != std::string::npos)
+      value = arg.substr(eq + 1);
+    else if (i + 1 < argc)
+      value = argv[++i];
+    else
+      throw error(errc::invalid_argument, "flag '" + arg + "' needs a value: --actors-" + key + "=VALUE");
+    apply(opts, key, value, "flag --actors-" + key);
+  }
+}
+
+} // namespace actors::runtime

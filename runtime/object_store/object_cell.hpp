@@ -1,0 +1,72 @@
+#pragma once
+
+#include "actors/detail/failure.hpp"
+#include "actors/detail/runtime.hpp"
+#include "actors/ids.hpp"
+#include "actors/serialization.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace actors::runtime {
+class object_store;
+}
+
+namespace actors::detail {
+
+/// An object's slot in its node's object store: pending until the task that makes it
+/// settles it, then ready (a value, in memory or spilled) or failed (a failure).
+/// `refs` counts the object_refs and runtime holders; the last release frees it.
+///
+/// Thread-safety: `refs` and `state_` are atomic; every other field is guarded by
+/// `mu`, except the LRU hooks, which the store's own mutex guards.
+class object_cell {
+ public:
+  enum class state : std::uint8_t { pending, ready, failed };
+
+  object_cell(runtime::object_store* store, object_id id) : store(store), id(id) {}
+
+  state current() const noexcept {
+    return state_.load(std::memory_order_acquire);
+  }
+
+  /// Runs `fn` once the cell settles, or at once (on this thread) if it has.
+  void on_settled(std::function<void()> fn);
+
+  runtime::object_store* const store;
+  const object_id id;
+  std::atomic<std::uint32_t> refs{1};
+
+  std::mutex mu;
+  /// The value while in memory (null while spilled).
+  value_box value;
+  /// Where the value is on disk while spilled.
+  std::string spill_path;
+  /// Type of a spilled value.
+  const type_ops* spilled_ops = nullptr;
+  /// Weight of the value as accounted by the store.
+  std::size_t bytes = 0;
+  /// Objects named inside a spilled value, kept alive while it is on disk.
+  std::vector<object_cell*> pins;
+  std::unique_ptr<failure> why;
+  std::vector<std::function<void()>> waiters;
+  /// The object was given out by id (serialized) and is in the store's id table.
+  bool published = false;
+
+  // LRU hooks for spilling; guarded by the store.
+  object_cell* lru_prev = nullptr;
+  object_cell* lru_next = nullptr;
+  bool in_lru = false;
+
+ private:
+  friend class runtime::object_store;
+  std::atomic<state> state_{state::pending};
+};
+
+} // namespace actors::detail

@@ -1,0 +1,384 @@
+#include "runtime/object_store/object_store.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+namespace actors::runtime {
+
+namespace {
+
+// The store cells may still report to: cells outlive a store that was shut down
+// while user code held references, and must not touch it then.
+std::atomic<object_store*> live_store{nullptr};
+
+// While a value is encoded for spilling, the object_refs inside it land here so
+// that the objects they name stay alive as long as the bytes do.
+thread_local std::vector<object_cell*>* pin_collector = nullptr;
+
+bool same_type(const detail::type_ops* a, const detail::type_ops* b) {
+  return a == b || std::strcmp(a->name, b->name) == 0;
+}
+
+[[noreturn]] void throw_mismatch(const object_cell* cell, const detail::type_ops* stored,
+                                 const detail::type_ops* want) {
+  throw error(errc::type_mismatch,
+              "object " + cell->id.to_string() + " holds a " + detail::demangle(stored->name)
+                + ", but it was read as a " + detail::demangle(want->name)
+                + ": use an object_ref of the type the task returns or put stored");
+}
+
+} // namespace
+
+object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir)
+  : node_(node), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
+  live_store.store(this);
+}
+
+object_store::~object_store() {
+  live_store.store(nullptr);
+  std::lock_guard<std::mutex> guard{mu_};
+  for (auto* c = lru_head_; c;) {
+    auto* next = c->lru_next;
+    c->in_lru = false;
+    c->lru_prev = c->lru_next = nullptr;
+    c = next;
+  }
+  lru_head_ = lru_tail_ = nullptr;
+  published_.clear();
+}
+
+object_cell* object_store::create_pending() {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++objects_;
+  }
+  return new object_cell(this, object_id{node_.value, next_seq_.fetch_add(1, std::memory_order_relaxed)});
+}
+
+object_cell* object_store::create_ready(detail::value_box value) {
+  auto* cell = create_pending();
+  settle(cell, std::move(value));
+  return cell;
+}
+
+object_cell* object_store::create_failed(detail::failure why) {
+  auto* cell = create_pending();
+  settle(cell, std::move(why));
+  return cell;
+}
+
+bool object_store::settle(object_cell* cell, detail::value_box value) {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    cell->bytes = value.ops->byte_size(value.value.get());
+    cell->value = std::move(value);
+    cell->state_.store(object_cell::state::ready, std::memory_order_release);
+    waiters.swap(cell->waiters);
+  }
+  account(cell);
+  for (auto& w : waiters)
+    w();
+  return true;
+}
+
+bool object_store::settle(object_cell* cell, detail::failure why) {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    cell->why = std::make_unique<detail::failure>(std::move(why));
+    cell->state_.store(object_cell::state::failed, std::memory_order_release);
+    waiters.swap(cell->waiters);
+  }
+  for (auto& w : waiters)
+    w();
+  return true;
+}
+
+void object_store::account(object_cell* cell) {
+  bool over = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    bytes_in_memory_ += cell->bytes;
+    lru_push(cell);
+    over = bytes_in_memory_ > limit_;
+  }
+  if (over)
+    spill_until_under_limit();
+}
+
+std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
+  std::vector<object_cell*> old_pins;
+  std::shared_ptr<const void> out;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->value.value) {
+      if (!same_type(cell->value.ops, want))
+        throw_mismatch(cell, cell->value.ops, want);
+      return cell->value.value;
+    }
+    if (!same_type(cell->spilled_ops, want))
+      throw_mismatch(cell, cell->spilled_ops, want);
+    std::ifstream in(cell->spill_path, std::ios::binary);
+    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (!in.good() && !in.eof())
+      throw object_lost_error("object " + cell->id.to_string() + " was spilled to "
+                              + cell->spill_path
+                              + " but cannot be read back: check that the spill directory "
+                                "was not removed or filled");
+    try {
+      cell->value.value = want->decode(bytes);
+    } catch (const std::exception& e) {
+      throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spill_path
+                              + " is corrupt (" + e.what() + ")");
+    }
+    cell->value.ops = want;
+    std::error_code ec;
+    std::filesystem::remove(cell->spill_path, ec);
+    cell->spill_path.clear();
+    old_pins.swap(cell->pins);
+    out = cell->value.value;
+  }
+  for (auto* p : old_pins)
+    detail::release(p);
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    --spilled_objects_;
+    restored_bytes_total_ += cell->bytes;
+  }
+  account(cell);
+  return out;
+}
+
+void object_store::spill_until_under_limit() {
+  std::lock_guard<std::mutex> spilling{spill_mu_};
+  for (;;) {
+    object_cell* victim = nullptr;
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      if (bytes_in_memory_ <= limit_)
+        return;
+      // Oldest first; skip values a running task or reader shares right now, and
+      // types that have no encoding.
+      for (auto* c = lru_head_; c; c = c->lru_next) {
+        std::unique_lock<std::mutex> cell_lock{c->mu, std::try_to_lock};
+        if (!cell_lock.owns_lock())
+          continue;
+        if (c->value.value && c->value.value.use_count() == 1 && c->value.ops->encode
+            && c->refs.load(std::memory_order_relaxed) > 0) {
+          victim = c;
+          break;
+        }
+      }
+      if (!victim) {
+        if (!warned_over_limit_) {
+          warned_over_limit_ = true;
+          log(log_level::warning, "object_store", "holding ", bytes_in_memory_,
+              " bytes in memory, over the limit of ", limit_,
+              ": every value is in use or has no encoding, so none can spill");
+        }
+        return;
+      }
+      victim->refs.fetch_add(1, std::memory_order_relaxed);
+      lru_remove(victim);
+    }
+    bool ok = spill(victim);
+    if (!ok) {
+      detail::release(victim);
+      return;
+    }
+    detail::release(victim);
+  }
+}
+
+bool object_store::spill(object_cell* cell) {
+  std::unique_lock<std::mutex> guard{cell->mu};
+  if (!cell->value.value)
+    return true;
+  std::vector<object_cell*> pins;
+  std::string bytes;
+  try {
+    pin_collector = &pins;
+    bytes = cell->value.ops->encode(cell->value.value.get());
+    pin_collector = nullptr;
+  } catch (const std::exception& e) {
+    pin_collector = nullptr;
+    for (auto* p : pins)
+      detail::release(p);
+    log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), ": ",
+        e.what());
+    return false;
+  }
+  auto path = (spill_dir_ / (cell->id.to_string() + ".obj")).string();
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) {
+      for (auto* p : pins)
+        detail::release(p);
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+      log(log_level::warning, "object_store", "cannot write spill file ", path,
+          ": the spill directory is missing or full; keeping the object in memory");
+      guard.unlock();
+      std::lock_guard<std::mutex> g{mu_};
+      lru_push(cell);
+      return false;
+    }
+  }
+  cell->spilled_ops = cell->value.ops;
+  cell->value = {};
+  cell->spill_path = std::move(path);
+  cell->pins = std::move(pins);
+  auto bytes_freed = cell->bytes;
+  guard.unlock();
+  std::lock_guard<std::mutex> g{mu_};
+  bytes_in_memory_ -= bytes_freed;
+  ++spilled_objects_;
+  spilled_bytes_total_ += bytes_freed;
+  return true;
+}
+
+void object_store::publish(object_cell* cell) {
+  std::lock_guard<std::mutex> guard{mu_};
+  if (cell->published)
+    return;
+  cell->published = true;
+  published_.emplace(cell->id, cell);
+}
+
+object_cell* object_store::find(const object_id& id) {
+  std::lock_guard<std::mutex> guard{mu_};
+  auto i = published_.find(id);
+  if (i == published_.end())
+    return nullptr;
+  // The cell may be on its way out (refs reached 0, forget not yet run).
+  auto n = i->second->refs.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (i->second->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
+      return i->second;
+  }
+  return nullptr;
+}
+
+void object_store::forget(object_cell* cell) noexcept {
+  if (cell->id.owner != node_.value)
+    return; // made by an earlier store that lived at this address
+  std::string spill_path;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    --objects_;
+    if (cell->in_lru) {
+      lru_remove(cell);
+      bytes_in_memory_ -= cell->bytes;
+    }
+    if (cell->published)
+      published_.erase(cell->id);
+    if (!cell->spill_path.empty()) {
+      --spilled_objects_;
+      spill_path = cell->spill_path;
+    }
+  }
+  if (!spill_path.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(spill_path, ec);
+  }
+}
+
+object_store_stats object_store::stats() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  object_store_stats s;
+  s.objects = objects_;
+  s.bytes_in_memory = bytes_in_memory_;
+  s.bytes_limit = limit_;
+  s.spilled_objects = spilled_objects_;
+  s.spilled_bytes_total = spilled_bytes_total_;
+  s.restored_bytes_total = restored_bytes_total_;
+  return s;
+}
+
+void object_store::lru_push(object_cell* cell) {
+  if (cell->in_lru)
+    return;
+  cell->in_lru = true;
+  cell->lru_prev = lru_tail_;
+  cell->lru_next = nullptr;
+  if (lru_tail_)
+    lru_tail_->lru_next = cell;
+  else
+    lru_head_ = cell;
+  lru_tail_ = cell;
+}
+
+void object_store::lru_remove(object_cell* cell) {
+  if (!cell->in_lru)
+    return;
+  if (cell->lru_prev)
+    cell->lru_prev->lru_next = cell->lru_next;
+  else
+    lru_head_ = cell->lru_next;
+  if (cell->lru_next)
+    cell->lru_next->lru_prev = cell->lru_prev;
+  else
+    lru_tail_ = cell->lru_prev;
+  cell->lru_prev = cell->lru_next = nullptr;
+  cell->in_lru = false;
+}
+
+} // namespace actors::runtime
+
+namespace actors::detail {
+
+void object_cell::on_settled(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (current() == state::pending) {
+      waiters.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void retain(object_cell* cell) noexcept {
+  cell->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(object_cell* cell) noexcept {
+  if (cell->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
+    return;
+  if (cell->store == runtime::live_store.load(std::memory_order_acquire))
+    cell->store->forget(cell);
+  std::vector<object_cell*> pins;
+  pins.swap(cell->pins);
+  delete cell;
+  for (auto* p : pins)
+    release(p);
+}
+
+object_id id_of(const object_cell* cell) noexcept {
+  return cell->id;
+}
+
+void note_serialized(object_cell* cell) noexcept {
+  if (cell->store == runtime::live_store.load(std::memory_order_acquire))
+    cell->store->publish(cell);
+  if (runtime::pin_collector) {
+    retain(cell);
+    runtime::pin_collector->push_back(cell);
+  }
+}
+
+} // namespace actors::detail

@@ -1,0 +1,106 @@
+#pragma once
+
+#include "runtime/object_store/object_cell.hpp"
+
+#include "actors/detail/failure.hpp"
+#include "actors/ids.hpp"
+#include "actors/serialization.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace actors::runtime {
+
+using detail::object_cell;
+
+/// Figures the store reports.
+struct object_store_stats {
+  std::size_t objects = 0;
+  std::size_t bytes_in_memory = 0;
+  std::size_t bytes_limit = 0;
+  std::size_t spilled_objects = 0;
+  std::uint64_t spilled_bytes_total = 0;
+  std::uint64_t restored_bytes_total = 0;
+};
+
+/// One node's objects: creates cells, accounts their bytes against a limit, spills
+/// the oldest unused values to disk past it and restores them on `get`, finds
+/// published objects by id, and frees a cell when its last reference goes.
+/// Safe for concurrent use from any thread.
+class object_store {
+ public:
+  object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir);
+  ~object_store();
+
+  object_store(const object_store&) = delete;
+  object_store& operator=(const object_store&) = delete;
+
+  /// A pending cell with one reference, for a result still to be made.
+  object_cell* create_pending();
+
+  /// A ready cell with one reference.
+  object_cell* create_ready(detail::value_box value);
+
+  /// A failed cell with one reference.
+  object_cell* create_failed(detail::failure why);
+
+  /// Settles a pending cell with a value. False if it had settled already
+  /// (cancelled): the value is dropped.
+  bool settle(object_cell* cell, detail::value_box value);
+
+  /// Settles a pending cell with a failure. False if it had settled already.
+  bool settle(object_cell* cell, detail::failure why);
+
+  /// The value of a ready cell as type `want`, restored from disk if spilled.
+  /// Throws actors::error on a type mismatch or an unreadable spill file.
+  std::shared_ptr<const void> value(object_cell* cell, const detail::type_ops* want);
+
+  /// Makes the cell findable by its id.
+  void publish(object_cell* cell);
+
+  /// The retained cell with this id, or null if it is unknown or freed.
+  object_cell* find(const object_id& id);
+
+  /// Called by release() when the last reference went: forgets the cell.
+  void forget(object_cell* cell) noexcept;
+
+  object_store_stats stats() const;
+
+  const std::filesystem::path& spill_dir() const noexcept {
+    return spill_dir_;
+  }
+
+ private:
+  void account(object_cell* cell);
+  void spill_until_under_limit();
+  bool spill(object_cell* cell);
+  void lru_push(object_cell* cell);
+  void lru_remove(object_cell* cell);
+
+  const node_id node_;
+  const std::size_t limit_;
+  const std::filesystem::path spill_dir_;
+  std::atomic<std::uint64_t> next_seq_{1};
+
+  // Guards the LRU list, the byte counters and the id table.
+  mutable std::mutex mu_;
+  object_cell* lru_head_ = nullptr;
+  object_cell* lru_tail_ = nullptr;
+  std::size_t bytes_in_memory_ = 0;
+  std::size_t objects_ = 0;
+  std::size_t spilled_objects_ = 0;
+  std::uint64_t spilled_bytes_total_ = 0;
+  std::uint64_t restored_bytes_total_ = 0;
+  bool warned_over_limit_ = false;
+  std::unordered_map<object_id, object_cell*> published_;
+  // Serialises spilling so two threads do not pick the same victims.
+  std::mutex spill_mu_;
+};
+
+} // namespace actors::runtime

@@ -1,0 +1,137 @@
+#include "runtime/scheduler/scheduler.hpp"
+
+#include "runtime/common/log.hpp"
+
+namespace actors::runtime {
+
+namespace {
+thread_local execution_context context;
+} // namespace
+
+execution_context& current_context() noexcept {
+  return context;
+}
+
+scheduler::scheduler(resource_set total, worker_pool& pool)
+  : pool_(pool), total_(total), available_(std::move(total)) {}
+
+void scheduler::submit(std::unique_ptr<work_item> item) {
+  std::unique_lock<std::mutex> lock{mu_};
+  if (stopped_) {
+    lock.unlock();
+    item->abandon("the node stopped before " + item->describe() + " could run");
+    return;
+  }
+  auto& queue = pending_[item->demand];
+  if (queue.empty() && available_.fits(item->demand)) {
+    start_locked(item.release());
+    return;
+  }
+  if (!total_.fits(item->demand))
+    log(log_level::warning, "scheduler", item->describe(), " needs ", item->demand.to_string(),
+        " but this node has only ", total_.to_string(),
+        ": it stays pending until a node that has the resources joins");
+  queue.push_back(std::move(item));
+  ++pending_count_;
+}
+
+void scheduler::start_locked(work_item* item) {
+  available_.subtract(item->demand);
+  ++running_;
+  pool_.post([this, item] {
+    auto& ctx = current_context();
+    ctx.sched = this;
+    ctx.pool = &pool_;
+    ctx.held_cpu = item->demand.cpu;
+    item->run();
+    ctx.held_cpu = 0;
+    bool give_back = item->releases_on_return();
+    resource_set demand = item->demand;
+    delete item;
+    std::lock_guard<std::mutex> guard{mu_};
+    --running_;
+    if (give_back)
+      available_.add(demand);
+    dispatch_locked();
+  });
+}
+
+void scheduler::dispatch_locked() {
+  if (pending_count_ == 0)
+    return;
+  for (auto& [shape, queue] : pending_) {
+    while (!queue.empty() && available_.fits(shape)) {
+      auto item = std::move(queue.front());
+      queue.pop_front();
+      --pending_count_;
+      start_locked(item.release());
+    }
+  }
+}
+
+void scheduler::release(const resource_set& demand) {
+  std::lock_guard<std::mutex> guard{mu_};
+  available_.add(demand);
+  dispatch_locked();
+}
+
+void scheduler::lend_cpu(double cpu) {
+  std::lock_guard<std::mutex> guard{mu_};
+  available_.cpu += cpu;
+  dispatch_locked();
+}
+
+void scheduler::reacquire_cpu(double cpu) {
+  std::lock_guard<std::mutex> guard{mu_};
+  available_.cpu -= cpu;
+}
+
+void scheduler::stop() {
+  std::map<resource_set, std::deque<std::unique_ptr<work_item>>> dropped;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    stopped_ = true;
+    dropped.swap(pending_);
+    pending_count_ = 0;
+  }
+  for (auto& [shape, queue] : dropped)
+    for (auto& item : queue)
+      item->abandon("the node stopped before " + item->describe() + " could run");
+}
+
+scheduler_stats scheduler::stats() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  scheduler_stats s;
+  s.pending = pending_count_;
+  for (const auto& [shape, queue] : pending_)
+    if (!total_.fits(shape))
+      s.infeasible += queue.size();
+  s.running = running_;
+  s.total = total_;
+  s.available = available_;
+  return s;
+}
+
+blocking_scope::blocking_scope() {
+  if (!worker_pool::on_pool_thread())
+    return;
+  ctx_ = &current_context();
+  if (!ctx_->pool) {
+    ctx_ = nullptr;
+    return;
+  }
+  cpu_ = ctx_->held_cpu;
+  ctx_->pool->on_block();
+  if (cpu_ > 0 && ctx_->sched)
+    ctx_->sched->lend_cpu(cpu_);
+}
+
+blocking_scope::~blocking_scope() {
+  if (!ctx_)
+    return;
+  if (cpu_ > 0 && ctx_->sched)
+    ctx_->sched->reacquire_cpu(cpu_);
+  ctx_->pool->on_unblock();
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,113 @@
+#pragma once
+
+#include "runtime/scheduler/resources.hpp"
+#include "runtime/scheduler/worker_pool.hpp"
+
+#include "actors/detail/failure.hpp"
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <deque>
+#include <string>
+
+namespace actors::runtime {
+
+/// Something the scheduler places on this node: a resource demand and a body that
+/// runs on a worker thread while holding it.
+class work_item {
+ public:
+  explicit work_item(resource_set demand) : demand(std::move(demand)) {}
+  virtual ~work_item() = default;
+
+  /// Runs on a pool thread with `demand` held.
+  virtual void run() = 0;
+  /// Called instead of run when the node stops first; `reason` says why.
+  virtual void abandon(const std::string& reason) = 0;
+  /// True if the demand goes back when run returns (tasks); false if the item keeps
+  /// it and gives it back itself (an actor's lifetime reservation).
+  virtual bool releases_on_return() const {
+    return true;
+  }
+  /// What the item is, for messages.
+  virtual std::string describe() const = 0;
+
+  const resource_set demand;
+};
+
+/// Figures the scheduler reports.
+struct scheduler_stats {
+  std::size_t pending = 0;
+  /// Pending items whose demand exceeds what this node has in total.
+  std::size_t infeasible = 0;
+  std::size_t running = 0;
+  resource_set total;
+  resource_set available;
+};
+
+/// Decides when ready work runs on this node: holds items until their demand fits
+/// the free resources, then hands them to the worker pool, first in, first out per
+/// demand shape. Items that can never fit stay pending (a node that has the resource
+/// could join) and are reported. Safe for concurrent use.
+class scheduler {
+ public:
+  scheduler(resource_set total, worker_pool& pool);
+
+  /// Takes an item whose arguments are ready.
+  void submit(std::unique_ptr<work_item> item);
+
+  /// Gives resources back (an item that kept its demand, or a finished one).
+  void release(const resource_set& demand);
+
+  /// A running item's thread blocks: its CPUs go back until `reacquire_cpu`.
+  void lend_cpu(double cpu);
+  /// The blocked thread runs again and takes its CPUs back (even if that briefly
+  /// oversubscribes the node).
+  void reacquire_cpu(double cpu);
+
+  /// Abandons every pending item; later submissions are abandoned at once.
+  void stop();
+
+  scheduler_stats stats() const;
+
+ private:
+  void dispatch_locked();
+  void start_locked(work_item* item);
+
+  worker_pool& pool_;
+  mutable std::mutex mu_;
+  const resource_set total_;
+  resource_set available_;
+  std::map<resource_set, std::deque<std::unique_ptr<work_item>>> pending_;
+  std::size_t pending_count_ = 0;
+  std::size_t running_ = 0;
+  bool stopped_ = false;
+};
+
+/// What the current pool thread is running, so that a blocking `get` can lend its
+/// CPUs and an actor method can ask whether it was restarted.
+struct execution_context {
+  scheduler* sched = nullptr;
+  worker_pool* pool = nullptr;
+  double held_cpu = 0;
+  bool actor_restarted = false;
+};
+
+execution_context& current_context() noexcept;
+
+/// While alive, the calling thread counts as blocked: its CPUs and its pool slot
+/// go to other work. No effect off pool threads.
+class blocking_scope {
+ public:
+  blocking_scope();
+  ~blocking_scope();
+  blocking_scope(const blocking_scope&) = delete;
+  blocking_scope& operator=(const blocking_scope&) = delete;
+
+ private:
+  execution_context* ctx_ = nullptr;
+  double cpu_ = 0;
+};
+
+} // namespace actors::runtime

@@ -1,0 +1,117 @@
+#include "runtime/scheduler/worker_pool.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include <algorithm>
+
+namespace actors::runtime {
+
+namespace {
+
+thread_local bool is_pool_thread = false;
+
+// A bound on threads, which only blocked jobs can push the pool towards.
+constexpr std::size_t max_threads = 4096;
+
+} // namespace
+
+worker_pool::worker_pool(std::size_t max_running) : max_running_(std::max<std::size_t>(1, max_running)) {}
+
+worker_pool::~worker_pool() {
+  stop();
+}
+
+void worker_pool::post(std::function<void()> job) {
+  std::lock_guard<std::mutex> guard{mu_};
+  queue_.push_back(std::move(job));
+  if (idle_ > 0)
+    cv_.notify_one();
+  else if (running_ < max_running_)
+    spawn_locked();
+}
+
+void worker_pool::on_block() {
+  std::lock_guard<std::mutex> guard{mu_};
+  --running_;
+  if (!queue_.empty()) {
+    if (idle_ > 0)
+      cv_.notify_one();
+    else
+      spawn_locked();
+  }
+}
+
+void worker_pool::on_unblock() {
+  std::lock_guard<std::mutex> guard{mu_};
+  ++running_;
+}
+
+void worker_pool::spawn_locked() {
+  if (stopping_)
+    return;
+  if (threads_.size() >= max_threads) {
+    log(log_level::warning, "worker_pool", "reached ", max_threads,
+        " threads: jobs wait until a blocked one returns");
+    return;
+  }
+  threads_.emplace_back([this] { work(); });
+}
+
+void worker_pool::work() {
+  is_pool_thread = true;
+  std::unique_lock<std::mutex> lock{mu_};
+  for (;;) {
+    while (!(stopping_ || (!queue_.empty() && running_ < max_running_))) {
+      ++idle_;
+      cv_.wait(lock);
+      --idle_;
+    }
+    if (queue_.empty())
+      return; // stopping and drained
+    auto job = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_;
+    lock.unlock();
+    job();
+    job = nullptr;
+    lock.lock();
+    --running_;
+    if (!queue_.empty() && idle_ > 0)
+      cv_.notify_one();
+  }
+}
+
+void worker_pool::stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (stopping_ && threads_.empty())
+      return;
+    stopping_ = true;
+    threads.swap(threads_);
+    cv_.notify_all();
+  }
+  for (auto& t : threads)
+    if (t.joinable())
+      t.join();
+  std::lock_guard<std::mutex> guard{mu_};
+  // Jobs posted while stopping had no thread to take them: run them here.
+  while (!queue_.empty()) {
+    auto job = std::move(queue_.front());
+    queue_.pop_front();
+    mu_.unlock();
+    job();
+    mu_.lock();
+  }
+}
+
+bool worker_pool::on_pool_thread() noexcept {
+  return is_pool_thread;
+}
+
+std::size_t worker_pool::threads() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  return threads_.size();
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace actors::runtime {
+
+/// The threads that run user code (task bodies, actor factories and methods), kept
+/// apart from CAF's scheduler threads so that user code that blocks never starves
+/// message handling. At most `max_running` jobs run at once; a job that blocks (in
+/// `get` or `wait`) says so and stops counting, and another thread takes its place.
+/// Safe for concurrent use.
+class worker_pool {
+ public:
+  explicit worker_pool(std::size_t max_running);
+  ~worker_pool();
+
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+
+  /// Queues a job; it runs on a pool thread as soon as one is free.
+  void post(std::function<void()> job);
+
+  /// The calling pool thread is about to block: let another job run meanwhile.
+  void on_block();
+  /// The calling pool thread runs again (briefly exceeding max_running is fine).
+  void on_unblock();
+
+  /// Runs the jobs still queued, then joins every thread. Idempotent.
+  void stop();
+
+  /// True on a thread of any pool.
+  static bool on_pool_thread() noexcept;
+
+  std::size_t threads() const;
+
+ private:
+  void spawn_locked();
+  void work();
+
+  const std::size_t max_running_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  std::size_t running_ = 0;
+  bool stopping_ = false;
+};
+
+} // namespace actors::runtime
