@@ -27,7 +27,7 @@ void scheduler::submit(std::unique_ptr<work_item> item) {
     start_locked(item.release());
     return;
   }
-  if (!total_.fits(item->demand))
+  if (!total_.fits(item->demand) && warned_infeasible_.insert(item->demand).second)
     log(log_level::warning, "scheduler", item->describe(), " needs ", item->demand.to_string(),
         " but this node has only ", total_.to_string(),
         ": it stays pending until a node that has the resources joins");

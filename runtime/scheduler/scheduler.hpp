@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <deque>
+#include <set>
 #include <string>
 
 namespace actors::runtime {
@@ -81,6 +82,8 @@ class scheduler {
   resource_set available_;
   std::map<resource_set, std::deque<std::unique_ptr<work_item>>> pending_;
   std::size_t pending_count_ = 0;
+  // Demands already reported as infeasible (one warning per shape).
+  std::set<resource_set> warned_infeasible_;
   std::size_t running_ = 0;
   bool stopped_ = false;
 };

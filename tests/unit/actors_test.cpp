@@ -1,0 +1,249 @@
+#include "tests/support/runtime_fixture.hpp"
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::atomic<int> counters_destroyed{0};
+
+class Counter {
+ public:
+  explicit Counter(int start) : n_(std::make_shared<int>(start)) {}
+  Counter(Counter&&) = default;
+  ~Counter() {
+    if (n_)
+      ++counters_destroyed;
+  }
+  int add(int d) {
+    return *n_ += d;
+  }
+  int value() const {
+    return *n_;
+  }
+  int fail(int) {
+    throw std::runtime_error("method failed on purpose");
+  }
+  bool restarted() const {
+    return actors::was_restarted();
+  }
+
+ private:
+  std::shared_ptr<int> n_;
+};
+
+Counter make_counter(int start) {
+  return Counter(start);
+}
+
+std::unique_ptr<Counter> make_counter_ptr(int start) {
+  return std::make_unique<Counter>(start);
+}
+
+Counter make_broken(int) {
+  throw std::runtime_error("factory refuses");
+}
+
+int add_through(actors::actor_handle<Counter> c, int d) {
+  return actors::get(c.task(&Counter::add).remote(d));
+}
+
+actors::actor_handle<Counter> spawn_from_task(int start) {
+  return actors::actor(make_counter).remote(start);
+}
+
+int hold_cpu(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+ACTORS_REMOTE(make_counter, make_counter_ptr, make_broken, &Counter::add, &Counter::value,
+              &Counter::fail, &Counter::restarted, add_through, spawn_from_task, hold_cpu);
+
+class Actors : public actors::test::runtime_test {};
+
+} // namespace
+
+TEST_F(Actors, KeepStateAcrossCalls) {
+  auto c = actors::actor(make_counter).remote(10);
+  EXPECT_EQ(actors::get(c.task(&Counter::add).remote(5)), 15);
+  EXPECT_EQ(actors::get(c.task(&Counter::add).remote(5)), 20);
+  EXPECT_EQ(actors::get(c.task(&Counter::value).remote()), 20);
+}
+
+TEST_F(Actors, CallsFromOneCallerRunInOrder) {
+  auto c = actors::actor(make_counter).remote(0);
+  std::vector<actors::object_ref<int>> refs;
+  for (int i = 0; i < 2000; ++i)
+    refs.push_back(c.task(&Counter::add).remote(1));
+  auto values = actors::get(refs);
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_EQ(values[i], i + 1);
+}
+
+TEST_F(Actors, CallsFromDifferentCallersInterleaveButKeepEachCallersOrder) {
+  auto c = actors::actor(make_counter).remote(0);
+  std::vector<std::vector<int>> seen(4);
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      std::vector<actors::object_ref<int>> refs;
+      for (int i = 0; i < 500; ++i)
+        refs.push_back(c.task(&Counter::add).remote(1));
+      seen[t] = actors::get(refs);
+    });
+  for (auto& t : callers)
+    t.join();
+  for (const auto& s : seen)
+    for (std::size_t i = 1; i < s.size(); ++i)
+      ASSERT_LT(s[i - 1], s[i]);
+  EXPECT_EQ(actors::get(c.task(&Counter::value).remote()), 2000);
+}
+
+TEST_F(Actors, UniquePtrFactoryWorks) {
+  auto c = actors::actor(make_counter_ptr).remote(3);
+  EXPECT_EQ(actors::get(c.task(&Counter::add).remote(4)), 7);
+}
+
+TEST_F(Actors, ExceptionInAMethodFailsThatCallOnly) {
+  auto c = actors::actor(make_counter).remote(1);
+  auto bad = c.task(&Counter::fail).remote(0);
+  auto good = c.task(&Counter::add).remote(1);
+  try {
+    actors::get(bad);
+    FAIL() << "expected task_error";
+  } catch (const actors::task_error& e) {
+    EXPECT_EQ(e.function(), "Counter::fail");
+    EXPECT_EQ(e.original_message(), "method failed on purpose");
+  }
+  EXPECT_EQ(actors::get(good), 2);
+}
+
+TEST_F(Actors, ThrowingFactorySurfacesAtTheFirstCall) {
+  auto c = actors::actor(make_broken).remote(0);
+  try {
+    actors::get(c.task(&Counter::value).remote());
+    FAIL() << "expected actor_died_error";
+  } catch (const actors::actor_died_error& e) {
+    EXPECT_NE(std::string(e.what()).find("factory refuses"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Actors, NamedActorIsFoundByName) {
+  auto c = actors::actor(make_counter).name("hits").remote(10);
+  actors::get(c.task(&Counter::add).remote(5));
+  auto found = actors::get_actor<Counter>("hits");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(*found, c);
+  EXPECT_EQ(actors::get(found->task(&Counter::value).remote()), 15);
+}
+
+TEST_F(Actors, GetActorOfAnUnknownNameIsEmpty) {
+  EXPECT_FALSE(actors::get_actor<Counter>("nobody").has_value());
+}
+
+TEST_F(Actors, DuplicateNameIsRefused) {
+  auto c = actors::actor(make_counter).name("once").remote(0);
+  EXPECT_THROW(actors::actor(make_counter).name("once").remote(0), actors::error);
+}
+
+TEST_F(Actors, NamedActorOutlivesItsHandlesUntilKilled) {
+  {
+    auto c = actors::actor(make_counter).name("kept").remote(7);
+    actors::get(c.task(&Counter::value).remote());
+  }
+  auto found = actors::get_actor<Counter>("kept");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(actors::get(found->task(&Counter::value).remote()), 7);
+  actors::kill(*found);
+  EXPECT_FALSE(actors::get_actor<Counter>("kept").has_value());
+}
+
+TEST_F(Actors, KilledActorFailsLaterCalls) {
+  auto c = actors::actor(make_counter).remote(0);
+  actors::get(c.task(&Counter::add).remote(1));
+  actors::kill(c);
+  EXPECT_THROW(actors::get(c.task(&Counter::add).remote(1)), actors::actor_died_error);
+}
+
+TEST_F(Actors, KillWithRestartBuildsAFreshInstance) {
+  auto c = actors::actor(make_counter).max_restarts(1).remote(10);
+  EXPECT_EQ(actors::get(c.task(&Counter::add).remote(5)), 15);
+  EXPECT_FALSE(actors::get(c.task(&Counter::restarted).remote()));
+  actors::kill(c, /*no_restart=*/false);
+  EXPECT_EQ(actors::get(c.task(&Counter::value).remote()), 10);
+  EXPECT_TRUE(actors::get(c.task(&Counter::restarted).remote()));
+  actors::kill(c, /*no_restart=*/false); // no restarts left
+  EXPECT_THROW(actors::get(c.task(&Counter::value).remote()), actors::actor_died_error);
+}
+
+TEST_F(Actors, DroppingTheLastHandleStopsAnUnnamedActor) {
+  int before = counters_destroyed.load();
+  {
+    auto c = actors::actor(make_counter).remote(0);
+    actors::get(c.task(&Counter::add).remote(1));
+  }
+  EXPECT_TRUE(actors::test::eventually([&] { return counters_destroyed.load() > before; }));
+}
+
+TEST_F(Actors, HandlesTravelIntoAndOutOfTasks) {
+  auto c = actors::actor(make_counter).remote(100);
+  EXPECT_EQ(actors::get(actors::task(add_through).remote(c, 1)), 101);
+  auto made = actors::get(actors::task(spawn_from_task).remote(5));
+  EXPECT_EQ(actors::get(made.task(&Counter::add).remote(1)), 6);
+}
+
+TEST_F(Actors, HandlesAreHashableAndComparable) {
+  auto a = actors::actor(make_counter).remote(0);
+  auto b = actors::actor(make_counter).remote(0);
+  auto a2 = a;
+  EXPECT_EQ(a, a2);
+  EXPECT_FALSE(a == b);
+  EXPECT_EQ(std::hash<actors::actor_handle<Counter>>{}(a), std::hash<actors::actor_handle<Counter>>{}(a2));
+}
+
+TEST_F(Actors, ThousandsOfIdleActorsFitOnTwoCpus) {
+  std::vector<actors::actor_handle<Counter>> many;
+  for (int i = 0; i < 3000; ++i)
+    many.push_back(actors::actor(make_counter).remote(i));
+  std::vector<actors::object_ref<int>> refs;
+  for (auto& a : many)
+    refs.push_back(a.task(&Counter::add).remote(1));
+  auto values = actors::get(refs);
+  for (int i = 0; i < 3000; ++i)
+    ASSERT_EQ(values[i], i + 1);
+}
+
+TEST_F(Actors, NumCpusReservesForTheActorsLife) {
+  auto c = actors::actor(make_counter).num_cpus(2).remote(0);
+  actors::get(c.task(&Counter::value).remote());
+  auto blocked = actors::task(hold_cpu).remote(1);
+  EXPECT_THROW(actors::get(blocked, 100ms), actors::timeout_error);
+  actors::kill(c);
+  EXPECT_EQ(actors::get(blocked, 10s), 1);
+}
+
+TEST_F(Actors, ActorNeedingAMissingResourceStaysPending) {
+  auto c = actors::actor(make_counter).resource("GPU", 1).remote(0);
+  EXPECT_THROW(actors::get(c.task(&Counter::value).remote(), 100ms), actors::timeout_error);
+}
+
+TEST_F(Actors, ObjectRefArgumentsToMethodsAreResolvedInOrder) {
+  auto c = actors::actor(make_counter).remote(0);
+  auto slow = actors::task(hold_cpu).remote(50);
+  auto first = c.task(&Counter::add).remote(slow); // waits for the task's 50
+  auto second = c.task(&Counter::add).remote(1);   // queued behind it
+  EXPECT_EQ(actors::get(first), 50);
+  EXPECT_EQ(actors::get(second), 51);
+}

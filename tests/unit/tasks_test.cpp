@@ -1,0 +1,285 @@
+#include "tests/support/runtime_fixture.hpp"
+
+#include "runtime/node/node.hpp"
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t square(std::int64_t x) {
+  return x * x;
+}
+
+std::int64_t inc(std::int64_t x) {
+  return x + 1;
+}
+
+std::int64_t fib(int n) {
+  if (n < 2)
+    return n;
+  auto a = actors::task(fib).remote(n - 1);
+  auto b = actors::task(fib).remote(n - 2);
+  return actors::get(a) + actors::get(b);
+}
+
+std::int64_t needs_gpu(std::int64_t x) {
+  return x;
+}
+
+std::int64_t sleepy(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+std::int64_t sum_refs(const std::vector<actors::object_ref<std::int64_t>>& refs) {
+  std::int64_t total = 0;
+  for (const auto& r : refs)
+    total += actors::get(r);
+  return total;
+}
+
+std::atomic<int> running{0};
+std::atomic<int> max_running{0};
+
+int track_concurrency(int ms) {
+  int now = ++running;
+  int seen = max_running.load();
+  while (now > seen && !max_running.compare_exchange_weak(seen, now)) {
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  --running;
+  return now;
+}
+
+std::atomic<int> flaky_calls{0};
+
+int flaky(int fail_times) {
+  if (flaky_calls++ < fail_times)
+    throw std::runtime_error("transient failure");
+  return 42;
+}
+
+std::atomic<int> side_effects{0};
+
+void touch() {
+  ++side_effects;
+}
+
+std::size_t vector_size(const std::vector<int>& v) {
+  return v.size();
+}
+
+const void* address_of(const std::vector<int>& v) {
+  return &v;
+}
+
+ACTORS_REMOTE(square, inc, fib, needs_gpu, sleepy, sum_refs, track_concurrency, flaky, touch,
+              vector_size, address_of);
+
+class Tasks : public actors::test::runtime_test {};
+
+class TasksOnOneCpu : public actors::test::runtime_test {
+ protected:
+  actors::init_options options() const override {
+    actors::init_options o;
+    o.num_cpus = 1;
+    return o;
+  }
+};
+
+class TasksWithGpu : public actors::test::runtime_test {
+ protected:
+  actors::init_options options() const override {
+    actors::init_options o;
+    o.num_cpus = 2;
+    o.resources = {{"GPU", 1}};
+    return o;
+  }
+};
+
+std::size_t resident_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoul(line.substr(6));
+  return 0;
+}
+
+} // namespace
+
+TEST_F(Tasks, SquaresComeBackInOrder) {
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (std::int64_t x : {1, 2, 3, 4, 5})
+    refs.push_back(actors::task(square).remote(x));
+  EXPECT_EQ(actors::get(refs), (std::vector<std::int64_t>{1, 4, 9, 16, 25}));
+}
+
+TEST_F(Tasks, ObjectRefArgumentIsResolvedBeforeTheCall) {
+  auto ref = actors::task(inc).remote(std::int64_t{0});
+  for (int i = 1; i < 1000; ++i)
+    ref = actors::task(inc).remote(ref);
+  EXPECT_EQ(actors::get(ref), 1000);
+}
+
+TEST_F(Tasks, RefsNestedInContainersStayRefs) {
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (std::int64_t x = 1; x <= 10; ++x)
+    refs.push_back(actors::task(square).remote(x));
+  EXPECT_EQ(actors::get(actors::task(sum_refs).remote(refs)), 385);
+}
+
+TEST_F(TasksOnOneCpu, NestedTasksGiveTheirCpuBackWhileWaiting) {
+  EXPECT_EQ(actors::get(actors::task(fib).remote(12), 60s), 144);
+}
+
+TEST_F(Tasks, GetWithTimeoutThrowsTimeoutError) {
+  auto slow = actors::task(sleepy).remote(300);
+  EXPECT_THROW(actors::get(slow, 10ms), actors::timeout_error);
+  EXPECT_EQ(actors::get(slow), 300);
+}
+
+TEST_F(Tasks, WaitReturnsReadyAndPendingInInputOrder) {
+  // The node has no GPU: these can never run, yet are not lost.
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  refs.push_back(actors::task(needs_gpu).resource("GPU", 1).remote(std::int64_t{1}));
+  refs.push_back(actors::task(square).remote(std::int64_t{2}));
+  refs.push_back(actors::task(needs_gpu).resource("GPU", 1).remote(std::int64_t{3}));
+  refs.push_back(actors::task(square).remote(std::int64_t{4}));
+  auto w = actors::wait(refs, refs.size(), 200ms);
+  ASSERT_EQ(w.ready.size(), 2u);
+  ASSERT_EQ(w.pending.size(), 2u);
+  EXPECT_EQ(w.ready[0], refs[1]);
+  EXPECT_EQ(w.ready[1], refs[3]);
+  EXPECT_EQ(w.pending[0], refs[0]);
+  EXPECT_EQ(w.pending[1], refs[2]);
+  EXPECT_EQ(actors::get(w.ready[1]), 16);
+}
+
+TEST_F(Tasks, WaitReturnsAsSoonAsEnoughAreReady) {
+  std::vector<actors::object_ref<std::int64_t>> refs{actors::task(sleepy).remote(1500),
+                                                     actors::task(sleepy).remote(1)};
+  auto start = std::chrono::steady_clock::now();
+  auto w = actors::wait(refs, 1, 10s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);
+  ASSERT_EQ(w.ready.size(), 1u);
+  EXPECT_EQ(w.ready[0], refs[1]);
+}
+
+TEST_F(Tasks, InfeasibleTaskStaysPendingAndIsReported) {
+  auto ref = actors::task(needs_gpu).resource("GPU", 1).remote(std::int64_t{7});
+  EXPECT_THROW(actors::get(ref, 50ms), actors::timeout_error);
+  auto stats = actors::runtime::current_node()->sched.stats();
+  EXPECT_EQ(stats.pending, 1u);
+  EXPECT_EQ(stats.infeasible, 1u);
+}
+
+TEST_F(TasksWithGpu, CustomResourceLimitsConcurrency) {
+  max_running = 0;
+  std::vector<actors::object_ref<int>> refs;
+  for (int i = 0; i < 4; ++i)
+    refs.push_back(actors::task(track_concurrency).num_cpus(0).resource("GPU", 1).remote(20));
+  actors::get(refs);
+  EXPECT_EQ(max_running.load(), 1);
+}
+
+TEST_F(Tasks, CpuDemandLimitsConcurrency) {
+  max_running = 0;
+  std::vector<actors::object_ref<int>> refs;
+  for (int i = 0; i < 4; ++i)
+    refs.push_back(actors::task(track_concurrency).num_cpus(2).remote(20));
+  actors::get(refs);
+  EXPECT_EQ(max_running.load(), 1);
+  max_running = 0;
+  refs.clear();
+  for (int i = 0; i < 6; ++i)
+    refs.push_back(actors::task(track_concurrency).remote(50));
+  actors::get(refs);
+  EXPECT_EQ(max_running.load(), 2);
+}
+
+TEST_F(Tasks, ExceptionsAreNotRetriedUnlessAsked) {
+  flaky_calls = 0;
+  EXPECT_THROW(actors::get(actors::task(flaky).max_retries(3).remote(2)), actors::task_error);
+  EXPECT_EQ(flaky_calls.load(), 1);
+  flaky_calls = 0;
+  EXPECT_EQ(actors::get(actors::task(flaky).max_retries(3).retry_exceptions(true).remote(2)), 42);
+  EXPECT_EQ(flaky_calls.load(), 3);
+  flaky_calls = 0;
+  EXPECT_THROW(actors::get(actors::task(flaky).max_retries(1).retry_exceptions(true).remote(5)),
+               actors::task_error);
+  EXPECT_EQ(flaky_calls.load(), 2);
+}
+
+TEST_F(Tasks, VoidTaskCanBeAwaited) {
+  side_effects = 0;
+  actors::object_ref<void> done = actors::task(touch).remote();
+  actors::get(done);
+  EXPECT_EQ(side_effects.load(), 1);
+}
+
+TEST_F(Tasks, CancelledPendingTaskNeverRunsAndGetSaysSo) {
+  auto ref = actors::task(needs_gpu).resource("GPU", 1).remote(std::int64_t{1});
+  actors::cancel(ref);
+  EXPECT_THROW(actors::get(ref), actors::task_cancelled_error);
+}
+
+TEST_F(Tasks, LargeVectorRoundTripsThroughATask) {
+  std::vector<int> big(100'000);
+  std::iota(big.begin(), big.end(), 0);
+  EXPECT_EQ(actors::get(actors::task(vector_size).remote(big)), 100'000u);
+  auto ref = actors::put(big);
+  EXPECT_EQ(actors::get(ref), big);
+}
+
+TEST_F(Tasks, PutValueIsSharedNotCopiedWithinTheNode) {
+  auto ref = actors::put(std::vector<int>(1000, 7));
+  auto a = actors::get_shared(ref);
+  auto b = actors::get_shared(ref);
+  EXPECT_EQ(a.get(), b.get());
+  // A task reading the object by const reference sees the stored value itself.
+  EXPECT_EQ(actors::get(actors::task(address_of).remote(ref)), static_cast<const void*>(a.get()));
+}
+
+TEST_F(Tasks, MemoryStaysFlatOverAMillionDroppedResults) {
+  auto& store = actors::runtime::current_node()->store;
+  auto batch = [] {
+    std::vector<actors::object_ref<std::int64_t>> refs;
+    refs.reserve(10'000);
+    for (std::int64_t i = 0; i < 10'000; ++i)
+      refs.push_back(actors::task(square).remote(i));
+    EXPECT_EQ(actors::get(refs.back()), 9'999 * 9'999);
+    actors::wait(refs);
+  };
+  for (int i = 0; i < 10; ++i)
+    batch();
+  auto baseline = resident_kib();
+  for (int i = 0; i < 90; ++i)
+    batch();
+  ASSERT_TRUE(actors::test::eventually([&] { return store.stats().objects == 0; }));
+  EXPECT_EQ(store.stats().bytes_in_memory, 0u);
+  // A million results of ~100 bytes each would be ~100 MB if they leaked.
+  EXPECT_LT(resident_kib(), baseline + 20 * 1024) << "RSS grew from " << baseline << " KiB";
+}
+
+TEST_F(Tasks, UnregisteredFunctionIsAClearError) {
+  auto unregistered = +[](int x) { return x; };
+  try {
+    actors::task(unregistered).remote(1);
+    FAIL() << "expected not_registered_error";
+  } catch (const actors::not_registered_error& e) {
+    EXPECT_NE(std::string(e.what()).find("ACTORS_REMOTE"), std::string::npos) << e.what();
+  }
+}
