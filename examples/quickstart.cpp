@@ -8,6 +8,7 @@
 
 #include <iostream>
 #include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,11 @@ long sum(const std::vector<int>& v) {
   return std::accumulate(v.begin(), v.end(), 0L);
 }
 
-ACTORS_REMOTE(square, make_counter, &Counter::add, &Counter::value, make_range, sum);
+std::string node_of(int) {
+  return actors::current_node_id().to_string();
+}
+
+ACTORS_REMOTE(square, make_counter, &Counter::add, &Counter::value, make_range, sum, node_of);
 
 template <class T>
 std::string show(const std::vector<T>& v) {
@@ -83,6 +88,13 @@ int main(int argc, char** argv) {
   auto again = actors::get_actor<Counter>("hits");
   std::cout << "the actor named 'hits' holds: " << actors::get(again->task(&Counter::value).remote())
             << "\n";
+
+  // The cluster: one process here, or more with --actors-local-nodes=3.
+  std::set<std::string> where;
+  for (int i = 0; i < 12; ++i)
+    where.insert(actors::get(actors::task(node_of).strategy(actors::spread).remote(i)));
+  std::cout << "cluster of " << actors::nodes().size() << " node(s); 12 tasks spread over them ran on "
+            << where.size() << " node(s)\n";
 
   actors::shutdown();
 }

@@ -92,9 +92,21 @@ actor_cell* actor_host::make_dead(const actor_id& id, std::string why) {
   return a;
 }
 
+actor_cell* actor_host::make_remote(const actor_id& id, node_id location, const char* class_name,
+                                   bool creator_hold) {
+  auto* a = new actor_cell(nullptr, id);
+  a->location = location;
+  a->remote = true;
+  a->class_name = class_name;
+  a->creator_hold = creator_hold;
+  a->st = actor_cell::state::alive;
+  return a;
+}
+
 actor_cell* actor_host::create(const actor_id& id, const detail::function_entry& factory,
                                detail::args_ptr args, detail::actor_options opts) {
   auto* a = new actor_cell(this, id);
+  a->location = node_;
   a->factory = &factory;
   a->ctor_args = std::move(args);
   a->class_name = factory.actor_class;
@@ -332,6 +344,8 @@ actor_host_stats actor_host::stats() const {
 
 namespace actors::detail {
 
+void (*on_remote_actor_released)(const actor_cell& cell) = nullptr;
+
 void retain(actor_cell* a) noexcept {
   a->refs.fetch_add(1, std::memory_order_relaxed);
 }
@@ -341,11 +355,17 @@ void release(actor_cell* a) noexcept {
     return;
   if (auto* host = a->host.load(std::memory_order_acquire))
     host->forget(a);
+  else if (a->remote && a->creator_hold && on_remote_actor_released)
+    on_remote_actor_released(*a);
   delete a;
 }
 
 actor_id id_of(const actor_cell* a) noexcept {
   return a->id;
+}
+
+node_id location_of(const actor_cell* a) noexcept {
+  return a->location;
 }
 
 } // namespace actors::detail

@@ -64,7 +64,19 @@ class actor_cell {
   bool reserved = false;
   /// Why the actor is dead.
   std::string death;
+
+  /// The node hosting the actor. For a cell of an actor hosted elsewhere
+  /// (`remote`), calls go there and `host` is null.
+  node_id location;
+  bool remote = false;
+  /// This remote cell was made by creating the actor: the hosting node keeps the
+  /// actor for it, and is told when the cell goes.
+  bool creator_hold = false;
 };
+
+/// Called when the last reference to a remote actor cell with `creator_hold`
+/// goes; set by the cluster layer.
+extern void (*on_remote_actor_released)(const actor_cell& cell);
 
 } // namespace actors::detail
 
@@ -98,6 +110,10 @@ class actor_host {
   /// A cell for an actor that cannot be reached: its calls fail with
   /// actor_died_error saying `why`. One reference.
   actor_cell* make_dead(const actor_id& id, std::string why);
+
+  /// A cell for an actor hosted on node `location`. One reference.
+  static actor_cell* make_remote(const actor_id& id, node_id location, const char* class_name,
+                                 bool creator_hold);
 
   /// Queues a call; returns the result's cell with one reference.
   detail::object_cell* call(actor_cell* actor, const detail::method_entry& method,

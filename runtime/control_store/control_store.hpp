@@ -2,13 +2,15 @@
 
 #include "actors/ids.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 
 namespace caf {
 class actor_system;
-}
+class actor;
+} // namespace caf
 
 namespace actors::runtime {
 
@@ -17,15 +19,21 @@ struct named_actor_entry {
   actor_id id;
   /// Mangled name of the actor's class.
   std::string class_name;
+  /// The node hosting it.
+  node_id location;
 };
 
 /// Client of the control store, the head's service actor that keeps the cluster's
-/// shared tables (here: the named actors). Each call is one request to that actor
-/// and blocks the calling thread until it answers. Safe for concurrent use.
+/// shared tables: the nodes (membership, their resources, liveness) and the named
+/// actors. Each call is one request to that actor, local or on the head, and blocks
+/// the calling thread until it answers (10 s at most). Safe for concurrent use.
 class control_store {
  public:
-  /// Spawns the control-store actor in `sys`.
-  explicit control_store(caf::actor_system& sys);
+  /// Spawns the control-store actor in `sys` (this node is the head); `token` is
+  /// what joining nodes must show.
+  control_store(caf::actor_system& sys, std::string token);
+  /// Talks to a control store that runs elsewhere.
+  control_store(caf::actor_system& sys, const caf::actor& remote);
   ~control_store();
 
   /// Binds `name` to an actor. False if a live actor has the name already.
@@ -37,7 +45,16 @@ class control_store {
   /// Frees `name` if it is still bound to `id`. Does not wait for the answer.
   void remove_name(const std::string& name, const actor_id& id);
 
-  /// Stops the actor. Later calls fail.
+  /// The node table as an encoded wire::cluster_view.
+  std::string view();
+
+  /// Tells every node to stop. False if `token` is not the cluster's.
+  bool stop_cluster(const std::string& token);
+
+  /// The actor itself (for the cluster layer).
+  const caf::actor& handle() const;
+
+  /// Stops a control-store actor spawned here. Later calls fail.
   void stop();
 
  private:

@@ -4,8 +4,10 @@
 
 #include "runtime/common/log.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/node/local_nodes.hpp"
 #include "runtime/node/options.hpp"
-#include "runtime/scheduler/dependencies.hpp"
+#include "runtime/node/session.hpp"
+#include "runtime/scheduler/local_tasks.hpp"
 
 #include "actors/actors.hpp"
 
@@ -20,6 +22,8 @@ namespace actors::runtime {
 namespace {
 
 std::atomic<node*> the_node{nullptr};
+// The node processes an embedded head started (--actors-local-nodes).
+std::unique_ptr<local_nodes> spawned_nodes;
 
 node& require_node() {
   auto* n = the_node.load(std::memory_order_acquire);
@@ -29,74 +33,6 @@ node& require_node() {
                 "of main, before any other actors call");
   return *n;
 }
-
-/// One call of a registered function, placed by the scheduler.
-class task_item final : public work_item {
- public:
-  task_item(node& n, const detail::function_entry& fn, detail::args_ptr args,
-            detail::task_options opts, detail::object_cell* result, int attempt)
-    : work_item(resource_set::from(opts.num_cpus, opts.resources)),
-      node_(n),
-      fn_(fn),
-      args_(std::move(args)),
-      opts_(std::move(opts)),
-      result_(result),
-      attempt_(attempt) {}
-
-  ~task_item() override {
-    if (result_)
-      detail::release(result_);
-  }
-
-  const detail::args_holder& args() const {
-    return *args_;
-  }
-
-  void run() override {
-    if (result_->current() != detail::object_cell::state::pending)
-      return; // cancelled before it started
-    try {
-      node_.store.settle(result_, fn_.invoke(fn_.fn, *args_));
-      return;
-    } catch (const std::exception& e) {
-      fail_or_retry(e.what());
-    } catch (...) {
-      fail_or_retry("an exception that is not a std::exception");
-    }
-  }
-
-  void abandon(const std::string& reason) override {
-    node_.store.settle(result_, detail::failure{errc::object_lost, reason, {}, {}});
-  }
-
-  std::string describe() const override {
-    return "task '" + label() + "'";
-  }
-
- private:
-  std::string label() const {
-    return opts_.name.empty() ? fn_.name : opts_.name;
-  }
-
-  void fail_or_retry(const std::string& what) {
-    if (opts_.retry_exceptions && attempt_ < opts_.max_retries) {
-      log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt_ + 1, " of ",
-          opts_.max_retries);
-      auto retry = std::make_unique<task_item>(node_, fn_, std::move(args_), opts_,
-                                               std::exchange(result_, nullptr), attempt_ + 1);
-      node_.sched.submit(std::move(retry));
-      return;
-    }
-    node_.store.settle(result_, detail::failure{errc::task_failed, what, label(), node_.id.to_string()});
-  }
-
-  node& node_;
-  const detail::function_entry& fn_;
-  detail::args_ptr args_;
-  detail::task_options opts_;
-  detail::object_cell* result_;
-  int attempt_;
-};
 
 /// Lets one thread sleep until a cell callback wakes it. Shared with the callbacks,
 /// which may fire after the waiter gave up.
@@ -123,6 +59,11 @@ struct parker {
   }
 };
 
+// True if the cell belongs to this node's store (not to one shut down earlier).
+bool ours(node& n, const detail::object_cell* c) {
+  return c->store == &n.store && c->epoch == n.store.epoch();
+}
+
 bool is_pending(detail::object_cell* c) {
   return c->current() == detail::object_cell::state::pending;
 }
@@ -133,32 +74,87 @@ node* current_node() noexcept {
   return the_node.load(std::memory_order_acquire);
 }
 
+node& start_node(node_config cfg) {
+  if (current_node())
+    throw error(errc::invalid_argument, "a node runs in this process already");
+  auto* n = new node(std::move(cfg));
+  the_node.store(n, std::memory_order_release);
+  return *n;
+}
+
 } // namespace actors::runtime
 
 namespace actors {
 
 using runtime::require_node;
 
-void init(const init_options& opts) {
+void init(const init_options& given) {
   if (runtime::current_node())
     throw error(errc::invalid_argument, "actors::init was called twice: call actors::shutdown first");
-  if (!opts.address.empty())
-    throw error(errc::invalid_argument,
-                "joining a cluster at '" + opts.address
-                  + "' is not available in this build: leave the address empty for an embedded "
-                    "cluster");
-  auto cfg = runtime::resolve(opts);
-  runtime::the_node.store(new runtime::node(std::move(cfg)), std::memory_order_release);
+  init_options opts = given;
+  if (opts.address == "auto" || (!opts.address.empty() && opts.token.empty())) {
+    auto s = runtime::read_session();
+    if (opts.address == "auto") {
+      if (!s)
+        throw error(errc::invalid_argument,
+                    "--actors-address=auto found no running cluster on this machine (no live head in "
+                      + runtime::session_dir().string() + "): start one with `actorsd --head`");
+      opts.address = s->address;
+    }
+    if (s && s->address == opts.address && opts.token.empty())
+      opts.token = s->token;
+  }
+  auto* n = &runtime::start_node(runtime::resolve(opts));
+  if (n->config.role == runtime::node_role::head && opts.local_nodes > 1) {
+    try {
+      runtime::spawned_nodes = std::make_unique<runtime::local_nodes>(
+        opts.local_nodes - 1, runtime::program_args(), n->cluster_address, n->config.token, opts.num_cpus);
+    } catch (...) {
+      shutdown();
+      throw;
+    }
+    if (!n->net->wait_for_nodes(opts.local_nodes, std::chrono::seconds(30))) {
+      shutdown();
+      throw error(errc::invalid_argument,
+                  "the local node processes did not join within 30 s: run with "
+                  "ACTORS_LOG_LEVEL=info to see what they print");
+    }
+  }
+  if (opts.node) {
+    // A node serves until the cluster stops it; the program's main never goes on.
+    n->net->wait_until_stopped();
+    shutdown();
+    std::exit(0);
+  }
 }
 
 void init(int argc, char** argv) {
+  runtime::program_args() = runtime::other_arguments(argc, argv);
   init_options opts;
   runtime::parse_options(argc, argv, opts);
+  // Like Ray: a driver started without an address joins the cluster whose head
+  // runs on this machine, if any; else it starts an embedded one.
+  if (opts.address.empty() && opts.local_nodes <= 1 && !opts.node)
+    if (auto s = runtime::read_session())
+      opts.address = s->address;
   init(opts);
 }
 
 void shutdown() {
-  delete runtime::the_node.exchange(nullptr, std::memory_order_acq_rel);
+  auto* n = runtime::the_node.exchange(nullptr, std::memory_order_acq_rel);
+  if (!n)
+    return;
+  if (runtime::spawned_nodes)
+    n->net->stop_cluster(n->config.token);
+  delete n;
+  if (runtime::spawned_nodes) {
+    runtime::spawned_nodes->reap(std::chrono::seconds(5));
+    runtime::spawned_nodes.reset();
+  }
+}
+
+std::vector<node_info> nodes() {
+  return require_node().net->nodes();
 }
 
 bool is_initialized() {
@@ -177,11 +173,13 @@ using runtime::node;
 
 object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
   node& n = require_node();
+  auto where = n.net->place(runtime::resource_set::from(opts.num_cpus, opts.resources), opts.placement,
+                            false);
+  if (where)
+    return n.net->submit_remote_task(*where, fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
-  auto item = std::make_unique<runtime::task_item>(n, fn, std::move(args), std::move(opts), result, 0);
-  auto* raw = item.release();
-  runtime::when_ready(raw->args(), [&n, raw] { n.sched.submit(std::unique_ptr<runtime::work_item>(raw)); });
+  runtime::submit_local_task(n.store, n.sched, n.id, fn, std::move(args), std::move(opts), result);
   return result;
 }
 
@@ -195,7 +193,7 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
     throw error(errc::invalid_argument, "get of an empty object_ref: it names no object");
   if (runtime::is_pending(cell)) {
     node& n = require_node();
-    if (cell->store != &n.store)
+    if (!runtime::ours(n, cell))
       throw object_lost_error("object " + cell->id.to_string()
                               + " belongs to a runtime that was shut down: it will never be ready");
     if (timeout.count() == 0)
@@ -242,7 +240,7 @@ void cancel_task(object_cell* cell) {
   if (!cell)
     return;
   node& n = require_node();
-  if (cell->store != &n.store)
+  if (!runtime::ours(n, cell))
     return;
   n.store.settle(cell, failure{errc::cancelled,
                                "the task making object " + cell->id.to_string() + " was cancelled",
@@ -256,18 +254,33 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
                                           + "' is not an actor factory: it must return a class "
                                             "by value or as std::unique_ptr");
   auto id = n.host.next_id();
+  auto where = n.net->place(runtime::resource_set::from(opts.num_cpus, opts.resources), opts.placement,
+                            true);
+  auto location = where ? *where : n.id;
   if (!opts.name.empty()
-      && !n.control.register_name(opts.name, runtime::named_actor_entry{id, factory.actor_class}))
+      && !n.control->register_name(opts.name,
+                                   runtime::named_actor_entry{id, factory.actor_class, location}))
     throw error(errc::invalid_argument, "an actor named '" + opts.name
                                           + "' exists already: choose another name, or reach "
                                             "it with get_actor");
-  return n.host.create(id, factory, std::move(args), std::move(opts));
+  if (!where)
+    return n.host.create(id, factory, std::move(args), std::move(opts));
+  try {
+    n.net->create_remote_actor(*where, factory, *args, opts, id);
+  } catch (...) {
+    if (!opts.name.empty())
+      n.control->remove_name(opts.name, id);
+    throw;
+  }
+  return runtime::actor_host::make_remote(id, *where, factory.actor_class, /*creator_hold=*/true);
 }
 
 object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, args_ptr args) {
   node& n = require_node();
   if (!actor)
     throw error(errc::invalid_argument, "call on an empty actor_handle: it names no actor");
+  if (actor->remote)
+    return n.net->call_remote_actor(actor, method, std::move(args));
   if (actor->host.load(std::memory_order_acquire) != &n.host) {
     // A cell no host serves is dead for good, so its reason no longer changes.
     auto why = actor->death.empty() ? "it belongs to a runtime that was shut down" : actor->death;
@@ -279,13 +292,15 @@ object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, ar
 
 actor_cell* find_named_actor(const std::string& name, const char* class_name) {
   node& n = require_node();
-  auto entry = n.control.lookup_name(name);
+  auto entry = n.control->lookup_name(name);
   if (!entry)
     return nullptr;
   if (entry->class_name != class_name)
     throw error(errc::type_mismatch, "actor '" + name + "' is a " + demangle(entry->class_name.c_str())
                                        + ", not a " + demangle(class_name)
                                        + ": call get_actor with its class");
+  if (entry->location != n.id)
+    return runtime::actor_host::make_remote(entry->id, entry->location, class_name, false);
   return n.host.find(entry->id);
 }
 
@@ -293,7 +308,9 @@ void kill_actor(actor_cell* actor, bool no_restart) {
   node& n = require_node();
   if (!actor)
     throw error(errc::invalid_argument, "kill of an empty actor_handle: it names no actor");
-  if (actor->host.load(std::memory_order_acquire) == &n.host)
+  if (actor->remote)
+    n.net->kill_remote_actor(actor, no_restart);
+  else if (actor->host.load(std::memory_order_acquire) == &n.host)
     n.host.kill(actor, no_restart);
 }
 
@@ -303,6 +320,8 @@ bool current_actor_was_restarted() {
 
 object_cell* resolve_object(const object_id& id) {
   node& n = require_node();
+  if (id.owner != n.id.value)
+    return n.net->resolve_foreign(id);
   if (auto* c = n.store.find(id))
     return c;
   return n.store.create_failed(
@@ -312,8 +331,10 @@ object_cell* resolve_object(const object_id& id) {
             {}, {}});
 }
 
-actor_cell* resolve_actor(const actor_id& id) {
+actor_cell* resolve_actor(const actor_id& id, const node_id& location) {
   node& n = require_node();
+  if (location.value && location != n.id)
+    return runtime::actor_host::make_remote(id, location, nullptr, false);
   if (auto* a = n.host.find(id))
     return a;
   return n.host.make_dead(id, "it is not known on node " + n.id.to_string()

@@ -5,6 +5,7 @@
 #include "actors/errors.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include <atomic>
 #include <cmath>
@@ -35,12 +36,37 @@ std::size_t physical_memory() {
 
 } // namespace
 
+std::string random_token() {
+  std::random_device rd;
+  static const char hex[] = "0123456789abcdef";
+  std::string t;
+  for (int i = 0; i < 32; ++i)
+    t += hex[rd() % 16];
+  return t;
+}
+
 node_config resolve(const init_options& opts) {
   node_config cfg;
+  if (opts.node && opts.address.empty())
+    throw error(errc::invalid_argument,
+                "--actors-node needs the head's address: --actors-address=HOST:PORT");
+  if (!opts.address.empty()) {
+    cfg.role = node_role::member;
+    cfg.head_address = opts.address;
+    cfg.token = opts.token;
+  } else if (opts.local_nodes > 1) {
+    cfg.role = node_role::head;
+    cfg.token = opts.token.empty() ? random_token() : opts.token;
+  }
   if (opts.num_cpus < 0 || !std::isfinite(opts.num_cpus))
     throw error(errc::invalid_argument,
                 "num_cpus must be 0 (all hardware threads) or more, not " + std::to_string(opts.num_cpus));
+  // A driver joining a cluster runs no tasks unless told to (as in Ray); a node
+  // offers every hardware thread.
+  bool driver_only = cfg.role == node_role::member && !opts.node;
+  cfg.driver = driver_only;
   cfg.num_cpus = opts.num_cpus > 0 ? opts.num_cpus
+                 : driver_only     ? 0
                                    : std::max(1u, std::thread::hardware_concurrency());
   for (const auto& [name, amount] : opts.resources) {
     if (name.empty() || amount < 0 || !std::isfinite(amount))
@@ -82,6 +108,13 @@ struct node::caf_system {
     // because user code runs on the worker pool, not on CAF's threads.
     cfg.set("scheduler.policy", caf::atom("sharing"));
     cfg.set("scheduler.max-threads", std::size_t{2});
+    // Nodes talk directly instead of through whoever introduced them, and a frozen
+    // peer is noticed within the connection timeout.
+    cfg.set("middleman.enable-automatic-connections", true);
+    cfg.set("middleman.workers", std::size_t{0});
+    cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
+    cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});
+    cfg.load<caf::io::middleman>();
     return cfg;
   }
 
@@ -96,11 +129,18 @@ node::node(node_config cfg)
     store(id, config.object_store_bytes, config.spill_dir),
     pool(static_cast<std::size_t>(std::ceil(config.num_cpus))),
     sched(config.resources, pool),
-    control(caf_->system),
     host(id, store, sched, pool) {
+  auto& sys = caf_->system;
+  control = config.role == node_role::member ? connect_control_store(sys, config.head_address)
+                                             : std::make_unique<control_store>(sys, config.token);
   host.on_named_death = [this](const actor_id& actor, const std::string& name) {
-    control.remove_name(name, actor);
+    control->remove_name(name, actor);
   };
+  net = std::make_unique<cluster>(*this, sys);
+  if (config.role == node_role::head)
+    cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
+  net->join(*control, config.token, config.bind, config.role != node_role::embedded,
+            config.role != node_role::member, config.driver);
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
       ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string());
 }
@@ -108,8 +148,9 @@ node::node(node_config cfg)
 node::~node() {
   sched.stop();
   host.stop();
+  net->stop();
   pool.stop();
-  control.stop();
+  control->stop();
   if (config.owns_spill_dir) {
     std::error_code ec;
     std::filesystem::remove_all(config.spill_dir, ec);

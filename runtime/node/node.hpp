@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/actor_host/actor_host.hpp"
+#include "runtime/cluster/cluster.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
@@ -9,13 +10,34 @@
 #include "actors/ids.hpp"
 #include "actors/init.hpp"
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
 #include <memory>
 
 namespace actors::runtime {
 
+/// What a node is to its cluster.
+enum class node_role {
+  /// Alone in this process; takes no connections.
+  embedded,
+  /// Runs the control store and takes connections from nodes and drivers.
+  head,
+  /// Joins the cluster whose head is at `head_address`.
+  member,
+};
+
 /// Options with every default resolved.
 struct node_config {
+  node_role role = node_role::embedded;
+  std::string head_address;
+  std::string token;
+  /// Interface the node's ports listen on.
+  std::string bind = "127.0.0.1";
+  /// The head's cluster port (0 picks a free one).
+  std::uint16_t port = 0;
+  /// A member that is a user's program, not a node serving the cluster.
+  bool driver = false;
   double num_cpus = 1;
   resource_set resources;
   std::size_t object_store_bytes = 0;
@@ -28,10 +50,13 @@ struct node_config {
 /// them; throws actors::error naming a bad value.
 node_config resolve(const init_options& opts);
 
+/// 32 random hex digits: a fresh cluster token.
+std::string random_token();
+
 /// One node: a CAF actor system with the node's service actors, and the object
 /// store, scheduler, worker pool and actor host that serve this process's tasks
-/// and actors. In an embedded cluster the node is also the head (it runs the
-/// control store). Built by actors::init, destroyed by actors::shutdown.
+/// and actors, and its place in the cluster. An embedded node and a head run the
+/// control store. Built by actors::init (or actorsd), destroyed by shutdown.
 class node {
  public:
   explicit node(node_config cfg);
@@ -52,11 +77,18 @@ class node {
   object_store store;
   worker_pool pool;
   scheduler sched;
-  control_store control;
   actor_host host;
+  std::unique_ptr<control_store> control;
+  std::unique_ptr<cluster> net;
+  /// Where the head takes connections (head only), "host:port".
+  std::string cluster_address;
 };
 
 /// The node of this process, or null outside init/shutdown.
 node* current_node() noexcept;
+
+/// Builds this process's node (what actors::init does after reading options);
+/// actors::shutdown stops it. Throws actors::error if it cannot start.
+node& start_node(node_config cfg);
 
 } // namespace actors::runtime

@@ -26,7 +26,13 @@ double parse_number(const std::string& text, const std::string& what) {
   return v;
 }
 
-const char* const known_flags[] = {"address", "num-cpus", "resources", "object-store-bytes", "spill-dir"};
+const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
+                                   "spill-dir", "local-nodes", "token", "node"};
+
+// Flags that take no value.
+bool is_switch(const std::string& key) {
+  return key == "node";
+}
 
 void apply(init_options& opts, const std::string& key, const std::string& value,
            const std::string& what) {
@@ -40,6 +46,16 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.object_store_bytes = parse_bytes(value, what);
   else if (key == "spill-dir")
     opts.spill_dir = value;
+  else if (key == "token")
+    opts.token = value;
+  else if (key == "node")
+    opts.node = value.empty() || value == "1" || value == "true";
+  else if (key == "local-nodes") {
+    double n = parse_number(value, what);
+    if (n < 1 || n != static_cast<double>(static_cast<std::size_t>(n)))
+      bad(what, value, "expected a whole number of processes, 1 or more");
+    opts.local_nodes = static_cast<std::size_t>(n);
+  }
 }
 
 } // namespace
@@ -81,6 +97,21 @@ std::map<std::string, double> parse_resources(const std::string& text, const std
   return out;
 }
 
+std::vector<std::string> other_arguments(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--actors-", 0) != 0) {
+      out.push_back(arg);
+      continue;
+    }
+    auto key = arg.substr(9);
+    if (arg.find('=') == std::string::npos && !is_switch(key))
+      ++i; // the flag's value is the next argument
+  }
+  return out;
+}
+
 void parse_options(int argc, char** argv, init_options& opts) {
   for (const char* key : known_flags) {
     std::string env = "ACTORS_";
@@ -107,6 +138,8 @@ void parse_options(int argc, char** argv, init_options& opts) {
     std::string value;
     if (eq != std::string::npos)
       value = arg.substr(eq + 1);
+    else if (is_switch(key))
+      value = "";
     else if (i + 1 < argc)
       value = argv[++i];
     else

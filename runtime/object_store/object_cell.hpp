@@ -40,12 +40,18 @@ class object_cell {
   void on_settled(std::function<void()> fn);
 
   runtime::object_store* const store;
+  /// Which store, of those that lived at `store`'s address, made this cell.
+  std::uint64_t epoch = 0;
   const object_id id;
   std::atomic<std::uint32_t> refs{1};
 
   std::mutex mu;
   /// The value while in memory (null while spilled).
   value_box value;
+  /// The value as bytes, when it came from another node and nobody read it yet;
+  /// decoded on the first read, by the reader's type.
+  std::string encoded;
+  std::string encoded_type;
   /// Where the value is on disk while spilled.
   std::string spill_path;
   /// Type of a spilled value.

@@ -17,6 +17,13 @@ namespace {
 // The store cells may still report to: cells outlive a store that was shut down
 // while user code held references, and must not touch it then.
 std::atomic<object_store*> live_store{nullptr};
+std::atomic<std::uint64_t> store_epochs{0};
+
+// True if `cell` was made by the store that runs now.
+bool is_live(const object_cell* cell) {
+  auto* s = live_store.load(std::memory_order_acquire);
+  return s && cell->store == s && cell->epoch == s->epoch();
+}
 
 // While a value is encoded for spilling, the object_refs inside it land here so
 // that the objects they name stay alive as long as the bytes do.
@@ -37,7 +44,7 @@ bool same_type(const detail::type_ops* a, const detail::type_ops* b) {
 } // namespace
 
 object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir)
-  : node_(node), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
+  : node_(node), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
   live_store.store(this);
 }
 
@@ -59,7 +66,9 @@ object_cell* object_store::create_pending() {
     std::lock_guard<std::mutex> guard{mu_};
     ++objects_;
   }
-  return new object_cell(this, object_id{node_.value, next_seq_.fetch_add(1, std::memory_order_relaxed)});
+  auto* cell = new object_cell(this, object_id{node_.value, next_seq_.fetch_add(1, std::memory_order_relaxed)});
+  cell->epoch = epoch_;
+  return cell;
 }
 
 object_cell* object_store::create_ready(detail::value_box value) {
@@ -89,6 +98,49 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
   for (auto& w : waiters)
     w();
   return true;
+}
+
+bool object_store::settle_encoded(object_cell* cell, std::string type_name, std::string bytes) {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    cell->bytes = bytes.size();
+    cell->encoded = std::move(bytes);
+    cell->encoded_type = std::move(type_name);
+    cell->state_.store(object_cell::state::ready, std::memory_order_release);
+    waiters.swap(cell->waiters);
+  }
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    bytes_in_memory_ += cell->bytes;
+  }
+  for (auto& w : waiters)
+    w();
+  return true;
+}
+
+object_cell* object_store::find_or_make_foreign(const object_id& id, bool& created) {
+  created = false;
+  if (auto* c = find(id))
+    return c;
+  std::lock_guard<std::mutex> guard{mu_};
+  auto i = published_.find(id);
+  if (i != published_.end()) {
+    auto n = i->second->refs.load(std::memory_order_relaxed);
+    while (n > 0)
+      if (i->second->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
+        return i->second;
+    published_.erase(i); // on its way out; stand a new cell in its place
+  }
+  auto* c = new object_cell(this, id);
+  c->epoch = epoch_;
+  c->published = true;
+  ++objects_;
+  published_.emplace(id, c);
+  created = true;
+  return c;
 }
 
 bool object_store::settle(object_cell* cell, detail::failure why) {
@@ -126,6 +178,27 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
     if (cell->value.value) {
       if (!same_type(cell->value.ops, want))
         throw_mismatch(cell, cell->value.ops, want);
+      return cell->value.value;
+    }
+    if (!cell->encoded_type.empty()) {
+      if (cell->encoded_type != want->name)
+        throw error(errc::type_mismatch,
+                    "object " + cell->id.to_string() + " holds a "
+                      + detail::demangle(cell->encoded_type.c_str()) + ", but it was read as a "
+                      + detail::demangle(want->name)
+                      + ": use an object_ref of the type the task returns or put stored");
+      try {
+        cell->value.value = want->decode(cell->encoded);
+      } catch (const std::exception& e) {
+        throw error(errc::serialization_failed, "object " + cell->id.to_string()
+                                                  + " arrived from another node but cannot be "
+                                                    "decoded as a "
+                                                  + detail::demangle(want->name) + ": " + e.what());
+      }
+      cell->value.ops = want;
+      cell->encoded.clear();
+      cell->encoded.shrink_to_fit();
+      cell->encoded_type.clear();
       return cell->value.value;
     }
     if (!same_type(cell->spilled_ops, want))
@@ -274,8 +347,6 @@ object_cell* object_store::find(const object_id& id) {
 }
 
 void object_store::forget(object_cell* cell) noexcept {
-  if (cell->id.owner != node_.value)
-    return; // made by an earlier store that lived at this address
   std::string spill_path;
   {
     std::lock_guard<std::mutex> guard{mu_};
@@ -283,9 +354,14 @@ void object_store::forget(object_cell* cell) noexcept {
     if (cell->in_lru) {
       lru_remove(cell);
       bytes_in_memory_ -= cell->bytes;
+    } else if (!cell->encoded.empty()) {
+      bytes_in_memory_ -= cell->bytes;
     }
-    if (cell->published)
-      published_.erase(cell->id);
+    if (cell->published) {
+      auto i = published_.find(cell->id);
+      if (i != published_.end() && i->second == cell)
+        published_.erase(i);
+    }
     if (!cell->spill_path.empty()) {
       --spilled_objects_;
       spill_path = cell->spill_path;
@@ -359,7 +435,7 @@ void retain(object_cell* cell) noexcept {
 void release(object_cell* cell) noexcept {
   if (cell->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return;
-  if (cell->store == runtime::live_store.load(std::memory_order_acquire))
+  if (runtime::is_live(cell))
     cell->store->forget(cell);
   std::vector<object_cell*> pins;
   pins.swap(cell->pins);
@@ -373,7 +449,7 @@ object_id id_of(const object_cell* cell) noexcept {
 }
 
 void note_serialized(object_cell* cell) noexcept {
-  if (cell->store == runtime::live_store.load(std::memory_order_acquire))
+  if (runtime::is_live(cell))
     cell->store->publish(cell);
   if (runtime::pin_collector) {
     retain(cell);

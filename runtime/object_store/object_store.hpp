@@ -54,6 +54,15 @@ class object_store {
   /// (cancelled): the value is dropped.
   bool settle(object_cell* cell, detail::value_box value);
 
+  /// Settles a pending cell with a value encoded by another node; it is decoded
+  /// on the first read. False if it had settled already.
+  bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
+
+  /// The retained cell standing in for an object owned by another node: the one
+  /// already here, or a new pending one (then `created` is set and the caller
+  /// fetches the value).
+  object_cell* find_or_make_foreign(const object_id& id, bool& created);
+
   /// Settles a pending cell with a failure. False if it had settled already.
   bool settle(object_cell* cell, detail::failure why);
 
@@ -76,6 +85,11 @@ class object_store {
     return spill_dir_;
   }
 
+  /// Tells this store's cells from those of an earlier store at the same address.
+  std::uint64_t epoch() const noexcept {
+    return epoch_;
+  }
+
  private:
   void account(object_cell* cell);
   void spill_until_under_limit();
@@ -84,6 +98,7 @@ class object_store {
   void lru_remove(object_cell* cell);
 
   const node_id node_;
+  const std::uint64_t epoch_;
   const std::size_t limit_;
   const std::filesystem::path spill_dir_;
   std::atomic<std::uint64_t> next_seq_{1};

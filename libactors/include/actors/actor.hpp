@@ -109,15 +109,18 @@ class actor_handle {
 
   template <class Archive>
   void save(Archive& ar, unsigned) const {
-    ar << id_;
+    node_id location = cell_ ? detail::location_of(cell_) : node_id{};
+    ar << id_ << location;
     if (cell_)
       detail::note_serialized(cell_);
   }
   template <class Archive>
   void load(Archive& ar, unsigned) {
     actor_id id;
-    ar >> id;
-    *this = id == actor_id{} ? actor_handle{} : actor_handle{detail::resolve_actor(id), std::in_place};
+    node_id location;
+    ar >> id >> location;
+    *this = id == actor_id{} ? actor_handle{}
+                             : actor_handle{detail::resolve_actor(id, location), std::in_place};
   }
   BOOST_SERIALIZATION_SPLIT_MEMBER()
 
@@ -154,6 +157,18 @@ class actor_builder {
   /// CPUs reserved for the actor's whole life (default 0: an idle actor holds none).
   actor_builder& num_cpus(double n) {
     opts_.num_cpus = n;
+    return *this;
+  }
+  /// How to pick a node: actors::spread round-robins over the nodes that fit.
+  actor_builder& strategy(scheduling_strategy s) {
+    opts_.placement.strategy = s;
+    return *this;
+  }
+  /// Create the actor on node `id`; if `soft`, elsewhere when that node cannot
+  /// host it.
+  actor_builder& node(node_id id, bool soft = true) {
+    opts_.placement.affinity = id;
+    opts_.placement.soft = soft;
     return *this;
   }
   /// An amount of a custom resource reserved for the actor's life.

@@ -26,12 +26,21 @@ struct init_options {
   /// Where spilled objects go; empty means a fresh directory under the system's
   /// temporary directory, removed at shutdown.
   std::string spill_dir;
+  /// Processes in the embedded cluster: 1 is this process alone; N starts N-1
+  /// more node processes of this same program, which join this one as head.
+  std::size_t local_nodes = 1;
+  /// The cluster's token: what a node or driver must show to join. Empty: read
+  /// from the session file when joining; generated when starting a head.
+  std::string token;
+  /// Serve as a node of the cluster at `address` and never return: the process
+  /// exits when the cluster stops (`--actors-node`).
+  bool node = false;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
 /// `--actors-resources=GPU=1,disk=2`, `--actors-object-store-bytes=1G`,
-/// `--actors-spill-dir=…`, `--actors-address=host:port`) and ACTORS_* environment
-/// variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-spill-dir=…`, `--actors-address=host:port`, `--actors-local-nodes=3`,
+/// `--actors-token=…`, `--actors-node`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 

@@ -48,6 +48,18 @@ class task_builder {
     opts_.retry_exceptions = yes;
     return *this;
   }
+  /// How to pick a node: actors::spread round-robins over the nodes that fit.
+  task_builder& strategy(scheduling_strategy s) {
+    opts_.placement.strategy = s;
+    return *this;
+  }
+  /// Run on node `id`; if `soft`, fall back to other nodes when it cannot take the
+  /// task (dead, or lacking the resources), else fail or wait for it.
+  task_builder& node(node_id id, bool soft = true) {
+    opts_.placement.affinity = id;
+    opts_.placement.soft = soft;
+    return *this;
+  }
   /// A label shown in listings and errors instead of the function's name.
   task_builder& name(std::string label) {
     opts_.name = std::move(label);

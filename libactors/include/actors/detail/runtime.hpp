@@ -17,6 +17,23 @@
 #include <utility>
 #include <vector>
 
+namespace actors {
+
+/// How the scheduler picks nodes for a task or actor.
+enum class scheduling_strategy : std::uint8_t {
+  /// This node while it has free resources, else the least-loaded node that fits.
+  default_policy = 0,
+  /// Round-robin over the nodes that fit, to spread work out.
+  spread = 1,
+  /// Keep together on as few nodes as possible (placement groups).
+  pack = 2,
+};
+
+inline constexpr scheduling_strategy spread = scheduling_strategy::spread;
+inline constexpr scheduling_strategy pack = scheduling_strategy::pack;
+
+} // namespace actors
+
 namespace actors::detail {
 
 class object_cell; // an object's slot in its node's object store (runtime)
@@ -32,6 +49,8 @@ object_id id_of(const object_cell* cell) noexcept;
 void retain(actor_cell* cell) noexcept;
 void release(actor_cell* cell) noexcept;
 actor_id id_of(const actor_cell* cell) noexcept;
+/// The node hosting the actor.
+node_id location_of(const actor_cell* cell) noexcept;
 
 /// Finds the cell of an object named in bytes that were decoded (a serialized
 /// object_ref). Returns a retained cell; if the object is unknown here, a cell that
@@ -42,9 +61,10 @@ object_cell* resolve_object(const object_id& id);
 /// lets the encoder that is running pin it for as long as the bytes live.
 void note_serialized(object_cell* cell) noexcept;
 
-/// Finds the actor named by a decoded actor_handle. Returns a retained cell, or a
-/// dead one whose calls fail with actor_died_error when the actor is unknown.
-actor_cell* resolve_actor(const actor_id& id);
+/// Finds the actor named by a decoded actor_handle, hosted on node `location`.
+/// Returns a retained cell, or a dead one whose calls fail with actor_died_error
+/// when the actor is unknown.
+actor_cell* resolve_actor(const actor_id& id, const node_id& location);
 void note_serialized(actor_cell* cell) noexcept;
 
 // -- arguments ----------------------------------------------------------------------
@@ -105,12 +125,32 @@ const method_entry* method_named(const std::string& name);
 /// A resource demand: name and amount, e.g. {"GPU", 1}.
 using resource_list = std::vector<std::pair<std::string, double>>;
 
+/// Where a task or actor may go, on top of its resource demand.
+struct placement_options {
+  scheduling_strategy strategy = scheduling_strategy::default_policy;
+  /// Run on this node (zero: no affinity).
+  node_id affinity;
+  /// With an affinity: fall back to other nodes if that one cannot take it.
+  bool soft = true;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & strategy & affinity & soft;
+  }
+};
+
 struct task_options {
   double num_cpus = 1;
   resource_list resources;
   int max_retries = 3;
   bool retry_exceptions = false;
   std::string name;
+  placement_options placement;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & num_cpus & resources & max_retries & retry_exceptions & name & placement;
+  }
 };
 
 /// Submits one call of `fn`; returns the retained cell of its result.
@@ -143,6 +183,12 @@ struct actor_options {
   int max_task_retries = 0;
   double num_cpus = 0;
   resource_list resources;
+  placement_options placement;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement;
+  }
 };
 
 /// Creates an actor from a registered factory; returns its retained cell at once
@@ -159,5 +205,6 @@ void kill_actor(actor_cell* actor, bool no_restart);
 
 /// True inside an actor method whose instance was built by a restart.
 bool current_actor_was_restarted();
+
 
 } // namespace actors::detail

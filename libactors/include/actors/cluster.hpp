@@ -1,0 +1,33 @@
+#pragma once
+
+#include "actors/ids.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace actors {
+
+/// One node of the cluster as the head knows it.
+struct node_info {
+  node_id id;
+  /// host:port where the node takes connections from other nodes.
+  std::string address;
+  /// False once the node died or left; dead nodes stay listed.
+  bool alive = true;
+  /// The node runs the control store.
+  bool is_head = false;
+  /// A user's program that joined to submit work (it offers no CPUs unless told).
+  bool is_driver = false;
+  /// Resources the node offers ("CPU" included).
+  std::map<std::string, double> resources_total;
+  /// Resources free at the node's last report.
+  std::map<std::string, double> resources_available;
+};
+
+/// Every node of the cluster, dead ones included, head first. In an embedded
+/// cluster, just this node.
+std::vector<node_info> nodes();
+
+} // namespace actors

@@ -1,0 +1,902 @@
+#include "runtime/cluster/cluster.hpp"
+
+#include "runtime/cluster/protocol.hpp"
+#include "runtime/common/log.hpp"
+#include "runtime/control_store/control_store.hpp"
+#include "runtime/control_store/messages.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/scheduler/local_tasks.hpp"
+
+#include "actors/errors.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace actors::runtime {
+
+namespace {
+
+using namespace msg;
+
+// How often this node tells the head what it has free.
+constexpr auto report_interval = std::chrono::milliseconds(100);
+// Requests that block a user thread (actor creation and kill) give up after this.
+constexpr auto blocking_timeout = std::chrono::seconds(10);
+
+std::map<std::string, double> to_map(const resource_set& r) {
+  std::map<std::string, double> m{{"CPU", r.cpu}};
+  for (const auto& [name, amount] : r.custom)
+    m[name] = amount;
+  return m;
+}
+
+resource_set from_map(const std::map<std::string, double>& m) {
+  resource_set r;
+  for (const auto& [name, amount] : m) {
+    if (name == "CPU")
+      r.cpu = amount;
+    else
+      r.custom.emplace_back(name, amount);
+  }
+  return r;
+}
+
+/// What a settled cell answers to a remote requester.
+wire::result result_of(object_store& store, detail::object_cell* c, std::uint64_t key,
+                       const node_id& self, const node_id& requester) {
+  wire::result r;
+  r.key = key;
+  if (c->current() == detail::object_cell::state::failed) {
+    r.why = *c->why;
+    return r;
+  }
+  const detail::type_ops* ops = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{c->mu};
+    if (!c->value.value && !c->encoded_type.empty()) {
+      r.ok = true;
+      r.type_name = c->encoded_type;
+      r.bytes = c->encoded;
+      return r;
+    }
+    ops = c->value.value ? c->value.ops : c->spilled_ops;
+  }
+  try {
+    auto value = store.value(c, ops);
+    if (!ops->encode)
+      detail::throw_not_serializable(ops->name);
+    r.bytes = ops->encode(value.get());
+    r.type_name = ops->name;
+    r.ok = true;
+  } catch (const std::exception& e) {
+    r.why = detail::failure{errc::serialization_failed,
+                            "the value of object " + c->id.to_string() + " on node " + self.to_string()
+                              + " cannot be sent to node " + requester.to_string() + ": " + e.what(),
+                            {}, {}};
+  }
+  return r;
+}
+
+} // namespace
+
+/// One remote operation this node waits for.
+struct pending_op {
+  enum class kind { task, actor_call, fetch } what;
+  node_id target;
+  detail::object_cell* result; // retained until settled
+  // For tasks, what it takes to run them again elsewhere.
+  const detail::function_entry* fn = nullptr;
+  detail::args_ptr args;
+  detail::task_options opts;
+  int attempt = 0;
+  std::string label;
+};
+
+struct endpoint_state {
+  cluster::impl* owner = nullptr;
+  std::set<caf::actor_addr> monitored;
+  static inline const char* name = "actors.node_endpoint";
+};
+
+using endpoint_actor = caf::stateful_actor<endpoint_state>;
+
+struct cluster::impl {
+  node& n;
+  caf::actor_system& sys;
+  caf::actor endpoint;
+  caf::actor control; // the control store, local or on the head
+  std::string address;
+  std::atomic<std::uint64_t> next_key{1};
+  std::atomic<std::uint64_t> round_robin{0};
+  // Alive nodes in the table: placement has nothing to decide while it is 1.
+  std::atomic<std::size_t> alive_count{0};
+
+  // Guards everything below.
+  mutable std::mutex mu;
+  std::condition_variable changed;
+  wire::cluster_view view;
+  std::vector<caf::actor> endpoints;
+  std::set<node_id> dead;
+  std::unordered_map<std::uint64_t, pending_op> ops;
+  std::unordered_map<node_id, std::uint64_t> in_flight;
+  // Actors hosted here on behalf of the remote node that created them.
+  std::unordered_map<actor_id, detail::actor_cell*> creator_holds;
+  bool stopped = false;
+  bool stopping = false;
+
+  impl(node& n, caf::actor_system& sys) : n(n), sys(sys) {}
+
+  // -- the node table ---------------------------------------------------------------
+
+  caf::actor endpoint_of_locked(const node_id& id) const {
+    for (std::size_t i = 0; i < view.nodes.size(); ++i)
+      if (view.nodes[i].id == id && view.nodes[i].alive)
+        return endpoints[i];
+    return {};
+  }
+
+  void apply_view(endpoint_actor* self, const std::string& blob, const std::vector<caf::actor>& eps) {
+    wire::cluster_view v;
+    try {
+      v = wire::unpack<wire::cluster_view>(blob, "node table");
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    if (eps.size() != v.nodes.size())
+      return;
+    std::vector<node_id> newly_dead;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      if (v.version < view.version)
+        return;
+      view = std::move(v);
+      endpoints = eps;
+      alive_count.store(static_cast<std::size_t>(
+        std::count_if(view.nodes.begin(), view.nodes.end(), [](const auto& r) { return r.alive; })));
+      for (const auto& rec : view.nodes)
+        if (!rec.alive && !dead.count(rec.id))
+          newly_dead.push_back(rec.id);
+    }
+    for (std::size_t i = 0; i < eps.size(); ++i)
+      if (eps[i] && eps[i] != endpoint && self->state.monitored.insert(eps[i].address()).second)
+        self->monitor(eps[i]);
+    changed.notify_all();
+    for (const auto& id : newly_dead)
+      node_down(id, "the head declared it dead");
+  }
+
+  void on_down(const caf::actor_addr& who) {
+    if (control && who == control.address()) {
+      log(log_level::warning, "cluster", "lost the connection to the head; this node stops");
+      on_stop_request();
+      return;
+    }
+    node_id id;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      for (std::size_t i = 0; i < endpoints.size(); ++i)
+        if (endpoints[i] && endpoints[i].address() == who)
+          id = view.nodes[i].id;
+    }
+    if (id.value)
+      node_down(id, "its connection closed");
+  }
+
+  // -- remote operations this node waits for -----------------------------------------
+
+  /// Registers an op; if its node is already known dead, handles that at once.
+  std::uint64_t add_op(pending_op op) {
+    auto key = next_key.fetch_add(1, std::memory_order_relaxed);
+    bool target_dead;
+    node_id target = op.target;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      target_dead = dead.count(target) > 0 || stopping;
+      ++in_flight[target];
+      ops.emplace(key, std::move(op));
+    }
+    if (target_dead)
+      node_down(target, "it died before the request could be sent");
+    return key;
+  }
+
+  void on_result(const std::string& blob) {
+    wire::result r;
+    try {
+      r = wire::unpack<wire::result>(blob, "result");
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    pending_op op;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = ops.find(r.key);
+      if (i == ops.end())
+        return; // answered already (its node was declared dead and it ran again)
+      op = std::move(i->second);
+      ops.erase(i);
+      auto f = in_flight.find(op.target);
+      if (f != in_flight.end() && f->second > 0)
+        --f->second;
+    }
+    if (r.ok)
+      n.store.settle_encoded(op.result, std::move(r.type_name), std::move(r.bytes));
+    else
+      n.store.settle(op.result, std::move(r.why));
+    detail::release(op.result);
+  }
+
+  /// Fails, or runs again elsewhere, what was in flight to a node that died.
+  void node_down(const node_id& id, const std::string& why) {
+    std::vector<pending_op> lost;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      dead.insert(id);
+      for (auto& rec : view.nodes)
+        if (rec.id == id)
+          rec.alive = false;
+      for (auto i = ops.begin(); i != ops.end();) {
+        if (i->second.target == id) {
+          lost.push_back(std::move(i->second));
+          i = ops.erase(i);
+        } else {
+          ++i;
+        }
+      }
+      in_flight.erase(id);
+    }
+    if (!lost.empty())
+      log(log_level::warning, "cluster", "node ", id.to_string(), " is gone (", why, "): ",
+          lost.size(), " operations in flight there");
+    for (auto& op : lost) {
+      switch (op.what) {
+        case pending_op::kind::task:
+          if (op.attempt < op.opts.max_retries && !stopping) {
+            retry_task(std::move(op));
+            continue;
+          }
+          n.store.settle(op.result, detail::failure{errc::object_lost,
+                                                    "node " + id.to_string() + " died while running task '"
+                                                      + op.label + "' and it has no retries left (max_retries="
+                                                      + std::to_string(op.opts.max_retries) + ")",
+                                                    {}, {}});
+          break;
+        case pending_op::kind::actor_call:
+          n.store.settle(op.result, detail::failure{errc::actor_died,
+                                                    "the actor's node " + id.to_string() + " is gone (" + why + ")",
+                                                    {}, {}});
+          break;
+        case pending_op::kind::fetch:
+          n.store.settle(op.result, detail::failure{errc::object_lost,
+                                                    "object " + op.result->id.to_string()
+                                                      + " lived on node " + id.to_string() + ", which is gone ("
+                                                      + why + ")",
+                                                    {}, {}});
+          break;
+      }
+      detail::release(op.result);
+    }
+  }
+
+  void retry_task(pending_op op) {
+    ++op.attempt;
+    auto demand = resource_set::from(op.opts.num_cpus, op.opts.resources);
+    std::optional<node_id> where;
+    try {
+      auto placement = op.opts.placement;
+      placement.affinity = {}; // the node it was bound to is gone
+      where = place_impl(demand, placement, false);
+    } catch (const std::exception&) {
+    }
+    log(log_level::info, "cluster", "running task '", op.label, "' again (attempt ", op.attempt + 1,
+        ") on node ", where ? where->to_string() : n.id.to_string());
+    if (!where) {
+      submit_local_task(n.store, n.sched, n.id, *op.fn, std::move(op.args), op.opts, op.result);
+      return;
+    }
+    send_task(*where, std::move(op));
+  }
+
+  void send_task(const node_id& where, pending_op op) {
+    wire::task_request req;
+    req.function = op.fn->name;
+    req.options = op.opts;
+    req.owner = n.id;
+    try {
+      req.args = op.args->encode();
+    } catch (const std::exception& e) {
+      n.store.settle(op.result, detail::failure{errc::serialization_failed,
+                                                "task '" + op.label + "' cannot run on node " + where.to_string()
+                                                  + ": its arguments cannot be serialized: " + e.what(),
+                                                {}, {}});
+      detail::release(op.result);
+      return;
+    }
+    op.target = where;
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      to = endpoint_of_locked(where);
+    }
+    req.key = add_op(std::move(op));
+    if (to)
+      caf::anon_send(to, exec_atom::value, wire::pack(req), endpoint);
+    else
+      node_down(where, "it is not in the node table");
+  }
+
+  // -- placement ------------------------------------------------------------------------
+
+  std::optional<node_id> place_impl(const resource_set& demand, const detail::placement_options& p,
+                                    bool for_actor) {
+    if (!p.affinity.value && alive_count.load(std::memory_order_relaxed) <= 1)
+      return std::nullopt;
+    struct candidate {
+      node_id id;
+      double score;
+    };
+    std::vector<candidate> fits;
+    bool local_fits_total = false;
+    auto local = n.sched.stats();
+    double local_score = (local.running + local.pending) / std::max(local.total.cpu, 1.0);
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      for (const auto& rec : view.nodes) {
+        if (!rec.alive)
+          continue;
+        auto total = from_map(rec.total);
+        if (p.affinity.value && rec.id == p.affinity) {
+          if (total.fits(demand))
+            return rec.id == n.id ? std::nullopt : std::optional<node_id>{rec.id};
+          break;
+        }
+        if (total.cpu <= 0 || !total.fits(demand))
+          continue;
+        if (rec.id == n.id) {
+          local_fits_total = true;
+          fits.push_back({rec.id, local_score});
+          continue;
+        }
+        auto f = in_flight.find(rec.id);
+        double pending_here = f == in_flight.end() ? 0.0 : static_cast<double>(f->second);
+        fits.push_back({rec.id, (static_cast<double>(rec.load) + pending_here) / std::max(total.cpu, 1.0)});
+      }
+    }
+    if (p.affinity.value && !p.soft)
+      throw error(errc::invalid_argument, "node " + p.affinity.to_string()
+                                            + " is not alive or lacks " + demand.to_string()
+                                            + ", and the node affinity is hard (soft=false)");
+    if (fits.empty())
+      return std::nullopt; // stays pending here until a node that fits joins
+    if (p.strategy == scheduling_strategy::spread) {
+      auto& c = fits[round_robin.fetch_add(1, std::memory_order_relaxed) % fits.size()];
+      return c.id == n.id ? std::nullopt : std::optional<node_id>{c.id};
+    }
+    // Tasks stay here while this node has room: no network hop.
+    if (!for_actor && local_fits_total && local.pending == 0 && local.available.fits(demand))
+      return std::nullopt;
+    auto best = std::min_element(fits.begin(), fits.end(),
+                                 [](const auto& a, const auto& b) { return a.score < b.score; });
+    return best->id == n.id ? std::nullopt : std::optional<node_id>{best->id};
+  }
+
+  // -- serving requests from other nodes --------------------------------------------------
+
+  void reply_when_settled(detail::object_cell* c, std::uint64_t key, const caf::actor& reply_to,
+                          const node_id& requester) {
+    c->on_settled([this, c, key, reply_to, requester] {
+      auto r = result_of(n.store, c, key, n.id, requester);
+      caf::anon_send(reply_to, result_atom::value, wire::pack(r));
+      detail::release(c);
+    });
+  }
+
+  void reply_failure(std::uint64_t key, const caf::actor& reply_to, detail::failure why) {
+    wire::result r;
+    r.key = key;
+    r.why = std::move(why);
+    caf::anon_send(reply_to, result_atom::value, wire::pack(r));
+  }
+
+  void serve_task(const std::string& blob, const caf::actor& reply_to) {
+    wire::task_request req;
+    try {
+      req = wire::unpack<wire::task_request>(blob, "task request");
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    const auto* fn = detail::function_named(req.function);
+    if (!fn) {
+      reply_failure(req.key, reply_to,
+                    detail::failure{errc::task_failed,
+                                    "function '" + req.function + "' is not registered on node "
+                                      + n.id.to_string()
+                                      + ": every node must run a program or load a library whose "
+                                        "ACTORS_REMOTE lists it",
+                                    req.function, n.id.to_string()});
+      return;
+    }
+    detail::args_ptr args;
+    try {
+      args = fn->decode_args(req.args);
+    } catch (const std::exception& e) {
+      reply_failure(req.key, reply_to,
+                    detail::failure{errc::serialization_failed,
+                                    "the arguments of task '" + req.function + "' cannot be decoded on node "
+                                      + n.id.to_string() + ": " + e.what(),
+                                    {}, {}});
+      return;
+    }
+    auto* result = n.store.create_pending();
+    detail::retain(result); // one for the task, one for the reply
+    submit_local_task(n.store, n.sched, n.id, *fn, std::move(args), std::move(req.options), result);
+    reply_when_settled(result, req.key, reply_to, req.owner);
+  }
+
+  std::tuple<bool, std::string> serve_create(const std::string& blob) {
+    try {
+      auto req = wire::unpack<wire::actor_create_request>(blob, "actor creation");
+      const auto* fn = detail::function_named(req.factory);
+      if (!fn || !fn->construct)
+        return {false, "actor factory '" + req.factory + "' is not registered on node " + n.id.to_string()
+                         + ": every node must run a program or load a library whose ACTORS_REMOTE "
+                           "lists it"};
+      auto args = fn->decode_args(req.args);
+      auto* a = n.host.create(req.id, *fn, std::move(args), std::move(req.options));
+      std::lock_guard<std::mutex> guard{mu};
+      creator_holds.emplace(req.id, a);
+      return {true, {}};
+    } catch (const std::exception& e) {
+      return {false, std::string("node ") + n.id.to_string() + " cannot create the actor: " + e.what()};
+    }
+  }
+
+  void serve_call(const std::string& blob, const caf::actor& reply_to) {
+    wire::actor_call req;
+    try {
+      req = wire::unpack<wire::actor_call>(blob, "actor call");
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    auto* a = n.host.find(req.id);
+    if (!a) {
+      reply_failure(req.key, reply_to,
+                    detail::failure{errc::actor_died,
+                                    "actor " + req.id.to_string() + " is not alive on node " + n.id.to_string(),
+                                    {}, {}});
+      return;
+    }
+    const auto* m = detail::method_named(req.method);
+    detail::args_ptr args;
+    try {
+      if (!m)
+        throw not_registered_error("method '" + req.method + "' is not registered on node "
+                                   + n.id.to_string() + ": list it in ACTORS_REMOTE on every node");
+      args = m->decode_args(req.args);
+    } catch (const std::exception& e) {
+      detail::release(a);
+      reply_failure(req.key, reply_to, detail::failure{errc::task_failed, e.what(), req.method, n.id.to_string()});
+      return;
+    }
+    auto* result = n.host.call(a, *m, std::move(args));
+    detail::release(a);
+    reply_when_settled(result, req.key, reply_to, node_id{});
+  }
+
+  bool serve_kill(std::uint64_t owner, std::uint64_t seq, bool no_restart) {
+    auto* a = n.host.find(actor_id{owner, seq});
+    if (!a)
+      return false;
+    n.host.kill(a, no_restart);
+    detail::release(a);
+    return true;
+  }
+
+  void serve_drop(std::uint64_t owner, std::uint64_t seq) {
+    detail::actor_cell* a = nullptr;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = creator_holds.find(actor_id{owner, seq});
+      if (i == creator_holds.end())
+        return;
+      a = i->second;
+      creator_holds.erase(i);
+    }
+    detail::release(a);
+  }
+
+  void serve_fetch(const std::string& blob, const caf::actor& reply_to) {
+    wire::fetch_request req;
+    try {
+      req = wire::unpack<wire::fetch_request>(blob, "fetch request");
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    auto* c = n.store.find(req.id);
+    if (!c) {
+      reply_failure(req.key, reply_to,
+                    detail::failure{errc::object_lost,
+                                    "object " + req.id.to_string() + " is no longer held by its owner node "
+                                      + n.id.to_string()
+                                      + ": every reference there was dropped before it was fetched",
+                                    {}, {}});
+      return;
+    }
+    reply_when_settled(c, req.key, reply_to, node_id{});
+  }
+
+  void report() {
+    if (!control)
+      return;
+    auto s = n.sched.stats();
+    auto a = n.host.stats();
+    wire::node_report rep;
+    rep.id = n.id;
+    rep.available = to_map(s.available);
+    rep.load = s.running + s.pending + a.alive + a.creating;
+    caf::anon_send(control, report_atom::value, wire::pack(rep));
+  }
+
+  void on_stop_request() {
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      stopped = true;
+    }
+    changed.notify_all();
+  }
+};
+
+namespace {
+
+caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
+  self->state.owner = owner;
+  self->set_down_handler([=](const caf::down_msg& dm) { self->state.owner->on_down(dm.source); });
+  self->delayed_send(self, report_interval, tick_atom::value);
+  return {
+    [=](view_atom, const std::string& blob, const std::vector<caf::actor>& eps) {
+      self->state.owner->apply_view(self, blob, eps);
+    },
+    [=](exec_atom, const std::string& blob, const caf::actor& reply_to) {
+      self->state.owner->serve_task(blob, reply_to);
+    },
+    [=](create_actor_atom, const std::string& blob) { return self->state.owner->serve_create(blob); },
+    [=](call_actor_atom, const std::string& blob, const caf::actor& reply_to) {
+      self->state.owner->serve_call(blob, reply_to);
+    },
+    [=](kill_actor_atom, std::uint64_t owner, std::uint64_t seq, bool no_restart) {
+      return self->state.owner->serve_kill(owner, seq, no_restart);
+    },
+    [=](drop_actor_atom, std::uint64_t owner, std::uint64_t seq) { self->state.owner->serve_drop(owner, seq); },
+    [=](fetch_atom, const std::string& blob, const caf::actor& reply_to) {
+      self->state.owner->serve_fetch(blob, reply_to);
+    },
+    [=](result_atom, const std::string& blob) { self->state.owner->on_result(blob); },
+    [=](watch_atom, const caf::actor& who) { self->monitor(who); },
+    [=](stop_node_atom) { self->state.owner->on_stop_request(); },
+    [=](tick_atom) {
+      self->state.owner->report();
+      self->delayed_send(self, report_interval, tick_atom::value);
+    },
+  };
+}
+
+cluster::impl* released_hook_target = nullptr;
+
+void drop_remote(const detail::actor_cell& a) {
+  auto* c = released_hook_target;
+  if (!c)
+    return;
+  caf::actor to;
+  {
+    std::lock_guard<std::mutex> guard{c->mu};
+    to = c->endpoint_of_locked(a.location);
+  }
+  if (to)
+    caf::anon_send(to, drop_actor_atom::value, a.id.owner, a.id.seq);
+}
+
+std::pair<std::string, std::uint16_t> split_address(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
+    throw error(errc::invalid_argument,
+                "address '" + address + "' is not HOST:PORT, e.g. 127.0.0.1:6380");
+  int port = 0;
+  try {
+    port = std::stoi(address.substr(colon + 1));
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port <= 0 || port > 65535)
+    throw error(errc::invalid_argument, "address '" + address + "' has no valid port (1-65535)");
+  return {address.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+} // namespace
+
+cluster::cluster(node& n, caf::actor_system& sys) : impl_(new impl(n, sys)) {
+  impl_->endpoint = sys.spawn(node_endpoint, impl_.get());
+  released_hook_target = impl_.get();
+  detail::on_remote_actor_released = &drop_remote;
+}
+
+cluster::~cluster() {
+  stop();
+}
+
+std::uint16_t cluster::listen(control_store& control, const std::string& bind, std::uint16_t port) {
+  auto res = impl_->sys.middleman().publish(control.handle(), port, bind.c_str(), true);
+  if (!res)
+    throw error(errc::invalid_argument, "cannot listen on " + bind + ":" + std::to_string(port) + ": "
+                                          + impl_->sys.render(res.error())
+                                          + "; is the port taken? pick another with --port");
+  return *res;
+}
+
+void cluster::join(control_store& control, const std::string& token, const std::string& bind,
+                   bool reachable, bool head, bool driver) {
+  auto& d = *impl_;
+  d.control = control.handle();
+  if (!head)
+    caf::anon_send(d.endpoint, watch_atom::value, d.control);
+  if (reachable) {
+    auto port = d.sys.middleman().publish(d.endpoint, 0, bind.c_str(), true);
+    if (!port)
+      throw error(errc::invalid_argument, "cannot open a port on " + bind + " for other nodes: "
+                                            + d.sys.render(port.error()));
+    d.address = bind + ":" + std::to_string(*port);
+  } else {
+    d.address = "in-process";
+  }
+  wire::node_record rec;
+  rec.id = d.n.id;
+  rec.address = d.address;
+  rec.total = to_map(d.n.config.resources);
+  rec.available = rec.total;
+  rec.head = head;
+  rec.driver = driver;
+  rec.pid = ::getpid();
+  caf::scoped_actor self{d.sys};
+  bool ok = false;
+  std::string why;
+  self
+    ->request(d.control, blocking_timeout, join_atom::value, wire::protocol_version, token,
+              wire::pack(rec), d.endpoint)
+    .receive(
+      [&](bool accepted, const std::string& reason) {
+        ok = accepted;
+        why = reason;
+      },
+      [&](const caf::error& e) { why = "the head did not answer: " + d.sys.render(e); });
+  if (!ok)
+    throw error(errc::invalid_argument, "the cluster refused this node: " + why);
+  std::unique_lock<std::mutex> lock{d.mu};
+  bool seen = d.changed.wait_for(lock, blocking_timeout, [&] {
+    return std::any_of(d.view.nodes.begin(), d.view.nodes.end(), [&](const auto& r) { return r.id == d.n.id; });
+  });
+  if (!seen)
+    throw error(errc::invalid_argument, "joined the cluster but its node table never arrived");
+}
+
+std::optional<node_id> cluster::place(const resource_set& demand, const detail::placement_options& p,
+                                      bool for_actor) {
+  return impl_->place_impl(demand, p, for_actor);
+}
+
+detail::object_cell* cluster::submit_remote_task(node_id where, const detail::function_entry& fn,
+                                                 detail::args_ptr args, detail::task_options opts) {
+  auto& d = *impl_;
+  auto* result = d.n.store.create_pending();
+  detail::retain(result); // one for the caller, one for the operation
+  pending_op op;
+  op.what = pending_op::kind::task;
+  op.result = result;
+  op.fn = &fn;
+  op.args = std::move(args);
+  op.label = opts.name.empty() ? fn.name : opts.name;
+  op.opts = std::move(opts);
+  d.send_task(where, std::move(op));
+  return result;
+}
+
+void cluster::create_remote_actor(node_id where, const detail::function_entry& factory,
+                                  const detail::args_holder& args, const detail::actor_options& opts,
+                                  const actor_id& id) {
+  auto& d = *impl_;
+  wire::actor_create_request req;
+  req.id = id;
+  req.factory = factory.name;
+  req.args = args.encode();
+  req.options = opts;
+  caf::actor to;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    to = d.endpoint_of_locked(where);
+  }
+  if (!to)
+    throw error(errc::actor_died, "node " + where.to_string() + " is gone: cannot create the actor there");
+  caf::scoped_actor self{d.sys};
+  std::string why;
+  bool ok = false;
+  self->request(to, blocking_timeout, create_actor_atom::value, wire::pack(req))
+    .receive(
+      [&](bool created, const std::string& reason) {
+        ok = created;
+        why = reason;
+      },
+      [&](const caf::error& e) { why = "node " + where.to_string() + " did not answer: " + d.sys.render(e); });
+  if (!ok)
+    throw error(errc::actor_died, why);
+}
+
+detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const detail::method_entry& m,
+                                                detail::args_ptr args) {
+  auto& d = *impl_;
+  wire::actor_call req;
+  req.id = a->id;
+  req.method = m.name;
+  req.args = args->encode();
+  auto* result = d.n.store.create_pending();
+  detail::retain(result);
+  pending_op op;
+  op.what = pending_op::kind::actor_call;
+  op.target = a->location;
+  op.result = result;
+  op.args = std::move(args); // keeps argument objects alive until the call is answered
+  caf::actor to;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    to = d.endpoint_of_locked(a->location);
+  }
+  req.key = d.add_op(std::move(op));
+  if (to)
+    caf::anon_send(to, call_actor_atom::value, wire::pack(req), d.endpoint);
+  else
+    d.node_down(a->location, "it is not in the node table");
+  return result;
+}
+
+void cluster::kill_remote_actor(detail::actor_cell* a, bool no_restart) {
+  auto& d = *impl_;
+  caf::actor to;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    to = d.endpoint_of_locked(a->location);
+  }
+  if (!to)
+    return; // its node is gone, and the actor with it
+  caf::scoped_actor self{d.sys};
+  self->request(to, blocking_timeout, kill_actor_atom::value, a->id.owner, a->id.seq, no_restart)
+    .receive([](bool) {},
+             [&](const caf::error& e) {
+               throw error(errc::actor_died, "node " + a->location.to_string()
+                                               + " did not confirm the kill: " + d.sys.render(e));
+             });
+}
+
+detail::object_cell* cluster::resolve_foreign(const object_id& id) {
+  auto& d = *impl_;
+  bool created = false;
+  auto* c = d.n.store.find_or_make_foreign(id, created);
+  if (!created)
+    return c;
+  node_id owner{id.owner};
+  caf::actor to;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    to = d.endpoint_of_locked(owner);
+  }
+  detail::retain(c); // one for the caller, one for the fetch
+  pending_op op;
+  op.what = pending_op::kind::fetch;
+  op.target = owner;
+  op.result = c;
+  wire::fetch_request req;
+  req.id = id;
+  req.key = d.add_op(std::move(op));
+  if (to)
+    caf::anon_send(to, fetch_atom::value, wire::pack(req), d.endpoint);
+  else
+    d.node_down(owner, "it is not in the node table");
+  return c;
+}
+
+std::vector<node_info> cluster::nodes() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  std::vector<node_info> out;
+  for (const auto& rec : impl_->view.nodes) {
+    node_info i;
+    i.id = rec.id;
+    i.address = rec.address;
+    i.alive = rec.alive;
+    i.is_head = rec.head;
+    i.is_driver = rec.driver;
+    i.resources_total = rec.total;
+    i.resources_available = rec.id == impl_->n.id ? to_map(impl_->n.sched.stats().available) : rec.available;
+    out.push_back(std::move(i));
+  }
+  std::stable_partition(out.begin(), out.end(), [](const auto& i) { return i.is_head; });
+  return out;
+}
+
+bool cluster::wait_for_nodes(std::size_t count, std::chrono::milliseconds timeout) {
+  auto& d = *impl_;
+  std::unique_lock<std::mutex> lock{d.mu};
+  return d.changed.wait_for(lock, timeout, [&] {
+    return static_cast<std::size_t>(std::count_if(d.view.nodes.begin(), d.view.nodes.end(),
+                                                  [](const auto& r) { return r.alive; }))
+           >= count;
+  });
+}
+
+void cluster::wait_until_stopped() {
+  auto& d = *impl_;
+  std::unique_lock<std::mutex> lock{d.mu};
+  d.changed.wait(lock, [&] { return d.stopped; });
+}
+
+void cluster::request_stop() {
+  impl_->on_stop_request();
+}
+
+bool cluster::stop_cluster(const std::string& token) {
+  auto& d = *impl_;
+  if (!d.control)
+    return false;
+  caf::scoped_actor self{d.sys};
+  bool ok = false;
+  self->request(d.control, blocking_timeout, stop_cluster_atom::value, token)
+    .receive([&](bool done) { ok = done; }, [](const caf::error&) {});
+  return ok;
+}
+
+void cluster::stop() {
+  auto& d = *impl_;
+  std::vector<node_id> targets;
+  std::vector<detail::actor_cell*> holds;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    if (d.stopping)
+      return;
+    d.stopping = true;
+    for (const auto& [key, op] : d.ops)
+      targets.push_back(op.target);
+    for (auto& [id, a] : d.creator_holds)
+      holds.push_back(a);
+    d.creator_holds.clear();
+  }
+  for (const auto& t : targets)
+    d.node_down(t, "this node is shutting down");
+  for (auto* a : holds)
+    detail::release(a);
+  if (released_hook_target == impl_.get()) {
+    detail::on_remote_actor_released = nullptr;
+    released_hook_target = nullptr;
+  }
+  caf::anon_send_exit(d.endpoint, caf::exit_reason::user_shutdown);
+}
+
+std::unique_ptr<control_store> connect_control_store(caf::actor_system& sys, const std::string& address) {
+  auto [host, port] = split_address(address);
+  auto remote = sys.middleman().remote_actor(host, port);
+  if (!remote)
+    throw error(errc::invalid_argument, "no cluster answers at " + address + " (" + sys.render(remote.error())
+                                          + "): start one with `actorsd --head`, or check the address "
+                                            "and that the head is running");
+  return std::make_unique<control_store>(sys, *remote);
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,104 @@
+#pragma once
+
+#include "runtime/scheduler/resources.hpp"
+
+#include "actors/cluster.hpp"
+#include "actors/detail/runtime.hpp"
+#include "actors/ids.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor_system;
+}
+
+namespace actors::runtime {
+
+class node;
+class control_store;
+
+/// This node's place in the cluster: its endpoint actor (which other nodes send
+/// tasks, actor calls and object fetches to), its copy of the head's node table,
+/// placement over that table, and the remote operations this node has in flight,
+/// which it fails or re-runs when their node dies. Safe for concurrent use.
+class cluster {
+ public:
+  cluster(node& n, caf::actor_system& sys);
+  ~cluster();
+
+  cluster(const cluster&) = delete;
+  cluster& operator=(const cluster&) = delete;
+
+  /// Head only: serves the control store on `bind`:`port` (0 picks a free port)
+  /// so that nodes and drivers can join. Returns the port. Throws actors::error if
+  /// the port cannot be opened.
+  std::uint16_t listen(control_store& control, const std::string& bind, std::uint16_t port);
+
+  /// Makes this node a member of the cluster whose control store `control` talks
+  /// to: opens a port on `bind` for other nodes (unless `reachable` is false, for a
+  /// node alone in its process), shows `token`, and waits for the first node table.
+  /// Throws actors::error with the head's reason if refused.
+  void join(control_store& control, const std::string& token, const std::string& bind,
+            bool reachable, bool head, bool driver);
+
+  /// Where to run work with `demand`: nullopt for this node, else another node.
+  /// Throws actors::error for a hard node affinity that cannot be met.
+  std::optional<node_id> place(const resource_set& demand, const detail::placement_options& p,
+                               bool for_actor);
+
+  /// Sends a task to node `where`; returns the retained cell of its result.
+  detail::object_cell* submit_remote_task(node_id where, const detail::function_entry& fn,
+                                          detail::args_ptr args, detail::task_options opts);
+
+  /// Has node `where` create an actor with id `id`. Throws actors::error if it
+  /// refuses or cannot be reached.
+  void create_remote_actor(node_id where, const detail::function_entry& factory,
+                           const detail::args_holder& args, const detail::actor_options& opts,
+                           const actor_id& id);
+
+  /// Sends a method call to the node hosting remote actor `a`.
+  detail::object_cell* call_remote_actor(detail::actor_cell* a, const detail::method_entry& m,
+                                         detail::args_ptr args);
+
+  /// Kills remote actor `a`; returns once its node has done it.
+  void kill_remote_actor(detail::actor_cell* a, bool no_restart);
+
+  /// The cell standing in for an object owned by another node, fetching its value.
+  detail::object_cell* resolve_foreign(const object_id& id);
+
+  /// The node table, head first.
+  std::vector<node_info> nodes() const;
+
+  /// Waits until `count` nodes are alive; false on timeout.
+  bool wait_for_nodes(std::size_t count, std::chrono::milliseconds timeout);
+
+  /// Blocks until the cluster tells this node to stop (`actors stop`, or the head
+  /// of a local cluster shutting down).
+  void wait_until_stopped();
+
+  /// Asks every node of the cluster to stop (needs the token).
+  bool stop_cluster(const std::string& token);
+
+  /// Wakes wait_until_stopped on this node (a signal asked it to stop).
+  void request_stop();
+
+  /// Stops the endpoint; fails every remote operation still in flight.
+  void stop();
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// Connects to the control store served at `address` ("host:port"). Throws
+/// actors::error saying what to check if nothing answers there.
+std::unique_ptr<control_store> connect_control_store(caf::actor_system& sys, const std::string& address);
+
+} // namespace actors::runtime

@@ -1,0 +1,167 @@
+#pragma once
+
+/// What nodes say to each other. Every message is a CAF message of an atom and
+/// built-in types; structured payloads travel as Boost archives in std::string
+/// (see docs/wire-protocol.md). Bump protocol_version on any incompatible change.
+
+#include "actors/detail/failure.hpp"
+#include "actors/detail/runtime.hpp"
+#include "actors/ids.hpp"
+#include "actors/serialization.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace actors::runtime::wire {
+
+inline constexpr std::uint32_t protocol_version = 1;
+
+/// A node as the head's table holds it and its views carry it.
+struct node_record {
+  node_id id;
+  std::string address;
+  std::map<std::string, double> total;
+  std::map<std::string, double> available;
+  bool alive = true;
+  bool head = false;
+  /// A driver: a user program that joined to submit work, offering no CPUs unless
+  /// told to.
+  bool driver = false;
+  std::int64_t pid = 0;
+  /// Milliseconds since the epoch.
+  std::int64_t joined_ms = 0;
+  std::int64_t died_ms = 0;
+  /// Tasks and actor calls queued or running there, at its last report.
+  std::uint64_t load = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load;
+  }
+};
+
+/// The head's table, sent to every node when it changes. The endpoint actors go
+/// beside it in the same order (CAF handles cannot enter a Boost archive).
+struct cluster_view {
+  std::uint64_t version = 0;
+  std::vector<node_record> nodes;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & version & nodes;
+  }
+};
+
+/// A node's periodic report to the head.
+struct node_report {
+  node_id id;
+  std::map<std::string, double> available;
+  std::uint64_t load = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & available & load;
+  }
+};
+
+/// Run a registered function; the result goes back as a `result` with `key`.
+struct task_request {
+  std::uint64_t key = 0;
+  std::string function;
+  detail::task_options options;
+  std::string args;
+  node_id owner;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & key & function & options & args & owner;
+  }
+};
+
+/// Build an actor from a registered factory on the receiving node.
+struct actor_create_request {
+  std::uint64_t key = 0;
+  actor_id id;
+  std::string factory;
+  std::string args;
+  detail::actor_options options;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & key & id & factory & args & options;
+  }
+};
+
+/// Call a method of an actor hosted on the receiving node.
+struct actor_call {
+  std::uint64_t key = 0;
+  actor_id id;
+  std::string method;
+  std::string args;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & key & id & method & args;
+  }
+};
+
+/// Send the value of an object owned by the receiving node.
+struct fetch_request {
+  std::uint64_t key = 0;
+  object_id id;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & key & id;
+  }
+};
+
+/// The answer to a task, an actor call, an actor creation or a fetch: an encoded
+/// value of the named type, or a failure.
+struct result {
+  std::uint64_t key = 0;
+  bool ok = false;
+  std::string type_name;
+  std::string bytes;
+  detail::failure why;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & key & ok & type_name & bytes & why;
+  }
+};
+
+/// A named actor as the control store holds it.
+struct named_actor {
+  actor_id id;
+  std::string class_name;
+  node_id location;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & class_name & location;
+  }
+};
+
+/// Encodes a payload; throws actors::error on failure.
+template <class T>
+std::string pack(const T& x) {
+  return detail::encode(x);
+}
+
+/// Decodes a payload from another process; throws actors::error with
+/// errc::serialization_failed naming `what` on malformed bytes.
+template <class T>
+T unpack(const std::string& bytes, const char* what) {
+  try {
+    return detail::decode<T>(bytes);
+  } catch (const std::exception& e) {
+    throw error(errc::serialization_failed,
+                std::string("malformed ") + what + " (" + std::to_string(bytes.size())
+                  + " bytes): " + e.what() + "; is the peer of the same version?");
+  }
+}
+
+} // namespace actors::runtime::wire

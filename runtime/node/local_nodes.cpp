@@ -1,0 +1,76 @@
+#include "runtime/node/local_nodes.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include "actors/errors.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace actors::runtime {
+
+std::vector<std::string>& program_args() {
+  static std::vector<std::string> args;
+  return args;
+}
+
+local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user_args,
+                         const std::string& address, const std::string& token, double num_cpus) {
+  std::vector<std::string> args{"/proc/self/exe"};
+  args.insert(args.end(), user_args.begin(), user_args.end());
+  args.push_back("--actors-node");
+  args.push_back("--actors-address=" + address);
+  args.push_back("--actors-token=" + token);
+  if (num_cpus > 0)
+    args.push_back("--actors-num-cpus=" + std::to_string(num_cpus));
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (std::size_t i = 0; i < count; ++i) {
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ);
+    if (rc != 0) {
+      reap(std::chrono::milliseconds(0));
+      throw error(errc::invalid_argument,
+                  std::string("cannot start a local node process: ") + std::strerror(rc));
+    }
+    pids_.push_back(pid);
+  }
+}
+
+local_nodes::~local_nodes() {
+  reap(std::chrono::seconds(5));
+}
+
+void local_nodes::reap(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pids_.empty()) {
+    for (auto it = pids_.begin(); it != pids_.end();) {
+      int status = 0;
+      auto r = ::waitpid(*it, &status, WNOHANG);
+      it = (r == *it || (r < 0 && errno == ECHILD)) ? pids_.erase(it) : std::next(it);
+    }
+    if (pids_.empty())
+      return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (auto pid : pids_) {
+        log(log_level::warning, "local_nodes", "node process ", pid, " did not stop in time; killing it");
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+      pids_.clear();
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,95 @@
+#include "runtime/scheduler/local_tasks.hpp"
+
+#include "runtime/common/log.hpp"
+#include "runtime/scheduler/dependencies.hpp"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace actors::runtime {
+
+namespace {
+
+/// One call of a registered function, placed by the scheduler.
+class task_item final : public work_item {
+ public:
+  task_item(object_store& store, scheduler& sched, node_id node, const detail::function_entry& fn, detail::args_ptr args,
+            detail::task_options opts, detail::object_cell* result, int attempt)
+    : work_item(resource_set::from(opts.num_cpus, opts.resources)),
+      store_(store),
+      sched_(sched),
+      node_(node),
+      fn_(fn),
+      args_(std::move(args)),
+      opts_(std::move(opts)),
+      result_(result),
+      attempt_(attempt) {}
+
+  ~task_item() override {
+    if (result_)
+      detail::release(result_);
+  }
+
+  const detail::args_holder& args() const {
+    return *args_;
+  }
+
+  void run() override {
+    if (result_->current() != detail::object_cell::state::pending)
+      return; // cancelled before it started
+    try {
+      store_.settle(result_, fn_.invoke(fn_.fn, *args_));
+      return;
+    } catch (const std::exception& e) {
+      fail_or_retry(e.what());
+    } catch (...) {
+      fail_or_retry("an exception that is not a std::exception");
+    }
+  }
+
+  void abandon(const std::string& reason) override {
+    store_.settle(result_, detail::failure{errc::object_lost, reason, {}, {}});
+  }
+
+  std::string describe() const override {
+    return "task '" + label() + "'";
+  }
+
+ private:
+  std::string label() const {
+    return opts_.name.empty() ? fn_.name : opts_.name;
+  }
+
+  void fail_or_retry(const std::string& what) {
+    if (opts_.retry_exceptions && attempt_ < opts_.max_retries) {
+      log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt_ + 1, " of ",
+          opts_.max_retries);
+      auto retry = std::make_unique<task_item>(store_, sched_, node_, fn_, std::move(args_), opts_,
+                                               std::exchange(result_, nullptr), attempt_ + 1);
+      sched_.submit(std::move(retry));
+      return;
+    }
+    store_.settle(result_, detail::failure{errc::task_failed, what, label(), node_.to_string()});
+  }
+
+  object_store& store_;
+  scheduler& sched_;
+  const node_id node_;
+  const detail::function_entry& fn_;
+  detail::args_ptr args_;
+  detail::task_options opts_;
+  detail::object_cell* result_;
+  int attempt_;
+};
+
+} // namespace
+
+void submit_local_task(object_store& store, scheduler& sched, node_id node,
+                       const detail::function_entry& fn, detail::args_ptr args,
+                       detail::task_options opts, detail::object_cell* result) {
+  auto* item = new task_item(store, sched, node, fn, std::move(args), std::move(opts), result, 0);
+  when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
+}
+
+} // namespace actors::runtime

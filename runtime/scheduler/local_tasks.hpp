@@ -1,0 +1,19 @@
+#pragma once
+
+#include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/scheduler.hpp"
+
+#include "actors/detail/runtime.hpp"
+#include "actors/ids.hpp"
+
+namespace actors::runtime {
+
+/// Runs one call of a registered function on this node: waits until its argument
+/// objects have settled, queues it with the scheduler, runs it on the worker pool
+/// and settles `result` (whose reference the task takes over) with its value or
+/// failure. Retries on exceptions when the options ask for it.
+void submit_local_task(object_store& store, scheduler& sched, node_id node,
+                       const detail::function_entry& fn, detail::args_ptr args,
+                       detail::task_options opts, detail::object_cell* result);
+
+} // namespace actors::runtime
