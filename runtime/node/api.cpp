@@ -191,11 +191,11 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
                                       std::chrono::milliseconds timeout) {
   if (!cell)
     throw error(errc::invalid_argument, "get of an empty object_ref: it names no object");
+  node& n = require_node();
+  if (!runtime::ours(n, cell))
+    throw object_lost_error("object " + cell->id.to_string()
+                            + " belongs to a runtime that was shut down: its value is gone");
   if (runtime::is_pending(cell)) {
-    node& n = require_node();
-    if (!runtime::ours(n, cell))
-      throw object_lost_error("object " + cell->id.to_string()
-                              + " belongs to a runtime that was shut down: it will never be ready");
     if (timeout.count() == 0)
       throw timeout_error("object " + cell->id.to_string() + " is not ready");
     auto p = std::make_shared<runtime::parker>();
@@ -209,7 +209,7 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
   }
   if (cell->current() == object_cell::state::failed)
     raise(*cell->why);
-  return cell->store->value(cell, want);
+  return n.store.value(cell, want);
 }
 
 std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size_t num_returns,
@@ -325,7 +325,7 @@ object_cell* resolve_object(const object_id& id) {
   if (auto* c = n.store.find(id))
     return c;
   return n.store.create_failed(
-    failure{errc::object_lost,
+    id, failure{errc::object_lost,
             "object " + id.to_string() + " is not known on node " + n.id.to_string()
               + ": no reference to it was left, so it was freed, or it comes from another cluster",
             {}, {}});

@@ -83,6 +83,17 @@ object_cell* object_store::create_failed(detail::failure why) {
   return cell;
 }
 
+object_cell* object_store::create_failed(const object_id& id, detail::failure why) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++objects_;
+  }
+  auto* cell = new object_cell(this, id);
+  cell->epoch = epoch_;
+  settle(cell, std::move(why));
+  return cell;
+}
+
 bool object_store::settle(object_cell* cell, detail::value_box value) {
   std::vector<std::function<void()>> waiters;
   {

@@ -50,6 +50,10 @@ class object_store {
   /// A failed cell with one reference.
   object_cell* create_failed(detail::failure why);
 
+  /// A failed cell with one reference standing for object `id` (one this node
+  /// cannot find); it is not findable by id.
+  object_cell* create_failed(const object_id& id, detail::failure why);
+
   /// Settles a pending cell with a value. False if it had settled already
   /// (cancelled): the value is dropped.
   bool settle(object_cell* cell, detail::value_box value);

@@ -1,0 +1,243 @@
+// A head and two nodes as real actorsd processes on loopback, with this test
+// program as the driver.
+
+#include "tests/cluster/job.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+using namespace std::chrono_literals;
+using actors::test::process;
+
+namespace {
+
+// Registered here but not in the job library the nodes load.
+std::int64_t driver_only(std::int64_t x) {
+  return x;
+}
+ACTORS_REMOTE(driver_only);
+
+class Cluster : public ::testing::Test {
+ protected:
+  static inline std::string dir;
+  static inline std::string address;
+  static inline std::string token;
+  static inline std::unique_ptr<process> head;
+  static inline std::unique_ptr<process> plain_node;
+  static inline std::unique_ptr<process> gpu_node;
+  static inline std::string plain_id;
+  static inline std::string gpu_id;
+  static inline std::string head_id;
+
+  static std::vector<std::string> daemon(std::vector<std::string> extra) {
+    std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--load",
+                                  actors::test::env("JOB_LIBRARY")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/actors-cluster-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
+    head = std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log");
+    ASSERT_TRUE(actors::test::eventually(
+      [] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }))
+      << head->output();
+    address = actors::test::read_key(dir + "/session_latest", "address");
+    token = actors::test::read_key(dir + "/session_latest", "token");
+    plain_node = std::make_unique<process>(daemon({"--address", address, "--token", token}),
+                                           dir + "/node.log");
+    gpu_node = std::make_unique<process>(
+      daemon({"--address", address, "--token", token, "--resources", "GPU=1"}), dir + "/gpu.log");
+    actors::init_options opts;
+    opts.address = address;
+    opts.token = token;
+    actors::init(opts);
+    ASSERT_TRUE(actors::test::eventually([] {
+      int daemons = 0;
+      for (const auto& n : actors::nodes())
+        daemons += n.alive && !n.is_driver;
+      return daemons == 3;
+    })) << head->output();
+    for (const auto& n : actors::nodes()) {
+      if (n.is_head)
+        head_id = n.id.to_string();
+      else if (n.resources_total.count("GPU"))
+        gpu_id = n.id.to_string();
+      else if (!n.is_driver)
+        plain_id = n.id.to_string();
+    }
+  }
+
+  static void TearDownTestSuite() {
+    actors::shutdown();
+    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
+                      dir + "/stop.log");
+    for (auto* p : {head.get(), plain_node.get(), gpu_node.get()}) {
+      if (p)
+        EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
+    }
+    head.reset();
+    plain_node.reset();
+    gpu_node.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  static actors::node_id id_of(const std::string& hex) {
+    return actors::node_id{std::stoull(hex, nullptr, 16)};
+  }
+};
+
+} // namespace
+
+TEST_F(Cluster, DriverJoinsAsADriverWithNoCpus) {
+  int drivers = 0;
+  for (const auto& n : actors::nodes())
+    if (n.is_driver && n.id == actors::current_node_id()) {
+      ++drivers;
+      EXPECT_EQ(n.resources_total.at("CPU"), 0);
+    }
+  EXPECT_EQ(drivers, 1);
+}
+
+TEST_F(Cluster, TasksLandOnSeveralNodesAndAreCorrect) {
+  std::vector<actors::object_ref<std::int64_t>> squares;
+  std::vector<actors::object_ref<std::string>> where;
+  for (int i = 0; i < 30; ++i) {
+    squares.push_back(actors::task(job::square).remote(std::int64_t{i}));
+    where.push_back(actors::task(job::where_am_i).strategy(actors::spread).remote(i));
+  }
+  auto values = actors::get(squares);
+  for (int i = 0; i < 30; ++i)
+    ASSERT_EQ(values[i], i * i);
+  std::set<std::string> nodes;
+  for (const auto& w : actors::get(where))
+    nodes.insert(w);
+  EXPECT_GE(nodes.size(), 2u);
+  EXPECT_EQ(nodes.count(actors::current_node_id().to_string()), 0u) << "the driver offers no CPUs";
+}
+
+TEST_F(Cluster, ObjectMadeOnOneNodeIsUsedByATaskOnAnother) {
+  auto made = actors::task(job::make_vec).node(id_of(plain_id), false).remote(std::int64_t{1000});
+  auto total = actors::task(job::sum_vec).node(id_of(gpu_id), false).remote(made);
+  EXPECT_EQ(actors::get(total), 500500);
+  auto put = actors::put(job::make_vec(10));
+  EXPECT_EQ(actors::get(actors::task(job::sum_vec).node(id_of(head_id), false).remote(put)), 55);
+}
+
+TEST_F(Cluster, RemoteActorKeepsStateAndOrder) {
+  auto c = actors::actor(job::make_counter).node(id_of(plain_id), false).remote(std::int64_t{0});
+  EXPECT_EQ(actors::get(c.task(&job::Counter::where).remote()), plain_id);
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (int i = 0; i < 500; ++i)
+    refs.push_back(c.task(&job::Counter::add).remote(std::int64_t{1}));
+  auto values = actors::get(refs);
+  for (int i = 0; i < 500; ++i)
+    ASSERT_EQ(values[i], i + 1);
+}
+
+TEST_F(Cluster, ActorHandlePassedToARemoteTaskReachesTheActor) {
+  auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{5});
+  auto handles = std::vector<actors::actor_handle<job::Counter>>{c};
+  auto again = actors::get(actors::put(handles));
+  EXPECT_EQ(actors::get(again[0].task(&job::Counter::add).remote(std::int64_t{1})), 6);
+}
+
+TEST_F(Cluster, NamedActorIsFoundByASecondDriver) {
+  auto c = actors::actor(job::make_counter).name("shared-counter").remote(std::int64_t{41});
+  actors::get(c.task(&job::Counter::value).remote());
+  auto [code, out] = actors::test::run({actors::test::env("SECOND_DRIVER"), "shared-counter",
+                                        "--actors-address=" + address, "--actors-token=" + token},
+                                       dir + "/second.log");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("value 42"), std::string::npos) << out;
+  EXPECT_EQ(actors::get(c.task(&job::Counter::value).remote()), 42);
+}
+
+TEST_F(Cluster, StatusAndListShowTheNodes) {
+  auto [code, out] = actors::test::run({actors::test::env("ACTORS_CLI"), "status"}, dir + "/status.log");
+  EXPECT_EQ(code, 0) << out;
+  for (const auto& id : {head_id, plain_id, gpu_id})
+    EXPECT_NE(out.find(id), std::string::npos) << out;
+  EXPECT_NE(out.find("GPU"), std::string::npos) << out;
+  auto [jcode, json] =
+    actors::test::run({actors::test::env("ACTORS_CLI"), "list", "nodes", "--json"}, dir + "/list.log");
+  EXPECT_EQ(jcode, 0) << json;
+  EXPECT_EQ(json.front(), '[') << json;
+  for (const auto& id : {head_id, plain_id, gpu_id})
+    EXPECT_NE(json.find("\"id\":\"" + id + "\""), std::string::npos) << json;
+}
+
+TEST_F(Cluster, WrongTokenIsRefusedOnBothSides) {
+  auto [code, out] = actors::test::run(daemon({"--address", address, "--token", "not-the-token"}),
+                                       dir + "/intruder.log");
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("wrong cluster token"), std::string::npos) << out;
+  EXPECT_TRUE(actors::test::eventually(
+    [] { return head->output().find("wrong cluster token") != std::string::npos; }))
+    << head->output();
+}
+
+TEST_F(Cluster, ResourceOnlyOneNodeHasRoutesThere) {
+  std::vector<actors::object_ref<std::string>> where;
+  for (int i = 0; i < 10; ++i)
+    where.push_back(actors::task(job::where_am_i).resource("GPU", 1).remote(i));
+  for (const auto& w : actors::get(where))
+    EXPECT_EQ(w, gpu_id);
+}
+
+TEST_F(Cluster, SpreadUsesEveryNodeThatFits) {
+  std::set<std::string> nodes;
+  for (int i = 0; i < 12; ++i)
+    nodes.insert(actors::get(actors::task(job::where_am_i).strategy(actors::spread).remote(i)));
+  EXPECT_EQ(nodes, (std::set<std::string>{head_id, plain_id, gpu_id}));
+}
+
+TEST_F(Cluster, FunctionMissingOnTheChosenNodeIsATaskError) {
+  try {
+    actors::get(actors::task(driver_only).node(id_of(plain_id), false).remote(std::int64_t{1}), 10s);
+    FAIL() << "expected task_error";
+  } catch (const actors::task_error& e) {
+    EXPECT_NE(std::string(e.what()).find("driver_only"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(plain_id), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Cluster, NodeAffinityPinsTasks) {
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(actors::get(actors::task(job::where_am_i).node(id_of(head_id), false).remote(i)), head_id);
+}
+
+TEST_F(Cluster, KilledNodeIsMarkedDeadAndItsTasksRunElsewhere) {
+  auto extra = std::make_unique<process>(daemon({"--address", address, "--token", token}), dir + "/extra.log");
+  std::string extra_id;
+  ASSERT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.alive && !n.is_driver && n.id.to_string() != head_id && n.id.to_string() != plain_id
+          && n.id.to_string() != gpu_id)
+        extra_id = n.id.to_string();
+    return !extra_id.empty();
+  }));
+  // A slow task bound softly to the extra node, which then dies.
+  auto slow = actors::task(job::slow_square).node(id_of(extra_id), true).remote(std::int64_t{7}, 2000);
+  std::this_thread::sleep_for(300ms);
+  extra->kill(SIGKILL);
+  EXPECT_EQ(actors::get(slow, 20s), 49);
+  EXPECT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.id.to_string() == extra_id)
+        return !n.alive;
+    return false;
+  }));
+}

@@ -1,0 +1,46 @@
+#include "tests/cluster/job.hpp"
+
+#include <actors/actors.hpp>
+
+#include <chrono>
+#include <numeric>
+#include <thread>
+
+namespace job {
+
+std::int64_t square(std::int64_t x) {
+  return x * x;
+}
+
+std::string where_am_i(int) {
+  return actors::current_node_id().to_string();
+}
+
+std::vector<std::int64_t> make_vec(std::int64_t n) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 1);
+  return v;
+}
+
+std::int64_t sum_vec(const std::vector<std::int64_t>& v) {
+  return std::accumulate(v.begin(), v.end(), std::int64_t{0});
+}
+
+std::int64_t slow_square(std::int64_t x, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return x * x;
+}
+
+std::string Counter::where() const {
+  return actors::current_node_id().to_string();
+}
+
+Counter make_counter(std::int64_t start) {
+  return Counter(start);
+}
+
+} // namespace job
+
+using namespace job;
+ACTORS_REMOTE(square, where_am_i, make_vec, sum_vec, slow_square, make_counter, &Counter::add,
+              &Counter::value, &Counter::where);

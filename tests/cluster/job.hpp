@@ -1,0 +1,36 @@
+#pragma once
+
+// The functions and actor class of the cluster tests' job library: the nodes load
+// it with `actorsd --load`, the test drivers link it.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace job {
+
+std::int64_t square(std::int64_t x);
+/// The id of the node running the call.
+std::string where_am_i(int tag);
+std::vector<std::int64_t> make_vec(std::int64_t n);
+std::int64_t sum_vec(const std::vector<std::int64_t>& v);
+std::int64_t slow_square(std::int64_t x, int ms);
+
+class Counter {
+ public:
+  explicit Counter(std::int64_t start) : n_(start) {}
+  std::int64_t add(std::int64_t d) {
+    return n_ += d;
+  }
+  std::int64_t value() const {
+    return n_;
+  }
+  std::string where() const;
+
+ private:
+  std::int64_t n_;
+};
+
+Counter make_counter(std::int64_t start);
+
+} // namespace job

@@ -1,0 +1,28 @@
+// A second driver program: joins the cluster given by --actors-address and
+// ACTORS_TOKEN, finds the named actor given as its argument and prints its value.
+#include "tests/cluster/job.hpp"
+
+#include <actors/actors.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  // Call into the job library, so that the linker keeps it (and with it the
+  // library's ACTORS_REMOTE registrations) even under --as-needed.
+  if (job::square(3) != 9)
+    return 3;
+  actors::init(argc, argv);
+  if (argc < 2) {
+    std::cerr << "usage: second_driver NAME --actors-address=HOST:PORT\n";
+    return 2;
+  }
+  auto counter = actors::get_actor<job::Counter>(argv[1]);
+  if (!counter) {
+    std::cout << "not found\n";
+    actors::shutdown();
+    return 1;
+  }
+  std::cout << "value " << actors::get(counter->task(&job::Counter::add).remote(1)) << "\n";
+  actors::shutdown();
+  return 0;
+}

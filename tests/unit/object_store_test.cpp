@@ -1,0 +1,505 @@
+// White-box tests of one node's object store (runtime::object_store): values,
+// types, byte accounting, spilling to disk past the byte limit and restoring, and
+// settling. Then the same spilling seen end to end through the public API.
+
+#include "runtime/object_store/object_store.hpp"
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using actors::detail::object_cell;
+using actors::runtime::object_store;
+
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t MiB = 1024 * KiB;
+
+using blob = std::vector<char>;
+
+/// A blob of `n` bytes whose content depends on `seed`.
+blob make_blob(std::size_t n, int seed) {
+  blob b(n);
+  for (std::size_t i = 0; i < n; ++i)
+    b[i] = static_cast<char>((i * 31 + static_cast<std::size_t>(seed) * 7) & 0xff);
+  return b;
+}
+
+/// A heavy type with no encoding: it can never spill.
+struct unspillable {
+  std::array<char, 600 * KiB> data{};
+  int tag = 0;
+};
+static_assert(!actors::detail::is_serializable_v<unspillable>);
+
+/// A fresh directory under /tmp, removed with everything in it at the end.
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string tmpl = "/tmp/actors-object-store-test-XXXXXX";
+    if (!mkdtemp(tmpl.data()))
+      throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const fs::path& path() const {
+    return path_;
+  }
+
+  /// Regular files directly inside.
+  std::size_t file_count() const {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(path_))
+      n += e.is_regular_file() ? 1 : 0;
+    return n;
+  }
+
+ private:
+  fs::path path_;
+};
+
+bool is_spilled(object_cell* cell) {
+  std::lock_guard<std::mutex> guard{cell->mu};
+  return !cell->spill_path.empty();
+}
+
+std::string spill_path_of(object_cell* cell) {
+  std::lock_guard<std::mutex> guard{cell->mu};
+  return cell->spill_path;
+}
+
+bool in_memory(object_cell* cell) {
+  std::lock_guard<std::mutex> guard{cell->mu};
+  return static_cast<bool>(cell->value.value);
+}
+
+template <class T>
+const T& as(const std::shared_ptr<const void>& p) {
+  return *static_cast<const T*>(p.get());
+}
+
+/// A store of its own per test, with cells released before the store goes.
+class ObjectStore : public ::testing::Test {
+ protected:
+  std::size_t limit() const {
+    return limit_;
+  }
+
+  void make_store(std::size_t limit) {
+    limit_ = limit;
+    // The old store goes first: a store marks itself live when built and clears
+    // the mark when destroyed.
+    store_.reset();
+    store_ = std::make_unique<object_store>(actors::node_id{0x5151}, limit, dir_.path());
+  }
+
+  void SetUp() override {
+    make_store(64 * MiB);
+  }
+
+  void TearDown() override {
+    for (auto* c : cells_)
+      actors::detail::release(c);
+    cells_.clear();
+    store_.reset();
+  }
+
+  /// Keeps the cell for release at the end of the test.
+  object_cell* keep(object_cell* c) {
+    cells_.push_back(c);
+    return c;
+  }
+
+  /// Releases a kept cell now.
+  void drop(object_cell* c) {
+    std::erase(cells_, c);
+    actors::detail::release(c);
+  }
+
+  object_store& store() {
+    return *store_;
+  }
+
+  temp_dir dir_;
+  std::size_t limit_ = 0;
+  std::unique_ptr<object_store> store_;
+  std::vector<object_cell*> cells_;
+};
+
+// -- values and types ---------------------------------------------------------------------
+
+TEST_F(ObjectStore, CreateReadyValueRoundTrips) {
+  auto* c = keep(store().create_ready(actors::detail::box(std::string("stored text"))));
+  EXPECT_EQ(c->current(), object_cell::state::ready);
+  EXPECT_EQ(c->id.owner, 0x5151u);
+  auto v = store().value(c, actors::detail::ops_of<std::string>());
+  ASSERT_TRUE(v);
+  EXPECT_EQ(as<std::string>(v), "stored text");
+  // In-process reads share the value: no copy is made.
+  EXPECT_EQ(store().value(c, actors::detail::ops_of<std::string>()).get(), v.get());
+}
+
+TEST_F(ObjectStore, CellsGetDistinctIds) {
+  auto* a = keep(store().create_ready(actors::detail::box(1)));
+  auto* b = keep(store().create_ready(actors::detail::box(2)));
+  auto* p = keep(store().create_pending());
+  EXPECT_NE(a->id, b->id);
+  EXPECT_NE(b->id, p->id);
+  EXPECT_NE(a->id, p->id);
+}
+
+TEST_F(ObjectStore, ValueWithWrongTypeThrowsTypeMismatchNamingBothTypes) {
+  auto* c = keep(store().create_ready(actors::detail::box(42)));
+  try {
+    (void)store().value(c, actors::detail::ops_of<std::string>());
+    FAIL() << "reading an int as a string did not throw";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::type_mismatch);
+    std::string what = e.what();
+    EXPECT_NE(what.find(actors::detail::demangle(typeid(int).name())), std::string::npos) << what;
+    EXPECT_NE(what.find("basic_string"), std::string::npos) << what;
+    EXPECT_NE(what.find(c->id.to_string()), std::string::npos) << what;
+  }
+  // The value is still there for the right type.
+  EXPECT_EQ(as<int>(store().value(c, actors::detail::ops_of<int>())), 42);
+}
+
+// -- byte accounting ----------------------------------------------------------------------
+
+TEST_F(ObjectStore, StatsAccountBytesAndObjects) {
+  auto s0 = store().stats();
+  EXPECT_EQ(s0.objects, 0u);
+  EXPECT_EQ(s0.bytes_in_memory, 0u);
+  EXPECT_EQ(s0.bytes_limit, limit());
+  EXPECT_EQ(s0.spilled_objects, 0u);
+
+  blob a = make_blob(1000, 1);
+  blob b = make_blob(5000, 2);
+  auto a_bytes = actors::detail::byte_size(a);
+  auto b_bytes = actors::detail::byte_size(b);
+  EXPECT_GE(a_bytes, 1000u);
+  EXPECT_GE(b_bytes, 5000u);
+
+  auto* ca = keep(store().create_ready(actors::detail::box(std::move(a))));
+  auto s1 = store().stats();
+  EXPECT_EQ(s1.objects, 1u);
+  EXPECT_EQ(s1.bytes_in_memory, a_bytes);
+
+  auto* cb = keep(store().create_ready(actors::detail::box(std::move(b))));
+  auto* pending = keep(store().create_pending());
+  auto s2 = store().stats();
+  EXPECT_EQ(s2.objects, 3u);
+  EXPECT_EQ(s2.bytes_in_memory, a_bytes + b_bytes); // a pending cell weighs nothing yet
+
+  drop(ca);
+  auto s3 = store().stats();
+  EXPECT_EQ(s3.objects, 2u);
+  EXPECT_EQ(s3.bytes_in_memory, b_bytes);
+
+  drop(cb);
+  drop(pending);
+  auto s4 = store().stats();
+  EXPECT_EQ(s4.objects, 0u);
+  EXPECT_EQ(s4.bytes_in_memory, 0u);
+  EXPECT_EQ(s4.spilled_objects, 0u);
+}
+
+TEST_F(ObjectStore, ExtraReferencesKeepTheCellUntilTheLastRelease) {
+  auto* c = store().create_ready(actors::detail::box(make_blob(100, 3)));
+  actors::detail::retain(c);
+  actors::detail::release(c);
+  EXPECT_EQ(store().stats().objects, 1u);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), make_blob(100, 3));
+  actors::detail::release(c);
+  EXPECT_EQ(store().stats().objects, 0u);
+}
+
+// -- spilling -------------------------------------------------------------------------------
+
+TEST_F(ObjectStore, SpillsOldestValuesWhenOverLimit) {
+  make_store(1 * MiB);
+  std::vector<object_cell*> cells;
+  for (int i = 0; i < 8; ++i) {
+    cells.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+    EXPECT_LE(store().stats().bytes_in_memory, limit()) << "after value " << i;
+  }
+  auto s = store().stats();
+  EXPECT_EQ(s.objects, 8u);
+  EXPECT_GT(s.spilled_objects, 0u);
+  EXPECT_LT(s.spilled_objects, 8u);
+  EXPECT_LE(s.bytes_in_memory, limit());
+  EXPECT_GT(s.spilled_bytes_total, 0u);
+
+  // The oldest went to disk, the newest stayed.
+  EXPECT_TRUE(is_spilled(cells.front()));
+  EXPECT_FALSE(in_memory(cells.front()));
+  EXPECT_FALSE(is_spilled(cells.back()));
+  EXPECT_TRUE(in_memory(cells.back()));
+  // Spilled is a prefix of the insertion order (oldest first).
+  bool seen_unspilled = false;
+  std::size_t spilled = 0;
+  for (auto* c : cells) {
+    if (is_spilled(c)) {
+      EXPECT_FALSE(seen_unspilled) << "a newer value spilled before an older one";
+      ++spilled;
+      auto path = fs::path(spill_path_of(c));
+      EXPECT_TRUE(fs::exists(path)) << path;
+      EXPECT_EQ(path.parent_path(), dir_.path());
+      EXPECT_GT(fs::file_size(path), 0u);
+    } else {
+      seen_unspilled = true;
+    }
+  }
+  EXPECT_EQ(spilled, s.spilled_objects);
+  EXPECT_EQ(dir_.file_count(), s.spilled_objects);
+}
+
+TEST_F(ObjectStore, ValueOfSpilledObjectRestoresTheSameBytes) {
+  make_store(1 * MiB);
+  std::vector<object_cell*> cells;
+  for (int i = 0; i < 8; ++i)
+    cells.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+  ASSERT_TRUE(is_spilled(cells[0]));
+  auto path = spill_path_of(cells[0]);
+  auto before = store().stats();
+
+  auto v = store().value(cells[0], actors::detail::ops_of<blob>());
+  ASSERT_TRUE(v);
+  EXPECT_EQ(as<blob>(v), make_blob(512 * KiB, 0));
+  EXPECT_TRUE(in_memory(cells[0]));
+  EXPECT_FALSE(is_spilled(cells[0]));
+  EXPECT_FALSE(fs::exists(path)) << "the spill file stays after restore";
+
+  auto after = store().stats();
+  EXPECT_GT(after.restored_bytes_total, before.restored_bytes_total);
+  EXPECT_LE(after.bytes_in_memory, limit());
+
+  // Every other value reads back equal too, wherever it is now.
+  for (int i = 1; i < 8; ++i)
+    EXPECT_EQ(as<blob>(store().value(cells[i], actors::detail::ops_of<blob>())), make_blob(512 * KiB, i))
+      << "value " << i;
+  EXPECT_EQ(as<blob>(v), make_blob(512 * KiB, 0));
+}
+
+TEST_F(ObjectStore, ValueOfSpilledObjectWithWrongTypeThrowsTypeMismatch) {
+  make_store(1 * MiB);
+  std::vector<object_cell*> cells;
+  for (int i = 0; i < 4; ++i)
+    cells.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+  ASSERT_TRUE(is_spilled(cells[0]));
+  try {
+    (void)store().value(cells[0], actors::detail::ops_of<std::string>());
+    FAIL() << "reading a spilled blob as a string did not throw";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::type_mismatch);
+  }
+  EXPECT_TRUE(is_spilled(cells[0]));
+  EXPECT_EQ(as<blob>(store().value(cells[0], actors::detail::ops_of<blob>())), make_blob(512 * KiB, 0));
+}
+
+TEST_F(ObjectStore, ReleasingTheLastReferenceOfASpilledObjectDeletesItsFile) {
+  make_store(1 * MiB);
+  std::vector<object_cell*> cells;
+  for (int i = 0; i < 8; ++i)
+    cells.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+  ASSERT_TRUE(is_spilled(cells[1]));
+  auto path = spill_path_of(cells[1]);
+  ASSERT_TRUE(fs::exists(path));
+  auto before = store().stats();
+
+  actors::detail::retain(cells[1]);
+  actors::detail::release(cells[1]);
+  EXPECT_TRUE(fs::exists(path)) << "a release that was not the last removed the file";
+
+  drop(cells[1]);
+  EXPECT_FALSE(fs::exists(path));
+  auto after = store().stats();
+  EXPECT_EQ(after.spilled_objects, before.spilled_objects - 1);
+  EXPECT_EQ(after.objects, before.objects - 1);
+  EXPECT_EQ(dir_.file_count(), after.spilled_objects);
+
+  // Dropping everything leaves the spill directory empty.
+  for (auto* c : std::vector<object_cell*>(cells_))
+    drop(c);
+  EXPECT_EQ(dir_.file_count(), 0u);
+  EXPECT_EQ(store().stats().spilled_objects, 0u);
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+}
+
+TEST_F(ObjectStore, SharedValueIsNotSpilled) {
+  make_store(1 * MiB);
+  auto held = std::make_shared<const blob>(make_blob(512 * KiB, 100));
+  auto* shared = keep(store().create_ready(actors::detail::value_box{held, actors::detail::ops_of<blob>()}));
+  std::vector<object_cell*> later;
+  for (int i = 0; i < 4; ++i)
+    later.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+
+  EXPECT_GT(store().stats().spilled_objects, 0u) << "nothing spilled: the test shows nothing";
+  EXPECT_FALSE(is_spilled(shared));
+  EXPECT_TRUE(in_memory(shared));
+  EXPECT_TRUE(is_spilled(later[0])) << "the oldest unshared value should spill instead";
+  EXPECT_EQ(store().value(shared, actors::detail::ops_of<blob>()).get(), held.get());
+}
+
+TEST_F(ObjectStore, ValueHeldByAReaderIsNotSpilled) {
+  make_store(1 * MiB);
+  auto* first = keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, 7))));
+  auto reading = store().value(first, actors::detail::ops_of<blob>());
+  for (int i = 0; i < 4; ++i)
+    keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i))));
+  EXPECT_GT(store().stats().spilled_objects, 0u);
+  EXPECT_FALSE(is_spilled(first));
+  EXPECT_EQ(as<blob>(reading), make_blob(512 * KiB, 7));
+}
+
+TEST_F(ObjectStore, NonSerializableValueIsNeverSpilled) {
+  make_store(1 * MiB);
+  unspillable big;
+  big.tag = 5;
+  auto* opaque = keep(store().create_ready(actors::detail::box(big)));
+  std::vector<object_cell*> later;
+  for (int i = 0; i < 3; ++i)
+    later.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+
+  EXPECT_FALSE(is_spilled(opaque));
+  EXPECT_TRUE(in_memory(opaque));
+  EXPECT_GT(store().stats().spilled_objects, 0u);
+  EXPECT_EQ(as<unspillable>(store().value(opaque, actors::detail::ops_of<unspillable>())).tag, 5);
+}
+
+TEST_F(ObjectStore, OnlyNonSerializableValuesOverTheLimitStayInMemory) {
+  make_store(1 * MiB);
+  std::vector<object_cell*> cells;
+  for (int i = 0; i < 3; ++i) {
+    unspillable u;
+    u.tag = i;
+    cells.push_back(keep(store().create_ready(actors::detail::box(u))));
+  }
+  auto s = store().stats();
+  EXPECT_EQ(s.spilled_objects, 0u);
+  EXPECT_GT(s.bytes_in_memory, limit()); // over the limit, but nothing can go
+  EXPECT_EQ(dir_.file_count(), 0u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(as<unspillable>(store().value(cells[i], actors::detail::ops_of<unspillable>())).tag, i);
+}
+
+// -- settling --------------------------------------------------------------------------------
+
+TEST_F(ObjectStore, SettleTwiceReturnsFalseTheSecondTime) {
+  auto* c = keep(store().create_pending());
+  EXPECT_EQ(c->current(), object_cell::state::pending);
+  EXPECT_TRUE(store().settle(c, actors::detail::box(1)));
+  EXPECT_FALSE(store().settle(c, actors::detail::box(2)));
+  EXPECT_FALSE(store().settle(c, actors::detail::failure{actors::errc::cancelled, "late", {}, {}}));
+  EXPECT_EQ(c->current(), object_cell::state::ready);
+  EXPECT_EQ(as<int>(store().value(c, actors::detail::ops_of<int>())), 1);
+}
+
+TEST_F(ObjectStore, SettleWithFailureThenValueKeepsTheFailure) {
+  auto* c = keep(store().create_pending());
+  EXPECT_TRUE(store().settle(c, actors::detail::failure{actors::errc::cancelled, "stop", {}, {}}));
+  EXPECT_FALSE(store().settle(c, actors::detail::box(3)));
+  EXPECT_EQ(c->current(), object_cell::state::failed);
+  ASSERT_TRUE(c->why);
+  EXPECT_EQ(c->why->code, actors::errc::cancelled);
+  EXPECT_EQ(c->why->message, "stop");
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+}
+
+TEST_F(ObjectStore, OnSettledCallbacksRunOnceWhenSettled) {
+  auto* c = keep(store().create_pending());
+  int first = 0;
+  int second = 0;
+  c->on_settled([&] { ++first; });
+  c->on_settled([&] { ++second; });
+  EXPECT_EQ(first, 0);
+  EXPECT_EQ(second, 0);
+  ASSERT_TRUE(store().settle(c, actors::detail::box(std::string("done"))));
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 1);
+  EXPECT_FALSE(store().settle(c, actors::detail::box(std::string("again"))));
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 1);
+}
+
+TEST_F(ObjectStore, OnSettledRunsAtOnceWhenAlreadySettled) {
+  auto* ready = keep(store().create_ready(actors::detail::box(1)));
+  auto* failed = keep(store().create_failed(actors::detail::failure{actors::errc::object_lost, "gone", {}, {}}));
+  int calls = 0;
+  ready->on_settled([&] { ++calls; });
+  EXPECT_EQ(calls, 1);
+  failed->on_settled([&] { ++calls; });
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ObjectStore, OnSettledCallbackRunsOnceWhenSettledWithFailure) {
+  auto* c = keep(store().create_pending());
+  std::atomic<int> calls{0};
+  c->on_settled([&] { ++calls; });
+  ASSERT_TRUE(store().settle(c, actors::detail::failure{actors::errc::task_failed, "boom", "f", "n"}));
+  EXPECT_FALSE(store().settle(c, actors::detail::failure{actors::errc::cancelled, "x", {}, {}}));
+  EXPECT_EQ(calls.load(), 1);
+}
+
+// -- published objects ------------------------------------------------------------------------
+
+TEST_F(ObjectStore, PublishedObjectIsFoundByIdUntilFreed) {
+  auto* c = store().create_ready(actors::detail::box(9));
+  auto id = c->id;
+  EXPECT_EQ(store().find(id), nullptr) << "an unpublished object is found by id";
+  store().publish(c);
+  auto* found = store().find(id);
+  ASSERT_EQ(found, c);
+  actors::detail::release(found); // find retained it
+  actors::detail::release(c);
+  EXPECT_EQ(store().find(id), nullptr);
+}
+
+// -- end to end through the public API ----------------------------------------------------------
+
+TEST(ObjectStoreEndToEnd, PutBeyondTheLimitSpillsAndGetRestoresTransparently) {
+  temp_dir dir;
+  actors::init_options opts;
+  opts.num_cpus = 2;
+  opts.object_store_bytes = 4 * MiB;
+  opts.spill_dir = dir.path().string();
+  actors::init(opts);
+  {
+    std::vector<actors::object_ref<blob>> refs;
+    for (int i = 0; i < 64; ++i)
+      refs.push_back(actors::put(make_blob(256 * KiB, i)));
+    EXPECT_GT(dir.file_count(), 0u) << "16 MiB of values in a 4 MiB store spilled nothing";
+
+    for (int i = 0; i < 64; ++i) {
+      auto v = actors::get(refs[static_cast<std::size_t>(i)]);
+      ASSERT_EQ(v.size(), 256 * KiB) << "object " << i;
+      EXPECT_EQ(v, make_blob(256 * KiB, i)) << "object " << i;
+    }
+    // And in reverse, now that restores have spilled others again.
+    for (int i = 63; i >= 0; --i)
+      EXPECT_EQ(actors::get(refs[static_cast<std::size_t>(i)]), make_blob(256 * KiB, i)) << "object " << i;
+  }
+  // With every reference gone, so are the spill files.
+  EXPECT_EQ(dir.file_count(), 0u);
+  actors::shutdown();
+}
+
+} // namespace

@@ -1,0 +1,360 @@
+// Values to bytes and back: actors::detail::encode/decode on plain, container and
+// user types, the errors for types without an encoding and for malformed bytes,
+// and object_ref / actor_handle values that travel inside encoded data.
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+// -- types under test ---------------------------------------------------------------
+
+struct sample_point {
+  std::int32_t x = 0;
+  double y = 0;
+  std::string label;
+  std::vector<std::int64_t> tags;
+  std::map<std::string, int> attributes;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & x & y & label & tags & attributes;
+  }
+
+  friend bool operator==(const sample_point&, const sample_point&) = default;
+};
+
+struct opaque_widget {
+  int knob = 0;
+};
+
+// -- remote functions and an actor class for the runtime tests -------------------------
+
+std::vector<int> echo_vector(const std::vector<int>& v) {
+  return v;
+}
+
+std::int64_t sum_vector(const std::vector<int>& v) {
+  return std::accumulate(v.begin(), v.end(), std::int64_t{0});
+}
+
+class SerCounter {
+ public:
+  explicit SerCounter(int start) : n_(start) {}
+  int add(int d) {
+    return n_ += d;
+  }
+  int value() const {
+    return n_;
+  }
+
+ private:
+  int n_;
+};
+
+SerCounter make_ser_counter(int start) {
+  return SerCounter(start);
+}
+
+ACTORS_REMOTE(echo_vector, sum_vector, make_ser_counter, &SerCounter::add, &SerCounter::value);
+
+/// The node every runtime test starts: two CPUs, defaults otherwise.
+actors::init_options two_cpus() {
+  actors::init_options o;
+  o.num_cpus = 2;
+  return o;
+}
+
+std::vector<int> iota_vector(std::size_t n) {
+  std::vector<int> v(n);
+  std::iota(v.begin(), v.end(), -17);
+  return v;
+}
+
+template <class T>
+T round_trip(const T& x) {
+  return actors::detail::decode<T>(actors::detail::encode(x));
+}
+
+class SerializationWithRuntime : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    actors::init(two_cpus());
+  }
+  void TearDown() override {
+    actors::shutdown();
+  }
+};
+
+// -- traits -------------------------------------------------------------------------
+
+static_assert(actors::detail::is_serializable_v<std::int64_t>);
+static_assert(actors::detail::is_serializable_v<double>);
+static_assert(actors::detail::is_serializable_v<std::string>);
+static_assert(actors::detail::is_serializable_v<std::vector<int>>);
+static_assert(actors::detail::is_serializable_v<std::map<std::string, std::vector<double>>>);
+static_assert(actors::detail::is_serializable_v<std::pair<int, std::string>>);
+static_assert(actors::detail::is_serializable_v<sample_point>);
+static_assert(actors::detail::is_serializable_v<std::vector<sample_point>>);
+static_assert(!actors::detail::is_serializable_v<opaque_widget>);
+static_assert(!actors::detail::is_serializable_v<std::vector<opaque_widget>>);
+static_assert(!actors::detail::is_serializable_v<std::map<std::string, opaque_widget>>);
+static_assert(!actors::detail::is_serializable_v<std::pair<int, opaque_widget>>);
+
+TEST(Serialization, IsSerializableHoldsForSupportedTypesOnly) {
+  using actors::detail::is_serializable_v;
+  EXPECT_TRUE(is_serializable_v<std::int64_t>);
+  EXPECT_TRUE(is_serializable_v<double>);
+  EXPECT_TRUE(is_serializable_v<std::string>);
+  EXPECT_TRUE(is_serializable_v<const std::string>);
+  EXPECT_TRUE(is_serializable_v<std::vector<int>>);
+  EXPECT_TRUE((is_serializable_v<std::map<std::string, std::vector<double>>>));
+  EXPECT_TRUE((is_serializable_v<std::pair<int, std::string>>));
+  EXPECT_TRUE(is_serializable_v<sample_point>);
+  EXPECT_TRUE(is_serializable_v<actors::object_ref<int>>);
+  EXPECT_TRUE(is_serializable_v<actors::actor_handle<SerCounter>>);
+  EXPECT_FALSE(is_serializable_v<opaque_widget>);
+  EXPECT_FALSE(is_serializable_v<std::vector<opaque_widget>>);
+  EXPECT_FALSE((is_serializable_v<std::map<int, opaque_widget>>));
+  EXPECT_FALSE((is_serializable_v<std::pair<opaque_widget, int>>));
+}
+
+// -- round trips ----------------------------------------------------------------------
+
+TEST(Serialization, Int64RoundTrips) {
+  for (std::int64_t v : {std::int64_t{0}, std::int64_t{-1}, std::int64_t{42},
+                         std::numeric_limits<std::int64_t>::min(),
+                         std::numeric_limits<std::int64_t>::max()})
+    EXPECT_EQ(round_trip(v), v);
+}
+
+TEST(Serialization, DoubleRoundTripsBitForBit) {
+  for (double v : {0.0, -0.0, 3.141592653589793, -1e-300, 1e300,
+                   std::numeric_limits<double>::denorm_min(),
+                   std::numeric_limits<double>::infinity()})
+    EXPECT_EQ(round_trip(v), v);
+  EXPECT_TRUE(std::signbit(round_trip(-0.0)));
+}
+
+TEST(Serialization, StringRoundTripsIncludingEmbeddedNulsAndBinary) {
+  EXPECT_EQ(round_trip(std::string{}), "");
+  EXPECT_EQ(round_trip(std::string{"hello, world"}), "hello, world");
+  std::string binary("a\0b\xff\x01", 5);
+  EXPECT_EQ(round_trip(binary), binary);
+  std::string big(1 << 20, 'z');
+  EXPECT_EQ(round_trip(big), big);
+}
+
+TEST(Serialization, HundredThousandIntVectorRoundTrips) {
+  auto v = iota_vector(100'000);
+  auto bytes = actors::detail::encode(v);
+  EXPECT_GE(bytes.size(), v.size() * sizeof(int));
+  auto back = actors::detail::decode<std::vector<int>>(bytes);
+  ASSERT_EQ(back.size(), v.size());
+  EXPECT_EQ(back, v);
+}
+
+TEST(Serialization, MapOfStringToDoubleVectorsRoundTrips) {
+  std::map<std::string, std::vector<double>> m{
+    {"empty", {}},
+    {"one", {1.5}},
+    {"many", {0.25, -2.0, 1e10, 7.0}},
+    {"", {42.0}},
+  };
+  EXPECT_EQ(round_trip(m), m);
+}
+
+TEST(Serialization, PairRoundTrips) {
+  std::pair<int, std::string> p{-7, "seven"};
+  EXPECT_EQ(round_trip(p), p);
+  std::pair<double, std::vector<int>> q{2.5, {1, 2, 3}};
+  EXPECT_EQ(round_trip(q), q);
+}
+
+TEST(Serialization, NestedContainersRoundTrip) {
+  std::vector<std::map<std::string, std::vector<std::pair<int, std::string>>>> nested{
+    {{"a", {{1, "x"}, {2, "y"}}}, {"b", {}}},
+    {},
+    {{"c", {{3, "z"}}}},
+  };
+  EXPECT_EQ(round_trip(nested), nested);
+
+  std::map<int, std::set<std::string>> sets{{1, {"p", "q"}}, {2, {}}};
+  EXPECT_EQ(round_trip(sets), sets);
+}
+
+TEST(Serialization, UserStructWithSerializeMemberRoundTrips) {
+  sample_point p{12, -0.5, "origin", {1, 2, 3}, {{"k", 9}}};
+  EXPECT_EQ(round_trip(p), p);
+
+  std::vector<sample_point> many{p, sample_point{}, sample_point{1, 2, "b", {}, {}}};
+  EXPECT_EQ(round_trip(many), many);
+}
+
+// -- errors ---------------------------------------------------------------------------
+
+TEST(Serialization, EncodeOfNonSerializableTypeThrowsNamingTheType) {
+  try {
+    (void)actors::detail::encode(opaque_widget{3});
+    FAIL() << "encode of a type without serialize did not throw";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::serialization_failed);
+    EXPECT_NE(std::string(e.what()).find("opaque_widget"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Serialization, DecodeOfNonSerializableTypeThrowsSerializationFailed) {
+  try {
+    (void)actors::detail::decode<opaque_widget>(std::string("abc"));
+    FAIL() << "decode of a type without serialize did not throw";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::serialization_failed);
+    EXPECT_NE(std::string(e.what()).find("opaque_widget"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Serialization, DecodeOfTruncatedBytesThrows) {
+  auto bytes = actors::detail::encode(iota_vector(1000));
+  for (std::size_t keep : {std::size_t{0}, std::size_t{3}, bytes.size() / 2, bytes.size() - 1})
+    EXPECT_ANY_THROW((void)actors::detail::decode<std::vector<int>>(bytes.substr(0, keep)))
+      << "kept " << keep << " of " << bytes.size() << " bytes";
+
+  auto s = actors::detail::encode(std::string(100, 'q'));
+  EXPECT_ANY_THROW((void)actors::detail::decode<std::string>(s.substr(0, s.size() - 10)));
+
+  auto i = actors::detail::encode(std::int64_t{77});
+  EXPECT_ANY_THROW((void)actors::detail::decode<std::int64_t>(i.substr(0, 4)));
+
+  sample_point p{1, 2, "label", {1, 2, 3}, {{"k", 1}}};
+  auto sp = actors::detail::encode(p);
+  EXPECT_ANY_THROW((void)actors::detail::decode<sample_point>(sp.substr(0, sp.size() - 2)));
+}
+
+TEST(Serialization, DecodeOfGarbageBytesThrows) {
+  // A length prefix of all ones claims more elements than can exist.
+  std::string garbage(32, '\xff');
+  EXPECT_ANY_THROW((void)actors::detail::decode<std::string>(garbage));
+  EXPECT_ANY_THROW((void)actors::detail::decode<std::vector<int>>(garbage));
+  EXPECT_ANY_THROW((void)(actors::detail::decode<std::map<std::string, std::vector<double>>>(garbage)));
+  EXPECT_ANY_THROW((void)actors::detail::decode<sample_point>(garbage));
+}
+
+// -- references inside encoded data -------------------------------------------------------
+
+TEST_F(SerializationWithRuntime, ObjectRefsInsideAVectorDecodeToTheSameObjects) {
+  std::vector<actors::object_ref<std::string>> refs{actors::put(std::string("first")),
+                                                    actors::put(std::string("second")),
+                                                    actors::put(std::string("third"))};
+  auto bytes = actors::detail::encode(refs);
+  auto back = actors::detail::decode<std::vector<actors::object_ref<std::string>>>(bytes);
+  ASSERT_EQ(back.size(), refs.size());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    EXPECT_EQ(back[i].id(), refs[i].id());
+    EXPECT_TRUE(back[i] == refs[i]);
+  }
+  // The decoded refs keep the objects alive on their own.
+  refs.clear();
+  EXPECT_EQ(actors::get(back[0]), "first");
+  EXPECT_EQ(actors::get(back[1]), "second");
+  EXPECT_EQ(actors::get(back[2]), "third");
+}
+
+TEST_F(SerializationWithRuntime, ObjectRefToATaskResultDecodesAndGets) {
+  auto ref = actors::task(sum_vector).remote(iota_vector(10));
+  auto back = actors::detail::decode<std::vector<actors::object_ref<std::int64_t>>>(
+    actors::detail::encode(std::vector<actors::object_ref<std::int64_t>>{ref}));
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].id(), ref.id());
+  EXPECT_EQ(actors::get(back[0]), 10 * (-17) + 45);
+}
+
+TEST_F(SerializationWithRuntime, EmptyObjectRefRoundTripsAsEmpty) {
+  std::vector<actors::object_ref<int>> refs(2);
+  auto back = actors::detail::decode<std::vector<actors::object_ref<int>>>(actors::detail::encode(refs));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_FALSE(back[0]);
+  EXPECT_FALSE(back[1]);
+}
+
+TEST_F(SerializationWithRuntime, ActorHandlesInsideAVectorDecodeToTheSameActor) {
+  std::vector<actors::actor_handle<SerCounter>> handles{actors::actor(make_ser_counter).remote(10),
+                                                        actors::actor(make_ser_counter).remote(20)};
+  auto bytes = actors::detail::encode(handles);
+  auto back = actors::detail::decode<std::vector<actors::actor_handle<SerCounter>>>(bytes);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].id(), handles[0].id());
+  EXPECT_EQ(back[1].id(), handles[1].id());
+  ASSERT_TRUE(back[0]);
+  ASSERT_TRUE(back[1]);
+  // Calls through the decoded handles reach the same instances.
+  EXPECT_EQ(actors::get(back[0].task(&SerCounter::add).remote(5)), 15);
+  EXPECT_EQ(actors::get(handles[0].task(&SerCounter::value).remote()), 15);
+  EXPECT_EQ(actors::get(back[1].task(&SerCounter::value).remote()), 20);
+}
+
+/// Bytes of a vector holding one ref to an object that is freed once they exist.
+std::string bytes_naming_a_freed_object(actors::object_id& id) {
+  std::vector<actors::object_ref<int>> refs{actors::put(1234)};
+  id = refs[0].id();
+  return actors::detail::encode(refs);
+} // the last reference goes: the object is freed
+
+TEST_F(SerializationWithRuntime, RefToAFreedObjectDecodesToALostObject) {
+  actors::object_id id;
+  auto bytes = bytes_naming_a_freed_object(id);
+  auto back = actors::detail::decode<std::vector<actors::object_ref<int>>>(bytes);
+  ASSERT_EQ(back.size(), 1u);
+  ASSERT_TRUE(back[0]);
+  try {
+    (void)actors::get(back[0]);
+    FAIL() << "get of a freed object did not throw";
+  } catch (const actors::object_lost_error& e) {
+    EXPECT_EQ(e.code(), actors::errc::object_lost);
+    EXPECT_NE(std::string(e.what()).find(id.to_string()), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SerializationWithRuntime, DecodedRefToAFreedObjectKeepsTheEncodedId) {
+  actors::object_id id;
+  auto bytes = bytes_naming_a_freed_object(id);
+  auto back = actors::detail::decode<std::vector<actors::object_ref<int>>>(bytes);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].id().to_string(), id.to_string())
+    << "a decoded ref names another object than the one encoded";
+  // Decoding the same bytes twice names the same object both times.
+  auto again = actors::detail::decode<std::vector<actors::object_ref<int>>>(bytes);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id().to_string(), back[0].id().to_string());
+}
+
+// -- large values through the runtime --------------------------------------------------
+
+TEST_F(SerializationWithRuntime, HundredThousandIntVectorRoundTripsThroughATask) {
+  auto v = iota_vector(100'000);
+  auto out = actors::get(actors::task(echo_vector).remote(v));
+  ASSERT_EQ(out.size(), v.size());
+  EXPECT_EQ(out, v);
+  EXPECT_EQ(actors::get(actors::task(sum_vector).remote(v)),
+            std::accumulate(v.begin(), v.end(), std::int64_t{0}));
+}
+
+TEST_F(SerializationWithRuntime, HundredThousandIntVectorRoundTripsThroughPutAndGet) {
+  auto v = iota_vector(100'000);
+  auto ref = actors::put(v);
+  EXPECT_EQ(actors::get(ref), v);
+  // And as a dataflow argument to a task.
+  EXPECT_EQ(actors::get(actors::task(echo_vector).remote(ref)), v);
+}
+
+} // namespace
