@@ -5,6 +5,7 @@
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/control_store/messages.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/scheduler/dependencies.hpp"
 #include "runtime/scheduler/local_tasks.hpp"
 
 #include "actors/errors.hpp"
@@ -50,49 +51,53 @@ resource_set from_map(const std::map<std::string, double>& m) {
   return r;
 }
 
-/// What a settled cell answers to a remote requester.
-wire::result result_of(object_store& store, detail::object_cell* c, std::uint64_t key,
-                       const node_id& self, const node_id& requester) {
-  wire::result r;
-  r.key = key;
-  if (c->current() == detail::object_cell::state::failed) {
-    r.why = *c->why;
-    return r;
-  }
+/// The encoded value of a ready cell held here, and its type; throws if it has no
+/// encoding.
+std::pair<std::string, std::string> encoded_value(object_store& store, detail::object_cell* c) {
   const detail::type_ops* ops = nullptr;
   {
     std::lock_guard<std::mutex> guard{c->mu};
-    if (!c->value.value && !c->encoded_type.empty()) {
-      r.ok = true;
-      r.type_name = c->encoded_type;
-      r.bytes = c->encoded;
-      return r;
-    }
+    if (!c->value.value && !c->encoded_type.empty())
+      return {c->encoded_type, c->encoded};
     ops = c->value.value ? c->value.ops : c->spilled_ops;
   }
-  try {
-    auto value = store.value(c, ops);
-    if (!ops->encode)
-      detail::throw_not_serializable(ops->name);
-    r.bytes = ops->encode(value.get());
-    r.type_name = ops->name;
-    r.ok = true;
-  } catch (const std::exception& e) {
-    r.why = detail::failure{errc::serialization_failed,
-                            "the value of object " + c->id.to_string() + " on node " + self.to_string()
-                              + " cannot be sent to node " + requester.to_string() + ": " + e.what(),
-                            {}, {}};
-  }
-  return r;
+  auto value = store.value(c, ops);
+  if (!ops->encode)
+    detail::throw_not_serializable(ops->name);
+  return {ops->name, ops->encode(value.get())};
 }
 
 } // namespace
+
+/// One fetch of an object's bytes from the node holding it, in chunks.
+struct fetch_state {
+  /// The object's id on the node asked, and that node; a redirect changes both.
+  object_id id;
+  node_id holder;
+  std::string type_name;
+  std::uint64_t size = 0;
+  std::string buffer;
+  std::uint64_t received = 0;
+  std::uint64_t next_offset = 0;
+  bool finished = false;
+  /// Called once, on success or failure.
+  std::function<void(bool ok, std::string type, std::string bytes, detail::failure why)> done;
+};
+
+/// A thread waiting for a fetch into a cell whose value another node holds.
+struct fetch_wait {
+  bool finished = false;
+  bool ok = false;
+  detail::failure why;
+};
 
 /// One remote operation this node waits for.
 struct pending_op {
   enum class kind { task, actor_call, fetch } what;
   node_id target;
-  detail::object_cell* result; // retained until settled
+  detail::object_cell* result = nullptr; // retained until settled
+  // For fetches: the transfer this chunk belongs to.
+  std::shared_ptr<fetch_state> fetch;
   // For tasks, what it takes to run them again elsewhere.
   const detail::function_entry* fn = nullptr;
   detail::args_ptr args;
@@ -130,6 +135,17 @@ struct cluster::impl {
   std::unordered_map<node_id, std::uint64_t> in_flight;
   // Actors hosted here on behalf of the remote node that created them.
   std::unordered_map<actor_id, detail::actor_cell*> creator_holds;
+  // Large results kept here for the node that owns them, until it drops them.
+  struct held_object {
+    detail::object_cell* cell;
+    node_id owner;
+  };
+  std::unordered_map<object_id, held_object> held;
+  // Encodings of values being sent in chunks, so that each chunk does not encode
+  // again; dropped after the last chunk.
+  std::unordered_map<object_id, std::shared_ptr<const std::string>> transfers;
+  // Fetches into cells whose value another node holds: one per cell at a time.
+  std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches;
   bool stopped = false;
   bool stopping = false;
 
@@ -230,16 +246,174 @@ struct cluster::impl {
       if (f != in_flight.end() && f->second > 0)
         --f->second;
     }
-    if (r.ok)
-      n.store.settle_encoded(op.result, std::move(r.type_name), std::move(r.bytes));
-    else
+    if (op.what == pending_op::kind::fetch) {
+      on_chunk(op.fetch, std::move(r));
+      return;
+    }
+    if (!r.ok)
       n.store.settle(op.result, std::move(r.why));
+    else if (r.location.value)
+      n.store.settle_remote(op.result, {r.location, r.remote_id, std::move(r.type_name), r.size});
+    else
+      n.store.settle_encoded(op.result, std::move(r.type_name), std::move(r.bytes));
     detail::release(op.result);
+  }
+
+  // -- fetching values from the nodes that hold them ----------------------------------------
+
+  void start_fetch(std::shared_ptr<fetch_state> fs) {
+    send_chunk_request(fs, 0);
+  }
+
+  void send_chunk_request(const std::shared_ptr<fetch_state>& fs, std::uint64_t offset) {
+    pending_op op;
+    op.what = pending_op::kind::fetch;
+    op.target = fs->holder;
+    op.fetch = fs;
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      to = endpoint_of_locked(fs->holder);
+    }
+    wire::fetch_request req;
+    req.id = fs->id;
+    req.offset = offset;
+    req.key = add_op(std::move(op));
+    if (to)
+      caf::anon_send(to, fetch_atom::value, wire::pack(req), endpoint);
+    else
+      node_down(fs->holder, "it is not in the node table");
+  }
+
+  static void finish(const std::shared_ptr<fetch_state>& fs, bool ok, detail::failure why) {
+    if (fs->finished)
+      return;
+    fs->finished = true;
+    fs->done(ok, std::move(fs->type_name), std::move(fs->buffer), std::move(why));
+  }
+
+  // Runs on the endpoint actor: chunks of one fetch arrive one at a time.
+  void on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r) {
+    if (fs->finished)
+      return;
+    if (!r.ok) {
+      finish(fs, false, std::move(r.why));
+      return;
+    }
+    if (r.location.value && r.bytes.empty() && r.size > 0) {
+      // The node asked does not hold the value: it says who does.
+      fs->holder = r.location;
+      fs->id = r.remote_id;
+      start_fetch(fs);
+      return;
+    }
+    if (r.offset == 0) {
+      fs->type_name = std::move(r.type_name);
+      fs->size = r.size;
+      if (r.bytes.size() >= r.size) {
+        fs->buffer = std::move(r.bytes);
+        finish(fs, true, {});
+        return;
+      }
+      fs->buffer.resize(r.size);
+      fs->next_offset = r.bytes.size();
+      for (std::size_t i = 0; i < wire::chunk_window && fs->next_offset < fs->size; ++i) {
+        send_chunk_request(fs, fs->next_offset);
+        fs->next_offset += wire::chunk_size;
+      }
+    }
+    if (r.offset + r.bytes.size() > fs->buffer.size()) {
+      finish(fs, false, {errc::object_lost, "a chunk of object " + fs->id.to_string() + " does not fit its size", {}, {}});
+      return;
+    }
+    std::copy(r.bytes.begin(), r.bytes.end(), fs->buffer.begin() + static_cast<std::ptrdiff_t>(r.offset));
+    fs->received += r.bytes.size();
+    if (fs->received >= fs->size) {
+      finish(fs, true, {});
+      return;
+    }
+    if (r.offset != 0 && fs->next_offset < fs->size) {
+      send_chunk_request(fs, fs->next_offset);
+      fs->next_offset += wire::chunk_size;
+    }
+  }
+
+  /// Blocks until the value of `c` (held by another node) is here.
+  void fetch_into(detail::object_cell* c) {
+    std::shared_ptr<fetch_wait> w;
+    bool start = false;
+    detail::object_cell::remote_copy where;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto& slot = located_fetches[c];
+      if (!slot) {
+        slot = std::make_shared<fetch_wait>();
+        start = true;
+      }
+      w = slot;
+      where = *c->remote;
+    }
+    if (start) {
+      auto fs = std::make_shared<fetch_state>();
+      fs->id = where.id;
+      fs->holder = where.node;
+      detail::retain(c);
+      fs->done = [this, c, w](bool ok, std::string, std::string bytes, detail::failure why) {
+        if (ok)
+          n.store.fill(c, std::move(bytes));
+        {
+          std::lock_guard<std::mutex> guard{mu};
+          w->finished = true;
+          w->ok = ok;
+          w->why = std::move(why);
+          located_fetches.erase(c);
+        }
+        changed.notify_all();
+        detail::release(c);
+      };
+      start_fetch(fs);
+    }
+    blocking_scope blocked;
+    std::unique_lock<std::mutex> lock{mu};
+    changed.wait(lock, [&] { return w->finished; });
+    if (!w->ok)
+      throw object_lost_error("cannot fetch object " + c->id.to_string() + " from node "
+                              + where.node.to_string() + ": " + w->why.message);
+  }
+
+  void drop_held_for(const detail::object_cell::remote_copy& where) {
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      if (stopping)
+        return;
+      to = endpoint_of_locked(where.node);
+    }
+    if (to)
+      caf::anon_send(to, release_atom::value, wire::pack(wire::release_request{where.id}));
+  }
+
+  void serve_release(const std::string& blob) {
+    detail::object_cell* c = nullptr;
+    try {
+      auto req = wire::unpack<wire::release_request>(blob, "release request");
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = held.find(req.id);
+      if (i == held.end())
+        return;
+      c = i->second.cell;
+      held.erase(i);
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    detail::release(c);
   }
 
   /// Fails, or runs again elsewhere, what was in flight to a node that died.
   void node_down(const node_id& id, const std::string& why) {
     std::vector<pending_op> lost;
+    std::vector<detail::object_cell*> released;
     {
       std::lock_guard<std::mutex> guard{mu};
       dead.insert(id);
@@ -255,7 +429,17 @@ struct cluster::impl {
         }
       }
       in_flight.erase(id);
+      for (auto i = held.begin(); i != held.end();) {
+        if (i->second.owner == id) {
+          released.push_back(i->second.cell);
+          i = held.erase(i);
+        } else {
+          ++i;
+        }
+      }
     }
+    for (auto* c : released)
+      detail::release(c);
     if (!lost.empty())
       log(log_level::warning, "cluster", "node ", id.to_string(), " is gone (", why, "): ",
           lost.size(), " operations in flight there");
@@ -278,12 +462,12 @@ struct cluster::impl {
                                                     {}, {}});
           break;
         case pending_op::kind::fetch:
-          n.store.settle(op.result, detail::failure{errc::object_lost,
-                                                    "object " + op.result->id.to_string()
-                                                      + " lived on node " + id.to_string() + ", which is gone ("
-                                                      + why + ")",
-                                                    {}, {}});
-          break;
+          finish(op.fetch, false,
+                 detail::failure{errc::object_lost,
+                                 "object " + op.fetch->id.to_string() + " lived on node " + id.to_string()
+                                   + ", which is gone (" + why + ")",
+                                 {}, {}});
+          continue;
       }
       detail::release(op.result);
     }
@@ -308,11 +492,38 @@ struct cluster::impl {
     send_task(*where, std::move(op));
   }
 
+  /// Small ready objects the arguments refer to, to send along.
+  std::vector<wire::inline_object> inline_dependencies(const detail::args_holder& args) {
+    std::vector<detail::object_cell*> deps;
+    args.dependencies(deps);
+    std::vector<wire::inline_object> out;
+    for (auto* c : deps) {
+      if (c->current() != detail::object_cell::state::ready)
+        continue;
+      {
+        std::lock_guard<std::mutex> guard{c->mu};
+        bool small = c->value.value ? c->value.ops->encode && c->bytes <= wire::inline_limit
+                                    : !c->encoded_type.empty() && c->encoded.size() <= wire::inline_limit;
+        if (!small)
+          continue;
+      }
+      try {
+        auto [type, bytes] = encoded_value(n.store, c);
+        if (bytes.size() <= wire::inline_limit)
+          out.push_back({c->id, std::move(type), std::move(bytes)});
+      } catch (const std::exception&) {
+        // Not encodable: the node will ask for it and get the reason.
+      }
+    }
+    return out;
+  }
+
   void send_task(const node_id& where, pending_op op) {
     wire::task_request req;
     req.function = op.fn->name;
     req.options = op.opts;
     req.owner = n.id;
+    req.inlined = inline_dependencies(*op.args);
     try {
       req.args = op.args->encode();
     } catch (const std::exception& e) {
@@ -393,10 +604,47 @@ struct cluster::impl {
 
   // -- serving requests from other nodes --------------------------------------------------
 
+  /// What a settled result answers its requester: the value inline if small, else
+  /// a pointer to this node, which keeps the value until the requester drops it.
+  wire::result answer(detail::object_cell* c, std::uint64_t key, const node_id& requester) {
+    wire::result r;
+    r.key = key;
+    if (c->current() == detail::object_cell::state::failed) {
+      r.why = *c->why;
+      return r;
+    }
+    try {
+      auto [type, bytes] = encoded_value(n.store, c);
+      r.ok = true;
+      r.size = bytes.size();
+      r.type_name = std::move(type);
+      if (bytes.size() <= wire::inline_limit || !requester.value) {
+        r.bytes = std::move(bytes);
+        return r;
+      }
+      n.store.keep_encoded(c, std::move(bytes));
+      n.store.publish(c);
+      detail::retain(c);
+      {
+        std::lock_guard<std::mutex> guard{mu};
+        held.emplace(c->id, held_object{c, requester});
+      }
+      r.location = n.id;
+      r.remote_id = c->id;
+    } catch (const std::exception& e) {
+      r.ok = false;
+      r.why = detail::failure{errc::serialization_failed,
+                              "the value of object " + c->id.to_string() + " on node " + n.id.to_string()
+                                + " cannot be sent to node " + requester.to_string() + ": " + e.what(),
+                              {}, {}};
+    }
+    return r;
+  }
+
   void reply_when_settled(detail::object_cell* c, std::uint64_t key, const caf::actor& reply_to,
                           const node_id& requester) {
     c->on_settled([this, c, key, reply_to, requester] {
-      auto r = result_of(n.store, c, key, n.id, requester);
+      auto r = answer(c, key, requester);
       caf::anon_send(reply_to, result_atom::value, wire::pack(r));
       detail::release(c);
     });
@@ -428,10 +676,23 @@ struct cluster::impl {
                                     req.function, n.id.to_string()});
       return;
     }
+    // Objects sent along: stand them in before the arguments that name them are
+    // decoded, so that no fetch is needed.
+    std::vector<detail::object_cell*> adopted;
+    for (auto& obj : req.inlined) {
+      bool created = false;
+      auto* c = n.store.find_or_make_foreign(obj.id, created);
+      n.store.settle_encoded(c, std::move(obj.type_name), std::move(obj.bytes));
+      adopted.push_back(c);
+    }
     detail::args_ptr args;
     try {
       args = fn->decode_args(req.args);
+      for (auto* c : adopted)
+        detail::release(c);
     } catch (const std::exception& e) {
+      for (auto* c : adopted)
+        detail::release(c);
       reply_failure(req.key, reply_to,
                     detail::failure{errc::serialization_failed,
                                     "the arguments of task '" + req.function + "' cannot be decoded on node "
@@ -530,13 +791,74 @@ struct cluster::impl {
     if (!c) {
       reply_failure(req.key, reply_to,
                     detail::failure{errc::object_lost,
-                                    "object " + req.id.to_string() + " is no longer held by its owner node "
+                                    "object " + req.id.to_string() + " is no longer held by node "
                                       + n.id.to_string()
-                                      + ": every reference there was dropped before it was fetched",
+                                      + ": every reference to it was dropped before it was fetched",
                                     {}, {}});
       return;
     }
-    reply_when_settled(c, req.key, reply_to, node_id{});
+    c->on_settled([this, c, req, reply_to] {
+      caf::anon_send(reply_to, result_atom::value, wire::pack(chunk_of(c, req)));
+      detail::release(c);
+    });
+  }
+
+  /// One chunk of a settled object for a fetch, or where it is, or why not.
+  wire::result chunk_of(detail::object_cell* c, const wire::fetch_request& req) {
+    wire::result r;
+    r.key = req.key;
+    r.offset = req.offset;
+    if (c->current() == detail::object_cell::state::failed) {
+      r.why = *c->why;
+      return r;
+    }
+    {
+      std::lock_guard<std::mutex> guard{c->mu};
+      if (c->remote && !c->value.value && c->encoded_type.empty()) {
+        r.ok = true;
+        r.location = c->remote->node;
+        r.remote_id = c->remote->id;
+        r.size = c->remote->size;
+        r.type_name = c->remote->type_name;
+        return r;
+      }
+    }
+    std::shared_ptr<const std::string> bytes;
+    try {
+      {
+        std::lock_guard<std::mutex> guard{mu};
+        auto i = transfers.find(c->id);
+        if (i != transfers.end())
+          bytes = i->second;
+      }
+      if (!bytes) {
+        auto [type, encoded] = encoded_value(n.store, c);
+        r.type_name = type;
+        bytes = std::make_shared<const std::string>(std::move(encoded));
+        if (bytes->size() > wire::chunk_size) {
+          std::lock_guard<std::mutex> guard{mu};
+          transfers.emplace(c->id, bytes);
+        }
+      } else {
+        std::lock_guard<std::mutex> guard{c->mu};
+        r.type_name = c->value.value ? c->value.ops->name : c->encoded_type;
+      }
+    } catch (const std::exception& e) {
+      r.why = detail::failure{errc::serialization_failed, std::string("cannot send object ") + c->id.to_string()
+                                                            + ": " + e.what(),
+                              {}, {}};
+      return r;
+    }
+    r.ok = true;
+    r.size = bytes->size();
+    auto begin = std::min<std::uint64_t>(req.offset, bytes->size());
+    auto end = std::min<std::uint64_t>(begin + wire::chunk_size, bytes->size());
+    r.bytes.assign(bytes->data() + begin, bytes->data() + end);
+    if (end == bytes->size() && bytes->size() > wire::chunk_size) {
+      std::lock_guard<std::mutex> guard{mu};
+      transfers.erase(c->id);
+    }
+    return r;
   }
 
   void report() {
@@ -586,6 +908,7 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     },
     [=](result_atom, const std::string& blob) { self->state.owner->on_result(blob); },
     [=](watch_atom, const caf::actor& who) { self->monitor(who); },
+    [=](release_atom, const std::string& blob) { self->state.owner->serve_release(blob); },
     [=](stop_node_atom) { self->state.owner->on_stop_request(); },
     [=](tick_atom) {
       self->state.owner->report();
@@ -629,6 +952,9 @@ std::pair<std::string, std::uint16_t> split_address(const std::string& address) 
 
 cluster::cluster(node& n, caf::actor_system& sys) : impl_(new impl(n, sys)) {
   impl_->endpoint = sys.spawn(node_endpoint, impl_.get());
+  auto* d = impl_.get();
+  n.store.fetch_remote = [d](detail::object_cell* c) { d->fetch_into(c); };
+  n.store.drop_remote = [d](const detail::object_cell::remote_copy& where) { d->drop_held_for(where); };
   released_hook_target = impl_.get();
   detail::on_remote_actor_released = &drop_remote;
 }
@@ -708,7 +1034,11 @@ detail::object_cell* cluster::submit_remote_task(node_id where, const detail::fu
   op.args = std::move(args);
   op.label = opts.name.empty() ? fn.name : opts.name;
   op.opts = std::move(opts);
-  d.send_task(where, std::move(op));
+  // Like Ray, the owner resolves dependencies before it sends the task: small ones
+  // then travel with it, and the node runs it at once.
+  auto shared = std::make_shared<pending_op>(std::move(op));
+  const auto& args_ref = *shared->args;
+  when_ready(args_ref, [&d, where, shared] { d.send_task(where, std::move(*shared)); });
   return result;
 }
 
@@ -793,24 +1123,18 @@ detail::object_cell* cluster::resolve_foreign(const object_id& id) {
   auto* c = d.n.store.find_or_make_foreign(id, created);
   if (!created)
     return c;
-  node_id owner{id.owner};
-  caf::actor to;
-  {
-    std::lock_guard<std::mutex> guard{d.mu};
-    to = d.endpoint_of_locked(owner);
-  }
   detail::retain(c); // one for the caller, one for the fetch
-  pending_op op;
-  op.what = pending_op::kind::fetch;
-  op.target = owner;
-  op.result = c;
-  wire::fetch_request req;
-  req.id = id;
-  req.key = d.add_op(std::move(op));
-  if (to)
-    caf::anon_send(to, fetch_atom::value, wire::pack(req), d.endpoint);
-  else
-    d.node_down(owner, "it is not in the node table");
+  auto fs = std::make_shared<fetch_state>();
+  fs->id = id;
+  fs->holder = node_id{id.owner};
+  fs->done = [&d, c](bool ok, std::string type, std::string bytes, detail::failure why) {
+    if (ok)
+      d.n.store.settle_encoded(c, std::move(type), std::move(bytes));
+    else
+      d.n.store.settle(c, std::move(why));
+    detail::release(c);
+  };
+  d.start_fetch(fs);
   return c;
 }
 
@@ -882,6 +1206,18 @@ void cluster::stop() {
     d.node_down(t, "this node is shutting down");
   for (auto* a : holds)
     detail::release(a);
+  std::vector<detail::object_cell*> kept;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    for (auto& [id, h] : d.held)
+      kept.push_back(h.cell);
+    d.held.clear();
+    d.transfers.clear();
+  }
+  for (auto* c : kept)
+    detail::release(c);
+  d.n.store.fetch_remote = nullptr;
+  d.n.store.drop_remote = nullptr;
   if (released_hook_target == impl_.get()) {
     detail::on_remote_actor_released = nullptr;
     released_hook_target = nullptr;

@@ -66,6 +66,26 @@ struct node_report {
   }
 };
 
+/// Values up to this size travel with the task or the result that needs them;
+/// larger ones stay where they are and are fetched on demand, in chunks.
+inline constexpr std::size_t inline_limit = 64 * 1024;
+/// Size of one chunk of a large object in transfer.
+inline constexpr std::size_t chunk_size = 1024 * 1024;
+/// Chunks a fetch keeps in flight.
+inline constexpr std::size_t chunk_window = 8;
+
+/// A small ready object sent along with a task that uses it.
+struct inline_object {
+  object_id id;
+  std::string type_name;
+  std::string bytes;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & type_name & bytes;
+  }
+};
+
 /// Run a registered function; the result goes back as a `result` with `key`.
 struct task_request {
   std::uint64_t key = 0;
@@ -73,10 +93,11 @@ struct task_request {
   detail::task_options options;
   std::string args;
   node_id owner;
+  std::vector<inline_object> inlined;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & function & options & args & owner;
+    ar & key & function & options & args & owner & inlined;
   }
 };
 
@@ -107,29 +128,46 @@ struct actor_call {
   }
 };
 
-/// Send the value of an object owned by the receiving node.
+/// Send bytes [offset, offset + chunk_size) of the encoded value of an object the
+/// receiving node owns or holds.
 struct fetch_request {
   std::uint64_t key = 0;
   object_id id;
+  std::uint64_t offset = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id;
+    ar & key & id & offset;
   }
 };
 
 /// The answer to a task, an actor call, an actor creation or a fetch: an encoded
-/// value of the named type, or a failure.
+/// value of the named type (whole, or the chunk at `offset` of `size` bytes), a
+/// pointer to the node that holds it (`location`, `remote_id`), or a failure.
 struct result {
   std::uint64_t key = 0;
   bool ok = false;
   std::string type_name;
   std::string bytes;
   detail::failure why;
+  std::uint64_t size = 0;
+  std::uint64_t offset = 0;
+  node_id location;
+  object_id remote_id;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & ok & type_name & bytes & why;
+    ar & key & ok & type_name & bytes & why & size & offset & location & remote_id;
+  }
+};
+
+/// Tells a node that held an object for the sender that the sender dropped it.
+struct release_request {
+  object_id id;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id;
   }
 };
 

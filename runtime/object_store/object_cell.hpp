@@ -52,12 +52,24 @@ class object_cell {
   /// decoded on the first read, by the reader's type.
   std::string encoded;
   std::string encoded_type;
+  /// Where the value is when another node holds it (a large result that stayed
+  /// where it was made): fetched from there on the first read.
+  struct remote_copy {
+    node_id node;
+    object_id id;
+    std::string type_name;
+    std::uint64_t size = 0;
+  };
+  std::unique_ptr<remote_copy> remote;
   /// Where the value is on disk while spilled.
   std::string spill_path;
   /// Type of a spilled value.
   const type_ops* spilled_ops = nullptr;
   /// Weight of the value as accounted by the store.
   std::size_t bytes = 0;
+  /// `bytes` is counted in the store's total outside the LRU list (encoded
+  /// values from other nodes, which do not spill).
+  bool counted = false;
   /// Objects named inside a spilled value, kept alive while it is on disk.
   std::vector<object_cell*> pins;
   std::unique_ptr<failure> why;

@@ -120,6 +120,7 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
     cell->bytes = bytes.size();
     cell->encoded = std::move(bytes);
     cell->encoded_type = std::move(type_name);
+    cell->counted = true;
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
   }
@@ -130,6 +131,53 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
   for (auto& w : waiters)
     w();
   return true;
+}
+
+bool object_store::settle_remote(object_cell* cell, detail::object_cell::remote_copy where) {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    cell->remote = std::make_unique<detail::object_cell::remote_copy>(std::move(where));
+    cell->state_.store(object_cell::state::ready, std::memory_order_release);
+    waiters.swap(cell->waiters);
+  }
+  for (auto& w : waiters)
+    w();
+  return true;
+}
+
+void object_store::keep_encoded(object_cell* cell, std::string bytes) {
+  std::size_t before = 0;
+  std::size_t after = 0;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (!cell->value.value)
+      return;
+    cell->encoded_type = cell->value.ops->name;
+    cell->encoded = std::move(bytes);
+    cell->value = {};
+    before = cell->bytes;
+    after = cell->bytes = cell->encoded.size();
+  }
+  std::lock_guard<std::mutex> guard{mu_};
+  if (cell->in_lru)
+    bytes_in_memory_ = bytes_in_memory_ - before + after;
+}
+
+void object_store::fill(object_cell* cell, std::string bytes) {
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->value.value || !cell->encoded_type.empty() || !cell->remote)
+      return;
+    cell->encoded = std::move(bytes);
+    cell->encoded_type = cell->remote->type_name;
+    cell->bytes = cell->encoded.size();
+    cell->counted = true;
+  }
+  std::lock_guard<std::mutex> guard{mu_};
+  bytes_in_memory_ += cell->bytes;
 }
 
 object_cell* object_store::find_or_make_foreign(const object_id& id, bool& created) {
@@ -184,6 +232,25 @@ void object_store::account(object_cell* cell) {
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
   std::vector<object_cell*> old_pins;
   std::shared_ptr<const void> out;
+  for (;;) {
+    bool fetch = false;
+    {
+      std::lock_guard<std::mutex> guard{cell->mu};
+      fetch = !cell->value.value && cell->encoded_type.empty() && cell->spill_path.empty() && cell->remote;
+      if (fetch && cell->remote->type_name != want->name)
+        throw error(errc::type_mismatch,
+                    "object " + cell->id.to_string() + " holds a "
+                      + detail::demangle(cell->remote->type_name.c_str()) + ", but it was read as a "
+                      + detail::demangle(want->name)
+                      + ": use an object_ref of the type the task returns or put stored");
+    }
+    if (!fetch)
+      break;
+    if (!fetch_remote)
+      throw object_lost_error("object " + cell->id.to_string() + " is held by node "
+                              + cell->remote->node.to_string() + ", which this node cannot reach");
+    fetch_remote(cell);
+  }
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value) {
@@ -358,6 +425,8 @@ object_cell* object_store::find(const object_id& id) {
 }
 
 void object_store::forget(object_cell* cell) noexcept {
+  if (cell->remote && drop_remote)
+    drop_remote(*cell->remote);
   std::string spill_path;
   {
     std::lock_guard<std::mutex> guard{mu_};
@@ -365,7 +434,7 @@ void object_store::forget(object_cell* cell) noexcept {
     if (cell->in_lru) {
       lru_remove(cell);
       bytes_in_memory_ -= cell->bytes;
-    } else if (!cell->encoded.empty()) {
+    } else if (cell->counted) {
       bytes_in_memory_ -= cell->bytes;
     }
     if (cell->published) {

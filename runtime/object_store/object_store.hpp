@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -61,6 +62,25 @@ class object_store {
   /// Settles a pending cell with a value encoded by another node; it is decoded
   /// on the first read. False if it had settled already.
   bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
+
+  /// Settles a pending cell as ready with its value held by node `holder` as
+  /// object `remote_id`; the first read fetches it through `fetch_remote`.
+  bool settle_remote(object_cell* cell, detail::object_cell::remote_copy where);
+
+  /// Replaces a ready cell's value by its encoding `bytes` (a value kept here for
+  /// another node, which will fetch it as bytes).
+  void keep_encoded(object_cell* cell, std::string bytes);
+
+  /// Gives a cell whose value another node holds the value's bytes (the fetch
+  /// finished). No effect if the cell has its value already.
+  void fill(object_cell* cell, std::string bytes);
+
+  /// Set by the cluster layer: fetches the value of a cell whose value another
+  /// node holds into it (fill), blocking; throws if the fetch fails.
+  std::function<void(object_cell*)> fetch_remote;
+  /// Set by the cluster layer: a cell whose value another node holds is freed,
+  /// so that node can free it too.
+  std::function<void(const detail::object_cell::remote_copy&)> drop_remote;
 
   /// The retained cell standing in for an object owned by another node: the one
   /// already here, or a new pending one (then `created` is set and the caller

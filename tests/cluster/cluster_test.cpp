@@ -241,3 +241,26 @@ TEST_F(Cluster, KilledNodeIsMarkedDeadAndItsTasksRunElsewhere) {
     return false;
   }));
 }
+
+TEST_F(Cluster, LargeResultStaysOnItsNodeAndMovesInChunksOnDemand) {
+  // 8 MB: several chunks, too big to travel with the reply.
+  auto big = actors::task(job::make_vec).node(id_of(plain_id), false).remote(std::int64_t{1'000'000});
+  auto on_other = actors::task(job::sum_vec).node(id_of(gpu_id), false).remote(big);
+  EXPECT_EQ(actors::get(on_other, 30s), 500'000'500'000);
+  auto here = actors::get(big, 30s);
+  ASSERT_EQ(here.size(), 1'000'000u);
+  EXPECT_EQ(here.front(), 1);
+  EXPECT_EQ(here.back(), 1'000'000);
+  // A second reader on the same node reuses the copy the first one fetched.
+  EXPECT_EQ(actors::get(actors::task(job::sum_vec).node(id_of(gpu_id), false).remote(big), 30s),
+            500'000'500'000);
+}
+
+TEST_F(Cluster, ChainOfDependentTasksAcrossNodes) {
+  // Each step takes the previous step's object: the driver waits for it and sends
+  // it along with the next task, which may run on another node.
+  auto ref = actors::task(job::square).strategy(actors::spread).remote(std::int64_t{1});
+  for (int i = 0; i < 200; ++i)
+    ref = actors::task(job::inc).strategy(actors::spread).remote(ref);
+  EXPECT_EQ(actors::get(ref, 30s), 201);
+}

@@ -12,6 +12,10 @@ std::int64_t square(std::int64_t x) {
   return x * x;
 }
 
+std::int64_t inc(std::int64_t x) {
+  return x + 1;
+}
+
 std::string where_am_i(int) {
   return actors::current_node_id().to_string();
 }
@@ -42,5 +46,5 @@ Counter make_counter(std::int64_t start) {
 } // namespace job
 
 using namespace job;
-ACTORS_REMOTE(square, where_am_i, make_vec, sum_vec, slow_square, make_counter, &Counter::add,
+ACTORS_REMOTE(square, inc, where_am_i, make_vec, sum_vec, slow_square, make_counter, &Counter::add,
               &Counter::value, &Counter::where);
