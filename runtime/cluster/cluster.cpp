@@ -549,8 +549,24 @@ struct cluster::impl {
 
   // -- placement ------------------------------------------------------------------------
 
+  /// Bytes of the arguments' objects on each node (owner values count for this
+  /// node, large results for the node holding them).
+  std::unordered_map<node_id, std::uint64_t> argument_bytes(const detail::args_holder& args) {
+    std::vector<detail::object_cell*> deps;
+    args.dependencies(deps);
+    std::unordered_map<node_id, std::uint64_t> out;
+    for (auto* c : deps) {
+      std::lock_guard<std::mutex> guard{c->mu};
+      if (c->remote)
+        out[c->remote->node] += c->remote->size;
+      else
+        out[n.id] += c->bytes;
+    }
+    return out;
+  }
+
   std::optional<node_id> place_impl(const resource_set& demand, const detail::placement_options& p,
-                                    bool for_actor) {
+                                    bool for_actor, const detail::args_holder* args = nullptr) {
     if (!p.affinity.value && alive_count.load(std::memory_order_relaxed) <= 1)
       return std::nullopt;
     struct candidate {
@@ -597,6 +613,19 @@ struct cluster::impl {
     // Tasks stay here while this node has room: no network hop.
     if (!for_actor && local_fits_total && local.pending == 0 && local.available.fits(demand))
       return std::nullopt;
+    // Else where most of their argument bytes are, if that is worth a move.
+    if (args) {
+      node_id best_node;
+      std::uint64_t best_bytes = wire::inline_limit;
+      for (const auto& [node, bytes] : argument_bytes(*args))
+        if (bytes > best_bytes
+            && std::any_of(fits.begin(), fits.end(), [&](const auto& c) { return c.id == node; })) {
+          best_node = node;
+          best_bytes = bytes;
+        }
+      if (best_node.value)
+        return best_node == n.id ? std::nullopt : std::optional<node_id>{best_node};
+    }
     auto best = std::min_element(fits.begin(), fits.end(),
                                  [](const auto& a, const auto& b) { return a.score < b.score; });
     return best->id == n.id ? std::nullopt : std::optional<node_id>{best->id};
@@ -1018,8 +1047,8 @@ void cluster::join(control_store& control, const std::string& token, const std::
 }
 
 std::optional<node_id> cluster::place(const resource_set& demand, const detail::placement_options& p,
-                                      bool for_actor) {
-  return impl_->place_impl(demand, p, for_actor);
+                                      bool for_actor, const detail::args_holder* args) {
+  return impl_->place_impl(demand, p, for_actor, args);
 }
 
 detail::object_cell* cluster::submit_remote_task(node_id where, const detail::function_entry& fn,

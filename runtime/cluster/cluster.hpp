@@ -48,9 +48,11 @@ class cluster {
             bool reachable, bool head, bool driver);
 
   /// Where to run work with `demand`: nullopt for this node, else another node.
-  /// Throws actors::error for a hard node affinity that cannot be met.
+  /// This node while it has room (tasks), else the node holding most of the
+  /// arguments' bytes, else the least loaded. Throws actors::error for a hard node
+  /// affinity that cannot be met.
   std::optional<node_id> place(const resource_set& demand, const detail::placement_options& p,
-                               bool for_actor);
+                               bool for_actor, const detail::args_holder* args = nullptr);
 
   /// Sends a task to node `where`; returns the retained cell of its result.
   detail::object_cell* submit_remote_task(node_id where, const detail::function_entry& fn,

@@ -174,7 +174,7 @@ using runtime::node;
 object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
   node& n = require_node();
   auto where = n.net->place(runtime::resource_set::from(opts.num_cpus, opts.resources), opts.placement,
-                            false);
+                            false, args.get());
   if (where)
     return n.net->submit_remote_task(*where, fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();

@@ -85,8 +85,9 @@ class Cluster : public ::testing::Test {
     actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
                       dir + "/stop.log");
     for (auto* p : {head.get(), plain_node.get(), gpu_node.get()}) {
-      if (p)
-        EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
+      if (!p)
+        continue;
+      EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
     }
     head.reset();
     plain_node.reset();
@@ -254,6 +255,13 @@ TEST_F(Cluster, LargeResultStaysOnItsNodeAndMovesInChunksOnDemand) {
   // A second reader on the same node reuses the copy the first one fetched.
   EXPECT_EQ(actors::get(actors::task(job::sum_vec).node(id_of(gpu_id), false).remote(big), 30s),
             500'000'500'000);
+}
+
+TEST_F(Cluster, TasksGoWhereTheirLargeArgumentsAre) {
+  auto big = actors::task(job::make_vec).node(id_of(plain_id), false).remote(std::int64_t{500'000});
+  actors::wait(std::vector{big});
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(actors::get(actors::task(job::where_holding).remote(big, i)), plain_id);
 }
 
 TEST_F(Cluster, ChainOfDependentTasksAcrossNodes) {

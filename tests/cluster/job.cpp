@@ -35,6 +35,10 @@ std::int64_t slow_square(std::int64_t x, int ms) {
   return x * x;
 }
 
+std::string where_holding(const std::vector<std::int64_t>&, int) {
+  return actors::current_node_id().to_string();
+}
+
 std::string Counter::where() const {
   return actors::current_node_id().to_string();
 }
@@ -46,5 +50,5 @@ Counter make_counter(std::int64_t start) {
 } // namespace job
 
 using namespace job;
-ACTORS_REMOTE(square, inc, where_am_i, make_vec, sum_vec, slow_square, make_counter, &Counter::add,
+ACTORS_REMOTE(square, inc, where_am_i, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where);

@@ -16,6 +16,8 @@ std::string where_am_i(int tag);
 std::vector<std::int64_t> make_vec(std::int64_t n);
 std::int64_t sum_vec(const std::vector<std::int64_t>& v);
 std::int64_t slow_square(std::int64_t x, int ms);
+/// The node running the call; takes a vector only to be placed near it.
+std::string where_holding(const std::vector<std::int64_t>& v, int tag);
 
 class Counter {
  public:
