@@ -24,7 +24,14 @@
 
 namespace actors::runtime {
 
+std::string bundle_resource(const std::string& resource, const std::string& group, std::size_t index);
+
 namespace {
+
+// Every bundle offers this much of a marker resource, and everything that runs in
+// it takes a thousandth: so work with no other demand still lands on the bundle's
+// node.
+constexpr double bundle_marker_total = 1000;
 
 using namespace msg;
 
@@ -93,11 +100,14 @@ struct fetch_wait {
 
 /// One remote operation this node waits for.
 struct pending_op {
-  enum class kind { task, actor_call, fetch } what;
+  enum class kind { task, actor_call, fetch, bundle } what;
   node_id target;
   detail::object_cell* result = nullptr; // retained until settled
   // For fetches: the transfer this chunk belongs to.
   std::shared_ptr<fetch_state> fetch;
+  // For bundle reservations: which one.
+  std::string group;
+  std::uint32_t bundle = 0;
   // For tasks, what it takes to run them again elsewhere.
   const detail::function_entry* fn = nullptr;
   detail::args_ptr args;
@@ -144,6 +154,25 @@ struct cluster::impl {
   // Encodings of values being sent in chunks, so that each chunk does not encode
   // again; dropped after the last chunk.
   std::unordered_map<object_id, std::shared_ptr<const std::string>> transfers;
+  // Tasks no node can take yet: placed again whenever the node table changes.
+  std::vector<pending_op> parked;
+  // Placement groups this node created: where each bundle went and whether it is
+  // reserved yet.
+  struct group_state {
+    std::vector<std::map<std::string, double>> bundles;
+    std::vector<node_id> nodes;
+    std::vector<bool> reserved;
+    std::string failure;
+  };
+  std::unordered_map<std::string, group_state> groups;
+  // Bundles reserved on this node: what they took and what they offer renamed.
+  struct bundle_hold {
+    resource_set taken;
+    resource_set offered;
+    bool active = false;
+    bool removed = false;
+  };
+  std::map<std::pair<std::string, std::uint32_t>, bundle_hold> bundles;
   // Fetches into cells whose value another node holds: one per cell at a time.
   std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches;
   bool stopped = false;
@@ -189,6 +218,48 @@ struct cluster::impl {
     changed.notify_all();
     for (const auto& id : newly_dead)
       node_down(id, "the head declared it dead");
+    place_parked();
+  }
+
+  void park(pending_op op) {
+    log(log_level::warning, "cluster", "task '", op.label, "' needs ",
+        resource_set::from(op.opts.num_cpus, op.opts.resources).to_string(),
+        " which no node has: it waits until a node that has it joins");
+    std::lock_guard<std::mutex> guard{mu};
+    parked.push_back(std::move(op));
+  }
+
+  void place_parked() {
+    std::vector<pending_op> todo;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      if (parked.empty())
+        return;
+      todo.swap(parked);
+    }
+    for (auto& op : todo) {
+      bool nowhere = false;
+      std::optional<node_id> where;
+      try {
+        where = place_impl(resource_set::from(op.opts.num_cpus, op.opts.resources), op.opts.placement, false,
+                           op.args.get(), &nowhere);
+      } catch (const std::exception& e) {
+        n.store.settle(op.result, detail::failure{errc::invalid_argument, e.what(), {}, {}});
+        detail::release(op.result);
+        continue;
+      }
+      if (nowhere) {
+        std::lock_guard<std::mutex> guard{mu};
+        parked.push_back(std::move(op));
+      } else if (!where) {
+        submit_local_task(n.store, n.sched, n.id, *op.fn, std::move(op.args), op.opts, op.result);
+      } else {
+        auto shared = std::make_shared<pending_op>(std::move(op));
+        const auto& args_ref = *shared->args;
+        auto target = *where;
+        when_ready(args_ref, [this, target, shared] { send_task(target, std::move(*shared)); });
+      }
+    }
   }
 
   void on_down(const caf::actor_addr& who) {
@@ -248,6 +319,10 @@ struct cluster::impl {
     }
     if (op.what == pending_op::kind::fetch) {
       on_chunk(op.fetch, std::move(r));
+      return;
+    }
+    if (op.what == pending_op::kind::bundle) {
+      bundle_answered(op.group, op.bundle, r.ok, r.why.message);
       return;
     }
     if (!r.ok)
@@ -461,6 +536,9 @@ struct cluster::impl {
                                                     "the actor's node " + id.to_string() + " is gone (" + why + ")",
                                                     {}, {}});
           break;
+        case pending_op::kind::bundle:
+          bundle_answered(op.group, op.bundle, false, "node " + id.to_string() + " is gone (" + why + ")");
+          continue;
         case pending_op::kind::fetch:
           finish(op.fetch, false,
                  detail::failure{errc::object_lost,
@@ -566,7 +644,10 @@ struct cluster::impl {
   }
 
   std::optional<node_id> place_impl(const resource_set& demand, const detail::placement_options& p,
-                                    bool for_actor, const detail::args_holder* args = nullptr) {
+                                    bool for_actor, const detail::args_holder* args = nullptr,
+                                    bool* nowhere = nullptr) {
+    if (nowhere)
+      *nowhere = false;
     if (!p.affinity.value && alive_count.load(std::memory_order_relaxed) <= 1)
       return std::nullopt;
     struct candidate {
@@ -604,8 +685,11 @@ struct cluster::impl {
       throw error(errc::invalid_argument, "node " + p.affinity.to_string()
                                             + " is not alive or lacks " + demand.to_string()
                                             + ", and the node affinity is hard (soft=false)");
-    if (fits.empty())
-      return std::nullopt; // stays pending here until a node that fits joins
+    if (fits.empty()) {
+      if (nowhere)
+        *nowhere = true;
+      return std::nullopt;
+    }
     if (p.strategy == scheduling_strategy::spread) {
       auto& c = fits[round_robin.fetch_add(1, std::memory_order_relaxed) % fits.size()];
       return c.id == n.id ? std::nullopt : std::optional<node_id>{c.id};
@@ -890,6 +974,163 @@ struct cluster::impl {
     return r;
   }
 
+  // -- placement groups ------------------------------------------------------------------
+
+  void bundle_answered(const std::string& group, std::uint32_t index, bool ok, const std::string& why) {
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto g = groups.find(group);
+      if (g == groups.end() || index >= g->second.reserved.size())
+        return;
+      if (ok)
+        g->second.reserved[index] = true;
+      else
+        g->second.failure = why;
+    }
+    changed.notify_all();
+  }
+
+  /// Picks a node for each bundle from the node table.
+  std::vector<node_id> place_bundles(const std::vector<std::map<std::string, double>>& bundles,
+                                     scheduling_strategy strategy) {
+    struct slot {
+      node_id id;
+      resource_set free;
+      resource_set total;
+      bool used = false;
+    };
+    std::vector<slot> slots;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      for (const auto& rec : view.nodes)
+        if (rec.alive && !rec.driver)
+          slots.push_back({rec.id, from_map(rec.id == n.id ? to_map(n.sched.stats().available) : rec.available),
+                           from_map(rec.total)});
+    }
+    if (slots.empty())
+      slots.push_back({n.id, n.sched.stats().available, n.sched.stats().total});
+    std::vector<node_id> out;
+    std::size_t last = 0;
+    for (const auto& b : bundles) {
+      auto demand = from_map(b);
+      slot* pick = nullptr;
+      if (strategy == scheduling_strategy::spread) {
+        for (auto& s : slots)
+          if (!s.used && s.free.fits(demand)) {
+            pick = &s;
+            break;
+          }
+      } else if (last < slots.size() && slots[last].free.fits(demand)) {
+        pick = &slots[last];
+      }
+      if (!pick)
+        for (auto& s : slots)
+          if (s.free.fits(demand)) {
+            pick = &s;
+            break;
+          }
+      if (!pick)
+        for (auto& s : slots)
+          if (s.total.fits(demand)) {
+            pick = &s;
+            break;
+          }
+      if (!pick) {
+        out.push_back(node_id{});
+        continue;
+      }
+      pick->free.subtract(demand);
+      pick->used = true;
+      last = static_cast<std::size_t>(pick - slots.data());
+      out.push_back(pick->id);
+    }
+    return out;
+  }
+
+  static resource_set renamed(const std::map<std::string, double>& resources, const std::string& group,
+                              std::uint32_t index) {
+    resource_set r;
+    for (const auto& [name, amount] : resources)
+      r.custom.emplace_back(bundle_resource(name, group, index), amount);
+    r.custom.emplace_back(bundle_resource("bundle", group, index), bundle_marker_total);
+    std::sort(r.custom.begin(), r.custom.end());
+    return r;
+  }
+
+  /// A work item that takes a bundle's resources and keeps them until removal.
+  class bundle_reservation final : public work_item {
+   public:
+    bundle_reservation(impl& d, wire::bundle_request req, caf::actor reply_to)
+      : work_item(from_map(req.resources)), d_(d), req_(std::move(req)), reply_to_(std::move(reply_to)) {}
+    void run() override {
+      bool removed = false;
+      {
+        std::lock_guard<std::mutex> guard{d_.mu};
+        auto& h = d_.bundles[{req_.group, req_.index}];
+        removed = h.removed;
+        if (!removed) {
+          h.taken = demand;
+          h.offered = renamed(req_.resources, req_.group, req_.index);
+          h.active = true;
+        }
+      }
+      if (removed) {
+        d_.n.sched.release(demand);
+      } else {
+        d_.n.sched.add_total(renamed(req_.resources, req_.group, req_.index));
+        d_.report();
+      }
+      reply(!removed, removed ? "the group was removed before the bundle was reserved" : "");
+    }
+    void abandon(const std::string& reason) override {
+      reply(false, reason);
+    }
+    bool releases_on_return() const override {
+      return false;
+    }
+    std::string describe() const override {
+      return "bundle " + std::to_string(req_.index) + " of placement group " + req_.group;
+    }
+
+   private:
+    void reply(bool ok, const std::string& why) {
+      if (!reply_to_) {
+        d_.bundle_answered(req_.group, req_.index, ok, why);
+        return;
+      }
+      wire::result r;
+      r.key = req_.key;
+      r.ok = ok;
+      r.why.code = errc::invalid_argument;
+      r.why.message = why;
+      caf::anon_send(reply_to_, result_atom::value, wire::pack(r));
+    }
+    impl& d_;
+    wire::bundle_request req_;
+    caf::actor reply_to_;
+  };
+
+  void reserve_bundle(wire::bundle_request req, const caf::actor& reply_to) {
+    n.sched.submit(std::make_unique<bundle_reservation>(*this, std::move(req), reply_to));
+  }
+
+  void remove_bundle(const std::string& group, std::uint32_t index) {
+    bundle_hold h;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto& slot = bundles[{group, index}];
+      if (!slot.active) {
+        slot.removed = true; // not reserved yet: the reservation gives it back
+        return;
+      }
+      h = slot;
+      bundles.erase({group, index});
+    }
+    n.sched.remove_total(h.offered);
+    n.sched.release(h.taken);
+    report();
+  }
+
   void report() {
     if (!control)
       return;
@@ -897,6 +1138,7 @@ struct cluster::impl {
     auto a = n.host.stats();
     wire::node_report rep;
     rep.id = n.id;
+    rep.total = to_map(s.total);
     rep.available = to_map(s.available);
     rep.load = s.running + s.pending + a.alive + a.creating;
     caf::anon_send(control, report_atom::value, wire::pack(rep));
@@ -938,6 +1180,16 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](result_atom, const std::string& blob) { self->state.owner->on_result(blob); },
     [=](watch_atom, const caf::actor& who) { self->monitor(who); },
     [=](release_atom, const std::string& blob) { self->state.owner->serve_release(blob); },
+    [=](bundle_reserve_atom, const std::string& blob, const caf::actor& reply_to) {
+      try {
+        self->state.owner->reserve_bundle(wire::unpack<wire::bundle_request>(blob, "bundle request"), reply_to);
+      } catch (const std::exception& e) {
+        log(log_level::warning, "cluster", e.what());
+      }
+    },
+    [=](bundle_remove_atom, const std::string& group, std::uint32_t index) {
+      self->state.owner->remove_bundle(group, index);
+    },
     [=](stop_node_atom) { self->state.owner->on_stop_request(); },
     [=](tick_atom) {
       self->state.owner->report();
@@ -1047,8 +1299,24 @@ void cluster::join(control_store& control, const std::string& token, const std::
 }
 
 std::optional<node_id> cluster::place(const resource_set& demand, const detail::placement_options& p,
-                                      bool for_actor, const detail::args_holder* args) {
-  return impl_->place_impl(demand, p, for_actor, args);
+                                      bool for_actor, const detail::args_holder* args, bool* nowhere) {
+  return impl_->place_impl(demand, p, for_actor, args, nowhere);
+}
+
+detail::object_cell* cluster::park_task(const detail::function_entry& fn, detail::args_ptr args,
+                                        detail::task_options opts) {
+  auto& d = *impl_;
+  auto* result = d.n.store.create_pending();
+  detail::retain(result);
+  pending_op op;
+  op.what = pending_op::kind::task;
+  op.result = result;
+  op.fn = &fn;
+  op.args = std::move(args);
+  op.label = opts.name.empty() ? fn.name : opts.name;
+  op.opts = std::move(opts);
+  d.park(std::move(op));
+  return result;
 }
 
 detail::object_cell* cluster::submit_remote_task(node_id where, const detail::function_entry& fn,
@@ -1167,6 +1435,111 @@ detail::object_cell* cluster::resolve_foreign(const object_id& id) {
   return c;
 }
 
+std::string cluster::create_group(const std::vector<std::map<std::string, double>>& bundles,
+                                  scheduling_strategy strategy) {
+  auto& d = *impl_;
+  auto id = random_token().substr(0, 12);
+  auto where = d.place_bundles(bundles, strategy);
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    auto& g = d.groups[id];
+    g.bundles = bundles;
+    g.nodes = where;
+    g.reserved.assign(bundles.size(), false);
+  }
+  for (std::uint32_t i = 0; i < bundles.size(); ++i) {
+    wire::bundle_request req;
+    req.group = id;
+    req.index = i;
+    req.resources = bundles[i];
+    if (!where[i].value) {
+      log(log_level::warning, "cluster", "bundle ", i, " of placement group ", id,
+          " fits no node of the cluster; the group stays unready");
+      continue;
+    }
+    if (where[i] == d.n.id) {
+      d.reserve_bundle(std::move(req), caf::actor{});
+      continue;
+    }
+    pending_op op;
+    op.what = pending_op::kind::bundle;
+    op.target = where[i];
+    op.group = id;
+    op.bundle = i;
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{d.mu};
+      to = d.endpoint_of_locked(where[i]);
+    }
+    req.key = d.add_op(std::move(op));
+    if (to)
+      caf::anon_send(to, bundle_reserve_atom::value, wire::pack(req), d.endpoint);
+  }
+  return id;
+}
+
+bool cluster::wait_group(const std::string& id, std::chrono::milliseconds timeout) {
+  auto& d = *impl_;
+  std::unique_lock<std::mutex> lock{d.mu};
+  auto ready = [&] {
+    auto g = d.groups.find(id);
+    if (g == d.groups.end())
+      throw error(errc::invalid_argument, "placement group " + id + " is not known here (removed?)");
+    if (!g->second.failure.empty())
+      throw error(errc::invalid_argument, "placement group " + id + " cannot be reserved: " + g->second.failure);
+    if (!std::all_of(g->second.reserved.begin(), g->second.reserved.end(), [](bool b) { return b; }))
+      return false;
+    // Ready once placement here can see every bundle's resources.
+    for (std::size_t i = 0; i < g->second.nodes.size(); ++i) {
+      auto marker = bundle_resource("bundle", id, i);
+      bool seen = false;
+      for (const auto& rec : d.view.nodes)
+        if (rec.id == g->second.nodes[i] && rec.total.count(marker))
+          seen = true;
+      if (!seen && d.alive_count.load() > 1)
+        return false;
+    }
+    return true;
+  };
+  if (timeout.count() < 0) {
+    d.changed.wait(lock, ready);
+    return true;
+  }
+  return d.changed.wait_for(lock, timeout, ready);
+}
+
+void cluster::remove_group(const std::string& id) {
+  auto& d = *impl_;
+  std::vector<node_id> nodes;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    auto g = d.groups.find(id);
+    if (g == d.groups.end())
+      return;
+    nodes = g->second.nodes;
+    d.groups.erase(g);
+  }
+  for (std::uint32_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i].value)
+      continue;
+    if (nodes[i] == d.n.id) {
+      d.remove_bundle(id, i);
+      continue;
+    }
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{d.mu};
+      to = d.endpoint_of_locked(nodes[i]);
+    }
+    if (to)
+      caf::anon_send(to, bundle_remove_atom::value, id, i);
+  }
+}
+
+std::string bundle_resource(const std::string& resource, const std::string& group, std::size_t index) {
+  return resource + "_pg_" + group + "_" + std::to_string(index);
+}
+
 std::vector<node_info> cluster::nodes() const {
   std::lock_guard<std::mutex> guard{impl_->mu};
   std::vector<node_info> out;
@@ -1233,6 +1606,18 @@ void cluster::stop() {
   }
   for (const auto& t : targets)
     d.node_down(t, "this node is shutting down");
+  std::vector<pending_op> parked;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    parked.swap(d.parked);
+  }
+  for (auto& op : parked) {
+    d.n.store.settle(op.result, detail::failure{errc::object_lost,
+                                                "the node stopped while task '" + op.label
+                                                  + "' waited for a node with the resources it needs",
+                                                {}, {}});
+    detail::release(op.result);
+  }
   for (auto* a : holds)
     detail::release(a);
   std::vector<detail::object_cell*> kept;

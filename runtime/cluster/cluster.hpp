@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,8 +52,15 @@ class cluster {
   /// This node while it has room (tasks), else the node holding most of the
   /// arguments' bytes, else the least loaded. Throws actors::error for a hard node
   /// affinity that cannot be met.
+  /// `nowhere` (if given) is set when no node of the cluster can take it yet.
   std::optional<node_id> place(const resource_set& demand, const detail::placement_options& p,
-                               bool for_actor, const detail::args_holder* args = nullptr);
+                               bool for_actor, const detail::args_holder* args = nullptr,
+                               bool* nowhere = nullptr);
+
+  /// Holds a task that no node can take yet; it is placed as soon as a node that
+  /// can joins (or gains the resources). Returns the retained cell of its result.
+  detail::object_cell* park_task(const detail::function_entry& fn, detail::args_ptr args,
+                                 detail::task_options opts);
 
   /// Sends a task to node `where`; returns the retained cell of its result.
   detail::object_cell* submit_remote_task(node_id where, const detail::function_entry& fn,
@@ -73,6 +81,15 @@ class cluster {
 
   /// The cell standing in for an object owned by another node, fetching its value.
   detail::object_cell* resolve_foreign(const object_id& id);
+
+  /// Starts reserving a placement group's bundles on the nodes that fit them;
+  /// returns its id.
+  std::string create_group(const std::vector<std::map<std::string, double>>& bundles,
+                           scheduling_strategy strategy);
+  /// True once every bundle of the group is reserved.
+  bool wait_group(const std::string& id, std::chrono::milliseconds timeout);
+  /// Gives the group's resources back on every node.
+  void remove_group(const std::string& id);
 
   /// The node table, head first.
   std::vector<node_info> nodes() const;
@@ -98,6 +115,10 @@ class cluster {
  private:
   std::unique_ptr<impl> impl_;
 };
+
+/// The name under which a bundle offers a resource it reserved, e.g.
+/// CPU_pg_<group>_<index>.
+std::string bundle_resource(const std::string& resource, const std::string& group, std::size_t index);
 
 /// Connects to the control store served at `address` ("host:port"). Throws
 /// actors::error saying what to check if nothing answers there.

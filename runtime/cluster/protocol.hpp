@@ -57,12 +57,27 @@ struct cluster_view {
 /// A node's periodic report to the head.
 struct node_report {
   node_id id;
+  std::map<std::string, double> total;
   std::map<std::string, double> available;
   std::uint64_t load = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & id & available & load;
+    ar & id & total & available & load;
+  }
+};
+
+/// Reserve one bundle of a placement group on the receiving node: take `resources`
+/// from what it has and offer them again renamed for the bundle only.
+struct bundle_request {
+  std::uint64_t key = 0;
+  std::string group;
+  std::uint32_t index = 0;
+  std::map<std::string, double> resources;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & key & group & index & resources;
   }
 };
 

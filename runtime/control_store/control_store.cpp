@@ -123,10 +123,15 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
         return;
       }
       for (auto& n : st.view.nodes)
-        if (n.id == rep.id && n.alive && (n.available != rep.available || n.load != rep.load)) {
+        if (n.id == rep.id && n.alive
+            && (n.available != rep.available || n.load != rep.load || n.total != rep.total)) {
+          bool total_changed = n.total != rep.total;
+          n.total = std::move(rep.total);
           n.available = std::move(rep.available);
           n.load = rep.load;
           st.dirty = true;
+          if (total_changed)
+            broadcast(self); // placement needs new resources (bundles) at once
         }
     },
     [=](tick_atom) {

@@ -25,6 +25,8 @@ using call_actor_atom = caf::atom_constant<caf::atom("ac_call")>;
 using kill_actor_atom = caf::atom_constant<caf::atom("ac_kill")>;
 using drop_actor_atom = caf::atom_constant<caf::atom("ac_drop")>;
 using fetch_atom = caf::atom_constant<caf::atom("ac_fetch")>;
+using bundle_reserve_atom = caf::atom_constant<caf::atom("ac_pgres")>;
+using bundle_remove_atom = caf::atom_constant<caf::atom("ac_pgdel")>;
 using release_atom = caf::atom_constant<caf::atom("ac_free")>;
 using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 

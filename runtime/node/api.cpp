@@ -64,6 +64,24 @@ bool ours(node& n, const detail::object_cell* c) {
   return c->store == &n.store && c->epoch == n.store.epoch();
 }
 
+/// Work inside a placement group's bundle asks for the bundle's renamed resources
+/// instead of the node's.
+template <class Options>
+void target_bundle(Options& opts) {
+  auto& p = opts.placement;
+  if (p.group.empty())
+    return;
+  detail::resource_list renamed;
+  renamed.emplace_back(bundle_resource("bundle", p.group, p.bundle), 0.001);
+  if (opts.num_cpus > 0)
+    renamed.emplace_back(bundle_resource("CPU", p.group, p.bundle), opts.num_cpus);
+  for (const auto& [name, amount] : opts.resources)
+    renamed.emplace_back(bundle_resource(name, p.group, p.bundle), amount);
+  opts.num_cpus = 0;
+  opts.resources = std::move(renamed);
+  p.group.clear();
+}
+
 bool is_pending(detail::object_cell* c) {
   return c->current() == detail::object_cell::state::pending;
 }
@@ -79,6 +97,13 @@ node& start_node(node_config cfg) {
     throw error(errc::invalid_argument, "a node runs in this process already");
   auto* n = new node(std::move(cfg));
   the_node.store(n, std::memory_order_release);
+  try {
+    n->start();
+  } catch (...) {
+    the_node.store(nullptr, std::memory_order_release);
+    delete n;
+    throw;
+  }
   return *n;
 }
 
@@ -173,10 +198,14 @@ using runtime::node;
 
 object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
   node& n = require_node();
-  auto where = n.net->place(runtime::resource_set::from(opts.num_cpus, opts.resources), opts.placement,
-                            false, args.get());
+  runtime::target_bundle(opts);
+  auto demand = runtime::resource_set::from(opts.num_cpus, opts.resources);
+  bool nowhere = false;
+  auto where = n.net->place(demand, opts.placement, false, args.get(), &nowhere);
   if (where)
     return n.net->submit_remote_task(*where, fn, std::move(args), std::move(opts));
+  if (nowhere && !n.sched.stats().total.fits(demand))
+    return n.net->park_task(fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
   runtime::submit_local_task(n.store, n.sched, n.id, fn, std::move(args), std::move(opts), result);
@@ -253,6 +282,7 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
     throw error(errc::invalid_argument, "'" + factory.name
                                           + "' is not an actor factory: it must return a class "
                                             "by value or as std::unique_ptr");
+  runtime::target_bundle(opts);
   auto id = n.host.next_id();
   auto where = n.net->place(runtime::resource_set::from(opts.num_cpus, opts.resources), opts.placement,
                             true);
@@ -312,6 +342,26 @@ void kill_actor(actor_cell* actor, bool no_restart) {
     n.net->kill_remote_actor(actor, no_restart);
   else if (actor->host.load(std::memory_order_acquire) == &n.host)
     n.host.kill(actor, no_restart);
+}
+
+std::string create_placement_group(const std::vector<std::map<std::string, double>>& bundles,
+                                   scheduling_strategy strategy) {
+  if (bundles.empty())
+    throw error(errc::invalid_argument, "a placement group needs at least one bundle");
+  for (const auto& b : bundles)
+    for (const auto& [name, amount] : b)
+      if (amount < 0 || name.empty())
+        throw error(errc::invalid_argument, "bundle resource '" + name + "' has a bad amount");
+  return require_node().net->create_group(bundles, strategy);
+}
+
+bool wait_placement_group(const std::string& id, std::chrono::milliseconds timeout) {
+  runtime::blocking_scope blocked;
+  return require_node().net->wait_group(id, timeout);
+}
+
+void remove_placement_group(const std::string& id) {
+  require_node().net->remove_group(id);
 }
 
 bool current_actor_was_restarted() {

@@ -137,6 +137,9 @@ node::node(node_config cfg)
     control->remove_name(name, actor);
   };
   net = std::make_unique<cluster>(*this, sys);
+}
+
+void node::start() {
   if (config.role == node_role::head)
     cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
   net->join(*control, config.token, config.bind, config.role != node_role::embedded,

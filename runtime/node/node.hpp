@@ -62,6 +62,10 @@ class node {
   explicit node(node_config cfg);
   ~node();
 
+  /// Opens the head's port and joins the cluster. Called once this node is the
+  /// process's node, since work may arrive as soon as it has joined.
+  void start();
+
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 

@@ -86,6 +86,24 @@ void scheduler::reacquire_cpu(double cpu) {
   available_.cpu -= cpu;
 }
 
+void scheduler::add_total(const resource_set& extra) {
+  std::lock_guard<std::mutex> guard{mu_};
+  total_.add(extra);
+  available_.add(extra);
+  dispatch_locked();
+}
+
+void scheduler::remove_total(const resource_set& extra) {
+  std::lock_guard<std::mutex> guard{mu_};
+  total_.subtract(extra);
+  available_.subtract(extra);
+  auto drop_zero = [](resource_set& r) {
+    std::erase_if(r.custom, [](const auto& x) { return x.second <= 1e-9 && x.second >= -1e-9; });
+  };
+  drop_zero(total_);
+  drop_zero(available_);
+}
+
 void scheduler::stop() {
   std::map<resource_set, std::deque<std::unique_ptr<work_item>>> dropped;
   {

@@ -67,6 +67,11 @@ class scheduler {
   /// oversubscribes the node).
   void reacquire_cpu(double cpu);
 
+  /// Adds resources to what this node has (a placement group's bundle, renamed).
+  void add_total(const resource_set& extra);
+  /// Takes resources added with add_total away again.
+  void remove_total(const resource_set& extra);
+
   /// Abandons every pending item; later submissions are abandoned at once.
   void stop();
 
@@ -78,7 +83,7 @@ class scheduler {
 
   worker_pool& pool_;
   mutable std::mutex mu_;
-  const resource_set total_;
+  resource_set total_;
   resource_set available_;
   std::map<resource_set, std::deque<std::unique_ptr<work_item>>> pending_;
   std::size_t pending_count_ = 0;

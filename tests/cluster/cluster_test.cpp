@@ -272,3 +272,37 @@ TEST_F(Cluster, ChainOfDependentTasksAcrossNodes) {
     ref = actors::task(job::inc).strategy(actors::spread).remote(ref);
   EXPECT_EQ(actors::get(ref, 30s), 201);
 }
+
+TEST_F(Cluster, SpreadPlacementGroupPutsBundlesOnDifferentNodes) {
+  actors::placement_group pg({{{"CPU", 1}}, {{"CPU", 1}}}, actors::spread);
+  ASSERT_TRUE(pg.wait(10s));
+  auto a = actors::get(actors::task(job::where_am_i).placement_group(pg, 0).remote(0), 10s);
+  auto b = actors::get(actors::task(job::where_am_i).placement_group(pg, 1).remote(1), 10s);
+  EXPECT_NE(a, b);
+  auto c = actors::actor(job::make_counter).placement_group(pg, 1).remote(std::int64_t{0});
+  EXPECT_EQ(actors::get(c.task(&job::Counter::where).remote(), 10s), b);
+  pg.remove();
+}
+
+TEST_F(Cluster, PackPlacementGroupKeepsBundlesTogether) {
+  actors::placement_group pg({{{"CPU", 0.5}}, {{"CPU", 0.5}}}, actors::pack);
+  ASSERT_TRUE(pg.wait(10s));
+  auto a = actors::get(actors::task(job::where_am_i).num_cpus(0.5).placement_group(pg, 0).remote(0), 10s);
+  auto b = actors::get(actors::task(job::where_am_i).num_cpus(0.5).placement_group(pg, 1).remote(1), 10s);
+  EXPECT_EQ(a, b);
+  pg.remove();
+}
+
+TEST_F(Cluster, TaskNoNodeCanRunWaitsForOneThatJoins) {
+  auto ref = actors::task(job::where_am_i).resource("TPU", 1).remote(0);
+  EXPECT_THROW(actors::get(ref, 200ms), actors::timeout_error);
+  process tpu(daemon({"--address", address, "--token", token, "--resources", "TPU=1"}), dir + "/tpu.log");
+  auto where = actors::get(ref, 20s);
+  bool on_tpu_node = false;
+  for (const auto& n : actors::nodes())
+    if (n.id.to_string() == where)
+      on_tpu_node = n.resources_total.count("TPU") > 0;
+  EXPECT_TRUE(on_tpu_node) << where;
+  tpu.kill(SIGTERM);
+  EXPECT_EQ(tpu.wait_exit(10s), 0) << tpu.output();
+}

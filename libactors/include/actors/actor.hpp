@@ -3,6 +3,7 @@
 #include "actors/detail/args.hpp"
 #include "actors/detail/runtime.hpp"
 #include "actors/object_ref.hpp"
+#include "actors/placement_group.hpp"
 #include "actors/registry.hpp"
 #include "actors/task.hpp"
 
@@ -169,6 +170,12 @@ class actor_builder {
   actor_builder& node(node_id id, bool soft = true) {
     opts_.placement.affinity = id;
     opts_.placement.soft = soft;
+    return *this;
+  }
+  /// Run inside bundle `bundle` of `pg`, using the resources it reserved.
+  actor_builder& placement_group(const actors::placement_group& pg, std::size_t bundle) {
+    opts_.placement.group = pg.id();
+    opts_.placement.bundle = bundle;
     return *this;
   }
   /// An amount of a custom resource reserved for the actor's life.

@@ -9,6 +9,7 @@
 #include "actors/ids.hpp"
 #include "actors/init.hpp"
 #include "actors/object_ref.hpp"
+#include "actors/placement_group.hpp"
 #include "actors/registry.hpp"
 #include "actors/serialization.hpp"
 #include "actors/task.hpp"

@@ -3,6 +3,7 @@
 #include "actors/detail/args.hpp"
 #include "actors/detail/runtime.hpp"
 #include "actors/object_ref.hpp"
+#include "actors/placement_group.hpp"
 #include "actors/registry.hpp"
 
 #include <chrono>
@@ -31,6 +32,12 @@ class task_builder {
   /// CPUs the task holds while it runs (default 1; may be fractional or 0).
   task_builder& num_cpus(double n) {
     opts_.num_cpus = n;
+    return *this;
+  }
+  /// Run inside bundle `bundle` of `pg`, using the resources it reserved.
+  task_builder& placement_group(const actors::placement_group& pg, std::size_t bundle) {
+    opts_.placement.group = pg.id();
+    opts_.placement.bundle = bundle;
     return *this;
   }
   /// An amount of a custom resource the task needs, e.g. resource("GPU", 1).

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -132,10 +133,13 @@ struct placement_options {
   node_id affinity;
   /// With an affinity: fall back to other nodes if that one cannot take it.
   bool soft = true;
+  /// Run inside bundle `bundle` of placement group `group` (empty: none).
+  std::string group;
+  std::size_t bundle = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & strategy & affinity & soft;
+    ar & strategy & affinity & soft & group & bundle;
   }
 };
 
@@ -205,6 +209,14 @@ void kill_actor(actor_cell* actor, bool no_restart);
 
 /// True inside an actor method whose instance was built by a restart.
 bool current_actor_was_restarted();
+
+// -- placement groups ------------------------------------------------------------------
+
+/// Starts reserving bundles; returns the group's id.
+std::string create_placement_group(const std::vector<std::map<std::string, double>>& bundles,
+                                   scheduling_strategy strategy);
+bool wait_placement_group(const std::string& id, std::chrono::milliseconds timeout);
+void remove_placement_group(const std::string& id);
 
 
 } // namespace actors::detail

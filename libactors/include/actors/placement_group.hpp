@@ -1,0 +1,55 @@
+#pragma once
+
+#include "actors/detail/runtime.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace actors {
+
+/// Resources reserved together across the cluster, as bundles: with `pack` on as
+/// few nodes as possible, with `spread` on different nodes where it can. Tasks and
+/// actors then run inside a bundle with `.placement_group(pg, index)` and use only
+/// what it reserved. Copyable; copies name the same group.
+///
+///     actors::placement_group pg({{{"CPU", 1}}, {{"CPU", 1}}}, actors::spread);
+///     if (pg.wait(std::chrono::seconds(5)))
+///       actors::task(f).placement_group(pg, 0).remote(x);
+///     pg.remove();
+class placement_group {
+ public:
+  /// Starts reserving `bundles` (each a map of resource name to amount; "CPU"
+  /// included). Returns at once; `wait` tells when every bundle is reserved.
+  placement_group(std::vector<std::map<std::string, double>> bundles,
+                  scheduling_strategy strategy = scheduling_strategy::pack)
+    : id_(detail::create_placement_group(bundles, strategy)), bundles_(bundles.size()) {}
+
+  /// True once every bundle is reserved; false if that did not happen in time (a
+  /// bundle may not fit any node yet).
+  template <class Rep, class Period>
+  bool wait(std::chrono::duration<Rep, Period> timeout) const {
+    return detail::wait_placement_group(id_, std::chrono::ceil<std::chrono::milliseconds>(timeout));
+  }
+
+  /// Gives the reserved resources back. Work still running in the group keeps
+  /// running; new work for it stays pending.
+  void remove() const {
+    detail::remove_placement_group(id_);
+  }
+
+  const std::string& id() const noexcept {
+    return id_;
+  }
+  std::size_t bundle_count() const noexcept {
+    return bundles_;
+  }
+
+ private:
+  std::string id_;
+  std::size_t bundles_;
+};
+
+} // namespace actors

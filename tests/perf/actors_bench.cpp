@@ -1,0 +1,1435 @@
+// actors_bench: the distributed-runtime benchmark suite (tasks, actors, objects,
+// partitioned data, memory); docs/performance.md describes it and holds the
+// figures. Prints one JSON object per line on stdout.
+//
+//   actors_bench [--mode cluster|embedded|both] [--only NAME[,NAME...]]
+//                [--actorsd PATH] [--cli PATH] [--job PATH]
+//
+// cluster:  a head (`actorsd --head --num-cpus 0`) and two workers
+//           (`actorsd --num-cpus 1`) as child processes; this program joins as the
+//           driver.
+// embedded: actors::init in this process alone (all cores); names get the prefix
+//           `embedded_`.
+//
+// Each mode runs in a child process of this one. If a benchmark exceeds its cap or
+// the child dies, the failure is reported as that benchmark's error line and the
+// rest of the mode runs again on a fresh cluster (lines carry "restarted": true).
+
+#include "tests/perf/bench_job.hpp"
+#include "tests/support/processes.hpp"
+
+#include <actors/actors.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <malloc.h>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <optional>
+#include <poll.h>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#ifndef ACTORS_BENCH_ACTORSD
+#define ACTORS_BENCH_ACTORSD "actorsd"
+#endif
+#ifndef ACTORS_BENCH_CLI
+#define ACTORS_BENCH_CLI "actors"
+#endif
+#ifndef ACTORS_BENCH_JOB
+#define ACTORS_BENCH_JOB "libbenchjob.so"
+#endif
+
+namespace {
+
+using namespace std::chrono_literals;
+using benchjob::bytes;
+using benchjob::column;
+using benchjob::i64;
+using clk = std::chrono::steady_clock;
+
+double secs(clk::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+double since(clk::time_point t) {
+  return secs(clk::now() - t);
+}
+
+// -- JSON lines ------------------------------------------------------------------------
+
+std::string jnum(double v) {
+  if (!std::isfinite(v))
+    return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+std::string jstr(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string jarr(const std::vector<double>& xs) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    out += (i ? ", " : "") + jnum(xs[i]);
+  return out + "]";
+}
+
+std::mutex out_mu;
+
+void emit_raw(const std::string& line) {
+  std::lock_guard<std::mutex> guard{out_mu};
+  std::fputs(line.c_str(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+// Set in a child: its mode's prefix and whether it resumed after a failure.
+std::string g_prefix;
+std::string g_mode;
+bool g_restarted = false;
+
+/// One output line: {"name", "value", "unit", extras...}.
+class line {
+ public:
+  line(const std::string& name, std::optional<double> value, const std::string& unit) {
+    s_ = "{\"name\": " + jstr(g_prefix + name) + ", \"value\": " + (value ? jnum(*value) : "null")
+       + ", \"unit\": " + jstr(unit);
+  }
+  line& num(const std::string& k, double v) {
+    return raw(k, jnum(v));
+  }
+  line& str(const std::string& k, const std::string& v) {
+    return raw(k, jstr(v));
+  }
+  line& arr(const std::string& k, const std::vector<double>& v) {
+    return raw(k, jarr(v));
+  }
+  line& raw(const std::string& k, const std::string& json) {
+    s_ += ", " + jstr(k) + ": " + json;
+    return *this;
+  }
+  void emit() {
+    raw("mode", jstr(g_mode));
+    if (g_restarted)
+      raw("restarted", "true");
+    emit_raw(s_ + "}");
+  }
+
+ private:
+  std::string s_;
+};
+
+void emit_error(const std::string& name, const std::string& msg) {
+  line(name, std::nullopt, "error").str("error", msg).emit();
+}
+
+// -- the benchmarks, in the order of the spec --------------------------------------------
+
+struct step_def {
+  const char* id;
+  std::vector<const char*> names; // what it prints
+  double cap_s;                   // the child's watchdog gives up after this
+};
+
+const std::vector<step_def>& steps() {
+  static const std::vector<step_def> s = {
+    {"cluster_start", {"cluster_start"}, 60},
+    {"warmup", {"warmup"}, 60},
+    {"tasks_sync", {"tasks_sync"}, 45},
+    {"tasks_async", {"tasks_async"}, 90},
+    {"tasks_chain", {"tasks_chain"}, 90},
+    {"actor_calls_sync", {"actor_calls_sync"}, 60},
+    {"actor_calls_async", {"actor_calls_async"}, 90},
+    {"put_get_small", {"put_get_small"}, 45},
+    {"put_get_small_batch", {"put_get_small_batch"}, 90},
+    {"large_objects", {"put_gigabytes", "get_gigabytes"}, 150},
+    {"data_map_reduce", {"data_map_reduce"}, 90},
+    {"data_groupby", {"data_groupby"}, 120},
+    {"data_sort", {"data_sort"}, 120},
+    {"data_shuffle", {"data_shuffle"}, 10},
+    {"data_hash_shuffle", {"data_hash_shuffle"}, 120},
+    {"memory", {"peak_rss_sum_of_process_hwm", "peak_rss_sampled_total"}, 15},
+    {"mem_per_queued_task", {"mem_per_queued_task"}, 90},
+    {"mem_per_idle_actor", {"mem_per_idle_actor"}, 90},
+    {"cluster_stop", {"cluster_stop"}, 60},
+    {"script_total", {"script_total"}, 10},
+  };
+  return s;
+}
+
+const step_def& step_named(const std::string& id) {
+  for (const auto& s : steps())
+    if (id == s.id)
+      return s;
+  throw std::invalid_argument("no benchmark step " + id);
+}
+
+std::set<std::string> split_list(const std::string& s) {
+  std::set<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty())
+      out.insert(item);
+  return out;
+}
+
+std::string join_list(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& x : s)
+    out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
+/// Whether `--only` picks step `s` (by step id or by any name it prints).
+bool picked(const std::set<std::string>& only, const step_def& s) {
+  if (only.empty())
+    return true;
+  for (const auto& o : only) {
+    if (o == s.id)
+      return true;
+    for (const char* n : s.names)
+      if (o == n || o == std::string("embedded_") + n)
+        return true;
+  }
+  return false;
+}
+
+// -- /proc -------------------------------------------------------------------------------
+
+/// A field of /proc/<pid>/status in kB, or -1.
+long status_kb(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string l;
+  std::string key = std::string(field) + ":";
+  while (std::getline(in, l))
+    if (l.rfind(key, 0) == 0)
+      return std::strtol(l.c_str() + key.size(), nullptr, 10);
+  return -1;
+}
+
+double mib(long kb) {
+  return static_cast<double>(kb) / 1024.0;
+}
+
+struct tracked_process {
+  std::string role;
+  pid_t pid;
+};
+
+/// The processes whose memory counts: this driver and the daemons it started.
+class memory_sampler {
+ public:
+  void add(std::string role, pid_t pid) {
+    std::lock_guard<std::mutex> guard{mu_};
+    procs_.push_back({std::move(role), pid});
+  }
+  std::vector<tracked_process> processes() const {
+    std::lock_guard<std::mutex> guard{mu_};
+    return procs_;
+  }
+  /// Sum of current VmRSS in bytes.
+  double rss_bytes() const {
+    long kb = 0;
+    for (const auto& p : processes())
+      kb += std::max(0L, status_kb(p.pid, "VmRSS"));
+    return static_cast<double>(kb) * 1024.0;
+  }
+  void start() {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        double now = rss_bytes();
+        double prev = peak_.load();
+        while (now > prev && !peak_.compare_exchange_weak(prev, now)) {
+        }
+        std::this_thread::sleep_for(250ms);
+      }
+    });
+  }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable())
+      thread_.join();
+  }
+  double peak_bytes() const {
+    return peak_.load();
+  }
+  ~memory_sampler() {
+    stop();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<tracked_process> procs_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<double> peak_{0};
+};
+
+// -- shared helpers ----------------------------------------------------------------------
+
+template <class T>
+void check(bool ok, const T& what) {
+  if (!ok)
+    throw std::runtime_error(what);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty())
+    return std::nan("");
+  std::sort(v.begin(), v.end());
+  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return std::nan("");
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// §0.3 small_obj(i): 8-byte little-endian i, 12 times, then 4 zero bytes.
+bytes small_obj(i64 i) {
+  bytes b(100, 0);
+  auto u = static_cast<std::uint64_t>(i);
+  for (int r = 0; r < 12; ++r)
+    for (int k = 0; k < 8; ++k)
+      b[static_cast<std::size_t>(r * 8 + k)] = static_cast<char>((u >> (8 * k)) & 0xff);
+  return b;
+}
+
+template <class T>
+void wait_all(const std::vector<actors::object_ref<T>>& refs, std::chrono::seconds cap, const std::string& what) {
+  auto w = actors::wait(refs, refs.size(), cap);
+  if (!w.pending.empty())
+    throw std::runtime_error(what + ": " + std::to_string(w.pending.size()) + " of " +
+                             std::to_string(refs.size()) + " results not ready after " +
+                             std::to_string(cap.count()) + " s");
+}
+
+constexpr i64 parts = 16;
+constexpr i64 map_reduce_n = 10'000'000;
+constexpr i64 table_rows = 5'000'000;
+constexpr std::size_t large_size = 268'435'456;
+
+// -- the child: one mode ----------------------------------------------------------------------
+
+struct settings {
+  std::string actorsd = ACTORS_BENCH_ACTORSD;
+  std::string cli = ACTORS_BENCH_CLI;
+  std::string job = ACTORS_BENCH_JOB;
+  std::string mode = "both";
+  std::set<std::string> only;
+  std::set<std::string> skip;
+  bool child = false;
+};
+
+// Daemon pids the watchdog kills before giving up.
+std::atomic<pid_t> g_daemons[3] = {0, 0, 0};
+
+void kill_daemons() {
+  for (auto& p : g_daemons) {
+    pid_t pid = p.exchange(0);
+    if (pid > 0)
+      ::kill(pid, SIGKILL);
+  }
+}
+
+struct watchdog {
+  std::mutex mu;
+  std::optional<clk::time_point> deadline;
+  const step_def* step = nullptr;
+  std::thread thread;
+
+  void arm(const step_def& s) {
+    std::lock_guard<std::mutex> guard{mu};
+    step = &s;
+    deadline = clk::now() + std::chrono::milliseconds(static_cast<long>(s.cap_s * 1000));
+  }
+  void disarm() {
+    std::lock_guard<std::mutex> guard{mu};
+    deadline.reset();
+  }
+  void start() {
+    thread = std::thread([this] {
+      for (;;) {
+        std::this_thread::sleep_for(50ms);
+        std::lock_guard<std::mutex> guard{mu};
+        if (deadline && clk::now() > *deadline) {
+          for (const char* n : step->names)
+            emit_error(n, std::string("exceeded its cap of ") + jnum(step->cap_s)
+                            + " s; the remaining benchmarks run again on a fresh cluster");
+          emit_raw(std::string("#end ") + step->id);
+          kill_daemons();
+          std::_Exit(3);
+        }
+      }
+    });
+    thread.detach();
+  }
+};
+
+class suite {
+ public:
+  suite(settings s, bool cluster) : set_(std::move(s)), cluster_(cluster) {}
+
+  int run() {
+    script_t0_ = clk::now();
+    sampler_.add("driver", ::getpid());
+    sampler_.start();
+    dog_.start();
+    bool started = false;
+    for (const auto& s : steps()) {
+      std::string id = s.id;
+      bool always = id == "cluster_start" || id == "warmup" || id == "cluster_stop";
+      bool shown = picked(set_.only, s) && !set_.skip.count(id);
+      if (!always && !shown)
+        continue;
+      if (!started && id != "cluster_start") {
+        // The cluster did not start: nothing else can run.
+        if (shown && id != "cluster_stop" && id != "warmup")
+          for (const char* n : s.names)
+            emit_error(n, "not run: the cluster did not start (see cluster_start)");
+        continue;
+      }
+      emit_raw("#begin " + id);
+      dog_.arm(s);
+      try {
+        run_step(id, shown);
+        if (id == "cluster_start")
+          started = true;
+      } catch (const std::exception& e) {
+        if (shown || id == "cluster_start" || id == "warmup")
+          for (const char* n : s.names)
+            emit_error(n, e.what());
+      }
+      dog_.disarm();
+      emit_raw("#end " + id);
+      if (started && cluster_ && id != "cluster_stop" && id != "script_total" && !workers_alive()) {
+        std::fprintf(stderr, "actors_bench: a worker died after %s; restarting the cluster\n", s.id);
+        kill_daemons();
+        return 4;
+      }
+    }
+    sampler_.stop();
+    return 0;
+  }
+
+ private:
+  settings set_;
+  bool cluster_;
+  memory_sampler sampler_;
+  watchdog dog_;
+  clk::time_point script_t0_;
+
+  std::string dir_, address_, token_;
+  std::unique_ptr<actors::test::process> head_, w0_, w1_;
+  std::vector<actors::node_id> workers_;
+  actors::node_id head_id_;
+  bool stopped_ = false;
+
+  std::optional<actors::actor_handle<benchjob::Counter>> counter_;
+  i64 counter_calls_ = 0;
+  double actor_create_s_ = 0;
+
+  std::vector<actors::object_ref<column>> table_;
+  double generate_s_ = std::nan("");
+  std::optional<double> t_groupby_, t_sort_;
+
+  // -- placement ---------------------------------------------------------------------
+
+  /// Pins a builder to worker `i mod 2` in cluster mode (nothing in embedded mode).
+  template <class B>
+  B& pin(B& b, std::size_t i, bool soft) {
+    if (!workers_.empty())
+      b.node(workers_[i % workers_.size()], soft);
+    return b;
+  }
+
+  bool workers_alive() {
+    try {
+      std::size_t alive = 0;
+      for (const auto& n : actors::nodes())
+        for (const auto& w : workers_)
+          alive += n.id == w && n.alive;
+      return alive == workers_.size();
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  // -- steps -------------------------------------------------------------------------
+
+  void run_step(const std::string& id, bool shown) {
+    if (id == "cluster_start")
+      cluster_start(shown);
+    else if (id == "warmup")
+      warmup();
+    else if (id == "tasks_sync")
+      tasks_sync();
+    else if (id == "tasks_async")
+      tasks_async();
+    else if (id == "tasks_chain")
+      tasks_chain();
+    else if (id == "actor_calls_sync")
+      actor_calls_sync();
+    else if (id == "actor_calls_async")
+      actor_calls_async();
+    else if (id == "put_get_small")
+      put_get_small();
+    else if (id == "put_get_small_batch")
+      put_get_small_batch();
+    else if (id == "large_objects")
+      large_objects();
+    else if (id == "data_map_reduce")
+      data_map_reduce();
+    else if (id == "data_groupby")
+      data_groupby();
+    else if (id == "data_sort")
+      data_sort();
+    else if (id == "data_shuffle")
+      data_shuffle();
+    else if (id == "data_hash_shuffle")
+      data_hash_shuffle();
+    else if (id == "memory")
+      memory();
+    else if (id == "mem_per_queued_task")
+      mem_per_queued_task();
+    else if (id == "mem_per_idle_actor")
+      mem_per_idle_actor();
+    else if (id == "cluster_stop")
+      cluster_stop(shown);
+    else if (id == "script_total")
+      line("script_total", since(script_t0_), "s").emit();
+  }
+
+  std::vector<std::string> daemon_args(std::vector<std::string> extra) const {
+    std::vector<std::string> args{set_.actorsd};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"--load", set_.job});
+    return args;
+  }
+
+  // §1
+  void cluster_start(bool shown) {
+    if (!cluster_) {
+      auto t0 = clk::now();
+      actors::init(actors::init_options{});
+      double t = since(t0);
+      if (shown)
+        line("cluster_start", t, "s").str("method", "actors::init in this process").emit();
+      return;
+    }
+    char tmpl[] = "/tmp/actors-bench-XXXXXX";
+    if (!::mkdtemp(tmpl))
+      throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    dir_ = tmpl;
+    ::setenv("ACTORS_SESSION_DIR", dir_.c_str(), 1);
+
+    auto t0 = clk::now();
+    head_ = std::make_unique<actors::test::process>(
+      daemon_args({"--head", "--port", "0", "--num-cpus", "0"}), dir_ + "/head.log");
+    g_daemons[0] = head_->pid();
+    sampler_.add("head", head_->pid());
+    auto deadline = t0 + 30s;
+    for (;;) {
+      address_ = actors::test::read_key(dir_ + "/session_latest", "address");
+      if (!address_.empty())
+        break;
+      if (auto code = head_->wait_exit(0ms))
+        throw std::runtime_error("the head exited with code " + std::to_string(*code) + ": " + head_->output());
+      if (clk::now() > deadline)
+        throw std::runtime_error("the head wrote no session file in 30 s: " + head_->output());
+      std::this_thread::sleep_for(1ms);
+    }
+    token_ = actors::test::read_key(dir_ + "/session_latest", "token");
+    auto worker = [&](const char* log) {
+      return std::make_unique<actors::test::process>(
+        daemon_args({"--address", address_, "--token", token_, "--num-cpus", "1"}), dir_ + log);
+    };
+    w0_ = worker("/worker0.log");
+    g_daemons[1] = w0_->pid();
+    sampler_.add("worker0", w0_->pid());
+    w1_ = worker("/worker1.log");
+    g_daemons[2] = w1_->pid();
+    sampler_.add("worker1", w1_->pid());
+
+    actors::init_options opts;
+    opts.address = address_;
+    opts.token = token_;
+    actors::init(opts);
+    for (;;) {
+      workers_.clear();
+      for (const auto& n : actors::nodes()) {
+        if (n.is_head)
+          head_id_ = n.id;
+        else if (n.alive && !n.is_driver)
+          workers_.push_back(n.id);
+      }
+      if (workers_.size() >= 2)
+        break;
+      for (auto* p : {w0_.get(), w1_.get()})
+        if (auto code = p->wait_exit(0ms))
+          throw std::runtime_error("a worker exited with code " + std::to_string(*code) + ": " + p->output());
+      if (clk::now() > deadline)
+        throw std::runtime_error("the workers did not register within 30 s");
+      std::this_thread::sleep_for(1ms);
+    }
+    double t = since(t0);
+    if (shown)
+      line("cluster_start", t, "s")
+        .str("method", "spawn actorsd head + 2 workers, driver joins; until both workers are alive in actors::nodes()")
+        .emit();
+  }
+
+  void warmup() {
+    std::vector<actors::object_ref<i64>> refs;
+    for (i64 i = 0; i < 200; ++i)
+      refs.push_back(actors::task(benchjob::square).remote(i));
+    wait_all(refs, 60s, "warm-up");
+    auto v = actors::get(refs);
+    for (i64 i = 0; i < 200; ++i)
+      check(v[static_cast<std::size_t>(i)] == i * i, "warm-up: wrong square");
+  }
+
+  // §2
+  void tasks_sync() {
+    for (i64 i = 0; i < 50; ++i)
+      check(actors::get(actors::task(benchjob::square).remote(i)) == i * i, "tasks_sync warm-up: wrong square");
+    std::vector<double> lat;
+    lat.reserve(2000);
+    auto t0 = clk::now();
+    for (i64 i = 0; i < 2000; ++i) {
+      auto s = clk::now();
+      i64 v;
+      {
+        auto r = actors::task(benchjob::square).remote(i);
+        v = actors::get(r);
+      }
+      auto e = clk::now();
+      lat.push_back(secs(e - s) * 1e6);
+      check(v == i * i, "tasks_sync: square(" + std::to_string(i) + ") returned " + std::to_string(v));
+      if (e - t0 > 10s)
+        break;
+    }
+    double el = since(t0);
+    auto n = static_cast<double>(lat.size());
+    line("tasks_sync", n / el, "round_trips/s")
+      .num("n", n)
+      .num("median_latency_us", median(lat))
+      .num("p99_latency_us", percentile(lat, 0.99))
+      .emit();
+  }
+
+  // §3
+  void tasks_async() {
+    constexpr i64 n = 20000;
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(n);
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i)
+      refs.push_back(actors::task(benchjob::square).remote(i));
+    double submit = since(t0);
+    wait_all(refs, 60s, "tasks_async");
+    auto v = actors::get(refs);
+    double el = since(t0);
+    check(v.size() == static_cast<std::size_t>(n) && v.back() == (n - 1) * (n - 1), "tasks_async: wrong results");
+    line("tasks_async", static_cast<double>(n) / el, "tasks/s").num("submit_s", submit).emit();
+  }
+
+  // §4
+  void tasks_chain() {
+    constexpr i64 n = 2000;
+    auto t0 = clk::now();
+    auto f = actors::task(benchjob::inc).remote(i64{0});
+    for (i64 k = 2; k <= n; ++k)
+      f = actors::task(benchjob::inc).remote(f);
+    double submit = since(t0);
+    i64 v = actors::get(f, 60s);
+    double el = since(t0);
+    check(v == n, "tasks_chain: F2000 = " + std::to_string(v));
+    line("tasks_chain", static_cast<double>(n) / el, "tasks/s").num("submit_s", submit).emit();
+  }
+
+  // §5
+  void ensure_actor() {
+    if (counter_)
+      return;
+    auto t0 = clk::now();
+    auto b = actors::actor(benchjob::make_counter);
+    if (!workers_.empty())
+      b.node(workers_[0], false);
+    counter_ = b.remote();
+    check(actors::get(counter_->task(&benchjob::Counter::incr).remote()) == 1, "actor: first incr() != 1");
+    actor_create_s_ = since(t0);
+    counter_calls_ = 1;
+    for (int i = 1; i < 50; ++i) {
+      auto v = actors::get(counter_->task(&benchjob::Counter::incr).remote());
+      check(v == ++counter_calls_, "actor warm-up: wrong count");
+    }
+  }
+
+  void actor_calls_sync() {
+    ensure_actor();
+    std::vector<double> lat;
+    lat.reserve(2000);
+    i64 last = 0;
+    auto t0 = clk::now();
+    for (int i = 0; i < 2000; ++i) {
+      auto s = clk::now();
+      last = actors::get(counter_->task(&benchjob::Counter::incr).remote());
+      auto e = clk::now();
+      ++counter_calls_;
+      lat.push_back(secs(e - s) * 1e6);
+      if (e - t0 > 10s)
+        break;
+    }
+    double el = since(t0);
+    check(last == counter_calls_, "actor_calls_sync: last value " + std::to_string(last) + " != calls made " +
+                                    std::to_string(counter_calls_));
+    auto n = static_cast<double>(lat.size());
+    line("actor_calls_sync", n / el, "calls/s")
+      .num("n", n)
+      .num("median_latency_us", median(lat))
+      .num("p99_latency_us", percentile(lat, 0.99))
+      .num("actor_create_s", actor_create_s_)
+      .emit();
+  }
+
+  void actor_calls_async() {
+    ensure_actor();
+    constexpr int n = 5000;
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(n);
+    auto t0 = clk::now();
+    for (int i = 0; i < n; ++i)
+      refs.push_back(counter_->task(&benchjob::Counter::incr).remote());
+    wait_all(refs, 60s, "actor_calls_async");
+    auto v = actors::get(refs);
+    double el = since(t0);
+    counter_calls_ += n;
+    std::unordered_set<i64> distinct(v.begin(), v.end());
+    check(distinct.size() == static_cast<std::size_t>(n), "actor_calls_async: values not distinct");
+    check(*std::max_element(v.begin(), v.end()) == counter_calls_, "actor_calls_async: max != calls made");
+    line("actor_calls_async", n / el, "calls/s").num("actor_create_s", actor_create_s_).emit();
+  }
+
+  // §6.1
+  actors::object_ref<bytes> put_small(const bytes& obj, std::size_t i) {
+    if (!cluster_)
+      return actors::put(obj);
+    auto b = actors::task(benchjob::echo_bytes);
+    pin(b, i, false);
+    return b.remote(obj);
+  }
+
+  std::string put_method() const {
+    return cluster_ ? "echo task pinned to worker" : "actors::put";
+  }
+
+  void put_get_small() {
+    for (i64 i = 0; i < 50; ++i) {
+      auto o = small_obj(i);
+      check(actors::get(put_small(o, static_cast<std::size_t>(i))) == o, "put_get_small warm-up: bytes differ");
+    }
+    std::vector<double> lat;
+    lat.reserve(2000);
+    auto t0 = clk::now();
+    for (i64 i = 0; i < 2000; ++i) {
+      auto o = small_obj(i);
+      auto s = clk::now();
+      bytes back;
+      {
+        auto ref = put_small(o, static_cast<std::size_t>(i));
+        back = actors::get(ref);
+      }
+      auto e = clk::now();
+      lat.push_back(secs(e - s) * 1e6);
+      check(back == o, "put_get_small: bytes of object " + std::to_string(i) + " differ");
+      if (e - t0 > 10s)
+        break;
+    }
+    double el = since(t0);
+    auto n = static_cast<double>(lat.size());
+    line("put_get_small", n / el, "put+get_pairs/s")
+      .num("n", n)
+      .num("median_latency_us", median(lat))
+      .str("method", put_method() + (cluster_ ? " (alternating between the 2 workers); get: actors::get" : "; get: actors::get"))
+      .emit();
+  }
+
+  // §6.2
+  void put_get_small_batch() {
+    constexpr std::size_t n = 10000;
+    std::vector<bytes> objs;
+    objs.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+      objs.push_back(small_obj(static_cast<i64>(i)));
+    std::vector<actors::object_ref<bytes>> refs;
+    refs.reserve(n);
+    auto t0 = clk::now();
+    for (std::size_t i = 0; i < n; ++i)
+      refs.push_back(cluster_ ? actors::task(benchjob::echo_bytes).remote(objs[i]) : actors::put(objs[i]));
+    if (cluster_)
+      wait_all(refs, 60s, "put_get_small_batch put");
+    auto t1 = clk::now();
+    auto got = actors::get(refs);
+    auto t2 = clk::now();
+    for (std::size_t i = 0; i < n; ++i)
+      check(got[i] == objs[i], "put_get_small_batch: bytes of object " + std::to_string(i) + " differ");
+    double put = secs(t1 - t0), get = secs(t2 - t1);
+    line("put_get_small_batch", static_cast<double>(n) / secs(t2 - t0), "objects/s")
+      .num("put_s", put)
+      .num("get_s", get)
+      .num("put_objs_per_s", static_cast<double>(n) / put)
+      .num("get_objs_per_s", static_cast<double>(n) / get)
+      .str("method", cluster_ ? "put: 10000 echo tasks placed by the scheduler, then wait for all (the API has "
+                                "no batch put); get: actors::get(vector)"
+                              : "put: 10000 actors::put calls; get: actors::get(vector)")
+      .emit();
+  }
+
+  // §7
+  void large_objects() {
+    bytes buf(large_size);
+    std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (std::size_t i = 0; i < large_size; i += 8) {
+      x += 0x9e3779b97f4a7c15ULL;
+      std::uint64_t z = x;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      z ^= z >> 31;
+      std::memcpy(buf.data() + i, &z, 8);
+    }
+    auto checksum = [](const bytes& b) {
+      std::uint64_t s = 0;
+      for (std::size_t i = 0; i < b.size(); i += 4096)
+        s += static_cast<unsigned char>(b[i]);
+      return s;
+    };
+    const std::uint64_t expect = checksum(buf);
+    std::vector<double> puts, gets;
+    for (int rep = 0; rep < 5; ++rep) {
+      bytes copy = buf; // untimed: the put below moves this copy into the call
+      auto t0 = clk::now();
+      actors::object_ref<bytes> ref;
+      if (cluster_) {
+        auto b = actors::task(benchjob::echo_bytes);
+        b.node(workers_[0], false);
+        ref = b.remote(std::move(copy));
+        wait_all(std::vector<actors::object_ref<bytes>>{ref}, 60s, "put_gigabytes");
+      } else {
+        ref = actors::put(std::move(copy));
+      }
+      auto t1 = clk::now();
+      std::uint64_t sum;
+      std::size_t size;
+      if (cluster_) {
+        auto got = actors::get_shared(ref);
+        auto t2 = clk::now();
+        gets.push_back(secs(t2 - t1));
+        size = got->size();
+        sum = checksum(*got);
+      } else {
+        bytes got = actors::get(ref);
+        auto t2 = clk::now();
+        gets.push_back(secs(t2 - t1));
+        size = got.size();
+        sum = checksum(got);
+      }
+      puts.push_back(secs(t1 - t0));
+      check(size == large_size, "large object: got " + std::to_string(size) + " bytes");
+      check(sum == expect, "large object: checksum differs");
+      ref = {};
+      std::this_thread::sleep_for(200ms);
+    }
+    const double gb = static_cast<double>(large_size) / 1e9;
+    std::string method = cluster_ ? "echo task pinned to worker #0 (the worker copies the argument into its result); "
+                                    "put ends when the result is ready; get: actors::get_shared"
+                                  : "actors::put (copy into the store); get: actors::get (copy out)";
+    line("put_gigabytes", gb / median(puts), "GB/s")
+      .num("best_gb_s", gb / *std::min_element(puts.begin(), puts.end()))
+      .arr("rep_s", puts)
+      .str("method", method)
+      .emit();
+    line("get_gigabytes", gb / median(gets), "GB/s")
+      .num("best_gb_s", gb / *std::min_element(gets.begin(), gets.end()))
+      .arr("rep_s", gets)
+      .str("method", method)
+      .emit();
+  }
+
+  // §8
+  void data_map_reduce() {
+    auto t0 = clk::now();
+    std::vector<actors::object_ref<i64>> refs;
+    for (i64 p = 0; p < parts; ++p)
+      refs.push_back(actors::task(benchjob::map_filter_sum).remote(p * map_reduce_n / parts,
+                                                                   (p + 1) * map_reduce_n / parts));
+    wait_all(refs, 60s, "data_map_reduce");
+    i64 sum = 0;
+    for (i64 v : actors::get(refs))
+      sum += v;
+    double el = since(t0);
+    check(sum == map_reduce_n * (map_reduce_n - 1), "data_map_reduce: sum " + std::to_string(sum));
+    line("data_map_reduce", static_cast<double>(map_reduce_n) / el, "elements/s")
+      .str("method", "16 tasks (materialise partition, map, filter, partial sum; placed by the scheduler); "
+                     "partial sums added in the driver")
+      .emit();
+  }
+
+  // §9
+  void ensure_table() {
+    if (!table_.empty())
+      return;
+    auto t0 = clk::now();
+    for (i64 p = 0; p < parts; ++p) {
+      auto b = actors::task(benchjob::gen_partition);
+      pin(b, static_cast<std::size_t>(p), true);
+      table_.push_back(b.remote(p, parts, table_rows));
+    }
+    wait_all(table_, 60s, "table generation");
+    generate_s_ = since(t0);
+  }
+
+  static std::string placement_note() {
+    return "partition p on worker p mod 2; each task pinned to the worker holding its input";
+  }
+
+  void data_groupby() {
+    ensure_table();
+    auto t0 = clk::now();
+    std::vector<actors::object_ref<column>> refs;
+    for (i64 p = 0; p < parts; ++p) {
+      auto b = actors::task(benchjob::groupby_partial);
+      pin(b, static_cast<std::size_t>(p), true);
+      refs.push_back(b.remote(table_[static_cast<std::size_t>(p)], i64{1000}));
+    }
+    wait_all(refs, 60s, "data_groupby");
+    column total(1000, 0);
+    for (const auto& partial : actors::get(refs)) {
+      check(partial.size() == 1000, "data_groupby: partial with " + std::to_string(partial.size()) + " groups");
+      for (std::size_t g = 0; g < 1000; ++g)
+        total[g] += partial[g];
+    }
+    double el = since(t0);
+    t_groupby_ = el;
+    i64 s = std::accumulate(total.begin(), total.end(), i64{0});
+    check(total.size() == 1000 && s == table_rows * (table_rows - 1) / 2,
+          "data_groupby: total of sums " + std::to_string(s));
+    line("data_groupby", static_cast<double>(table_rows) / el, "rows/s")
+      .num("generate_s", generate_s_)
+      .str("method", "per-partition partial aggregation, partials added in the driver; " + (cluster_ ? placement_note() : std::string("embedded")))
+      .emit();
+  }
+
+  /// Shuffles the table into 16 output partitions: split each partition by bucket,
+  /// take each bucket's rows out, and build output j from bucket j of every split.
+  template <class Split, class Build>
+  std::vector<actors::object_ref<column>> shuffle(Split split_of, Build build) {
+    std::vector<actors::object_ref<column>> splits;
+    for (i64 p = 0; p < parts; ++p)
+      splits.push_back(split_of(static_cast<std::size_t>(p)));
+    std::vector<std::vector<actors::object_ref<column>>> pieces(parts); // [bucket][partition]
+    for (i64 p = 0; p < parts; ++p)
+      for (i64 j = 0; j < parts; ++j) {
+        auto b = actors::task(benchjob::take_bucket);
+        pin(b, static_cast<std::size_t>(p), true);
+        pieces[static_cast<std::size_t>(j)].push_back(b.remote(splits[static_cast<std::size_t>(p)], j));
+      }
+    std::vector<actors::object_ref<column>> out;
+    for (i64 j = 0; j < parts; ++j) {
+      auto& q = pieces[static_cast<std::size_t>(j)];
+      auto b = actors::task(build);
+      pin(b, static_cast<std::size_t>(j), true);
+      out.push_back(b.remote(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11], q[12],
+                             q[13], q[14], q[15]));
+    }
+    return out;
+  }
+
+  std::vector<column> stats_of(const std::vector<actors::object_ref<column>>& out) {
+    std::vector<actors::object_ref<column>> refs;
+    for (std::size_t j = 0; j < out.size(); ++j) {
+      auto b = actors::task(benchjob::partition_stats);
+      pin(b, j, true);
+      refs.push_back(b.remote(out[j]));
+    }
+    wait_all(refs, 60s, "partition check");
+    return actors::get(refs);
+  }
+
+  void data_sort() {
+    ensure_table();
+    auto t0 = clk::now();
+    std::vector<actors::object_ref<column>> samples;
+    for (i64 p = 0; p < parts; ++p) {
+      auto b = actors::task(benchjob::sample_keys);
+      pin(b, static_cast<std::size_t>(p), true);
+      samples.push_back(b.remote(table_[static_cast<std::size_t>(p)], i64{128}));
+    }
+    wait_all(samples, 60s, "data_sort sampling");
+    column all;
+    for (const auto& s : actors::get(samples))
+      all.insert(all.end(), s.begin(), s.end());
+    std::sort(all.begin(), all.end());
+    column bounds;
+    for (i64 j = 1; j < parts; ++j)
+      bounds.push_back(all[static_cast<std::size_t>(j) * all.size() / parts]);
+    double sample_s = since(t0);
+    auto out = shuffle(
+      [&](std::size_t p) {
+        auto b = actors::task(benchjob::range_split);
+        pin(b, p, true);
+        return b.remote(table_[p], bounds);
+      },
+      benchjob::merge_sort16);
+    wait_all(out, 60s, "data_sort");
+    double el = since(t0);
+    t_sort_ = el;
+    auto st = stats_of(out);
+    i64 rows = 0;
+    i64 prev_max = -1;
+    for (std::size_t j = 0; j < st.size(); ++j) {
+      rows += st[j][0];
+      check(st[j][1] == 1, "data_sort: output partition " + std::to_string(j) + " is not sorted");
+      if (st[j][0] > 0) {
+        check(st[j][2] > prev_max, "data_sort: output partition " + std::to_string(j) + " overlaps the previous one");
+        prev_max = st[j][3];
+      }
+    }
+    check(rows == table_rows, "data_sort: " + std::to_string(rows) + " rows out");
+    line("data_sort", static_cast<double>(table_rows) / el, "rows/s")
+      .num("generate_s", generate_s_)
+      .num("sample_s", sample_s)
+      .str("method", "sample 128 keys per partition -> 15 bounds in the driver -> per-partition range split -> "
+                     "take bucket -> per-bucket merge + radix sort; " + (cluster_ ? placement_note() : std::string("embedded")))
+      .emit();
+  }
+
+  void data_shuffle() {
+    check(t_groupby_ && t_sort_, "needs data_groupby and data_sort to have succeeded");
+    line("data_shuffle", static_cast<double>(table_rows) / (*t_groupby_ + *t_sort_), "rows/s")
+      .num("t_groupby_s", *t_groupby_)
+      .num("t_sort_s", *t_sort_)
+      .num("generate_s", generate_s_)
+      .emit();
+  }
+
+  void data_hash_shuffle() {
+    ensure_table();
+    auto t0 = clk::now();
+    auto out = shuffle(
+      [&](std::size_t p) {
+        auto b = actors::task(benchjob::hash_split);
+        pin(b, p, true);
+        return b.remote(table_[p], parts);
+      },
+      benchjob::concat16);
+    wait_all(out, 60s, "data_hash_shuffle");
+    double el = since(t0);
+    i64 rows = 0;
+    for (const auto& s : stats_of(out))
+      rows += s[0];
+    check(rows == table_rows, "data_hash_shuffle: " + std::to_string(rows) + " rows out");
+    line("data_hash_shuffle", static_cast<double>(table_rows) / el, "rows/s")
+      .num("generate_s", generate_s_)
+      .str("method", "per-partition hash split -> take bucket -> per-bucket concatenation; " +
+                       (cluster_ ? placement_note() : std::string("embedded")))
+      .emit();
+  }
+
+  // §10
+  void memory() {
+    table_.clear();
+    double hwm_total = 0;
+    std::string procs = "{";
+    for (const auto& p : sampler_.processes()) {
+      long hwm = status_kb(p.pid, "VmHWM");
+      long rss = status_kb(p.pid, "VmRSS");
+      hwm_total += mib(std::max(0L, hwm));
+      procs += std::string(procs.size() > 1 ? ", " : "") + jstr(p.role) + ": {\"pid\": " + std::to_string(p.pid) +
+               ", \"hwm_mib\": " + jnum(mib(hwm)) + ", \"rss_mib\": " + jnum(mib(rss)) + "}";
+    }
+    procs += "}";
+    line("peak_rss_sum_of_process_hwm", hwm_total, "MiB").raw("processes", procs).emit();
+    line("peak_rss_sampled_total", sampler_.peak_bytes() / 1048576.0, "MiB").num("interval_s", 0.25).emit();
+  }
+
+  /// Frees what the heap holds unused in every process, so that growth shows in RSS.
+  void trim_all() {
+    ::malloc_trim(0);
+    if (!cluster_)
+      return;
+    std::vector<actors::object_ref<i64>> refs;
+    for (auto id : workers_)
+      refs.push_back(actors::task(benchjob::trim_memory).num_cpus(0).node(id, false).remote(i64{0}));
+    refs.push_back(actors::task(benchjob::trim_memory).num_cpus(0).node(head_id_, false).remote(i64{0}));
+    wait_all(refs, 30s, "malloc_trim tasks");
+  }
+
+  std::string per_process_rss() {
+    std::string procs = "{";
+    for (const auto& p : sampler_.processes())
+      procs += std::string(procs.size() > 1 ? ", " : "") + jstr(p.role) + ": " + jnum(mib(status_kb(p.pid, "VmRSS")));
+    return procs + "}";
+  }
+
+  void mem_per_queued_task() {
+    constexpr i64 n = 20000;
+    trim_all();
+    // Occupy every execution slot so that the tasks below stay queued.
+    std::vector<actors::object_ref<i64>> blockers;
+    if (cluster_) {
+      for (std::size_t w = 0; w < workers_.size(); ++w) {
+        auto b = actors::task(benchjob::sleep_ms);
+        pin(b, w, false);
+        blockers.push_back(b.remote(i64{5000}));
+      }
+    } else {
+      double cpus = 0;
+      for (const auto& nd : actors::nodes())
+        cpus += nd.resources_total.count("CPU") ? nd.resources_total.at("CPU") : 0;
+      for (int i = 0; i < static_cast<int>(cpus); ++i)
+        blockers.push_back(actors::task(benchjob::sleep_ms).remote(i64{5000}));
+    }
+    std::this_thread::sleep_for(200ms);
+    std::string before = per_process_rss();
+    double base = sampler_.rss_bytes();
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(n);
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i)
+      refs.push_back(actors::task(benchjob::square).remote(i));
+    double submit = since(t0);
+    std::this_thread::sleep_for(300ms);
+    double after = sampler_.rss_bytes();
+    std::string after_procs = per_process_rss();
+    auto measured_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now().time_since_epoch()).count();
+    wait_all(blockers, 30s, "blockers");
+    for (i64 end_ns : actors::get(blockers))
+      check(end_ns > measured_ns, "a blocking task finished before the measurement: the queue had drained");
+    wait_all(refs, 60s, "queued tasks");
+    auto v = actors::get(refs);
+    check(v.back() == (n - 1) * (n - 1), "mem_per_queued_task: wrong results");
+    line("mem_per_queued_task", (after - base) / static_cast<double>(n), "bytes")
+      .num("n", static_cast<double>(n))
+      .num("submit_s", submit)
+      .raw("rss_mib_before", before)
+      .raw("rss_mib_after", after_procs)
+      .str("method", "RSS growth of all processes while n square tasks wait behind tasks holding every slot")
+      .emit();
+  }
+
+  void mem_per_idle_actor() {
+    const std::size_t n = cluster_ ? 2000 : 5000;
+    trim_all();
+    std::this_thread::sleep_for(100ms);
+    std::string before = per_process_rss();
+    double base = sampler_.rss_bytes();
+    std::vector<actors::actor_handle<benchjob::Counter>> hs;
+    hs.reserve(n);
+    auto t0 = clk::now();
+    for (std::size_t i = 0; i < n; ++i)
+      hs.push_back(actors::actor(benchjob::make_counter).remote());
+    {
+      std::vector<actors::object_ref<i64>> refs;
+      refs.reserve(n);
+      for (const auto& h : hs)
+        refs.push_back(h.task(&benchjob::Counter::incr).remote());
+      wait_all(refs, 60s, "actor creation");
+      for (i64 v : actors::get(refs))
+        check(v == 1, "mem_per_idle_actor: first incr() != 1");
+    }
+    double create = since(t0);
+    std::this_thread::sleep_for(300ms);
+    double after = sampler_.rss_bytes();
+    std::string after_procs = per_process_rss();
+    line("mem_per_idle_actor", (after - base) / static_cast<double>(n), "bytes")
+      .num("n", static_cast<double>(n))
+      .num("create_s", create)
+      .raw("rss_mib_before", before)
+      .raw("rss_mib_after", after_procs)
+      .str("method", "RSS growth of all processes with n live Counter actors, each called once")
+      .emit();
+    hs.clear();
+  }
+
+  void cluster_stop(bool shown) {
+    counter_.reset();
+    table_.clear();
+    auto t0 = clk::now();
+    actors::shutdown();
+    bool forced = false;
+    if (cluster_) {
+      auto [code, out] = actors::test::run({set_.cli, "--address", address_, "--token", token_, "stop"},
+                                           dir_ + "/stop.log", 30s);
+      if (code != 0)
+        std::fprintf(stderr, "actors_bench: `actors stop` exited with %d: %s\n", code, out.c_str());
+      for (auto* p : {head_.get(), w0_.get(), w1_.get()}) {
+        if (!p->wait_exit(15s)) {
+          p->kill(SIGKILL);
+          p->wait_exit(5s);
+          forced = true;
+        }
+      }
+    }
+    double t = since(t0);
+    for (auto& p : g_daemons)
+      p = 0;
+    if (shown) {
+      line l("cluster_stop", t, "s");
+      if (cluster_)
+        l.str("method", "actors::shutdown, then `actors stop`, until the 3 daemons exited").raw("forced_kill", forced ? "true" : "false");
+      else
+        l.str("method", "actors::shutdown");
+      l.emit();
+    }
+    if (cluster_) {
+      head_.reset();
+      w0_.reset();
+      w1_.reset();
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+};
+
+// -- the parent: runs each mode in a child, restarting after a hang or a crash -------------
+
+std::string self_exe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec)
+    throw std::runtime_error("cannot read /proc/self/exe: " + ec.message());
+  return p.string();
+}
+
+int supervise_mode(const settings& set, const std::string& mode) {
+  std::set<std::string> done; // steps that reported (or were reported for)
+  bool restarted = false;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::vector<std::string> args{self_exe(), "--child", "--mode", mode, "--actorsd", set.actorsd, "--cli",
+                                  set.cli, "--job", set.job};
+    if (!set.only.empty())
+      args.insert(args.end(), {"--only", join_list(set.only)});
+    if (!done.empty())
+      args.insert(args.end(), {"--skip", join_list(done)});
+    if (restarted)
+      args.push_back("--restarted");
+
+    int fds[2];
+    if (::pipe(fds) != 0)
+      throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    ::close(fds[1]);
+    if (rc != 0)
+      throw std::runtime_error("cannot start " + args[0]);
+
+    std::string current, pending;
+    bool silent_too_long = false;
+    char buf[65536];
+    for (;;) {
+      pollfd pfd{fds[0], POLLIN, 0};
+      int r = ::poll(&pfd, 1, 400'000);
+      if (r == 0) {
+        silent_too_long = true;
+        break;
+      }
+      if (r < 0) {
+        if (errno == EINTR)
+          continue;
+        break;
+      }
+      ssize_t got = ::read(fds[0], buf, sizeof buf);
+      if (got <= 0)
+        break;
+      pending.append(buf, static_cast<std::size_t>(got));
+      std::size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        std::string l = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        if (l.rfind("#begin ", 0) == 0) {
+          current = l.substr(7);
+        } else if (l.rfind("#end ", 0) == 0) {
+          done.insert(l.substr(5));
+          current.clear();
+        } else if (!l.empty() && l[0] == '{') {
+          emit_raw(l);
+        } else if (!l.empty()) {
+          std::fprintf(stderr, "%s\n", l.c_str());
+        }
+      }
+    }
+    ::close(fds[0]);
+    if (silent_too_long)
+      ::kill(-pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::kill(-pid, SIGKILL); // daemons the child left behind
+    if (!silent_too_long && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      return 0;
+    std::string why = silent_too_long ? "printed nothing for 400 s and was killed"
+                      : WIFEXITED(status) ? "exited with code " + std::to_string(WEXITSTATUS(status))
+                                          : "was killed by signal " + std::to_string(WTERMSIG(status));
+    std::fprintf(stderr, "actors_bench: the %s run %s\n", mode.c_str(), why.c_str());
+    if (!current.empty()) {
+      g_prefix = mode == "embedded" ? "embedded_" : "";
+      g_mode = mode;
+      g_restarted = restarted;
+      for (const char* n : step_named(current).names)
+        emit_error(n, "the benchmark process " + why + " during this benchmark");
+      done.insert(current);
+    }
+    bool remaining = false;
+    for (const auto& s : steps())
+      remaining = remaining || (picked(set.only, s) && !done.count(s.id));
+    if (!remaining)
+      return 1;
+    restarted = true;
+  }
+  return 1;
+}
+
+settings parse(int argc, char** argv) {
+  settings s;
+  if (const char* v = std::getenv("ACTORSD"))
+    s.actorsd = v;
+  if (const char* v = std::getenv("ACTORS_CLI"))
+    s.cli = v;
+  if (const char* v = std::getenv("BENCH_JOB_LIBRARY"))
+    s.job = v;
+  bool restarted = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc)
+        throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--mode")
+      s.mode = value();
+    else if (a == "--only")
+      s.only = split_list(value());
+    else if (a == "--skip")
+      s.skip = split_list(value());
+    else if (a == "--actorsd")
+      s.actorsd = value();
+    else if (a == "--cli")
+      s.cli = value();
+    else if (a == "--job")
+      s.job = value();
+    else if (a == "--child")
+      s.child = true;
+    else if (a == "--restarted")
+      restarted = true;
+    else if (a == "--help" || a == "-h") {
+      std::printf("usage: actors_bench [--mode cluster|embedded|both] [--only NAME[,NAME...]]\n"
+                  "                    [--actorsd PATH] [--cli PATH] [--job PATH]\n");
+      std::exit(0);
+    } else
+      throw std::invalid_argument("unknown argument " + a);
+  }
+  if (s.mode != "cluster" && s.mode != "embedded" && s.mode != "both")
+    throw std::invalid_argument("--mode must be cluster, embedded or both");
+  for (const auto& o : s.only) {
+    bool known = false;
+    for (const auto& st : steps())
+      known = known || picked({o}, st);
+    if (!known)
+      throw std::invalid_argument("--only: no benchmark named " + o);
+  }
+  g_restarted = restarted;
+  return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  settings set;
+  try {
+    set = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "actors_bench: %s\n", e.what());
+    return 2;
+  }
+  if (set.child) {
+    g_mode = set.mode;
+    g_prefix = set.mode == "embedded" ? "embedded_" : "";
+    int code = suite(set, set.mode == "cluster").run();
+    std::fflush(stdout);
+    std::_Exit(code); // the runtime is shut down; skip static destructors
+  }
+  int status = 0;
+  for (const std::string mode : {"cluster", "embedded"}) {
+    if (set.mode != "both" && set.mode != mode)
+      continue;
+    try {
+      status |= supervise_mode(set, mode);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "actors_bench: %s\n", e.what());
+      status = 1;
+    }
+  }
+  return status;
+}

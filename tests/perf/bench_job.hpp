@@ -1,0 +1,78 @@
+#pragma once
+
+// The functions and the actor class of the benchmark job library. The nodes load
+// it with `actorsd --load libbenchjob.so`; actors_bench links it.
+//
+// Tabular partitions are std::vector<std::int64_t> holding rows as interleaved
+// (key, value) pairs. A "split" partition is the same rows grouped by output
+// bucket behind a header: [B, off_0, ..., off_B] (row offsets), then the rows.
+
+#include <cstdint>
+#include <vector>
+
+namespace benchjob {
+
+using i64 = std::int64_t;
+using column = std::vector<i64>;
+using bytes = std::vector<char>;
+
+// -- §0.3 shared definitions -------------------------------------------------------
+i64 square(i64 x);
+i64 inc(i64 x);
+
+class Counter {
+ public:
+  i64 incr() {
+    return ++n_;
+  }
+
+ private:
+  i64 n_ = 0;
+};
+Counter make_counter();
+
+// -- objects -------------------------------------------------------------------------
+/// Returns its argument: a copy of the bytes, held where the task ran.
+bytes echo_bytes(const bytes& b);
+
+// -- helpers for the memory figures ----------------------------------------------------
+/// Sleeps `ms` milliseconds; returns the steady-clock time (ns) it finished at.
+i64 sleep_ms(i64 ms);
+/// Gives free heap memory back to the system (malloc_trim); returns 0.
+i64 trim_memory(i64 unused);
+
+// -- §8 map / filter / sum ------------------------------------------------------------
+/// Materialises the partition [lo, hi), maps every element with x -> 2x, keeps the
+/// elements with x mod 2 == 0 and returns their sum.
+i64 map_filter_sum(i64 lo, i64 hi);
+
+// -- §9 tables --------------------------------------------------------------------------
+/// Rows [p*n/parts, (p+1)*n/parts): key = (i * 2654435761) mod 2^32, value = i.
+column gen_partition(i64 p, i64 parts, i64 n);
+/// Sums of value per group key mod `groups` (index = group).
+column groupby_partial(const column& part, i64 groups);
+/// About `k` keys taken at even strides.
+column sample_keys(const column& part, i64 k);
+/// Groups rows by range bucket: bucket b holds bounds[b-1] <= key < bounds[b].
+column range_split(const column& part, const column& bounds);
+/// Groups rows by hash(key) mod `buckets`.
+column hash_split(const column& part, i64 buckets);
+/// The rows of bucket `j` of a split partition.
+column take_bucket(const column& split, i64 j);
+/// Concatenates the 16 pieces and sorts the rows by key.
+column merge_sort16(const column& a0, const column& a1, const column& a2, const column& a3,
+                    const column& a4, const column& a5, const column& a6, const column& a7,
+                    const column& a8, const column& a9, const column& a10, const column& a11,
+                    const column& a12, const column& a13, const column& a14, const column& a15);
+/// Concatenates the 16 pieces.
+column concat16(const column& a0, const column& a1, const column& a2, const column& a3,
+                const column& a4, const column& a5, const column& a6, const column& a7,
+                const column& a8, const column& a9, const column& a10, const column& a11,
+                const column& a12, const column& a13, const column& a14, const column& a15);
+/// {rows, sorted by key (0/1), min key, max key} of a partition.
+column partition_stats(const column& part);
+
+/// Sorts interleaved (key, value) rows by key (stable LSD radix sort).
+void sort_rows_by_key(column& rows);
+
+} // namespace benchjob
