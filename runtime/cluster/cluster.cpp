@@ -19,6 +19,7 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -154,6 +155,10 @@ struct cluster::impl {
   // Encodings of values being sent in chunks, so that each chunk does not encode
   // again; dropped after the last chunk.
   std::unordered_map<object_id, std::shared_ptr<const std::string>> transfers;
+  // Peers this node opened (or is opening) a direct connection to, and the threads
+  // doing it (connecting blocks).
+  std::set<node_id> connected;
+  std::vector<std::thread> connectors;
   // Tasks no node can take yet: placed again whenever the node table changes.
   std::vector<pending_op> parked;
   // Placement groups this node created: where each bundle went and whether it is
@@ -215,6 +220,7 @@ struct cluster::impl {
     for (std::size_t i = 0; i < eps.size(); ++i)
       if (eps[i] && eps[i] != endpoint && self->state.monitored.insert(eps[i].address()).second)
         self->monitor(eps[i]);
+    connect_to_peers();
     changed.notify_all();
     for (const auto& id : newly_dead)
       node_down(id, "the head declared it dead");
@@ -259,6 +265,29 @@ struct cluster::impl {
         auto target = *where;
         when_ready(args_ref, [this, target, shared] { send_task(target, std::move(*shared)); });
       }
+    }
+  }
+
+  /// Opens a direct connection to every live peer that has none yet, so that
+  /// messages to it do not go through the head.
+  void connect_to_peers() {
+    std::lock_guard<std::mutex> guard{mu};
+    if (stopping || address == "in-process")
+      return;
+    for (const auto& rec : view.nodes) {
+      if (!rec.alive || rec.id == n.id || rec.address == "in-process" || !connected.insert(rec.id).second)
+        continue;
+      auto colon = rec.address.rfind(':');
+      if (colon == std::string::npos)
+        continue;
+      auto host = rec.address.substr(0, colon);
+      auto port = static_cast<std::uint16_t>(std::stoi(rec.address.substr(colon + 1)));
+      connectors.emplace_back([this, host, port, id = rec.id] {
+        auto res = sys.middleman().connect(host, port);
+        if (!res)
+          log(log_level::info, "cluster", "no direct connection to node ", id.to_string(), " at ", host, ":",
+              port, " (", sys.render(res.error()), "); messages go through the head");
+      });
     }
   }
 
@@ -1632,6 +1661,13 @@ void cluster::stop() {
     detail::release(c);
   d.n.store.fetch_remote = nullptr;
   d.n.store.drop_remote = nullptr;
+  std::vector<std::thread> connectors;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    connectors.swap(d.connectors);
+  }
+  for (auto& t : connectors)
+    t.join();
   if (released_hook_target == impl_.get()) {
     detail::on_remote_actor_released = nullptr;
     released_hook_target = nullptr;

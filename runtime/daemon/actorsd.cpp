@@ -8,18 +8,20 @@
 
 #include "actors/actors.hpp"
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <iostream>
-#include <pthread.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
 namespace {
+
+int stop_pipe[2] = {-1, -1};
 
 const char* usage = R"(usage: actorsd --head [--port PORT] [options]
        actorsd --address HOST:PORT [options]
@@ -121,12 +123,18 @@ int main(int argc, char** argv) {
     if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL))
       fail("cannot load " + lib + ": " + dlerror());
 
-  // SIGINT and SIGTERM stop the node cleanly: a thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGINT and SIGTERM stop the node cleanly: the handler writes to a pipe that a
+  // thread waits on (a handler may do little else).
+  if (::pipe(stop_pipe) != 0)
+    fail("cannot create a pipe for signal handling");
+  struct sigaction sa{};
+  sa.sa_handler = [](int) {
+    char c = 1;
+    [[maybe_unused]] auto n = ::write(stop_pipe[1], &c, 1);
+  };
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
 
   namespace rt = actors::runtime;
   rt::node* n = nullptr;
@@ -161,9 +169,10 @@ int main(int argc, char** argv) {
   } else {
     std::cout << "actorsd: node " << n->id.to_string() << " joined " << o.address << std::endl;
   }
-  std::thread([&stop_signals, n] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+  std::thread([n] {
+    char c = 0;
+    while (::read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
     n->net->request_stop();
   }).detach();
   n->net->wait_until_stopped();

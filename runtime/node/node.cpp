@@ -108,9 +108,9 @@ struct node::caf_system {
     // because user code runs on the worker pool, not on CAF's threads.
     cfg.set("scheduler.policy", caf::atom("sharing"));
     cfg.set("scheduler.max-threads", std::size_t{2});
-    // Nodes talk directly instead of through whoever introduced them, and a frozen
-    // peer is noticed within the connection timeout.
-    cfg.set("middleman.enable-automatic-connections", true);
+    // A frozen peer is noticed within the connection timeout. Direct connections
+    // between nodes are made by the cluster layer from the node table: CAF's own
+    // automatic connections leave helper actors behind that can hold up shutdown.
     cfg.set("middleman.workers", std::size_t{0});
     cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
     cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});

@@ -92,7 +92,10 @@ class Cluster : public ::testing::Test {
     head.reset();
     plain_node.reset();
     gpu_node.reset();
-    std::filesystem::remove_all(dir);
+    if (!::testing::UnitTest::GetInstance()->Passed())
+      std::cerr << "cluster test logs kept in " << dir << "\n";
+    else
+      std::filesystem::remove_all(dir);
   }
 
   static actors::node_id id_of(const std::string& hex) {
