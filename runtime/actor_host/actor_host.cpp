@@ -74,8 +74,23 @@ class actor_creation final : public work_item {
   actor_cell* actor_;
 };
 
-actor_host::actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool)
-  : node_(node), store_(store), sched_(sched), pool_(pool) {}
+actor_host::actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool,
+                       task_log& log)
+  : node_(node), store_(store), sched_(sched), pool_(pool), log_(log) {}
+
+std::vector<std::vector<std::string>> actor_host::describe() const {
+  std::vector<std::vector<std::string>> rows;
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [id, a] : actors_) {
+    std::lock_guard<std::mutex> g{a->mu};
+    const char* st = a->st == actor_cell::state::alive      ? "ALIVE"
+                     : a->st == actor_cell::state::creating ? (a->restarts_used ? "RESTARTING" : "PENDING")
+                                                            : "DEAD";
+    rows.push_back({id.to_string(), a->class_name ? detail::demangle(a->class_name) : "?", a->opts.name, st,
+                    std::to_string(a->restarts_used)});
+  }
+  return rows;
+}
 
 actor_host::~actor_host() {
   stop();
@@ -225,11 +240,15 @@ void actor_host::drain(actor_cell* a) {
     ctx.actor_restarted = a->restarts_used > 0;
     lock.unlock();
     if (call.result->current() == detail::object_cell::state::pending) {
+      auto slot = log_.started(call.method->name);
       try {
         store_.settle(call.result, call.method->invoke(call.method->method_bytes.data(), instance.get(), *call.args));
+        log_.finished(slot, true);
       } catch (const std::exception& e) {
+        log_.finished(slot, false);
         store_.settle(call.result, detail::failure{errc::task_failed, e.what(), call.method->name, node_.to_string()});
       } catch (...) {
+        log_.finished(slot, false);
         store_.settle(call.result, detail::failure{errc::task_failed, "an exception that is not a std::exception",
                                                    call.method->name, node_.to_string()});
       }

@@ -3,6 +3,7 @@
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/resources.hpp"
 #include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/task_log.hpp"
 #include "runtime/scheduler/worker_pool.hpp"
 
 #include "actors/detail/runtime.hpp"
@@ -17,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace actors::runtime {
 class actor_host;
@@ -97,7 +99,10 @@ struct actor_host_stats {
 /// and stops them when killed or no longer referenced. Safe for concurrent use.
 class actor_host {
  public:
-  actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool);
+  actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool, task_log& log);
+
+  /// One row per actor hosted here: id, class, name, state, restarts.
+  std::vector<std::vector<std::string>> describe() const;
   ~actor_host();
 
   /// A fresh id for an actor about to be created here.
@@ -151,6 +156,7 @@ class actor_host {
   object_store& store_;
   scheduler& sched_;
   worker_pool& pool_;
+  task_log& log_;
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> restarts_total_{0};
 

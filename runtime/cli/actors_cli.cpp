@@ -1,16 +1,22 @@
-// actors: the command-line view of a running cluster. Reads the head's tables
-// through its control store: `actors status`, `actors list nodes [--json]`,
-// `actors stop`.
+// actors: the command-line view of a running cluster. Reads the head's node
+// table through its control store, and each node's actors, tasks and objects
+// from its endpoint: `actors status`, `actors list ...`, `actors summary tasks`,
+// `actors timeline`, `actors stop`.
 
 #include "runtime/cluster/cluster.hpp"
 #include "runtime/cluster/protocol.hpp"
 #include "runtime/control_store/control_store.hpp"
+#include "runtime/control_store/messages.hpp"
 #include "runtime/node/session.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <fstream>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
@@ -26,9 +32,14 @@ namespace rt = actors::runtime;
 const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] COMMAND
 
 commands:
-  status               nodes, their resources (free/total), alive and dead
-  list nodes [--json]  one line (or JSON object) per node
-  stop                 every node of the cluster exits cleanly
+  status                         nodes, their resources (free/total), alive and dead
+  list nodes [--json]            one line (or JSON object) per node
+  list actors|tasks|objects      the actors, recent tasks and objects of every node
+       [--state STATE] [--json]  (STATE filters, e.g. --state failed)
+  summary tasks                  task counts by name and state, over every node
+  timeline -o FILE               recent task and method executions as Chrome
+                                 trace JSON (open in Perfetto or chrome://tracing)
+  stop                           every node of the cluster exits cleanly
 
 Without --address, the cluster whose head runs on this machine is used (its
 session file in $ACTORS_SESSION_DIR or /tmp/actors).
@@ -100,6 +111,114 @@ void print_json(const rt::wire::cluster_view& v) {
   std::cout << "]\n";
 }
 
+/// Rows of one kind from every live node, each with its node's id in front.
+rt::wire::state_table gather(caf::actor_system& sys, const rt::wire::cluster_view& view, const std::string& what) {
+  rt::wire::state_table all;
+  for (const auto& n : view.nodes) {
+    if (!n.alive || n.address == "in-process")
+      continue;
+    auto colon = n.address.rfind(':');
+    auto endpoint = sys.middleman().remote_actor(n.address.substr(0, colon),
+                                                 static_cast<std::uint16_t>(std::stoi(n.address.substr(colon + 1))));
+    if (!endpoint) {
+      std::cerr << "actors: node " << n.id.to_string() << " at " << n.address << " did not answer\n";
+      continue;
+    }
+    caf::scoped_actor self{sys};
+    self->request(*endpoint, std::chrono::seconds(10), rt::msg::state_atom::value, what)
+      .receive(
+        [&](const std::string& blob) {
+          auto t = rt::wire::unpack<rt::wire::state_table>(blob, "node state");
+          if (all.columns.empty()) {
+            all.columns = t.columns;
+            all.columns.insert(all.columns.begin(), "NODE");
+          }
+          for (auto& row : t.rows) {
+            row.insert(row.begin(), n.id.to_string());
+            all.rows.push_back(std::move(row));
+          }
+        },
+        [&](const caf::error& e) {
+          std::cerr << "actors: node " << n.id.to_string() << " did not answer: " << sys.render(e) << "\n";
+        });
+  }
+  return all;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+void print_rows(const rt::wire::state_table& t, bool json, const std::string& state_filter) {
+  std::size_t state_col = t.columns.size();
+  for (std::size_t i = 0; i < t.columns.size(); ++i)
+    if (t.columns[i] == "STATE" || t.columns[i] == "WHERE")
+      state_col = i;
+  auto keep = [&](const std::vector<std::string>& row) {
+    return state_filter.empty() || (state_col < row.size() && lower(row[state_col]).rfind(lower(state_filter), 0) == 0);
+  };
+  if (json) {
+    std::cout << "[";
+    bool first = true;
+    for (const auto& row : t.rows) {
+      if (!keep(row))
+        continue;
+      std::cout << (first ? "" : ",\n ") << "{";
+      for (std::size_t i = 0; i < row.size() && i < t.columns.size(); ++i)
+        std::cout << (i ? "," : "") << "\"" << lower(t.columns[i]) << "\":\"" << json_escape(row[i]) << "\"";
+      std::cout << "}";
+      first = false;
+    }
+    std::cout << "]\n";
+    return;
+  }
+  std::vector<std::size_t> width(t.columns.size());
+  for (std::size_t i = 0; i < t.columns.size(); ++i)
+    width[i] = t.columns[i].size();
+  for (const auto& row : t.rows)
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  for (std::size_t i = 0; i < t.columns.size(); ++i)
+    std::cout << std::left << std::setw(static_cast<int>(width[i] + 2)) << t.columns[i];
+  std::cout << "\n";
+  for (const auto& row : t.rows) {
+    if (!keep(row))
+      continue;
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i)
+      std::cout << std::left << std::setw(static_cast<int>(width[i] + 2)) << row[i];
+    std::cout << "\n";
+  }
+}
+
+/// Chrome trace JSON: one complete event per execution, a process per node and a
+/// thread per worker.
+void write_timeline(const rt::wire::state_table& t, const std::string& path) {
+  std::ofstream out(path);
+  if (!out)
+    fail("cannot write " + path);
+  std::map<std::string, int> pids;
+  out << "{\"traceEvents\":[";
+  bool first = true;
+  for (const auto& row : t.rows) {
+    // NODE NAME STATE START_US END_US WORKER
+    if (row.size() < 6 || row[3].empty())
+      continue;
+    auto pid = pids.emplace(row[0], static_cast<int>(pids.size()) + 1).first->second;
+    long long start = std::stoll(row[3]);
+    long long end = row[4].empty() || row[4] == "0" ? start : std::stoll(row[4]);
+    out << (first ? "" : ",") << "\n{\"name\":\"" << json_escape(row[1]) << "\",\"cat\":\"" << lower(row[2])
+        << "\",\"ph\":\"X\",\"ts\":" << start << ",\"dur\":" << (end - start) << ",\"pid\":" << pid
+        << ",\"tid\":" << row[5] << "}";
+    first = false;
+  }
+  for (const auto& [node, pid] : pids)
+    out << (first ? "" : ",") << "\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" << pid
+        << ",\"args\":{\"name\":\"node " << node << "\"}}";
+  out << "\n]}\n";
+}
+
 void print_table(const rt::wire::cluster_view& v) {
   std::cout << std::left << std::setw(18) << "NODE" << std::setw(23) << "ADDRESS" << std::setw(7) << "STATE"
             << std::setw(7) << "ROLE" << std::setw(8) << "PID" << std::setw(7) << "AGE"
@@ -122,6 +241,8 @@ int main(int argc, char** argv) {
     address = a;
   std::vector<std::string> words;
   bool json = false;
+  std::string state_filter;
+  std::string output;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -129,6 +250,12 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--json") {
       json = true;
+    } else if (arg == "--state" && i + 1 < argc) {
+      state_filter = argv[++i];
+    } else if (arg.rfind("--state=", 0) == 0) {
+      state_filter = arg.substr(8);
+    } else if ((arg == "-o" || arg == "--output") && i + 1 < argc) {
+      output = argv[++i];
     } else if (arg == "--address" && i + 1 < argc) {
       address = argv[++i];
     } else if (arg.rfind("--address=", 0) == 0) {
@@ -180,8 +307,32 @@ int main(int argc, char** argv) {
         print_table(view);
       }
     } else if (cmd == "list") {
-      fail(words.size() < 2 ? "list what? actors list nodes"
-                            : "cannot list '" + words[1] + "' yet: actors list nodes");
+      if (words.size() < 2 || (words[1] != "actors" && words[1] != "tasks" && words[1] != "objects"))
+        fail("list what? actors list nodes|actors|tasks|objects");
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
+      print_rows(gather(sys, view, words[1]), json, state_filter);
+    } else if (cmd == "summary") {
+      if (words.size() < 2 || words[1] != "tasks")
+        fail("summary of what? actors summary tasks");
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
+      auto t = gather(sys, view, "tasks");
+      std::map<std::string, std::map<std::string, std::size_t>> counts;
+      for (const auto& row : t.rows)
+        if (row.size() >= 3)
+          ++counts[row[1]][row[2]];
+      rt::wire::state_table out;
+      out.columns = {"NAME", "FINISHED", "FAILED", "RUNNING", "PENDING"};
+      for (auto& [name, by_state] : counts)
+        out.rows.push_back({name, std::to_string(by_state["FINISHED"]), std::to_string(by_state["FAILED"]),
+                            std::to_string(by_state["RUNNING"]), std::to_string(by_state["PENDING"])});
+      print_rows(out, json, "");
+    } else if (cmd == "timeline") {
+      if (output.empty())
+        fail("timeline needs -o FILE");
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
+      auto t = gather(sys, view, "tasks");
+      write_timeline(t, output);
+      std::cout << "wrote " << t.rows.size() << " executions to " << output << "\n";
     } else if (cmd == "stop") {
       if (!control->stop_cluster(token))
         fail("the head refused to stop: wrong or missing token (--token or ACTORS_TOKEN)");

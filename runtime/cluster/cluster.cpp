@@ -258,7 +258,7 @@ struct cluster::impl {
         std::lock_guard<std::mutex> guard{mu};
         parked.push_back(std::move(op));
       } else if (!where) {
-        submit_local_task(n.store, n.sched, n.id, *op.fn, std::move(op.args), op.opts, op.result);
+        submit_local_task(n.store, n.sched, n.tasks, n.id, *op.fn, std::move(op.args), op.opts, op.result);
       } else {
         auto shared = std::make_shared<pending_op>(std::move(op));
         const auto& args_ref = *shared->args;
@@ -593,7 +593,7 @@ struct cluster::impl {
     log(log_level::info, "cluster", "running task '", op.label, "' again (attempt ", op.attempt + 1,
         ") on node ", where ? where->to_string() : n.id.to_string());
     if (!where) {
-      submit_local_task(n.store, n.sched, n.id, *op.fn, std::move(op.args), op.opts, op.result);
+      submit_local_task(n.store, n.sched, n.tasks, n.id, *op.fn, std::move(op.args), op.opts, op.result);
       return;
     }
     send_task(*where, std::move(op));
@@ -628,6 +628,7 @@ struct cluster::impl {
   void send_task(const node_id& where, pending_op op) {
     wire::task_request req;
     req.function = op.fn->name;
+    req.signature = op.fn->signature;
     req.options = op.opts;
     req.owner = n.id;
     req.inlined = inline_dependencies(*op.args);
@@ -827,6 +828,18 @@ struct cluster::impl {
       n.store.settle_encoded(c, std::move(obj.type_name), std::move(obj.bytes));
       adopted.push_back(c);
     }
+    if (req.signature != fn->signature) {
+      for (auto* c : adopted)
+        detail::release(c);
+      reply_failure(req.key, reply_to,
+                    detail::failure{errc::task_failed,
+                                    "function '" + req.function + "' on node " + n.id.to_string() + " is a "
+                                      + detail::demangle(fn->signature) + ", but the caller's is a "
+                                      + detail::demangle(req.signature.c_str())
+                                      + ": two functions are registered under one name; rename one",
+                                    req.function, n.id.to_string()});
+      return;
+    }
     detail::args_ptr args;
     try {
       args = fn->decode_args(req.args);
@@ -844,7 +857,7 @@ struct cluster::impl {
     }
     auto* result = n.store.create_pending();
     detail::retain(result); // one for the task, one for the reply
-    submit_local_task(n.store, n.sched, n.id, *fn, std::move(args), std::move(req.options), result);
+    submit_local_task(n.store, n.sched, n.tasks, n.id, *fn, std::move(args), std::move(req.options), result);
     reply_when_settled(result, req.key, reply_to, req.owner);
   }
 
@@ -856,6 +869,10 @@ struct cluster::impl {
         return {false, "actor factory '" + req.factory + "' is not registered on node " + n.id.to_string()
                          + ": every node must run a program or load a library whose ACTORS_REMOTE "
                            "lists it"};
+      if (req.signature != fn->signature)
+        return {false, "actor factory '" + req.factory + "' on node " + n.id.to_string() + " is a "
+                         + detail::demangle(fn->signature) + ", but the caller's is a "
+                         + detail::demangle(req.signature.c_str()) + ": rename one of the two"};
       auto args = fn->decode_args(req.args);
       auto* a = n.host.create(req.id, *fn, std::move(args), std::move(req.options));
       std::lock_guard<std::mutex> guard{mu};
@@ -888,6 +905,10 @@ struct cluster::impl {
       if (!m)
         throw not_registered_error("method '" + req.method + "' is not registered on node "
                                    + n.id.to_string() + ": list it in ACTORS_REMOTE on every node");
+      if (req.signature != m->signature)
+        throw error(errc::task_failed, "method '" + req.method + "' on node " + n.id.to_string() + " is a "
+                                         + detail::demangle(m->signature) + ", but the caller's is a "
+                                         + detail::demangle(req.signature.c_str()));
       args = m->decode_args(req.args);
     } catch (const std::exception& e) {
       detail::release(a);
@@ -1160,6 +1181,26 @@ struct cluster::impl {
     report();
   }
 
+  /// This node's rows for `actors list actors|tasks|objects` and the timeline.
+  wire::state_table state(const std::string& what) {
+    wire::state_table t;
+    if (what == "actors") {
+      t.columns = {"ACTOR", "CLASS", "NAME", "STATE", "RESTARTS"};
+      t.rows = n.host.describe();
+    } else if (what == "objects") {
+      t.columns = {"OBJECT", "BYTES", "WHERE", "TYPE"};
+      t.rows = n.store.describe(10000);
+    } else if (what == "tasks") {
+      t.columns = {"NAME", "STATE", "START_US", "END_US", "WORKER"};
+      for (const auto& e : n.tasks.snapshot())
+        t.rows.push_back({e.name, e.state == "running" ? "RUNNING" : e.state == "finished" ? "FINISHED" : "FAILED",
+                          std::to_string(e.start_us), std::to_string(e.end_us), std::to_string(e.worker)});
+      for (const auto& name : n.sched.pending_names(10000))
+        t.rows.push_back({name, "PENDING", "", "", ""});
+    }
+    return t;
+  }
+
   void report() {
     if (!control)
       return;
@@ -1209,6 +1250,7 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](result_atom, const std::string& blob) { self->state.owner->on_result(blob); },
     [=](watch_atom, const caf::actor& who) { self->monitor(who); },
     [=](release_atom, const std::string& blob) { self->state.owner->serve_release(blob); },
+    [=](state_atom, const std::string& what) { return wire::pack(self->state.owner->state(what)); },
     [=](bundle_reserve_atom, const std::string& blob, const caf::actor& reply_to) {
       try {
         self->state.owner->reserve_bundle(wire::unpack<wire::bundle_request>(blob, "bundle request"), reply_to);
@@ -1375,6 +1417,7 @@ void cluster::create_remote_actor(node_id where, const detail::function_entry& f
   wire::actor_create_request req;
   req.id = id;
   req.factory = factory.name;
+  req.signature = factory.signature;
   req.args = args.encode();
   req.options = opts;
   caf::actor to;
@@ -1404,6 +1447,7 @@ detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const det
   wire::actor_call req;
   req.id = a->id;
   req.method = m.name;
+  req.signature = m.signature;
   req.args = args->encode();
   auto* result = d.n.store.create_pending();
   detail::retain(result);

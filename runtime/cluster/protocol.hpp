@@ -105,6 +105,8 @@ struct inline_object {
 struct task_request {
   std::uint64_t key = 0;
   std::string function;
+  /// The caller's type of the function (mangled), checked against the node's.
+  std::string signature;
   detail::task_options options;
   std::string args;
   node_id owner;
@@ -112,7 +114,7 @@ struct task_request {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & function & options & args & owner & inlined;
+    ar & key & function & signature & options & args & owner & inlined;
   }
 };
 
@@ -121,12 +123,13 @@ struct actor_create_request {
   std::uint64_t key = 0;
   actor_id id;
   std::string factory;
+  std::string signature;
   std::string args;
   detail::actor_options options;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & factory & args & options;
+    ar & key & id & factory & signature & args & options;
   }
 };
 
@@ -135,11 +138,12 @@ struct actor_call {
   std::uint64_t key = 0;
   actor_id id;
   std::string method;
+  std::string signature;
   std::string args;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & method & args;
+    ar & key & id & method & signature & args;
   }
 };
 
@@ -195,6 +199,17 @@ struct named_actor {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & class_name & location;
+  }
+};
+
+/// Rows of a node's state for the CLI (`actors list ...`, `actors timeline`).
+struct state_table {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & columns & rows;
   }
 };
 

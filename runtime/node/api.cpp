@@ -208,7 +208,7 @@ object_cell* submit_task(const function_entry& fn, args_ptr args, task_options o
     return n.net->park_task(fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
-  runtime::submit_local_task(n.store, n.sched, n.id, fn, std::move(args), std::move(opts), result);
+  runtime::submit_local_task(n.store, n.sched, n.tasks, n.id, fn, std::move(args), std::move(opts), result);
   return result;
 }
 

@@ -129,7 +129,7 @@ node::node(node_config cfg)
     store(id, config.object_store_bytes, config.spill_dir),
     pool(static_cast<std::size_t>(std::ceil(config.num_cpus))),
     sched(config.resources, pool),
-    host(id, store, sched, pool) {
+    host(id, store, sched, pool, tasks) {
   auto& sys = caf_->system;
   control = config.role == node_role::member ? connect_control_store(sys, config.head_address)
                                              : std::make_unique<control_store>(sys, config.token);

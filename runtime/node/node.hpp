@@ -5,6 +5,7 @@
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/task_log.hpp"
 #include "runtime/scheduler/worker_pool.hpp"
 
 #include "actors/ids.hpp"
@@ -79,6 +80,7 @@ class node {
  public:
   // Declared in the order they start; they stop in reverse.
   object_store store;
+  task_log tasks;
   worker_pool pool;
   scheduler sched;
   actor_host host;

@@ -453,6 +453,43 @@ void object_store::forget(object_cell* cell) noexcept {
   }
 }
 
+std::vector<std::vector<std::string>> object_store::describe(std::size_t limit) const {
+  std::vector<std::vector<std::string>> rows;
+  auto row = [&](object_cell* c) {
+    std::unique_lock<std::mutex> lock{c->mu, std::try_to_lock};
+    if (!lock.owns_lock())
+      return;
+    std::string where;
+    std::string type;
+    if (c->current() == object_cell::state::pending) {
+      where = "PENDING";
+    } else if (c->current() == object_cell::state::failed) {
+      where = "FAILED";
+    } else if (c->value.value) {
+      where = "MEMORY";
+      type = c->value.ops->name;
+    } else if (!c->encoded_type.empty()) {
+      where = "MEMORY";
+      type = c->encoded_type;
+    } else if (!c->spill_path.empty()) {
+      where = "SPILLED";
+      type = c->spilled_ops->name;
+    } else if (c->remote) {
+      where = "REMOTE " + c->remote->node.to_string();
+      type = c->remote->type_name;
+    }
+    rows.push_back({c->id.to_string(), std::to_string(c->remote ? c->remote->size : c->bytes), where,
+                    type.empty() ? "" : detail::demangle(type.c_str())});
+  };
+  std::lock_guard<std::mutex> guard{mu_};
+  for (auto* c = lru_head_; c && rows.size() < limit; c = c->lru_next)
+    row(c);
+  for (const auto& [id, c] : published_)
+    if (!c->in_lru && rows.size() < limit)
+      row(c);
+  return rows;
+}
+
 object_store_stats object_store::stats() const {
   std::lock_guard<std::mutex> guard{mu_};
   object_store_stats s;

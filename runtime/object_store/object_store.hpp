@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace actors::runtime {
 
@@ -104,6 +105,10 @@ class object_store {
   void forget(object_cell* cell) noexcept;
 
   object_store_stats stats() const;
+
+  /// One row per object this store can name: id, bytes, where (memory, spilled,
+  /// remote, pending), type. At most `limit` rows.
+  std::vector<std::vector<std::string>> describe(std::size_t limit) const;
 
   const std::filesystem::path& spill_dir() const noexcept {
     return spill_dir_;

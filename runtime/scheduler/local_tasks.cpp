@@ -14,11 +14,12 @@ namespace {
 /// One call of a registered function, placed by the scheduler.
 class task_item final : public work_item {
  public:
-  task_item(object_store& store, scheduler& sched, node_id node, const detail::function_entry& fn, detail::args_ptr args,
+  task_item(object_store& store, scheduler& sched, task_log& tlog, node_id node, const detail::function_entry& fn, detail::args_ptr args,
             detail::task_options opts, detail::object_cell* result, int attempt)
     : work_item(resource_set::from(opts.num_cpus, opts.resources)),
       store_(store),
       sched_(sched),
+      log_(tlog),
       node_(node),
       fn_(fn),
       args_(std::move(args)),
@@ -38,12 +39,16 @@ class task_item final : public work_item {
   void run() override {
     if (result_->current() != detail::object_cell::state::pending)
       return; // cancelled before it started
+    auto slot = log_.started(label());
     try {
       store_.settle(result_, fn_.invoke(fn_.fn, *args_));
+      log_.finished(slot, true);
       return;
     } catch (const std::exception& e) {
+      log_.finished(slot, false);
       fail_or_retry(e.what());
     } catch (...) {
+      log_.finished(slot, false);
       fail_or_retry("an exception that is not a std::exception");
     }
   }
@@ -65,7 +70,7 @@ class task_item final : public work_item {
     if (opts_.retry_exceptions && attempt_ < opts_.max_retries) {
       log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt_ + 1, " of ",
           opts_.max_retries);
-      auto retry = std::make_unique<task_item>(store_, sched_, node_, fn_, std::move(args_), opts_,
+      auto retry = std::make_unique<task_item>(store_, sched_, log_, node_, fn_, std::move(args_), opts_,
                                                std::exchange(result_, nullptr), attempt_ + 1);
       sched_.submit(std::move(retry));
       return;
@@ -75,6 +80,7 @@ class task_item final : public work_item {
 
   object_store& store_;
   scheduler& sched_;
+  task_log& log_;
   const node_id node_;
   const detail::function_entry& fn_;
   detail::args_ptr args_;
@@ -85,10 +91,10 @@ class task_item final : public work_item {
 
 } // namespace
 
-void submit_local_task(object_store& store, scheduler& sched, node_id node,
+void submit_local_task(object_store& store, scheduler& sched, task_log& tlog, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result) {
-  auto* item = new task_item(store, sched, node, fn, std::move(args), std::move(opts), result, 0);
+  auto* item = new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0);
   when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
 }
 

@@ -2,6 +2,7 @@
 
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/task_log.hpp"
 
 #include "actors/detail/runtime.hpp"
 #include "actors/ids.hpp"
@@ -12,7 +13,7 @@ namespace actors::runtime {
 /// objects have settled, queues it with the scheduler, runs it on the worker pool
 /// and settles `result` (whose reference the task takes over) with its value or
 /// failure. Retries on exceptions when the options ask for it.
-void submit_local_task(object_store& store, scheduler& sched, node_id node,
+void submit_local_task(object_store& store, scheduler& sched, task_log& log, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result);
 

@@ -117,6 +117,16 @@ void scheduler::stop() {
       item->abandon("the node stopped before " + item->describe() + " could run");
 }
 
+std::vector<std::string> scheduler::pending_names(std::size_t limit) const {
+  std::vector<std::string> out;
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [shape, queue] : pending_)
+    for (const auto& item : queue)
+      if (out.size() < limit)
+        out.push_back(item->describe());
+  return out;
+}
+
 scheduler_stats scheduler::stats() const {
   std::lock_guard<std::mutex> guard{mu_};
   scheduler_stats s;

@@ -12,6 +12,7 @@
 #include <deque>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace actors::runtime {
 
@@ -76,6 +77,9 @@ class scheduler {
   void stop();
 
   scheduler_stats stats() const;
+
+  /// What the pending items are (describe()), at most `limit`.
+  std::vector<std::string> pending_names(std::size_t limit) const;
 
  private:
   void dispatch_locked();

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +28,14 @@ std::int64_t driver_only(std::int64_t x) {
   return x;
 }
 ACTORS_REMOTE(driver_only);
+
+namespace clash {
+// Registered under the same name as job::square, with another signature.
+int square(int x) {
+  return x * x;
+}
+ACTORS_REMOTE(square);
+} // namespace clash
 
 class Cluster : public ::testing::Test {
  protected:
@@ -308,4 +318,57 @@ TEST_F(Cluster, TaskNoNodeCanRunWaitsForOneThatJoins) {
   EXPECT_TRUE(on_tpu_node) << where;
   tpu.kill(SIGTERM);
   EXPECT_EQ(tpu.wait_exit(10s), 0) << tpu.output();
+}
+
+TEST_F(Cluster, ListShowsActorsTasksAndObjectsOfEveryNode) {
+  auto c = actors::actor(job::make_counter).name("listed").node(id_of(gpu_id), false).remote(std::int64_t{0});
+  actors::get(c.task(&job::Counter::value).remote());
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (int i = 0; i < 6; ++i)
+    refs.push_back(actors::task(job::square).strategy(actors::spread).remote(std::int64_t{i}));
+  actors::get(refs);
+  auto big = actors::task(job::make_vec).node(id_of(plain_id), false).remote(std::int64_t{100'000});
+  actors::wait(std::vector{big});
+  auto cli = actors::test::env("ACTORS_CLI");
+
+  auto [acode, actors_out] = actors::test::run({cli, "list", "actors"}, dir + "/list-actors.log");
+  EXPECT_EQ(acode, 0) << actors_out;
+  EXPECT_NE(actors_out.find("listed"), std::string::npos) << actors_out;
+  EXPECT_NE(actors_out.find("job::Counter"), std::string::npos) << actors_out;
+  EXPECT_NE(actors_out.find(gpu_id), std::string::npos) << actors_out;
+
+  auto [tcode, tasks_out] = actors::test::run({cli, "list", "tasks", "--state", "finished"}, dir + "/list-tasks.log");
+  EXPECT_EQ(tcode, 0) << tasks_out;
+  EXPECT_NE(tasks_out.find("square"), std::string::npos) << tasks_out;
+  EXPECT_EQ(tasks_out.find("RUNNING"), std::string::npos) << "--state finished filters" << tasks_out;
+
+  auto [ocode, objects_out] = actors::test::run({cli, "list", "objects"}, dir + "/list-objects.log");
+  EXPECT_EQ(ocode, 0) << objects_out;
+  EXPECT_NE(objects_out.find(plain_id), std::string::npos) << "the big result is held on its node\n" << objects_out;
+
+  auto [scode, summary] = actors::test::run({cli, "summary", "tasks"}, dir + "/summary.log");
+  EXPECT_EQ(scode, 0) << summary;
+  EXPECT_NE(summary.find("square"), std::string::npos) << summary;
+
+  auto trace = dir + "/trace.json";
+  auto [lcode, tl] = actors::test::run({cli, "timeline", "-o", trace}, dir + "/timeline.log");
+  EXPECT_EQ(lcode, 0) << tl;
+  std::ifstream in(trace);
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(json.rfind("{\"traceEvents\":[", 0), 0u) << json.substr(0, 200);
+  std::size_t events = 0;
+  for (auto p = json.find("\"ph\":\"X\""); p != std::string::npos; p = json.find("\"ph\":\"X\"", p + 1))
+    ++events;
+  EXPECT_GE(events, 7u) << "six squares and one method call at least";
+  actors::kill(c);
+}
+
+TEST_F(Cluster, SameNameWithAnotherSignatureIsAClearError) {
+  try {
+    actors::get(actors::task(clash::square).node(id_of(plain_id), false).remote(3), 10s);
+    FAIL() << "expected task_error";
+  } catch (const actors::task_error& e) {
+    EXPECT_NE(std::string(e.what()).find("rename one"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("int (*)(int)"), std::string::npos) << e.what();
+  }
 }

@@ -85,6 +85,7 @@ struct function_traits {
       e.construct = &construct;
     e.decode_args = &args::decode;
     e.fn = reinterpret_cast<const void*>(f);
+    e.signature = typeid(f).name();
     e.actor_class = nullptr;
     if constexpr (!std::is_void_v<C>)
       e.actor_class = typeid(C).name();
@@ -120,6 +121,7 @@ struct method_traits {
     e.invoke = &invoke;
     e.decode_args = &args::decode;
     e.actor_class = typeid(C).name();
+    e.signature = typeid(M).name();
     e.method_bytes.assign(sizeof(M), '\0');
     std::memcpy(e.method_bytes.data(), &m, sizeof(M));
     return e;

@@ -97,6 +97,8 @@ struct function_entry {
   const void* fn;
   /// The class a factory builds (mangled), or null.
   const char* actor_class;
+  /// The function's type (mangled): nodes check that caller and callee agree.
+  const char* signature;
 };
 
 /// A registered member function of an actor class.
@@ -107,6 +109,8 @@ struct method_entry {
   const char* actor_class;
   /// Bytes of the member pointer, kept alive for `invoke`.
   std::string method_bytes;
+  /// The member function's type (mangled).
+  const char* signature;
 };
 
 void register_function(function_entry entry);
