@@ -133,6 +133,12 @@ struct cluster::impl {
   std::string address;
   std::atomic<std::uint64_t> next_key{1};
   std::atomic<std::uint64_t> round_robin{0};
+  // Messages and payload bytes exchanged with other nodes.
+  std::atomic<std::uint64_t> messages_sent{0};
+  std::atomic<std::uint64_t> messages_received{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+  std::function<void()> view_changed;
   // Alive nodes in the table: placement has nothing to decide while it is 1.
   std::atomic<std::size_t> alive_count{0};
 
@@ -225,6 +231,19 @@ struct cluster::impl {
     for (const auto& id : newly_dead)
       node_down(id, "the head declared it dead");
     place_parked();
+    if (view_changed)
+      view_changed();
+  }
+
+  /// Counts a payload going to another node.
+  const std::string& sent(const std::string& blob) {
+    messages_sent.fetch_add(1, std::memory_order_relaxed);
+    bytes_sent.fetch_add(blob.size(), std::memory_order_relaxed);
+    return blob;
+  }
+  void received(const std::string& blob) {
+    messages_received.fetch_add(1, std::memory_order_relaxed);
+    bytes_received.fetch_add(blob.size(), std::memory_order_relaxed);
   }
 
   void park(pending_op op) {
@@ -327,6 +346,7 @@ struct cluster::impl {
   }
 
   void on_result(const std::string& blob) {
+    received(blob);
     wire::result r;
     try {
       r = wire::unpack<wire::result>(blob, "result");
@@ -384,7 +404,7 @@ struct cluster::impl {
     req.offset = offset;
     req.key = add_op(std::move(op));
     if (to)
-      caf::anon_send(to, fetch_atom::value, wire::pack(req), endpoint);
+      caf::anon_send(to, fetch_atom::value, sent(wire::pack(req)), endpoint);
     else
       node_down(fs->holder, "it is not in the node table");
   }
@@ -494,7 +514,7 @@ struct cluster::impl {
       to = endpoint_of_locked(where.node);
     }
     if (to)
-      caf::anon_send(to, release_atom::value, wire::pack(wire::release_request{where.id}));
+      caf::anon_send(to, release_atom::value, sent(wire::pack(wire::release_request{where.id})));
   }
 
   void serve_release(const std::string& blob) {
@@ -650,7 +670,7 @@ struct cluster::impl {
     }
     req.key = add_op(std::move(op));
     if (to)
-      caf::anon_send(to, exec_atom::value, wire::pack(req), endpoint);
+      caf::anon_send(to, exec_atom::value, sent(wire::pack(req)), endpoint);
     else
       node_down(where, "it is not in the node table");
   }
@@ -788,7 +808,7 @@ struct cluster::impl {
                           const node_id& requester) {
     c->on_settled([this, c, key, reply_to, requester] {
       auto r = answer(c, key, requester);
-      caf::anon_send(reply_to, result_atom::value, wire::pack(r));
+      caf::anon_send(reply_to, result_atom::value, sent(wire::pack(r)));
       detail::release(c);
     });
   }
@@ -797,10 +817,11 @@ struct cluster::impl {
     wire::result r;
     r.key = key;
     r.why = std::move(why);
-    caf::anon_send(reply_to, result_atom::value, wire::pack(r));
+    caf::anon_send(reply_to, result_atom::value, sent(wire::pack(r)));
   }
 
   void serve_task(const std::string& blob, const caf::actor& reply_to) {
+    received(blob);
     wire::task_request req;
     try {
       req = wire::unpack<wire::task_request>(blob, "task request");
@@ -884,6 +905,7 @@ struct cluster::impl {
   }
 
   void serve_call(const std::string& blob, const caf::actor& reply_to) {
+    received(blob);
     wire::actor_call req;
     try {
       req = wire::unpack<wire::actor_call>(blob, "actor call");
@@ -943,6 +965,7 @@ struct cluster::impl {
   }
 
   void serve_fetch(const std::string& blob, const caf::actor& reply_to) {
+    received(blob);
     wire::fetch_request req;
     try {
       req = wire::unpack<wire::fetch_request>(blob, "fetch request");
@@ -961,7 +984,7 @@ struct cluster::impl {
       return;
     }
     c->on_settled([this, c, req, reply_to] {
-      caf::anon_send(reply_to, result_atom::value, wire::pack(chunk_of(c, req)));
+      caf::anon_send(reply_to, result_atom::value, sent(wire::pack(chunk_of(c, req))));
       detail::release(c);
     });
   }
@@ -1153,7 +1176,7 @@ struct cluster::impl {
       r.ok = ok;
       r.why.code = errc::invalid_argument;
       r.why.message = why;
-      caf::anon_send(reply_to_, result_atom::value, wire::pack(r));
+      caf::anon_send(reply_to_, result_atom::value, d_.sent(wire::pack(r)));
     }
     impl& d_;
     wire::bundle_request req_;
@@ -1325,7 +1348,7 @@ std::uint16_t cluster::listen(control_store& control, const std::string& bind, s
 }
 
 void cluster::join(control_store& control, const std::string& token, const std::string& bind,
-                   bool reachable, bool head, bool driver) {
+                   bool reachable, bool head, bool driver, int metrics_port) {
   auto& d = *impl_;
   d.control = control.handle();
   if (!head)
@@ -1346,6 +1369,7 @@ void cluster::join(control_store& control, const std::string& token, const std::
   rec.available = rec.total;
   rec.head = head;
   rec.driver = driver;
+  rec.metrics_port = metrics_port;
   rec.pid = ::getpid();
   caf::scoped_actor self{d.sys};
   bool ok = false;
@@ -1463,7 +1487,7 @@ detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const det
   }
   req.key = d.add_op(std::move(op));
   if (to)
-    caf::anon_send(to, call_actor_atom::value, wire::pack(req), d.endpoint);
+    caf::anon_send(to, call_actor_atom::value, d.sent(wire::pack(req)), d.endpoint);
   else
     d.node_down(a->location, "it is not in the node table");
   return result;
@@ -1546,7 +1570,7 @@ std::string cluster::create_group(const std::vector<std::map<std::string, double
     }
     req.key = d.add_op(std::move(op));
     if (to)
-      caf::anon_send(to, bundle_reserve_atom::value, wire::pack(req), d.endpoint);
+      caf::anon_send(to, bundle_reserve_atom::value, d.sent(wire::pack(req)), d.endpoint);
   }
   return id;
 }
@@ -1613,6 +1637,34 @@ std::string bundle_resource(const std::string& resource, const std::string& grou
   return resource + "_pg_" + group + "_" + std::to_string(index);
 }
 
+cluster::traffic_counts cluster::traffic() const {
+  auto& d = *impl_;
+  return {d.messages_sent.load(), d.messages_received.load(), d.bytes_sent.load(), d.bytes_received.load()};
+}
+
+std::string cluster::discovery_json() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  std::string out = "[";
+  bool first = true;
+  for (const auto& rec : impl_->view.nodes) {
+    if (!rec.alive || rec.metrics_port <= 0)
+      continue;
+    auto colon = rec.address.rfind(':');
+    std::string host = colon == std::string::npos || rec.address == "in-process" ? "127.0.0.1"
+                                                                                  : rec.address.substr(0, colon);
+    out += std::string(first ? "" : ",") + "{\"targets\":[\"" + host + ":" + std::to_string(rec.metrics_port)
+           + "\"],\"labels\":{\"actors_node\":\"" + rec.id.to_string() + "\",\"actors_role\":\""
+           + (rec.head ? "head" : rec.driver ? "driver" : "node") + "\"}}";
+    first = false;
+  }
+  return out + "]";
+}
+
+void cluster::on_view_change(std::function<void()> fn) {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->view_changed = std::move(fn);
+}
+
 std::vector<node_info> cluster::nodes() const {
   std::lock_guard<std::mutex> guard{impl_->mu};
   std::vector<node_info> out;
@@ -1623,6 +1675,7 @@ std::vector<node_info> cluster::nodes() const {
     i.alive = rec.alive;
     i.is_head = rec.head;
     i.is_driver = rec.driver;
+    i.metrics_port = rec.metrics_port;
     i.resources_total = rec.total;
     i.resources_available = rec.id == impl_->n.id ? to_map(impl_->n.sched.stats().available) : rec.available;
     out.push_back(std::move(i));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,7 +47,7 @@ class cluster {
   /// node alone in its process), shows `token`, and waits for the first node table.
   /// Throws actors::error with the head's reason if refused.
   void join(control_store& control, const std::string& token, const std::string& bind,
-            bool reachable, bool head, bool driver);
+            bool reachable, bool head, bool driver, int metrics_port);
 
   /// Where to run work with `demand`: nullopt for this node, else another node.
   /// This node while it has room (tasks), else the node holding most of the
@@ -109,6 +110,22 @@ class cluster {
 
   /// Stops the endpoint; fails every remote operation still in flight.
   void stop();
+
+  /// Messages and payload bytes exchanged with other nodes.
+  struct traffic_counts {
+    std::uint64_t messages_sent = 0;
+    std::uint64_t messages_received = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
+  };
+  traffic_counts traffic() const;
+
+  /// Prometheus http_sd_configs JSON: one target group per live node with a
+  /// metrics endpoint.
+  std::string discovery_json() const;
+
+  /// Called (on the endpoint's thread) after each change of the node table.
+  void on_view_change(std::function<void()> fn);
 
   struct impl;
 

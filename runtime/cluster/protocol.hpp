@@ -35,10 +35,13 @@ struct node_record {
   std::int64_t died_ms = 0;
   /// Tasks and actor calls queued or running there, at its last report.
   std::uint64_t load = 0;
+  /// Port of the node's Prometheus endpoint on its address's host (0: none).
+  std::int32_t metrics_port = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load;
+    ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
+      & metrics_port;
   }
 };
 

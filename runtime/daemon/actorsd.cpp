@@ -38,6 +38,10 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
   --spill-dir DIR          where spilled objects go
   --load LIB.so            load a library with ACTORS_REMOTE registrations
                            (repeatable)
+  --metrics-port PORT      the node's Prometheus /metrics port (default 0: a free
+                           one; -1: none); the head also serves /sd there
+  --metrics-sd-file FILE   head: keep a Prometheus file_sd list of every node's
+                           metrics endpoint in FILE
 )";
 
 [[noreturn]] void fail(const std::string& why) {
@@ -52,6 +56,7 @@ struct daemon_options {
   std::string token;
   std::string bind = "127.0.0.1";
   std::vector<std::string> libraries;
+  std::string metrics_sd_file;
   actors::init_options node;
 };
 
@@ -101,6 +106,12 @@ daemon_options parse(int argc, char** argv) {
         o.node.spill_dir = need();
       } else if (arg == "--load") {
         o.libraries.push_back(need());
+      } else if (arg == "--metrics-port") {
+        o.node.metrics_port = std::stoi(need());
+        if (o.node.metrics_port < -1 || o.node.metrics_port > 65535)
+          fail("--metrics-port must be a port, 0 (a free one) or -1 (none)");
+      } else if (arg == "--metrics-sd-file") {
+        o.metrics_sd_file = need();
       } else {
         fail("unknown option '" + arg + "'; see actorsd --help");
       }
@@ -141,6 +152,7 @@ int main(int argc, char** argv) {
   try {
     auto cfg = rt::resolve(o.node);
     cfg.bind = o.bind;
+    cfg.metrics_sd_file = o.metrics_sd_file;
     if (o.head) {
       cfg.role = rt::node_role::head;
       cfg.port = static_cast<std::uint16_t>(o.port);
@@ -163,6 +175,9 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       std::cerr << "actorsd: warning: " << e.what() << "\n";
     }
+    if (n->metrics)
+      std::cout << "actorsd: metrics on http://" << o.bind << ":" << n->metrics->port()
+                << "/metrics, service discovery on /sd\n";
     std::cout << "actorsd: head " << n->id.to_string() << " listening on " << n->cluster_address
               << "\nactorsd: join with: actorsd --address " << n->cluster_address << " --token "
               << n->config.token << std::endl;

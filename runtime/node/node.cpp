@@ -8,6 +8,7 @@
 #include <caf/io/all.hpp>
 
 #include <atomic>
+#include <fstream>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -78,6 +79,7 @@ node_config resolve(const init_options& opts) {
                   "set CPUs with num_cpus (--actors-num-cpus), not as a custom resource");
   }
   cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
+  cfg.metrics_port = opts.metrics_port;
   cfg.object_store_bytes = opts.object_store_bytes > 0 ? opts.object_store_bytes : physical_memory() / 4;
   if (opts.spill_dir.empty()) {
     auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
@@ -140,15 +142,33 @@ node::node(node_config cfg)
 }
 
 void node::start() {
+  if (config.metrics_port >= 0)
+    metrics = std::make_unique<metrics_service>(*this, config.bind, config.metrics_port);
+  if (config.role != node_role::member && metrics) {
+    metrics->serve_discovery([this] { return net->discovery_json(); });
+    if (!config.metrics_sd_file.empty())
+      net->on_view_change([this] {
+        auto tmp = config.metrics_sd_file + ".tmp";
+        {
+          std::ofstream out(tmp, std::ios::trunc);
+          out << net->discovery_json() << "\n";
+        }
+        std::error_code ec;
+        std::filesystem::rename(tmp, config.metrics_sd_file, ec);
+        if (ec)
+          log(log_level::warning, "metrics", "cannot write ", config.metrics_sd_file, ": ", ec.message());
+      });
+  }
   if (config.role == node_role::head)
     cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
   net->join(*control, config.token, config.bind, config.role != node_role::embedded,
-            config.role != node_role::member, config.driver);
+            config.role != node_role::member, config.driver, metrics ? metrics->port() : 0);
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
       ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string());
 }
 
 node::~node() {
+  metrics.reset();
   sched.stop();
   host.stop();
   net->stop();

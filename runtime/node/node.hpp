@@ -3,6 +3,7 @@
 #include "runtime/actor_host/actor_host.hpp"
 #include "runtime/cluster/cluster.hpp"
 #include "runtime/control_store/control_store.hpp"
+#include "runtime/metrics/metrics_service.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
@@ -39,6 +40,11 @@ struct node_config {
   std::uint16_t port = 0;
   /// A member that is a user's program, not a node serving the cluster.
   bool driver = false;
+  /// The Prometheus endpoint's port (0 picks one; -1 none).
+  int metrics_port = 0;
+  /// Head: also write the http_sd list of metrics endpoints to this file (Prometheus
+  /// file_sd_configs) whenever the node table changes.
+  std::string metrics_sd_file;
   double num_cpus = 1;
   resource_set resources;
   std::size_t object_store_bytes = 0;
@@ -86,6 +92,7 @@ class node {
   actor_host host;
   std::unique_ptr<control_store> control;
   std::unique_ptr<cluster> net;
+  std::unique_ptr<metrics_service> metrics;
   /// Where the head takes connections (head only), "host:port".
   std::string cluster_address;
 };

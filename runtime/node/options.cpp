@@ -27,7 +27,7 @@ double parse_number(const std::string& text, const std::string& what) {
 }
 
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
-                                   "spill-dir", "local-nodes", "token", "node"};
+                                   "spill-dir", "local-nodes", "token", "node", "metrics-port"};
 
 // Flags that take no value.
 bool is_switch(const std::string& key) {
@@ -48,6 +48,15 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.spill_dir = value;
   else if (key == "token")
     opts.token = value;
+  else if (key == "metrics-port") {
+    try {
+      opts.metrics_port = std::stoi(value);
+    } catch (const std::exception&) {
+      opts.metrics_port = -2;
+    }
+    if (opts.metrics_port < -1 || opts.metrics_port > 65535)
+      bad(what, value, "expected a port (0 picks a free one, -1 serves no metrics)");
+  }
   else if (key == "node")
     opts.node = value.empty() || value == "1" || value == "true";
   else if (key == "local-nodes") {

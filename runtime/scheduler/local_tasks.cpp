@@ -25,7 +25,8 @@ class task_item final : public work_item {
       args_(std::move(args)),
       opts_(std::move(opts)),
       result_(result),
-      attempt_(attempt) {}
+      attempt_(attempt),
+      queued_us_(task_log::clock_us()) {}
 
   ~task_item() override {
     if (result_)
@@ -42,13 +43,13 @@ class task_item final : public work_item {
     auto slot = log_.started(label());
     try {
       store_.settle(result_, fn_.invoke(fn_.fn, *args_));
-      log_.finished(slot, true);
+      log_.finished(slot, true, queued_us_);
       return;
     } catch (const std::exception& e) {
-      log_.finished(slot, false);
+      log_.finished(slot, false, queued_us_);
       fail_or_retry(e.what());
     } catch (...) {
-      log_.finished(slot, false);
+      log_.finished(slot, false, queued_us_);
       fail_or_retry("an exception that is not a std::exception");
     }
   }
@@ -68,6 +69,7 @@ class task_item final : public work_item {
 
   void fail_or_retry(const std::string& what) {
     if (opts_.retry_exceptions && attempt_ < opts_.max_retries) {
+      log_.note_retried();
       log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt_ + 1, " of ",
           opts_.max_retries);
       auto retry = std::make_unique<task_item>(store_, sched_, log_, node_, fn_, std::move(args_), opts_,
@@ -87,6 +89,7 @@ class task_item final : public work_item {
   detail::task_options opts_;
   detail::object_cell* result_;
   int attempt_;
+  std::int64_t queued_us_;
 };
 
 } // namespace
@@ -94,6 +97,7 @@ class task_item final : public work_item {
 void submit_local_task(object_store& store, scheduler& sched, task_log& tlog, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result) {
+  tlog.note_submitted();
   auto* item = new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0);
   when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
 }

@@ -2,6 +2,7 @@
 // program as the driver.
 
 #include "tests/cluster/job.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
@@ -15,7 +16,10 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <set>
+#include <sys/socket.h>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -371,4 +375,92 @@ TEST_F(Cluster, SameNameWithAnotherSignatureIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("rename one"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("int (*)(int)"), std::string::npos) << e.what();
   }
+}
+
+namespace {
+
+int metrics_port_of(const std::string& id) {
+  for (const auto& n : actors::nodes())
+    if (n.id.to_string() == id)
+      return n.metrics_port;
+  return 0;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+} // namespace
+
+TEST_F(Cluster, UserMetricsFromARemoteTaskAppearOnThatNode) {
+  for (int i = 0; i < 3; ++i)
+    actors::get(actors::task(job::counted).node(id_of(plain_id), false).remote(std::int64_t{i}));
+  auto text = actors::test::http_get(metrics_port_of(plain_id), "/metrics");
+  EXPECT_NE(text.find("job_calls_total{fn=\"counted\"} 3"), std::string::npos) << text;
+  auto head_text = actors::test::http_get(metrics_port_of(head_id), "/metrics");
+  EXPECT_EQ(head_text.find("job_calls_total{fn=\"counted\"} 3"), std::string::npos)
+    << "the count belongs to the node that ran the calls";
+}
+
+TEST_F(Cluster, EveryNodesMetricsPassPromtool) {
+  for (const auto& id : {head_id, plain_id, gpu_id}) {
+    auto text = actors::test::http_get(metrics_port_of(id), "/metrics");
+    auto file = dir + "/metrics-" + id + ".txt";
+    std::ofstream(file) << text;
+    auto [code, out] = actors::test::run({"/bin/sh", "-c", "promtool check metrics < " + file}, file + ".log");
+    EXPECT_EQ(code, 0) << id << ": " << out;
+  }
+}
+
+TEST_F(Cluster, PrometheusFindsEveryNodeThroughTheHeadsServiceDiscovery) {
+  auto port = free_port();
+  auto config = dir + "/prometheus.yml";
+  std::ofstream(config) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                        << "scrape_configs:\n  - job_name: actors\n    http_sd_configs:\n"
+                        << "      - url: http://127.0.0.1:" << metrics_port_of(head_id) << "/sd\n"
+                        << "        refresh_interval: 1s\n";
+  process prometheus({"/usr/bin/prometheus", "--config.file=" + config, "--storage.tsdb.path=" + dir + "/tsdb",
+                      "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"},
+                     dir + "/prometheus.log");
+  // Work on every node, so each node's task counter rises.
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (const auto& id : {head_id, plain_id, gpu_id})
+    for (int i = 0; i < 5; ++i)
+      refs.push_back(actors::task(job::square).node(id_of(id), false).remote(std::int64_t{i}));
+  actors::get(refs);
+  auto query = [&](const std::string& q) {
+    try {
+      return actors::test::http_get(port, "/api/v1/query?query=" + q);
+    } catch (const std::exception&) {
+      return std::string{};
+    }
+  };
+  // Every daemon is a target that is up.
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      auto up = query("up%7Bjob%3D%22actors%22%7D%3D%3D1");
+      return up.find(head_id) != std::string::npos && up.find(plain_id) != std::string::npos
+             && up.find(gpu_id) != std::string::npos;
+    },
+    std::chrono::seconds(40)))
+    << query("up") << "\n" << prometheus.output();
+  // And the task counter rose on each node where tasks ran.
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      auto rose = query("actors_tasks_total%7Bstate%3D%22finished%22%7D%3E0");
+      return rose.find(head_id) != std::string::npos && rose.find(plain_id) != std::string::npos
+             && rose.find(gpu_id) != std::string::npos;
+    },
+    std::chrono::seconds(20)))
+    << query("actors_tasks_total");
+  prometheus.kill(SIGTERM);
+  prometheus.wait_exit(10s);
 }

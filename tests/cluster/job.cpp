@@ -16,6 +16,12 @@ std::int64_t inc(std::int64_t x) {
   return x + 1;
 }
 
+std::int64_t counted(std::int64_t x) {
+  static actors::metrics::counter calls("job_calls_total", "Calls of job functions", {{"fn", "counted"}});
+  calls.inc();
+  return x;
+}
+
 std::string where_am_i(int) {
   return actors::current_node_id().to_string();
 }
@@ -50,5 +56,5 @@ Counter make_counter(std::int64_t start) {
 } // namespace job
 
 using namespace job;
-ACTORS_REMOTE(square, inc, where_am_i, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
+ACTORS_REMOTE(square, inc, counted, where_am_i, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where);

@@ -11,6 +11,8 @@ namespace job {
 
 std::int64_t square(std::int64_t x);
 std::int64_t inc(std::int64_t x);
+/// Counts its calls in the user metric job_calls_total{fn="counted"}; returns x.
+std::int64_t counted(std::int64_t x);
 /// The id of the node running the call.
 std::string where_am_i(int tag);
 std::vector<std::int64_t> make_vec(std::int64_t n);

@@ -8,6 +8,7 @@
 #include "actors/errors.hpp"
 #include "actors/ids.hpp"
 #include "actors/init.hpp"
+#include "actors/metrics.hpp"
 #include "actors/object_ref.hpp"
 #include "actors/placement_group.hpp"
 #include "actors/registry.hpp"

@@ -24,6 +24,9 @@ struct node_info {
   std::map<std::string, double> resources_total;
   /// Resources free at the node's last report.
   std::map<std::string, double> resources_available;
+  /// Port of the node's Prometheus endpoint (`/metrics`) on the address's host;
+  /// 0 if it serves none.
+  int metrics_port = 0;
 };
 
 /// Every node of the cluster, dead ones included, head first. In an embedded

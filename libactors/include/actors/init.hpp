@@ -35,12 +35,15 @@ struct init_options {
   /// Serve as a node of the cluster at `address` and never return: the process
   /// exits when the cluster stops (`--actors-node`).
   bool node = false;
+  /// Port of this node's Prometheus endpoint (`/metrics`): 0 picks a free one,
+  /// -1 serves none.
+  int metrics_port = 0;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
 /// `--actors-resources=GPU=1,disk=2`, `--actors-object-store-bytes=1G`,
 /// `--actors-spill-dir=…`, `--actors-address=host:port`, `--actors-local-nodes=3`,
-/// `--actors-token=…`, `--actors-node`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 

@@ -1,0 +1,347 @@
+#include "runtime/metrics/metrics_service.hpp"
+
+#include "runtime/common/log.hpp"
+#include "runtime/node/node.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/metrics.hpp"
+
+#include <civetweb.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <mutex>
+#include <thread>
+#include <sstream>
+#include <variant>
+
+namespace actors::runtime {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric with_labels(std::vector<ClientMetric::Label> labels) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  auto m = with_labels(std::move(labels));
+  m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+void add_counter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  auto m = with_labels(std::move(labels));
+  m.counter.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+void add_histogram(MetricFamily& f, std::vector<ClientMetric::Label> labels, const duration_histogram& h) {
+  auto s = h.snapshot();
+  auto m = with_labels(std::move(labels));
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < duration_histogram::size; ++i) {
+    cumulative += s.counts[i];
+    m.histogram.bucket.push_back({cumulative, duration_histogram::bounds[i]});
+  }
+  cumulative += s.counts[duration_histogram::size];
+  m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = s.sum;
+  f.metric.push_back(std::move(m));
+}
+
+/// The node's own metrics, read from its services at each scrape.
+std::vector<MetricFamily> node_metrics(node& n) {
+  const ClientMetric::Label node_label{"node", n.id.to_string()};
+  auto labels = [&](std::initializer_list<ClientMetric::Label> more) {
+    std::vector<ClientMetric::Label> v{node_label};
+    v.insert(v.end(), more);
+    return v;
+  };
+  std::vector<MetricFamily> out;
+  auto sched = n.sched.stats();
+  auto store = n.store.stats();
+  auto hosted = n.host.stats();
+  auto traffic = n.net->traffic();
+
+  auto tasks = family("actors_tasks_total", "Task and actor method executions on this node, by outcome",
+                      MetricType::Counter);
+  add_counter(tasks, labels({{"state", "submitted"}}), static_cast<double>(n.tasks.submitted_total()));
+  add_counter(tasks, labels({{"state", "started"}}), static_cast<double>(n.tasks.started_total()));
+  add_counter(tasks, labels({{"state", "finished"}}), static_cast<double>(n.tasks.finished_total()));
+  add_counter(tasks, labels({{"state", "failed"}}), static_cast<double>(n.tasks.failed_total()));
+  add_counter(tasks, labels({{"state", "retried"}}), static_cast<double>(n.tasks.retried_total()));
+  out.push_back(std::move(tasks));
+
+  auto queued = family("actors_tasks", "Work queued or running on this node now", MetricType::Gauge);
+  add_gauge(queued, labels({{"state", "pending"}}), static_cast<double>(sched.pending));
+  add_gauge(queued, labels({{"state", "infeasible"}}), static_cast<double>(sched.infeasible));
+  add_gauge(queued, labels({{"state", "running"}}), static_cast<double>(sched.running));
+  out.push_back(std::move(queued));
+
+  auto run = family("actors_task_run_seconds", "How long task and method executions ran", MetricType::Histogram);
+  add_histogram(run, labels({}), n.tasks.run_time());
+  out.push_back(std::move(run));
+  auto latency = family("actors_task_latency_seconds", "From a task's submission on this node to its end",
+                        MetricType::Histogram);
+  add_histogram(latency, labels({}), n.tasks.latency());
+  out.push_back(std::move(latency));
+
+  auto actors_now = family("actors_actors", "Actors hosted on this node, by state", MetricType::Gauge);
+  add_gauge(actors_now, labels({{"state", "alive"}}), static_cast<double>(hosted.alive));
+  add_gauge(actors_now, labels({{"state", "pending"}}), static_cast<double>(hosted.creating));
+  add_gauge(actors_now, labels({{"state", "dead"}}), static_cast<double>(hosted.dead));
+  out.push_back(std::move(actors_now));
+  auto restarts = family("actors_actor_restarts_total", "Actor restarts on this node", MetricType::Counter);
+  add_counter(restarts, labels({}), static_cast<double>(hosted.restarts_total));
+  out.push_back(std::move(restarts));
+
+  auto bytes = family("actors_object_store_bytes", "Bytes of values the object store holds in memory",
+                      MetricType::Gauge);
+  add_gauge(bytes, labels({}), static_cast<double>(store.bytes_in_memory));
+  out.push_back(std::move(bytes));
+  auto limit = family("actors_object_store_limit_bytes", "The object store's memory limit before spilling",
+                      MetricType::Gauge);
+  add_gauge(limit, labels({}), static_cast<double>(store.bytes_limit));
+  out.push_back(std::move(limit));
+  auto objects = family("actors_objects", "Objects this node holds, by location", MetricType::Gauge);
+  add_gauge(objects, labels({{"location", "memory"}}),
+            static_cast<double>(store.objects - std::min(store.objects, store.spilled_objects)));
+  add_gauge(objects, labels({{"location", "spilled"}}), static_cast<double>(store.spilled_objects));
+  out.push_back(std::move(objects));
+  auto spilled = family("actors_object_store_spilled_bytes_total", "Bytes written to the spill directory",
+                        MetricType::Counter);
+  add_counter(spilled, labels({}), static_cast<double>(store.spilled_bytes_total));
+  out.push_back(std::move(spilled));
+  auto restored = family("actors_object_store_restored_bytes_total", "Bytes read back from the spill directory",
+                         MetricType::Counter);
+  add_counter(restored, labels({}), static_cast<double>(store.restored_bytes_total));
+  out.push_back(std::move(restored));
+
+  auto resources = family("actors_resources", "This node's resources, total and available", MetricType::Gauge);
+  auto add_resources = [&](const resource_set& r, const char* kind) {
+    add_gauge(resources, labels({{"resource", "CPU"}, {"kind", kind}}), r.cpu);
+    for (const auto& [name, amount] : r.custom)
+      add_gauge(resources, labels({{"resource", name}, {"kind", kind}}), amount);
+  };
+  add_resources(sched.total, "total");
+  add_resources(sched.available, "available");
+  out.push_back(std::move(resources));
+
+  auto messages = family("actors_network_messages_total", "Messages this node exchanged with other nodes",
+                         MetricType::Counter);
+  add_counter(messages, labels({{"direction", "sent"}}), static_cast<double>(traffic.messages_sent));
+  add_counter(messages, labels({{"direction", "received"}}), static_cast<double>(traffic.messages_received));
+  out.push_back(std::move(messages));
+  auto payload = family("actors_network_bytes_total", "Payload bytes this node exchanged with other nodes",
+                        MetricType::Counter);
+  add_counter(payload, labels({{"direction", "sent"}}), static_cast<double>(traffic.bytes_sent));
+  add_counter(payload, labels({{"direction", "received"}}), static_cast<double>(traffic.bytes_received));
+  out.push_back(std::move(payload));
+
+  if (n.config.role != node_role::member) {
+    auto nodes = family("actors_nodes", "Nodes of the cluster by state (head only)", MetricType::Gauge);
+    double alive = 0;
+    double dead = 0;
+    for (const auto& i : n.net->nodes())
+      (i.alive ? alive : dead) += 1;
+    add_gauge(nodes, labels({{"state", "alive"}}), alive);
+    add_gauge(nodes, labels({{"state", "dead"}}), dead);
+    out.push_back(std::move(nodes));
+  }
+  return out;
+}
+
+} // namespace
+
+prometheus::Registry& user_registry() {
+  static auto* registry = new prometheus::Registry();
+  return *registry;
+}
+
+struct metrics_service::impl {
+  node& n;
+  mg_context* ctx = nullptr;
+  int port = 0;
+  // Guards `closed` and `discovery`; a scrape holds it, so closing waits for the
+  // scrapes in progress and no later one touches the node.
+  std::mutex mu;
+  bool closed = false;
+  std::function<std::string()> discovery;
+
+  static int reply(mg_connection* conn, const char* type, const std::string& body) {
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+              type, body.size());
+    mg_write(conn, body.data(), body.size());
+    return 200;
+  }
+
+  static int unavailable(mg_connection* conn, int code) {
+    mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code,
+              code == 404 ? "Not Found" : "Service Unavailable");
+    return code;
+  }
+
+  static int on_metrics(mg_connection* conn, void* self) {
+    auto* d = static_cast<impl*>(self);
+    std::unique_lock<std::mutex> lock{d->mu};
+    if (d->closed)
+      return unavailable(conn, 503);
+    auto text = d->scrape();
+    lock.unlock();
+    return reply(conn, "text/plain; version=0.0.4; charset=utf-8", text);
+  }
+
+  static int on_discovery(mg_connection* conn, void* self) {
+    auto* d = static_cast<impl*>(self);
+    std::unique_lock<std::mutex> lock{d->mu};
+    if (d->closed)
+      return unavailable(conn, 503);
+    if (!d->discovery)
+      return unavailable(conn, 404);
+    auto list = d->discovery();
+    lock.unlock();
+    return reply(conn, "application/json", list);
+  }
+
+  std::string scrape() const {
+    auto families = node_metrics(n);
+    auto user = user_registry().Collect();
+    families.insert(families.end(), user.begin(), user.end());
+    std::ostringstream os;
+    prometheus::TextSerializer{}.Serialize(os, families);
+    return os.str();
+  }
+};
+
+metrics_service::metrics_service(node& n, const std::string& bind, int port) : impl_(new impl{n}) {
+  static std::once_flag init_once;
+  std::call_once(init_once, [] { mg_init_library(0); });
+  auto listen = bind + ":" + std::to_string(port);
+  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2", nullptr};
+  mg_callbacks callbacks{};
+  // civetweb reports errors through a callback; keep them for the message below.
+  impl_->ctx = mg_start(&callbacks, impl_.get(), options);
+  if (!impl_->ctx)
+    throw error(errc::invalid_argument, "cannot serve metrics on " + listen
+                                          + ": the port is taken or the address is not local; choose "
+                                            "another with --metrics-port (0 picks a free one)");
+  mg_server_port ports[4] = {};
+  if (mg_get_server_ports(impl_->ctx, 4, ports) > 0)
+    impl_->port = ports[0].port;
+  mg_set_request_handler(impl_->ctx, "/metrics", &impl::on_metrics, impl_.get());
+  mg_set_request_handler(impl_->ctx, "/sd", &impl::on_discovery, impl_.get());
+}
+
+metrics_service::~metrics_service() {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    impl_->closed = true;
+    impl_->discovery = nullptr;
+  }
+  // civetweb's stop waits up to two seconds for its listener to notice; let a
+  // thread of its own wait, so that shutdown does not.
+  if (impl_->ctx)
+    std::thread([d = std::move(impl_)] { mg_stop(d->ctx); }).detach();
+}
+
+int metrics_service::port() const noexcept {
+  return impl_->port;
+}
+
+std::string metrics_service::scrape() const {
+  return impl_->scrape();
+}
+
+void metrics_service::serve_discovery(std::function<std::string()> list) {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->discovery = std::move(list);
+}
+
+} // namespace actors::runtime
+
+namespace actors::metrics::detail {
+
+// A user metric: which prometheus-cpp metric it is.
+struct handle {
+  std::variant<prometheus::Counter*, prometheus::Gauge*, prometheus::Histogram*> metric;
+};
+
+namespace {
+
+std::mutex handles_mu;
+
+template <class Builder, class Family>
+Family& family_of(const std::string& name, const std::string& help, Builder builder) {
+  // prometheus-cpp refuses a second family of one name: keep each one once.
+  static std::map<std::string, Family*> families;
+  auto i = families.find(name);
+  if (i != families.end())
+    return *i->second;
+  auto& f = builder.Name(name).Help(help).Register(actors::runtime::user_registry());
+  families.emplace(name, &f);
+  return f;
+}
+
+} // namespace
+
+handle* counter_handle(const std::string& name, const std::string& help,
+                       const std::map<std::string, std::string>& labels) {
+  std::lock_guard<std::mutex> guard{handles_mu};
+  auto& f = family_of<decltype(prometheus::BuildCounter()), prometheus::Family<prometheus::Counter>>(
+    name, help, prometheus::BuildCounter());
+  return new handle{&f.Add(labels)};
+}
+
+handle* gauge_handle(const std::string& name, const std::string& help,
+                     const std::map<std::string, std::string>& labels) {
+  std::lock_guard<std::mutex> guard{handles_mu};
+  auto& f = family_of<decltype(prometheus::BuildGauge()), prometheus::Family<prometheus::Gauge>>(
+    name, help, prometheus::BuildGauge());
+  return new handle{&f.Add(labels)};
+}
+
+handle* histogram_handle(const std::string& name, const std::string& help,
+                         const std::map<std::string, std::string>& labels, const std::vector<double>& buckets) {
+  std::lock_guard<std::mutex> guard{handles_mu};
+  auto& f = family_of<decltype(prometheus::BuildHistogram()), prometheus::Family<prometheus::Histogram>>(
+    name, help, prometheus::BuildHistogram());
+  return new handle{&f.Add(labels, prometheus::Histogram::BucketBoundaries(buckets))};
+}
+
+void add(handle* h, double v) {
+  if (auto** c = std::get_if<prometheus::Counter*>(&h->metric))
+    (*c)->Increment(v);
+  else if (auto** g = std::get_if<prometheus::Gauge*>(&h->metric))
+    (*g)->Increment(v);
+}
+
+void set(handle* h, double v) {
+  if (auto** g = std::get_if<prometheus::Gauge*>(&h->metric))
+    (*g)->Set(v);
+}
+
+void observe(handle* h, double v) {
+  if (auto** hist = std::get_if<prometheus::Histogram*>(&h->metric))
+    (*hist)->Observe(v);
+}
+
+} // namespace actors::metrics::detail

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace actors::runtime {
+
+class node;
+
+/// The registry of user metrics (actors::metrics), one per process: it outlives
+/// every node, so user metric objects stay valid across init and shutdown.
+prometheus::Registry& user_registry();
+
+/// One node's HTTP endpoint for Prometheus: `/metrics` in the text format (the
+/// node's own metrics, read from its services at scrape time, and the user
+/// metrics), and on the head `/sd`, the http_sd_configs list of every live node's
+/// endpoint. Serves from its own threads; safe for concurrent scrapes.
+class metrics_service {
+ public:
+  /// Listens on `bind`:`port` (0 picks a free port). Throws actors::error saying
+  /// what to change if the port cannot be opened.
+  metrics_service(node& n, const std::string& bind, int port);
+  ~metrics_service();
+
+  metrics_service(const metrics_service&) = delete;
+  metrics_service& operator=(const metrics_service&) = delete;
+
+  /// The port it listens on.
+  int port() const noexcept;
+
+  /// The text `/metrics` answers now.
+  std::string scrape() const;
+
+  /// Makes `/sd` answer with what `list` returns (JSON); the head sets it.
+  void serve_discovery(std::function<std::string()> list);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace actors::runtime
