@@ -34,7 +34,9 @@ const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] COMMA
 commands:
   status                         nodes, their resources (free/total), alive and dead
   list nodes [--json]            one line (or JSON object) per node
-  list actors|tasks|objects      the actors, recent tasks and objects of every node
+  list actors|tasks|objects|placement-groups
+                                 the actors, recent tasks, objects and placement
+                                 groups of every node
        [--state STATE] [--json]  (STATE filters, e.g. --state failed)
   summary tasks                  task counts by name and state, over every node
   timeline -o FILE               recent task and method executions as Chrome
@@ -307,8 +309,10 @@ int main(int argc, char** argv) {
         print_table(view);
       }
     } else if (cmd == "list") {
-      if (words.size() < 2 || (words[1] != "actors" && words[1] != "tasks" && words[1] != "objects"))
-        fail("list what? actors list nodes|actors|tasks|objects");
+      if (words.size() < 2
+          || (words[1] != "actors" && words[1] != "tasks" && words[1] != "objects"
+              && words[1] != "placement-groups"))
+        fail("list what? actors list nodes|actors|tasks|objects|placement-groups");
       auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
       print_rows(gather(sys, view, words[1]), json, state_filter);
     } else if (cmd == "summary") {

@@ -1220,6 +1220,21 @@ struct cluster::impl {
                           std::to_string(e.start_us), std::to_string(e.end_us), std::to_string(e.worker)});
       for (const auto& name : n.sched.pending_names(10000))
         t.rows.push_back({name, "PENDING", "", "", ""});
+    } else if (what == "placement-groups") {
+      t.columns = {"GROUP", "BUNDLES", "NODES", "STATE"};
+      std::lock_guard<std::mutex> guard{mu};
+      for (const auto& [id, g] : groups) {
+        std::string bundles_text;
+        std::string nodes_text;
+        for (std::size_t i = 0; i < g.bundles.size(); ++i) {
+          bundles_text += i ? " " : "";
+          bundles_text += "{" + from_map(g.bundles[i]).to_string() + "}";
+          nodes_text += (i ? " " : "") + (g.nodes[i].value ? g.nodes[i].to_string() : std::string("-"));
+        }
+        bool ready = std::all_of(g.reserved.begin(), g.reserved.end(), [](bool b) { return b; });
+        t.rows.push_back({id, bundles_text, nodes_text,
+                          !g.failure.empty() ? "FAILED" : ready ? "CREATED" : "PENDING"});
+      }
     }
     return t;
   }

@@ -369,6 +369,11 @@ bool object_store::spill(object_cell* cell) {
       detail::release(p);
     log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), ": ",
         e.what());
+    // It stays in memory, counted outside the LRU list: it is not offered for
+    // spilling again.
+    guard.unlock();
+    std::lock_guard<std::mutex> g{mu_};
+    cell->counted = true;
     return false;
   }
   auto path = (spill_dir_ / (cell->id.to_string() + ".obj")).string();
