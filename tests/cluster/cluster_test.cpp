@@ -298,6 +298,11 @@ TEST_F(Cluster, SpreadPlacementGroupPutsBundlesOnDifferentNodes) {
   EXPECT_NE(a, b);
   auto c = actors::actor(job::make_counter).placement_group(pg, 1).remote(std::int64_t{0});
   EXPECT_EQ(actors::get(c.task(&job::Counter::where).remote(), 10s), b);
+  auto [code, listed] =
+    actors::test::run({actors::test::env("ACTORS_CLI"), "list", "placement-groups"}, dir + "/list-pg.log");
+  EXPECT_EQ(code, 0) << listed;
+  EXPECT_NE(listed.find(pg.id()), std::string::npos) << listed;
+  EXPECT_NE(listed.find("CREATED"), std::string::npos) << listed;
   pg.remove();
 }
 
