@@ -1,0 +1,136 @@
+// Failures on real processes: nodes killed with SIGKILL or frozen with SIGSTOP
+// while a driver (this test) has work on them.
+
+#include "tests/cluster/job.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+using namespace std::chrono_literals;
+using actors::test::process;
+
+namespace {
+
+/// A head and two nodes, fresh for each test: the tests kill nodes.
+class Faults : public ::testing::Test {
+ protected:
+  std::string dir;
+  std::string address;
+  std::string token;
+  std::unique_ptr<process> head;
+  std::vector<std::unique_ptr<process>> nodes;
+
+  std::vector<std::string> daemon(std::vector<std::string> extra) {
+    std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1",
+                                  "--load", actors::test::env("JOB_LIBRARY")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  void SetUp() override {
+    char tmpl[] = "/tmp/actors-fault-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
+    head = std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log");
+    ASSERT_TRUE(actors::test::eventually(
+      [&] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }));
+    address = actors::test::read_key(dir + "/session_latest", "address");
+    token = actors::test::read_key(dir + "/session_latest", "token");
+    for (int i = 0; i < 2; ++i)
+      nodes.push_back(std::make_unique<process>(daemon({"--address", address, "--token", token}),
+                                                dir + "/node" + std::to_string(i) + ".log"));
+    actors::init_options opts;
+    opts.address = address;
+    opts.token = token;
+    opts.metrics_port = -1;
+    actors::init(opts);
+    ASSERT_TRUE(actors::test::eventually([] { return daemons_alive() == 3; }));
+  }
+
+  void TearDown() override {
+    actors::shutdown();
+    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
+                      dir + "/stop.log");
+    head.reset();
+    nodes.clear();
+    if (!::testing::Test::HasFailure())
+      std::filesystem::remove_all(dir);
+    else
+      std::cerr << "fault test logs kept in " << dir << "\n";
+  }
+
+  static int daemons_alive() {
+    int n = 0;
+    for (const auto& i : actors::nodes())
+      n += i.alive && !i.is_driver;
+    return n;
+  }
+
+  /// The node id of the node process with this pid.
+  actors::node_id node_of(pid_t pid) const {
+    for (const auto& n : actors::nodes())
+      if (n.alive && !n.is_driver && !n.is_head && pid_of(n.id) == pid)
+        return n.id;
+    return {};
+  }
+
+  pid_t pid_of(const actors::node_id& id) const {
+    auto [code, json] = actors::test::run({actors::test::env("ACTORS_CLI"), "list", "nodes", "--json"},
+                                          dir + "/list.log");
+    auto at = json.find("\"id\":\"" + id.to_string() + "\"");
+    if (at == std::string::npos)
+      return 0;
+    auto pid_at = json.find("\"pid\":", at);
+    return static_cast<pid_t>(std::stol(json.substr(pid_at + 6)));
+  }
+
+  static bool declared_dead(const actors::node_id& id) {
+    for (const auto& n : actors::nodes())
+      if (n.id == id)
+        return !n.alive;
+    return false;
+  }
+};
+
+} // namespace
+
+TEST_F(Faults, EveryResultArrivesWhenANodeIsKilledDuringTenThousandTasks) {
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  refs.reserve(10'000);
+  for (std::int64_t i = 0; i < 10'000; ++i)
+    refs.push_back(actors::task(job::slow_square).strategy(actors::spread).remote(i, 1));
+  // Let part of the job finish, then kill one node while the rest is in flight.
+  actors::wait(refs, 2'000, 30s);
+  nodes[0]->kill(SIGKILL);
+  auto values = actors::get(refs);
+  for (std::int64_t i = 0; i < 10'000; ++i)
+    ASSERT_EQ(values[static_cast<std::size_t>(i)], i * i) << "at " << i;
+}
+
+TEST_F(Faults, FrozenNodeIsDeclaredDeadWithinTheTimeoutAndItsTaskRunsElsewhere) {
+  auto frozen = node_of(nodes[0]->pid());
+  ASSERT_TRUE(frozen.value);
+  auto slow = actors::task(job::slow_square).node(frozen, true).remote(std::int64_t{9}, 1000);
+  std::this_thread::sleep_for(200ms);
+  auto stopped_at = std::chrono::steady_clock::now();
+  nodes[0]->kill(SIGSTOP);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(frozen); }, 10s));
+  auto noticed = std::chrono::steady_clock::now() - stopped_at;
+  EXPECT_LT(noticed, 5s) << "a hung node is declared dead within the heartbeat timeout";
+  EXPECT_EQ(actors::get(slow, 20s), 81);
+  // It comes back: nothing it says now changes results, and it leaves.
+  nodes[0]->kill(SIGCONT);
+  EXPECT_EQ(actors::get(actors::task(job::square).strategy(actors::spread).remote(std::int64_t{12}), 10s), 144);
+  EXPECT_TRUE(nodes[0]->wait_exit(15s).has_value()) << nodes[0]->output();
+}
