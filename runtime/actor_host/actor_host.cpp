@@ -119,8 +119,9 @@ actor_cell* actor_host::make_remote(const actor_id& id, node_id location, const 
 }
 
 actor_cell* actor_host::create(const actor_id& id, const detail::function_entry& factory,
-                               detail::args_ptr args, detail::actor_options opts) {
+                               detail::args_ptr args, detail::actor_options opts, int restarts) {
   auto* a = new actor_cell(this, id);
+  a->restarts_used = restarts;
   a->location = node_;
   a->factory = &factory;
   a->ctor_args = std::move(args);

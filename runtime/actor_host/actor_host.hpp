@@ -109,8 +109,9 @@ class actor_host {
   actor_id next_id();
 
   /// Creates an actor; returns its cell with one reference (the caller's handle).
+  /// `restarts` counts earlier instances (elsewhere, on nodes that died).
   actor_cell* create(const actor_id& id, const detail::function_entry& factory,
-                     detail::args_ptr args, detail::actor_options opts);
+                     detail::args_ptr args, detail::actor_options opts, int restarts = 0);
 
   /// A cell for an actor that cannot be reached: its calls fail with
   /// actor_died_error saying `why`. One reference.

@@ -109,6 +109,9 @@ struct pending_op {
   // For bundle reservations: which one.
   std::string group;
   std::uint32_t bundle = 0;
+  // For actor calls: the call, to send again to a restarted actor.
+  actor_id actor;
+  std::string call;
   // For tasks, what it takes to run them again elsewhere.
   const detail::function_entry* fn = nullptr;
   detail::args_ptr args;
@@ -165,6 +168,22 @@ struct cluster::impl {
   // doing it (connecting blocks).
   std::set<node_id> connected;
   std::vector<std::thread> connectors;
+  // Actors this node created on other nodes: what it takes to build them again
+  // elsewhere when their node dies (up to max_restarts).
+  struct created_actor {
+    const detail::function_entry* factory = nullptr;
+    std::string args;
+    detail::actor_options opts;
+    int restarts = 0;
+    node_id location;
+    bool restarting = false;
+    std::string death;                 // set once it is dead for good
+    std::vector<std::string> waiting;  // calls made while it restarts (encoded)
+    std::vector<std::uint64_t> waiting_keys;
+    int call_retries_left = 0;
+  };
+  std::unordered_map<actor_id, created_actor> created;
+  std::vector<std::thread> restarters;
   // Tasks no node can take yet: placed again whenever the node table changes.
   std::vector<pending_op> parked;
   // Placement groups this node created: where each bundle went and whether it is
@@ -534,12 +553,151 @@ struct cluster::impl {
     detail::release(c);
   }
 
+  // -- restarting actors whose node died ------------------------------------------------
+
+  /// Marks the actors created here that lived on `id` as restarting (or dead).
+  /// Returns the ids to rebuild.
+  std::vector<actor_id> actors_lost_locked(const node_id& id, const std::string& why) {
+    std::vector<actor_id> out;
+    for (auto& [aid, a] : created) {
+      if (a.location != id || a.restarting || !a.death.empty())
+        continue;
+      if (a.restarts < a.opts.max_restarts && !stopping) {
+        a.restarting = true;
+        a.call_retries_left = a.opts.max_task_retries;
+        out.push_back(aid);
+      } else {
+        a.death = "its node " + id.to_string() + " is gone (" + why + ") and it has no restarts left (max_restarts="
+                  + std::to_string(a.opts.max_restarts) + ")";
+      }
+    }
+    return out;
+  }
+
+  /// A call in flight to an actor that restarts: sent again to the new instance if
+  /// its retries allow (max_task_retries).
+  bool requeue_call(pending_op& op) {
+    std::lock_guard<std::mutex> guard{mu};
+    auto i = created.find(op.actor);
+    if (i == created.end() || !i->second.restarting || i->second.call_retries_left <= 0)
+      return false;
+    --i->second.call_retries_left;
+    auto key = next_key.fetch_add(1, std::memory_order_relaxed);
+    auto call = wire::unpack<wire::actor_call>(op.call, "actor call");
+    call.key = key;
+    op.call = wire::pack(call);
+    i->second.waiting.push_back(op.call);
+    i->second.waiting_keys.push_back(key);
+    ops.emplace(key, std::move(op));
+    return true;
+  }
+
+  void restart_actor(const actor_id& aid) {
+    created_actor a;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      a = created.at(aid);
+    }
+    auto demand = resource_set::from(a.opts.num_cpus, a.opts.resources);
+    auto placement = a.opts.placement;
+    placement.affinity = {};
+    std::string why;
+    std::optional<node_id> where;
+    try {
+      where = place_impl(demand, placement, true);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    bool ok = false;
+    if (where) {
+      wire::actor_create_request req;
+      req.id = aid;
+      req.factory = a.factory->name;
+      req.signature = a.factory->signature;
+      req.args = a.args;
+      req.options = a.opts;
+      req.restarts = a.restarts + 1;
+      caf::actor to;
+      {
+        std::lock_guard<std::mutex> guard{mu};
+        to = endpoint_of_locked(*where);
+      }
+      if (to) {
+        caf::scoped_actor self{sys};
+        self->request(to, blocking_timeout, create_actor_atom::value, wire::pack(req))
+          .receive(
+            [&](bool created_ok, const std::string& reason) {
+              ok = created_ok;
+              why = reason;
+            },
+            [&](const caf::error& e) { why = sys.render(e); });
+      }
+    } else if (why.empty()) {
+      why = "no live node can host it";
+    }
+    if (ok && !a.opts.name.empty() && control) {
+      // The name now points at the new node.
+      caf::anon_send(control, name_remove_atom::value, a.opts.name, aid.owner, aid.seq);
+      caf::scoped_actor self{sys};
+      self->request(control, blocking_timeout, name_register_atom::value, a.opts.name,
+                    wire::pack(wire::named_actor{aid, a.factory->actor_class, *where}))
+        .receive([](bool) {}, [](const caf::error&) {});
+    }
+    std::vector<std::string> calls;
+    std::vector<std::uint64_t> keys;
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto& c = created.at(aid);
+      c.restarting = false;
+      if (ok) {
+        ++c.restarts;
+        c.location = *where;
+        to = endpoint_of_locked(*where);
+        log(log_level::warning, "cluster", "actor ", aid.to_string(), " restarted on node ", where->to_string(),
+            " (restart ", c.restarts, " of ", c.opts.max_restarts, ")");
+      } else {
+        c.death = "its node died and it could not be rebuilt: " + why;
+      }
+      calls.swap(c.waiting);
+      keys.swap(c.waiting_keys);
+      for (auto k : keys) {
+        auto o = ops.find(k);
+        if (o != ops.end())
+          o->second.target = ok ? *where : node_id{};
+      }
+    }
+    if (ok && to) {
+      for (const auto& blob : calls)
+        caf::anon_send(to, call_actor_atom::value, sent(blob), endpoint);
+      return;
+    }
+    // Not rebuilt: the calls that waited fail.
+    for (auto k : keys) {
+      pending_op op;
+      {
+        std::lock_guard<std::mutex> guard{mu};
+        auto o = ops.find(k);
+        if (o == ops.end())
+          continue;
+        op = std::move(o->second);
+        ops.erase(o);
+      }
+      n.store.settle(op.result, detail::failure{errc::actor_died, "actor " + aid.to_string() + " is dead: " + why, {}, {}});
+      detail::release(op.result);
+    }
+  }
+
   /// Fails, or runs again elsewhere, what was in flight to a node that died.
   void node_down(const node_id& id, const std::string& why) {
     std::vector<pending_op> lost;
     std::vector<detail::object_cell*> released;
+    std::vector<actor_id> to_restart;
     {
       std::lock_guard<std::mutex> guard{mu};
+      to_restart = actors_lost_locked(id, why);
+      for (const auto& aid : to_restart)
+        restarters.emplace_back([this, aid] { restart_actor(aid); });
       dead.insert(id);
       for (auto& rec : view.nodes)
         if (rec.id == id)
@@ -581,6 +739,8 @@ struct cluster::impl {
                                                     {}, {}});
           break;
         case pending_op::kind::actor_call:
+          if (requeue_call(op))
+            continue;
           n.store.settle(op.result, detail::failure{errc::actor_died,
                                                     "the actor's node " + id.to_string() + " is gone (" + why + ")",
                                                     {}, {}});
@@ -895,7 +1055,7 @@ struct cluster::impl {
                          + detail::demangle(fn->signature) + ", but the caller's is a "
                          + detail::demangle(req.signature.c_str()) + ": rename one of the two"};
       auto args = fn->decode_args(req.args);
-      auto* a = n.host.create(req.id, *fn, std::move(args), std::move(req.options));
+      auto* a = n.host.create(req.id, *fn, std::move(args), std::move(req.options), req.restarts);
       std::lock_guard<std::mutex> guard{mu};
       creator_holds.emplace(req.id, a);
       return {true, {}};
@@ -1316,7 +1476,11 @@ void drop_remote(const detail::actor_cell& a) {
   caf::actor to;
   {
     std::lock_guard<std::mutex> guard{c->mu};
-    to = c->endpoint_of_locked(a.location);
+    auto i = c->created.find(a.id);
+    auto location = i != c->created.end() ? i->second.location : a.location;
+    if (i != c->created.end() && !i->second.restarting)
+      c->created.erase(i);
+    to = c->endpoint_of_locked(location);
   }
   if (to)
     caf::anon_send(to, drop_actor_atom::value, a.id.owner, a.id.seq);
@@ -1478,6 +1642,12 @@ void cluster::create_remote_actor(node_id where, const detail::function_entry& f
       [&](const caf::error& e) { why = "node " + where.to_string() + " did not answer: " + d.sys.render(e); });
   if (!ok)
     throw error(errc::actor_died, why);
+  std::lock_guard<std::mutex> guard{d.mu};
+  auto& c = d.created[id];
+  c.factory = &factory;
+  c.args = std::move(req.args);
+  c.opts = opts;
+  c.location = where;
 }
 
 detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const detail::method_entry& m,
@@ -1495,16 +1665,54 @@ detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const det
   op.target = a->location;
   op.result = result;
   op.args = std::move(args); // keeps argument objects alive until the call is answered
+  op.actor = a->id;
   caf::actor to;
+  std::string blob;
   {
     std::lock_guard<std::mutex> guard{d.mu};
-    to = d.endpoint_of_locked(a->location);
+    auto c = d.created.find(a->id);
+    if (c != d.created.end()) {
+      if (!c->second.death.empty()) {
+        d.n.store.settle(result, detail::failure{errc::actor_died,
+                                                 "actor " + a->id.to_string() + " is dead: " + c->second.death,
+                                                 {}, {}});
+        detail::release(result);
+        return result;
+      }
+      op.target = c->second.location;
+      if (c->second.restarting) {
+        // Sent when the new instance exists, in the order made.
+        req.key = d.next_key.fetch_add(1, std::memory_order_relaxed);
+        op.call = wire::pack(req);
+        c->second.waiting.push_back(op.call);
+        c->second.waiting_keys.push_back(req.key);
+        d.ops.emplace(req.key, std::move(op));
+        return result;
+      }
+    }
+    to = d.endpoint_of_locked(op.target);
   }
-  req.key = d.add_op(std::move(op));
+  auto target = op.target;
+  req.key = d.next_key.load(std::memory_order_relaxed); // replaced by add_op below
+  std::uint64_t key = 0;
+  {
+    // The call is kept encoded so that it can go again to a restarted instance.
+    auto probe = req;
+    probe.key = 0;
+    op.call = wire::pack(probe);
+  }
+  key = d.add_op(std::move(op));
+  req.key = key;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    auto o = d.ops.find(key);
+    if (o != d.ops.end())
+      o->second.call = wire::pack(req);
+  }
   if (to)
     caf::anon_send(to, call_actor_atom::value, d.sent(wire::pack(req)), d.endpoint);
   else
-    d.node_down(a->location, "it is not in the node table");
+    d.node_down(target, "it is not in the node table");
   return result;
 }
 
@@ -1513,7 +1721,11 @@ void cluster::kill_remote_actor(detail::actor_cell* a, bool no_restart) {
   caf::actor to;
   {
     std::lock_guard<std::mutex> guard{d.mu};
-    to = d.endpoint_of_locked(a->location);
+    auto c = d.created.find(a->id);
+    auto location = c != d.created.end() ? c->second.location : a->location;
+    if (c != d.created.end() && no_restart)
+      c->second.death = "it was killed";
+    to = d.endpoint_of_locked(location);
   }
   if (!to)
     return; // its node is gone, and the actor with it
@@ -1777,6 +1989,9 @@ void cluster::stop() {
   {
     std::lock_guard<std::mutex> guard{d.mu};
     connectors.swap(d.connectors);
+    for (auto& t : d.restarters)
+      connectors.push_back(std::move(t));
+    d.restarters.clear();
   }
   for (auto& t : connectors)
     t.join();

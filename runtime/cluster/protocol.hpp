@@ -129,10 +129,12 @@ struct actor_create_request {
   std::string signature;
   std::string args;
   detail::actor_options options;
+  /// How many times the actor was rebuilt before (its node died).
+  std::int32_t restarts = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & factory & signature & args & options;
+    ar & key & id & factory & signature & args & options & restarts;
   }
 };
 

@@ -13,7 +13,13 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
 #include <mutex>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <thread>
 #include <sstream>
 #include <variant>
@@ -179,6 +185,7 @@ prometheus::Registry& user_registry() {
 struct metrics_service::impl {
   node& n;
   mg_context* ctx = nullptr;
+  std::string host;
   int port = 0;
   // Guards `closed` and `discovery`; a scrape holds it, so closing waits for the
   // scrapes in progress and no later one touches the node.
@@ -233,6 +240,7 @@ struct metrics_service::impl {
 };
 
 metrics_service::metrics_service(node& n, const std::string& bind, int port) : impl_(new impl{n}) {
+  impl_->host = bind == "0.0.0.0" ? "127.0.0.1" : bind;
   static std::once_flag init_once;
   std::call_once(init_once, [] { mg_init_library(0); });
   auto listen = bind + ":" + std::to_string(port);
@@ -257,10 +265,26 @@ metrics_service::~metrics_service() {
     impl_->closed = true;
     impl_->discovery = nullptr;
   }
-  // civetweb's stop waits up to two seconds for its listener to notice; let a
-  // thread of its own wait, so that shutdown does not.
-  if (impl_->ctx)
-    std::thread([d = std::move(impl_)] { mg_stop(d->ctx); }).detach();
+  if (!impl_->ctx)
+    return;
+  // civetweb's listener notices a stop only when its poll wakes, which can take
+  // two seconds: stop it on a thread of its own and wake it with connections.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    mg_stop(impl_->ctx);
+    stopped = true;
+  });
+  for (int i = 0; i < 400 && !stopped; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(impl_->port));
+    ::inet_pton(AF_INET, impl_->host.c_str(), &addr.sin_addr);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stopper.join();
 }
 
 int metrics_service::port() const noexcept {

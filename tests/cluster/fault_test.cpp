@@ -134,3 +134,22 @@ TEST_F(Faults, FrozenNodeIsDeclaredDeadWithinTheTimeoutAndItsTaskRunsElsewhere) 
   EXPECT_EQ(actors::get(actors::task(job::square).strategy(actors::spread).remote(std::int64_t{12}), 10s), 144);
   EXPECT_TRUE(nodes[0]->wait_exit(15s).has_value()) << nodes[0]->output();
 }
+
+TEST_F(Faults, ActorOfAKilledNodeRestartsElsewhereWithinMaxRestarts) {
+  auto victim = node_of(nodes[0]->pid());
+  ASSERT_TRUE(victim.value);
+  auto kept = actors::actor(job::make_counter).name("survivor").max_restarts(2).node(victim, true).remote(std::int64_t{5});
+  auto lost = actors::actor(job::make_counter).max_restarts(0).node(victim, true).remote(std::int64_t{5});
+  EXPECT_EQ(actors::get(kept.task(&job::Counter::where).remote(), 10s), victim.to_string());
+  EXPECT_EQ(actors::get(lost.task(&job::Counter::add).remote(std::int64_t{1}), 10s), 6);
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  // The restarted instance is fresh (built again from its factory) and elsewhere.
+  EXPECT_EQ(actors::get(kept.task(&job::Counter::add).remote(std::int64_t{1}), 20s), 6);
+  EXPECT_NE(actors::get(kept.task(&job::Counter::where).remote(), 10s), victim.to_string());
+  // Its name follows it.
+  auto found = actors::get_actor<job::Counter>("survivor");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(actors::get(found->task(&job::Counter::value).remote(), 10s), 6);
+  EXPECT_THROW(actors::get(lost.task(&job::Counter::add).remote(std::int64_t{1}), 10s), actors::actor_died_error);
+}
