@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+"""Collates the JSON lines of a benchmark session (tests/perf/run.py) into
+docs/performance.md: the machine, the runs and the load other processes put on
+the machine, the targets, and per benchmark the median/min/max of ours (cluster
+and embedded) next to the Dask peer's.
+
+    /usr/bin/python3 tests/perf/report.py [RESULTS_DIR] [--out docs/performance.md]
+
+Without RESULTS_DIR, the newest directory under tests/perf/results is used.
+"""
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# (name, extra or None, unit, better, what) in the order of the spec.
+METRICS = [
+    ("cluster_start", None, "s", "lower", "§1: from creating the cluster until both workers accept tasks"),
+    ("tasks_sync", None, "round_trips/s", "higher", "§2: one task at a time, submit → result in the driver"),
+    ("tasks_sync", "median_latency_us", "µs", "lower", "§2: median latency of one round trip"),
+    ("tasks_sync", "p99_latency_us", "µs", "lower", "§2: 99th percentile latency"),
+    ("tasks_async", None, "tasks/s", "higher", "§3: 20,000 independent tasks in flight, all results fetched"),
+    ("tasks_async", "submit_s", "s", "lower", "§3: time spent submitting"),
+    ("tasks_async_noqueue", None, "tasks/s", "higher", "§3: peer only, scheduler-side queuing off"),
+    ("tasks_chain", None, "tasks/s", "higher", "§4: 2,000 tasks, each taking the previous one's future"),
+    ("actor_calls_sync", None, "calls/s", "higher", "§5.1: one actor call at a time"),
+    ("actor_calls_sync", "median_latency_us", "µs", "lower", "§5.1: median latency of one call"),
+    ("actor_calls_sync", "p99_latency_us", "µs", "lower", "§5.1: 99th percentile latency"),
+    ("actor_calls_async", None, "calls/s", "higher", "§5.2: 5,000 calls in flight on one actor"),
+    ("put_get_small", None, "put+get_pairs/s", "higher", "§6.1: put a 100-byte object on a worker, get it back"),
+    ("put_get_small", "median_latency_us", "µs", "lower", "§6.1: median latency of one pair"),
+    ("put_get_small_batch", None, "objects/s", "higher", "§6.2: 10,000 small objects put then got in batches"),
+    ("put_get_small_batch", "put_objs_per_s", "objects/s", "higher", "§6.2: put phase"),
+    ("put_get_small_batch", "get_objs_per_s", "objects/s", "higher", "§6.2: get phase"),
+    ("put_gigabytes", None, "GB/s", "higher", "§7: 256 MiB from the driver to worker #0"),
+    ("get_gigabytes", None, "GB/s", "higher", "§7: 256 MiB from worker #0 back to the driver"),
+    ("put_gigabytes_via_scheduler", None, "GB/s", "higher", "§7: peer only, relayed by its scheduler"),
+    ("get_gigabytes_via_scheduler", None, "GB/s", "higher", "§7: peer only, relayed by its scheduler"),
+    ("data_map_reduce", None, "elements/s", "higher", "§8: map, filter, sum over 10^7 integers in 16 partitions"),
+    ("data_groupby", None, "rows/s", "higher", "§9.1: sum of value by key mod 1000 over 5,000,000 rows"),
+    ("data_sort", None, "rows/s", "higher", "§9.2: global sort by key into 16 range partitions"),
+    ("data_shuffle", None, "rows/s", "higher", "§9.3: N / (t_groupby + t_sort)"),
+    ("data_hash_shuffle", None, "rows/s", "higher", "§9.4: repartition by hash of key into 16 partitions"),
+    ("peak_rss_sum_of_process_hwm", None, "MiB", "lower", "§10: sum of every process's peak RSS (VmHWM)"),
+    ("peak_rss_sampled_total", None, "MiB", "lower", "§10: peak of the summed RSS, sampled every 0.25 s"),
+    ("mem_per_queued_task", None, "bytes", "lower", "ours only: RSS growth per queued task"),
+    ("mem_per_idle_actor", None, "bytes", "lower", "ours only: RSS growth per idle actor"),
+    ("cluster_stop", None, "s", "lower", "§1: shutting the client and the cluster down"),
+    ("script_total", None, "s", "lower", "§11: the whole suite"),
+]
+
+# (name, extra, comparison, goal, text)
+TARGETS = [
+    ("embedded_tasks_async", None, ">=", 500_000, "embedded tasks_async ≥ 500,000 tasks/s"),
+    ("embedded_actor_calls_async", None, ">=", 500_000, "embedded actor_calls_async ≥ 500,000 calls/s"),
+    ("embedded_tasks_sync", "median_latency_us", "<=", 10, "embedded tasks_sync median latency ≤ 10 µs"),
+    ("embedded_actor_calls_sync", "median_latency_us", "<=", 10, "embedded actor_calls_sync median latency ≤ 10 µs"),
+    ("embedded_tasks_chain", None, ">=", 100_000, "embedded tasks_chain ≥ 100,000 tasks/s"),
+    ("embedded_put_get_small", None, ">=", 1_000_000, "embedded put_get_small ≥ 1,000,000 pairs/s"),
+    ("tasks_async", None, ">=", 60_000, "cluster tasks_async ≥ 60,000 tasks/s"),
+    ("actor_calls_async", None, ">=", 60_000, "cluster actor_calls_async ≥ 60,000 calls/s"),
+    ("tasks_sync", "median_latency_us", "<=", 100, "cluster tasks_sync median latency ≤ 100 µs"),
+    ("actor_calls_sync", "median_latency_us", "<=", 100, "cluster actor_calls_sync median latency ≤ 100 µs"),
+    ("put_gigabytes", None, ">=", 1.5, "cluster 256 MiB put ≥ 1.5 GB/s"),
+    ("get_gigabytes", None, ">=", 1.5, "cluster 256 MiB get ≥ 1.5 GB/s"),
+    ("data_map_reduce", None, ">=", 200e6, "cluster data_map_reduce ≥ 200 M elements/s"),
+    ("embedded_data_map_reduce", None, ">=", 200e6, "embedded data_map_reduce ≥ 200 M elements/s"),
+    ("data_sort", None, ">=", 20e6, "cluster data_sort ≥ 20 M rows/s"),
+    ("embedded_data_sort", None, ">=", 20e6, "embedded data_sort ≥ 20 M rows/s"),
+    ("data_groupby", None, ">=", 100e6, "cluster data_groupby ≥ 100 M rows/s"),
+    ("embedded_data_groupby", None, ">=", 100e6, "embedded data_groupby ≥ 100 M rows/s"),
+    ("cluster_start", None, "<=", 1.0, "cluster_start ≤ 1 s"),
+    ("embedded_cluster_start", None, "<=", 0.05, "embedded cluster_start ≤ 50 ms"),
+    ("mem_per_queued_task", None, "<=", 1000, "cluster memory per queued task ≤ 1 KB"),
+    ("embedded_mem_per_queued_task", None, "<=", 1000, "embedded memory per queued task ≤ 1 KB"),
+    ("mem_per_idle_actor", None, "<=", 4000, "cluster memory per idle actor ≤ 4 KB"),
+    ("embedded_mem_per_idle_actor", None, "<=", 4000, "embedded memory per idle actor ≤ 4 KB"),
+]
+
+METHODS = """\
+How each side does the work. Both follow the spec's definitions; the differences
+that matter when reading the figures:
+
+* **Cluster shape.** Ours: `actorsd --head --port 0 --num-cpus 0` plus two
+  `actorsd --address … --num-cpus 1` workers, all loading `libbenchjob.so`
+  (`tests/perf/bench_job.cpp`); `actors_bench` joins as the driver with
+  `actors::init({.address, .token})`. The peer: `LocalCluster(n_workers=2,
+  threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)`
+  with the scheduler in the driver process.
+* **Embedded** figures (`embedded_…`) are the same workloads on `actors::init()`
+  in one process with every core; they have no peer counterpart, and their
+  ours/peer ratio only says how far the single-process runtime is from the
+  peer's cluster.
+* **§6 put.** The API has no put-to-a-node: a small object is "put on a worker"
+  by an `echo_bytes` task pinned to a worker (`.node(worker, false)`, the two
+  workers alternating), which returns the bytes as its result; the get is
+  `actors::get`. The batch put is 10,000 such tasks placed by the scheduler and
+  a wait for all of them (there is no batch put call); the batch get is
+  `actors::get(vector)`. Embedded: `actors::put` / `actors::get`.
+* **§7 large objects.** Ours: `echo_bytes` pinned to worker #0 with the buffer
+  moved into the call (an untimed copy is made first); the put ends when the
+  result is ready (the worker holds it; the worker also copies the argument into
+  its result), the get is `actors::get_shared`. Embedded: `actors::put(buf)` (a
+  copy into the store) and `actors::get` (a copy out). The peer:
+  `client.scatter(buf, workers=[w0], direct=True)` and `client.gather(…,
+  direct=True)`; the `_via_scheduler` figures use `direct=False`.
+* **§8.** Ours: 16 tasks, each materialising its partition as a
+  `std::vector<int64_t>`, then applying the map and the filter to every element
+  and summing; the driver adds the 16 partial sums. The peer: a dask.bag
+  pipeline with a tree reduction.
+* **§9.** Ours: plain tasks over `std::vector<int64_t>` partitions of
+  interleaved (key, value) rows; partition p is generated on worker p mod 2 and
+  every task reading a partition is pinned (soft node affinity) to the worker
+  holding it; the per-bucket tasks of the sort and the hash shuffle are pinned to
+  worker j mod 2 and fetch the other worker's pieces. Groupby: per-partition partial sums,
+  added in the driver. Sort: 128 sampled keys per partition → 15 boundaries in
+  the driver → per-partition range split → 256 `take_bucket` tasks → per-bucket
+  concatenation and radix sort (16-argument task). Hash shuffle: the same with a
+  hash split and a plain concatenation. The peer: dask.dataframe
+  `groupby(key % 1000).value.sum()`, `set_index("key", shuffle="tasks",
+  npartitions=16)` and `shuffle("key", shuffle="tasks", npartitions=16)`.
+* **Memory (§10)** sums `VmHWM` / samples `VmRSS` of the driver and the three
+  daemons (ours) or of the driver and every process below it (peer). The two
+  `mem_per_…` figures are ours only: the growth of the summed RSS (after
+  `malloc_trim` in every process) with 20,000 tasks queued behind tasks that
+  hold every execution slot, or with 2,000 (cluster) / 5,000 (embedded) live
+  idle actors, divided by the count.
+"""
+
+
+def load_jsonl(path):
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if "name" in rec:
+                    out[rec["name"]] = rec
+    except OSError:
+        pass
+    return out
+
+
+def fmt(v):
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.3g} M"
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.3g}"
+    if a == 0:
+        return "0"
+    return f"{v:.3g}"
+
+
+class Series:
+    """The values of one metric over the runs of one side."""
+
+    def __init__(self, runs, name, extra):
+        self.values, self.errors, self.missing = [], [], 0
+        for i, recs in enumerate(runs, 1):
+            rec = recs.get(name)
+            if rec is None:
+                self.missing += 1
+            elif rec.get("unit") == "error":
+                self.errors.append((i, rec.get("error", "")))
+            else:
+                v = rec.get(extra) if extra else rec.get("value")
+                if isinstance(v, (int, float)):
+                    self.values.append(float(v))
+                else:
+                    self.missing += 1
+        self.runs = len(runs)
+
+    @property
+    def present(self):
+        return bool(self.values or self.errors)
+
+    @property
+    def median(self):
+        return statistics.median(self.values) if self.values else None
+
+    def cells(self):
+        if not self.values:
+            if self.errors:
+                return ["error", "—", "—"]
+            return ["—", "—", "—"]
+        return [fmt(self.median), fmt(min(self.values)), fmt(max(self.values))]
+
+    def ok_text(self):
+        return f"{len(self.values)}/{self.runs}"
+
+
+def ratio_text(ours, peer, better):
+    if ours is None or peer is None or peer == 0:
+        return "—"
+    r = ours / peer
+    good = r > 1 if better == "higher" else r < 1
+    text = f"{r:,.0f}" if r >= 1000 else f"{r:.3g}"
+    return f"{text}× ({'ours better' if good else 'peer better'})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="?", help="a directory written by run.py")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "performance.md"))
+    args = ap.parse_args()
+    d = args.results
+    if not d:
+        dirs = sorted(p for p in glob.glob(os.path.join(HERE, "results", "*")) if os.path.isdir(p))
+        if not dirs:
+            sys.exit("report.py: no results under tests/perf/results: run ./dev bench")
+        d = dirs[-1]
+    with open(os.path.join(d, "meta.json")) as f:
+        meta = json.load(f)
+    n_runs = max([r["run"] for r in meta["runs"]] or [0])
+    ours = [load_jsonl(os.path.join(d, f"ours-{i}.jsonl")) for i in range(1, n_runs + 1)]
+    peer = [load_jsonl(os.path.join(d, f"peer-{i}.jsonl")) for i in range(1, n_runs + 1)]
+
+    m = meta["machine"]
+    rel = os.path.relpath(d, ROOT)
+    L = []
+    w = L.append
+    w("# Performance")
+    w("")
+    w("Figures of the benchmark suite (`tests/perf/`): remote tasks, actor calls, object")
+    w("put/get, partitioned data and memory, on a head and two single-slot worker")
+    w("processes over loopback TCP, next to the same work on Dask distributed (the peer).")
+    w("Every figure is the median, min and max over "
+      f"{n_runs} runs; ours and the peer's runs alternate, each starting on a quiet machine.")
+    w("")
+    w("Reproduce with `./dev bench` (about 20 minutes). It installs what it needs, builds")
+    w("`actors_bench`, runs `tests/perf/run.py` (the alternating runs; raw JSON lines in")
+    w("`tests/perf/results/`) and `tests/perf/report.py` (this page). One suite alone:")
+    w("`build/tests/perf/actors_bench [--mode cluster|embedded|both] [--only NAME]` and")
+    w("`/usr/bin/python3 tests/perf/peers/dask_bench.py [--only NAME]`.")
+    w("")
+    w("## Machine")
+    w("")
+    w(f"* CPUs: {m.get('nproc')} × {m.get('cpu_model')}")
+    w(f"* Memory: {m.get('mem_total_gib', 0):.1f} GiB")
+    w(f"* Kernel: Linux {m.get('kernel')}; Debian {m.get('debian')}")
+    w(f"* Compiler: {m.get('compiler')} (release build, -O2)")
+    pv = m.get("peer_versions") or {}
+    w(f"* Peer: Dask {pv.get('dask', '?')}, distributed {pv.get('distributed', '?')} on Python {m.get('python')}")
+    w(f"* Date: {m.get('date')}")
+    w(f"* Raw results: `{rel}/`")
+    w("")
+    w("## Runs and foreign load")
+    w("")
+    w("Each run waits until the machine was less than 0.1 core busy over 10 s (at most")
+    w("60 s), then records the CPU time other processes used during the run: busy time")
+    w("from `/proc/stat` (steal included) minus the CPU time of the run's own processes.")
+    w("")
+    w("| run | side | exit | wall (s) | quiet before start | waited (s) | own CPU (s) | foreign load (cores) | of which steal (cores) |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for r in meta["runs"]:
+        q = r.get("quiet_wait", {})
+        qc = q.get("window_cores")
+        quiet = ("yes" if q.get("quiet") else "no") + (f" ({qc:.2f} cores)" if qc is not None else "")
+        side = "ours" if r["impl"] == "ours" else "peer"
+        exit_text = str(r.get("exit_code")) + (" (timed out)" if r.get("timed_out") else "")
+        fc = r.get("foreign_cores") or 0.0
+        kinds = r.get("machine_busy_cpu_s_by_kind")
+        steal = f"{kinds.get('steal', 0) / r['wall_s']:.2f}" if kinds and r["wall_s"] > 0 else "—"
+        w(f"| {r['run']} | {side} | {exit_text} | {r['wall_s']:.1f} | {quiet} | {q.get('waited_s', 0):.0f} | "
+          f"{r['own_cpu_s']:.1f} | {max(0.0, fc):.2f} | {steal} |")
+    w("")
+
+    # Targets
+    w("## Targets")
+    w("")
+    w("Medians over the runs, 2 cores. KB = 1,000 bytes and GB = 10^9 bytes, as in the")
+    w("spec. The data targets apply to the cluster shape; the embedded rows are shown")
+    w("for comparison.")
+    w("")
+    w("| target | measured (median) | min – max | status |")
+    w("|---|---|---|---|")
+    missed = []
+    for name, extra, op, goal, text in TARGETS:
+        s = Series(ours, name, extra)
+        if s.median is None:
+            status = "error" if s.errors else "not measured"
+            measured = "—"
+            rng = "—"
+        else:
+            ok = s.median >= goal if op == ">=" else s.median <= goal
+            status = "met" if ok else "**missed**"
+            measured = fmt(s.median)
+            rng = f"{fmt(min(s.values))} – {fmt(max(s.values))}"
+        if status != "met":
+            missed.append(text)
+        w(f"| {text} | {measured} | {rng} | {status} |")
+    w("")
+
+    # Summary
+    w("## Summary")
+    w("")
+    w("Medians. The ratio is ours (cluster) / peer; the `better` column says which")
+    w("direction is better for that figure.")
+    w("")
+    w("| benchmark | unit | better | ours, cluster | peer | ours / peer | ours, embedded |")
+    w("|---|---|---|---|---|---|---|")
+    for name, extra, unit, better, _ in METRICS:
+        c, e, p = Series(ours, name, extra), Series(ours, "embedded_" + name, extra), Series(peer, name, extra)
+        if not (c.present or e.present or p.present):
+            continue
+        label = name + (f" ({extra})" if extra else "")
+        cm = fmt(c.median) if c.median is not None else ("error" if c.errors else "—")
+        em = fmt(e.median) if e.median is not None else ("error" if e.errors else "—")
+        pm = fmt(p.median) if p.median is not None else ("error" if p.errors else "—")
+        w(f"| {label} | {unit} | {better} | {cm} | {pm} | {ratio_text(c.median, p.median, better)} | {em} |")
+    w("")
+
+    # Details
+    w("## Each benchmark")
+    w("")
+    w("Ratios are against the peer's median.")
+    w("")
+    errors = []
+    for name, extra, unit, better, what in METRICS:
+        rows = [("ours, cluster", Series(ours, name, extra)),
+                ("ours, embedded", Series(ours, "embedded_" + name, extra)),
+                ("peer (Dask)", Series(peer, name, extra))]
+        if not any(s.present for _, s in rows):
+            continue
+        label = name + (f" — {extra}" if extra else "")
+        w(f"### {label}")
+        w("")
+        w(f"{what}. Unit: {unit}; {better} is better.")
+        w("")
+        w("| side | median | min | max | runs ok | ours / peer |")
+        w("|---|---|---|---|---|---|")
+        pmed = rows[2][1].median
+        for side, s in rows:
+            if not s.present:
+                continue
+            ratio = ratio_text(s.median, pmed, better) if side != "peer (Dask)" else "—"
+            w(f"| {side} | " + " | ".join(s.cells()) + f" | {s.ok_text()} | {ratio} |")
+            for run, msg in s.errors:
+                if not extra:
+                    errors.append((label, side, run, msg))
+        w("")
+
+    w("## Failures")
+    w("")
+    if errors:
+        w("Every error line of the runs, as printed:")
+        w("")
+        w("| benchmark | side | run | error |")
+        w("|---|---|---|---|")
+        for label, side, run, msg in errors:
+            msg = msg.replace("|", "\\|").replace("\n", " ")
+            w(f"| {label} | {side} | {run} | {msg} |")
+    else:
+        w("No benchmark failed.")
+    w("")
+    w("## Method")
+    w("")
+    w(METHODS.rstrip())
+    w("")
+    text = "\n".join(L) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(f"report.py: wrote {args.out} from {rel}")
+    if missed:
+        print("report.py: targets not met: " + "; ".join(missed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+#!/usr/bin/python3
+"""Runs actors_bench and the Dask peer alternately, each on a quiet machine, and
+keeps their JSON lines and the load other processes put on the machine.
+
+    /usr/bin/python3 tests/perf/run.py --build build [--runs 3] [--out tests/perf/results]
+
+Writes DIR/ours-N.jsonl, DIR/peer-N.jsonl (stdout of each run), DIR/*.log
+(stderr) and DIR/meta.json (machine, per-run wall time, own and foreign CPU),
+where DIR is a new time-stamped directory under --out; prints DIR last.
+"""
+
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TICK = os.sysconf("SC_CLK_TCK")
+QUIET_CORES = 0.1
+QUIET_WINDOW_S = 10.0
+QUIET_LIMIT_S = 60.0
+
+
+def busy_seconds():
+    """CPU seconds the whole machine has been busy (steal included)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    v = [int(x) for x in fields]
+    user, nice, system, idle, iowait, irq, softirq = v[:7]
+    steal = v[7] if len(v) > 7 else 0
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def stat_fields():
+    """Machine-wide CPU seconds by kind, from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]] + [0] * 10
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return {n: v[i] / TICK for i, n in enumerate(names)}
+
+
+def own_seconds():
+    """CPU seconds of this runner and of every child it has reaped."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def wait_quiet():
+    """Waits until the machine was < 0.1 core busy over 10 s, at most 60 s."""
+    t0 = time.monotonic()
+    samples = [(t0, busy_seconds(), own_seconds())]
+    best = None
+    while True:
+        time.sleep(1.0)
+        now = time.monotonic()
+        samples.append((now, busy_seconds(), own_seconds()))
+        while len(samples) > 2 and now - samples[1][0] >= QUIET_WINDOW_S:
+            samples.pop(0)
+        t_a, b_a, o_a = samples[0]
+        span = now - t_a
+        if span >= QUIET_WINDOW_S - 0.01:
+            cores = max(0.0, (samples[-1][1] - b_a) - (samples[-1][2] - o_a)) / span
+            best = cores if best is None else min(best, cores)
+            if cores < QUIET_CORES:
+                return {"quiet": True, "waited_s": now - t0, "window_cores": cores}
+        if now - t0 >= QUIET_LIMIT_S:
+            return {"quiet": False, "waited_s": now - t0, "window_cores": best}
+
+
+def reap_orphans():
+    """Reaps processes re-parented to this runner (it is a child subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def descendants(root):
+    """Pids of every process below `root` (from /proc)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def kill_tree(root):
+    for pid in [root] + descendants(root):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_one(cmd, out_path, err_path, timeout_s):
+    wait = wait_quiet()
+    f0 = stat_fields()
+    b0, o0, t0 = busy_seconds(), own_seconds(), time.monotonic()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
+        try:
+            code = p.wait(timeout=timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            kill_tree(p.pid)
+            code = p.wait()
+            timed_out = True
+    for pid in descendants(os.getpid()):  # anything the run left behind
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.2)
+    reap_orphans()
+    wall = time.monotonic() - t0
+    busy = busy_seconds() - b0
+    own = own_seconds() - o0
+    f1 = stat_fields()
+    by_kind = {k: f1[k] - f0[k] for k in f0 if k not in ("idle", "iowait")}
+    return {
+        "cmd": cmd,
+        "exit_code": code,
+        "timed_out": timed_out,
+        "wall_s": wall,
+        "own_cpu_s": own,
+        "machine_busy_cpu_s": busy,
+        "foreign_cpu_s": busy - own,
+        "foreign_cores": (busy - own) / wall if wall > 0 else None,
+        "machine_busy_cpu_s_by_kind": by_kind,
+        "quiet_wait": wait,
+    }
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    debian = ""
+    try:
+        with open("/etc/debian_version") as f:
+            debian = f.read().strip()
+    except OSError:
+        pass
+    versions = {}
+    try:
+        import dask
+        import distributed
+
+        versions = {"dask": dask.__version__, "distributed": distributed.__version__}
+    except ImportError:
+        pass
+    try:
+        gcc = subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        gcc = ""
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "mem_total_gib": mem_kb / 1048576,
+        "kernel": platform.release(),
+        "debian": debian,
+        "python": platform.python_version(),
+        "compiler": gcc,
+        "peer_versions": versions,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build", help="the meson build directory")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--ours-timeout", type=float, default=1500.0)
+    ap.add_argument("--peer-timeout", type=float, default=330.0)
+    args = ap.parse_args()
+
+    # Orphans of a run (a killed benchmark's daemons) become our children, so their
+    # CPU time is counted as the run's own, not as foreign load.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+    build = os.path.abspath(args.build)
+    ours = [
+        os.path.join(build, "tests/perf/actors_bench"),
+        "--actorsd", os.path.join(build, "runtime/daemon/actorsd"),
+        "--cli", os.path.join(build, "runtime/cli/actors"),
+        "--job", os.path.join(build, "tests/perf/libbenchjob.so"),
+    ]
+    peer = [sys.executable, os.path.join(HERE, "peers", "dask_bench.py")]
+    for path in (ours[0], ours[2], ours[4], ours[6]):
+        if not os.path.exists(path):
+            sys.exit(f"run.py: {path} is missing: build first (./dev bench does)")
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    outdir = os.path.join(os.path.abspath(args.out), stamp)
+    os.makedirs(outdir, exist_ok=True)
+    meta = {"machine": machine(), "runs": []}
+
+    def save():
+        with open(os.path.join(outdir, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+
+    save()
+    for i in range(1, args.runs + 1):
+        for impl, cmd, timeout in (("ours", ours, args.ours_timeout), ("peer", peer, args.peer_timeout)):
+            print(f"run.py: run {i}/{args.runs}: {impl}: waiting for a quiet machine", file=sys.stderr, flush=True)
+            r = run_one(cmd, os.path.join(outdir, f"{impl}-{i}.jsonl"), os.path.join(outdir, f"{impl}-{i}.log"),
+                        timeout)
+            r.update({"impl": impl, "run": i})
+            meta["runs"].append(r)
+            save()
+            print(f"run.py: run {i}/{args.runs}: {impl}: exit {r['exit_code']}, {r['wall_s']:.1f} s, "
+                  f"foreign load {r['foreign_cores']:.2f} cores, quiet={r['quiet_wait']['quiet']}",
+                  file=sys.stderr, flush=True)
+    print(outdir)
+
+
+if __name__ == "__main__":
+    main()
