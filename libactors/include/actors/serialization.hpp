@@ -135,6 +135,37 @@ std::size_t byte_size(const T& x) {
 
 // -- encode / decode ---------------------------------------------------------------
 
+/// A stream buffer that appends to a std::string: no intermediate copy, unlike
+/// std::ostringstream.
+class string_sink : public std::streambuf {
+ public:
+  explicit string_sink(std::string& out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof()))
+      out_.push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  std::string& out_;
+};
+
+/// A stream buffer that reads a byte range in place: no copy, unlike
+/// std::istringstream.
+class bytes_source : public std::streambuf {
+ public:
+  bytes_source(const char* data, std::size_t size) {
+    auto* p = const_cast<char*>(data);
+    setg(p, p, p + size);
+  }
+};
+
 /// Thrown inside the runtime when a value has no encoding; turned into an error
 /// value at the one place that encodes.
 [[noreturn]] void throw_not_serializable(const char* type_name);
@@ -143,12 +174,14 @@ std::size_t byte_size(const T& x) {
 template <class T>
 std::string encode(const T& x) {
   if constexpr (is_serializable_v<T>) {
-    std::ostringstream os(std::ios::binary);
+    std::string out;
+    out.reserve(byte_size(x) + 64);
+    string_sink sink(out);
     {
-      oarchive ar(os, archive_flags);
+      oarchive ar(sink, archive_flags);
       ar << x;
     }
-    return std::move(os).str();
+    return out;
   } else {
     throw_not_serializable(typeid(T).name());
   }
@@ -159,8 +192,8 @@ std::string encode(const T& x) {
 template <class T>
 T decode(const std::string& bytes) {
   if constexpr (is_serializable_v<T>) {
-    std::istringstream is(bytes, std::ios::binary);
-    iarchive ar(is, archive_flags);
+    bytes_source source(bytes.data(), bytes.size());
+    iarchive ar(source, archive_flags);
     T x{};
     ar >> x;
     return x;

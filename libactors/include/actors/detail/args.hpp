@@ -113,12 +113,13 @@ class call_args final : public args_holder {
 
   std::string encode() const override {
     if constexpr ((is_serializable_v<stored_t<Ps>> && ...)) {
-      std::ostringstream os(std::ios::binary);
+      std::string out;
+      string_sink sink(out);
       {
-        oarchive ar(os, archive_flags);
+        oarchive ar(sink, archive_flags);
         std::apply([&](const auto&... s) { ((ar << s), ...); }, slots_);
       }
-      return std::move(os).str();
+      return out;
     } else {
       throw_not_serializable(typeid(std::tuple<stored_t<Ps>...>).name());
     }
@@ -127,8 +128,8 @@ class call_args final : public args_holder {
   static args_ptr decode(const std::string& bytes) {
     auto out = std::make_unique<call_args>();
     if constexpr ((is_serializable_v<stored_t<Ps>> && ...)) {
-      std::istringstream is(bytes, std::ios::binary);
-      iarchive ar(is, archive_flags);
+      bytes_source source(bytes.data(), bytes.size());
+      iarchive ar(source, archive_flags);
       std::apply([&](auto&... s) { ((ar >> s), ...); }, out->slots_);
     } else {
       throw_not_serializable(typeid(std::tuple<stored_t<Ps>...>).name());
