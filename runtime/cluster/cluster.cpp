@@ -404,6 +404,43 @@ struct cluster::impl {
 
   // -- fetching values from the nodes that hold them ----------------------------------------
 
+  /// The cell standing in for an object whose value node `obj.holder` holds: the
+  /// held value itself if that is this node (shared, not copied), else fetched
+  /// from the holder directly.
+  detail::object_cell* adopt_located(const wire::located_object& obj) {
+    bool created = false;
+    auto* c = n.store.find_or_make_foreign(obj.id, created);
+    if (!created)
+      return c;
+    if (obj.holder == n.id) {
+      if (auto* held_cell = n.store.find(obj.remote_id)) {
+        detail::value_box value;
+        {
+          std::lock_guard<std::mutex> guard{held_cell->mu};
+          value = held_cell->value;
+        }
+        if (value.value)
+          n.store.settle(c, std::move(value));
+        detail::release(held_cell);
+        if (c->current() != detail::object_cell::state::pending)
+          return c;
+      }
+    }
+    detail::retain(c); // for the fetch
+    auto fs = std::make_shared<fetch_state>();
+    fs->id = obj.remote_id;
+    fs->holder = obj.holder;
+    fs->done = [this, c](bool ok, std::string type, std::string bytes, detail::failure why) {
+      if (ok)
+        n.store.settle_encoded(c, std::move(type), std::move(bytes));
+      else
+        n.store.settle(c, std::move(why));
+      detail::release(c);
+    };
+    start_fetch(fs);
+    return c;
+  }
+
   void start_fetch(std::shared_ptr<fetch_state> fs) {
     send_chunk_request(fs, 0);
   }
@@ -779,6 +816,21 @@ struct cluster::impl {
     send_task(*where, std::move(op));
   }
 
+  /// Where the large ready objects the arguments refer to are held, so that the
+  /// node fetches them from there (or finds them in place) without asking here.
+  std::vector<wire::located_object> located_dependencies(const detail::args_holder& args) {
+    std::vector<detail::object_cell*> deps;
+    args.dependencies(deps);
+    std::vector<wire::located_object> out;
+    for (auto* c : deps) {
+      std::lock_guard<std::mutex> guard{c->mu};
+      if (c->current() == detail::object_cell::state::ready && c->remote && !c->value.value
+          && c->encoded_type.empty())
+        out.push_back({c->id, c->remote->node, c->remote->id, c->remote->type_name, c->remote->size});
+    }
+    return out;
+  }
+
   /// Small ready objects the arguments refer to, to send along.
   std::vector<wire::inline_object> inline_dependencies(const detail::args_holder& args) {
     std::vector<detail::object_cell*> deps;
@@ -812,6 +864,7 @@ struct cluster::impl {
     req.options = op.opts;
     req.owner = n.id;
     req.inlined = inline_dependencies(*op.args);
+    req.located = located_dependencies(*op.args);
     try {
       req.args = op.args->encode();
     } catch (const std::exception& e) {
@@ -937,15 +990,38 @@ struct cluster::impl {
       return r;
     }
     try {
-      auto [type, bytes] = encoded_value(n.store, c);
+      // Large values stay here, as they are; the requester fetches them (in
+      // chunks, encoded then) or a task here uses them in place.
+      std::size_t weight = 0;
+      std::string type;
+      {
+        std::lock_guard<std::mutex> guard{c->mu};
+        weight = c->bytes;
+        type = c->value.value ? c->value.ops->name : c->encoded_type;
+      }
+      if (weight > wire::inline_limit && requester.value && !type.empty()) {
+        r.ok = true;
+        r.size = weight;
+        r.type_name = std::move(type);
+        n.store.publish(c);
+        detail::retain(c);
+        {
+          std::lock_guard<std::mutex> guard{mu};
+          held.emplace(c->id, held_object{c, requester});
+        }
+        r.location = n.id;
+        r.remote_id = c->id;
+        return r;
+      }
+      auto [encoded_type, bytes] = encoded_value(n.store, c);
       r.ok = true;
       r.size = bytes.size();
-      r.type_name = std::move(type);
+      r.type_name = std::move(encoded_type);
       if (bytes.size() <= wire::inline_limit || !requester.value) {
         r.bytes = std::move(bytes);
         return r;
       }
-      n.store.keep_encoded(c, std::move(bytes));
+      // Its weight was underestimated: hold it after all.
       n.store.publish(c);
       detail::retain(c);
       {
@@ -1021,6 +1097,8 @@ struct cluster::impl {
                                     req.function, n.id.to_string()});
       return;
     }
+    for (const auto& obj : req.located)
+      adopted.push_back(adopt_located(obj));
     detail::args_ptr args;
     try {
       args = fn->decode_args(req.args);

@@ -104,6 +104,20 @@ struct inline_object {
   }
 };
 
+/// A large ready object a task uses, and the node that holds its value.
+struct located_object {
+  object_id id;
+  node_id holder;
+  object_id remote_id;
+  std::string type_name;
+  std::uint64_t size = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & holder & remote_id & type_name & size;
+  }
+};
+
 /// Run a registered function; the result goes back as a `result` with `key`.
 struct task_request {
   std::uint64_t key = 0;
@@ -114,10 +128,11 @@ struct task_request {
   std::string args;
   node_id owner;
   std::vector<inline_object> inlined;
+  std::vector<located_object> located;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & function & signature & options & args & owner & inlined;
+    ar & key & function & signature & options & args & owner & inlined & located;
   }
 };
 
