@@ -29,6 +29,10 @@ std::string bundle_resource(const std::string& resource, const std::string& grou
 
 namespace {
 
+// Arguments larger than this are refused (a sender cannot make a node allocate
+// without bound).
+constexpr std::uint64_t max_upload_bytes = std::uint64_t{16} << 30;
+
 // Every bundle offers this much of a marker resource, and everything that runs in
 // it takes a thousandth: so work with no other demand still lands on the bundle's
 // node.
@@ -184,6 +188,8 @@ struct cluster::impl {
   };
   std::unordered_map<actor_id, created_actor> created;
   std::vector<std::thread> restarters;
+  // Arguments arriving in chunks ahead of their request, by sender and key.
+  std::map<std::pair<caf::actor_addr, std::uint64_t>, std::string> uploads;
   // Tasks no node can take yet: placed again whenever the node table changes.
   std::vector<pending_op> parked;
   // Placement groups this node created: where each bundle went and whether it is
@@ -831,6 +837,43 @@ struct cluster::impl {
     return out;
   }
 
+  /// Sends `bytes` to node endpoint `to` in chunks under `key`, for the request
+  /// with that key which follows (messages from one sender arrive in order).
+  void upload(const caf::actor& to, std::uint64_t key, const std::string& bytes) {
+    for (std::size_t offset = 0; offset < bytes.size(); offset += wire::chunk_size) {
+      auto len = std::min(wire::chunk_size, bytes.size() - offset);
+      messages_sent.fetch_add(1, std::memory_order_relaxed);
+      bytes_sent.fetch_add(len, std::memory_order_relaxed);
+      caf::anon_send(to, upload_atom::value, endpoint, key, static_cast<std::uint64_t>(bytes.size()),
+                     static_cast<std::uint64_t>(offset), bytes.substr(offset, len));
+    }
+  }
+
+  /// A chunk of the arguments of a request still to come (endpoint thread).
+  void on_upload(const caf::actor& from, std::uint64_t key, std::uint64_t total, std::uint64_t offset,
+                 const std::string& chunk) {
+    messages_received.fetch_add(1, std::memory_order_relaxed);
+    bytes_received.fetch_add(chunk.size(), std::memory_order_relaxed);
+    if (total > max_upload_bytes || offset + chunk.size() > total)
+      return;
+    std::lock_guard<std::mutex> guard{mu};
+    auto& buf = uploads[{from.address(), key}];
+    if (buf.size() != total)
+      buf.resize(total);
+    std::copy(chunk.begin(), chunk.end(), buf.begin() + static_cast<std::ptrdiff_t>(offset));
+  }
+
+  /// The arguments uploaded for request `key` from `from`.
+  std::string take_upload(const caf::actor& from, std::uint64_t key) {
+    std::lock_guard<std::mutex> guard{mu};
+    auto i = uploads.find({from.address(), key});
+    if (i == uploads.end())
+      return {};
+    auto out = std::move(i->second);
+    uploads.erase(i);
+    return out;
+  }
+
   /// Small ready objects the arguments refer to, to send along.
   std::vector<wire::inline_object> inline_dependencies(const detail::args_holder& args) {
     std::vector<detail::object_cell*> deps;
@@ -882,8 +925,16 @@ struct cluster::impl {
       to = endpoint_of_locked(where);
     }
     req.key = add_op(std::move(op));
-    if (to)
+    if (to) {
+      if (req.args.size() > wire::chunk_size) {
+        // Large arguments go ahead in chunks (one huge message is slow and costs
+        // several times its size in memory); the request follows them.
+        upload(to, req.key, req.args);
+        req.args.clear();
+        req.args_uploaded = true;
+      }
       caf::anon_send(to, exec_atom::value, sent(wire::pack(req)), endpoint);
+    }
     else
       node_down(where, "it is not in the node table");
   }
@@ -1065,6 +1116,8 @@ struct cluster::impl {
       log(log_level::warning, "cluster", e.what());
       return;
     }
+    if (req.args_uploaded)
+      req.args = take_upload(reply_to, req.key);
     const auto* fn = detail::function_named(req.function);
     if (!fn) {
       reply_failure(req.key, reply_to,
@@ -1509,6 +1562,8 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](view_atom, const std::string& blob, const std::vector<caf::actor>& eps) {
       self->state.owner->apply_view(self, blob, eps);
     },
+    [=](upload_atom, const caf::actor& from, std::uint64_t key, std::uint64_t total, std::uint64_t offset,
+        const std::string& chunk) { self->state.owner->on_upload(from, key, total, offset, chunk); },
     [=](exec_atom, const std::string& blob, const caf::actor& reply_to) {
       self->state.owner->serve_task(blob, reply_to);
     },

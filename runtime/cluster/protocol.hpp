@@ -129,10 +129,12 @@ struct task_request {
   node_id owner;
   std::vector<inline_object> inlined;
   std::vector<located_object> located;
+  /// The arguments came ahead in upload messages under this request's key.
+  bool args_uploaded = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & function & signature & options & args & owner & inlined & located;
+    ar & key & function & signature & options & args & owner & inlined & located & args_uploaded;
   }
 };
 

@@ -24,6 +24,7 @@ using create_actor_atom = caf::atom_constant<caf::atom("ac_mkact")>;
 using call_actor_atom = caf::atom_constant<caf::atom("ac_call")>;
 using kill_actor_atom = caf::atom_constant<caf::atom("ac_kill")>;
 using drop_actor_atom = caf::atom_constant<caf::atom("ac_drop")>;
+using upload_atom = caf::atom_constant<caf::atom("ac_upload")>;
 using fetch_atom = caf::atom_constant<caf::atom("ac_fetch")>;
 using bundle_reserve_atom = caf::atom_constant<caf::atom("ac_pgres")>;
 using bundle_remove_atom = caf::atom_constant<caf::atom("ac_pgdel")>;
