@@ -188,6 +188,16 @@ struct cluster::impl {
   };
   std::unordered_map<actor_id, created_actor> created;
   std::vector<std::thread> restarters;
+  // Lineage of large results held on other nodes, by (holder, id there): the
+  // task that made each, to run again if the holder dies. The arguments are kept,
+  // and with them the objects (and their lineage) they name.
+  struct lineage_entry {
+    const detail::function_entry* fn = nullptr;
+    std::shared_ptr<detail::args_holder> args;
+    detail::task_options opts;
+    int attempts = 0;
+  };
+  std::map<std::pair<node_id, object_id>, lineage_entry> lineage;
   // Arguments arriving in chunks ahead of their request, by sender and key.
   std::map<std::pair<caf::actor_addr, std::uint64_t>, std::string> uploads;
   // Tasks no node can take yet: placed again whenever the node table changes.
@@ -399,13 +409,133 @@ struct cluster::impl {
       bundle_answered(op.group, op.bundle, r.ok, r.why.message);
       return;
     }
-    if (!r.ok)
+    if (!r.ok && r.why.code == errc::object_lost && op.what == pending_op::kind::task
+        && op.attempt < op.opts.max_retries && !stopping) {
+      // An argument was lost with its node: run again, rebuilding it first.
+      retry_task(std::move(op));
+      return;
+    }
+    if (!r.ok) {
       n.store.settle(op.result, std::move(r.why));
-    else if (r.location.value)
+    } else if (r.location.value) {
+      if (op.what == pending_op::kind::task && op.fn && op.args) {
+        // Lineage: what it takes to make the value again if its node dies.
+        std::lock_guard<std::mutex> guard{mu};
+        lineage.emplace(std::make_pair(r.location, r.remote_id),
+                        lineage_entry{op.fn, std::shared_ptr<detail::args_holder>(std::move(op.args)), op.opts, 0});
+      }
       n.store.settle_remote(op.result, {r.location, r.remote_id, std::move(r.type_name), r.size});
-    else
+    } else {
       n.store.settle_encoded(op.result, std::move(r.type_name), std::move(r.bytes));
+    }
     detail::release(op.result);
+  }
+
+  // -- lineage: making lost values again ---------------------------------------------------
+
+  /// Runs again the task that made `c`'s value, which was held by a node that is
+  /// gone, and points `c` at the new value. Blocks. False if there is no lineage
+  /// or no attempt left.
+  bool rebuild(detail::object_cell* c) {
+    lineage_entry e;
+    detail::object_cell::remote_copy old;
+    {
+      std::lock_guard<std::mutex> guard{c->mu};
+      if (!c->remote)
+        return false;
+      old = *c->remote;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = lineage.find({old.node, old.id});
+      if (i == lineage.end() || i->second.attempts >= i->second.opts.max_retries)
+        return false;
+      ++i->second.attempts;
+      e = i->second;
+    }
+    log(log_level::warning, "cluster", "object ", c->id.to_string(), " was lost with node ", old.node.to_string(),
+        "; running '", e.fn->name, "' again to make it (attempt ", e.attempts, ")");
+    detail::args_ptr args;
+    try {
+      args = e.fn->decode_args(e.args->encode());
+    } catch (const std::exception&) {
+      return false;
+    }
+    auto* tmp = n.store.create_pending();
+    detail::retain(tmp);
+    pending_op op;
+    op.what = pending_op::kind::task;
+    op.result = tmp;
+    op.fn = e.fn;
+    op.args = std::move(args);
+    op.opts = e.opts;
+    op.opts.placement.affinity = {};
+    op.label = e.fn->name;
+    auto demand = resource_set::from(op.opts.num_cpus, op.opts.resources);
+    std::optional<node_id> where;
+    try {
+      where = place_impl(demand, op.opts.placement, false, op.args.get());
+    } catch (const std::exception&) {
+    }
+    if (where)
+      send_task(*where, std::move(op));
+    else
+      submit_local_task(n.store, n.sched, n.tasks, n.id, *op.fn, std::move(op.args), op.opts, tmp);
+    auto p = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+    auto done = std::make_shared<bool>(false);
+    tmp->on_settled([p, done] {
+      std::lock_guard<std::mutex> guard{p->first};
+      *done = true;
+      p->second.notify_all();
+    });
+    {
+      blocking_scope blocked;
+      std::unique_lock<std::mutex> lock{p->first};
+      p->second.wait(lock, [&] { return *done; });
+    }
+    bool ok = tmp->current() == detail::object_cell::state::ready;
+    if (ok) {
+      std::lock_guard<std::mutex> guard{c->mu};
+      std::lock_guard<std::mutex> tmp_guard{tmp->mu};
+      if (tmp->remote) {
+        // `c` takes over the new copy: `tmp` must not drop it when it goes.
+        c->remote = std::move(tmp->remote);
+        std::lock_guard<std::mutex> g{mu};
+        auto moved = lineage.find({c->remote->node, c->remote->id});
+        if (moved != lineage.end())
+          moved->second.attempts = e.attempts;
+      } else if (!tmp->encoded_type.empty()) {
+        c->encoded = tmp->encoded;
+        c->encoded_type = tmp->encoded_type;
+      } else if (tmp->value.value) {
+        c->value = tmp->value;
+      } else {
+        ok = false;
+      }
+    }
+    decltype(lineage)::node_type gone; // released after the lock
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      gone = lineage.extract({old.node, old.id});
+    }
+    detail::release(tmp);
+    return ok;
+  }
+
+  /// The arguments' large objects whose holder is gone.
+  std::vector<detail::object_cell*> lost_dependencies(const detail::args_holder& args) {
+    std::vector<detail::object_cell*> deps;
+    args.dependencies(deps);
+    std::vector<detail::object_cell*> out;
+    for (auto* c : deps) {
+      std::lock_guard<std::mutex> guard{c->mu};
+      if (c->remote && !c->value.value && c->encoded_type.empty()) {
+        std::lock_guard<std::mutex> g{mu};
+        if (dead.count(c->remote->node))
+          out.push_back(c);
+      }
+    }
+    return out;
   }
 
   // -- fetching values from the nodes that hold them ----------------------------------------
@@ -559,18 +689,26 @@ struct cluster::impl {
       };
       start_fetch(fs);
     }
-    blocking_scope blocked;
-    std::unique_lock<std::mutex> lock{mu};
-    changed.wait(lock, [&] { return w->finished; });
-    if (!w->ok)
-      throw object_lost_error("cannot fetch object " + c->id.to_string() + " from node "
-                              + where.node.to_string() + ": " + w->why.message);
+    {
+      blocking_scope blocked;
+      std::unique_lock<std::mutex> lock{mu};
+      changed.wait(lock, [&] { return w->finished; });
+    }
+    if (w->ok)
+      return;
+    // The holder is gone: make the value again from its lineage, then read it.
+    if (rebuild(c))
+      return;
+    throw object_lost_error("cannot fetch object " + c->id.to_string() + " from node " + where.node.to_string()
+                            + ", and it cannot be made again: " + w->why.message);
   }
 
   void drop_held_for(const detail::object_cell::remote_copy& where) {
     caf::actor to;
+    decltype(lineage)::node_type gone; // its arguments are released after the lock
     {
       std::lock_guard<std::mutex> guard{mu};
+      gone = lineage.extract({where.node, where.id});
       if (stopping)
         return;
       to = endpoint_of_locked(where.node);
@@ -901,6 +1039,35 @@ struct cluster::impl {
   }
 
   void send_task(const node_id& where, pending_op op) {
+    if (!lost_dependencies(*op.args).empty()) {
+      // Rebuilding blocks: do it on a thread of its own, then send.
+      auto shared = std::make_shared<pending_op>(std::move(op));
+      std::lock_guard<std::mutex> guard{mu};
+      restarters.emplace_back([this, shared] {
+        for (auto* c : lost_dependencies(*shared->args))
+          if (!rebuild(c)) {
+            n.store.settle(shared->result,
+                           detail::failure{errc::object_lost,
+                                           "an argument of task '" + shared->label
+                                             + "' was lost with its node and cannot be made again",
+                                           {}, {}});
+            detail::release(shared->result);
+            return;
+          }
+        auto demand = resource_set::from(shared->opts.num_cpus, shared->opts.resources);
+        std::optional<node_id> target;
+        try {
+          target = place_impl(demand, shared->opts.placement, false, shared->args.get());
+        } catch (const std::exception&) {
+        }
+        if (target)
+          send_task(*target, std::move(*shared));
+        else
+          submit_local_task(n.store, n.sched, n.tasks, n.id, *shared->fn, std::move(shared->args), shared->opts,
+                            shared->result);
+      });
+      return;
+    }
     wire::task_request req;
     req.function = op.fn->name;
     req.signature = op.fn->signature;
@@ -975,7 +1142,7 @@ struct cluster::impl {
     {
       std::lock_guard<std::mutex> guard{mu};
       for (const auto& rec : view.nodes) {
-        if (!rec.alive)
+        if (!rec.alive || dead.count(rec.id))
           continue;
         auto total = from_map(rec.total);
         if (p.affinity.value && rec.id == p.affinity) {
@@ -2114,6 +2281,12 @@ void cluster::stop() {
     d.held.clear();
     d.transfers.clear();
   }
+  decltype(d.lineage) lineage;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    lineage.swap(d.lineage);
+  }
+  lineage.clear();
   for (auto* c : kept)
     detail::release(c);
   d.n.store.fetch_remote = nullptr;

@@ -153,3 +153,31 @@ TEST_F(Faults, ActorOfAKilledNodeRestartsElsewhereWithinMaxRestarts) {
   EXPECT_EQ(actors::get(found->task(&job::Counter::value).remote(), 10s), 6);
   EXPECT_THROW(actors::get(lost.task(&job::Counter::add).remote(std::int64_t{1}), 10s), actors::actor_died_error);
 }
+
+TEST_F(Faults, ValueLostWithItsNodeIsMadeAgainFromItsLineage) {
+  auto holder = node_of(nodes[0]->pid());
+  ASSERT_TRUE(holder.value);
+  // A chain whose large intermediate result stays on the node that made it.
+  auto first = actors::task(job::make_vec).node(holder, true).remote(std::int64_t{200'000});
+  auto second = actors::task(job::make_vec).node(holder, true).remote(std::int64_t{300'000});
+  actors::wait(std::vector{first, second});
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(holder); }, 10s));
+  // A task that needs the lost value: it is made again first.
+  EXPECT_EQ(actors::get(actors::task(job::sum_vec).remote(first), 30s), 200'000LL * 200'001 / 2);
+  // And a get in the driver of the other lost value.
+  auto v = actors::get(second, 30s);
+  ASSERT_EQ(v.size(), 300'000u);
+  EXPECT_EQ(v.back(), 300'000);
+}
+
+TEST_F(Faults, PutWhoseNodeDiedCannotBeRebuilt) {
+  // A put lives with its owner, here the driver; a task's result without lineage
+  // (max_retries=0) on a node that dies is lost for good, and get says why.
+  auto holder = node_of(nodes[0]->pid());
+  auto lost = actors::task(job::make_vec).node(holder, true).max_retries(0).remote(std::int64_t{200'000});
+  actors::wait(std::vector{lost});
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(holder); }, 10s));
+  EXPECT_THROW(actors::get(lost, 30s), actors::object_lost_error);
+}
