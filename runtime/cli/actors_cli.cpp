@@ -96,6 +96,7 @@ void print_json(const rt::wire::cluster_view& v) {
               << json_escape(n.address) << "\",\"alive\":" << (n.alive ? "true" : "false")
               << ",\"head\":" << (n.head ? "true" : "false")
               << ",\"driver\":" << (n.driver ? "true" : "false") << ",\"pid\":" << n.pid
+              << ",\"metrics_port\":" << n.metrics_port
               << ",\"resources_total\":{";
     bool first = true;
     for (const auto& [name, amount] : n.total) {

@@ -150,8 +150,13 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
       return true;
     },
     [=](name_register_atom, const std::string& name, const std::string& entry) -> bool {
-      auto e = wire::unpack<wire::named_actor>(entry, "named actor");
-      return self->state.names.emplace(name, std::move(e)).second;
+      try {
+        auto e = wire::unpack<wire::named_actor>(entry, "named actor");
+        return self->state.names.emplace(name, std::move(e)).second;
+      } catch (const std::exception& e) {
+        log(log_level::warning, "control_store", "refused a name registration: ", e.what());
+        return false;
+      }
     },
     [=](name_lookup_atom, const std::string& name) -> std::tuple<bool, std::string> {
       auto i = self->state.names.find(name);
