@@ -368,7 +368,29 @@ TEST_F(Cluster, ListShowsActorsTasksAndObjectsOfEveryNode) {
   std::size_t events = 0;
   for (auto p = json.find("\"ph\":\"X\""); p != std::string::npos; p = json.find("\"ph\":\"X\"", p + 1))
     ++events;
+  // One event per execution: as many as the nodes' counters say ran.
+  double executed = 0;
+  for (const auto& n : actors::nodes()) {
+    if (!n.alive || n.metrics_port <= 0)
+      continue;
+    auto text = actors::test::http_get(n.metrics_port, "/metrics");
+    for (const char* state : {"finished", "failed"}) {
+      auto series = "actors_tasks_total{node=\"" + n.id.to_string() + "\",state=\"" + state + "\"} ";
+      auto at = text.find(series);
+      if (at != std::string::npos)
+        executed += std::stod(text.substr(at + series.size()));
+    }
+  }
+  EXPECT_EQ(static_cast<double>(events), executed);
   EXPECT_GE(events, 7u) << "six squares and one method call at least";
+  // And it is JSON (Chrome's trace format), as a JSON parser reads it.
+  auto [pcode, parsed] = actors::test::run(
+    {"/usr/bin/python3", "-c",
+     "import json,sys; d=json.load(open(sys.argv[1])); print(len([e for e in d['traceEvents'] if e['ph']=='X']))",
+     trace},
+    dir + "/parse.log");
+  EXPECT_EQ(pcode, 0) << parsed;
+  EXPECT_EQ(parsed, std::to_string(events) + "\n");
   actors::kill(c);
 }
 
