@@ -198,6 +198,8 @@ struct cluster::impl {
     int attempts = 0;
   };
   std::map<std::pair<node_id, object_id>, lineage_entry> lineage;
+  // Objects owned here that other nodes borrow: one hold per borrow.
+  std::map<std::pair<object_id, node_id>, std::vector<detail::object_cell*>> borrowed;
   // Arguments arriving in chunks ahead of their request, by sender and key.
   std::map<std::pair<caf::actor_addr, std::uint64_t>, std::string> uploads;
   // Tasks no node can take yet: placed again whenever the node table changes.
@@ -538,6 +540,62 @@ struct cluster::impl {
     return out;
   }
 
+  // -- borrowing: references to objects other nodes own ------------------------------------
+
+  /// The cell standing in for object `id`, owned by another node; a new one tells
+  /// the owner that this node borrows the object, so that the owner keeps it until
+  /// this node drops it.
+  detail::object_cell* foreign(const object_id& id, bool& created) {
+    auto* c = n.store.find_or_make_foreign(id, created);
+    if (created)
+      send_borrow(id, true);
+    return c;
+  }
+
+  void send_borrow(const object_id& id, bool borrow) {
+    caf::actor to;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      if (stopping)
+        return;
+      to = endpoint_of_locked(node_id{id.owner});
+    }
+    if (to)
+      caf::anon_send(to, borrow_atom::value, sent(wire::pack(wire::release_request{id})), n.id.value, borrow);
+  }
+
+  /// Owner side: node `who` starts or stops borrowing object `id`.
+  void on_borrow(const std::string& blob, std::uint64_t who, bool borrow) {
+    received(blob);
+    object_id id;
+    try {
+      id = wire::unpack<wire::release_request>(blob, "borrow").id;
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return;
+    }
+    if (borrow) {
+      auto* c = n.store.find(id); // retained: the borrow's hold
+      if (!c)
+        return;
+      std::lock_guard<std::mutex> guard{mu};
+      borrowed[{id, node_id{who}}].push_back(c);
+      return;
+    }
+    detail::object_cell* c = nullptr;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = borrowed.find({id, node_id{who}});
+      if (i == borrowed.end() || i->second.empty())
+        return;
+      c = i->second.back();
+      i->second.pop_back();
+      if (i->second.empty())
+        borrowed.erase(i);
+    }
+    detail::release(c);
+  }
+
   // -- fetching values from the nodes that hold them ----------------------------------------
 
   /// The cell standing in for an object whose value node `obj.holder` holds: the
@@ -545,7 +603,7 @@ struct cluster::impl {
   /// from the holder directly.
   detail::object_cell* adopt_located(const wire::located_object& obj) {
     bool created = false;
-    auto* c = n.store.find_or_make_foreign(obj.id, created);
+    auto* c = foreign(obj.id, created);
     if (!created)
       return c;
     if (obj.holder == n.id) {
@@ -892,6 +950,14 @@ struct cluster::impl {
         }
       }
       in_flight.erase(id);
+      for (auto i = borrowed.begin(); i != borrowed.end();) {
+        if (i->first.second == id) {
+          released.insert(released.end(), i->second.begin(), i->second.end());
+          i = borrowed.erase(i);
+        } else {
+          ++i;
+        }
+      }
       for (auto i = held.begin(); i != held.end();) {
         if (i->second.owner == id) {
           released.push_back(i->second.cell);
@@ -1301,7 +1367,7 @@ struct cluster::impl {
     std::vector<detail::object_cell*> adopted;
     for (auto& obj : req.inlined) {
       bool created = false;
-      auto* c = n.store.find_or_make_foreign(obj.id, created);
+      auto* c = foreign(obj.id, created);
       n.store.settle_encoded(c, std::move(obj.type_name), std::move(obj.bytes));
       adopted.push_back(c);
     }
@@ -1748,6 +1814,9 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](result_atom, const std::string& blob) { self->state.owner->on_result(blob); },
     [=](watch_atom, const caf::actor& who) { self->monitor(who); },
     [=](release_atom, const std::string& blob) { self->state.owner->serve_release(blob); },
+    [=](borrow_atom, const std::string& blob, std::uint64_t who, bool borrow) {
+      self->state.owner->on_borrow(blob, who, borrow);
+    },
     [=](state_atom, const std::string& what) { return wire::pack(self->state.owner->state(what)); },
     [=](bundle_reserve_atom, const std::string& blob, const caf::actor& reply_to) {
       try {
@@ -1809,6 +1878,7 @@ cluster::cluster(node& n, caf::actor_system& sys) : impl_(new impl(n, sys)) {
   auto* d = impl_.get();
   n.store.fetch_remote = [d](detail::object_cell* c) { d->fetch_into(c); };
   n.store.drop_remote = [d](const detail::object_cell::remote_copy& where) { d->drop_held_for(where); };
+  n.store.drop_borrow = [d](const object_id& id) { d->send_borrow(id, false); };
   released_hook_target = impl_.get();
   detail::on_remote_actor_released = &drop_remote;
 }
@@ -2041,7 +2111,7 @@ void cluster::kill_remote_actor(detail::actor_cell* a, bool no_restart) {
 detail::object_cell* cluster::resolve_foreign(const object_id& id) {
   auto& d = *impl_;
   bool created = false;
-  auto* c = d.n.store.find_or_make_foreign(id, created);
+  auto* c = d.foreign(id, created);
   if (!created)
     return c;
   detail::retain(c); // one for the caller, one for the fetch
@@ -2279,6 +2349,9 @@ void cluster::stop() {
     for (auto& [id, h] : d.held)
       kept.push_back(h.cell);
     d.held.clear();
+    for (auto& [key, cells] : d.borrowed)
+      kept.insert(kept.end(), cells.begin(), cells.end());
+    d.borrowed.clear();
     d.transfers.clear();
   }
   decltype(d.lineage) lineage;
@@ -2291,6 +2364,7 @@ void cluster::stop() {
     detail::release(c);
   d.n.store.fetch_remote = nullptr;
   d.n.store.drop_remote = nullptr;
+  d.n.store.drop_borrow = nullptr;
   std::vector<std::thread> connectors;
   {
     std::lock_guard<std::mutex> guard{d.mu};

@@ -29,6 +29,7 @@ using fetch_atom = caf::atom_constant<caf::atom("ac_fetch")>;
 using bundle_reserve_atom = caf::atom_constant<caf::atom("ac_pgres")>;
 using bundle_remove_atom = caf::atom_constant<caf::atom("ac_pgdel")>;
 using state_atom = caf::atom_constant<caf::atom("ac_state")>;
+using borrow_atom = caf::atom_constant<caf::atom("ac_borrow")>;
 using release_atom = caf::atom_constant<caf::atom("ac_free")>;
 using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 

@@ -432,6 +432,8 @@ object_cell* object_store::find(const object_id& id) {
 void object_store::forget(object_cell* cell) noexcept {
   if (cell->remote && drop_remote)
     drop_remote(*cell->remote);
+  if (cell->id.owner != node_.value && drop_borrow)
+    drop_borrow(cell->id);
   std::string spill_path;
   {
     std::lock_guard<std::mutex> guard{mu_};

@@ -82,6 +82,9 @@ class object_store {
   /// Set by the cluster layer: a cell whose value another node holds is freed,
   /// so that node can free it too.
   std::function<void(const detail::object_cell::remote_copy&)> drop_remote;
+  /// Set by the cluster layer: the cell standing in here for an object another
+  /// node owns is freed, so this node no longer borrows it.
+  std::function<void(const object_id&)> drop_borrow;
 
   /// The retained cell standing in for an object owned by another node: the one
   /// already here, or a new pending one (then `created` is set and the caller

@@ -491,3 +491,16 @@ TEST_F(Cluster, PrometheusFindsEveryNodeThroughTheHeadsServiceDiscovery) {
   prometheus.kill(SIGTERM);
   prometheus.wait_exit(10s);
 }
+
+TEST_F(Cluster, ObjectBorrowedByAnotherNodeOutlivesTheOwnersReference) {
+  auto keeper = actors::actor(job::make_keeper).node(id_of(plain_id), false).remote(0);
+  {
+    std::vector<actors::object_ref<std::int64_t>> refs{actors::put(std::int64_t{40}), actors::put(std::int64_t{2})};
+    actors::get(keeper.task(&job::Keeper::keep).remote(refs));
+  } // the driver, which owns both objects, drops its references
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(actors::get(keeper.task(&job::Keeper::sum).remote(), 10s), 42);
+  // A third node that never saw the objects fetches them from their owner, which
+  // kept them for the borrower.
+  EXPECT_EQ(actors::get(keeper.task(&job::Keeper::sum_on).remote(gpu_id), 10s), 42);
+}

@@ -53,8 +53,35 @@ Counter make_counter(std::int64_t start) {
   return Counter(start);
 }
 
+void Keeper::keep(const std::vector<actors::object_ref<std::int64_t>>& refs) {
+  kept_.insert(kept_.end(), refs.begin(), refs.end());
+}
+
+std::int64_t Keeper::sum() const {
+  std::int64_t total = 0;
+  for (const auto& r : kept_)
+    total += actors::get(r);
+  return total;
+}
+
+std::int64_t sum_refs(const std::vector<actors::object_ref<std::int64_t>>& refs) {
+  std::int64_t total = 0;
+  for (const auto& r : refs)
+    total += actors::get(r);
+  return total;
+}
+
+std::int64_t Keeper::sum_on(const std::string& node_hex) const {
+  actors::node_id where{std::stoull(node_hex, nullptr, 16)};
+  return actors::get(actors::task(sum_refs).node(where, false).remote(kept_));
+}
+
+Keeper make_keeper(int) {
+  return Keeper{};
+}
+
 } // namespace job
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
-              &Counter::value, &Counter::where);
+              &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <actors/object_ref.hpp>
+
 namespace job {
 
 std::int64_t square(std::int64_t x);
@@ -37,5 +39,20 @@ class Counter {
 };
 
 Counter make_counter(std::int64_t start);
+
+/// Keeps references to objects and reads them later.
+class Keeper {
+ public:
+  void keep(const std::vector<actors::object_ref<std::int64_t>>& refs);
+  std::int64_t sum() const;
+  /// Sums the kept objects in a task on node `node_hex`, which must fetch them.
+  std::int64_t sum_on(const std::string& node_hex) const;
+
+ private:
+  std::vector<actors::object_ref<std::int64_t>> kept_;
+};
+
+Keeper make_keeper(int);
+std::int64_t sum_refs(const std::vector<actors::object_ref<std::int64_t>>& refs);
 
 } // namespace job
