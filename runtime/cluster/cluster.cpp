@@ -272,6 +272,19 @@ struct cluster::impl {
       view_changed();
   }
 
+  /// A payload from another node, decoded; malformed bytes are logged (with what
+  /// they should have been) and dropped, never trusted.
+  template <class T>
+  std::optional<T> decode_payload(const std::string& blob, const char* what) {
+    received(blob);
+    try {
+      return wire::unpack<T>(blob, what);
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", e.what());
+      return std::nullopt;
+    }
+  }
+
   /// Counts a payload going to another node.
   const std::string& sent(const std::string& blob) {
     messages_sent.fetch_add(1, std::memory_order_relaxed);
@@ -383,14 +396,10 @@ struct cluster::impl {
   }
 
   void on_result(const std::string& blob) {
-    received(blob);
-    wire::result r;
-    try {
-      r = wire::unpack<wire::result>(blob, "result");
-    } catch (const std::exception& e) {
-      log(log_level::warning, "cluster", e.what());
+    auto decoded = decode_payload<wire::result>(blob, "result");
+    if (!decoded)
       return;
-    }
+    auto& r = *decoded;
     pending_op op;
     {
       std::lock_guard<std::mutex> guard{mu};
@@ -566,14 +575,10 @@ struct cluster::impl {
 
   /// Owner side: node `who` starts or stops borrowing object `id`.
   void on_borrow(const std::string& blob, std::uint64_t who, bool borrow) {
-    received(blob);
-    object_id id;
-    try {
-      id = wire::unpack<wire::release_request>(blob, "borrow").id;
-    } catch (const std::exception& e) {
-      log(log_level::warning, "cluster", e.what());
+    auto decoded = decode_payload<wire::release_request>(blob, "borrow");
+    if (!decoded)
       return;
-    }
+    auto id = decoded->id;
     if (borrow) {
       auto* c = n.store.find(id); // retained: the borrow's hold
       if (!c)
@@ -776,21 +781,21 @@ struct cluster::impl {
   }
 
   void serve_release(const std::string& blob) {
+    auto decoded = decode_payload<wire::release_request>(blob, "release request");
+    if (!decoded)
+      return;
     detail::object_cell* c = nullptr;
-    try {
-      auto req = wire::unpack<wire::release_request>(blob, "release request");
+    {
       std::lock_guard<std::mutex> guard{mu};
-      auto i = held.find(req.id);
+      auto i = held.find(decoded->id);
       if (i == held.end())
         return;
       c = i->second.cell;
       held.erase(i);
-    } catch (const std::exception& e) {
-      log(log_level::warning, "cluster", e.what());
-      return;
     }
     detail::release(c);
   }
+
 
   // -- restarting actors whose node died ------------------------------------------------
 
@@ -1341,14 +1346,10 @@ struct cluster::impl {
   }
 
   void serve_task(const std::string& blob, const caf::actor& reply_to) {
-    received(blob);
-    wire::task_request req;
-    try {
-      req = wire::unpack<wire::task_request>(blob, "task request");
-    } catch (const std::exception& e) {
-      log(log_level::warning, "cluster", e.what());
+    auto decoded = decode_payload<wire::task_request>(blob, "task request");
+    if (!decoded)
       return;
-    }
+    auto& req = *decoded;
     if (req.args_uploaded)
       req.args = take_upload(reply_to, req.key);
     const auto* fn = detail::function_named(req.function);
@@ -1429,14 +1430,10 @@ struct cluster::impl {
   }
 
   void serve_call(const std::string& blob, const caf::actor& reply_to) {
-    received(blob);
-    wire::actor_call req;
-    try {
-      req = wire::unpack<wire::actor_call>(blob, "actor call");
-    } catch (const std::exception& e) {
-      log(log_level::warning, "cluster", e.what());
+    auto decoded = decode_payload<wire::actor_call>(blob, "actor call");
+    if (!decoded)
       return;
-    }
+    auto& req = *decoded;
     auto* a = n.host.find(req.id);
     if (!a) {
       reply_failure(req.key, reply_to,
@@ -1489,14 +1486,10 @@ struct cluster::impl {
   }
 
   void serve_fetch(const std::string& blob, const caf::actor& reply_to) {
-    received(blob);
-    wire::fetch_request req;
-    try {
-      req = wire::unpack<wire::fetch_request>(blob, "fetch request");
-    } catch (const std::exception& e) {
-      log(log_level::warning, "cluster", e.what());
+    auto decoded = decode_payload<wire::fetch_request>(blob, "fetch request");
+    if (!decoded)
       return;
-    }
+    auto& req = *decoded;
     auto* c = n.store.find(req.id);
     if (!c) {
       reply_failure(req.key, reply_to,
