@@ -272,6 +272,14 @@ struct cluster::impl {
       view_changed();
   }
 
+  /// Says that `name` here and at the caller are of different types.
+  std::string signature_mismatch(const char* kind, const std::string& name, const char* ours,
+                                 const std::string& theirs) const {
+    return std::string(kind) + " '" + name + "' on node " + n.id.to_string() + " is a " + detail::demangle(ours)
+           + ", but the caller's is a " + detail::demangle(theirs.c_str())
+           + ": two are registered under one name; rename one";
+  }
+
   /// A payload from another node, decoded; malformed bytes are logged (with what
   /// they should have been) and dropped, never trusted.
   template <class T>
@@ -1377,10 +1385,7 @@ struct cluster::impl {
         detail::release(c);
       reply_failure(req.key, reply_to,
                     detail::failure{errc::task_failed,
-                                    "function '" + req.function + "' on node " + n.id.to_string() + " is a "
-                                      + detail::demangle(fn->signature) + ", but the caller's is a "
-                                      + detail::demangle(req.signature.c_str())
-                                      + ": two functions are registered under one name; rename one",
+                                    signature_mismatch("function", req.function, fn->signature, req.signature),
                                     req.function, n.id.to_string()});
       return;
     }
@@ -1416,9 +1421,7 @@ struct cluster::impl {
                          + ": every node must run a program or load a library whose ACTORS_REMOTE "
                            "lists it"};
       if (req.signature != fn->signature)
-        return {false, "actor factory '" + req.factory + "' on node " + n.id.to_string() + " is a "
-                         + detail::demangle(fn->signature) + ", but the caller's is a "
-                         + detail::demangle(req.signature.c_str()) + ": rename one of the two"};
+        return {false, signature_mismatch("actor factory", req.factory, fn->signature, req.signature)};
       auto args = fn->decode_args(req.args);
       auto* a = n.host.create(req.id, *fn, std::move(args), std::move(req.options), req.restarts);
       std::lock_guard<std::mutex> guard{mu};
@@ -1449,9 +1452,7 @@ struct cluster::impl {
         throw not_registered_error("method '" + req.method + "' is not registered on node "
                                    + n.id.to_string() + ": list it in ACTORS_REMOTE on every node");
       if (req.signature != m->signature)
-        throw error(errc::task_failed, "method '" + req.method + "' on node " + n.id.to_string() + " is a "
-                                         + detail::demangle(m->signature) + ", but the caller's is a "
-                                         + detail::demangle(req.signature.c_str()));
+        throw error(errc::task_failed, signature_mismatch("method", req.method, m->signature, req.signature));
       args = m->decode_args(req.args);
     } catch (const std::exception& e) {
       detail::release(a);
