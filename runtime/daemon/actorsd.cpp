@@ -38,6 +38,8 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
   --spill-dir DIR          where spilled objects go
   --load LIB.so            load a library with ACTORS_REMOTE registrations
                            (repeatable)
+  --heartbeat-timeout MS   silence after which a peer is declared dead
+                           (default 3000; heartbeats go every 200 ms)
   --metrics-port PORT      the node's Prometheus /metrics port (default 0: a free
                            one; -1: none); the head also serves /sd there
   --metrics-sd-file FILE   head: keep a Prometheus file_sd list of every node's
@@ -106,6 +108,10 @@ daemon_options parse(int argc, char** argv) {
         o.node.spill_dir = need();
       } else if (arg == "--load") {
         o.libraries.push_back(need());
+      } else if (arg == "--heartbeat-timeout") {
+        o.node.heartbeat_timeout_ms = std::stoi(need());
+        if (o.node.heartbeat_timeout_ms < 400)
+          fail("--heartbeat-timeout must be at least 400 ms (two heartbeats)");
       } else if (arg == "--metrics-port") {
         o.node.metrics_port = std::stoi(need());
         if (o.node.metrics_port < -1 || o.node.metrics_port > 65535)

@@ -80,6 +80,7 @@ node_config resolve(const init_options& opts) {
   }
   cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
   cfg.metrics_port = opts.metrics_port;
+  cfg.heartbeat_timeout_ms = opts.heartbeat_timeout_ms;
   cfg.object_store_bytes = opts.object_store_bytes > 0 ? opts.object_store_bytes : physical_memory() / 4;
   if (opts.spill_dir.empty()) {
     auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
@@ -104,7 +105,7 @@ node_config resolve(const init_options& opts) {
 
 /// CAF's side of the node: the actor system its service actors live in.
 struct node::caf_system {
-  static caf::actor_system_config& configure(caf::actor_system_config& cfg) {
+  static caf::actor_system_config& configure(caf::actor_system_config& cfg, int heartbeat_timeout_ms) {
     // Service actors answer requests from blocked user threads: the sharing policy
     // wakes a worker ~10x faster than work stealing here, and two threads suffice
     // because user code runs on the worker pool, not on CAF's threads.
@@ -115,19 +116,21 @@ struct node::caf_system {
     // automatic connections leave helper actors behind that can hold up shutdown.
     cfg.set("middleman.workers", std::size_t{0});
     cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
-    cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});
+    cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(heartbeat_timeout_ms)});
     cfg.load<caf::io::middleman>();
     return cfg;
   }
 
+  explicit caf_system(int heartbeat_timeout_ms) : system{configure(cfg, heartbeat_timeout_ms)} {}
+
   caf::actor_system_config cfg;
-  caf::actor_system system{configure(cfg)};
+  caf::actor_system system;
 };
 
 node::node(node_config cfg)
   : id(random_node_id()),
     config(std::move(cfg)),
-    caf_(new caf_system),
+    caf_(new caf_system(config.heartbeat_timeout_ms)),
     store(id, config.object_store_bytes, config.spill_dir),
     pool(static_cast<std::size_t>(std::ceil(config.num_cpus))),
     sched(config.resources, pool),

@@ -42,6 +42,8 @@ struct node_config {
   bool driver = false;
   /// The Prometheus endpoint's port (0 picks one; -1 none).
   int metrics_port = 0;
+  /// Silence after which a peer is declared dead.
+  int heartbeat_timeout_ms = 3000;
   /// Head: also write the http_sd list of metrics endpoints to this file (Prometheus
   /// file_sd_configs) whenever the node table changes.
   std::string metrics_sd_file;

@@ -27,7 +27,8 @@ double parse_number(const std::string& text, const std::string& what) {
 }
 
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
-                                   "spill-dir", "local-nodes", "token", "node", "metrics-port"};
+                                   "spill-dir", "local-nodes", "token", "node", "metrics-port",
+                                   "heartbeat-timeout"};
 
 // Flags that take no value.
 bool is_switch(const std::string& key) {
@@ -48,7 +49,12 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.spill_dir = value;
   else if (key == "token")
     opts.token = value;
-  else if (key == "metrics-port") {
+  else if (key == "heartbeat-timeout") {
+    double ms = parse_number(value, what);
+    if (ms < 400 || ms > 3'600'000)
+      bad(what, value, "expected milliseconds between 400 (two heartbeats) and 3600000");
+    opts.heartbeat_timeout_ms = static_cast<int>(ms);
+  } else if (key == "metrics-port") {
     try {
       opts.metrics_port = std::stoi(value);
     } catch (const std::exception&) {

@@ -374,6 +374,14 @@ TEST(Init, NonNumericCpuCountThrowsNamingTheFlag) {
   EXPECT_FALSE(actors::is_initialized());
 }
 
+TEST(Init, HeartbeatTimeoutShorterThanTwoBeatsIsRefused) {
+  auto e = init_error({"prog", "--actors-heartbeat-timeout=100"});
+  EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+  EXPECT_TRUE(contains(e.what(), "--actors-heartbeat-timeout")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "400")) << e.what();
+  EXPECT_FALSE(actors::is_initialized());
+}
+
 TEST(Init, BadByteSizeUnitThrowsNamingTheFlag) {
   auto e = init_error({"prog", "--actors-object-store-bytes=2X"});
   EXPECT_EQ(e.code(), actors::errc::invalid_argument);

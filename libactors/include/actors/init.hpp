@@ -38,12 +38,16 @@ struct init_options {
   /// Port of this node's Prometheus endpoint (`/metrics`): 0 picks a free one,
   /// -1 serves none.
   int metrics_port = 0;
+  /// How long a connection to another node may stay silent before that node is
+  /// declared dead (heartbeats go every 200 ms), in milliseconds.
+  int heartbeat_timeout_ms = 3000;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
 /// `--actors-resources=GPU=1,disk=2`, `--actors-object-store-bytes=1G`,
 /// `--actors-spill-dir=…`, `--actors-address=host:port`, `--actors-local-nodes=3`,
-/// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
+/// `--actors-heartbeat-timeout=MS`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 
