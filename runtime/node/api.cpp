@@ -8,6 +8,7 @@
 #include "runtime/node/options.hpp"
 #include "runtime/node/session.hpp"
 #include "runtime/scheduler/local_tasks.hpp"
+#include "runtime/scheduler/worker_pool.hpp"
 
 #include "actors/actors.hpp"
 
@@ -224,6 +225,12 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
   if (!runtime::ours(n, cell))
     throw object_lost_error("object " + cell->id.to_string()
                             + " belongs to a runtime that was shut down: its value is gone");
+  if (runtime::is_pending(cell) && timeout.count() != 0) {
+    // A small task is often done sooner than sleeping and waking would take.
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    while (runtime::is_pending(cell) && std::chrono::steady_clock::now() < until)
+      runtime::pause();
+  }
   if (runtime::is_pending(cell)) {
     if (timeout.count() == 0)
       throw timeout_error("object " + cell->id.to_string() + " is not ready");

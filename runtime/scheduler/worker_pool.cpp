@@ -3,12 +3,16 @@
 #include "runtime/common/log.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace actors::runtime {
 
 namespace {
 
 thread_local bool is_pool_thread = false;
+
+// How long a thread that finished a job looks for the next before it sleeps.
+constexpr auto spin_time = std::chrono::microseconds(50);
 
 // A bound on threads, which only blocked jobs can push the pool towards.
 constexpr std::size_t max_threads = 4096;
@@ -24,6 +28,9 @@ worker_pool::~worker_pool() {
 void worker_pool::post(std::function<void()> job) {
   std::lock_guard<std::mutex> guard{mu_};
   queue_.push_back(std::move(job));
+  queued_.store(queue_.size(), std::memory_order_release);
+  if (spinning_ > 0)
+    return; // a thread that just finished a job is looking for the next one
   if (idle_ > 0)
     cv_.notify_one();
   else if (running_ < max_running_)
@@ -60,8 +67,22 @@ void worker_pool::spawn_locked() {
 void worker_pool::work() {
   is_pool_thread = true;
   std::unique_lock<std::mutex> lock{mu_};
+  bool spun = false;
   for (;;) {
     while (!(stopping_ || (!queue_.empty() && running_ < max_running_))) {
+      if (!spun) {
+        // Sleeping and waking costs a context switch each way, more than a
+        // round trip of a small task: look for the next job a little first.
+        spun = true;
+        ++spinning_;
+        lock.unlock();
+        auto until = std::chrono::steady_clock::now() + spin_time;
+        while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until)
+          pause();
+        lock.lock();
+        --spinning_;
+        continue;
+      }
       ++idle_;
       cv_.wait(lock);
       --idle_;
@@ -70,6 +91,8 @@ void worker_pool::work() {
       return; // stopping and drained
     auto job = std::move(queue_.front());
     queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_release);
+    spun = false;
     ++running_;
     lock.unlock();
     job();
@@ -99,6 +122,7 @@ void worker_pool::stop() {
   while (!queue_.empty()) {
     auto job = std::move(queue_.front());
     queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_release);
     mu_.unlock();
     job();
     mu_.lock();

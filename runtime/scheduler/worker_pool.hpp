@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -9,6 +10,13 @@
 #include <vector>
 
 namespace actors::runtime {
+
+/// A hint to the processor that this thread busy-waits.
+inline void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 /// The threads that run user code (task bodies, actor factories and methods), kept
 /// apart from CAF's scheduler threads so that user code that blocks never starves
@@ -34,7 +42,7 @@ class worker_pool {
   /// Runs the jobs still queued, then joins every thread. Idempotent.
   void stop();
 
-  /// True on a thread of any pool.
+/// True on a thread of any pool.
   static bool on_pool_thread() noexcept;
 
   std::size_t threads() const;
@@ -50,6 +58,10 @@ class worker_pool {
   std::vector<std::thread> threads_;
   std::size_t idle_ = 0;
   std::size_t running_ = 0;
+  // Threads looking for a job before they sleep; they need no wake-up.
+  std::size_t spinning_ = 0;
+  // queue_.size(), readable without the lock by spinning threads.
+  std::atomic<std::size_t> queued_{0};
   bool stopping_ = false;
 };
 
