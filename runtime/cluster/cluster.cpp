@@ -370,7 +370,12 @@ struct cluster::impl {
 
   void on_down(const caf::actor_addr& who) {
     if (control && who == control.address()) {
-      log(log_level::warning, "cluster", "lost the connection to the head; this node stops");
+      if (n.config.driver)
+        log(log_level::warning, "cluster",
+            "lost the connection to the head: work that needs other nodes fails from now on; "
+            "restart the cluster and this program");
+      else
+        log(log_level::warning, "cluster", "lost the connection to the head; this node stops");
       on_stop_request();
       return;
     }

@@ -134,7 +134,8 @@ void init(const init_options& given) {
   if (n->config.role == runtime::node_role::head && opts.local_nodes > 1) {
     try {
       runtime::spawned_nodes = std::make_unique<runtime::local_nodes>(
-        opts.local_nodes - 1, runtime::program_args(), n->cluster_address, n->config.token, opts.num_cpus);
+        opts.local_nodes - 1, runtime::program_args(), n->cluster_address, n->config.token, opts.num_cpus,
+        opts.heartbeat_timeout_ms);
     } catch (...) {
       shutdown();
       throw;
@@ -225,7 +226,7 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
   if (!runtime::ours(n, cell))
     throw object_lost_error("object " + cell->id.to_string()
                             + " belongs to a runtime that was shut down: its value is gone");
-  if (runtime::is_pending(cell) && timeout.count() != 0) {
+  if (runtime::is_pending(cell) && timeout.count() != 0 && n.config.role == runtime::node_role::embedded) {
     // A small task is often done sooner than sleeping and waking would take.
     auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
     while (runtime::is_pending(cell) && std::chrono::steady_clock::now() < until)

@@ -22,7 +22,8 @@ std::vector<std::string>& program_args() {
 }
 
 local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user_args,
-                         const std::string& address, const std::string& token, double num_cpus) {
+                         const std::string& address, const std::string& token, double num_cpus,
+                         int heartbeat_timeout_ms) {
   std::vector<std::string> args{"/proc/self/exe"};
   args.insert(args.end(), user_args.begin(), user_args.end());
   args.push_back("--actors-node");
@@ -30,6 +31,7 @@ local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user
   args.push_back("--actors-token=" + token);
   if (num_cpus > 0)
     args.push_back("--actors-num-cpus=" + std::to_string(num_cpus));
+  args.push_back("--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms));
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

@@ -16,7 +16,8 @@ class local_nodes {
   /// Starts `count` processes of this program (/proc/self/exe) with `user_args`
   /// and the node flags. Throws actors::error if one cannot start.
   local_nodes(std::size_t count, const std::vector<std::string>& user_args,
-              const std::string& address, const std::string& token, double num_cpus);
+              const std::string& address, const std::string& token, double num_cpus,
+              int heartbeat_timeout_ms);
   ~local_nodes();
 
   local_nodes(const local_nodes&) = delete;

@@ -132,7 +132,9 @@ node::node(node_config cfg)
     config(std::move(cfg)),
     caf_(new caf_system(config.heartbeat_timeout_ms)),
     store(id, config.object_store_bytes, config.spill_dir),
-    pool(static_cast<std::size_t>(std::ceil(config.num_cpus))),
+    // Spinning pays off when work comes from this process alone (embedded), not
+    // when it comes over the network from processes that share the cores.
+    pool(static_cast<std::size_t>(std::ceil(config.num_cpus)), config.role == node_role::embedded),
     sched(config.resources, pool),
     host(id, store, sched, pool, tasks) {
   auto& sys = caf_->system;

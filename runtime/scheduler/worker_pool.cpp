@@ -19,7 +19,8 @@ constexpr std::size_t max_threads = 4096;
 
 } // namespace
 
-worker_pool::worker_pool(std::size_t max_running) : max_running_(std::max<std::size_t>(1, max_running)) {}
+worker_pool::worker_pool(std::size_t max_running, bool spin)
+  : max_running_(std::max<std::size_t>(1, max_running)), spin_(spin) {}
 
 worker_pool::~worker_pool() {
   stop();
@@ -67,7 +68,7 @@ void worker_pool::spawn_locked() {
 void worker_pool::work() {
   is_pool_thread = true;
   std::unique_lock<std::mutex> lock{mu_};
-  bool spun = false;
+  bool spun = !spin_;
   for (;;) {
     while (!(stopping_ || (!queue_.empty() && running_ < max_running_))) {
       if (!spun) {
@@ -92,7 +93,7 @@ void worker_pool::work() {
     auto job = std::move(queue_.front());
     queue_.pop_front();
     queued_.store(queue_.size(), std::memory_order_release);
-    spun = false;
+    spun = !spin_;
     ++running_;
     lock.unlock();
     job();

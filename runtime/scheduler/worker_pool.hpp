@@ -25,7 +25,10 @@ inline void pause() noexcept {
 /// Safe for concurrent use.
 class worker_pool {
  public:
-  explicit worker_pool(std::size_t max_running);
+  /// With `spin`, a thread that finished a job looks for the next for a little
+  /// while before it sleeps: faster when jobs come from this process, wasteful
+  /// when they come over the network and other processes need the cores.
+  worker_pool(std::size_t max_running, bool spin);
   ~worker_pool();
 
   worker_pool(const worker_pool&) = delete;
@@ -52,6 +55,7 @@ class worker_pool {
   void work();
 
   const std::size_t max_running_;
+  const bool spin_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;

@@ -160,7 +160,7 @@ TEST_F(Faults, ActorOfAKilledNodeRestartsElsewhereWithinMaxRestarts) {
 TEST_F(Faults, ValueLostWithItsNodeIsMadeAgainFromItsLineage) {
   auto holder = node_of(nodes[0]->pid());
   ASSERT_TRUE(holder.value);
-  // A chain whose large intermediate result stays on the node that made it.
+  // Two large results that stay on the node that made them.
   auto first = actors::task(job::make_vec).node(holder, true).remote(std::int64_t{200'000});
   auto second = actors::task(job::make_vec).node(holder, true).remote(std::int64_t{300'000});
   actors::wait(std::vector{first, second});
