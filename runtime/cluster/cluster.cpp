@@ -393,8 +393,10 @@ struct cluster::impl {
   // -- remote operations this node waits for -----------------------------------------
 
   /// Registers an op; if its node is already known dead, handles that at once.
-  std::uint64_t add_op(pending_op op) {
-    auto key = next_key.fetch_add(1, std::memory_order_relaxed);
+  /// `key` 0 draws a fresh one.
+  std::uint64_t add_op(pending_op op, std::uint64_t key = 0) {
+    if (key == 0)
+      key = next_key.fetch_add(1, std::memory_order_relaxed);
     bool target_dead;
     node_id target = op.target;
     {
@@ -2036,7 +2038,6 @@ detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const det
   op.args = std::move(args); // keeps argument objects alive until the call is answered
   op.actor = a->id;
   caf::actor to;
-  std::string blob;
   {
     std::lock_guard<std::mutex> guard{d.mu};
     auto c = d.created.find(a->id);
@@ -2062,24 +2063,13 @@ detail::object_cell* cluster::call_remote_actor(detail::actor_cell* a, const det
     to = d.endpoint_of_locked(op.target);
   }
   auto target = op.target;
-  req.key = d.next_key.load(std::memory_order_relaxed); // replaced by add_op below
-  std::uint64_t key = 0;
-  {
-    // The call is kept encoded so that it can go again to a restarted instance.
-    auto probe = req;
-    probe.key = 0;
-    op.call = wire::pack(probe);
-  }
-  key = d.add_op(std::move(op));
-  req.key = key;
-  {
-    std::lock_guard<std::mutex> guard{d.mu};
-    auto o = d.ops.find(key);
-    if (o != d.ops.end())
-      o->second.call = wire::pack(req);
-  }
+  // The call is kept encoded so that it can go again to a restarted instance.
+  req.key = d.next_key.fetch_add(1, std::memory_order_relaxed);
+  auto blob = wire::pack(req);
+  op.call = blob;
+  d.add_op(std::move(op), req.key);
   if (to)
-    caf::anon_send(to, call_actor_atom::value, d.sent(wire::pack(req)), d.endpoint);
+    caf::anon_send(to, call_actor_atom::value, d.sent(blob), d.endpoint);
   else
     d.node_down(target, "it is not in the node table");
   return result;
