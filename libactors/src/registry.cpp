@@ -60,6 +60,13 @@ const function_entry& function_of(const void* fn, const char* signature) {
   return *i->second;
 }
 
+const function_entry* function_at(const void* fn) {
+  auto& r = registry::get();
+  std::shared_lock<std::shared_mutex> guard{r.mu};
+  auto i = r.functions.find(fn);
+  return i == r.functions.end() ? nullptr : i->second.get();
+}
+
 const method_entry& method_of(const std::string& key, const char* class_name) {
   auto& r = registry::get();
   std::shared_lock<std::shared_mutex> guard{r.mu};

@@ -121,6 +121,8 @@ const function_entry& function_of(const void* fn, const char* signature);
 /// The entry for a member pointer (key = its bytes + type); throws
 /// not_registered_error naming the class.
 const method_entry& method_of(const std::string& key, const char* class_name);
+/// The entry for a function pointer, or null if it is not registered.
+const function_entry* function_at(const void* fn);
 /// Lookup by registered name (for calls that arrive by name); null if unknown.
 const function_entry* function_named(const std::string& name);
 const method_entry* method_named(const std::string& name);

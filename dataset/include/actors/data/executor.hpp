@@ -1,0 +1,103 @@
+#pragma once
+
+/// The untyped executor behind dataset<T>: plans, and the operations that run them
+/// over the cluster. Implemented in dataset/src on libactors' public API.
+
+#include "actors/data/plan.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace actors::data {
+
+/// What one operator of a dataset did, summed over its tasks.
+struct operator_stats {
+  std::string name;
+  std::size_t tasks = 0;
+  std::uint64_t rows = 0;
+  /// Bytes of the blocks it stored (0 for operators fused into a later one).
+  std::uint64_t bytes = 0;
+  /// Time spent in its tasks, summed over them.
+  double seconds = 0;
+  /// The nodes its tasks ran on.
+  std::set<std::string> nodes;
+};
+
+/// What running a dataset did: one entry per operator, in the order they first
+/// ran. `to_string` gives a table.
+struct dataset_stats {
+  std::vector<operator_stats> operators;
+  std::string to_string() const;
+};
+
+namespace detail {
+
+/// One block of a plan whose steps have not run yet: its rows (made by a source in
+/// the task, or a stored block) and the row steps to apply.
+struct pending_block {
+  source_spec source;
+  block_ref stored;
+  std::vector<step> steps;
+};
+
+class stats_log;
+
+/// A lazy plan: where its blocks come from and the row steps still to fuse onto
+/// them. Immutable once built; shared by the datasets derived from it.
+struct plan {
+  /// The blocks before `tail`; may run upstream all-to-all operators (once).
+  std::function<std::vector<pending_block>()> produce;
+  std::vector<step> tail;
+  const block_ops* ops = nullptr;
+  /// Callables of this plan and its inputs, kept alive with it.
+  std::vector<std::shared_ptr<const closure>> closures;
+  std::shared_ptr<stats_log> stats;
+};
+
+using plan_ptr = std::shared_ptr<const plan>;
+
+plan_ptr source_plan(std::vector<pending_block> blocks, const block_ops* ops);
+plan_ptr add_step(const plan_ptr& in, step s, const block_ops* out, std::shared_ptr<const closure> c);
+plan_ptr union_plans(const plan_ptr& a, const plan_ptr& b);
+plan_ptr limit_plan(const plan_ptr& in, std::uint64_t n);
+plan_ptr repartition_plan(const plan_ptr& in, std::size_t blocks);
+plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed);
+plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> c, bool descending);
+plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::string agg,
+                    const block_ops* out, std::vector<std::shared_ptr<const closure>> cs);
+
+std::vector<pending_block> pending_blocks(const plan& p);
+std::uint64_t count_rows(const plan& p);
+/// The sum of all rows, as a block of one row (empty for no rows).
+any_block sum_rows(const plan& p);
+std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv);
+/// Runs the plan and keeps its blocks on the nodes.
+std::vector<block_ref> materialize(const plan& p);
+dataset_stats stats_of(const plan& p);
+
+/// Yields the plan's blocks in order, running at most a window of block tasks ahead
+/// of the consumer, so memory stays bounded whatever the dataset's size.
+class block_stream {
+ public:
+  explicit block_stream(plan_ptr p);
+  ~block_stream();
+  block_stream(block_stream&&) noexcept;
+  block_stream& operator=(block_stream&&) noexcept;
+  /// The next block, or nothing at the end.
+  std::optional<any_block> next();
+
+ private:
+  struct state;
+  std::unique_ptr<state> s_;
+};
+
+/// How many block tasks streaming consumers keep in flight.
+std::size_t stream_window();
+
+} // namespace detail
+} // namespace actors::data

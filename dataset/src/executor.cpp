@@ -1,0 +1,717 @@
+// Runs dataset plans: submits one task per block (a window of them at a time for
+// consumers that stream), and for all-to-all operators a split task per input block
+// and a merge task per output block, the pieces travelling between the nodes.
+
+#include "dataset/src/tasks.hpp"
+
+#include <actors/actors.hpp>
+
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <glob.h>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace actors::data {
+
+std::string dataset_stats::to_string() const {
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-32s %7s %12s %12s %10s %6s\n", "operator", "tasks", "rows", "bytes",
+                "task_s", "nodes");
+  os << line;
+  for (const auto& o : operators) {
+    std::snprintf(line, sizeof line, "%-32s %7zu %12llu %12llu %10.3f %6zu\n", o.name.c_str(), o.tasks,
+                  static_cast<unsigned long long>(o.rows), static_cast<unsigned long long>(o.bytes), o.seconds,
+                  o.nodes.size());
+    os << line;
+  }
+  return os.str();
+}
+
+namespace detail {
+
+/// What the tasks of a plan (and of the plans it reads) reported.
+class stats_log {
+ public:
+  explicit stats_log(std::vector<std::shared_ptr<stats_log>> upstream = {}) : upstream_(std::move(upstream)) {}
+
+  void add(const std::vector<op_stat>& stats) {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (const auto& s : stats) {
+      auto it = index_.find(s.op);
+      if (it == index_.end()) {
+        it = index_.emplace(s.op, ops_.size()).first;
+        ops_.push_back(operator_stats{s.op, 0, 0, 0, 0, {}});
+      }
+      auto& o = ops_[it->second];
+      ++o.tasks;
+      o.rows += s.rows;
+      o.bytes += s.bytes;
+      o.seconds += static_cast<double>(s.nanos) / 1e9;
+      o.nodes.insert(s.node);
+    }
+  }
+
+  void collect(dataset_stats& out, std::set<const stats_log*>& seen) const {
+    if (!seen.insert(this).second)
+      return;
+    for (const auto& u : upstream_)
+      u->collect(out, seen);
+    std::lock_guard<std::mutex> guard{mu_};
+    for (const auto& o : ops_) {
+      auto it = std::find_if(out.operators.begin(), out.operators.end(),
+                             [&](const operator_stats& x) { return x.name == o.name; });
+      if (it == out.operators.end()) {
+        out.operators.push_back(o);
+      } else {
+        it->tasks += o.tasks;
+        it->rows += o.rows;
+        it->bytes += o.bytes;
+        it->seconds += o.seconds;
+        it->nodes.insert(o.nodes.begin(), o.nodes.end());
+      }
+    }
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<stats_log>> upstream_;
+  std::map<std::string, std::size_t> index_;
+  std::vector<operator_stats> ops_;
+};
+
+namespace {
+
+/// Runs `produce` once and keeps what it made, for the plans derived from it. A
+/// failed run is not kept: the next consumer runs it again.
+std::function<std::vector<pending_block>()> once(std::function<std::vector<pending_block>()> produce) {
+  struct memo {
+    std::mutex mu;
+    std::optional<std::vector<pending_block>> blocks;
+    std::function<std::vector<pending_block>()> produce;
+  };
+  auto m = std::make_shared<memo>();
+  m->produce = std::move(produce);
+  return [m] {
+    std::lock_guard<std::mutex> guard{m->mu};
+    if (!m->blocks)
+      m->blocks = m->produce();
+    return *m->blocks;
+  };
+}
+
+std::shared_ptr<plan> derive(const plan_ptr& in) {
+  auto p = std::make_shared<plan>();
+  p->ops = in->ops;
+  p->closures = in->closures;
+  p->stats = std::make_shared<stats_log>(std::vector<std::shared_ptr<stats_log>>{in->stats});
+  return p;
+}
+
+bool runs_nothing(const pending_block& b, finish_kind f) {
+  return b.stored.ref && b.steps.empty() && f == finish_kind::store;
+}
+
+/// Submits the task for one block; sources spread over the nodes, stored blocks run
+/// where they are.
+object_ref<task_report> submit(const pending_block& b, stage_request req) {
+  req.steps = b.steps;
+  if (b.stored.ref)
+    return task(&run_on_block).name("dataset " + req.label).remote(b.stored.ref, req);
+  return task(&run_on_source).strategy(spread).name("dataset " + req.label).remote(b.source, req);
+}
+
+/// Runs every block's task with at most `window` in flight, handing each report to
+/// `done` in block order.
+void run_blocks(const std::vector<pending_block>& blocks, const stage_request& req, stats_log& log,
+                std::size_t window, const std::function<void(std::size_t, task_report&)>& done) {
+  std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
+  std::size_t next = 0;
+  while (next < blocks.size() || !flight.empty()) {
+    while (next < blocks.size() && flight.size() < window) {
+      flight.emplace_back(next, submit(blocks[next], req));
+      ++next;
+    }
+    auto [i, ref] = std::move(flight.front());
+    flight.pop_front();
+    auto rep = get(ref);
+    log.add(rep.stats);
+    done(i, rep);
+  }
+}
+
+/// Every block stored, in order, with its row count.
+std::vector<block_ref> store_all(const std::vector<pending_block>& blocks, stats_log& log, const std::string& label) {
+  std::vector<block_ref> out(blocks.size());
+  std::vector<pending_block> todo;
+  std::vector<std::size_t> where;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (runs_nothing(blocks[i], finish_kind::store)) {
+      out[i] = blocks[i].stored;
+    } else {
+      todo.push_back(blocks[i]);
+      where.push_back(i);
+    }
+  }
+  stage_request req;
+  req.label = label;
+  run_blocks(todo, req, log, todo.size() + 1, [&](std::size_t i, task_report& rep) {
+    out[where[i]] = std::move(rep.blocks.front());
+  });
+  return out;
+}
+
+/// Joins the pieces of each output block in a merge task per output, spread over
+/// the nodes; pieces[j] are the pieces of output j.
+std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& pieces, merge_request req,
+                                     stats_log& log) {
+  std::vector<object_ref<task_report>> flight;
+  flight.reserve(pieces.size());
+  for (std::size_t j = 0; j < pieces.size(); ++j) {
+    std::vector<object_ref<any_block>> refs;
+    for (const auto& p : pieces[j])
+      if (p.ref)
+        refs.push_back(p.ref);
+    auto r = req;
+    r.seed = req.seed * 0x9e3779b97f4a7c15ULL + j;
+    flight.push_back(task(&merge_pieces).strategy(spread).name("dataset " + req.label).remote(refs, r));
+  }
+  std::vector<pending_block> out;
+  out.reserve(pieces.size());
+  for (auto& f : flight) {
+    auto rep = get(f);
+    log.add(rep.stats);
+    out.push_back(pending_block{{}, std::move(rep.blocks.front()), {}});
+  }
+  return out;
+}
+
+std::vector<pending_block> as_pending(std::vector<block_ref> refs) {
+  std::vector<pending_block> out;
+  out.reserve(refs.size());
+  for (auto& r : refs)
+    out.push_back(pending_block{{}, std::move(r), {}});
+  return out;
+}
+
+std::string file_name(const std::string& dir, std::size_t i, bool csv) {
+  char name[32];
+  std::snprintf(name, sizeof name, "part-%05zu.%s", i, csv ? "csv" : "txt");
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+} // namespace
+
+std::size_t stream_window() {
+  double cpus = 0;
+  for (const auto& n : nodes())
+    if (n.alive) {
+      auto it = n.resources_total.find("CPU");
+      if (it != n.resources_total.end())
+        cpus += it->second;
+    }
+  auto w = static_cast<std::size_t>(2 * cpus);
+  return std::clamp<std::size_t>(w, 2, 256);
+}
+
+plan_ptr source_plan(std::vector<pending_block> blocks, const block_ops* ops) {
+  auto p = std::make_shared<plan>();
+  p->produce = [blocks = std::move(blocks)] { return blocks; };
+  p->ops = ops;
+  p->stats = std::make_shared<stats_log>();
+  return p;
+}
+
+plan_ptr add_step(const plan_ptr& in, step s, const block_ops* out, std::shared_ptr<const closure> c) {
+  auto p = std::make_shared<plan>(*in);
+  p->tail.push_back(std::move(s));
+  p->ops = out;
+  if (c)
+    p->closures.push_back(std::move(c));
+  return p;
+}
+
+std::vector<pending_block> pending_blocks(const plan& p) {
+  auto blocks = p.produce();
+  if (!p.tail.empty())
+    for (auto& b : blocks)
+      b.steps.insert(b.steps.end(), p.tail.begin(), p.tail.end());
+  return blocks;
+}
+
+plan_ptr union_plans(const plan_ptr& a, const plan_ptr& b) {
+  if (a->ops != b->ops)
+    throw error(errc::type_mismatch, "union_with: the datasets hold different row types");
+  auto p = std::make_shared<plan>();
+  p->ops = a->ops;
+  p->closures = a->closures;
+  p->closures.insert(p->closures.end(), b->closures.begin(), b->closures.end());
+  p->stats = std::make_shared<stats_log>(std::vector<std::shared_ptr<stats_log>>{a->stats, b->stats});
+  p->produce = [a, b] {
+    auto out = pending_blocks(*a);
+    auto more = pending_blocks(*b);
+    out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    return out;
+  };
+  return p;
+}
+
+plan_ptr limit_plan(const plan_ptr& in, std::uint64_t n) {
+  auto p = derive(in);
+  auto* log = p->stats.get();
+  p->produce = once([in, n, log] {
+    auto blocks = pending_blocks(*in);
+    std::vector<pending_block> out;
+    std::uint64_t have = 0;
+    std::size_t window = stream_window();
+    std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
+    std::size_t next = 0;
+    stage_request req;
+    req.label = "limit";
+    while (have < n && (next < blocks.size() || !flight.empty())) {
+      while (next < blocks.size() && flight.size() < window) {
+        if (runs_nothing(blocks[next], finish_kind::store))
+          flight.emplace_back(next, object_ref<task_report>{});
+        else
+          flight.emplace_back(next, submit(blocks[next], req));
+        ++next;
+      }
+      auto [i, ref] = std::move(flight.front());
+      flight.pop_front();
+      block_ref b;
+      if (ref) {
+        auto rep = get(ref);
+        log->add(rep.stats);
+        b = std::move(rep.blocks.front());
+      } else {
+        b = blocks[i].stored;
+      }
+      if (have + b.rows > n) {
+        stage_request cut;
+        cut.finish = finish_kind::split_even;
+        cut.label = "limit";
+        cut.cuts = {0, n - have};
+        auto rep = get(task(&run_on_block).name("dataset limit").remote(b.ref, cut));
+        log->add(rep.stats);
+        b = std::move(rep.blocks.front());
+      }
+      have += b.rows;
+      if (b.rows)
+        out.push_back(pending_block{{}, std::move(b), {}});
+    }
+    return out;
+  });
+  return p;
+}
+
+plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
+  if (k == 0)
+    throw error(errc::invalid_argument, "repartition: the number of blocks must be at least 1");
+  auto p = derive(in);
+  auto* log = p->stats.get();
+  auto type = in->ops->type;
+  p->produce = once([in, k, log, type] {
+    auto stored = store_all(pending_blocks(*in), *log, "repartition.read");
+    std::uint64_t total = 0;
+    for (const auto& b : stored)
+      total += b.rows;
+    std::vector<std::vector<block_ref>> pieces(k);
+    std::vector<object_ref<task_report>> splits;
+    std::vector<std::vector<std::size_t>> split_outputs;
+    std::uint64_t start = 0;
+    for (const auto& b : stored) {
+      std::uint64_t end = start + b.rows;
+      // Outputs j cover [total*j/k, total*(j+1)/k); find those this block meets.
+      std::vector<std::uint64_t> cuts{0};
+      std::vector<std::size_t> outputs;
+      for (std::size_t j = 0; j < k && b.rows; ++j) {
+        std::uint64_t lo = total * j / k, hi = total * (j + 1) / k;
+        if (hi <= start || lo >= end || lo == hi)
+          continue;
+        outputs.push_back(j);
+        cuts.push_back(std::min(hi, end) - start);
+      }
+      if (outputs.size() == 1) {
+        pieces[outputs.front()].push_back(b);
+      } else if (outputs.size() > 1) {
+        stage_request cut;
+        cut.finish = finish_kind::split_even;
+        cut.label = "repartition.split";
+        cut.cuts = std::move(cuts);
+        splits.push_back(task(&run_on_block).name("dataset repartition").remote(b.ref, cut));
+        split_outputs.push_back(std::move(outputs));
+      }
+      start = end;
+    }
+    for (std::size_t s = 0; s < splits.size(); ++s) {
+      auto rep = get(splits[s]);
+      log->add(rep.stats);
+      for (std::size_t i = 0; i < rep.blocks.size(); ++i)
+        pieces[split_outputs[s][i]].push_back(std::move(rep.blocks[i]));
+    }
+    // Pieces are in input order within each output, so concatenation keeps order.
+    std::vector<pending_block> out(k);
+    std::vector<std::vector<block_ref>> to_merge;
+    std::vector<std::size_t> merged_into;
+    for (std::size_t j = 0; j < k; ++j) {
+      if (pieces[j].size() == 1) {
+        out[j] = pending_block{{}, pieces[j].front(), {}};
+      } else {
+        to_merge.push_back(pieces[j]);
+        merged_into.push_back(j);
+      }
+    }
+    merge_request req;
+    req.kind = merge_kind::concat;
+    req.label = "repartition";
+    req.type = type;
+    auto merged = merge_all(to_merge, req, *log);
+    for (std::size_t i = 0; i < merged.size(); ++i)
+      out[merged_into[i]] = std::move(merged[i]);
+    return out;
+  });
+  return p;
+}
+
+plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed) {
+  auto p = derive(in);
+  auto* log = p->stats.get();
+  auto type = in->ops->type;
+  p->produce = once([in, seed, log, type] {
+    auto blocks = pending_blocks(*in);
+    std::size_t k = std::max<std::size_t>(blocks.size(), 1);
+    std::vector<std::vector<block_ref>> pieces(k);
+    std::vector<object_ref<task_report>> splits;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      stage_request req;
+      req.finish = finish_kind::split_random;
+      req.label = "random_shuffle.split";
+      req.parts = k;
+      req.seed = seed * 0x9e3779b97f4a7c15ULL + i + 1;
+      splits.push_back(submit(blocks[i], req));
+    }
+    for (auto& s : splits) {
+      auto rep = get(s);
+      log->add(rep.stats);
+      for (std::size_t j = 0; j < rep.blocks.size(); ++j)
+        pieces[j].push_back(std::move(rep.blocks[j]));
+    }
+    merge_request req;
+    req.kind = merge_kind::shuffle;
+    req.label = "random_shuffle";
+    req.type = type;
+    req.seed = seed;
+    return merge_all(pieces, req, *log);
+  });
+  return p;
+}
+
+plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> c, bool descending) {
+  auto p = derive(in);
+  if (c)
+    p->closures.push_back(std::move(c));
+  auto* log = p->stats.get();
+  auto type = in->ops->type;
+  p->produce = once([in, key, descending, log, type] {
+    auto stored = store_all(pending_blocks(*in), *log, "sort.read");
+    std::size_t k = std::max<std::size_t>(stored.size(), 1);
+    std::uint64_t total = 0;
+    for (const auto& b : stored)
+      total += b.rows;
+    if (total == 0)
+      return as_pending(std::move(stored));
+    // 1. A sample of keys from every block picks the k-1 range boundaries.
+    std::vector<object_ref<task_report>> samples;
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+      stage_request req;
+      req.finish = finish_kind::sample;
+      req.label = "sort.sample";
+      req.key = {key};
+      req.sample_size = 64 + 32 * k;
+      req.seed = 0x5eed + i;
+      samples.push_back(task(&run_on_block).name("dataset sort.sample").remote(stored[i].ref, req));
+    }
+    std::vector<any_block> keys;
+    for (auto& s : samples) {
+      auto rep = get(s);
+      log->add(rep.stats);
+      if (rep.value.ops)
+        keys.push_back(std::move(rep.value));
+    }
+    const block_ops* kops = keys.front().ops;
+    std::vector<const void*> raw;
+    for (const auto& b : keys)
+      raw.push_back(b.rows.get());
+    any_block all{kops->concat(raw), kops};
+    auto order = kops->argsort(all.rows.get(), descending);
+    std::vector<std::uint32_t> picks;
+    for (std::size_t j = 1; j < k; ++j)
+      picks.push_back(order[order.size() * j / k]);
+    any_block boundaries{kops->gather(all.rows.get(), picks), kops};
+    // 2. Each block cuts itself at the boundaries; 3. each range is merged and sorted.
+    std::vector<std::vector<block_ref>> pieces(k);
+    std::vector<object_ref<task_report>> splits;
+    for (const auto& b : stored) {
+      stage_request req;
+      req.finish = finish_kind::split_range;
+      req.label = "sort.split";
+      req.key = {key};
+      req.boundaries = boundaries;
+      req.descending = descending;
+      req.parts = k;
+      splits.push_back(task(&run_on_block).name("dataset sort.split").remote(b.ref, req));
+    }
+    for (auto& s : splits) {
+      auto rep = get(s);
+      log->add(rep.stats);
+      for (std::size_t j = 0; j < rep.blocks.size(); ++j)
+        pieces[j].push_back(std::move(rep.blocks[j]));
+    }
+    merge_request req;
+    req.kind = merge_kind::sort;
+    req.label = "sort";
+    req.type = type;
+    req.key = {key};
+    req.descending = descending;
+    return merge_all(pieces, req, *log);
+  });
+  return p;
+}
+
+plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::string agg, const block_ops* out,
+                    std::vector<std::shared_ptr<const closure>> cs) {
+  auto p = derive(in);
+  p->ops = out;
+  for (auto& c : cs)
+    if (c)
+      p->closures.push_back(std::move(c));
+  auto* log = p->stats.get();
+  auto type = out->type;
+  p->produce = once([in, key, value, agg, log, type] {
+    auto blocks = pending_blocks(*in);
+    std::size_t k = std::max<std::size_t>(blocks.size(), 1);
+    std::vector<std::vector<block_ref>> pieces(k);
+    std::vector<object_ref<task_report>> partials;
+    for (const auto& b : blocks) {
+      stage_request req;
+      req.finish = finish_kind::group;
+      req.label = key.label + ".partial";
+      req.key = {key};
+      req.value = value;
+      req.agg = agg;
+      req.parts = k;
+      partials.push_back(submit(b, req));
+    }
+    for (auto& s : partials) {
+      auto rep = get(s);
+      log->add(rep.stats);
+      for (std::size_t j = 0; j < rep.blocks.size(); ++j)
+        pieces[j].push_back(std::move(rep.blocks[j]));
+    }
+    merge_request req;
+    req.kind = merge_kind::combine;
+    req.label = key.label;
+    req.type = type;
+    req.agg = agg;
+    return merge_all(pieces, req, *log);
+  });
+  return p;
+}
+
+std::uint64_t count_rows(const plan& p) {
+  auto blocks = pending_blocks(p);
+  std::uint64_t n = 0;
+  std::vector<pending_block> todo;
+  for (auto& b : blocks) {
+    if (b.stored.ref && b.steps.empty())
+      n += b.stored.rows;
+    else
+      todo.push_back(std::move(b));
+  }
+  stage_request req;
+  req.finish = finish_kind::count;
+  req.label = "count";
+  run_blocks(todo, req, *p.stats, stream_window(), [&](std::size_t, task_report& rep) { n += rep.rows; });
+  return n;
+}
+
+any_block sum_rows(const plan& p) {
+  if (!p.ops->sum)
+    throw error(errc::invalid_argument, "sum: rows of type " + actors::detail::demangle(p.ops->type.c_str())
+                                          + " are not numbers");
+  stage_request req;
+  req.finish = finish_kind::sum;
+  req.label = "sum";
+  std::vector<any_block> partial;
+  run_blocks(pending_blocks(p), req, *p.stats, stream_window(), [&](std::size_t, task_report& rep) {
+    if (rep.value.ops)
+      partial.push_back(std::move(rep.value));
+  });
+  if (partial.empty())
+    return any_block{p.ops->concat({}), p.ops};
+  std::vector<const void*> raw;
+  for (const auto& b : partial)
+    raw.push_back(b.rows.get());
+  any_block all{p.ops->concat(raw), p.ops};
+  return any_block{p.ops->sum(all.rows.get()), p.ops};
+}
+
+std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv) {
+  if (!p.ops->write_text)
+    throw error(errc::invalid_argument, std::string(csv ? "write_csv" : "write_text") + ": rows of type "
+                                          + actors::detail::demangle(p.ops->type.c_str())
+                                          + " have no text form; map them to std::string or actors::data::row first");
+  auto blocks = pending_blocks(p);
+  std::uint64_t n = 0;
+  std::vector<object_ref<task_report>> flight;
+  std::size_t window = stream_window();
+  std::deque<object_ref<task_report>> inflight;
+  for (std::size_t i = 0; i <= blocks.size(); ++i) {
+    while (!inflight.empty() && (inflight.size() >= window || i == blocks.size())) {
+      auto rep = get(inflight.front());
+      inflight.pop_front();
+      p.stats->add(rep.stats);
+      n += rep.rows;
+    }
+    if (i == blocks.size())
+      break;
+    stage_request req;
+    req.finish = finish_kind::write;
+    req.label = csv ? "write_csv" : "write_text";
+    req.csv = csv;
+    req.path = file_name(dir, i, csv);
+    inflight.push_back(submit(blocks[i], req));
+  }
+  return n;
+}
+
+std::vector<block_ref> materialize(const plan& p) {
+  return store_all(pending_blocks(p), *p.stats, "materialize");
+}
+
+dataset_stats stats_of(const plan& p) {
+  dataset_stats out;
+  std::set<const stats_log*> seen;
+  p.stats->collect(out, seen);
+  return out;
+}
+
+// -- block_stream ----------------------------------------------------------------------
+
+struct block_stream::state {
+  plan_ptr plan;
+  bool started = false;
+  std::vector<pending_block> blocks;
+  std::size_t next = 0;
+  std::size_t window = 2;
+  std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
+};
+
+block_stream::block_stream(plan_ptr p) : s_(std::make_unique<state>()) {
+  s_->plan = std::move(p);
+}
+block_stream::~block_stream() = default;
+block_stream::block_stream(block_stream&&) noexcept = default;
+block_stream& block_stream::operator=(block_stream&&) noexcept = default;
+
+std::optional<any_block> block_stream::next() {
+  auto& s = *s_;
+  if (!s.started) {
+    s.blocks = pending_blocks(*s.plan);
+    s.window = stream_window();
+    s.started = true;
+  }
+  stage_request req;
+  req.label = "read";
+  while (s.next < s.blocks.size() && s.flight.size() < s.window) {
+    const auto& b = s.blocks[s.next];
+    s.flight.emplace_back(s.next, runs_nothing(b, finish_kind::store) ? object_ref<task_report>{} : submit(b, req));
+    ++s.next;
+  }
+  if (s.flight.empty())
+    return std::nullopt;
+  auto [i, ref] = std::move(s.flight.front());
+  s.flight.pop_front();
+  object_ref<any_block> block;
+  if (ref) {
+    auto rep = get(ref);
+    s.plan->stats->add(rep.stats);
+    block = std::move(rep.blocks.front().ref);
+  } else {
+    block = s.blocks[i].stored.ref;
+    s.blocks[i].stored.ref = {}; // read once: let the store free it when nothing else holds it
+  }
+  return get(block);
+}
+
+// -- sources ----------------------------------------------------------------------------
+
+std::vector<pending_block> range_blocks(std::int64_t n, std::size_t blocks) {
+  if (n < 0)
+    throw error(errc::invalid_argument, "range: n must not be negative (got " + std::to_string(n) + ")");
+  if (blocks == 0)
+    throw error(errc::invalid_argument, "range: the number of blocks must be at least 1");
+  auto k = static_cast<std::int64_t>(std::min<std::uint64_t>(blocks, std::max<std::int64_t>(n, 1)));
+  std::vector<pending_block> out;
+  for (std::int64_t i = 0; i < k; ++i) {
+    pending_block b;
+    b.source.kind = source_spec::range;
+    b.source.lo = n * i / k;
+    b.source.hi = n * (i + 1) / k;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+std::vector<pending_block> file_blocks(const std::string& pattern, source_spec::kind_t kind, const char* op) {
+  std::vector<std::string> paths;
+  struct stat st {};
+  if (::stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    std::string dir = pattern.back() == '/' ? pattern : pattern + "/";
+    glob_t g{};
+    if (::glob((dir + "*").c_str(), 0, nullptr, &g) == 0)
+      for (std::size_t i = 0; i < g.gl_pathc; ++i)
+        paths.emplace_back(g.gl_pathv[i]);
+    ::globfree(&g);
+  } else {
+    glob_t g{};
+    if (::glob(pattern.c_str(), 0, nullptr, &g) == 0)
+      for (std::size_t i = 0; i < g.gl_pathc; ++i)
+        paths.emplace_back(g.gl_pathv[i]);
+    ::globfree(&g);
+  }
+  std::vector<pending_block> out;
+  for (auto& path : paths) {
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    pending_block b;
+    b.source.kind = kind;
+    // Nodes may run in other directories: name the file absolutely.
+    b.source.path = std::filesystem::absolute(path).lexically_normal().string();
+    out.push_back(std::move(b));
+  }
+  if (out.empty())
+    throw error(errc::invalid_argument, std::string(op) + ": no file matches '" + pattern
+                                          + "'; give a file, a directory or a glob such as 'dir/*.csv'");
+  return out;
+}
+
+std::vector<pending_block> put_blocks(std::vector<any_block> blocks) {
+  std::vector<pending_block> out;
+  out.reserve(blocks.size());
+  for (auto& b : blocks) {
+    pending_block p;
+    p.stored.rows = b.size();
+    p.stored.bytes = b.ops->bytes(b.rows.get());
+    p.stored.ref = put(std::move(b));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+} // namespace detail
+} // namespace actors::data

@@ -1,0 +1,15 @@
+#pragma once
+
+#include "actors/dataset.hpp"
+
+namespace actors::data::detail {
+
+/// Makes a source block, runs the steps, then the request's finish.
+task_report run_on_source(const source_spec& src, const stage_request& req);
+/// Runs the steps over a stored block, then the request's finish.
+task_report run_on_block(const any_block& in, const stage_request& req);
+/// Joins the pieces bound for one output block of an all-to-all operator, reading
+/// them straight from the nodes that hold them, and stores the result here.
+task_report merge_pieces(const std::vector<object_ref<any_block>>& pieces, const merge_request& req);
+
+} // namespace actors::data::detail
