@@ -128,7 +128,8 @@ object_ref<task_report> submit(const pending_block& b, stage_request req) {
 /// Runs every block's task with at most `window` in flight, handing each report to
 /// `done` in block order.
 void run_blocks(const std::vector<pending_block>& blocks, const stage_request& req, stats_log& log,
-                std::size_t window, const std::function<void(std::size_t, task_report&)>& done) {
+                std::size_t window,
+                const std::function<void(std::size_t, task_report&, const object_ref<task_report>&)>& done) {
   std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
   std::size_t next = 0;
   while (next < blocks.size() || !flight.empty()) {
@@ -140,18 +141,19 @@ void run_blocks(const std::vector<pending_block>& blocks, const stage_request& r
     flight.pop_front();
     auto rep = get(ref);
     log.add(rep.stats);
-    done(i, rep);
+    done(i, rep, ref);
   }
 }
 
 /// Every block stored, in order, with its row count.
-std::vector<block_ref> store_all(const std::vector<pending_block>& blocks, stats_log& log, const std::string& label) {
-  std::vector<block_ref> out(blocks.size());
+std::vector<pending_block> store_all(const std::vector<pending_block>& blocks, stats_log& log,
+                                     const std::string& label) {
+  std::vector<pending_block> out(blocks.size());
   std::vector<pending_block> todo;
   std::vector<std::size_t> where;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     if (runs_nothing(blocks[i], finish_kind::store)) {
-      out[i] = blocks[i].stored;
+      out[i] = blocks[i];
     } else {
       todo.push_back(blocks[i]);
       where.push_back(i);
@@ -159,8 +161,8 @@ std::vector<block_ref> store_all(const std::vector<pending_block>& blocks, stats
   }
   stage_request req;
   req.label = label;
-  run_blocks(todo, req, log, todo.size() + 1, [&](std::size_t i, task_report& rep) {
-    out[where[i]] = std::move(rep.blocks.front());
+  run_blocks(todo, req, log, todo.size() + 1, [&](std::size_t i, task_report& rep, const object_ref<task_report>& ref) {
+    out[where[i]] = pending_block{{}, std::move(rep.blocks.front()), {}, ref};
   });
   return out;
 }
@@ -185,16 +187,8 @@ std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& 
   for (auto& f : flight) {
     auto rep = get(f);
     log.add(rep.stats);
-    out.push_back(pending_block{{}, std::move(rep.blocks.front()), {}});
+    out.push_back(pending_block{{}, std::move(rep.blocks.front()), {}, f});
   }
-  return out;
-}
-
-std::vector<pending_block> as_pending(std::vector<block_ref> refs) {
-  std::vector<pending_block> out;
-  out.reserve(refs.size());
-  for (auto& r : refs)
-    out.push_back(pending_block{{}, std::move(r), {}});
   return out;
 }
 
@@ -283,10 +277,12 @@ plan_ptr limit_plan(const plan_ptr& in, std::uint64_t n) {
       auto [i, ref] = std::move(flight.front());
       flight.pop_front();
       block_ref b;
+      object_ref<task_report> origin = blocks[i].origin;
       if (ref) {
         auto rep = get(ref);
         log->add(rep.stats);
         b = std::move(rep.blocks.front());
+        origin = ref;
       } else {
         b = blocks[i].stored;
       }
@@ -295,13 +291,14 @@ plan_ptr limit_plan(const plan_ptr& in, std::uint64_t n) {
         cut.finish = finish_kind::split_even;
         cut.label = "limit";
         cut.cuts = {0, n - have};
-        auto rep = get(task(&run_on_block).name("dataset limit").remote(b.ref, cut));
+        origin = task(&run_on_block).name("dataset limit").remote(b.ref, cut);
+        auto rep = get(origin);
         log->add(rep.stats);
         b = std::move(rep.blocks.front());
       }
       have += b.rows;
       if (b.rows)
-        out.push_back(pending_block{{}, std::move(b), {}});
+        out.push_back(pending_block{{}, std::move(b), {}, std::move(origin)});
     }
     return out;
   });
@@ -318,12 +315,14 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
     auto stored = store_all(pending_blocks(*in), *log, "repartition.read");
     std::uint64_t total = 0;
     for (const auto& b : stored)
-      total += b.rows;
+      total += b.stored.rows;
     std::vector<std::vector<block_ref>> pieces(k);
+    std::vector<object_ref<task_report>> origin(k); // of an output that is one piece
     std::vector<object_ref<task_report>> splits;
     std::vector<std::vector<std::size_t>> split_outputs;
     std::uint64_t start = 0;
-    for (const auto& b : stored) {
+    for (const auto& sb : stored) {
+      const block_ref& b = sb.stored;
       std::uint64_t end = start + b.rows;
       // Outputs j cover [total*j/k, total*(j+1)/k); find those this block meets.
       std::vector<std::uint64_t> cuts{0};
@@ -337,6 +336,7 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
       }
       if (outputs.size() == 1) {
         pieces[outputs.front()].push_back(b);
+        origin[outputs.front()] = sb.origin;
       } else if (outputs.size() > 1) {
         stage_request cut;
         cut.finish = finish_kind::split_even;
@@ -350,8 +350,10 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
     for (std::size_t s = 0; s < splits.size(); ++s) {
       auto rep = get(splits[s]);
       log->add(rep.stats);
-      for (std::size_t i = 0; i < rep.blocks.size(); ++i)
+      for (std::size_t i = 0; i < rep.blocks.size(); ++i) {
         pieces[split_outputs[s][i]].push_back(std::move(rep.blocks[i]));
+        origin[split_outputs[s][i]] = splits[s];
+      }
     }
     // Pieces are in input order within each output, so concatenation keeps order.
     std::vector<pending_block> out(k);
@@ -359,7 +361,7 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
     std::vector<std::size_t> merged_into;
     for (std::size_t j = 0; j < k; ++j) {
       if (pieces[j].size() == 1) {
-        out[j] = pending_block{{}, pieces[j].front(), {}};
+        out[j] = pending_block{{}, pieces[j].front(), {}, origin[j]};
       } else {
         to_merge.push_back(pieces[j]);
         merged_into.push_back(j);
@@ -421,9 +423,9 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
     std::size_t k = std::max<std::size_t>(stored.size(), 1);
     std::uint64_t total = 0;
     for (const auto& b : stored)
-      total += b.rows;
+      total += b.stored.rows;
     if (total == 0)
-      return as_pending(std::move(stored));
+      return stored;
     // 1. A sample of keys from every block picks the k-1 range boundaries.
     std::vector<object_ref<task_report>> samples;
     for (std::size_t i = 0; i < stored.size(); ++i) {
@@ -433,7 +435,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
       req.key = {key};
       req.sample_size = 64 + 32 * k;
       req.seed = 0x5eed + i;
-      samples.push_back(task(&run_on_block).name("dataset sort.sample").remote(stored[i].ref, req));
+      samples.push_back(task(&run_on_block).name("dataset sort.sample").remote(stored[i].stored.ref, req));
     }
     std::vector<any_block> keys;
     for (auto& s : samples) {
@@ -463,7 +465,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
       req.boundaries = boundaries;
       req.descending = descending;
       req.parts = k;
-      splits.push_back(task(&run_on_block).name("dataset sort.split").remote(b.ref, req));
+      splits.push_back(task(&run_on_block).name("dataset sort.split").remote(b.stored.ref, req));
     }
     for (auto& s : splits) {
       auto rep = get(s);
@@ -483,7 +485,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
 }
 
 plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::string agg, const block_ops* out,
-                    std::vector<std::shared_ptr<const closure>> cs) {
+                    std::vector<std::shared_ptr<const closure>> cs, std::string label) {
   auto p = derive(in);
   p->ops = out;
   for (auto& c : cs)
@@ -491,7 +493,7 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
       p->closures.push_back(std::move(c));
   auto* log = p->stats.get();
   auto type = out->type;
-  p->produce = once([in, key, value, agg, log, type] {
+  p->produce = once([in, key, value, agg, log, type, label] {
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
     std::vector<std::vector<block_ref>> pieces(k);
@@ -499,7 +501,7 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
     for (const auto& b : blocks) {
       stage_request req;
       req.finish = finish_kind::group;
-      req.label = key.label + ".partial";
+      req.label = label + ".partial";
       req.key = {key};
       req.value = value;
       req.agg = agg;
@@ -514,7 +516,7 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
     }
     merge_request req;
     req.kind = merge_kind::combine;
-    req.label = key.label;
+    req.label = label;
     req.type = type;
     req.agg = agg;
     return merge_all(pieces, req, *log);
@@ -535,7 +537,8 @@ std::uint64_t count_rows(const plan& p) {
   stage_request req;
   req.finish = finish_kind::count;
   req.label = "count";
-  run_blocks(todo, req, *p.stats, stream_window(), [&](std::size_t, task_report& rep) { n += rep.rows; });
+  run_blocks(todo, req, *p.stats, stream_window(),
+             [&](std::size_t, task_report& rep, const object_ref<task_report>&) { n += rep.rows; });
   return n;
 }
 
@@ -547,7 +550,8 @@ any_block sum_rows(const plan& p) {
   req.finish = finish_kind::sum;
   req.label = "sum";
   std::vector<any_block> partial;
-  run_blocks(pending_blocks(p), req, *p.stats, stream_window(), [&](std::size_t, task_report& rep) {
+  run_blocks(pending_blocks(p), req, *p.stats, stream_window(),
+             [&](std::size_t, task_report& rep, const object_ref<task_report>&) {
     if (rep.value.ops)
       partial.push_back(std::move(rep.value));
   });
@@ -589,7 +593,7 @@ std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv) {
   return n;
 }
 
-std::vector<block_ref> materialize(const plan& p) {
+std::vector<pending_block> materialize(const plan& p) {
   return store_all(pending_blocks(p), *p.stats, "materialize");
 }
 

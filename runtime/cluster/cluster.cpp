@@ -957,7 +957,8 @@ struct cluster::impl {
       to_restart = actors_lost_locked(id, why);
       for (const auto& aid : to_restart)
         restarters.emplace_back([this, aid] { restart_actor(aid); });
-      dead.insert(id);
+      if (dead.insert(id).second && id != n.id)
+        log(log_level::info, "cluster", "node ", id.to_string(), " is taken for dead: ", why);
       for (auto& rec : view.nodes)
         if (rec.id == id)
           rec.alive = false;
@@ -1317,15 +1318,22 @@ struct cluster::impl {
         r.remote_id = c->id;
         return r;
       }
+      runtime::reference_collector refs;
       auto [encoded_type, bytes] = encoded_value(n.store, c);
+      auto named = refs.take();
+      bool names_objects = !named.empty();
+      for (auto* x : named)
+        detail::release(x);
       r.ok = true;
       r.size = bytes.size();
       r.type_name = std::move(encoded_type);
-      if (bytes.size() <= wire::inline_limit || !requester.value) {
+      if ((bytes.size() <= wire::inline_limit && !names_objects) || !requester.value) {
         r.bytes = std::move(bytes);
         return r;
       }
-      // Its weight was underestimated: hold it after all.
+      // Its weight was underestimated, or it names objects (made here, say, by a put
+      // in the task) that must live until the requester borrows them, which it does
+      // when it decodes the value: hold it here until the requester drops it.
       n.store.publish(c);
       detail::retain(c);
       {

@@ -3,6 +3,8 @@
 // the functions and actor classes this node can run.
 
 #include "runtime/node/node.hpp"
+
+#include <malloc.h>
 #include "runtime/node/options.hpp"
 #include "runtime/node/session.hpp"
 
@@ -135,6 +137,11 @@ daemon_options parse(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Blocks of data come and go in megabytes: give freed ones back to the system at
+  // once (glibc's adaptive threshold would otherwise keep them in the heap, and the
+  // node's memory would not follow its object store's limit).
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
   auto o = parse(argc, argv);
   for (const auto& lib : o.libraries)
     if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL))

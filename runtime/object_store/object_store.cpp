@@ -353,6 +353,20 @@ void object_store::spill_until_under_limit() {
   }
 }
 
+reference_collector::reference_collector() : outer_(pin_collector) {
+  pin_collector = &cells_;
+}
+
+reference_collector::~reference_collector() {
+  pin_collector = outer_;
+  for (auto* c : cells_)
+    detail::release(c);
+}
+
+std::vector<detail::object_cell*> reference_collector::take() {
+  return std::move(cells_);
+}
+
 bool object_store::spill(object_cell* cell) {
   std::unique_lock<std::mutex> guard{cell->mu};
   if (!cell->value.value)

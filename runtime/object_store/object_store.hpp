@@ -150,4 +150,21 @@ class object_store {
   std::mutex spill_mu_;
 };
 
+/// While one lives on a thread, the object_refs encoded on that thread are collected
+/// (each retained), so that the objects they name can be kept alive as long as the
+/// bytes that name them.
+class reference_collector {
+ public:
+  reference_collector();
+  ~reference_collector();
+  reference_collector(const reference_collector&) = delete;
+  reference_collector& operator=(const reference_collector&) = delete;
+  /// The objects named so far; the caller takes over their counts.
+  std::vector<detail::object_cell*> take();
+
+ private:
+  std::vector<detail::object_cell*> cells_;
+  std::vector<detail::object_cell*>* outer_;
+};
+
 } // namespace actors::runtime

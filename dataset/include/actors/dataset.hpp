@@ -385,10 +385,9 @@ class grouped {
                                                                 const char* name) const {
     using impl = detail::agg_impl_of<Agg, K, V>;
     std::vector<std::shared_ptr<const detail::closure>> cs{key_closure_, std::move(c)};
-    auto key = key_;
-    key.label = std::string("group_by.") + name;
     return dataset<std::pair<K, typename Agg::template out<V>>>(
-      detail::group_plan(plan_, key, std::move(value), impl::impl->key, impl::impl->out_ops, std::move(cs)));
+      detail::group_plan(plan_, key_, std::move(value), impl::impl->key, impl::impl->out_ops, std::move(cs),
+                         key_.label + "." + name));
   }
 
   detail::plan_ptr plan_;
@@ -599,12 +598,7 @@ class dataset {
   }
   /// Runs the plan now and keeps the blocks on the nodes; the result reads them.
   dataset<T> materialize() const {
-    auto refs = detail::materialize(*plan_);
-    std::vector<detail::pending_block> blocks;
-    blocks.reserve(refs.size());
-    for (auto& r : refs)
-      blocks.push_back(detail::pending_block{{}, std::move(r), {}});
-    auto p = detail::source_plan(std::move(blocks), plan_->ops);
+    auto p = detail::source_plan(detail::materialize(*plan_), plan_->ops);
     std::const_pointer_cast<detail::plan>(p)->stats = plan_->stats;
     return dataset<T>(std::move(p));
   }

@@ -43,6 +43,10 @@ struct pending_block {
   source_spec source;
   block_ref stored;
   std::vector<step> steps;
+  /// The report of the task that stored the block. The node holds a report that
+  /// names objects until this process drops it, which keeps the block there even
+  /// before this process's borrow of it has reached that node.
+  object_ref<task_report> origin;
 };
 
 class stats_log;
@@ -68,8 +72,9 @@ plan_ptr limit_plan(const plan_ptr& in, std::uint64_t n);
 plan_ptr repartition_plan(const plan_ptr& in, std::size_t blocks);
 plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed);
 plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> c, bool descending);
+/// `label` names the operator in stats(), e.g. "group_by(word).count".
 plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::string agg,
-                    const block_ops* out, std::vector<std::shared_ptr<const closure>> cs);
+                    const block_ops* out, std::vector<std::shared_ptr<const closure>> cs, std::string label);
 
 std::vector<pending_block> pending_blocks(const plan& p);
 std::uint64_t count_rows(const plan& p);
@@ -77,7 +82,7 @@ std::uint64_t count_rows(const plan& p);
 any_block sum_rows(const plan& p);
 std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv);
 /// Runs the plan and keeps its blocks on the nodes.
-std::vector<block_ref> materialize(const plan& p);
+std::vector<pending_block> materialize(const plan& p);
 dataset_stats stats_of(const plan& p);
 
 /// Yields the plan's blocks in order, running at most a window of block tasks ahead

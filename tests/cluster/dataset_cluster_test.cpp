@@ -1,0 +1,281 @@
+// Datasets on three node processes (a head and two nodes, real actorsd processes on
+// loopback) with this program as the driver: every operator against a plain C++
+// reference, blocks on several nodes, and data four times the object store.
+
+#include "tests/cluster/dataset_job.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+#include <actors/actors.hpp>
+#include <actors/dataset.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+using namespace std::chrono_literals;
+using actors::test::process;
+namespace data = actors::data;
+
+namespace {
+
+constexpr std::size_t store_bytes = 16u << 20;
+
+class DatasetCluster : public ::testing::Test {
+ protected:
+  static inline std::string dir;
+  static inline std::string address;
+  static inline std::string token;
+  static inline std::vector<std::unique_ptr<process>> daemons;
+  static inline std::string driver_id;
+
+  static std::vector<std::string> daemon(std::vector<std::string> extra) {
+    std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--object-store-bytes",
+                                  std::to_string(store_bytes), "--spill-dir", dir + "/spill",
+                                  "--load", actors::test::env("DATASET_JOB_LIBRARY")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/actors-dataset-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
+    daemons.push_back(std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log"));
+    ASSERT_TRUE(actors::test::eventually(
+      [] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }));
+    address = actors::test::read_key(dir + "/session_latest", "address");
+    token = actors::test::read_key(dir + "/session_latest", "token");
+    for (int i = 0; i < 2; ++i)
+      daemons.push_back(std::make_unique<process>(daemon({"--address", address, "--token", token}),
+                                                  dir + "/node" + std::to_string(i) + ".log"));
+    actors::init_options opts;
+    opts.address = address;
+    opts.token = token;
+    actors::init(opts);
+    ASSERT_TRUE(actors::test::eventually([] {
+      int n = 0;
+      for (const auto& x : actors::nodes())
+        n += x.alive && !x.is_driver;
+      return n == 3;
+    }));
+    driver_id = actors::current_node_id().to_string();
+  }
+
+  static void TearDownTestSuite() {
+    actors::shutdown();
+    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
+                      dir + "/stop.log");
+    for (auto& p : daemons)
+      EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
+    daemons.clear();
+    if (!::testing::UnitTest::GetInstance()->Passed())
+      std::cerr << "dataset cluster test logs kept in " << dir << "\n";
+    else
+      std::filesystem::remove_all(dir);
+  }
+
+  static std::vector<std::int64_t> skewed(std::size_t n, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::int64_t> v(n);
+    for (auto& x : v)
+      x = rng() % 10 < 7 ? static_cast<std::int64_t>(rng() % 5) : static_cast<std::int64_t>(rng() % 1000000);
+    return v;
+  }
+
+  static std::size_t status_bytes(pid_t pid, const std::string& key) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(key, 0) == 0)
+        return std::stoull(line.substr(key.size())) * 1024;
+    return 0;
+  }
+  /// Peak resident memory of a process, in bytes.
+  static std::size_t peak_rss(pid_t pid) {
+    return status_bytes(pid, "VmHWM:");
+  }
+  static std::size_t resident(pid_t pid) {
+    return status_bytes(pid, "VmRSS:");
+  }
+};
+
+TEST_F(DatasetCluster, MapFilterSumRunsOnTheNodes) {
+  const std::int64_t n = 2'000'000;
+  auto ds = dsjob::doubled_evens(n, 16);
+  EXPECT_EQ(ds.sum(), n * (n - 1));
+  EXPECT_EQ(ds.count(), static_cast<std::uint64_t>(n));
+  for (const auto& op : ds.stats().operators)
+    EXPECT_EQ(op.nodes.count(driver_id), 0u) << op.name << " ran in the driver, which offers no CPUs";
+}
+
+TEST_F(DatasetCluster, BlocksAreMadeAndTransformedOnSeveralNodes) {
+  auto ds = dsjob::nodes_of_rows(1200, 12).materialize();
+  auto names = ds.collect();
+  std::set<std::string> nodes(names.begin(), names.end());
+  EXPECT_GE(nodes.size(), 2u) << "all blocks ran on one node";
+  EXPECT_EQ(nodes.count(driver_id), 0u);
+  bool saw = false;
+  for (const auto& op : ds.stats().operators)
+    if (op.name == "map(node_of)") {
+      saw = true;
+      EXPECT_EQ(op.nodes, nodes);
+      EXPECT_EQ(op.rows, 1200u);
+    }
+  EXPECT_TRUE(saw) << ds.stats().to_string();
+}
+
+TEST_F(DatasetCluster, SortMatchesStdSortAcrossNodes) {
+  for (std::size_t blocks : {1u, 7u}) {
+    auto input = skewed(50000, static_cast<unsigned>(blocks));
+    auto want = input;
+    std::sort(want.begin(), want.end());
+    auto ds = dsjob::sorted(dsjob::items(input, blocks), false).materialize();
+    EXPECT_EQ(ds.collect(), want);
+    EXPECT_EQ(ds.num_blocks(), blocks);
+    std::reverse(want.begin(), want.end());
+    EXPECT_EQ(dsjob::sorted(dsjob::items(input, blocks), true).collect(), want);
+    std::set<std::string> merged_on;
+    for (const auto& op : ds.stats().operators)
+      if (op.name == "sort")
+        merged_on = op.nodes;
+    EXPECT_EQ(merged_on.count(driver_id), 0u);
+    if (blocks > 1)
+      EXPECT_GE(merged_on.size(), 2u) << "merges all on one node";
+  }
+  EXPECT_TRUE(dsjob::sorted(dsjob::items({}, 4), false).collect().empty());
+  // More blocks than rows.
+  EXPECT_EQ(dsjob::sorted(dsjob::items({3, 1, 2}, 16), false).collect(), (std::vector<std::int64_t>{1, 2, 3}));
+}
+
+TEST_F(DatasetCluster, GroupByMatchesStdMapAcrossNodes) {
+  auto input = skewed(60000, 11);
+  std::map<std::int64_t, std::int64_t> count, sum;
+  for (auto x : input) {
+    ++count[x % 97];
+    sum[x % 97] += x;
+  }
+  auto ds = dsjob::items(input, 9);
+  auto got_count = dsjob::count_by_mod97(ds).collect();
+  auto got_sum = dsjob::sum_by_mod97(ds).collect();
+  EXPECT_EQ(std::map(got_count.begin(), got_count.end()), count);
+  EXPECT_EQ(std::map(got_sum.begin(), got_sum.end()), sum);
+}
+
+TEST_F(DatasetCluster, ShuffleRepartitionLimitUnionTake) {
+  auto ds = dsjob::items(skewed(20000, 3), 5);
+  auto all = ds.collect();
+  auto shuffled = dsjob::shuffled(ds, 7).collect();
+  EXPECT_NE(shuffled, all);
+  EXPECT_EQ(std::multiset(shuffled.begin(), shuffled.end()), std::multiset(all.begin(), all.end()));
+  auto re = ds.repartition(8);
+  EXPECT_EQ(re.collect(), all);
+  auto sizes = dsjob::block_sizes(re);
+  ASSERT_EQ(sizes.size(), 8u);
+  for (auto n : sizes)
+    EXPECT_EQ(n, 2500u);
+  EXPECT_EQ(ds.limit(123).collect(), std::vector<std::int64_t>(all.begin(), all.begin() + 123));
+  EXPECT_EQ(ds.take(5), std::vector<std::int64_t>(all.begin(), all.begin() + 5));
+  auto u = ds.union_with(dsjob::doubled_evens(10, 2));
+  EXPECT_EQ(u.count(), 20010u);
+}
+
+TEST_F(DatasetCluster, WordCountCsvAndRoundTrip) {
+  auto text = dir + "/corpus";
+  std::filesystem::create_directories(text);
+  std::map<std::string, std::int64_t> want;
+  std::mt19937 rng(5);
+  for (int f = 0; f < 5; ++f) {
+    std::ofstream out(text + "/f" + std::to_string(f) + ".txt");
+    for (int line = 0; line < 300; ++line) {
+      for (int w = 0; w < 6; ++w) {
+        std::string word = "w" + std::to_string(rng() % (f + 3));
+        ++want[word];
+        out << word << ' ';
+      }
+      out << '\n';
+    }
+  }
+  auto counts = dsjob::word_count(text + "/*.txt").collect();
+  EXPECT_EQ(std::map(counts.begin(), counts.end()), want);
+
+  auto csv = dir + "/csv";
+  std::filesystem::create_directories(csv);
+  {
+    std::ofstream a(csv + "/a.csv");
+    a << "region,price,qty\nnorth,2,3\nsouth,1.5,2\n";
+    std::ofstream b(csv + "/b.csv");
+    b << "region,price,qty\nnorth,1,1\n";
+  }
+  auto revenue = dsjob::revenue_by_region(csv + "/*.csv").collect();
+  EXPECT_EQ(std::map(revenue.begin(), revenue.end()), (std::map<std::string, double>{{"north", 7}, {"south", 3}}));
+
+  auto out = dir + "/written";
+  EXPECT_EQ(data::read_csv(csv + "/*.csv").write_csv(out), 3u);
+  auto back = data::read_csv(out).collect();
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0].get<std::string>("region"), "north");
+  EXPECT_EQ(back[2].get<double>("price"), 1);
+
+  {
+    std::ofstream c(csv + "/c.csv");
+    c << "region,price,qty\nwest,1,1\nwest,2\n";
+  }
+  try {
+    dsjob::revenue_by_region(csv + "/*.csv").collect();
+    ADD_FAILURE() << "no error for a malformed CSV record";
+  } catch (const actors::task_error& e) {
+    EXPECT_NE(std::string(e.what()).find("c.csv line 3: 2 fields where the header (region,price,qty) has 3"),
+              std::string::npos)
+      << e.what();
+  }
+  // The cluster still works after the failed job.
+  EXPECT_EQ(dsjob::doubled_evens(100, 4).count(), 100u);
+}
+
+TEST_F(DatasetCluster, LambdasAreRefusedAtTheCall) {
+  try {
+    data::range(10, 2).map([](const std::int64_t& x) { return x + 1; });
+    ADD_FAILURE() << "a lambda was accepted in a multi-node cluster";
+  } catch (const actors::not_registered_error& e) {
+    EXPECT_NE(std::string(e.what()).find("ACTORS_REMOTE"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(DatasetCluster, DataBiggerThanTheObjectStoreStreamsThroughCountAndSort) {
+  // 16M rows of 8 bytes: 128 MiB, eight times each node's 16 MiB store.
+  const std::int64_t n = 16 << 20;
+  auto ds = data::range(n, 64);
+  std::vector<std::size_t> before;
+  for (auto& p : daemons)
+    before.push_back(resident(p->pid()));
+  EXPECT_EQ(ds.count(), static_cast<std::uint64_t>(n));
+  // Counting stores nothing: a node holds only the blocks of the tasks it runs.
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    auto peak = peak_rss(daemons[i]->pid());
+    std::cout << "count, node " << i << ": resident " << (before[i] >> 20) << " MiB before, peak " << (peak >> 20)
+              << " MiB\n";
+    EXPECT_LT(peak, before[i] + store_bytes + (32u << 20)) << "node " << i;
+  }
+  auto sorted = dsjob::sorted(ds, true).materialize();
+  std::int64_t expect = n - 1;
+  std::uint64_t seen = 0;
+  for (auto& batch : sorted.iter_batches(1 << 16))
+    for (auto x : batch) {
+      ASSERT_EQ(x, expect--);
+      ++seen;
+    }
+  EXPECT_EQ(seen, static_cast<std::uint64_t>(n));
+  // Sorting completes by spilling what does not fit in the stores. Its peak memory
+  // is printed, not bounded: see "Memory" in docs/guide/datasets.md.
+  for (std::size_t i = 0; i < daemons.size(); ++i)
+    std::cout << "sort, node " << i << ": peak " << (peak_rss(daemons[i]->pid()) >> 20) << " MiB\n";
+}
+
+} // namespace
