@@ -125,16 +125,18 @@ object_ref<task_report> submit(const pending_block& b, stage_request req) {
   return task(&run_on_source).strategy(spread).name("dataset " + req.label).remote(b.source, req);
 }
 
-/// Runs every block's task with at most `window` in flight, handing each report to
-/// `done` in block order.
-void run_blocks(const std::vector<pending_block>& blocks, const stage_request& req, stats_log& log,
-                std::size_t window,
-                const std::function<void(std::size_t, task_report&, const object_ref<task_report>&)>& done) {
+using report_handler = std::function<void(std::size_t, task_report&, const object_ref<task_report>&)>;
+
+/// Runs `n` tasks made by `start(i)` with at most `window` in flight, handing each
+/// report to `done` in order. The window bounds what the nodes hold at once: a
+/// queued task already holds its input block.
+void run_window(std::size_t n, std::size_t window, const std::function<object_ref<task_report>(std::size_t)>& start,
+                stats_log& log, const report_handler& done) {
   std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
   std::size_t next = 0;
-  while (next < blocks.size() || !flight.empty()) {
-    while (next < blocks.size() && flight.size() < window) {
-      flight.emplace_back(next, submit(blocks[next], req));
+  while (next < n || !flight.empty()) {
+    while (next < n && flight.size() < std::max<std::size_t>(window, 1)) {
+      flight.emplace_back(next, start(next));
       ++next;
     }
     auto [i, ref] = std::move(flight.front());
@@ -143,6 +145,27 @@ void run_blocks(const std::vector<pending_block>& blocks, const stage_request& r
     log.add(rep.stats);
     done(i, rep, ref);
   }
+}
+
+/// Runs every block's task, a window at a time, handing each report to `done` in
+/// block order.
+void run_blocks(const std::vector<pending_block>& blocks, const stage_request& req, stats_log& log,
+                std::size_t window, const report_handler& done) {
+  run_window(blocks.size(), window, [&](std::size_t i) { return submit(blocks[i], req); }, log, done);
+}
+
+/// Runs one request per block and gathers the pieces each cut its block into:
+/// pieces[j] are those bound for output j. `keep` holds the reports naming them.
+void split_all(const std::vector<pending_block>& blocks, const std::function<stage_request(std::size_t)>& request,
+               std::vector<std::vector<block_ref>>& pieces, std::vector<object_ref<task_report>>& keep,
+               stats_log& log) {
+  run_window(
+    blocks.size(), stream_window(), [&](std::size_t i) { return submit(blocks[i], request(i)); }, log,
+    [&](std::size_t, task_report& rep, const object_ref<task_report>& ref) {
+      for (std::size_t j = 0; j < rep.blocks.size() && j < pieces.size(); ++j)
+        pieces[j].push_back(std::move(rep.blocks[j]));
+      keep.push_back(ref);
+    });
 }
 
 /// Every block stored, in order, with its row count.
@@ -161,7 +184,7 @@ std::vector<pending_block> store_all(const std::vector<pending_block>& blocks, s
   }
   stage_request req;
   req.label = label;
-  run_blocks(todo, req, log, todo.size() + 1, [&](std::size_t i, task_report& rep, const object_ref<task_report>& ref) {
+  run_blocks(todo, req, log, stream_window(), [&](std::size_t i, task_report& rep, const object_ref<task_report>& ref) {
     out[where[i]] = pending_block{{}, std::move(rep.blocks.front()), {}, ref};
   });
   return out;
@@ -171,24 +194,22 @@ std::vector<pending_block> store_all(const std::vector<pending_block>& blocks, s
 /// the nodes; pieces[j] are the pieces of output j.
 std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& pieces, merge_request req,
                                      stats_log& log) {
-  std::vector<object_ref<task_report>> flight;
-  flight.reserve(pieces.size());
-  for (std::size_t j = 0; j < pieces.size(); ++j) {
-    std::vector<object_ref<any_block>> refs;
-    for (const auto& p : pieces[j])
-      if (p.ref)
-        refs.push_back(p.ref);
-    auto r = req;
-    r.seed = req.seed * 0x9e3779b97f4a7c15ULL + j;
-    flight.push_back(task(&merge_pieces).strategy(spread).name("dataset " + req.label).remote(refs, r));
-  }
-  std::vector<pending_block> out;
-  out.reserve(pieces.size());
-  for (auto& f : flight) {
-    auto rep = get(f);
-    log.add(rep.stats);
-    out.push_back(pending_block{{}, std::move(rep.blocks.front()), {}, f});
-  }
+  std::vector<pending_block> out(pieces.size());
+  run_window(
+    pieces.size(), stream_window(),
+    [&](std::size_t j) {
+      std::vector<object_ref<any_block>> refs;
+      for (const auto& p : pieces[j])
+        if (p.ref)
+          refs.push_back(p.ref);
+      auto r = req;
+      r.seed = req.seed * 0x9e3779b97f4a7c15ULL + j;
+      return task(&merge_pieces).strategy(spread).name("dataset " + req.label).remote(refs, r);
+    },
+    log,
+    [&](std::size_t j, task_report& rep, const object_ref<task_report>& ref) {
+      out[j] = pending_block{{}, std::move(rep.blocks.front()), {}, ref};
+    });
   return out;
 }
 
@@ -387,21 +408,18 @@ plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed) {
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
     std::vector<std::vector<block_ref>> pieces(k);
-    std::vector<object_ref<task_report>> splits;
-    for (std::size_t i = 0; i < blocks.size(); ++i) {
-      stage_request req;
-      req.finish = finish_kind::split_random;
-      req.label = "random_shuffle.split";
-      req.parts = k;
-      req.seed = seed * 0x9e3779b97f4a7c15ULL + i + 1;
-      splits.push_back(submit(blocks[i], req));
-    }
-    for (auto& s : splits) {
-      auto rep = get(s);
-      log->add(rep.stats);
-      for (std::size_t j = 0; j < rep.blocks.size(); ++j)
-        pieces[j].push_back(std::move(rep.blocks[j]));
-    }
+    std::vector<object_ref<task_report>> keep;
+    split_all(
+      blocks,
+      [&](std::size_t i) {
+        stage_request req;
+        req.finish = finish_kind::split_random;
+        req.label = "random_shuffle.split";
+        req.parts = k;
+        req.seed = seed * 0x9e3779b97f4a7c15ULL + i + 1;
+        return req;
+      },
+      pieces, keep, *log);
     merge_request req;
     req.kind = merge_kind::shuffle;
     req.label = "random_shuffle";
@@ -427,23 +445,23 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
     if (total == 0)
       return stored;
     // 1. A sample of keys from every block picks the k-1 range boundaries.
-    std::vector<object_ref<task_report>> samples;
-    for (std::size_t i = 0; i < stored.size(); ++i) {
-      stage_request req;
-      req.finish = finish_kind::sample;
-      req.label = "sort.sample";
-      req.key = {key};
-      req.sample_size = 64 + 32 * k;
-      req.seed = 0x5eed + i;
-      samples.push_back(task(&run_on_block).name("dataset sort.sample").remote(stored[i].stored.ref, req));
-    }
     std::vector<any_block> keys;
-    for (auto& s : samples) {
-      auto rep = get(s);
-      log->add(rep.stats);
-      if (rep.value.ops)
-        keys.push_back(std::move(rep.value));
-    }
+    run_window(
+      stored.size(), stream_window(),
+      [&](std::size_t i) {
+        stage_request req;
+        req.finish = finish_kind::sample;
+        req.label = "sort.sample";
+        req.key = {key};
+        req.sample_size = 64 + 32 * k;
+        req.seed = 0x5eed + i;
+        return submit(stored[i], req);
+      },
+      *log,
+      [&](std::size_t, task_report& rep, const object_ref<task_report>&) {
+        if (rep.value.ops)
+          keys.push_back(std::move(rep.value));
+      });
     const block_ops* kops = keys.front().ops;
     std::vector<const void*> raw;
     for (const auto& b : keys)
@@ -456,23 +474,21 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
     any_block boundaries{kops->gather(all.rows.get(), picks), kops};
     // 2. Each block cuts itself at the boundaries; 3. each range is merged and sorted.
     std::vector<std::vector<block_ref>> pieces(k);
-    std::vector<object_ref<task_report>> splits;
-    for (const auto& b : stored) {
-      stage_request req;
-      req.finish = finish_kind::split_range;
-      req.label = "sort.split";
-      req.key = {key};
-      req.boundaries = boundaries;
-      req.descending = descending;
-      req.parts = k;
-      splits.push_back(task(&run_on_block).name("dataset sort.split").remote(b.stored.ref, req));
-    }
-    for (auto& s : splits) {
-      auto rep = get(s);
-      log->add(rep.stats);
-      for (std::size_t j = 0; j < rep.blocks.size(); ++j)
-        pieces[j].push_back(std::move(rep.blocks[j]));
-    }
+    std::vector<object_ref<task_report>> keep;
+    split_all(
+      stored,
+      [&](std::size_t) {
+        stage_request req;
+        req.finish = finish_kind::split_range;
+        req.label = "sort.split";
+        req.key = {key};
+        req.boundaries = boundaries;
+        req.descending = descending;
+        req.parts = k;
+        return req;
+      },
+      pieces, keep, *log);
+    stored.clear(); // the pieces hold the rows now: let the inputs go
     merge_request req;
     req.kind = merge_kind::sort;
     req.label = "sort";
@@ -497,23 +513,20 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
     std::vector<std::vector<block_ref>> pieces(k);
-    std::vector<object_ref<task_report>> partials;
-    for (const auto& b : blocks) {
-      stage_request req;
-      req.finish = finish_kind::group;
-      req.label = label + ".partial";
-      req.key = {key};
-      req.value = value;
-      req.agg = agg;
-      req.parts = k;
-      partials.push_back(submit(b, req));
-    }
-    for (auto& s : partials) {
-      auto rep = get(s);
-      log->add(rep.stats);
-      for (std::size_t j = 0; j < rep.blocks.size(); ++j)
-        pieces[j].push_back(std::move(rep.blocks[j]));
-    }
+    std::vector<object_ref<task_report>> keep;
+    split_all(
+      blocks,
+      [&](std::size_t) {
+        stage_request req;
+        req.finish = finish_kind::group;
+        req.label = label + ".partial";
+        req.key = {key};
+        req.value = value;
+        req.agg = agg;
+        req.parts = k;
+        return req;
+      },
+      pieces, keep, *log);
     merge_request req;
     req.kind = merge_kind::combine;
     req.label = label;
