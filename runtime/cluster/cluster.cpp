@@ -862,20 +862,42 @@ struct cluster::impl {
   }
 
   /// A call in flight to an actor that restarts: sent again to the new instance if
-  /// its retries allow (max_task_retries).
+  /// its retries allow (max_task_retries). The rebuild may already be done (it
+  /// runs on its own thread): then the call goes to the new node at once.
   bool requeue_call(pending_op& op) {
-    std::lock_guard<std::mutex> guard{mu};
-    auto i = created.find(op.actor);
-    if (i == created.end() || !i->second.restarting || i->second.call_retries_left <= 0)
-      return false;
-    --i->second.call_retries_left;
-    auto key = next_key.fetch_add(1, std::memory_order_relaxed);
-    auto call = wire::unpack<wire::actor_call>(op.call, "actor call");
-    call.key = key;
-    op.call = wire::pack(call);
-    i->second.waiting.push_back(op.call);
-    i->second.waiting_keys.push_back(key);
-    ops.emplace(key, std::move(op));
+    caf::actor to;
+    node_id target;
+    std::string blob;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = created.find(op.actor);
+      if (i == created.end() || !i->second.death.empty() || i->second.call_retries_left <= 0)
+        return false;
+      auto& c = i->second;
+      if (!c.restarting && c.location == op.target)
+        return false;
+      --c.call_retries_left;
+      auto key = next_key.fetch_add(1, std::memory_order_relaxed);
+      auto call = wire::unpack<wire::actor_call>(op.call, "actor call");
+      call.key = key;
+      op.call = wire::pack(call);
+      if (c.restarting) {
+        c.waiting.push_back(op.call);
+        c.waiting_keys.push_back(key);
+        ops.emplace(key, std::move(op));
+        return true;
+      }
+      target = c.location;
+      op.target = target;
+      to = dead.count(target) ? caf::actor{} : endpoint_of_locked(target);
+      ++in_flight[target];
+      blob = op.call;
+      ops.emplace(key, std::move(op));
+    }
+    if (to)
+      caf::anon_send(to, call_actor_atom::value, sent(blob), endpoint);
+    else
+      node_down(target, "it is gone or not in the node table");
     return true;
   }
 
