@@ -19,6 +19,7 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -1882,8 +1883,10 @@ struct cluster::impl {
           return;
       }
       if (steady_clock::now() >= deadline) {
-        give_up_on_head("did not come back within " + std::to_string(n.config.head_reconnect_timeout_ms / 1000.0)
-                        + " s (--actors-head-reconnect-timeout; last attempt: " + last_error + ")");
+        std::ostringstream why;
+        why << "did not come back within " << n.config.head_reconnect_timeout_ms / 1000.0
+            << " s (--actors-head-reconnect-timeout; last attempt: " << last_error << ")";
+        give_up_on_head(why.str());
         return;
       }
       delay = std::min(delay * 2, milliseconds(2000));
