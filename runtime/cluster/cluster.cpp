@@ -280,6 +280,11 @@ struct cluster::impl {
           for (std::size_t j = 0; j < view.nodes.size(); ++j)
             if (view.nodes[j].id == v.nodes[i].id && view.nodes[j].alive)
               merged[i] = endpoints[j];
+      // A node this process knows dead stays dead, even while a restarted head
+      // still waits for it to join again: ids do not come back.
+      for (auto& rec : v.nodes)
+        if (rec.alive && dead.count(rec.id))
+          rec.alive = false;
       view = std::move(v);
       endpoints = std::move(merged);
       alive_count.store(static_cast<std::size_t>(

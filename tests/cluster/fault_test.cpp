@@ -257,3 +257,36 @@ TEST_F(HeadFaults, HeadKilledMidJobComesBackWithItsNodesNamesAndStatus) {
   EXPECT_NE(status.find(first.to_string()), std::string::npos) << status;
   EXPECT_NE(status.find(second.to_string()), std::string::npos) << status;
 }
+
+TEST_F(HeadFaults, NodeThatDiedWhileTheHeadWasAwayIsDeclaredDeadByTheRestartedHead) {
+  auto port = address.substr(address.rfind(':') + 1);
+  auto survivor = node_of(nodes[0]->pid());
+  auto lost = node_of(nodes[1]->pid());
+  ASSERT_TRUE(survivor.value && lost.value);
+  head->kill(SIGKILL);
+  ASSERT_TRUE(head->wait_exit(5s).has_value());
+  nodes[1]->kill(SIGKILL);
+  ASSERT_TRUE(nodes[1]->wait_exit(5s).has_value());
+  head = std::make_unique<process>(daemon(head_args(port)), dir + "/head2.log");
+  // The restarted head lists the lost node as alive until it fails to join
+  // again within its grace period (10 s), then as dead. `actors status` shows
+  // the new head, the surviving node and the driver alive; the old head and the
+  // lost node dead.
+  std::string status;
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      status = actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "status"},
+                                 dir + "/status.log")
+                 .second;
+      if (status.find("3 nodes alive, 2 dead") != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(250ms); // one CLI process at a time, not a storm
+      return false;
+    },
+    40s))
+    << status << head->output();
+  EXPECT_TRUE(declared_dead(lost));
+  EXPECT_FALSE(declared_dead(survivor));
+  EXPECT_EQ(actors::get(actors::task(job::square).node(survivor, false).remote(std::int64_t{6}), 10s), 36);
+  EXPECT_NE(head->output().find("did not rejoin within 10 s"), std::string::npos) << head->output();
+}
