@@ -92,6 +92,17 @@ std::vector<std::vector<std::string>> actor_host::describe() const {
   return rows;
 }
 
+std::vector<actor_host::named_actor> actor_host::named_actors() const {
+  std::vector<named_actor> out;
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [id, a] : actors_) {
+    std::lock_guard<std::mutex> g{a->mu};
+    if (!a->opts.name.empty() && a->st != actor_cell::state::dead)
+      out.push_back({a->opts.name, id, a->class_name ? a->class_name : ""});
+  }
+  return out;
+}
+
 actor_host::~actor_host() {
   stop();
 }

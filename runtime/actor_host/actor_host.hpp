@@ -103,6 +103,16 @@ class actor_host {
 
   /// One row per actor hosted here: id, class, name, state, restarts.
   std::vector<std::vector<std::string>> describe() const;
+
+  /// A named actor hosted here that is not dead.
+  struct named_actor {
+    std::string name;
+    actor_id id;
+    /// Mangled name of its class.
+    std::string class_name;
+  };
+  /// The named actors hosted here, for announcing them to a restarted head.
+  std::vector<named_actor> named_actors() const;
   ~actor_host();
 
   /// A fresh id for an actor about to be created here.

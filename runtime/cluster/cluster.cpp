@@ -19,6 +19,7 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -39,6 +40,8 @@ constexpr std::uint64_t max_upload_bytes = std::uint64_t{16} << 30;
 constexpr double bundle_marker_total = 1000;
 
 using namespace msg;
+
+std::pair<std::string, std::uint16_t> split_address(const std::string& address);
 
 // How often this node tells the head what it has free.
 constexpr auto report_interval = std::chrono::milliseconds(100);
@@ -136,7 +139,8 @@ struct cluster::impl {
   node& n;
   caf::actor_system& sys;
   caf::actor endpoint;
-  caf::actor control; // the control store, local or on the head
+  caf::actor control; // the control store, local or on the head; guarded by mu
+  control_store* control_client = nullptr;
   std::string address;
   std::atomic<std::uint64_t> next_key{1};
   std::atomic<std::uint64_t> round_robin{0};
@@ -188,6 +192,10 @@ struct cluster::impl {
   };
   std::unordered_map<actor_id, created_actor> created;
   std::vector<std::thread> restarters;
+  // This node as it joined, to join again with the same id when the head restarts.
+  wire::node_record joined_as;
+  // A thread (in restarters) reconnects to the head, which went away.
+  bool reconnecting = false;
   // Lineage of large results held on other nodes, by (holder, id there): the
   // task that made each, to run again if the holder dies. The arguments are kept,
   // and with them the objects (and their lineage) they name.
@@ -237,6 +245,18 @@ struct cluster::impl {
     return {};
   }
 
+  caf::actor control_actor() const {
+    std::lock_guard<std::mutex> guard{mu};
+    return control;
+  }
+
+  /// Whether work can be sent to the node at index `i` of the table: alive, and
+  /// either this node or one whose endpoint is known. (A restarted head lists the
+  /// nodes it knew as alive, without an endpoint, until they join it again.)
+  bool reachable_locked(std::size_t i) const {
+    return view.nodes[i].alive && (view.nodes[i].id == n.id || endpoints[i]);
+  }
+
   void apply_view(endpoint_actor* self, const std::string& blob, const std::vector<caf::actor>& eps) {
     wire::cluster_view v;
     try {
@@ -252,17 +272,35 @@ struct cluster::impl {
       std::lock_guard<std::mutex> guard{mu};
       if (v.version < view.version)
         return;
+      // A node that has not joined the restarted head yet keeps the endpoint we
+      // know for it: work between live nodes goes on while the head is away.
+      auto merged = eps;
+      for (std::size_t i = 0; i < merged.size(); ++i)
+        if (!merged[i] && v.nodes[i].alive)
+          for (std::size_t j = 0; j < view.nodes.size(); ++j)
+            if (view.nodes[j].id == v.nodes[i].id && view.nodes[j].alive)
+              merged[i] = endpoints[j];
+      // A node this process knows dead stays dead, even while a restarted head
+      // still waits for it to join again: ids do not come back.
+      for (auto& rec : v.nodes)
+        if (rec.alive && dead.count(rec.id))
+          rec.alive = false;
       view = std::move(v);
-      endpoints = eps;
+      endpoints = std::move(merged);
       alive_count.store(static_cast<std::size_t>(
         std::count_if(view.nodes.begin(), view.nodes.end(), [](const auto& r) { return r.alive; })));
       for (const auto& rec : view.nodes)
         if (!rec.alive && !dead.count(rec.id))
           newly_dead.push_back(rec.id);
     }
-    for (std::size_t i = 0; i < eps.size(); ++i)
-      if (eps[i] && eps[i] != endpoint && self->state.monitored.insert(eps[i].address()).second)
-        self->monitor(eps[i]);
+    std::vector<caf::actor> known;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      known = endpoints;
+    }
+    for (const auto& ep : known)
+      if (ep && ep != endpoint && self->state.monitored.insert(ep.address()).second)
+        self->monitor(ep);
     connect_to_peers();
     changed.notify_all();
     for (const auto& id : newly_dead)
@@ -351,8 +389,10 @@ struct cluster::impl {
     std::lock_guard<std::mutex> guard{mu};
     if (stopping || address == "in-process")
       return;
-    for (const auto& rec : view.nodes) {
-      if (!rec.alive || rec.id == n.id || rec.address == "in-process" || !connected.insert(rec.id).second)
+    for (std::size_t i = 0; i < view.nodes.size(); ++i) {
+      const auto& rec = view.nodes[i];
+      if (!reachable_locked(i) || rec.id == n.id || rec.address == "in-process"
+          || !connected.insert(rec.id).second)
         continue;
       auto colon = rec.address.rfind(':');
       if (colon == std::string::npos)
@@ -369,14 +409,8 @@ struct cluster::impl {
   }
 
   void on_down(const caf::actor_addr& who) {
-    if (control && who == control.address()) {
-      if (n.config.driver)
-        log(log_level::warning, "cluster",
-            "lost the connection to the head: work that needs other nodes fails from now on; "
-            "restart the cluster and this program");
-      else
-        log(log_level::warning, "cluster", "lost the connection to the head; this node stops");
-      on_stop_request();
+    if (auto c = control_actor(); c && who == c.address()) {
+      head_lost();
       return;
     }
     node_id id;
@@ -834,20 +868,42 @@ struct cluster::impl {
   }
 
   /// A call in flight to an actor that restarts: sent again to the new instance if
-  /// its retries allow (max_task_retries).
+  /// its retries allow (max_task_retries). The rebuild may already be done (it
+  /// runs on its own thread): then the call goes to the new node at once.
   bool requeue_call(pending_op& op) {
-    std::lock_guard<std::mutex> guard{mu};
-    auto i = created.find(op.actor);
-    if (i == created.end() || !i->second.restarting || i->second.call_retries_left <= 0)
-      return false;
-    --i->second.call_retries_left;
-    auto key = next_key.fetch_add(1, std::memory_order_relaxed);
-    auto call = wire::unpack<wire::actor_call>(op.call, "actor call");
-    call.key = key;
-    op.call = wire::pack(call);
-    i->second.waiting.push_back(op.call);
-    i->second.waiting_keys.push_back(key);
-    ops.emplace(key, std::move(op));
+    caf::actor to;
+    node_id target;
+    std::string blob;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = created.find(op.actor);
+      if (i == created.end() || !i->second.death.empty() || i->second.call_retries_left <= 0)
+        return false;
+      auto& c = i->second;
+      if (!c.restarting && c.location == op.target)
+        return false;
+      --c.call_retries_left;
+      auto key = next_key.fetch_add(1, std::memory_order_relaxed);
+      auto call = wire::unpack<wire::actor_call>(op.call, "actor call");
+      call.key = key;
+      op.call = wire::pack(call);
+      if (c.restarting) {
+        c.waiting.push_back(op.call);
+        c.waiting_keys.push_back(key);
+        ops.emplace(key, std::move(op));
+        return true;
+      }
+      target = c.location;
+      op.target = target;
+      to = dead.count(target) ? caf::actor{} : endpoint_of_locked(target);
+      ++in_flight[target];
+      blob = op.call;
+      ops.emplace(key, std::move(op));
+    }
+    if (to)
+      caf::anon_send(to, call_actor_atom::value, sent(blob), endpoint);
+    else
+      node_down(target, "it is gone or not in the node table");
     return true;
   }
 
@@ -894,9 +950,8 @@ struct cluster::impl {
     } else if (why.empty()) {
       why = "no live node can host it";
     }
-    if (ok && !a.opts.name.empty() && control) {
+    if (auto control = control_actor(); ok && !a.opts.name.empty() && control) {
       // The name now points at the new node.
-      caf::anon_send(control, name_remove_atom::value, a.opts.name, aid.owner, aid.seq);
       caf::scoped_actor self{sys};
       self->request(control, blocking_timeout, name_register_atom::value, a.opts.name,
                     wire::pack(wire::named_actor{aid, a.factory->actor_class, *where}))
@@ -1228,8 +1283,9 @@ struct cluster::impl {
     double local_score = (local.running + local.pending) / std::max(local.total.cpu, 1.0);
     {
       std::lock_guard<std::mutex> guard{mu};
-      for (const auto& rec : view.nodes) {
-        if (!rec.alive || dead.count(rec.id))
+      for (std::size_t i = 0; i < view.nodes.size(); ++i) {
+        const auto& rec = view.nodes[i];
+        if (!reachable_locked(i) || dead.count(rec.id))
           continue;
         auto total = from_map(rec.total);
         if (p.affinity.value && rec.id == p.affinity) {
@@ -1608,8 +1664,8 @@ struct cluster::impl {
     std::vector<slot> slots;
     {
       std::lock_guard<std::mutex> guard{mu};
-      for (const auto& rec : view.nodes)
-        if (rec.alive && !rec.driver)
+      for (std::size_t i = 0; i < view.nodes.size(); ++i)
+        if (const auto& rec = view.nodes[i]; reachable_locked(i) && !rec.driver)
           slots.push_back({rec.id, from_map(rec.id == n.id ? to_map(n.sched.stats().available) : rec.available),
                            from_map(rec.total)});
     }
@@ -1773,6 +1829,7 @@ struct cluster::impl {
   }
 
   void report() {
+    auto control = control_actor();
     if (!control)
       return;
     auto s = n.sched.stats();
@@ -1783,6 +1840,143 @@ struct cluster::impl {
     rep.available = to_map(s.available);
     rep.load = s.running + s.pending + a.alive + a.creating;
     caf::anon_send(control, report_atom::value, wire::pack(rep));
+  }
+
+  // -- the head going away and coming back -------------------------------------------
+
+  /// The connection to the head closed (it died or restarts). Work between live
+  /// nodes goes on; a member reconnects in the background and joins again with the
+  /// same id, or stops once --actors-head-reconnect-timeout has passed.
+  void head_lost() {
+    auto timeout = n.config.head_reconnect_timeout_ms;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      if (stopping || reconnecting)
+        return;
+      if (timeout > 0) {
+        reconnecting = true;
+        restarters.emplace_back([this] { reconnect_to_head(); });
+      }
+    }
+    if (control_client)
+      control_client->link_lost();
+    if (timeout > 0) {
+      log(log_level::warning, "cluster", "lost the connection to the head at ", n.config.head_address,
+          ": reconnecting for up to ", timeout / 1000.0,
+          " s (--actors-head-reconnect-timeout); work between live nodes goes on");
+      return;
+    }
+    give_up_on_head("reconnecting is off (--actors-head-reconnect-timeout=0)");
+  }
+
+  void give_up_on_head(const std::string& why) {
+    if (n.config.driver) {
+      log(log_level::error, "cluster", "the head at ", n.config.head_address, " is gone and ", why,
+          ": named actors, new nodes and the node table are out of reach from now on; restart the "
+          "cluster and this program");
+      return;
+    }
+    log(log_level::error, "cluster", "the head at ", n.config.head_address, " is gone and ", why,
+        ": this node stops; start it again once the head runs");
+    on_stop_request();
+  }
+
+  void reconnect_to_head() {
+    using namespace std::chrono;
+    auto started = steady_clock::now();
+    auto deadline = started + milliseconds(n.config.head_reconnect_timeout_ms);
+    auto delay = milliseconds(100);
+    std::string last_error = "no attempt yet";
+    auto [host, port] = split_address(n.config.head_address);
+    for (int attempt = 1;; ++attempt) {
+      {
+        std::unique_lock<std::mutex> lock{mu};
+        auto wake = std::min(steady_clock::now() + delay, deadline);
+        if (changed.wait_until(lock, wake, [&] { return stopping || stopped; }))
+          return;
+      }
+      if (steady_clock::now() >= deadline) {
+        std::ostringstream why;
+        why << "did not come back within " << n.config.head_reconnect_timeout_ms / 1000.0
+            << " s (--actors-head-reconnect-timeout; last attempt: " << last_error << ")";
+        give_up_on_head(why.str());
+        return;
+      }
+      delay = std::min(delay * 2, milliseconds(2000));
+      auto remote = sys.middleman().remote_actor(host, port);
+      if (!remote) {
+        last_error = sys.render(remote.error());
+        continue;
+      }
+      std::string refused;
+      if (rejoin(*remote, refused)) {
+        auto took = duration_cast<milliseconds>(steady_clock::now() - started).count();
+        log(log_level::info, "cluster", "rejoined the cluster at ", n.config.head_address, " as node ",
+            n.id.to_string(), " after ", took / 1000.0, " s (attempt ", attempt, ")");
+        announce_names();
+        return;
+      }
+      if (!refused.empty()) {
+        give_up_on_head("the restarted head refused this node: " + refused);
+        return;
+      }
+      last_error = "the head did not answer the join request";
+    }
+  }
+
+  /// Joins the head behind `remote` again with this node's id, resources and
+  /// address. False with `refused` set if it said no, with it empty if it did not
+  /// answer.
+  bool rejoin(const caf::actor& remote, std::string& refused) {
+    auto rec = joined_as;
+    auto s = n.sched.stats();
+    rec.total = to_map(s.total);
+    rec.available = to_map(s.available);
+    {
+      // The restarted head numbers its node tables afresh.
+      std::lock_guard<std::mutex> guard{mu};
+      view.version = 0;
+    }
+    bool ok = false;
+    bool answered = false;
+    caf::scoped_actor self{sys};
+    self
+      ->request(remote, blocking_timeout, join_atom::value, wire::protocol_version, n.config.token,
+                wire::pack(rec), endpoint)
+      .receive(
+        [&](bool accepted, const std::string& reason) {
+          answered = true;
+          ok = accepted;
+          refused = reason;
+        },
+        [&](const caf::error&) {});
+    if (!ok) {
+      if (!answered)
+        refused.clear();
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      control = remote;
+      reconnecting = false;
+    }
+    caf::anon_send(endpoint, watch_atom::value, remote);
+    if (control_client)
+      control_client->rebind(remote);
+    return true;
+  }
+
+  /// Tells the restarted head the names of the actors hosted here.
+  void announce_names() {
+    for (const auto& a : n.host.named_actors()) {
+      try {
+        if (!control_client->register_name(a.name, named_actor_entry{a.id, a.class_name, n.id}))
+          log(log_level::warning, "cluster", "actor ", a.id.to_string(), " is named '", a.name,
+              "' but the restarted head gives that name to another actor");
+      } catch (const std::exception& e) {
+        log(log_level::warning, "cluster", "could not announce actor '", a.name, "' to the head: ", e.what());
+      }
+    }
   }
 
   void on_stop_request() {
@@ -1908,7 +2102,11 @@ std::uint16_t cluster::listen(control_store& control, const std::string& bind, s
 void cluster::join(control_store& control, const std::string& token, const std::string& bind,
                    bool reachable, bool head, bool driver, int metrics_port) {
   auto& d = *impl_;
-  d.control = control.handle();
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    d.control = control.handle();
+  }
+  d.control_client = &control;
   if (!head)
     caf::anon_send(d.endpoint, watch_atom::value, d.control);
   if (reachable) {
@@ -1929,6 +2127,7 @@ void cluster::join(control_store& control, const std::string& token, const std::
   rec.driver = driver;
   rec.metrics_port = metrics_port;
   rec.pid = ::getpid();
+  d.joined_as = rec;
   caf::scoped_actor self{d.sys};
   bool ok = false;
   std::string why;
@@ -2300,11 +2499,12 @@ void cluster::request_stop() {
 
 bool cluster::stop_cluster(const std::string& token) {
   auto& d = *impl_;
-  if (!d.control)
+  auto control = d.control_actor();
+  if (!control)
     return false;
   caf::scoped_actor self{d.sys};
   bool ok = false;
-  self->request(d.control, blocking_timeout, stop_cluster_atom::value, token)
+  self->request(control, blocking_timeout, stop_cluster_atom::value, token)
     .receive([&](bool done) { ok = done; }, [](const caf::error&) {});
   return ok;
 }
@@ -2318,6 +2518,7 @@ void cluster::stop() {
     if (d.stopping)
       return;
     d.stopping = true;
+    d.changed.notify_all();
     for (const auto& [key, op] : d.ops)
       targets.push_back(op.target);
     for (auto& [id, a] : d.creator_holds)
@@ -2369,6 +2570,7 @@ void cluster::stop() {
     for (auto& t : d.restarters)
       connectors.push_back(std::move(t));
     d.restarters.clear();
+
   }
   for (auto& t : connectors)
     t.join();

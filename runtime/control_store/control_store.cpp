@@ -2,6 +2,7 @@
 
 #include "runtime/cluster/protocol.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/control_store/head_state.hpp"
 #include "runtime/control_store/messages.hpp"
 
 #include "actors/errors.hpp"
@@ -9,7 +10,9 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +27,12 @@ using namespace msg;
 constexpr auto request_timeout = std::chrono::seconds(10);
 // How often node reports are folded into a view sent to every node.
 constexpr auto broadcast_interval = std::chrono::milliseconds(100);
+// How long a restarted head waits for the nodes it knew to join again before it
+// declares them dead. They retry every 2 s at most, so this leaves room for a
+// loaded machine.
+constexpr auto rejoin_grace = std::chrono::seconds(10);
+
+using rejoin_deadline_atom = caf::atom_constant<caf::atom("ac_rjdead")>;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -38,10 +47,41 @@ struct control_store_state {
   std::vector<caf::actor> endpoints; // parallel to view.nodes
   bool dirty = false;
   std::unordered_map<std::string, wire::named_actor> names;
+  // Where the tables are saved as they change (empty: nowhere), and how many
+  // times a head started from them.
+  std::filesystem::path state_dir;
+  std::uint64_t restarts = 0;
+  bool save_failed = false;
   static inline const char* name = "actors.control_store";
 };
 
 using store_actor = caf::stateful_actor<control_store_state>;
+
+/// Saves the tables to the state directory, if there is one. Called after every
+/// change of membership or names; resource reports are not saved (the nodes send
+/// them again).
+void persist(store_actor* self) {
+  auto& st = self->state;
+  if (st.state_dir.empty())
+    return;
+  head_state saved;
+  saved.token = st.token;
+  saved.view = st.view;
+  saved.names.insert(st.names.begin(), st.names.end());
+  saved.restarts = st.restarts;
+  try {
+    save_head_state(st.state_dir, saved);
+    if (st.save_failed)
+      log(log_level::info, "control_store", "saving the head's state to ", st.state_dir.string(), " works again");
+    st.save_failed = false;
+  } catch (const std::exception& e) {
+    if (!st.save_failed)
+      log(log_level::error, "control_store", e.what(),
+          "; a restarted head would not know the latest nodes and names: free space or fix the "
+          "permissions of --state-dir");
+    st.save_failed = true;
+  }
+}
 
 void broadcast(store_actor* self) {
   auto& st = self->state;
@@ -67,11 +107,49 @@ void mark_dead(store_actor* self, std::size_t i, const std::string& why, bool or
         " is dead: ", why);
   for (auto it = self->state.names.begin(); it != self->state.names.end();)
     it = it->second.location == rec.id ? self->state.names.erase(it) : std::next(it);
+  persist(self);
   broadcast(self);
 }
 
-caf::behavior control_store_actor(store_actor* self, std::string token) {
+/// Takes over the tables a previous head saved: its nodes stay alive, without an
+/// endpoint, until they join again or the grace period ends; the previous head
+/// itself is dead.
+void restore(store_actor* self, head_state saved) {
+  auto& st = self->state;
+  st.view = std::move(saved.view);
+  st.names.insert(saved.names.begin(), saved.names.end());
+  st.restarts = saved.restarts + 1;
+  st.endpoints.assign(st.view.nodes.size(), caf::actor{});
+  std::size_t waiting = 0;
+  for (std::size_t i = 0; i < st.view.nodes.size(); ++i) {
+    auto& rec = st.view.nodes[i];
+    if (rec.head && rec.alive) {
+      rec.alive = false;
+      rec.died_ms = now_ms();
+      rec.available.clear();
+      for (auto it = st.names.begin(); it != st.names.end();)
+        it = it->second.location == rec.id ? st.names.erase(it) : std::next(it);
+    } else if (rec.alive) {
+      ++waiting;
+    }
+  }
+  log(log_level::info, "control_store", "restarted from ", head_state_file(st.state_dir).string(), ": ",
+      st.view.nodes.size(), " nodes known (", waiting, " to rejoin within ",
+      std::chrono::duration_cast<std::chrono::seconds>(rejoin_grace).count(), " s), ", st.names.size(),
+      " named actors");
+  if (waiting > 0)
+    self->delayed_send(self, rejoin_grace, rejoin_deadline_atom::value);
+  persist(self);
+}
+
+caf::behavior control_store_actor(store_actor* self, std::string token, std::filesystem::path state_dir,
+                                  std::optional<head_state> saved) {
   self->state.token = std::move(token);
+  self->state.state_dir = std::move(state_dir);
+  if (saved)
+    restore(self, std::move(*saved));
+  else
+    persist(self);
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& st = self->state;
     for (std::size_t i = 0; i < st.endpoints.size(); ++i)
@@ -101,17 +179,46 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
       } catch (const std::exception& e) {
         return {false, e.what()};
       }
-      for (const auto& n : st.view.nodes)
-        if (n.id == rec.id && n.alive)
+      for (std::size_t i = 0; i < st.view.nodes.size(); ++i) {
+        auto& known = st.view.nodes[i];
+        if (known.id != rec.id)
+          continue;
+        if (!known.alive)
+          return {false, "node " + rec.id.to_string() + " was declared dead; a node declared dead does "
+                         "not come back under its old id: restart it to join as a new node"};
+        if (st.endpoints[i])
           return {false, "a live node with id " + rec.id.to_string() + " is already a member"};
+        // A node of the previous head's table, joining this restarted head.
+        rec.alive = true;
+        rec.joined_ms = known.joined_ms;
+        known = rec;
+        st.endpoints[i] = endpoint;
+        self->monitor(endpoint);
+        log(log_level::info, "control_store", "node ", rec.id.to_string(), " at ", rec.address,
+            " rejoined after the head restarted");
+        persist(self);
+        broadcast(self);
+        return {true, {}};
+      }
       rec.alive = true;
       rec.joined_ms = now_ms();
       st.view.nodes.push_back(rec);
       st.endpoints.push_back(endpoint);
       self->monitor(endpoint);
       log(log_level::info, "control_store", "node ", rec.id.to_string(), " joined from ", rec.address);
+      persist(self);
       broadcast(self);
       return {true, {}};
+    },
+    [=](rejoin_deadline_atom) {
+      auto& st = self->state;
+      for (std::size_t i = 0; i < st.view.nodes.size(); ++i)
+        if (st.view.nodes[i].alive && !st.endpoints[i])
+          mark_dead(self, i,
+                    "it did not rejoin within "
+                      + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(rejoin_grace).count())
+                      + " s of the head's restart",
+                    false);
     },
     [=](report_atom, const std::string& blob) {
       auto& st = self->state;
@@ -130,8 +237,10 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
           n.available = std::move(rep.available);
           n.load = rep.load;
           st.dirty = true;
-          if (total_changed)
+          if (total_changed) {
+            persist(self);
             broadcast(self); // placement needs new resources (bundles) at once
+          }
         }
     },
     [=](tick_atom) {
@@ -152,7 +261,14 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
     [=](name_register_atom, const std::string& name, const std::string& entry) -> bool {
       try {
         auto e = wire::unpack<wire::named_actor>(entry, "named actor");
-        return self->state.names.emplace(name, std::move(e)).second;
+        auto [i, added] = self->state.names.emplace(name, e);
+        if (!added && i->second.id != e.id)
+          return false;
+        // Same actor again: its node announces it after the head restarted, or it
+        // was rebuilt elsewhere.
+        i->second = std::move(e);
+        persist(self);
+        return true;
       } catch (const std::exception& e) {
         log(log_level::warning, "control_store", "refused a name registration: ", e.what());
         return false;
@@ -166,8 +282,10 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
     },
     [=](name_remove_atom, const std::string& name, std::uint64_t owner, std::uint64_t seq) {
       auto i = self->state.names.find(name);
-      if (i != self->state.names.end() && i->second.id == actor_id{owner, seq})
+      if (i != self->state.names.end() && i->second.id == actor_id{owner, seq}) {
         self->state.names.erase(i);
+        persist(self);
+      }
     },
   };
 }
@@ -181,39 +299,89 @@ caf::behavior control_store_actor(store_actor* self, std::string token) {
 } // namespace
 
 struct control_store::impl {
+  impl(caf::actor_system& sys, bool owned) : sys(sys), owned(owned) {}
+
   caf::actor_system& sys;
-  caf::actor actor;
   bool owned;
+  // Guards the handle: the cluster layer swaps it when the head comes back.
+  mutable std::mutex mu;
+  std::condition_variable rebound;
+  caf::actor actor;
+  bool lost = false;
+  bool stopped = false;
+
+  /// The control store to ask, waiting for the head to come back if it is away.
+  caf::actor current() {
+    std::unique_lock<std::mutex> lock{mu};
+    rebound.wait_for(lock, request_timeout, [&] { return !lost || stopped; });
+    if (stopped || !actor)
+      throw error(errc::not_initialized, "the control store is stopped: the runtime is shutting down");
+    if (lost)
+      throw error(errc::not_initialized,
+                  "the head is unreachable and did not come back within "
+                    + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(request_timeout).count())
+                    + " s: check that the head runs (this node keeps trying to reconnect)");
+    return actor;
+  }
 };
 
-control_store::control_store(caf::actor_system& sys, std::string token)
-  : impl_(new impl{sys, sys.spawn(control_store_actor, std::move(token)), true}) {}
+control_store::control_store(caf::actor_system& sys, std::string token, std::filesystem::path state_dir)
+  : impl_(new impl(sys, true)) {
+  std::optional<head_state> saved;
+  if (!state_dir.empty()) {
+    saved = load_head_state(state_dir);
+    if (saved && saved->token != token)
+      throw error(errc::invalid_argument,
+                  "the head state in " + state_dir.string()
+                    + " belongs to a cluster with another token: start the head without --token to keep "
+                      "that cluster's, or move the directory away to start a new cluster");
+  }
+  impl_->actor = sys.spawn(control_store_actor, std::move(token), std::move(state_dir), std::move(saved));
+}
 
-control_store::control_store(caf::actor_system& sys, const caf::actor& remote)
-  : impl_(new impl{sys, remote, false}) {}
+control_store::control_store(caf::actor_system& sys, const caf::actor& remote) : impl_(new impl(sys, false)) {
+  impl_->actor = remote;
+}
 
 control_store::~control_store() {
   stop();
 }
 
-const caf::actor& control_store::handle() const {
-  return impl_->actor;
+caf::actor control_store::handle() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->lost ? caf::actor{} : impl_->actor;
+}
+
+void control_store::link_lost() {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->lost = true;
+}
+
+void control_store::rebind(const caf::actor& remote) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    impl_->actor = remote;
+    impl_->lost = false;
+  }
+  impl_->rebound.notify_all();
 }
 
 bool control_store::register_name(const std::string& name, const named_actor_entry& entry) {
+  auto to = impl_->current();
   caf::scoped_actor self{impl_->sys};
   bool ok = false;
   auto blob = wire::pack(wire::named_actor{entry.id, entry.class_name, entry.location});
-  self->request(impl_->actor, request_timeout, name_register_atom::value, name, blob)
+  self->request(to, request_timeout, name_register_atom::value, name, blob)
     .receive([&](bool registered) { ok = registered; },
              [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
   return ok;
 }
 
 std::optional<named_actor_entry> control_store::lookup_name(const std::string& name) {
+  auto to = impl_->current();
   caf::scoped_actor self{impl_->sys};
   std::optional<named_actor_entry> out;
-  self->request(impl_->actor, request_timeout, name_lookup_atom::value, name)
+  self->request(to, request_timeout, name_lookup_atom::value, name)
     .receive(
       [&](bool found, const std::string& blob) {
         if (found) {
@@ -226,31 +394,41 @@ std::optional<named_actor_entry> control_store::lookup_name(const std::string& n
 }
 
 void control_store::remove_name(const std::string& name, const actor_id& id) {
-  if (impl_->actor)
-    caf::anon_send(impl_->actor, name_remove_atom::value, name, id.owner, id.seq);
+  if (auto to = handle())
+    caf::anon_send(to, name_remove_atom::value, name, id.owner, id.seq);
 }
 
 bool control_store::stop_cluster(const std::string& token) {
+  auto to = impl_->current();
   caf::scoped_actor self{impl_->sys};
   bool ok = false;
-  self->request(impl_->actor, request_timeout, stop_cluster_atom::value, token)
+  self->request(to, request_timeout, stop_cluster_atom::value, token)
     .receive([&](bool done) { ok = done; }, [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
   return ok;
 }
 
 std::string control_store::view() {
+  auto to = impl_->current();
   caf::scoped_actor self{impl_->sys};
   std::string out;
-  self->request(impl_->actor, request_timeout, list_atom::value)
+  self->request(to, request_timeout, list_atom::value)
     .receive([&](const std::string& blob) { out = blob; },
              [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
   return out;
 }
 
 void control_store::stop() {
-  if (impl_->actor && impl_->owned)
-    caf::anon_send_exit(impl_->actor, caf::exit_reason::user_shutdown);
-  impl_->actor = nullptr;
+  caf::actor mine;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    if (impl_->owned)
+      mine = impl_->actor;
+    impl_->actor = nullptr;
+    impl_->stopped = true;
+  }
+  impl_->rebound.notify_all();
+  if (mine)
+    caf::anon_send_exit(mine, caf::exit_reason::user_shutdown);
 }
 
 } // namespace actors::runtime

@@ -3,6 +3,7 @@
 #include "actors/ids.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,12 +27,17 @@ struct named_actor_entry {
 /// Client of the control store, the head's service actor that keeps the cluster's
 /// shared tables: the nodes (membership, their resources, liveness) and the named
 /// actors. Each call is one request to that actor, local or on the head, and blocks
-/// the calling thread until it answers (10 s at most). Safe for concurrent use.
+/// the calling thread until it answers (10 s at most). While the head is away (see
+/// link_lost), a call waits for it to come back within the same 10 s. Safe for
+/// concurrent use.
 class control_store {
  public:
   /// Spawns the control-store actor in `sys` (this node is the head); `token` is
-  /// what joining nodes must show.
-  control_store(caf::actor_system& sys, std::string token);
+  /// what joining nodes must show. With a `state_dir`, the store saves its tables
+  /// there as they change, and starts from what it finds there (a restarted head):
+  /// the nodes it knew get 10 s to join again before they are declared dead.
+  /// Throws actors::error if the saved state cannot be read.
+  control_store(caf::actor_system& sys, std::string token, std::filesystem::path state_dir = {});
   /// Talks to a control store that runs elsewhere.
   control_store(caf::actor_system& sys, const caf::actor& remote);
   ~control_store();
@@ -51,8 +57,14 @@ class control_store {
   /// Tells every node to stop. False if `token` is not the cluster's.
   bool stop_cluster(const std::string& token);
 
-  /// The actor itself (for the cluster layer).
-  const caf::actor& handle() const;
+  /// The actor itself (for the cluster layer); null while the head is away.
+  caf::actor handle() const;
+
+  /// The head is gone: calls wait for rebind (or fail after their timeout).
+  void link_lost();
+
+  /// Talks to `remote` from now on: the control store of a restarted head.
+  void rebind(const caf::actor& remote);
 
   /// Stops a control-store actor spawned here. Later calls fail.
   void stop();

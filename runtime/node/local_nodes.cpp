@@ -32,6 +32,8 @@ local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user
   if (num_cpus > 0)
     args.push_back("--actors-num-cpus=" + std::to_string(num_cpus));
   args.push_back("--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms));
+  // They belong to this process: when it goes, they go, rather than wait for it.
+  args.push_back("--actors-head-reconnect-timeout=0");
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

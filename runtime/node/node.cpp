@@ -1,6 +1,7 @@
 #include "runtime/node/node.hpp"
 
 #include "runtime/common/log.hpp"
+#include "runtime/control_store/head_state.hpp"
 
 #include "actors/errors.hpp"
 
@@ -37,6 +38,13 @@ std::size_t physical_memory() {
 
 } // namespace
 
+std::string saved_token(const std::filesystem::path& state_dir) {
+  if (!state_dir.empty())
+    if (auto saved = load_head_state(state_dir))
+      return saved->token;
+  return random_token();
+}
+
 std::string random_token() {
   std::random_device rd;
   static const char hex[] = "0123456789abcdef";
@@ -57,7 +65,8 @@ node_config resolve(const init_options& opts) {
     cfg.token = opts.token;
   } else if (opts.local_nodes > 1) {
     cfg.role = node_role::head;
-    cfg.token = opts.token.empty() ? random_token() : opts.token;
+    cfg.state_dir = opts.state_dir;
+    cfg.token = opts.token.empty() ? saved_token(cfg.state_dir) : opts.token;
   }
   if (opts.num_cpus < 0 || !std::isfinite(opts.num_cpus))
     throw error(errc::invalid_argument,
@@ -81,6 +90,7 @@ node_config resolve(const init_options& opts) {
   cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
   cfg.metrics_port = opts.metrics_port;
   cfg.heartbeat_timeout_ms = opts.heartbeat_timeout_ms;
+  cfg.head_reconnect_timeout_ms = opts.head_reconnect_timeout_ms;
   cfg.object_store_bytes = opts.object_store_bytes > 0 ? opts.object_store_bytes : physical_memory() / 4;
   if (opts.spill_dir.empty()) {
     auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
@@ -139,7 +149,7 @@ node::node(node_config cfg)
     host(id, store, sched, pool, tasks) {
   auto& sys = caf_->system;
   control = config.role == node_role::member ? connect_control_store(sys, config.head_address)
-                                             : std::make_unique<control_store>(sys, config.token);
+                                             : std::make_unique<control_store>(sys, config.token, config.state_dir);
   host.on_named_death = [this](const actor_id& actor, const std::string& name) {
     control->remove_name(name, actor);
   };

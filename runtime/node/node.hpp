@@ -44,6 +44,12 @@ struct node_config {
   int metrics_port = 0;
   /// Silence after which a peer is declared dead.
   int heartbeat_timeout_ms = 3000;
+  /// Member: how long to keep reconnecting to a head that went away before
+  /// stopping (0: stop at once).
+  int head_reconnect_timeout_ms = 60000;
+  /// Head: where the control store saves its tables, and starts from (empty: not
+  /// saved).
+  std::filesystem::path state_dir;
   /// Head: also write the http_sd list of metrics endpoints to this file (Prometheus
   /// file_sd_configs) whenever the node table changes.
   std::string metrics_sd_file;
@@ -61,6 +67,10 @@ node_config resolve(const init_options& opts);
 
 /// 32 random hex digits: a fresh cluster token.
 std::string random_token();
+
+/// The token of the cluster whose head saved its state in `state_dir`, or a fresh
+/// one if none did. Throws actors::error if the saved state cannot be read.
+std::string saved_token(const std::filesystem::path& state_dir);
 
 /// One node: a CAF actor system with the node's service actors, and the object
 /// store, scheduler, worker pool and actor host that serve this process's tasks

@@ -28,7 +28,7 @@ double parse_number(const std::string& text, const std::string& what) {
 
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
                                    "spill-dir", "local-nodes", "token", "node", "metrics-port",
-                                   "heartbeat-timeout"};
+                                   "heartbeat-timeout", "head-reconnect-timeout", "state-dir"};
 
 // Flags that take no value.
 bool is_switch(const std::string& key) {
@@ -49,7 +49,14 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.spill_dir = value;
   else if (key == "token")
     opts.token = value;
-  else if (key == "heartbeat-timeout") {
+  else if (key == "state-dir")
+    opts.state_dir = value;
+  else if (key == "head-reconnect-timeout") {
+    double ms = parse_number(value, what);
+    if (ms > 86'400'000)
+      bad(what, value, "expected milliseconds between 0 (give up at once) and 86400000 (a day)");
+    opts.head_reconnect_timeout_ms = static_cast<int>(ms);
+  } else if (key == "heartbeat-timeout") {
     double ms = parse_number(value, what);
     if (ms < 400 || ms > 3'600'000)
       bad(what, value, "expected milliseconds between 400 (two heartbeats) and 3600000");

@@ -3,6 +3,8 @@
 #include "runtime/common/log.hpp"
 #include "runtime/scheduler/dependencies.hpp"
 
+#include "actors/errors.hpp"
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,6 +47,15 @@ class task_item final : public work_item {
       store_.settle(result_, fn_.invoke(fn_.fn, *args_));
       log_.finished(slot, true, queued_us_);
       return;
+    } catch (const object_lost_error& e) {
+      // A system failure, not the function's: an object it needed (usually an
+      // argument held by a node that died) is gone. The owner may make it again
+      // and re-run the task (max_retries).
+      log_.finished(slot, false, queued_us_);
+      store_.settle(result_, detail::failure{errc::object_lost,
+                                             "task '" + label() + "' on node " + node_.to_string()
+                                               + " lost an object it needed: " + e.what(),
+                                             {}, {}});
     } catch (const std::exception& e) {
       log_.finished(slot, false, queued_us_);
       fail_or_retry(e.what());

@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using actors::test::process;
@@ -25,6 +27,8 @@ namespace {
 /// A head and two nodes, fresh for each test: the tests kill nodes.
 class Faults : public ::testing::Test {
  protected:
+  /// The head saves its state in dir/state (see HeadFaults).
+  bool head_saves_state = false;
   std::string dir;
   std::string address;
   std::string token;
@@ -42,7 +46,7 @@ class Faults : public ::testing::Test {
     char tmpl[] = "/tmp/actors-fault-test-XXXXXX";
     dir = mkdtemp(tmpl);
     setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
-    head = std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log");
+    head = std::make_unique<process>(daemon(head_args("0")), dir + "/head.log");
     ASSERT_TRUE(actors::test::eventually(
       [&] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }));
     address = actors::test::read_key(dir + "/session_latest", "address");
@@ -69,6 +73,15 @@ class Faults : public ::testing::Test {
       std::filesystem::remove_all(dir);
     else
       std::cerr << "fault test logs kept in " << dir << "\n";
+  }
+
+  std::vector<std::string> head_args(const std::string& port) const {
+    std::vector<std::string> args{"--head", "--port", port};
+    if (head_saves_state) {
+      args.push_back("--state-dir");
+      args.push_back(dir + "/state");
+    }
+    return args;
   }
 
   static int daemons_alive() {
@@ -101,6 +114,14 @@ class Faults : public ::testing::Test {
       if (n.id == id)
         return !n.alive;
     return false;
+  }
+};
+
+/// The same cluster, with a head that saves its state and can be started again.
+class HeadFaults : public Faults {
+ protected:
+  HeadFaults() {
+    head_saves_state = true;
   }
 };
 
@@ -183,4 +204,89 @@ TEST_F(Faults, PutWhoseNodeDiedCannotBeRebuilt) {
   nodes[0]->kill(SIGKILL);
   ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(holder); }, 10s));
   EXPECT_THROW(actors::get(lost, 30s), actors::object_lost_error);
+}
+
+TEST_F(HeadFaults, HeadKilledMidJobComesBackWithItsNodesNamesAndStatus) {
+  auto port = address.substr(address.rfind(':') + 1);
+  auto first = node_of(nodes[0]->pid());
+  auto second = node_of(nodes[1]->pid());
+  ASSERT_TRUE(first.value && second.value);
+  auto named = actors::actor(job::make_counter).name("kept").node(first, false).remote(std::int64_t{10});
+  EXPECT_EQ(actors::get(named.task(&job::Counter::add).remote(std::int64_t{5}), 10s), 15);
+  // A job on both nodes (not the head, which is about to die).
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (std::int64_t i = 0; i < 400; ++i)
+    refs.push_back(actors::task(job::slow_square).node(i % 2 ? first : second, false).remote(i, 10));
+  actors::wait(refs, 20, 30s);
+  head->kill(SIGKILL);
+  ASSERT_TRUE(head->wait_exit(5s).has_value());
+
+  // While the head is away, the nodes keep running and the driver keeps using them.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(actors::get(named.task(&job::Counter::add).remote(std::int64_t{1}), 10s), 16);
+  EXPECT_EQ(actors::get(actors::task(job::square).node(second, false).remote(std::int64_t{7}), 10s), 49);
+  EXPECT_FALSE(nodes[0]->wait_exit(0ms).has_value()) << nodes[0]->output();
+  EXPECT_FALSE(nodes[1]->wait_exit(0ms).has_value()) << nodes[1]->output();
+
+  // The head comes back on the same port with the same state directory.
+  head = std::make_unique<process>(daemon(head_args(port)), dir + "/head2.log");
+  ASSERT_TRUE(actors::wait(refs, refs.size(), 60s).pending.empty()) << "the job did not complete";
+  auto values = actors::get(refs);
+  for (std::int64_t i = 0; i < 400; ++i)
+    ASSERT_EQ(values[static_cast<std::size_t>(i)], i * i) << "at " << i;
+
+  // The nodes joined it again under their own ids, and it has a new head.
+  ASSERT_TRUE(actors::test::eventually([] { return daemons_alive() == 3; }, 30s)) << head->output();
+  EXPECT_EQ(node_of(nodes[0]->pid()), first);
+  EXPECT_EQ(node_of(nodes[1]->pid()), second);
+  // The named actor made before the kill is found, in the state it had.
+  std::optional<actors::actor_handle<job::Counter>> found;
+  ASSERT_TRUE(actors::test::eventually([&] { return (found = actors::get_actor<job::Counter>("kept")).has_value(); }, 20s));
+  EXPECT_EQ(actors::get(found->task(&job::Counter::value).remote(), 10s), 16);
+  // New work goes to every node, the new head included.
+  std::set<std::string> where;
+  for (int i = 0; i < 30; ++i)
+    where.insert(actors::get(actors::task(job::where_am_i).strategy(actors::spread).remote(i), 10s));
+  EXPECT_EQ(where.size(), 3u);
+
+  // `actors status`: the two nodes and the driver alive, the new head alive, the old head dead.
+  auto [code, status] = actors::test::run(
+    {actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "status"}, dir + "/status.log");
+  EXPECT_EQ(code, 0) << status;
+  EXPECT_NE(status.find("4 nodes alive, 1 dead"), std::string::npos) << status;
+  EXPECT_NE(status.find(first.to_string()), std::string::npos) << status;
+  EXPECT_NE(status.find(second.to_string()), std::string::npos) << status;
+}
+
+TEST_F(HeadFaults, NodeThatDiedWhileTheHeadWasAwayIsDeclaredDeadByTheRestartedHead) {
+  auto port = address.substr(address.rfind(':') + 1);
+  auto survivor = node_of(nodes[0]->pid());
+  auto lost = node_of(nodes[1]->pid());
+  ASSERT_TRUE(survivor.value && lost.value);
+  head->kill(SIGKILL);
+  ASSERT_TRUE(head->wait_exit(5s).has_value());
+  nodes[1]->kill(SIGKILL);
+  ASSERT_TRUE(nodes[1]->wait_exit(5s).has_value());
+  head = std::make_unique<process>(daemon(head_args(port)), dir + "/head2.log");
+  // The restarted head lists the lost node as alive until it fails to join
+  // again within its grace period (10 s), then as dead. `actors status` shows
+  // the new head, the surviving node and the driver alive; the old head and the
+  // lost node dead.
+  std::string status;
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      status = actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "status"},
+                                 dir + "/status.log")
+                 .second;
+      if (status.find("3 nodes alive, 2 dead") != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(250ms); // one CLI process at a time, not a storm
+      return false;
+    },
+    40s))
+    << status << head->output();
+  EXPECT_TRUE(declared_dead(lost));
+  EXPECT_FALSE(declared_dead(survivor));
+  EXPECT_EQ(actors::get(actors::task(job::square).node(survivor, false).remote(std::int64_t{6}), 10s), 36);
+  EXPECT_NE(head->output().find("did not rejoin within 10 s"), std::string::npos) << head->output();
 }

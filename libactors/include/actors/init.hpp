@@ -41,13 +41,22 @@ struct init_options {
   /// How long a connection to another node may stay silent before that node is
   /// declared dead (heartbeats go every 200 ms), in milliseconds.
   int heartbeat_timeout_ms = 3000;
+  /// How long a node or driver keeps reconnecting to a head that went away, in
+  /// milliseconds (retrying after 100 ms, doubling up to 2 s); 0 gives up at once.
+  /// A node stops when it gives up; a driver carries on without the head.
+  int head_reconnect_timeout_ms = 60000;
+  /// When this process runs the head (`local_nodes` > 1): a directory where the
+  /// head saves its state as it changes, and from which a restarted head takes
+  /// its cluster back. Empty: the state is not saved.
+  std::string state_dir;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
 /// `--actors-resources=GPU=1,disk=2`, `--actors-object-store-bytes=1G`,
 /// `--actors-spill-dir=…`, `--actors-address=host:port`, `--actors-local-nodes=3`,
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
-/// `--actors-heartbeat-timeout=MS`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
+/// `--actors-state-dir=DIR`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 
