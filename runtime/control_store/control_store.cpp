@@ -253,9 +253,15 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       auto& st = self->state;
       if (token != st.token)
         return false;
+      // The other nodes first; the head's own node a moment later, so that its
+      // process does not exit before those messages have left (a node that missed
+      // it would take the head for lost and try to reconnect).
       for (std::size_t i = 0; i < st.endpoints.size(); ++i)
-        if (st.view.nodes[i].alive && st.endpoints[i])
+        if (st.view.nodes[i].alive && st.endpoints[i] && !st.view.nodes[i].head)
           self->send(st.endpoints[i], stop_node_atom::value);
+      for (std::size_t i = 0; i < st.endpoints.size(); ++i)
+        if (st.view.nodes[i].alive && st.endpoints[i] && st.view.nodes[i].head)
+          self->delayed_send(st.endpoints[i], std::chrono::milliseconds(300), stop_node_atom::value);
       return true;
     },
     [=](name_register_atom, const std::string& name, const std::string& entry) -> bool {
