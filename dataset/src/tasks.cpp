@@ -11,6 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 namespace actors::data::detail {
 
@@ -183,6 +187,37 @@ void write_file(const std::string& path, const any_block& b, bool csv) {
     throw error(errc::invalid_argument, "write: cannot rename " + tmp + " to " + path + ": " + ec.message());
 }
 
+/// The pieces' blocks, read from the nodes holding them a few at a time in
+/// parallel (one read is a round trip to another node), in order.
+std::vector<any_block> fetch_all(const std::vector<object_ref<any_block>>& pieces) {
+  std::vector<any_block> parts(pieces.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  std::exception_ptr failed;
+  auto reader = [&] {
+    for (std::size_t i; (i = next++) < pieces.size();) {
+      try {
+        if (pieces[i])
+          parts[i] = get(pieces[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> guard{mu};
+        if (!failed)
+          failed = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (std::size_t t = 1; t < std::min<std::size_t>(pieces.size(), 8); ++t)
+    helpers.emplace_back(reader);
+  reader();
+  for (auto& h : helpers)
+    h.join();
+  if (failed)
+    std::rethrow_exception(failed);
+  std::erase_if(parts, [](const any_block& b) { return !b.ops; });
+  return parts;
+}
+
 task_report finish(stage& st, any_block b, const stage_request& req) {
   task_report rep;
   auto t0 = clock::now();
@@ -306,11 +341,7 @@ task_report merge_pieces(const std::vector<object_ref<any_block>>& pieces, const
     throw not_registered_error(req.label + ": rows of type " + actors::detail::demangle(req.type.c_str())
                                + " are not known on node " + current_node_id().to_string()
                                + ": the code that builds the dataset must be loaded on every node");
-  std::vector<any_block> parts;
-  parts.reserve(pieces.size());
-  for (const auto& p : pieces)
-    if (p)
-      parts.push_back(get(p));
+  auto parts = fetch_all(pieces);
   std::vector<const void*> raw;
   for (const auto& p : parts)
     raw.push_back(p.rows.get());

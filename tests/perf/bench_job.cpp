@@ -278,3 +278,45 @@ using namespace benchjob;
 ACTORS_REMOTE(square, inc, make_counter, &Counter::incr, echo_bytes, sleep_ms, trim_memory,
               map_filter_sum, gen_partition, groupby_partial, sample_keys, range_split, hash_split,
               take_bucket, merge_sort16, concat16, partition_stats);
+
+namespace benchjob {
+
+namespace {
+i64 doubled(const i64& x) {
+  return double_it(x);
+}
+bool even(const i64& x) {
+  return is_even(x);
+}
+std::pair<i64, i64> table_row(const i64& i) {
+  return {static_cast<i64>((static_cast<std::uint64_t>(i) * 2654435761ULL) & 0xffffffffULL), i};
+}
+i64 group_of(const std::pair<i64, i64>& r) {
+  return r.first % 1000;
+}
+i64 value_of(const std::pair<i64, i64>& r) {
+  return r.second;
+}
+i64 key_of(const std::pair<i64, i64>& r) {
+  return r.first;
+}
+ACTORS_REMOTE(doubled, even, table_row, group_of, value_of, key_of);
+} // namespace
+
+i64 dataset_map_reduce(i64 n, std::size_t blocks) {
+  return actors::data::range(n, blocks).map(doubled).filter(even).sum();
+}
+
+actors::data::dataset<std::pair<i64, i64>> dataset_table(i64 n, std::size_t blocks) {
+  return actors::data::range(n, blocks).map(table_row).materialize();
+}
+
+std::vector<std::pair<i64, i64>> dataset_groupby(const actors::data::dataset<std::pair<i64, i64>>& table) {
+  return table.group_by(group_of).sum(value_of).collect();
+}
+
+actors::data::dataset<std::pair<i64, i64>> dataset_sort(const actors::data::dataset<std::pair<i64, i64>>& table) {
+  return table.sort(key_of).materialize();
+}
+
+} // namespace benchjob

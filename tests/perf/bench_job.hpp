@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <actors/dataset.hpp>
+
 namespace benchjob {
 
 using i64 = std::int64_t;
@@ -74,5 +76,16 @@ column partition_stats(const column& part);
 
 /// Sorts interleaved (key, value) rows by key (stable LSD radix sort).
 void sort_rows_by_key(column& rows);
+
+// -- the same workloads written with datasets (built here, where the nodes load them) --
+
+/// §8: range -> map(double) -> filter(even) -> sum.
+i64 dataset_map_reduce(i64 n, std::size_t blocks);
+/// §9's table as a dataset of (key, value) rows, generated on the nodes and kept there.
+actors::data::dataset<std::pair<i64, i64>> dataset_table(i64 n, std::size_t blocks);
+/// §9.1: sum of value per key mod 1000.
+std::vector<std::pair<i64, i64>> dataset_groupby(const actors::data::dataset<std::pair<i64, i64>>& table);
+/// §9.2: sorted by key, kept on the nodes.
+actors::data::dataset<std::pair<i64, i64>> dataset_sort(const actors::data::dataset<std::pair<i64, i64>>& table);
 
 } // namespace benchjob

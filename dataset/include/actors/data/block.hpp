@@ -148,6 +148,13 @@ void append_text(std::string& out, const T& x, bool csv) {
   }
 }
 
+/// Rows whose bytes are their value: numbers, and pairs of them. Blocks of these
+/// cross nodes as one array of bytes instead of element by element.
+template <class T>
+struct bytewise : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
+template <class A, class B>
+struct bytewise<std::pair<A, B>> : std::bool_constant<bytewise<A>::value && bytewise<B>::value> {};
+
 template <class T>
 struct typed_block_ops {
   using block = std::vector<T>;
@@ -164,13 +171,34 @@ struct typed_block_ops {
     o.rows = [](const void* p) { return of(p).size(); };
     o.bytes = [](const void* p) { return actors::detail::byte_size(of(p)); };
     o.save = [](oarchive& ar, const void* p) {
-      if constexpr (actors::detail::is_serializable_v<block>)
+      if constexpr (bytewise<T>::value) {
+        const block& b = of(p);
+        std::uint64_t n = b.size();
+        ar << n;
+        if (n)
+          ar.save_binary(b.data(), n * sizeof(T));
+      } else if constexpr (actors::detail::is_serializable_v<block>) {
         ar << of(p);
-      else
+      } else {
         actors::detail::throw_not_serializable(typeid(block).name());
+      }
     };
     o.load = [](iarchive& ar) -> std::shared_ptr<const void> {
-      if constexpr (actors::detail::is_serializable_v<block>) {
+      if constexpr (bytewise<T>::value) {
+        std::uint64_t n = 0;
+        ar >> n;
+        block b;
+        // A chunk at a time: a count that the bytes do not back fails the read
+        // before it allocates much.
+        constexpr std::uint64_t chunk = (1u << 20) / sizeof(T) + 1;
+        while (b.size() < n) {
+          std::size_t at = b.size();
+          std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, n - at));
+          b.resize(at + take);
+          ar.load_binary(b.data() + at, take * sizeof(T));
+        }
+        return make(std::move(b));
+      } else if constexpr (actors::detail::is_serializable_v<block>) {
         block b;
         ar >> b;
         return make(std::move(b));
