@@ -86,17 +86,22 @@ class stats_log {
 
 namespace {
 
-/// Runs `produce` once and keeps what it made, for the plans derived from it. A
+/// Runs `produce` once and keeps what it made for the plans derived from `p`. A
 /// failed run is not kept: the next consumer runs it again.
-std::function<std::vector<pending_block>()> once(std::function<std::vector<pending_block>()> produce) {
-  struct memo {
+void produce_once(plan& p, std::function<std::vector<pending_block>()> produce) {
+  struct kept : memo {
     std::mutex mu;
     std::optional<std::vector<pending_block>> blocks;
     std::function<std::vector<pending_block>()> produce;
+    void reset() override {
+      std::lock_guard<std::mutex> guard{mu};
+      blocks.reset();
+    }
   };
-  auto m = std::make_shared<memo>();
+  auto m = std::make_shared<kept>();
   m->produce = std::move(produce);
-  return [m] {
+  p.memos.push_back(m);
+  p.produce = [m] {
     std::lock_guard<std::mutex> guard{m->mu};
     if (!m->blocks)
       m->blocks = m->produce();
@@ -104,10 +109,39 @@ std::function<std::vector<pending_block>()> once(std::function<std::vector<pendi
   };
 }
 
+/// Whether a failure means a stored block is gone: read here, or in a dataset
+/// task on a node (which marks it, see tasks.cpp).
+bool lost_block(const std::exception& e) {
+  if (dynamic_cast<const object_lost_error*>(&e))
+    return true;
+  if (auto* t = dynamic_cast<const task_error*>(&e))
+    return t->original_message().rfind(lost_marker, 0) == 0;
+  return false;
+}
+
+/// Runs `f`; when a block it needs was lost with its node, drops what the plan's
+/// lineage kept and runs it again, which recomputes the block from its sources.
+template <class F>
+auto recovering(const plan& p, const char* what, F f) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      if (attempt > max_recomputes || !lost_block(e))
+        throw;
+      std::fprintf(stderr, "actors [dataset] %s: a block was lost (%s); recomputing it from the plan\n", what,
+                   e.what());
+      for (const auto& m : p.memos)
+        m->reset();
+    }
+  }
+}
+
 std::shared_ptr<plan> derive(const plan_ptr& in) {
   auto p = std::make_shared<plan>();
   p->ops = in->ops;
   p->closures = in->closures;
+  p->memos = in->memos;
   p->stats = std::make_shared<stats_log>(std::vector<std::shared_ptr<stats_log>>{in->stats});
   return p;
 }
@@ -265,6 +299,8 @@ plan_ptr union_plans(const plan_ptr& a, const plan_ptr& b) {
   p->ops = a->ops;
   p->closures = a->closures;
   p->closures.insert(p->closures.end(), b->closures.begin(), b->closures.end());
+  p->memos = a->memos;
+  p->memos.insert(p->memos.end(), b->memos.begin(), b->memos.end());
   p->stats = std::make_shared<stats_log>(std::vector<std::shared_ptr<stats_log>>{a->stats, b->stats});
   p->produce = [a, b] {
     auto out = pending_blocks(*a);
@@ -278,7 +314,7 @@ plan_ptr union_plans(const plan_ptr& a, const plan_ptr& b) {
 plan_ptr limit_plan(const plan_ptr& in, std::uint64_t n) {
   auto p = derive(in);
   auto* log = p->stats.get();
-  p->produce = once([in, n, log] {
+  produce_once(*p, [in, n, log] {
     auto blocks = pending_blocks(*in);
     std::vector<pending_block> out;
     std::uint64_t have = 0;
@@ -332,7 +368,7 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
   auto p = derive(in);
   auto* log = p->stats.get();
   auto type = in->ops->type;
-  p->produce = once([in, k, log, type] {
+  produce_once(*p, [in, k, log, type] {
     auto stored = store_all(pending_blocks(*in), *log, "repartition.read");
     std::uint64_t total = 0;
     for (const auto& b : stored)
@@ -404,7 +440,7 @@ plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed) {
   auto p = derive(in);
   auto* log = p->stats.get();
   auto type = in->ops->type;
-  p->produce = once([in, seed, log, type] {
+  produce_once(*p, [in, seed, log, type] {
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
     std::vector<std::vector<block_ref>> pieces(k);
@@ -436,7 +472,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
     p->closures.push_back(std::move(c));
   auto* log = p->stats.get();
   auto type = in->ops->type;
-  p->produce = once([in, key, descending, log, type] {
+  produce_once(*p, [in, key, descending, log, type] {
     auto stored = store_all(pending_blocks(*in), *log, "sort.read");
     std::size_t k = std::max<std::size_t>(stored.size(), 1);
     std::uint64_t total = 0;
@@ -509,7 +545,7 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
       p->closures.push_back(std::move(c));
   auto* log = p->stats.get();
   auto type = out->type;
-  p->produce = once([in, key, value, agg, log, type, label] {
+  produce_once(*p, [in, key, value, agg, log, type, label] {
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
     std::vector<std::vector<block_ref>> pieces(k);
@@ -537,7 +573,15 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
   return p;
 }
 
+std::uint64_t count_once(const plan& p);
+any_block sum_once(const plan& p);
+std::uint64_t write_once(const plan& p, const std::string& dir, bool csv);
+
 std::uint64_t count_rows(const plan& p) {
+  return recovering(p, "count", [&] { return count_once(p); });
+}
+
+std::uint64_t count_once(const plan& p) {
   auto blocks = pending_blocks(p);
   std::uint64_t n = 0;
   std::vector<pending_block> todo;
@@ -556,6 +600,10 @@ std::uint64_t count_rows(const plan& p) {
 }
 
 any_block sum_rows(const plan& p) {
+  return recovering(p, "sum", [&] { return sum_once(p); });
+}
+
+any_block sum_once(const plan& p) {
   if (!p.ops->sum)
     throw error(errc::invalid_argument, "sum: rows of type " + actors::detail::demangle(p.ops->type.c_str())
                                           + " are not numbers");
@@ -578,6 +626,10 @@ any_block sum_rows(const plan& p) {
 }
 
 std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv) {
+  return recovering(p, csv ? "write_csv" : "write_text", [&] { return write_once(p, dir, csv); });
+}
+
+std::uint64_t write_once(const plan& p, const std::string& dir, bool csv) {
   if (!p.ops->write_text)
     throw error(errc::invalid_argument, std::string(csv ? "write_csv" : "write_text") + ": rows of type "
                                           + actors::detail::demangle(p.ops->type.c_str())
@@ -606,8 +658,13 @@ std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv) {
   return n;
 }
 
-std::vector<pending_block> materialize(const plan& p) {
-  return store_all(pending_blocks(p), *p.stats, "materialize");
+plan_ptr materialize_plan(const plan_ptr& in) {
+  auto p = std::make_shared<plan>(*in);
+  p->tail.clear();
+  auto* log = p->stats.get();
+  produce_once(*p, [in, log] { return store_all(pending_blocks(*in), *log, "materialize"); });
+  recovering(*p, "materialize", [&] { return p->produce(); });
+  return p;
 }
 
 dataset_stats stats_of(const plan& p) {
@@ -624,6 +681,7 @@ struct block_stream::state {
   bool started = false;
   std::vector<pending_block> blocks;
   std::size_t next = 0;
+  std::size_t delivered = 0;
   std::size_t window = 2;
   std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
 };
@@ -636,6 +694,28 @@ block_stream::block_stream(block_stream&&) noexcept = default;
 block_stream& block_stream::operator=(block_stream&&) noexcept = default;
 
 std::optional<any_block> block_stream::next() {
+  auto& s = *s_;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      auto b = next_block();
+      if (b)
+        ++s.delivered;
+      return b;
+    } catch (const std::exception& e) {
+      if (attempt > max_recomputes || !lost_block(e))
+        throw;
+      std::fprintf(stderr, "actors [dataset] read: a block was lost (%s); recomputing it from the plan\n", e.what());
+      for (const auto& m : s.plan->memos)
+        m->reset();
+      // The plan gives the same blocks again: go on after the last one delivered.
+      s.flight.clear();
+      s.blocks = pending_blocks(*s.plan);
+      s.next = s.delivered;
+    }
+  }
+}
+
+std::optional<any_block> block_stream::next_block() {
   auto& s = *s_;
   if (!s.started) {
     s.blocks = pending_blocks(*s.plan);

@@ -319,21 +319,48 @@ task_report finish(stage& st, any_block b, const stage_request& req) {
   return rep;
 }
 
-} // namespace
 
-task_report run_on_source(const source_spec& src, const stage_request& req) {
+/// Runs a task body; a block it read that was lost is reported with the marker.
+template <class F>
+task_report marking_lost(F body) {
+  try {
+    return body();
+  } catch (const object_lost_error& e) {
+    throw std::runtime_error(std::string(lost_marker) + e.what());
+  }
+}
+
+task_report run_on_source_body(const source_spec& src, const stage_request& req) {
   stage st;
   auto b = st.apply(st.source(src), req.steps);
   return finish(st, std::move(b), req);
 }
 
-task_report run_on_block(const any_block& in, const stage_request& req) {
+task_report run_on_block_body(const any_block& in, const stage_request& req) {
   stage st;
   auto b = st.apply(in, req.steps);
   return finish(st, std::move(b), req);
 }
 
+task_report merge_pieces_body(const std::vector<object_ref<any_block>>& pieces, const merge_request& req);
+
+} // namespace
+
+task_report run_on_source(const source_spec& src, const stage_request& req) {
+  return marking_lost([&] { return run_on_source_body(src, req); });
+}
+
+task_report run_on_block(const any_block& in, const stage_request& req) {
+  return marking_lost([&] { return run_on_block_body(in, req); });
+}
+
 task_report merge_pieces(const std::vector<object_ref<any_block>>& pieces, const merge_request& req) {
+  return marking_lost([&] { return merge_pieces_body(pieces, req); });
+}
+
+namespace {
+
+task_report merge_pieces_body(const std::vector<object_ref<any_block>>& pieces, const merge_request& req) {
   stage st;
   auto t0 = std::chrono::steady_clock::now();
   const block_ops* ops = find_block_ops(req.type);
@@ -375,6 +402,8 @@ task_report merge_pieces(const std::vector<object_ref<any_block>>& pieces, const
   rep.stats = st.take_stats();
   return rep;
 }
+
+} // namespace
 
 } // namespace actors::data::detail
 

@@ -239,6 +239,46 @@ TEST_F(DatasetCluster, WordCountCsvAndRoundTrip) {
   EXPECT_EQ(dsjob::doubled_evens(100, 4).count(), 100u);
 }
 
+TEST_F(DatasetCluster, BlocksLostWithTheirNodeAreRecomputedFromThePlan) {
+  std::set<std::string> before;
+  for (const auto& n : actors::nodes())
+    before.insert(n.id.to_string());
+  auto extra = std::make_unique<process>(daemon({"--address", address, "--token", token}), dir + "/extra.log");
+  std::string extra_id;
+  ASSERT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.alive && !n.is_driver && !before.count(n.id.to_string()))
+        extra_id = n.id.to_string();
+    return !extra_id.empty();
+  }));
+  auto input = skewed(40000, 21);
+  auto want = input;
+  std::sort(want.begin(), want.end());
+  // Sorted blocks are merged on every node, the extra one included, and kept there.
+  auto ds = dsjob::sorted(dsjob::items(input, 8), false).materialize();
+  std::set<std::string> merged_on;
+  for (const auto& op : ds.stats().operators)
+    if (op.name == "sort")
+      merged_on = op.nodes;
+  ASSERT_TRUE(merged_on.count(extra_id)) << "no sorted block on the node to kill";
+  extra->kill(SIGKILL);
+  extra->wait_exit(10s);
+  ASSERT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.id.to_string() == extra_id)
+        return !n.alive;
+    return false;
+  }));
+  // Its blocks are gone: reading them recomputes the sort from the items.
+  EXPECT_EQ(ds.collect(), want);
+  // And the datasets built on it read it whole.
+  std::map<std::int64_t, std::int64_t> count;
+  for (auto x : input)
+    ++count[x % 97];
+  auto got = dsjob::count_by_mod97(ds).collect();
+  EXPECT_EQ(std::map(got.begin(), got.end()), count);
+}
+
 TEST_F(DatasetCluster, LambdasAreRefusedAtTheCall) {
   try {
     data::range(10, 2).map([](const std::int64_t& x) { return x + 1; });

@@ -596,11 +596,10 @@ class dataset {
   std::size_t num_blocks() const {
     return detail::pending_blocks(*plan_).size();
   }
-  /// Runs the plan now and keeps the blocks on the nodes; the result reads them.
+  /// Runs the plan now and keeps the blocks on the nodes; the result reads them
+  /// (and recomputes a block lost with its node from this dataset's plan).
   dataset<T> materialize() const {
-    auto p = detail::source_plan(detail::materialize(*plan_), plan_->ops);
-    std::const_pointer_cast<detail::plan>(p)->stats = plan_->stats;
-    return dataset<T>(std::move(p));
+    return dataset<T>(detail::materialize_plan(plan_));
   }
   /// Per-operator rows, bytes, time and nodes of what has run so far.
   dataset_stats stats() const {

@@ -51,6 +51,14 @@ struct pending_block {
 
 class stats_log;
 
+/// What an all-to-all operator made, kept for the consumers of its plan; dropped
+/// when a block of it was lost, so that the next run recomputes it.
+class memo {
+ public:
+  virtual ~memo() = default;
+  virtual void reset() = 0;
+};
+
 /// A lazy plan: where its blocks come from and the row steps still to fuse onto
 /// them. Immutable once built; shared by the datasets derived from it.
 struct plan {
@@ -61,6 +69,9 @@ struct plan {
   /// Callables of this plan and its inputs, kept alive with it.
   std::vector<std::shared_ptr<const closure>> closures;
   std::shared_ptr<stats_log> stats;
+  /// The memos of this plan and of the plans it reads: its lineage, reset to
+  /// recompute lost blocks.
+  std::vector<std::shared_ptr<memo>> memos;
 };
 
 using plan_ptr = std::shared_ptr<const plan>;
@@ -81,8 +92,9 @@ std::uint64_t count_rows(const plan& p);
 /// The sum of all rows, as a block of one row (empty for no rows).
 any_block sum_rows(const plan& p);
 std::uint64_t write_rows(const plan& p, const std::string& dir, bool csv);
-/// Runs the plan and keeps its blocks on the nodes.
-std::vector<pending_block> materialize(const plan& p);
+/// A plan that runs `in` once and keeps its blocks on the nodes (and runs it again
+/// if one is lost).
+plan_ptr materialize_plan(const plan_ptr& in);
 dataset_stats stats_of(const plan& p);
 
 /// Yields the plan's blocks in order, running at most a window of block tasks ahead
@@ -97,6 +109,7 @@ class block_stream {
   std::optional<any_block> next();
 
  private:
+  std::optional<any_block> next_block();
   struct state;
   std::unique_ptr<state> s_;
 };
