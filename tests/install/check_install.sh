@@ -28,3 +28,11 @@ g++ -std=c++20 app.cpp $(pkg-config --cflags --libs actors) -o app
 out=$(LD_LIBRARY_PATH=$(dirname "$lib") ./app --actors-num-cpus=2)
 echo "installed program printed: $out"
 [ "$out" = "1 4 9 16 25 " ] || { echo "unexpected output" >&2; exit 1; }
+
+# Datasets: the actors-data package, which requires actors.
+cp "$src/tests/install/data_app.cpp" "$work/"
+g++ -std=c++20 data_app.cpp $(pkg-config --cflags --libs actors-data) -o data_app
+data_lib=$(find "$root" -name 'libactors_data.so' | head -n1)
+out=$(LD_LIBRARY_PATH=$(dirname "$lib"):$(dirname "$data_lib") ./data_app --actors-num-cpus=2)
+echo "installed dataset program printed: $out"
+[ "$out" = "14850 297" ] || { echo "unexpected output from the dataset program" >&2; exit 1; }
