@@ -3,6 +3,7 @@
 // reference, blocks on several nodes, and data four times the object store.
 
 #include "tests/cluster/dataset_job.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
@@ -129,6 +130,15 @@ TEST_F(DatasetCluster, BlocksAreMadeAndTransformedOnSeveralNodes) {
       EXPECT_EQ(op.rows, 1200u);
     }
   EXPECT_TRUE(saw) << ds.stats().to_string();
+  // Each node that ran them counts the operators' rows for Prometheus.
+  int counted = 0;
+  for (const auto& n : actors::nodes())
+    if (n.alive && nodes.count(n.id.to_string()) && n.metrics_port > 0) {
+      auto text = actors::test::http_get(n.metrics_port, "/metrics");
+      counted += text.find("actors_dataset_rows_total{") != std::string::npos
+                 && text.find("operator=\"map\"") != std::string::npos;
+    }
+  EXPECT_EQ(counted, static_cast<int>(nodes.size()));
 }
 
 TEST_F(DatasetCluster, SortMatchesStdSortAcrossNodes) {
