@@ -17,7 +17,8 @@ void decode(const std::string& blob, const char* what) {
   try {
     x = wire::unpack<T>(blob, what);
   } catch (const actors::error&) {
-    return; // malformed: refused with an error, as it must be
+    return; // malformed: refused with an error, as it must be (unpack turns every
+            // decoding exception into actors::error)
   }
   // What decoded must encode and decode again.
   try {

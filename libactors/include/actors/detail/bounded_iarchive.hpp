@@ -11,7 +11,9 @@
 ///
 /// Consequence: a collection may not declare more elements than there are bytes
 /// left after its length, so a collection of values that encode to nothing (empty
-/// structs) cannot be longer than what follows it. No standard type is affected.
+/// structs) cannot be longer than what follows it, and the bucket count of an
+/// unordered container may exceed the bytes left only up to twice its element
+/// count plus 64 (shrink one that was cleared after it grew with rehash(0)).
 
 #include "actors/errors.hpp"
 
@@ -65,8 +67,25 @@ class bounded_iarchive
   }
 
   void load_override(boost::serialization::collection_size_type& t) {
+    // Unordered containers write their element count and then their bucket count.
+    // The bucket count is a hint (rehash allocates a pointer per bucket) and may
+    // legitimately exceed the bytes left, so a size read right after another one
+    // may be up to twice that one plus a little; any other size must fit the input.
+    const bool follows_size = remaining() == after_size_;
     base::load_override(t);
-    require(static_cast<std::size_t>(t), "a collection", "elements");
+    const auto n = static_cast<std::size_t>(t);
+    if (!follows_size)
+      require(n, "a collection", "elements");
+    else if (n > 2 * last_size_ + 64 && n > remaining())
+      throw error(errc::serialization_failed,
+                  "a collection declares " + std::to_string(n) + " elements (or an unordered container "
+                    + std::to_string(n) + " buckets for " + std::to_string(last_size_)
+                    + " elements) but only " + std::to_string(remaining())
+                    + " bytes are left in the input; an unordered container with many more buckets "
+                      "than elements (cleared after it grew) must be shrunk with rehash(0) before it "
+                      "is sent");
+    last_size_ = n;
+    after_size_ = remaining();
   }
 
   /// Bytes not read yet.
@@ -76,6 +95,10 @@ class bounded_iarchive
   }
 
  private:
+  // Where the last collection size ended (as bytes left then) and its value.
+  std::size_t after_size_ = static_cast<std::size_t>(-1);
+  std::size_t last_size_ = 0;
+
   void require(std::size_t declared, const char* what, const char* unit) {
     if (declared > remaining())
       throw error(errc::serialization_failed,
