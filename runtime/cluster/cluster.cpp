@@ -1268,12 +1268,16 @@ struct cluster::impl {
     if (args) {
       node_id best_node;
       std::uint64_t best_bytes = wire::inline_limit;
-      for (const auto& [node, bytes] : argument_bytes(*args))
+      for (const auto& entry : argument_bytes(*args)) {
+        // Not a structured binding: clang before 16 cannot capture those in a lambda.
+        const node_id& node = entry.first;
+        const std::uint64_t bytes = entry.second;
         if (bytes > best_bytes
             && std::any_of(fits.begin(), fits.end(), [&](const auto& c) { return c.id == node; })) {
           best_node = node;
           best_bytes = bytes;
         }
+      }
       if (best_node.value)
         return best_node == n.id ? std::nullopt : std::optional<node_id>{best_node};
     }
