@@ -1822,7 +1822,13 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](borrow_atom, const std::string& blob, std::uint64_t who, bool borrow) {
       self->state.owner->on_borrow(blob, who, borrow);
     },
-    [=](state_atom, const std::string& what) { return wire::pack(self->state.owner->state(what)); },
+    [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
+      if (token != self->state.owner->n.config.token) {
+        log(log_level::warning, "cluster", "refused a state query with a wrong cluster token");
+        return {false, std::string{}};
+      }
+      return {true, wire::pack(self->state.owner->state(what))};
+    },
     [=](bundle_reserve_atom, const std::string& blob, const caf::actor& reply_to) {
       try {
         self->state.owner->reserve_bundle(wire::unpack<wire::bundle_request>(blob, "bundle request"), reply_to);

@@ -327,3 +327,43 @@ TEST_F(BadInput, MalformedRequestsToANodeAreLoggedAndDropped) {
   })) << node->output();
   expect_still_serving();
 }
+
+TEST_F(BadInput, StatusAndListNeedTheClusterToken) {
+  auto cli = [](std::vector<std::string> args, const std::string& log) {
+    args.insert(args.begin(), actors::test::env("ACTORS_CLI"));
+    return actors::test::run(args, dir + "/" + log);
+  };
+  auto [status_code, status_out] = cli({"--address", address, "--token", "not-the-token", "status"}, "status-wrong.log");
+  EXPECT_NE(status_code, 0) << status_out;
+  EXPECT_NE(status_out.find("wrong or missing cluster token"), std::string::npos) << status_out;
+  EXPECT_EQ(status_out.find(node_id.to_string()), std::string::npos) << "no node table without the token";
+  EXPECT_TRUE(actors::test::eventually([] {
+    return head->output().find("refused to list the nodes to a caller with a wrong cluster token")
+           != std::string::npos;
+  })) << head->output();
+
+  // A node's state asked with the wrong token: the CAF peer speaks to the node itself.
+  raw_peer peer;
+  auto endpoint = peer.connect(node_port);
+  ASSERT_TRUE(endpoint);
+  caf::scoped_actor self{*peer.sys};
+  std::string answer = "no answer";
+  auto ask = [&](const std::string& tok) {
+    self->request(endpoint, std::chrono::seconds(10), msg::state_atom::value, std::string("tasks"), tok)
+      .receive([&](bool ok, const std::string& blob) { answer = ok ? "table of " + std::to_string(blob.size()) : "refused"; },
+               [&](const caf::error& e) { answer = "error: " + peer.sys->render(e); });
+    return answer;
+  };
+  EXPECT_EQ(ask("not-the-token"), "refused");
+  EXPECT_NE(ask(token).find("table of "), std::string::npos) << answer;
+  EXPECT_TRUE(actors::test::eventually([] {
+    return node->output().find("refused a state query with a wrong cluster token") != std::string::npos;
+  })) << node->output();
+
+  // With the token from the session file (same machine), it works.
+  auto [list_code, list_out] = cli({"list", "actors"}, "list.log");
+  EXPECT_EQ(list_code, 0) << list_out;
+  auto [ok_code, ok_out] = cli({"status"}, "status.log");
+  EXPECT_EQ(ok_code, 0) << ok_out;
+  EXPECT_NE(ok_out.find(node_id.to_string()), std::string::npos) << ok_out;
+}
