@@ -44,7 +44,8 @@ commands:
   stop                           every node of the cluster exits cleanly
 
 Without --address, the cluster whose head runs on this machine is used (its
-session file in $ACTORS_SESSION_DIR or /tmp/actors).
+session file in $ACTORS_SESSION_DIR or /tmp/actors). Every command needs the
+cluster's token: --token, ACTORS_TOKEN, or that session file.
 )";
 
 [[noreturn]] void fail(const std::string& why) {
@@ -115,7 +116,8 @@ void print_json(const rt::wire::cluster_view& v) {
 }
 
 /// Rows of one kind from every live node, each with its node's id in front.
-rt::wire::state_table gather(caf::actor_system& sys, const rt::wire::cluster_view& view, const std::string& what) {
+rt::wire::state_table gather(caf::actor_system& sys, const rt::wire::cluster_view& view, const std::string& what,
+                             const std::string& token) {
   rt::wire::state_table all;
   for (const auto& n : view.nodes) {
     if (!n.alive || n.address == "in-process")
@@ -128,9 +130,12 @@ rt::wire::state_table gather(caf::actor_system& sys, const rt::wire::cluster_vie
       continue;
     }
     caf::scoped_actor self{sys};
-    self->request(*endpoint, std::chrono::seconds(10), rt::msg::state_atom::value, what)
+    self->request(*endpoint, std::chrono::seconds(10), rt::msg::state_atom::value, what, token)
       .receive(
-        [&](const std::string& blob) {
+        [&](bool ok, const std::string& blob) {
+          if (!ok)
+            fail("node " + n.id.to_string() + " refused the query: wrong or missing cluster token (pass "
+                 "--token or ACTORS_TOKEN; on the head's machine the session file provides it)");
           auto t = rt::wire::unpack<rt::wire::state_table>(blob, "node state");
           if (all.columns.empty()) {
             all.columns = t.columns;
@@ -296,7 +301,7 @@ int main(int argc, char** argv) {
     auto control = rt::connect_control_store(sys, address);
     const auto& cmd = words[0];
     if (cmd == "status" || (cmd == "list" && words.size() >= 2 && words[1] == "nodes")) {
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
       if (json) {
         print_json(view);
       } else {
@@ -314,13 +319,13 @@ int main(int argc, char** argv) {
           || (words[1] != "actors" && words[1] != "tasks" && words[1] != "objects"
               && words[1] != "placement-groups"))
         fail("list what? actors list nodes|actors|tasks|objects|placement-groups");
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
-      print_rows(gather(sys, view, words[1]), json, state_filter);
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
+      print_rows(gather(sys, view, words[1], token), json, state_filter);
     } else if (cmd == "summary") {
       if (words.size() < 2 || words[1] != "tasks")
         fail("summary of what? actors summary tasks");
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
-      auto t = gather(sys, view, "tasks");
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
+      auto t = gather(sys, view, "tasks", token);
       std::map<std::string, std::map<std::string, std::size_t>> counts;
       for (const auto& row : t.rows)
         if (row.size() >= 3)
@@ -334,8 +339,8 @@ int main(int argc, char** argv) {
     } else if (cmd == "timeline") {
       if (output.empty())
         fail("timeline needs -o FILE");
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(), "node table");
-      auto t = gather(sys, view, "tasks");
+      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
+      auto t = gather(sys, view, "tasks", token);
       write_timeline(t, output);
       std::cout << "wrote " << t.rows.size() << " executions to " << output << "\n";
     } else if (cmd == "stop") {

@@ -1325,12 +1325,16 @@ struct cluster::impl {
     if (args) {
       node_id best_node;
       std::uint64_t best_bytes = wire::inline_limit;
-      for (const auto& [node, bytes] : argument_bytes(*args))
+      for (const auto& entry : argument_bytes(*args)) {
+        // Not a structured binding: clang before 16 cannot capture those in a lambda.
+        const node_id& node = entry.first;
+        const std::uint64_t bytes = entry.second;
         if (bytes > best_bytes
             && std::any_of(fits.begin(), fits.end(), [&](const auto& c) { return c.id == node; })) {
           best_node = node;
           best_bytes = bytes;
         }
+      }
       if (best_node.value)
         return best_node == n.id ? std::nullopt : std::optional<node_id>{best_node};
     }
@@ -2020,7 +2024,13 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](borrow_atom, const std::string& blob, std::uint64_t who, bool borrow) {
       self->state.owner->on_borrow(blob, who, borrow);
     },
-    [=](state_atom, const std::string& what) { return wire::pack(self->state.owner->state(what)); },
+    [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
+      if (token != self->state.owner->n.config.token) {
+        log(log_level::warning, "cluster", "refused a state query with a wrong cluster token");
+        return {false, std::string{}};
+      }
+      return {true, wire::pack(self->state.owner->state(what))};
+    },
     [=](bundle_reserve_atom, const std::string& blob, const caf::actor& reply_to) {
       try {
         self->state.owner->reserve_bundle(wire::unpack<wire::bundle_request>(blob, "bundle request"), reply_to);

@@ -248,7 +248,13 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
         broadcast(self);
       self->delayed_send(self, broadcast_interval, tick_atom::value);
     },
-    [=](list_atom) -> std::string { return wire::pack(self->state.view); },
+    [=](list_atom, const std::string& token) -> std::tuple<bool, std::string> {
+      if (token != self->state.token) {
+        log(log_level::warning, "control_store", "refused to list the nodes to a caller with a wrong cluster token");
+        return {false, std::string{}};
+      }
+      return {true, wire::pack(self->state.view)};
+    },
     [=](stop_cluster_atom, const std::string& token) -> bool {
       auto& st = self->state;
       if (token != st.token)
@@ -413,13 +419,22 @@ bool control_store::stop_cluster(const std::string& token) {
   return ok;
 }
 
-std::string control_store::view() {
+std::string control_store::view(const std::string& token) {
   auto to = impl_->current();
   caf::scoped_actor self{impl_->sys};
   std::string out;
-  self->request(to, request_timeout, list_atom::value)
-    .receive([&](const std::string& blob) { out = blob; },
-             [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
+  bool ok = false;
+  self->request(to, request_timeout, list_atom::value, token)
+    .receive(
+      [&](bool accepted, const std::string& blob) {
+        ok = accepted;
+        out = blob;
+      },
+      [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
+  if (!ok)
+    throw error(errc::invalid_argument,
+                "the head refused to list its nodes: wrong or missing cluster token (pass --token or "
+                "ACTORS_TOKEN; on the head's machine the session file provides it)");
   return out;
 }
 

@@ -51,8 +51,9 @@ class control_store {
   /// Frees `name` if it is still bound to `id`. Does not wait for the answer.
   void remove_name(const std::string& name, const actor_id& id);
 
-  /// The node table as an encoded wire::cluster_view.
-  std::string view();
+  /// The node table as an encoded wire::cluster_view. Throws actors::error if
+  /// `token` is not the cluster's.
+  std::string view(const std::string& token);
 
   /// Tells every node to stop. False if `token` is not the cluster's.
   bool stop_cluster(const std::string& token);

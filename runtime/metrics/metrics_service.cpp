@@ -244,7 +244,11 @@ metrics_service::metrics_service(node& n, const std::string& bind, int port) : i
   static std::once_flag init_once;
   std::call_once(init_once, [] { mg_init_library(0); });
   auto listen = bind + ":" + std::to_string(port);
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2", nullptr};
+  // civetweb gives each connection a thread until its request has arrived. With its
+  // default 30 s request timeout two silent connections kept every scrape waiting
+  // for half a minute; four threads and 2 s bound that wait (docs/security.md).
+  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "4",
+                           "request_timeout_ms", "2000", "linger_timeout_ms", "0", nullptr};
   mg_callbacks callbacks{};
   // civetweb reports errors through a callback; keep them for the message below.
   impl_->ctx = mg_start(&callbacks, impl_.get(), options);

@@ -74,8 +74,8 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.node = value.empty() || value == "1" || value == "true";
   else if (key == "local-nodes") {
     double n = parse_number(value, what);
-    if (n < 1 || n != static_cast<double>(static_cast<std::size_t>(n)))
-      bad(what, value, "expected a whole number of processes, 1 or more");
+    if (n < 1 || n > 1024 || n != std::floor(n))
+      bad(what, value, "expected a whole number of processes, from 1 to 1024");
     opts.local_nodes = static_cast<std::size_t>(n);
   }
 }
@@ -101,6 +101,9 @@ std::size_t parse_bytes(const std::string& text, const std::string& what) {
     scale = 1024.0 * 1024 * 1024;
   else
     bad(what, text, "the unit must be one of B, K, M, G");
+  // 2^63 bytes: beyond any machine, and still a number a size_t holds.
+  if (v * scale >= 9223372036854775808.0)
+    bad(what, text, "expected a size below 8 EiB");
   return static_cast<std::size_t>(v * scale);
 }
 

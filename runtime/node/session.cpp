@@ -6,6 +6,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
+#include <sstream>
 #include <sys/stat.h>
 #include <system_error>
 
@@ -48,11 +50,9 @@ void write_session(const session& s) {
                                           + ec.message());
 }
 
-std::optional<session> read_session() {
-  std::ifstream in(session_file());
-  if (!in)
-    return std::nullopt;
+std::optional<session> parse_session(const std::string& text) {
   session s;
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto eq = line.find('=');
@@ -60,14 +60,33 @@ std::optional<session> read_session() {
       continue;
     auto key = line.substr(0, eq);
     auto value = line.substr(eq + 1);
-    if (key == "address")
+    if (key == "address") {
       s.address = value;
-    else if (key == "token")
+    } else if (key == "token") {
       s.token = value;
-    else if (key == "pid")
-      s.pid = std::strtol(value.c_str(), nullptr, 10);
+    } else if (key == "pid") {
+      char* end = nullptr;
+      errno = 0;
+      long pid = std::strtol(value.c_str(), &end, 10);
+      s.pid = errno == 0 && end != value.c_str() && *end == '\0' && pid > 0
+                  && pid <= std::numeric_limits<pid_t>::max() ? pid : 0;
+    }
   }
-  if (s.address.empty() || !process_alive(s.pid))
+  if (s.address.empty() || s.pid <= 0)
+    return std::nullopt;
+  return s;
+}
+
+std::optional<session> read_session() {
+  std::ifstream in(session_file());
+  if (!in)
+    return std::nullopt;
+  // A session file is three short lines; anything much longer is not one.
+  std::string text(4096, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  auto s = parse_session(text);
+  if (!s || !process_alive(s->pid))
     return std::nullopt;
   return s;
 }

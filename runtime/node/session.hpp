@@ -21,6 +21,10 @@ std::filesystem::path session_dir();
 /// if the directory cannot be written.
 void write_session(const session& s);
 
+/// Reads the text of a session file: `key=value` lines (address, token, pid);
+/// other lines are ignored. Null if it names no address or no valid pid.
+std::optional<session> parse_session(const std::string& text);
+
 /// The session of a head that still runs, if any.
 std::optional<session> read_session();
 

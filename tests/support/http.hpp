@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 namespace actors::test {
@@ -15,6 +16,10 @@ namespace actors::test {
 /// a status other than 200.
 inline std::string http_get(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // A server that never answers fails the test instead of hanging it.
+  timeval limit{15, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));

@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <numeric>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -248,6 +251,68 @@ TEST(Serialization, DecodeOfGarbageBytesThrows) {
   EXPECT_ANY_THROW((void)actors::detail::decode<std::vector<int>>(garbage));
   EXPECT_ANY_THROW((void)(actors::detail::decode<std::map<std::string, std::vector<double>>>(garbage)));
   EXPECT_ANY_THROW((void)actors::detail::decode<sample_point>(garbage));
+}
+
+namespace {
+
+// The first 8 bytes of `bytes` replaced by `n`, little-endian: a forged length.
+std::string with_length(std::string bytes, std::uint64_t n) {
+  for (int i = 0; i < 8; ++i)
+    bytes[static_cast<std::size_t>(i)] = static_cast<char>(n >> (8 * i));
+  return bytes;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::serialization_failed);
+    return e.what();
+  }
+  return "no error";
+}
+
+} // namespace
+
+TEST(Serialization, LengthsLargerThanTheInputAreRefusedBeforeAllocating) {
+  // A few bytes that claim a 1 TiB string or a 2^40-element vector: refused with
+  // an error naming the declared and the available size, not a huge allocation.
+  auto s = with_length(actors::detail::encode(std::string("abc")), std::uint64_t{1} << 40);
+  auto why = error_of([&] { (void)actors::detail::decode<std::string>(s); });
+  EXPECT_NE(why.find("a string declares 1099511627776 bytes but only 3 bytes are left"), std::string::npos)
+    << why;
+  auto v = with_length(actors::detail::encode(std::vector<std::int64_t>{1, 2}), std::uint64_t{1} << 40);
+  why = error_of([&] { (void)actors::detail::decode<std::vector<std::int64_t>>(v); });
+  EXPECT_NE(why.find("a collection declares 1099511627776 elements"), std::string::npos) << why;
+}
+
+TEST(Serialization, BoolThatIsNeitherZeroNorOneIsRefused) {
+  auto b = actors::detail::encode(true);
+  b[0] = 7;
+  auto why = error_of([&] { (void)actors::detail::decode<bool>(b); });
+  EXPECT_NE(why.find("a bool holds the byte 7"), std::string::npos) << why;
+}
+
+TEST(Serialization, SmallUnorderedContainersWithManyBucketsRoundTrip) {
+  // Their bucket count exceeds the bytes of their elements; that is not malformed.
+  std::unordered_set<int> one{42};
+  EXPECT_EQ(actors::detail::decode<std::unordered_set<int>>(actors::detail::encode(one)), one);
+  std::unordered_map<char, char> chars;
+  for (char c = 'a'; c <= 'z'; ++c)
+    chars[c] = c;
+  EXPECT_EQ((actors::detail::decode<std::unordered_map<char, char>>(actors::detail::encode(chars))), chars);
+}
+
+TEST(Serialization, UnorderedContainerClearedAfterGrowingIsRefusedUntilShrunk) {
+  // Its bucket count is a length no input bytes back; refused, with what to do.
+  std::unordered_set<std::string> cleared;
+  cleared.rehash(1000);
+  auto why = error_of([&] {
+    (void)actors::detail::decode<std::unordered_set<std::string>>(actors::detail::encode(cleared));
+  });
+  EXPECT_NE(why.find("rehash(0)"), std::string::npos) << why;
+  cleared.rehash(0);
+  EXPECT_TRUE(actors::detail::decode<std::unordered_set<std::string>>(actors::detail::encode(cleared)).empty());
 }
 
 // -- references inside encoded data -------------------------------------------------------

@@ -7,9 +7,9 @@
 /// works inside one node (values are shared there, not copied) but cannot spill to
 /// disk or cross nodes; trying to says so with an error.
 
+#include "actors/detail/bounded_iarchive.hpp"
 #include "actors/errors.hpp"
 
-#include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/array.hpp>
 #include <boost/serialization/deque.hpp>
@@ -47,7 +47,8 @@ struct unit {
 };
 
 using oarchive = boost::archive::binary_oarchive;
-using iarchive = boost::archive::binary_iarchive;
+/// Reads what oarchive writes, refusing declared lengths the input cannot hold.
+using iarchive = bounded_iarchive;
 inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
 
 // -- is_serializable: which types have a Boost encoding ----------------------------
@@ -187,8 +188,9 @@ std::string encode(const T& x) {
   }
 }
 
-/// Decodes a value written by `encode<T>`. Throws boost::archive exceptions on
-/// malformed input; callers turn them into errors.
+/// Decodes a value written by `encode<T>`. Throws boost::archive exceptions, or
+/// actors::error for a length or bool the bytes cannot hold, on malformed input;
+/// callers turn them into errors. Never allocates much more than `bytes` holds.
 template <class T>
 T decode(const std::string& bytes) {
   if constexpr (is_serializable_v<T>) {

@@ -79,6 +79,11 @@ class arg_slot {
     ar >> by_ref;
     if (by_ref) {
       ar >> ref_;
+      // A slot holds a value or a reference; one with neither would be read
+      // through a null pointer when the function is called.
+      if (!ref_)
+        throw error(errc::serialization_failed,
+                    "an argument passed by reference names no object (a zero object id)");
     } else {
       value_.emplace();
       ar >> *value_;
