@@ -384,15 +384,18 @@ struct cluster::impl {
   }
 
   /// Opens a direct connection to every live peer that has none yet, so that
-  /// messages to it do not go through the head.
+  /// messages to it do not go through the head. Of two peers only the one with the
+  /// smaller id connects: when both did at once, CAF kept one of the two
+  /// connections and closed the other, and the close took the peer for dead. The
+  /// head is left out: every node is connected to it already.
   void connect_to_peers() {
     std::lock_guard<std::mutex> guard{mu};
     if (stopping || address == "in-process")
       return;
     for (std::size_t i = 0; i < view.nodes.size(); ++i) {
       const auto& rec = view.nodes[i];
-      if (!reachable_locked(i) || rec.id == n.id || rec.address == "in-process"
-          || !connected.insert(rec.id).second)
+      if (!reachable_locked(i) || rec.id == n.id || rec.head || rec.id.value < n.id.value
+          || rec.address == "in-process" || !connected.insert(rec.id).second)
         continue;
       auto colon = rec.address.rfind(':');
       if (colon == std::string::npos)
