@@ -59,6 +59,12 @@ class arg_slot {
     pinned_.reset();
   }
 
+  /// Holds a value or a reference. Boost leaves an object unread when the bytes
+  /// say it is one read before (object tracking), which forged bytes can say.
+  bool filled() const noexcept {
+    return value_.has_value() || static_cast<bool>(ref_);
+  }
+
   const T& get() const {
     return value_ ? *value_ : *static_cast<const T*>(pinned_.get());
   }
@@ -136,6 +142,10 @@ class call_args final : public args_holder {
       bytes_source source(bytes.data(), bytes.size());
       iarchive ar(source, archive_flags);
       std::apply([&](auto&... s) { ((ar >> s), ...); }, out->slots_);
+      bool all = std::apply([](const auto&... s) { return (s.filled() && ...); }, out->slots_);
+      if (!all)
+        throw error(errc::serialization_failed,
+                    "an argument is missing from the bytes (they refer back to an object instead)");
     } else {
       throw_not_serializable(typeid(std::tuple<stored_t<Ps>...>).name());
     }

@@ -11,9 +11,9 @@
 ///
 /// Consequence: a collection may not declare more elements than there are bytes
 /// left after its length, so a collection of values that encode to nothing (empty
-/// structs) cannot be longer than what follows it, and the bucket count of an
-/// unordered container may exceed the bytes left only up to twice its element
-/// count plus 64 (shrink one that was cleared after it grew with rehash(0)).
+/// structs) cannot be longer than what follows it. Unordered containers are read
+/// by the overloads below, which size their buckets by their element count, not
+/// by the bucket count in the bytes.
 
 #include "actors/errors.hpp"
 
@@ -21,10 +21,17 @@
 #include <boost/archive/detail/register_archive.hpp>
 #include <boost/serialization/array_optimization.hpp>
 #include <boost/serialization/collection_size_type.hpp>
+#include <boost/serialization/item_version_type.hpp>
+#include <boost/serialization/library_version_type.hpp>
+#include <boost/serialization/unordered_map.hpp>
+#include <boost/serialization/unordered_set.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <streambuf>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace actors::detail {
 
@@ -67,25 +74,15 @@ class bounded_iarchive
   }
 
   void load_override(boost::serialization::collection_size_type& t) {
-    // Unordered containers write their element count and then their bucket count.
-    // The bucket count is a hint (rehash allocates a pointer per bucket) and may
-    // legitimately exceed the bytes left, so a size read right after another one
-    // may be up to twice that one plus a little; any other size must fit the input.
-    const bool follows_size = remaining() == after_size_;
     base::load_override(t);
-    const auto n = static_cast<std::size_t>(t);
-    if (!follows_size)
-      require(n, "a collection", "elements");
-    else if (n > 2 * last_size_ + 64 && n > remaining())
-      throw error(errc::serialization_failed,
-                  "a collection declares " + std::to_string(n) + " elements (or an unordered container "
-                    + std::to_string(n) + " buckets for " + std::to_string(last_size_)
-                    + " elements) but only " + std::to_string(remaining())
-                    + " bytes are left in the input; an unordered container with many more buckets "
-                      "than elements (cleared after it grew) must be shrunk with rehash(0) before it "
-                      "is sent");
-    last_size_ = n;
-    after_size_ = remaining();
+    require(static_cast<std::size_t>(t), "a collection", "elements");
+  }
+
+  /// Reads an unordered container's bucket count, which is only a hint and may
+  /// exceed the bytes left (a container cleared after it grew); the caller never
+  /// allocates by it.
+  void load_bucket_count(boost::serialization::collection_size_type& t) {
+    base::load_override(t);
   }
 
   /// Bytes not read yet.
@@ -95,10 +92,6 @@ class bounded_iarchive
   }
 
  private:
-  // Where the last collection size ended (as bytes left then) and its value.
-  std::size_t after_size_ = static_cast<std::size_t>(-1);
-  std::size_t last_size_ = 0;
-
   void require(std::size_t declared, const char* what, const char* unit) {
     if (declared > remaining())
       throw error(errc::serialization_failed,
@@ -106,6 +99,48 @@ class bounded_iarchive
                     + std::to_string(remaining()) + " bytes are left in the input");
   }
 };
+
+/// Boost's load of an unordered container, except that it rehashes for the
+/// element count (checked against the input) instead of the bucket count the
+/// bytes declare, which no input length bounds.
+template <class Container, class InputFunction>
+void load_unordered(bounded_iarchive& ar, Container& s) {
+  boost::serialization::collection_size_type count;
+  boost::serialization::collection_size_type bucket_count;
+  boost::serialization::item_version_type item_version(0);
+  ar >> count;
+  ar.load_bucket_count(bucket_count);
+  if (boost::serialization::library_version_type(3) < ar.get_library_version())
+    ar >> item_version;
+  s.clear();
+  s.rehash(std::min<std::size_t>(bucket_count, count));
+  InputFunction input;
+  for (std::size_t n = count; n > 0; --n)
+    input(ar, s, item_version);
+}
+
+// Found by argument-dependent lookup from Boost's split_free, and chosen over
+// Boost's own overloads because the archive type is exact.
+template <class K, class V, class H, class E, class A>
+void load(bounded_iarchive& ar, std::unordered_map<K, V, H, E, A>& t, unsigned) {
+  using C = std::unordered_map<K, V, H, E, A>;
+  load_unordered<C, boost::serialization::stl::archive_input_unordered_map<bounded_iarchive, C>>(ar, t);
+}
+template <class K, class V, class H, class E, class A>
+void load(bounded_iarchive& ar, std::unordered_multimap<K, V, H, E, A>& t, unsigned) {
+  using C = std::unordered_multimap<K, V, H, E, A>;
+  load_unordered<C, boost::serialization::stl::archive_input_unordered_multimap<bounded_iarchive, C>>(ar, t);
+}
+template <class K, class H, class E, class A>
+void load(bounded_iarchive& ar, std::unordered_set<K, H, E, A>& t, unsigned) {
+  using C = std::unordered_set<K, H, E, A>;
+  load_unordered<C, boost::serialization::stl::archive_input_unordered_set<bounded_iarchive, C>>(ar, t);
+}
+template <class K, class H, class E, class A>
+void load(bounded_iarchive& ar, std::unordered_multiset<K, H, E, A>& t, unsigned) {
+  using C = std::unordered_multiset<K, H, E, A>;
+  load_unordered<C, boost::serialization::stl::archive_input_unordered_multiset<bounded_iarchive, C>>(ar, t);
+}
 
 } // namespace actors::detail
 
