@@ -636,7 +636,6 @@ std::uint64_t write_once(const plan& p, const std::string& dir, bool csv) {
                                           + " have no text form; map them to std::string or actors::data::row first");
   auto blocks = pending_blocks(p);
   std::uint64_t n = 0;
-  std::vector<object_ref<task_report>> flight;
   std::size_t window = stream_window();
   std::deque<object_ref<task_report>> inflight;
   for (std::size_t i = 0; i <= blocks.size(); ++i) {

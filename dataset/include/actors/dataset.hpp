@@ -340,8 +340,9 @@ struct agg_impl_of {
 
 } // namespace detail
 
-/// Rows grouped by a key: each aggregation gives one row (key, result) per key,
-/// sorted by key where keys are ordered.
+/// Rows grouped by a key: each aggregation gives one row (key, result) per key.
+/// Keys are spread over the output blocks by hash; each block is sorted by key
+/// where keys are ordered (sort the result for a global order).
 template <class T, class K>
 class grouped {
  public:
