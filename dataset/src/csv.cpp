@@ -83,7 +83,9 @@ std::ostream& operator<<(std::ostream& os, const row& r) {
 namespace detail {
 
 void append_csv_field(std::string& out, std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+  // An empty field is quoted: a record of one empty field would otherwise be an
+  // empty line, which readers skip.
+  if (!field.empty() && field.find_first_of(",\"\r\n") == std::string_view::npos) {
     out += field;
     return;
   }

@@ -114,7 +114,8 @@ concept streamable = requires(std::ostream& os, const T& a) { os << a; };
 template <class T>
 void append_text(std::string& out, const T& x, bool csv);
 
-/// Appends `field` as a CSV field, quoted when it holds a comma, quote or line break.
+/// Appends `field` as a CSV field, quoted when it is empty or holds a comma, quote
+/// or line break.
 void append_csv_field(std::string& out, std::string_view field);
 
 template <class T>
