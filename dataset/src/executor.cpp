@@ -188,20 +188,6 @@ void run_blocks(const std::vector<pending_block>& blocks, const stage_request& r
   run_window(blocks.size(), window, [&](std::size_t i) { return submit(blocks[i], req); }, log, done);
 }
 
-/// Runs one request per block and gathers the pieces each cut its block into:
-/// pieces[j] are those bound for output j. `keep` holds the reports naming them.
-void split_all(const std::vector<pending_block>& blocks, const std::function<stage_request(std::size_t)>& request,
-               std::vector<std::vector<block_ref>>& pieces, std::vector<object_ref<task_report>>& keep,
-               stats_log& log) {
-  run_window(
-    blocks.size(), stream_window(), [&](std::size_t i) { return submit(blocks[i], request(i)); }, log,
-    [&](std::size_t, task_report& rep, const object_ref<task_report>& ref) {
-      for (std::size_t j = 0; j < rep.blocks.size() && j < pieces.size(); ++j)
-        pieces[j].push_back(std::move(rep.blocks[j]));
-      keep.push_back(ref);
-    });
-}
-
 /// Every block stored, in order, with its row count.
 std::vector<pending_block> store_all(const std::vector<pending_block>& blocks, stats_log& log,
                                      const std::string& label) {
@@ -245,6 +231,25 @@ std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& 
       out[j] = pending_block{{}, std::move(rep.blocks.front()), {}, ref};
     });
   return out;
+}
+
+/// An all-to-all exchange: each input block is cut into `k` pieces by the request
+/// `split(i)` (on its node), then each output block is joined from its pieces by
+/// `merge` (on a node of its own). The inputs are let go once they are cut.
+std::vector<pending_block> exchange(std::vector<pending_block> blocks, std::size_t k,
+                                    const std::function<stage_request(std::size_t)>& split,
+                                    const merge_request& merge, stats_log& log) {
+  std::vector<std::vector<block_ref>> pieces(k);
+  std::vector<object_ref<task_report>> keep; // the reports naming the pieces
+  run_window(
+    blocks.size(), stream_window(), [&](std::size_t i) { return submit(blocks[i], split(i)); }, log,
+    [&](std::size_t, task_report& rep, const object_ref<task_report>& ref) {
+      for (std::size_t j = 0; j < rep.blocks.size() && j < k; ++j)
+        pieces[j].push_back(std::move(rep.blocks[j]));
+      keep.push_back(ref);
+    });
+  blocks.clear();
+  return merge_all(pieces, merge, log);
 }
 
 std::string file_name(const std::string& dir, std::size_t i, bool csv) {
@@ -443,10 +448,13 @@ plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed) {
   produce_once(*p, [in, seed, log, type] {
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
-    std::vector<std::vector<block_ref>> pieces(k);
-    std::vector<object_ref<task_report>> keep;
-    split_all(
-      blocks,
+    merge_request merge;
+    merge.kind = merge_kind::shuffle;
+    merge.label = "random_shuffle";
+    merge.type = type;
+    merge.seed = seed;
+    return exchange(
+      std::move(blocks), k,
       [&](std::size_t i) {
         stage_request req;
         req.finish = finish_kind::split_random;
@@ -455,13 +463,7 @@ plan_ptr shuffle_plan(const plan_ptr& in, std::uint64_t seed) {
         req.seed = seed * 0x9e3779b97f4a7c15ULL + i + 1;
         return req;
       },
-      pieces, keep, *log);
-    merge_request req;
-    req.kind = merge_kind::shuffle;
-    req.label = "random_shuffle";
-    req.type = type;
-    req.seed = seed;
-    return merge_all(pieces, req, *log);
+      merge, *log);
   });
   return p;
 }
@@ -509,10 +511,14 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
       picks.push_back(order[order.size() * j / k]);
     any_block boundaries{kops->gather(all.rows.get(), picks), kops};
     // 2. Each block cuts itself at the boundaries; 3. each range is merged and sorted.
-    std::vector<std::vector<block_ref>> pieces(k);
-    std::vector<object_ref<task_report>> keep;
-    split_all(
-      stored,
+    merge_request merge;
+    merge.kind = merge_kind::sort;
+    merge.label = "sort";
+    merge.type = type;
+    merge.key = {key};
+    merge.descending = descending;
+    return exchange(
+      std::move(stored), k,
       [&](std::size_t) {
         stage_request req;
         req.finish = finish_kind::split_range;
@@ -523,15 +529,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
         req.parts = k;
         return req;
       },
-      pieces, keep, *log);
-    stored.clear(); // the pieces hold the rows now: let the inputs go
-    merge_request req;
-    req.kind = merge_kind::sort;
-    req.label = "sort";
-    req.type = type;
-    req.key = {key};
-    req.descending = descending;
-    return merge_all(pieces, req, *log);
+      merge, *log);
   });
   return p;
 }
@@ -548,10 +546,13 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
   produce_once(*p, [in, key, value, agg, log, type, label] {
     auto blocks = pending_blocks(*in);
     std::size_t k = std::max<std::size_t>(blocks.size(), 1);
-    std::vector<std::vector<block_ref>> pieces(k);
-    std::vector<object_ref<task_report>> keep;
-    split_all(
-      blocks,
+    merge_request merge;
+    merge.kind = merge_kind::combine;
+    merge.label = label;
+    merge.type = type;
+    merge.agg = agg;
+    return exchange(
+      std::move(blocks), k,
       [&](std::size_t) {
         stage_request req;
         req.finish = finish_kind::group;
@@ -562,13 +563,7 @@ plan_ptr group_plan(const plan_ptr& in, step key, std::vector<step> value, std::
         req.parts = k;
         return req;
       },
-      pieces, keep, *log);
-    merge_request req;
-    req.kind = merge_kind::combine;
-    req.label = label;
-    req.type = type;
-    req.agg = agg;
-    return merge_all(pieces, req, *log);
+      merge, *log);
   });
   return p;
 }
