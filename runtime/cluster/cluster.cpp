@@ -232,6 +232,7 @@ struct cluster::impl {
   // Fetches into cells whose value another node holds: one per cell at a time.
   std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches;
   bool stopped = false;
+  stop_cause why_stopped = stop_cause::requested;
   bool stopping = false;
 
   impl(node& n, caf::actor_system& sys) : n(n), sys(sys) {}
@@ -1885,7 +1886,7 @@ struct cluster::impl {
     }
     log(log_level::error, "cluster", "the head at ", n.config.head_address, " is gone and ", why,
         ": this node stops; start it again once the head runs");
-    on_stop_request();
+    end_serving(stop_cause::head_gone);
   }
 
   void reconnect_to_head() {
@@ -1915,26 +1916,64 @@ struct cluster::impl {
         last_error = sys.render(remote.error());
         continue;
       }
-      std::string refused;
-      if (rejoin(*remote, refused)) {
+      join_answer answer;
+      if (rejoin(*remote, answer)) {
         auto took = duration_cast<milliseconds>(steady_clock::now() - started).count();
         log(log_level::info, "cluster", "rejoined the cluster at ", n.config.head_address, " as node ",
             n.id.to_string(), " after ", took / 1000.0, " s (attempt ", attempt, ")");
         announce_names();
         return;
       }
-      if (!refused.empty()) {
-        give_up_on_head("the restarted head refused this node: " + refused);
+      if (answer.refusal == wire::join_refusal::declared_dead && !n.config.driver) {
+        log(log_level::warning, "cluster", "the head declared this node (", n.id.to_string(),
+            ") dead while it was unreachable (longer than --heartbeat-timeout); its objects and actors "
+            "were given up, so it starts again as a new node");
+        end_serving(stop_cause::declared_dead);
         return;
       }
-      last_error = "the head did not answer the join request";
+      if (answer.answered) {
+        give_up_on_head("the head refused this node: " + answer.reason);
+        return;
+      }
+      last_error = answer.reason;
     }
+  }
+
+  /// The head's answer to a join request.
+  struct join_answer {
+    bool answered = false;
+    bool accepted = false;
+    wire::join_refusal refusal = wire::join_refusal::none;
+    std::string reason;
+  };
+
+  /// Asks the control store behind `control` to take this node as `rec`.
+  join_answer ask_to_join(const caf::actor& control, const wire::node_record& rec) {
+    join_answer a;
+    caf::scoped_actor self{sys};
+    self
+      ->request(control, blocking_timeout, join_atom::value, wire::protocol_version, n.config.token,
+                wire::pack(rec), endpoint)
+      .receive([&](caf::error& e) { a.reason = "the head did not answer: " + sys.render(e); },
+               caf::others >> [&](caf::message_view& answer) -> caf::result<caf::message> {
+                 auto m = answer.copy_content_to_message();
+                 if (m.match_elements<bool, std::uint8_t, std::string>())
+                   a = {true, m.get_as<bool>(0), static_cast<wire::join_refusal>(m.get_as<std::uint8_t>(1)),
+                        m.get_as<std::string>(2)};
+                 // A head of another protocol version answers in the shape every version reads.
+                 else if (m.match_elements<bool, std::string>())
+                   a = {true, m.get_as<bool>(0), wire::join_refusal::none, m.get_as<std::string>(1)};
+                 else
+                   a.reason = "the head answered the join request with " + to_string(m);
+                 return caf::message{};
+               });
+    return a;
   }
 
   /// Joins the head behind `remote` again with this node's id, resources and
   /// address. False with `refused` set if it said no, with it empty if it did not
   /// answer.
-  bool rejoin(const caf::actor& remote, std::string& refused) {
+  bool rejoin(const caf::actor& remote, join_answer& answer) {
     auto rec = joined_as;
     auto s = n.sched.stats();
     rec.total = to_map(s.total);
@@ -1944,24 +1983,9 @@ struct cluster::impl {
       std::lock_guard<std::mutex> guard{mu};
       view.version = 0;
     }
-    bool ok = false;
-    bool answered = false;
-    caf::scoped_actor self{sys};
-    self
-      ->request(remote, blocking_timeout, join_atom::value, wire::protocol_version, n.config.token,
-                wire::pack(rec), endpoint)
-      .receive(
-        [&](bool accepted, const std::string& reason) {
-          answered = true;
-          ok = accepted;
-          refused = reason;
-        },
-        [&](const caf::error&) {});
-    if (!ok) {
-      if (!answered)
-        refused.clear();
+    answer = ask_to_join(remote, rec);
+    if (!answer.accepted)
       return false;
-    }
     {
       std::lock_guard<std::mutex> guard{mu};
       control = remote;
@@ -1986,9 +2010,12 @@ struct cluster::impl {
     }
   }
 
-  void on_stop_request() {
+  /// Wakes wait_until_stopped with `cause` (the first cause given wins).
+  void end_serving(stop_cause cause = stop_cause::requested) {
     {
       std::lock_guard<std::mutex> guard{mu};
+      if (!stopped)
+        why_stopped = cause;
       stopped = true;
     }
     changed.notify_all();
@@ -2044,7 +2071,7 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](bundle_remove_atom, const std::string& group, std::uint32_t index) {
       self->state.owner->remove_bundle(group, index);
     },
-    [=](stop_node_atom) { self->state.owner->on_stop_request(); },
+    [=](stop_node_atom) { self->state.owner->end_serving(); },
     [=](tick_atom) {
       self->state.owner->report();
       self->delayed_send(self, report_interval, tick_atom::value);
@@ -2112,7 +2139,7 @@ std::uint16_t cluster::listen(control_store& control, const std::string& bind, s
   return *res;
 }
 
-void cluster::join(control_store& control, const std::string& token, const std::string& bind,
+void cluster::join(control_store& control, const std::string& bind,
                    bool reachable, bool head, bool driver, int metrics_port) {
   auto& d = *impl_;
   {
@@ -2141,20 +2168,9 @@ void cluster::join(control_store& control, const std::string& token, const std::
   rec.metrics_port = metrics_port;
   rec.pid = ::getpid();
   d.joined_as = rec;
-  caf::scoped_actor self{d.sys};
-  bool ok = false;
-  std::string why;
-  self
-    ->request(d.control, blocking_timeout, join_atom::value, wire::protocol_version, token,
-              wire::pack(rec), d.endpoint)
-    .receive(
-      [&](bool accepted, const std::string& reason) {
-        ok = accepted;
-        why = reason;
-      },
-      [&](const caf::error& e) { why = "the head did not answer: " + d.sys.render(e); });
-  if (!ok)
-    throw error(errc::invalid_argument, "the cluster refused this node: " + why);
+  auto answer = d.ask_to_join(d.control, rec);
+  if (!answer.accepted)
+    throw error(errc::invalid_argument, "the cluster refused this node: " + answer.reason);
   std::unique_lock<std::mutex> lock{d.mu};
   bool seen = d.changed.wait_for(lock, blocking_timeout, [&] {
     return std::any_of(d.view.nodes.begin(), d.view.nodes.end(), [&](const auto& r) { return r.id == d.n.id; });
@@ -2500,14 +2516,15 @@ bool cluster::wait_for_nodes(std::size_t count, std::chrono::milliseconds timeou
   });
 }
 
-void cluster::wait_until_stopped() {
+stop_cause cluster::wait_until_stopped() {
   auto& d = *impl_;
   std::unique_lock<std::mutex> lock{d.mu};
   d.changed.wait(lock, [&] { return d.stopped; });
+  return d.why_stopped;
 }
 
 void cluster::request_stop() {
-  impl_->on_stop_request();
+  impl_->end_serving();
 }
 
 bool cluster::stop_cluster(const std::string& token) {

@@ -25,6 +25,17 @@ namespace actors::runtime {
 class node;
 class control_store;
 
+/// Why a serving node stops serving.
+enum class stop_cause {
+  /// `actors stop`, a signal, or the head of a local cluster shutting down.
+  requested,
+  /// The head went away and did not come back in time.
+  head_gone,
+  /// The head declared this node dead while it was unreachable (frozen, or cut
+  /// off longer than the heartbeat timeout); it may start again as a new node.
+  declared_dead,
+};
+
 /// This node's place in the cluster: its endpoint actor (which other nodes send
 /// tasks, actor calls and object fetches to), its copy of the head's node table,
 /// placement over that table, and the remote operations this node has in flight,
@@ -44,9 +55,9 @@ class cluster {
 
   /// Makes this node a member of the cluster whose control store `control` talks
   /// to: opens a port on `bind` for other nodes (unless `reachable` is false, for a
-  /// node alone in its process), shows `token`, and waits for the first node table.
-  /// Throws actors::error with the head's reason if refused.
-  void join(control_store& control, const std::string& token, const std::string& bind,
+  /// node alone in its process), shows the node's token, and waits for the first
+  /// node table. Throws actors::error with the head's reason if refused.
+  void join(control_store& control, const std::string& bind,
             bool reachable, bool head, bool driver, int metrics_port);
 
   /// Where to run work with `demand`: nullopt for this node, else another node.
@@ -98,9 +109,8 @@ class cluster {
   /// Waits until `count` nodes are alive; false on timeout.
   bool wait_for_nodes(std::size_t count, std::chrono::milliseconds timeout);
 
-  /// Blocks until the cluster tells this node to stop (`actors stop`, or the head
-  /// of a local cluster shutting down).
-  void wait_until_stopped();
+  /// Blocks until this node stops serving, and says why.
+  stop_cause wait_until_stopped();
 
   /// Asks every node of the cluster to stop (needs the token).
   bool stop_cluster(const std::string& token);

@@ -16,7 +16,21 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 2;
+inline constexpr std::uint32_t protocol_version = 3;
+
+/// Why the head refused a join (the middle field of its `ac_join` answer). The
+/// joining node acts on it: a serving node the head declared dead starts again as
+/// a new node. A refusal of another protocol version keeps the two-field answer
+/// (accepted, reason) that every version reads.
+enum class join_refusal : std::uint8_t {
+  none = 0,
+  wrong_token = 1,
+  malformed_record = 2,
+  /// The id is a live member already.
+  duplicate_id = 3,
+  /// The head declared the node with this id dead; ids do not come back.
+  declared_dead = 4,
+};
 
 /// A node as the head's table holds it and its views carry it.
 struct node_record {

@@ -160,34 +160,44 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
   self->delayed_send(self, broadcast_interval, tick_atom::value);
   return {
     [=](join_atom, std::uint32_t version, const std::string& token, const std::string& record,
-        const caf::actor& endpoint) -> std::tuple<bool, std::string> {
+        const caf::actor& endpoint) -> caf::message {
       auto& st = self->state;
       if (version != wire::protocol_version) {
         log(log_level::warning, "control_store", "refused a node speaking protocol version ", version);
-        return {false, "the head speaks protocol version " + std::to_string(wire::protocol_version)
-                         + " but this node speaks " + std::to_string(version)
-                         + ": run the same version of actors on every node"};
+        return caf::make_message(false, "the head speaks protocol version " + std::to_string(wire::protocol_version)
+                                          + " but this node speaks " + std::to_string(version)
+                                          + ": run the same version of actors on every node");
       }
+      auto refuse = [](wire::join_refusal why, std::string text) {
+        return caf::make_message(false, static_cast<std::uint8_t>(why), std::move(text));
+      };
       if (token != st.token) {
         log(log_level::warning, "control_store", "refused a node that gave a wrong cluster token");
-        return {false, "wrong cluster token: pass the head's token with --actors-token or "
-                       "ACTORS_TOKEN (actorsd prints it and writes it to the session file)"};
+        return refuse(wire::join_refusal::wrong_token,
+                      "wrong cluster token: pass the head's token with --actors-token or "
+                      "ACTORS_TOKEN (actorsd prints it and writes it to the session file)");
       }
       wire::node_record rec;
       try {
         rec = wire::unpack<wire::node_record>(record, "node record");
       } catch (const std::exception& e) {
-        return {false, e.what()};
+        return refuse(wire::join_refusal::malformed_record, e.what());
       }
+      auto accepted = caf::make_message(true, static_cast<std::uint8_t>(wire::join_refusal::none), std::string{});
       for (std::size_t i = 0; i < st.view.nodes.size(); ++i) {
         auto& known = st.view.nodes[i];
         if (known.id != rec.id)
           continue;
-        if (!known.alive)
-          return {false, "node " + rec.id.to_string() + " was declared dead; a node declared dead does "
-                         "not come back under its old id: restart it to join as a new node"};
+        if (!known.alive) {
+          log(log_level::info, "control_store", "node ", rec.id.to_string(), " at ", rec.address,
+              " came back after it was declared dead; told it to join as a new node");
+          return refuse(wire::join_refusal::declared_dead,
+                        "node " + rec.id.to_string() + " was declared dead; a node declared dead does "
+                        "not come back under its old id: it joins as a new node");
+        }
         if (st.endpoints[i])
-          return {false, "a live node with id " + rec.id.to_string() + " is already a member"};
+          return refuse(wire::join_refusal::duplicate_id,
+                        "a live node with id " + rec.id.to_string() + " is already a member");
         // A node of the previous head's table, joining this restarted head.
         rec.alive = true;
         rec.joined_ms = known.joined_ms;
@@ -198,7 +208,7 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
             " rejoined after the head restarted");
         persist(self);
         broadcast(self);
-        return {true, {}};
+        return accepted;
       }
       rec.alive = true;
       rec.joined_ms = now_ms();
@@ -208,7 +218,7 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       log(log_level::info, "control_store", "node ", rec.id.to_string(), " joined from ", rec.address);
       persist(self);
       broadcast(self);
-      return {true, {}};
+      return accepted;
     },
     [=](rejoin_deadline_atom) {
       auto& st = self->state;

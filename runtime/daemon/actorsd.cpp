@@ -47,8 +47,8 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
                            and take the cluster back from it when started again
   --head-reconnect-timeout MS
                            node: how long to keep reconnecting to a head that
-                           went away before stopping (default 60000; 0: stop
-                           at once)
+                           went away before stopping with exit status 1
+                           (default 60000; 0: stop at once)
   --metrics-port PORT      the node's Prometheus /metrics port (default 0: a free
                            one; -1: none); the head also serves /sd there
   --metrics-sd-file FILE   head: keep a Prometheus file_sd list of every node's
@@ -177,8 +177,7 @@ int main(int argc, char** argv) {
   ::sigaction(SIGTERM, &sa, nullptr);
 
   namespace rt = actors::runtime;
-  rt::node* n = nullptr;
-  try {
+  auto make_config = [&o] {
     auto cfg = rt::resolve(o.node);
     cfg.bind = o.bind;
     cfg.metrics_sd_file = o.metrics_sd_file;
@@ -195,7 +194,11 @@ int main(int argc, char** argv) {
         if (auto s = rt::read_session(); s && s->address == o.address)
           cfg.token = s->token;
     }
-    n = &rt::start_node(std::move(cfg));
+    return cfg;
+  };
+  rt::node* n = nullptr;
+  try {
+    n = &rt::start_node(make_config());
   } catch (const std::exception& e) {
     fail(e.what());
   }
@@ -214,15 +217,19 @@ int main(int argc, char** argv) {
   } else {
     std::cout << "actorsd: node " << n->id.to_string() << " joined " << o.address << std::endl;
   }
-  std::thread([n] {
+  std::thread([] {
     char c = 0;
     while (::read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
     }
-    n->net->request_stop();
+    rt::stop_serving();
   }).detach();
-  n->net->wait_until_stopped();
+  auto cause = rt::serve_until_stopped(make_config, [&o](const actors::node_id& was, rt::node& now) {
+    std::cout << "actorsd: node " << was.to_string() << " was declared dead; joined " << o.address
+              << " again as node " << now.id.to_string() << std::endl;
+  });
   if (o.head)
     rt::remove_session(::getpid());
   actors::shutdown();
-  return 0;
+  // A node that lost its head exits non-zero, so that a service manager starts it again.
+  return cause == rt::stop_cause::head_gone ? 1 : 0;
 }

@@ -108,6 +108,43 @@ node& start_node(node_config cfg) {
   return *n;
 }
 
+namespace {
+// Orders a stop asked for by a signal against a node being replaced.
+std::mutex serving_mu;
+bool serving_stop_requested = false;
+} // namespace
+
+stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
+                               const std::function<void(const node_id&, node&)>& on_restart) {
+  for (;;) {
+    auto cause = require_node().net->wait_until_stopped();
+    std::lock_guard<std::mutex> guard{serving_mu};
+    if (cause != stop_cause::declared_dead || serving_stop_requested)
+      return cause;
+    auto was = require_node().id;
+    actors::shutdown();
+    node* now = nullptr;
+    try {
+      now = &start_node(fresh_config());
+    } catch (const std::exception& e) {
+      log(log_level::error, "node", "node ", was.to_string(), " was declared dead and cannot join again as a new node: ",
+          e.what());
+      return stop_cause::head_gone;
+    }
+    log(log_level::warning, "node", "node ", was.to_string(), " started again as node ", now->id.to_string(),
+        " and joined ", now->config.head_address);
+    if (on_restart)
+      on_restart(was, *now);
+  }
+}
+
+void stop_serving() {
+  std::lock_guard<std::mutex> guard{serving_mu};
+  serving_stop_requested = true;
+  if (auto* n = current_node())
+    n->net->request_stop();
+}
+
 } // namespace actors::runtime
 
 namespace actors {
@@ -149,7 +186,7 @@ void init(const init_options& given) {
   }
   if (opts.node) {
     // A node serves until the cluster stops it; the program's main never goes on.
-    n->net->wait_until_stopped();
+    runtime::serve_until_stopped([opts] { return runtime::resolve(opts); });
     shutdown();
     std::exit(0);
   }

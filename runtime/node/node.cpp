@@ -176,7 +176,7 @@ void node::start() {
   }
   if (config.role == node_role::head)
     cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
-  net->join(*control, config.token, config.bind, config.role != node_role::embedded,
+  net->join(*control, config.bind, config.role != node_role::embedded,
             config.role != node_role::member, config.driver, metrics ? metrics->port() : 0);
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
       ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string());

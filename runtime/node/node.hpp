@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <memory>
 
@@ -115,5 +116,20 @@ node* current_node() noexcept;
 /// Builds this process's node (what actors::init does after reading options);
 /// actors::shutdown stops it. Throws actors::error if it cannot start.
 node& start_node(node_config cfg);
+
+/// Blocks while this process's node serves the cluster (actorsd, or a program run
+/// with --actors-node). A node the head declared dead (it was frozen, or cut off
+/// longer than the heartbeat timeout) has been given up by the cluster, with its
+/// objects and actors: it stops and starts again as a new node, with a new id,
+/// from `fresh_config()`, and `on_restart` hears of it. Returns why the node
+/// stopped for good; it is still running then (actors::shutdown stops it), unless
+/// it could not start again (logged; the cause is then head_gone). A call of
+/// stop_serving() ends it whichever node is running.
+stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
+                               const std::function<void(const node_id& was, node& now)>& on_restart = {});
+
+/// Makes serve_until_stopped return (a signal asked the process to stop). Safe to
+/// call from any thread, while a node restarts as well.
+void stop_serving();
 
 } // namespace actors::runtime

@@ -292,9 +292,21 @@ TEST_F(BadInput, WrongTokenOtherVersionAndMalformedJoinAreRefusedAndLogged) {
   caf::scoped_actor self{*peer.sys};
   auto join = [&](std::uint32_t version, const std::string& tok, const std::string& record) {
     std::string answer = "no answer";
+    // The head answers (accepted, refusal code, reason), or (accepted, reason) to
+    // another protocol version.
     self->request(control, std::chrono::seconds(10), msg::join_atom::value, version, tok, record, caf::actor{})
-      .receive([&](bool ok, const std::string& why) { answer = (ok ? "accepted: " : "refused: ") + why; },
-               [&](const caf::error& e) { answer = "error: " + peer.sys->render(e); });
+      .receive([&](caf::error& e) { answer = "error: " + peer.sys->render(e); },
+               caf::others >> [&](caf::message_view& v) -> caf::result<caf::message> {
+                 auto m = v.copy_content_to_message();
+                 auto ok = m.match_element<bool>(0) && m.get_as<bool>(0);
+                 if (m.match_elements<bool, std::string>())
+                   answer = (ok ? "accepted: " : "refused: ") + m.get_as<std::string>(1);
+                 else if (m.match_elements<bool, std::uint8_t, std::string>())
+                   answer = (ok ? "accepted: " : "refused: ") + m.get_as<std::string>(2);
+                 else
+                   answer = "unexpected answer: " + to_string(m);
+                 return caf::message{};
+               });
     return answer;
   };
   auto other_version = join(wire::protocol_version + 1, token, node_record_blob());

@@ -153,10 +153,25 @@ TEST_F(Faults, FrozenNodeIsDeclaredDeadWithinTheTimeoutAndItsTaskRunsElsewhere) 
   EXPECT_LT(noticed, 3s) << "a hung node is declared dead soon after the heartbeat timeout";
   EXPECT_GT(noticed, 1s) << "but not before it";
   EXPECT_EQ(actors::get(slow, 20s), 81);
-  // It comes back: nothing it says now changes results, and it leaves.
+  // It comes back: nothing it says under its old id changes results, and the same
+  // process joins again as a new node that takes work.
   nodes[0]->kill(SIGCONT);
   EXPECT_EQ(actors::get(actors::task(job::square).strategy(actors::spread).remote(std::int64_t{12}), 10s), 144);
-  EXPECT_TRUE(nodes[0]->wait_exit(15s).has_value()) << nodes[0]->output();
+  actors::node_id reborn;
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      reborn = node_of(nodes[0]->pid());
+      return reborn.value != 0 && reborn != frozen;
+    },
+    20s))
+    << nodes[0]->output();
+  EXPECT_TRUE(declared_dead(frozen)) << "the old id does not come back";
+  EXPECT_FALSE(nodes[0]->wait_exit(0ms).has_value());
+  EXPECT_EQ(actors::get(actors::task(job::square).node(reborn, false).remote(std::int64_t{13}), 10s), 169);
+  EXPECT_EQ(daemons_alive(), 3) << "the head and both node processes";
+  EXPECT_NE(nodes[0]->output().find("was declared dead; joined " + address + " again as node " + reborn.to_string()),
+            std::string::npos)
+    << nodes[0]->output();
 }
 
 TEST_F(Faults, ActorOfAKilledNodeRestartsElsewhereWithinMaxRestarts) {
