@@ -2,6 +2,7 @@
 
 #include "runtime/cluster/protocol.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/service_actor.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/control_store/messages.hpp"
 #include "runtime/node/node.hpp"
@@ -129,6 +130,7 @@ struct pending_op {
 
 struct endpoint_state {
   cluster::impl* owner = nullptr;
+  std::uint64_t shutdown_key = 0;
   std::set<caf::actor_addr> monitored;
   static inline const char* name = "actors.node_endpoint";
 };
@@ -139,6 +141,7 @@ struct cluster::impl {
   node& n;
   caf::actor_system& sys;
   caf::actor endpoint;
+  std::uint64_t endpoint_shutdown_key = new_shutdown_key();
   caf::actor control; // the control store, local or on the head; guarded by mu
   control_store* control_client = nullptr;
   std::string address;
@@ -194,6 +197,10 @@ struct cluster::impl {
   std::vector<std::thread> restarters;
   // This node as it joined, to join again with the same id when the head restarts.
   wire::node_record joined_as;
+  // Head: where the control store is served (set by listen).
+  std::string listen_bind;
+  std::uint16_t listen_port = 0;
+  caf::actor served_control;
   // A thread (in restarters) reconnects to the head, which went away.
   bool reconnecting = false;
   // Lineage of large results held on other nodes, by (holder, id there): the
@@ -1991,7 +1998,8 @@ struct cluster::impl {
       control = remote;
       reconnecting = false;
     }
-    caf::anon_send(endpoint, watch_atom::value, remote);
+    if (!joined_as.head) // the head does not reconnect to its own control store
+      caf::anon_send(endpoint, watch_atom::value, remote);
     if (control_client)
       control_client->rebind(remote);
     return true;
@@ -2024,8 +2032,10 @@ struct cluster::impl {
 
 namespace {
 
-caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
+caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner, std::uint64_t shutdown_key) {
+  ignore_exit_messages(self, "cluster");
   self->state.owner = owner;
+  self->state.shutdown_key = shutdown_key;
   self->set_down_handler([=](const caf::down_msg& dm) { self->state.owner->on_down(dm.source); });
   self->delayed_send(self, report_interval, tick_atom::value);
   return {
@@ -2071,7 +2081,16 @@ caf::behavior node_endpoint(endpoint_actor* self, cluster::impl* owner) {
     [=](bundle_remove_atom, const std::string& group, std::uint32_t index) {
       self->state.owner->remove_bundle(group, index);
     },
-    [=](stop_node_atom) { self->state.owner->end_serving(); },
+    [=](stop_node_atom, const std::string& token) {
+      if (token == self->state.owner->n.config.token)
+        self->state.owner->end_serving();
+      else
+        log(log_level::warning, "cluster", "refused a stop request with a wrong cluster token");
+    },
+    [=](shutdown_atom, std::uint64_t key) {
+      if (key == self->state.shutdown_key)
+        self->quit(caf::exit_reason::user_shutdown);
+    },
     [=](tick_atom) {
       self->state.owner->report();
       self->delayed_send(self, report_interval, tick_atom::value);
@@ -2117,7 +2136,7 @@ std::pair<std::string, std::uint16_t> split_address(const std::string& address) 
 } // namespace
 
 cluster::cluster(node& n, caf::actor_system& sys) : impl_(new impl(n, sys)) {
-  impl_->endpoint = sys.spawn(node_endpoint, impl_.get());
+  impl_->endpoint = sys.spawn(node_endpoint, impl_.get(), impl_->endpoint_shutdown_key);
   auto* d = impl_.get();
   n.store.fetch_remote = [d](detail::object_cell* c) { d->fetch_into(c); };
   n.store.drop_remote = [d](const detail::object_cell::remote_copy& where) { d->drop_held_for(where); };
@@ -2136,7 +2155,42 @@ std::uint16_t cluster::listen(control_store& control, const std::string& bind, s
     throw error(errc::invalid_argument, "cannot listen on " + bind + ":" + std::to_string(port) + ": "
                                           + impl_->sys.render(res.error())
                                           + "; is the port taken? pick another with --port");
+  impl_->listen_bind = bind;
+  impl_->listen_port = *res;
+  impl_->served_control = control.handle();
   return *res;
+}
+
+caf::actor cluster::endpoint() const {
+  return impl_->endpoint;
+}
+
+bool cluster::take_restarted_control(const caf::actor& fresh) {
+  auto& d = *impl_;
+  if (d.listen_port != 0) {
+    // The port still serves the dead actor: serve the new one there instead.
+    if (auto gone = d.sys.middleman().unpublish(d.served_control, d.listen_port); !gone)
+      log(log_level::warning, "cluster", "could not stop serving the dead control store on port ", d.listen_port,
+          ": ", d.sys.render(gone.error()));
+    auto res = d.sys.middleman().publish(fresh, d.listen_port, d.listen_bind.c_str(), true);
+    if (!res) {
+      log(log_level::error, "cluster", "cannot serve the restarted control store on port ", d.listen_port, ": ",
+          d.sys.render(res.error()));
+      return false;
+    }
+    d.served_control = fresh;
+  }
+  impl::join_answer answer;
+  if (!d.rejoin(fresh, answer)) {
+    log(log_level::error, "cluster", "the restarted control store did not take this node back: ", answer.reason);
+    return false;
+  }
+  return true;
+}
+
+void cluster::service_failed(const std::string& why) {
+  log(log_level::error, "node", "node ", impl_->n.id.to_string(), " stops: ", why);
+  impl_->end_serving(stop_cause::service_failed);
 }
 
 void cluster::join(control_store& control, const std::string& bind,
@@ -2608,7 +2662,7 @@ void cluster::stop() {
     detail::on_remote_actor_released = nullptr;
     released_hook_target = nullptr;
   }
-  caf::anon_send_exit(d.endpoint, caf::exit_reason::user_shutdown);
+  caf::anon_send(d.endpoint, shutdown_atom::value, d.endpoint_shutdown_key);
 }
 
 std::unique_ptr<control_store> connect_control_store(caf::actor_system& sys, const std::string& address) {

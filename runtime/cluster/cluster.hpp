@@ -17,8 +17,9 @@
 #include <vector>
 
 namespace caf {
+class actor;
 class actor_system;
-}
+} // namespace caf
 
 namespace actors::runtime {
 
@@ -31,6 +32,8 @@ enum class stop_cause {
   requested,
   /// The head went away and did not come back in time.
   head_gone,
+  /// A service actor of this node died and could not be restarted in place.
+  service_failed,
   /// The head declared this node dead while it was unreachable (frozen, or cut
   /// off longer than the heartbeat timeout); it may start again as a new node.
   declared_dead,
@@ -52,6 +55,18 @@ class cluster {
   /// so that nodes and drivers can join. Returns the port. Throws actors::error if
   /// the port cannot be opened.
   std::uint16_t listen(control_store& control, const std::string& bind, std::uint16_t port);
+
+  /// The node endpoint actor (for the node's supervisor).
+  caf::actor endpoint() const;
+
+  /// Head or embedded node: its control-store actor died and `fresh` was started
+  /// in its place; serves `fresh` on the head's port and joins it again with
+  /// this node's id (the other nodes reconnect by themselves). False, logged, if
+  /// that fails.
+  bool take_restarted_control(const caf::actor& fresh);
+
+  /// Stops serving: the node's supervisor gave up on a service (`why`).
+  void service_failed(const std::string& why);
 
   /// Makes this node a member of the cluster whose control store `control` talks
   /// to: opens a port on `bind` for other nodes (unless `reachable` is false, for a

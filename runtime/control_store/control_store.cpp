@@ -2,6 +2,7 @@
 
 #include "runtime/cluster/protocol.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/service_actor.hpp"
 #include "runtime/control_store/head_state.hpp"
 #include "runtime/control_store/messages.hpp"
 
@@ -40,6 +41,13 @@ std::int64_t now_ms() {
     .count();
 }
 
+/// The tables as last saved, kept in memory too: a control-store actor restarted
+/// in the same process starts from it.
+struct saved_tables {
+  std::mutex mu;
+  std::optional<head_state> latest;
+};
+
 struct control_store_state {
   // All owned by the control-store actor and touched only in its handlers.
   std::string token;
@@ -51,6 +59,8 @@ struct control_store_state {
   // times a head started from them.
   std::filesystem::path state_dir;
   std::uint64_t restarts = 0;
+  std::uint64_t shutdown_key = 0;
+  std::shared_ptr<saved_tables> saved;
   bool save_failed = false;
   static inline const char* name = "actors.control_store";
 };
@@ -62,13 +72,17 @@ using store_actor = caf::stateful_actor<control_store_state>;
 /// them again).
 void persist(store_actor* self) {
   auto& st = self->state;
-  if (st.state_dir.empty())
-    return;
   head_state saved;
   saved.token = st.token;
   saved.view = st.view;
   saved.names.insert(st.names.begin(), st.names.end());
   saved.restarts = st.restarts;
+  {
+    std::lock_guard<std::mutex> guard{st.saved->mu};
+    st.saved->latest = saved;
+  }
+  if (st.state_dir.empty())
+    return;
   try {
     save_head_state(st.state_dir, saved);
     if (st.save_failed)
@@ -111,10 +125,11 @@ void mark_dead(store_actor* self, std::size_t i, const std::string& why, bool or
   broadcast(self);
 }
 
-/// Takes over the tables a previous head saved: its nodes stay alive, without an
-/// endpoint, until they join again or the grace period ends; the previous head
-/// itself is dead.
-void restore(store_actor* self, head_state saved) {
+/// Takes over the tables a previous control store saved: its nodes stay alive,
+/// without an endpoint, until they join again or the grace period ends. The
+/// previous head itself is dead, unless this is the same head (`same_head`: the
+/// actor was restarted in the head's process), which joins again like the others.
+void restore(store_actor* self, head_state saved, const node_id& same_head) {
   auto& st = self->state;
   st.view = std::move(saved.view);
   st.names.insert(saved.names.begin(), saved.names.end());
@@ -123,7 +138,7 @@ void restore(store_actor* self, head_state saved) {
   std::size_t waiting = 0;
   for (std::size_t i = 0; i < st.view.nodes.size(); ++i) {
     auto& rec = st.view.nodes[i];
-    if (rec.head && rec.alive) {
+    if (rec.head && rec.alive && rec.id != same_head) {
       rec.alive = false;
       rec.died_ms = now_ms();
       rec.available.clear();
@@ -133,7 +148,8 @@ void restore(store_actor* self, head_state saved) {
       ++waiting;
     }
   }
-  log(log_level::info, "control_store", "restarted from ", head_state_file(st.state_dir).string(), ": ",
+  log(log_level::info, "control_store", "restarted from ",
+      same_head.value ? std::string{"its tables in memory"} : head_state_file(st.state_dir).string(), ": ",
       st.view.nodes.size(), " nodes known (", waiting, " to rejoin within ",
       std::chrono::duration_cast<std::chrono::seconds>(rejoin_grace).count(), " s), ", st.names.size(),
       " named actors");
@@ -143,11 +159,15 @@ void restore(store_actor* self, head_state saved) {
 }
 
 caf::behavior control_store_actor(store_actor* self, std::string token, std::filesystem::path state_dir,
-                                  std::optional<head_state> saved) {
+                                  std::optional<head_state> saved, node_id same_head, std::uint64_t shutdown_key,
+                                  std::shared_ptr<saved_tables> tables) {
+  ignore_exit_messages(self, "control_store");
+  self->state.shutdown_key = shutdown_key;
+  self->state.saved = std::move(tables);
   self->state.token = std::move(token);
   self->state.state_dir = std::move(state_dir);
   if (saved)
-    restore(self, std::move(*saved));
+    restore(self, std::move(*saved), same_head);
   else
     persist(self);
   self->set_down_handler([=](const caf::down_msg& dm) {
@@ -274,11 +294,15 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       // it would take the head for lost and try to reconnect).
       for (std::size_t i = 0; i < st.endpoints.size(); ++i)
         if (st.view.nodes[i].alive && st.endpoints[i] && !st.view.nodes[i].head)
-          self->send(st.endpoints[i], stop_node_atom::value);
+          self->send(st.endpoints[i], stop_node_atom::value, st.token);
       for (std::size_t i = 0; i < st.endpoints.size(); ++i)
         if (st.view.nodes[i].alive && st.endpoints[i] && st.view.nodes[i].head)
-          self->delayed_send(st.endpoints[i], std::chrono::milliseconds(300), stop_node_atom::value);
+          self->delayed_send(st.endpoints[i], std::chrono::milliseconds(300), stop_node_atom::value, st.token);
       return true;
+    },
+    [=](shutdown_atom, std::uint64_t key) {
+      if (key == self->state.shutdown_key)
+        self->quit(caf::exit_reason::user_shutdown);
     },
     [=](name_register_atom, const std::string& name, const std::string& entry) -> bool {
       try {
@@ -329,6 +353,12 @@ struct control_store::impl {
   mutable std::mutex mu;
   std::condition_variable rebound;
   caf::actor actor;
+  // Stops the actor this process spawned (owned only).
+  std::uint64_t shutdown_key = new_shutdown_key();
+  // Owned only: what a restarted actor starts from.
+  std::string token;
+  std::filesystem::path state_dir;
+  std::shared_ptr<saved_tables> tables = std::make_shared<saved_tables>();
   bool lost = false;
   bool stopped = false;
 
@@ -358,7 +388,24 @@ control_store::control_store(caf::actor_system& sys, std::string token, std::fil
                     + " belongs to a cluster with another token: start the head without --token to keep "
                       "that cluster's, or move the directory away to start a new cluster");
   }
-  impl_->actor = sys.spawn(control_store_actor, std::move(token), std::move(state_dir), std::move(saved));
+  impl_->token = token;
+  impl_->state_dir = state_dir;
+  impl_->actor = sys.spawn(control_store_actor, std::move(token), std::move(state_dir), std::move(saved),
+                           node_id{}, impl_->shutdown_key, impl_->tables);
+}
+
+caf::actor control_store::restart(const node_id& head) {
+  std::optional<head_state> latest;
+  {
+    std::lock_guard<std::mutex> guard{impl_->tables->mu};
+    latest = impl_->tables->latest;
+  }
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  if (!impl_->owned || impl_->stopped)
+    return {};
+  impl_->actor = impl_->sys.spawn(control_store_actor, impl_->token, impl_->state_dir, std::move(latest), head,
+                                  impl_->shutdown_key, impl_->tables);
+  return impl_->actor;
 }
 
 control_store::control_store(caf::actor_system& sys, const caf::actor& remote) : impl_(new impl(sys, false)) {
@@ -459,7 +506,7 @@ void control_store::stop() {
   }
   impl_->rebound.notify_all();
   if (mine)
-    caf::anon_send_exit(mine, caf::exit_reason::user_shutdown);
+    caf::anon_send(mine, shutdown_atom::value, impl_->shutdown_key);
 }
 
 } // namespace actors::runtime

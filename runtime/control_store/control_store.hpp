@@ -67,6 +67,12 @@ class control_store {
   /// Talks to `remote` from now on: the control store of a restarted head.
   void rebind(const caf::actor& remote);
 
+  /// Spawns a new control-store actor here in place of one that died, from the
+  /// tables it last saved (in memory): the nodes stay listed and get 10 s to join
+  /// it, as after a head restart, and so does `head`, this process's node. Returns
+  /// the new actor (null for a control store that runs elsewhere, or stopped).
+  caf::actor restart(const node_id& head);
+
   /// Stops a control-store actor spawned here. Later calls fail.
   void stop();
 

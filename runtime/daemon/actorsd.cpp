@@ -230,6 +230,7 @@ int main(int argc, char** argv) {
   if (o.head)
     rt::remove_session(::getpid());
   actors::shutdown();
-  // A node that lost its head exits non-zero, so that a service manager starts it again.
-  return cause == rt::stop_cause::head_gone ? 1 : 0;
+  // A node that lost its head or a service exits non-zero, so that a service
+  // manager starts it again.
+  return cause == rt::stop_cause::requested ? 0 : 1;
 }

@@ -119,7 +119,9 @@ stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
   for (;;) {
     auto cause = require_node().net->wait_until_stopped();
     std::lock_guard<std::mutex> guard{serving_mu};
-    if (cause != stop_cause::declared_dead || serving_stop_requested)
+    // Only a member starts again: a head's id and port are what the others know it by.
+    if ((cause != stop_cause::declared_dead && cause != stop_cause::service_failed) || serving_stop_requested
+        || require_node().config.role != node_role::member)
       return cause;
     auto was = require_node().id;
     actors::shutdown();
@@ -127,8 +129,7 @@ stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
     try {
       now = &start_node(fresh_config());
     } catch (const std::exception& e) {
-      log(log_level::error, "node", "node ", was.to_string(), " was declared dead and cannot join again as a new node: ",
-          e.what());
+      log(log_level::error, "node", "node ", was.to_string(), " cannot join again as a new node: ", e.what());
       return stop_cause::head_gone;
     }
     log(log_level::warning, "node", "node ", was.to_string(), " started again as node ", now->id.to_string(),

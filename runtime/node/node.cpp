@@ -178,11 +178,20 @@ void node::start() {
     cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
   net->join(*control, config.bind, config.role != node_role::embedded,
             config.role != node_role::member, config.driver, metrics ? metrics->port() : 0);
+  services = std::make_unique<supervisor>(caf_->system, [this](const std::string& why) { net->service_failed(why); });
+  services->watch("node endpoint", net->endpoint());
+  if (config.role != node_role::member)
+    services->watch("control store", control->handle(), [this] {
+      auto fresh = control->restart(id);
+      return fresh && net->take_restarted_control(fresh) ? fresh : caf::actor{};
+    });
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
       ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string());
 }
 
 node::~node() {
+  if (services)
+    services->stop();
   metrics.reset();
   sched.stop();
   host.stop();

@@ -4,6 +4,7 @@
 #include "runtime/cluster/cluster.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/metrics/metrics_service.hpp"
+#include "runtime/node/supervisor.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
@@ -73,7 +74,8 @@ std::string random_token();
 /// one if none did. Throws actors::error if the saved state cannot be read.
 std::string saved_token(const std::filesystem::path& state_dir);
 
-/// One node: a CAF actor system with the node's service actors, and the object
+/// One node: a CAF actor system with the node's service actors under a
+/// supervisor, and the object
 /// store, scheduler, worker pool and actor host that serve this process's tasks
 /// and actors, and its place in the cluster. An embedded node and a head run the
 /// control store. Built by actors::init (or actorsd), destroyed by shutdown.
@@ -106,6 +108,8 @@ class node {
   std::unique_ptr<control_store> control;
   std::unique_ptr<cluster> net;
   std::unique_ptr<metrics_service> metrics;
+  /// Watches the service actors and restarts them (built by start).
+  std::unique_ptr<supervisor> services;
   /// Where the head takes connections (head only), "host:port".
   std::string cluster_address;
 };
@@ -120,7 +124,8 @@ node& start_node(node_config cfg);
 /// Blocks while this process's node serves the cluster (actorsd, or a program run
 /// with --actors-node). A node the head declared dead (it was frozen, or cut off
 /// longer than the heartbeat timeout) has been given up by the cluster, with its
-/// objects and actors: it stops and starts again as a new node, with a new id,
+/// objects and actors, and a node whose supervisor gave up on a service soon will
+/// be: it stops and starts again as a new node, with a new id,
 /// from `fresh_config()`, and `on_restart` hears of it. Returns why the node
 /// stopped for good; it is still running then (actors::shutdown stops it), unless
 /// it could not start again (logged; the cause is then head_gone). A call of

@@ -379,3 +379,20 @@ TEST_F(BadInput, StatusAndListNeedTheClusterToken) {
   EXPECT_EQ(ok_code, 0) << ok_out;
   EXPECT_NE(ok_out.find(node_id.to_string()), std::string::npos) << ok_out;
 }
+
+TEST_F(BadInput, ExitMessagesFromOutsideDoNotStopServices) {
+  raw_peer peer;
+  auto control = peer.connect(head_port);
+  auto endpoint = peer.connect(node_port);
+  ASSERT_TRUE(control && endpoint);
+  // CAF delivers exit messages to remote actors; a service that obeyed one would
+  // leave its node running but deaf. (The reason `kill` cannot be refused: the
+  // node's supervisor handles that, see fault_test.)
+  for (const auto& target : {control, endpoint})
+    caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
+  EXPECT_TRUE(actors::test::eventually([] {
+    return head->output().find("ignored an exit message") != std::string::npos
+           && node->output().find("ignored an exit message") != std::string::npos;
+  })) << head->output() << node->output();
+  expect_still_serving();
+}

@@ -7,6 +7,9 @@
 
 #include <actors/actors.hpp>
 
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -107,6 +110,30 @@ class Faults : public ::testing::Test {
       return 0;
     auto pid_at = json.find("\"pid\":", at);
     return static_cast<pid_t>(std::stol(json.substr(pid_at + 6)));
+  }
+
+  /// Kills the actor served at `address` ("host:port") the way any peer that
+  /// reaches the port can: an exit message with the reason `kill`, which CAF
+  /// delivers and no actor can refuse.
+  static void kill_served_actor(const std::string& address) {
+    caf::actor_system_config cfg;
+    cfg.load<caf::io::middleman>();
+    cfg.set("scheduler.max-threads", 1);
+    caf::actor_system sys{cfg};
+    auto colon = address.rfind(':');
+    auto served = sys.middleman().remote_actor(address.substr(0, colon),
+                                               static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+    ASSERT_TRUE(served) << "nothing served at " << address;
+    caf::anon_send_exit(*served, caf::exit_reason::kill);
+    // Let the message leave before the connection closes.
+    std::this_thread::sleep_for(300ms);
+  }
+
+  std::string address_of(const actors::node_id& id) const {
+    for (const auto& n : actors::nodes())
+      if (n.id == id)
+        return n.address;
+    return {};
   }
 
   static bool declared_dead(const actors::node_id& id) {
@@ -304,4 +331,53 @@ TEST_F(HeadFaults, NodeThatDiedWhileTheHeadWasAwayIsDeclaredDeadByTheRestartedHe
   EXPECT_FALSE(declared_dead(survivor));
   EXPECT_EQ(actors::get(actors::task(job::square).node(survivor, false).remote(std::int64_t{6}), 10s), 36);
   EXPECT_NE(head->output().find("did not rejoin within 10 s"), std::string::npos) << head->output();
+}
+
+TEST_F(Faults, NodeWhoseEndpointIsKilledJoinsAgainAsANewNode) {
+  auto victim = node_of(nodes[0]->pid());
+  ASSERT_TRUE(victim.value);
+  kill_served_actor(address_of(victim));
+  // Peers reach a node through its endpoint, so its supervisor cannot restart it
+  // in place: the node stops and the same process joins as a new node.
+  actors::node_id reborn;
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      reborn = node_of(nodes[0]->pid());
+      return reborn.value != 0 && reborn != victim;
+    },
+    20s))
+    << nodes[0]->output();
+  EXPECT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  EXPECT_EQ(actors::get(actors::task(job::square).node(reborn, false).remote(std::int64_t{7}), 10s), 49);
+  EXPECT_NE(nodes[0]->output().find("its node endpoint died"), std::string::npos) << nodes[0]->output();
+}
+
+TEST_F(Faults, KilledControlStoreIsRestartedInPlaceAndKeepsTheCluster) {
+  auto before = actors::nodes();
+  auto kept = actors::actor(job::make_counter).name("kept-across").remote(std::int64_t{1});
+  EXPECT_EQ(actors::get(kept.task(&job::Counter::add).remote(std::int64_t{1}), 10s), 2);
+  kill_served_actor(address);
+  ASSERT_TRUE(actors::test::eventually(
+    [&] { return head->output().find("restarted the control store") != std::string::npos; }, 10s))
+    << head->output();
+  // Every node, the head's own included, joins the new control store under its id.
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      try {
+        auto now = actors::nodes();
+        return now.size() == before.size() && daemons_alive() == 3
+               && std::all_of(now.begin(), now.end(), [](const auto& n) { return n.alive; });
+      } catch (const actors::error&) {
+        return false;
+      }
+    },
+    20s))
+    << head->output();
+  for (const auto& n : actors::nodes())
+    if (!n.is_driver)
+      EXPECT_EQ(actors::get(actors::task(job::square).node(n.id, false).remote(std::int64_t{6}), 10s), 36);
+  auto found = actors::get_actor<job::Counter>("kept-across");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(actors::get(found->task(&job::Counter::add).remote(std::int64_t{1}), 10s), 3);
+  EXPECT_FALSE(head->wait_exit(0ms).has_value());
 }
