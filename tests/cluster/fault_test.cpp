@@ -381,3 +381,19 @@ TEST_F(Faults, KilledControlStoreIsRestartedInPlaceAndKeepsTheCluster) {
   EXPECT_EQ(actors::get(found->task(&job::Counter::add).remote(std::int64_t{1}), 10s), 3);
   EXPECT_FALSE(head->wait_exit(0ms).has_value());
 }
+
+TEST_F(Faults, PausedNodeShorterThanTheTimeoutIsNotDeclaredDead) {
+  auto slow = node_of(nodes[0]->pid());
+  ASSERT_TRUE(slow.value);
+  auto running = actors::task(job::slow_square).node(slow, false).remote(std::int64_t{5}, 300);
+  // Heartbeats go every 200 ms and the timeout is 1500 ms: a 700 ms pause misses
+  // several beats but is not silence for the whole timeout.
+  nodes[0]->kill(SIGSTOP);
+  std::this_thread::sleep_for(700ms);
+  nodes[0]->kill(SIGCONT);
+  EXPECT_EQ(actors::get(running, 10s), 25);
+  std::this_thread::sleep_for(2s); // past the timeout, counted from the pause
+  EXPECT_FALSE(declared_dead(slow));
+  EXPECT_EQ(node_of(nodes[0]->pid()), slow) << "the node kept its id";
+  EXPECT_EQ(actors::get(actors::task(job::square).node(slow, false).remote(std::int64_t{4}), 10s), 16);
+}
