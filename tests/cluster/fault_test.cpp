@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <set>
@@ -396,4 +397,16 @@ TEST_F(Faults, PausedNodeShorterThanTheTimeoutIsNotDeclaredDead) {
   EXPECT_FALSE(declared_dead(slow));
   EXPECT_EQ(node_of(nodes[0]->pid()), slow) << "the node kept its id";
   EXPECT_EQ(actors::get(actors::task(job::square).node(slow, false).remote(std::int64_t{4}), 10s), 16);
+}
+
+TEST_F(Faults, KilledNodeProcessIsDeclaredDeadWithinASecond) {
+  auto victim = node_of(nodes[0]->pid());
+  ASSERT_TRUE(victim.value);
+  auto killed_at = std::chrono::steady_clock::now();
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  auto noticed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+  std::cout << "a killed node process was declared dead after " << noticed.count() << " ms\n";
+  // The connection closes with the process: no timeout is involved.
+  EXPECT_LT(noticed, 1s);
 }
