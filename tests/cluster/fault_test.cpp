@@ -130,6 +130,19 @@ class Faults : public ::testing::Test {
     std::this_thread::sleep_for(300ms);
   }
 
+  /// The new id of the node process `p`, once it has joined again under another
+  /// id than `old` (zero if it did not within 20 s).
+  actors::node_id rejoined_as_new_node(const process& p, const actors::node_id& old) const {
+    actors::node_id now;
+    bool joined = actors::test::eventually(
+      [&] {
+        now = node_of(p.pid());
+        return now.value != 0 && now != old;
+      },
+      20s);
+    return joined ? now : actors::node_id{};
+  }
+
   std::string address_of(const actors::node_id& id) const {
     for (const auto& n : actors::nodes())
       if (n.id == id)
@@ -185,14 +198,8 @@ TEST_F(Faults, FrozenNodeIsDeclaredDeadWithinTheTimeoutAndItsTaskRunsElsewhere) 
   // process joins again as a new node that takes work.
   nodes[0]->kill(SIGCONT);
   EXPECT_EQ(actors::get(actors::task(job::square).strategy(actors::spread).remote(std::int64_t{12}), 10s), 144);
-  actors::node_id reborn;
-  ASSERT_TRUE(actors::test::eventually(
-    [&] {
-      reborn = node_of(nodes[0]->pid());
-      return reborn.value != 0 && reborn != frozen;
-    },
-    20s))
-    << nodes[0]->output();
+  auto reborn = rejoined_as_new_node(*nodes[0], frozen);
+  ASSERT_TRUE(reborn.value) << nodes[0]->output();
   EXPECT_TRUE(declared_dead(frozen)) << "the old id does not come back";
   EXPECT_FALSE(nodes[0]->wait_exit(0ms).has_value());
   EXPECT_EQ(actors::get(actors::task(job::square).node(reborn, false).remote(std::int64_t{13}), 10s), 169);
@@ -340,14 +347,8 @@ TEST_F(Faults, NodeWhoseEndpointIsKilledJoinsAgainAsANewNode) {
   kill_served_actor(address_of(victim));
   // Peers reach a node through its endpoint, so its supervisor cannot restart it
   // in place: the node stops and the same process joins as a new node.
-  actors::node_id reborn;
-  ASSERT_TRUE(actors::test::eventually(
-    [&] {
-      reborn = node_of(nodes[0]->pid());
-      return reborn.value != 0 && reborn != victim;
-    },
-    20s))
-    << nodes[0]->output();
+  auto reborn = rejoined_as_new_node(*nodes[0], victim);
+  ASSERT_TRUE(reborn.value) << nodes[0]->output();
   EXPECT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
   EXPECT_EQ(actors::get(actors::task(job::square).node(reborn, false).remote(std::int64_t{7}), 10s), 49);
   EXPECT_NE(nodes[0]->output().find("its node endpoint died"), std::string::npos) << nodes[0]->output();
