@@ -803,7 +803,7 @@ def main():
     ap.add_argument("--get-refs", type=int, default=10000)
     ap.add_argument("--small-objects", type=int, default=100000)
     ap.add_argument("--live-actors", type=int, default=1000,
-                    help="actors of live_actors (Dask creates tens per second here: 10,000 would take minutes)")
+                    help="actors of live_actors (Dask creates about a hundred per second or fewer here: 10,000 would take minutes)")
     args = ap.parse_args()
     for name in ("scaling_tasks", "scaling_calls", "latency_samples", "get_refs", "small_objects", "live_actors"):
         if getattr(args, name) < 1:
