@@ -158,8 +158,8 @@ that matter when reading the figures:
   benchmarks beyond the spec run after it, so that their big counts do not
   raise it.
 * **Memory per item** is the growth of the summed RSS of every process of the
-  side (after `malloc_trim` in each of ours; after `gc.collect()` in the peer's
-  driver), divided by the count: `mem_per_queued_task` with 20,000 tasks queued
+  side from a base taken after every process gave its free heap back
+  (`malloc_trim`; the peer also runs `gc.collect()` first), divided by the count: `mem_per_queued_task` with 20,000 tasks queued
   behind tasks that hold every execution slot (ours only);
   `mem_per_small_object` with 100,000 live 100-byte objects (ours, cluster: put
   on worker #0 by one task that returns the refs; embedded: `actors::put`; the

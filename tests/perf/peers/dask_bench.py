@@ -118,6 +118,18 @@ def part_stats(p):
     )
 
 
+def trim_memory():
+    """Collects garbage and gives free heap memory back to the system (glibc malloc_trim)."""
+    import ctypes
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    return 0
+
+
 def set_saturation(value, dask_scheduler=None):
     old = dask_scheduler.WORKER_SATURATION
     dask_scheduler.WORKER_SATURATION = value
@@ -674,14 +686,19 @@ class Suite:
              method="median of 5: one client.gather of n futures of 100-byte objects scattered to the workers")
 
     def tree_rss(self):
-        gc.collect()
         return sum(max(0, status_kb(p, "VmRSS")) for p in tree_pids()) * 1024
+
+    def settled_rss(self):
+        """The summed RSS after every process freed what it no longer holds (as ours trims)."""
+        self.client.run(trim_memory)
+        trim_memory()
+        time.sleep(0.3)
+        return self.tree_rss()
 
     def mem_per_small_object(self):
         c = self.client
         n = self.args.small_objects
-        time.sleep(0.1)
-        base = self.tree_rss()
+        base = self.settled_rss()
         t0 = time.monotonic()
         futs = c.scatter(small_objs(0, n), hash=False)
         put = time.monotonic() - t0
@@ -696,8 +713,7 @@ class Suite:
     def live_actors(self):
         c = self.client
         n = self.args.live_actors
-        time.sleep(0.1)
-        base = self.tree_rss()
+        base = self.settled_rss()
         t0 = time.monotonic()
         futs = [c.submit(Counter, actor=True, pure=False) for _ in range(n)]
         actors = [f.result(timeout=120) for f in futs]
