@@ -13,7 +13,8 @@ Each run has up to three parts, ours then the peer's in each:
            suite uses most of its time budget -> peer-extra-N.jsonl
   scaling  a fresh cluster of 1, 2, 4 and 8 workers: actors_bench --mode scaling ->
            ours-scaling-N.jsonl; dask_bench.py --suite scaling -> peer-scaling-N.jsonl
---only is a name filter passed to both sides; --ours-args / --peer-args add flags
+--only is a name filter passed to both sides (a part's name in it picks that part, so
+`--only scaling` is `--part scaling`); --ours-args / --peer-args add flags
 (e.g. smaller counts for a quick check: --ours-args "--queued-tasks 10000").
 
 Writes those files, DIR/*.log (stderr) and DIR/meta.json (machine, per-run wall
@@ -228,6 +229,10 @@ def main():
     for p in parts:
         if p not in PARTS:
             ap.error(f"--part: {p} is not one of {', '.join(PARTS)}")
+    names = [n for n in (args.only or "").split(",") if n]
+    if any(n in PARTS for n in names):
+        parts = [p for p in PARTS if p in names]
+        args.only = ",".join(n for n in names if n not in PARTS) or None
 
     # Orphans of a run (a killed benchmark's daemons) become our children, so their
     # CPU time is counted as the run's own, not as foreign load.
