@@ -2,14 +2,19 @@
 // partitioned data, memory); docs/performance.md describes it and holds the
 // figures. Prints one JSON object per line on stdout.
 //
-//   actors_bench [--mode cluster|embedded|both] [--only NAME[,NAME...]]
-//                [--actorsd PATH] [--cli PATH] [--job PATH]
+//   actors_bench [--mode all|both|cluster|embedded|scaling[,...]] [--only NAME[,NAME...]]
+//                [--scaling-nodes 1,2,4,8] [--COUNT N ...] [--actorsd PATH] [--cli PATH] [--job PATH]
 //
 // cluster:  a head (`actorsd --head --num-cpus 0`) and two workers
 //           (`actorsd --num-cpus 1`) as child processes; this program joins as the
 //           driver.
 // embedded: actors::init in this process alone (all cores); names get the prefix
 //           `embedded_`.
+// scaling:  the cluster shape with N workers for each N of --scaling-nodes, a fresh
+//           cluster per N; lines carry "nodes": N.
+// `both` is cluster and embedded; `all` (the default) adds scaling. The counts of
+// the benchmarks after the spec's suite are flags (see --help), so that a short run
+// can check them.
 //
 // Each mode runs in a child process of this one. If a benchmark exceeds its cap or
 // the child dies, the failure is reported as that benchmark's error line and the
@@ -129,6 +134,7 @@ void emit_raw(const std::string& line) {
 std::string g_prefix;
 std::string g_mode;
 bool g_restarted = false;
+std::size_t g_nodes = 0; // the worker count, on the lines of the scaling mode
 
 /// One output line: {"name", "value", "unit", extras...}.
 class line {
@@ -152,6 +158,8 @@ class line {
   }
   void emit() {
     raw("mode", jstr(g_mode));
+    if (g_nodes)
+      raw("nodes", std::to_string(g_nodes));
     if (g_restarted)
       raw("restarted", "true");
     emit_raw(s_ + "}");
@@ -167,16 +175,19 @@ void emit_error(const std::string& name, const std::string& msg) {
 
 // -- the benchmarks, in the order of the spec --------------------------------------------
 
+enum mode_bits : unsigned { in_cluster = 1, in_embedded = 2, in_scaling = 4, in_spec = in_cluster | in_embedded };
+
 struct step_def {
   const char* id;
   std::vector<const char*> names; // what it prints
   double cap_s;                   // the child's watchdog gives up after this
+  unsigned modes = in_spec;       // the modes that run it
 };
 
 const std::vector<step_def>& steps() {
   static const std::vector<step_def> s = {
-    {"cluster_start", {"cluster_start"}, 60},
-    {"warmup", {"warmup"}, 60},
+    {"cluster_start", {"cluster_start"}, 60, in_spec | in_scaling},
+    {"warmup", {"warmup"}, 60, in_spec | in_scaling},
     {"tasks_sync", {"tasks_sync"}, 45},
     {"tasks_async", {"tasks_async"}, 90},
     {"tasks_chain", {"tasks_chain"}, 90},
@@ -194,10 +205,17 @@ const std::vector<step_def>& steps() {
     {"dataset_groupby", {"dataset_groupby"}, 120},
     {"dataset_sort", {"dataset_sort"}, 120},
     {"memory", {"peak_rss_sum_of_process_hwm", "peak_rss_sampled_total"}, 15},
+    // Beyond the spec: after its memory figures, which the big counts below would raise.
+    {"tasks_sync_latency", {"tasks_sync_latency"}, 90},
+    {"get_refs_batch", {"get_refs_batch"}, 90},
     {"mem_per_queued_task", {"mem_per_queued_task"}, 90},
-    {"mem_per_idle_actor", {"mem_per_idle_actor"}, 90},
-    {"cluster_stop", {"cluster_stop"}, 60},
-    {"script_total", {"script_total"}, 10},
+    {"mem_per_small_object", {"mem_per_small_object"}, 90},
+    {"live_actors", {"live_actors_create", "live_actors_call", "mem_per_idle_actor"}, 240},
+    {"queued_tasks", {"queued_tasks"}, 380},
+    {"scaling_tasks_async", {"scaling_tasks_async"}, 120, in_scaling},
+    {"scaling_actor_calls_async", {"scaling_actor_calls_async"}, 120, in_scaling},
+    {"cluster_stop", {"cluster_stop"}, 60, in_spec | in_scaling},
+    {"script_total", {"script_total"}, 10, in_spec | in_scaling},
   };
   return s;
 }
@@ -335,15 +353,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/// §0.3 small_obj(i): 8-byte little-endian i, 12 times, then 4 zero bytes.
-bytes small_obj(i64 i) {
-  bytes b(100, 0);
-  auto u = static_cast<std::uint64_t>(i);
-  for (int r = 0; r < 12; ++r)
-    for (int k = 0; k < 8; ++k)
-      b[static_cast<std::size_t>(r * 8 + k)] = static_cast<char>((u >> (8 * k)) & 0xff);
-  return b;
-}
+using benchjob::small_obj;
 
 template <class T>
 void wait_all(const std::vector<actors::object_ref<T>>& refs, std::chrono::seconds cap, const std::string& what) {
@@ -365,14 +375,31 @@ struct settings {
   std::string actorsd = ACTORS_BENCH_ACTORSD;
   std::string cli = ACTORS_BENCH_CLI;
   std::string job = ACTORS_BENCH_JOB;
-  std::string mode = "both";
+  std::string mode = "all";
   std::set<std::string> only;
   std::set<std::string> skip;
   bool child = false;
+  std::size_t workers = 2;                        // worker processes of the cluster
+  std::vector<std::size_t> scaling_nodes{1, 2, 4, 8};
+  // Counts of the benchmarks beyond the spec (flags of the same name with dashes).
+  std::map<std::string, i64> counts{
+    {"latency_samples", 20000}, // tasks_sync_latency: round trips (capped at 30 s)
+    {"get_refs", 10000},        // get_refs_batch: refs in the one get
+    {"small_objects", 100000},  // mem_per_small_object
+    {"live_actors", 10000},     // live_actors
+    {"queued_tasks", 1000000},  // queued_tasks
+    {"scaling_tasks", 50000},   // scaling_tasks_async, per node count
+    {"scaling_calls", 20000},   // scaling_actor_calls_async, per node count
+  };
+  i64 count(const std::string& name) const {
+    return counts.at(name);
+  }
 };
 
-// Daemon pids the watchdog kills before giving up.
-std::atomic<pid_t> g_daemons[3] = {0, 0, 0};
+constexpr std::size_t max_workers = 64;
+
+// Daemon pids the watchdog kills before giving up: the head, then the workers.
+std::atomic<pid_t> g_daemons[max_workers + 1] = {};
 
 void kill_daemons() {
   for (auto& p : g_daemons) {
@@ -418,7 +445,9 @@ struct watchdog {
 
 class suite {
  public:
-  suite(settings s, bool cluster) : set_(std::move(s)), cluster_(cluster) {}
+  suite(settings s, const std::string& mode)
+    : set_(std::move(s)), cluster_(mode != "embedded"),
+      mode_(mode == "cluster" ? in_cluster : mode == "embedded" ? in_embedded : in_scaling) {}
 
   int run() {
     script_t0_ = clk::now();
@@ -427,6 +456,8 @@ class suite {
     dog_.start();
     bool started = false;
     for (const auto& s : steps()) {
+      if (!(s.modes & mode_))
+        continue;
       std::string id = s.id;
       bool always = id == "cluster_start" || id == "warmup" || id == "cluster_stop";
       bool shown = picked(set_.only, s) && !set_.skip.count(id);
@@ -465,12 +496,14 @@ class suite {
  private:
   settings set_;
   bool cluster_;
+  unsigned mode_;
   memory_sampler sampler_;
   watchdog dog_;
   clk::time_point script_t0_;
 
   std::string dir_, address_, token_;
-  std::unique_ptr<actors::test::process> head_, w0_, w1_;
+  std::unique_ptr<actors::test::process> head_;
+  std::vector<std::unique_ptr<actors::test::process>> worker_procs_;
   std::vector<actors::node_id> workers_;
   actors::node_id head_id_;
   bool stopped_ = false;
@@ -550,8 +583,20 @@ class suite {
       memory();
     else if (id == "mem_per_queued_task")
       mem_per_queued_task();
-    else if (id == "mem_per_idle_actor")
-      mem_per_idle_actor();
+    else if (id == "tasks_sync_latency")
+      tasks_sync_latency();
+    else if (id == "get_refs_batch")
+      get_refs_batch();
+    else if (id == "mem_per_small_object")
+      mem_per_small_object();
+    else if (id == "live_actors")
+      live_actors();
+    else if (id == "queued_tasks")
+      queued_tasks();
+    else if (id == "scaling_tasks_async")
+      scaling_tasks_async();
+    else if (id == "scaling_actor_calls_async")
+      scaling_actor_calls_async();
     else if (id == "cluster_stop")
       cluster_stop(shown);
     else if (id == "script_total")
@@ -598,16 +643,13 @@ class suite {
       std::this_thread::sleep_for(1ms);
     }
     token_ = actors::test::read_key(dir_ + "/session_latest", "token");
-    auto worker = [&](const char* log) {
-      return std::make_unique<actors::test::process>(
-        daemon_args({"--address", address_, "--token", token_, "--num-cpus", "1"}), dir_ + log);
-    };
-    w0_ = worker("/worker0.log");
-    g_daemons[1] = w0_->pid();
-    sampler_.add("worker0", w0_->pid());
-    w1_ = worker("/worker1.log");
-    g_daemons[2] = w1_->pid();
-    sampler_.add("worker1", w1_->pid());
+    for (std::size_t i = 0; i < set_.workers; ++i) {
+      std::string role = "worker" + std::to_string(i);
+      worker_procs_.push_back(std::make_unique<actors::test::process>(
+        daemon_args({"--address", address_, "--token", token_, "--num-cpus", "1"}), dir_ + "/" + role + ".log"));
+      g_daemons[i + 1] = worker_procs_.back()->pid();
+      sampler_.add(role, worker_procs_.back()->pid());
+    }
 
     actors::init_options opts;
     opts.address = address_;
@@ -621,9 +663,9 @@ class suite {
         else if (n.alive && !n.is_driver)
           workers_.push_back(n.id);
       }
-      if (workers_.size() >= 2)
+      if (workers_.size() >= set_.workers)
         break;
-      for (auto* p : {w0_.get(), w1_.get()})
+      for (const auto& p : worker_procs_)
         if (auto code = p->wait_exit(0ms))
           throw std::runtime_error("a worker exited with code " + std::to_string(*code) + ": " + p->output());
       if (clk::now() > deadline)
@@ -633,7 +675,8 @@ class suite {
     double t = since(t0);
     if (shown)
       line("cluster_start", t, "s")
-        .str("method", "spawn actorsd head + 2 workers, driver joins; until both workers are alive in actors::nodes()")
+        .str("method", "spawn actorsd head + " + std::to_string(set_.workers) +
+                         " workers, driver joins; until every worker is alive in actors::nodes()")
         .emit();
   }
 
@@ -1239,8 +1282,124 @@ class suite {
       .emit();
   }
 
-  void mem_per_idle_actor() {
-    const std::size_t n = cluster_ ? 2000 : 5000;
+  /// Waits for and fetches `refs` in the driver; checks that result i is `expect(i)`.
+  template <class Expect>
+  void check_results(const std::vector<actors::object_ref<i64>>& refs, std::chrono::seconds cap,
+                     const std::string& what, Expect expect) {
+    wait_all(refs, cap, what);
+    auto v = actors::get(refs);
+    check(v.size() == refs.size(), what + ": " + std::to_string(v.size()) + " results for " +
+                                     std::to_string(refs.size()) + " calls");
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (v[i] != expect(i))
+        throw std::runtime_error(what + ": result " + std::to_string(i) + " is " + std::to_string(v[i]) +
+                                 ", expected " + std::to_string(expect(i)));
+  }
+
+  // -- beyond the spec ---------------------------------------------------------------
+
+  /// Latency percentiles of one task at a time, with enough round trips for p99.9.
+  void tasks_sync_latency() {
+    const i64 n = set_.count("latency_samples");
+    for (i64 i = 0; i < 200; ++i)
+      check(actors::get(actors::task(benchjob::square).remote(i)) == i * i, "tasks_sync_latency warm-up: wrong square");
+    std::vector<double> lat;
+    lat.reserve(static_cast<std::size_t>(n));
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i) {
+      auto s = clk::now();
+      i64 v = actors::get(actors::task(benchjob::square).remote(i));
+      auto e = clk::now();
+      lat.push_back(secs(e - s) * 1e6);
+      check(v == i * i, "tasks_sync_latency: square(" + std::to_string(i) + ") returned " + std::to_string(v));
+      if (e - t0 > 30s)
+        break;
+    }
+    double el = since(t0);
+    line("tasks_sync_latency", percentile(lat, 0.5), "µs")
+      .num("n", static_cast<double>(lat.size()))
+      .num("round_trips_per_s", static_cast<double>(lat.size()) / el)
+      .num("p50_latency_us", percentile(lat, 0.5))
+      .num("p99_latency_us", percentile(lat, 0.99))
+      .num("p999_latency_us", percentile(lat, 0.999))
+      .num("max_latency_us", *std::max_element(lat.begin(), lat.end()))
+      .str("method", "up to n sequential square tasks (stop after 30 s), submit -> result in the driver; "
+                     "value = p50")
+      .emit();
+  }
+
+  /// One actors::get of many ready small objects.
+  void get_refs_batch() {
+    const i64 n = set_.count("get_refs");
+    std::vector<double> reps;
+    for (int rep = 0; rep < 5; ++rep) {
+      const i64 first = rep * n;
+      std::vector<actors::object_ref<bytes>> refs;
+      if (cluster_) {
+        auto b = actors::task(benchjob::put_small_objects);
+        b.node(workers_[0], false);
+        refs = actors::get(b.remote(first, n), 60s);
+      } else {
+        refs.reserve(static_cast<std::size_t>(n));
+        for (i64 i = first; i < first + n; ++i)
+          refs.push_back(actors::put(small_obj(i)));
+      }
+      check(refs.size() == static_cast<std::size_t>(n), "get_refs_batch: " + std::to_string(refs.size()) + " refs");
+      auto t0 = clk::now();
+      auto got = actors::get(refs);
+      reps.push_back(since(t0));
+      for (i64 i = 0; i < n; ++i)
+        check(got[static_cast<std::size_t>(i)] == small_obj(first + i),
+              "get_refs_batch: bytes of object " + std::to_string(first + i) + " differ");
+    }
+    double t = median(reps);
+    line("get_refs_batch", t, "s")
+      .num("n", static_cast<double>(n))
+      .num("objs_per_s", static_cast<double>(n) / t)
+      .arr("rep_s", reps)
+      .str("method", std::string("median of 5: one actors::get(vector of n refs) of ready 100-byte objects, ") +
+                       (cluster_ ? "put and owned by worker #0 (a put_small_objects task returned the refs)"
+                                 : "put by the driver"))
+      .emit();
+  }
+
+  void mem_per_small_object() {
+    const i64 n = set_.count("small_objects");
+    trim_all();
+    std::this_thread::sleep_for(100ms);
+    std::string before = per_process_rss();
+    double base = sampler_.rss_bytes();
+    std::vector<actors::object_ref<bytes>> refs;
+    auto t0 = clk::now();
+    if (cluster_) {
+      auto b = actors::task(benchjob::put_small_objects);
+      b.node(workers_[0], false);
+      refs = actors::get(b.remote(i64{0}, n), 60s);
+    } else {
+      refs.reserve(static_cast<std::size_t>(n));
+      for (i64 i = 0; i < n; ++i)
+        refs.push_back(actors::put(small_obj(i)));
+    }
+    double put = since(t0);
+    std::this_thread::sleep_for(300ms);
+    double after = sampler_.rss_bytes();
+    std::string after_procs = per_process_rss();
+    for (i64 i = 0; i < n; i += std::max<i64>(1, n / 100))
+      check(actors::get(refs[static_cast<std::size_t>(i)]) == small_obj(i),
+            "mem_per_small_object: bytes of object " + std::to_string(i) + " differ");
+    line("mem_per_small_object", (after - base) / static_cast<double>(n), "bytes")
+      .num("n", static_cast<double>(n))
+      .num("put_s", put)
+      .raw("rss_mib_before", before)
+      .raw("rss_mib_after", after_procs)
+      .str("method", std::string("RSS growth of all processes with n live 100-byte objects, ") +
+                       (cluster_ ? "put on worker #0 by a task, refs held by the driver" : "put by the driver"))
+      .emit();
+  }
+
+  /// Many live actors: creation, one call to each, memory.
+  void live_actors() {
+    const auto n = static_cast<std::size_t>(set_.count("live_actors"));
     trim_all();
     std::this_thread::sleep_for(100ms);
     std::string before = per_process_rss();
@@ -1250,27 +1409,148 @@ class suite {
     auto t0 = clk::now();
     for (std::size_t i = 0; i < n; ++i)
       hs.push_back(actors::actor(benchjob::make_counter).remote());
-    {
+    auto call_each = [&](i64 expect, const std::string& what) {
       std::vector<actors::object_ref<i64>> refs;
       refs.reserve(n);
       for (const auto& h : hs)
         refs.push_back(h.task(&benchjob::Counter::incr).remote());
-      wait_all(refs, 60s, "actor creation");
-      for (i64 v : actors::get(refs))
-        check(v == 1, "mem_per_idle_actor: first incr() != 1");
-    }
+      check_results(refs, 120s, what, [&](std::size_t) { return expect; });
+    };
+    call_each(1, "live_actors: first call");
     double create = since(t0);
     std::this_thread::sleep_for(300ms);
     double after = sampler_.rss_bytes();
     std::string after_procs = per_process_rss();
-    line("mem_per_idle_actor", (after - base) / static_cast<double>(n), "bytes")
-      .num("n", static_cast<double>(n))
+    auto t1 = clk::now();
+    call_each(2, "live_actors: second call");
+    double call = since(t1);
+    const auto dn = static_cast<double>(n);
+    line("live_actors_create", create, "s")
+      .num("n", dn)
+      .num("actors_per_s", dn / create)
+      .str("method", "n Counter actors created without waiting (placed by the scheduler), until each answered "
+                     "its first incr()")
+      .emit();
+    line("live_actors_call", call, "s")
+      .num("n", dn)
+      .num("calls_per_s", dn / call)
+      .str("method", "one incr() on each of the n live actors, all in flight, until every result is in the driver")
+      .emit();
+    line("mem_per_idle_actor", (after - base) / dn, "bytes")
+      .num("n", dn)
       .num("create_s", create)
       .raw("rss_mib_before", before)
       .raw("rss_mib_after", after_procs)
       .str("method", "RSS growth of all processes with n live Counter actors, each called once")
       .emit();
     hs.clear();
+  }
+
+  /// Many tasks that cannot start yet: each takes the result of a gate task that
+  /// returns only once the driver creates a file.
+  void queued_tasks() {
+    const i64 n = set_.count("queued_tasks");
+    static int gates = 0;
+    std::string gate_path = "/tmp/actors-bench-gate-" + std::to_string(::getpid()) + "-" + std::to_string(++gates);
+    std::filesystem::remove(gate_path);
+    struct remove_gate {
+      std::string path;
+      ~remove_gate() {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+      }
+    } cleanup{gate_path};
+    trim_all();
+    std::this_thread::sleep_for(100ms);
+    std::string before = per_process_rss();
+    double base = sampler_.rss_bytes();
+    auto gate = actors::task(benchjob::wait_for_file).remote(gate_path, i64{300});
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(static_cast<std::size_t>(n));
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i)
+      refs.push_back(actors::task(benchjob::add).remote(gate, i));
+    double submit = since(t0);
+    std::this_thread::sleep_for(300ms);
+    double after = sampler_.rss_bytes();
+    std::string after_procs = per_process_rss();
+    check(!actors::wait(std::vector<actors::object_ref<i64>>{refs.back()}, 1, 0s).pending.empty(),
+          "queued_tasks: a task finished before the gate opened");
+    { std::ofstream{gate_path}; }
+    auto t1 = clk::now();
+    check_results(refs, 300s, "queued_tasks", [](std::size_t i) { return static_cast<i64>(i); });
+    double drain = since(t1);
+    const auto dn = static_cast<double>(n);
+    line("queued_tasks", dn / submit, "tasks/s")
+      .num("n", dn)
+      .num("submit_s", submit)
+      .num("bytes_per_queued_task", (after - base) / dn)
+      .num("drain_s", drain)
+      .num("drain_tasks_per_s", dn / drain)
+      .num("correct", dn)
+      .raw("rss_mib_before", before)
+      .raw("rss_mib_after", after_procs)
+      .str("method", "n add(gate, i) tasks submitted while the gate task waits for a file; value = submit rate; "
+                     "memory = RSS growth of all processes / n; drain = file created -> all n results in the "
+                     "driver, each checked == i")
+      .emit();
+    refs.clear();
+  }
+
+  // -- scaling (a cluster of N workers) ------------------------------------------------
+
+  void scaling_tasks_async() {
+    const i64 n = set_.count("scaling_tasks");
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(static_cast<std::size_t>(n));
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i)
+      refs.push_back(actors::task(benchjob::square).remote(i));
+    double submit = since(t0);
+    check_results(refs, 90s, "scaling_tasks_async", [](std::size_t i) { return static_cast<i64>(i * i); });
+    double el = since(t0);
+    line("scaling_tasks_async", static_cast<double>(n) / el, "tasks/s")
+      .num("n", static_cast<double>(n))
+      .num("submit_s", submit)
+      .str("method", "as tasks_async with n tasks placed by the scheduler over the workers")
+      .emit();
+  }
+
+  void scaling_actor_calls_async() {
+    const i64 n = set_.count("scaling_calls");
+    const std::size_t k = workers_.size();
+    std::vector<actors::actor_handle<benchjob::Counter>> hs;
+    for (std::size_t w = 0; w < k; ++w)
+      hs.push_back(actors::actor(benchjob::make_counter).node(workers_[w], false).remote());
+    std::vector<i64> calls(k, 0);
+    for (int i = 0; i < 50; ++i)
+      for (std::size_t w = 0; w < k; ++w)
+        check(actors::get(hs[w].task(&benchjob::Counter::incr).remote()) == ++calls[w],
+              "scaling_actor_calls_async warm-up: wrong count");
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(static_cast<std::size_t>(n));
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i)
+      refs.push_back(hs[static_cast<std::size_t>(i) % k].task(&benchjob::Counter::incr).remote());
+    wait_all(refs, 90s, "scaling_actor_calls_async");
+    auto v = actors::get(refs);
+    double el = since(t0);
+    std::vector<std::unordered_set<i64>> seen(k);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      seen[i % k].insert(v[i]);
+    for (std::size_t w = 0; w < k; ++w) {
+      i64 expect = calls[w] + static_cast<i64>(seen[w].size());
+      check(static_cast<i64>(seen[w].size()) == (n - static_cast<i64>(w) + static_cast<i64>(k) - 1) / static_cast<i64>(k),
+            "scaling_actor_calls_async: actor " + std::to_string(w) + " returned repeated values");
+      check(*std::max_element(seen[w].begin(), seen[w].end()) == expect,
+            "scaling_actor_calls_async: actor " + std::to_string(w) + " max != calls made");
+    }
+    line("scaling_actor_calls_async", static_cast<double>(n) / el, "calls/s")
+      .num("n", static_cast<double>(n))
+      .num("actors", static_cast<double>(k))
+      .str("method", "one Counter actor pinned to each worker; n incr() calls spread round-robin over them, all "
+                     "in flight, until every result is in the driver")
+      .emit();
   }
 
   void cluster_stop(bool shown) {
@@ -1284,7 +1564,10 @@ class suite {
                                            dir_ + "/stop.log", 30s);
       if (code != 0)
         std::fprintf(stderr, "actors_bench: `actors stop` exited with %d: %s\n", code, out.c_str());
-      for (auto* p : {head_.get(), w0_.get(), w1_.get()}) {
+      std::vector<actors::test::process*> daemons{head_.get()};
+      for (const auto& p : worker_procs_)
+        daemons.push_back(p.get());
+      for (auto* p : daemons) {
         if (!p->wait_exit(15s)) {
           p->kill(SIGKILL);
           p->wait_exit(5s);
@@ -1298,15 +1581,15 @@ class suite {
     if (shown) {
       line l("cluster_stop", t, "s");
       if (cluster_)
-        l.str("method", "actors::shutdown, then `actors stop`, until the 3 daemons exited").raw("forced_kill", forced ? "true" : "false");
+        l.str("method", "actors::shutdown, then `actors stop`, until the " + std::to_string(set_.workers + 1) +
+                          " daemons exited").raw("forced_kill", forced ? "true" : "false");
       else
         l.str("method", "actors::shutdown");
       l.emit();
     }
     if (cluster_) {
       head_.reset();
-      w0_.reset();
-      w1_.reset();
+      worker_procs_.clear();
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
@@ -1323,12 +1606,36 @@ std::string self_exe() {
   return p.string();
 }
 
-int supervise_mode(const settings& set, const std::string& mode) {
+std::string count_flag(const std::string& name) {
+  std::string f = "--" + name;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+unsigned mode_bit(const std::string& mode) {
+  return mode == "cluster" ? in_cluster : mode == "embedded" ? in_embedded : in_scaling;
+}
+
+/// Whether `--only` picks a step that `mode` runs (the steps every mode runs aside).
+bool mode_picked(const settings& set, const std::string& mode) {
+  for (const auto& s : steps()) {
+    std::string id = s.id;
+    if ((s.modes & mode_bit(mode)) && id != "cluster_start" && id != "warmup" && id != "cluster_stop" &&
+        id != "script_total" && picked(set.only, s))
+      return true;
+  }
+  return false;
+}
+
+/// Runs `mode` in a child (with `workers` worker processes), again after a failure.
+int supervise_mode(const settings& set, const std::string& mode, std::size_t workers) {
   std::set<std::string> done; // steps that reported (or were reported for)
   bool restarted = false;
   for (int attempt = 0; attempt < 4; ++attempt) {
-    std::vector<std::string> args{self_exe(), "--child", "--mode", mode, "--actorsd", set.actorsd, "--cli",
-                                  set.cli, "--job", set.job};
+    std::vector<std::string> args{self_exe(), "--child", "--mode", mode, "--workers", std::to_string(workers),
+                                  "--actorsd", set.actorsd, "--cli", set.cli, "--job", set.job};
+    for (const auto& [name, value] : set.counts)
+      args.insert(args.end(), {count_flag(name), std::to_string(value)});
     if (!set.only.empty())
       args.insert(args.end(), {"--only", join_list(set.only)});
     if (!done.empty())
@@ -1410,6 +1717,7 @@ int supervise_mode(const settings& set, const std::string& mode) {
     if (!current.empty()) {
       g_prefix = mode == "embedded" ? "embedded_" : "";
       g_mode = mode;
+      g_nodes = mode == "scaling" ? workers : 0;
       g_restarted = restarted;
       for (const char* n : step_named(current).names)
         emit_error(n, "the benchmark process " + why + " during this benchmark");
@@ -1417,12 +1725,51 @@ int supervise_mode(const settings& set, const std::string& mode) {
     }
     bool remaining = false;
     for (const auto& s : steps())
-      remaining = remaining || (picked(set.only, s) && !done.count(s.id));
+      remaining = remaining || ((s.modes & mode_bit(mode)) && picked(set.only, s) && !done.count(s.id));
     if (!remaining)
       return 1;
     restarted = true;
   }
   return 1;
+}
+
+std::vector<std::string> modes_of(const std::string& arg) {
+  std::vector<std::string> out;
+  for (const auto& m : split_list(arg)) {
+    if (m == "all")
+      out.insert(out.end(), {"cluster", "embedded", "scaling"});
+    else if (m == "both")
+      out.insert(out.end(), {"cluster", "embedded"});
+    else if (m == "cluster" || m == "embedded" || m == "scaling")
+      out.push_back(m);
+    else
+      throw std::invalid_argument("--mode: " + m + " is not one of all, both, cluster, embedded, scaling");
+  }
+  std::vector<std::string> ordered; // run order: cluster, embedded, scaling
+  for (const char* m : {"cluster", "embedded", "scaling"})
+    if (std::find(out.begin(), out.end(), m) != out.end())
+      ordered.push_back(m);
+  return ordered;
+}
+
+std::size_t positive(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < 1)
+    throw std::invalid_argument(flag + " needs a positive whole number, not '" + v + "'");
+  return static_cast<std::size_t>(n);
+}
+
+void usage(const settings& defaults) {
+  std::printf("usage: actors_bench [--mode all|both|cluster|embedded|scaling[,...]] [--only NAME[,NAME...]]\n"
+              "                    [--scaling-nodes N[,N...]] [--actorsd PATH] [--cli PATH] [--job PATH]\n"
+              "                    [COUNT FLAGS]\n"
+              "modes: cluster, embedded, scaling (a fresh cluster for each worker count of\n"
+              "  --scaling-nodes, default 1,2,4,8); both = cluster,embedded; all (default) = all three\n"
+              "--only: step ids or printed names, e.g. tasks_sync_latency,queued_tasks,scaling_tasks_async\n"
+              "count flags (defaults):\n");
+  for (const auto& [name, value] : defaults.counts)
+    std::printf("  %-20s %lld\n", count_flag(name).c_str(), static_cast<long long>(value));
 }
 
 settings parse(int argc, char** argv) {
@@ -1455,24 +1802,48 @@ settings parse(int argc, char** argv) {
       s.job = value();
     else if (a == "--child")
       s.child = true;
+    else if (a == "--workers") {
+      s.workers = positive(a, value());
+      if (s.workers > max_workers)
+        throw std::invalid_argument("--workers: at most " + std::to_string(max_workers));
+    } else if (a == "--scaling-nodes") {
+      s.scaling_nodes.clear();
+      std::string list = value();
+      std::stringstream ss(list);
+      std::string item;
+      while (std::getline(ss, item, ','))
+        s.scaling_nodes.push_back(positive(a, item));
+      for (auto n : s.scaling_nodes)
+        if (n > max_workers)
+          throw std::invalid_argument("--scaling-nodes: at most " + std::to_string(max_workers) + " workers");
+      if (s.scaling_nodes.empty())
+        throw std::invalid_argument("--scaling-nodes needs at least one count");
+    }
     else if (a == "--restarted")
       restarted = true;
     else if (a == "--help" || a == "-h") {
-      std::printf("usage: actors_bench [--mode cluster|embedded|both] [--only NAME[,NAME...]]\n"
-                  "                    [--actorsd PATH] [--cli PATH] [--job PATH]\n");
+      usage(settings{});
       std::exit(0);
-    } else
-      throw std::invalid_argument("unknown argument " + a);
+    } else {
+      bool counted = false;
+      for (auto& [name, n] : s.counts)
+        if (a == count_flag(name)) {
+          n = static_cast<i64>(positive(a, value()));
+          counted = true;
+        }
+      if (!counted)
+        throw std::invalid_argument("unknown argument " + a + " (see --help)");
+    }
   }
-  if (s.mode != "cluster" && s.mode != "embedded" && s.mode != "both")
-    throw std::invalid_argument("--mode must be cluster, embedded or both");
-  for (const auto& o : s.only) {
-    bool known = false;
+  modes_of(s.mode); // throws on a bad mode
+  // Names of several suites may be given at once (run.py passes one list to ours and the
+  // peer's); at least one must be ours.
+  bool known = s.only.empty();
+  for (const auto& o : s.only)
     for (const auto& st : steps())
       known = known || picked({o}, st);
-    if (!known)
-      throw std::invalid_argument("--only: no benchmark named " + o);
-  }
+  if (!known)
+    throw std::invalid_argument("--only: no benchmark named " + join_list(s.only) + " (see --help)");
   g_restarted = restarted;
   return s;
 }
@@ -1490,19 +1861,25 @@ int main(int argc, char** argv) {
   if (set.child) {
     g_mode = set.mode;
     g_prefix = set.mode == "embedded" ? "embedded_" : "";
-    int code = suite(set, set.mode == "cluster").run();
+    g_nodes = set.mode == "scaling" ? set.workers : 0;
+    int code = suite(set, set.mode).run();
     std::fflush(stdout);
     std::_Exit(code); // the runtime is shut down; skip static destructors
   }
   int status = 0;
-  for (const std::string mode : {"cluster", "embedded"}) {
-    if (set.mode != "both" && set.mode != mode)
+  for (const auto& mode : modes_of(set.mode)) {
+    if (!set.only.empty() && !mode_picked(set, mode))
       continue;
-    try {
-      status |= supervise_mode(set, mode);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "actors_bench: %s\n", e.what());
-      status = 1;
+    std::vector<std::size_t> sizes{set.workers};
+    if (mode == "scaling")
+      sizes = set.scaling_nodes;
+    for (auto workers : sizes) {
+      try {
+        status |= supervise_mode(set, mode, workers);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "actors_bench: %s\n", e.what());
+        status = 1;
+      }
     }
   }
   return status;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <limits>
 #include <malloc.h>
 #include <numeric>
@@ -88,12 +89,47 @@ i64 inc(i64 x) {
   return x + 1;
 }
 
+i64 add(i64 a, i64 b) {
+  return a + b;
+}
+
 Counter make_counter() {
   return Counter{};
 }
 
+bytes small_obj(i64 i) {
+  bytes b(100, 0);
+  auto u = static_cast<std::uint64_t>(i);
+  for (int r = 0; r < 12; ++r)
+    for (int k = 0; k < 8; ++k)
+      b[static_cast<std::size_t>(r * 8 + k)] = static_cast<char>((u >> (8 * k)) & 0xff);
+  return b;
+}
+
 bytes echo_bytes(const bytes& b) {
   return b;
+}
+
+std::vector<actors::object_ref<bytes>> put_small_objects(i64 first, i64 n) {
+  if (n < 0)
+    throw std::invalid_argument("put_small_objects: count " + std::to_string(n) + " is negative");
+  std::vector<actors::object_ref<bytes>> refs;
+  refs.reserve(static_cast<std::size_t>(n));
+  for (i64 i = first; i < first + n; ++i)
+    refs.push_back(actors::put(small_obj(i)));
+  return refs;
+}
+
+i64 wait_for_file(const std::string& path, i64 limit_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit_s);
+  std::error_code ec;
+  while (!std::filesystem::exists(path, ec)) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("wait_for_file: " + path + " did not appear within " + std::to_string(limit_s) +
+                               " s; the driver opens this gate by creating the file");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return 0;
 }
 
 i64 sleep_ms(i64 ms) {
@@ -275,7 +311,8 @@ column partition_stats(const column& part) {
 } // namespace benchjob
 
 using namespace benchjob;
-ACTORS_REMOTE(square, inc, make_counter, &Counter::incr, echo_bytes, sleep_ms, trim_memory,
+ACTORS_REMOTE(square, inc, add, make_counter, &Counter::incr, echo_bytes, put_small_objects, wait_for_file,
+              sleep_ms, trim_memory,
               map_filter_sum, gen_partition, groupby_partial, sample_keys, range_split, hash_split,
               take_bucket, merge_sort16, concat16, partition_stats);
 

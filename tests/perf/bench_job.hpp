@@ -8,7 +8,10 @@
 // bucket behind a header: [B, off_0, ..., off_B] (row offsets), then the rows.
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include <actors/object_ref.hpp>
 
 #include <actors/dataset.hpp>
 
@@ -33,9 +36,22 @@ class Counter {
 };
 Counter make_counter();
 
+/// a + b.
+i64 add(i64 a, i64 b);
+
 // -- objects -------------------------------------------------------------------------
+/// §0.3 small_obj(i): 8-byte little-endian i, 12 times, then 4 zero bytes.
+bytes small_obj(i64 i);
 /// Returns its argument: a copy of the bytes, held where the task ran.
 bytes echo_bytes(const bytes& b);
+/// Puts small_obj(first .. first+n-1) into the store of the node it runs on (which
+/// owns them) and returns their references.
+std::vector<actors::object_ref<bytes>> put_small_objects(i64 first, i64 n);
+
+// -- a gate the driver opens --------------------------------------------------------------
+/// Returns 0 once the file `path` exists (checked every millisecond); throws after
+/// `limit_s` seconds. Tasks that take its result as an argument cannot start before.
+i64 wait_for_file(const std::string& path, i64 limit_s);
 
 // -- helpers for the memory figures ----------------------------------------------------
 /// Sleeps `ms` milliseconds; returns the steady-clock time (ns) it finished at.

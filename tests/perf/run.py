@@ -3,10 +3,23 @@
 keeps their JSON lines and the load other processes put on the machine.
 
     /usr/bin/python3 tests/perf/run.py --build build [--runs 3] [--out tests/perf/results]
+        [--part suite,extra,scaling] [--only NAME[,NAME...]]
+        [--ours-args "ARGS"] [--peer-args "ARGS"]
 
-Writes DIR/ours-N.jsonl, DIR/peer-N.jsonl (stdout of each run), DIR/*.log
-(stderr) and DIR/meta.json (machine, per-run wall time, own and foreign CPU),
-where DIR is a new time-stamped directory under --out; prints DIR last.
+Each run has up to three parts, ours then the peer's in each:
+  suite    the spec's suite: actors_bench --mode both (which also runs our figures
+           beyond the spec) -> ours-N.jsonl; dask_bench.py -> peer-N.jsonl
+  extra    the peer's figures beyond the spec, in a run of their own because its spec
+           suite uses most of its time budget -> peer-extra-N.jsonl
+  scaling  a fresh cluster of 1, 2, 4 and 8 workers: actors_bench --mode scaling ->
+           ours-scaling-N.jsonl; dask_bench.py --suite scaling -> peer-scaling-N.jsonl
+--only is a name filter passed to both sides (a part's name in it picks that part, so
+`--only scaling` is `--part scaling`); --ours-args / --peer-args add flags
+(e.g. smaller counts for a quick check: --ours-args "--queued-tasks 10000").
+
+Writes those files, DIR/*.log (stderr) and DIR/meta.json (machine, per-run wall
+time, own and foreign CPU), where DIR is a new time-stamped directory under --out;
+prints DIR last.
 """
 
 import argparse
@@ -16,6 +29,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,6 +40,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 QUIET_CORES = 0.1
 QUIET_WINDOW_S = 10.0
 QUIET_LIMIT_S = 60.0
+PARTS = ("suite", "extra", "scaling")
+EXTRA_WATCHDOG_S = 540
 
 
 def busy_seconds():
@@ -202,9 +218,21 @@ def main():
     ap.add_argument("--build", default="build", help="the meson build directory")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--part", default=",".join(PARTS), help="comma-separated parts: " + ", ".join(PARTS))
+    ap.add_argument("--only", help="comma-separated benchmark names, passed to both sides")
+    ap.add_argument("--ours-args", default="", help="more flags for actors_bench")
+    ap.add_argument("--peer-args", default="", help="more flags for dask_bench.py")
     ap.add_argument("--ours-timeout", type=float, default=1500.0)
     ap.add_argument("--peer-timeout", type=float, default=330.0)
     args = ap.parse_args()
+    parts = [p for p in args.part.split(",") if p]
+    for p in parts:
+        if p not in PARTS:
+            ap.error(f"--part: {p} is not one of {', '.join(PARTS)}")
+    names = [n for n in (args.only or "").split(",") if n]
+    if any(n in PARTS for n in names):
+        parts = [p for p in PARTS if p in names]
+        args.only = ",".join(n for n in names if n not in PARTS) or None
 
     # Orphans of a run (a killed benchmark's daemons) become our children, so their
     # CPU time is counted as the run's own, not as foreign load.
@@ -224,6 +252,20 @@ def main():
     for path in (ours[0], ours[2], ours[4], ours[6]):
         if not os.path.exists(path):
             sys.exit(f"run.py: {path} is missing: build first (./dev bench does)")
+    only = ["--only", args.only] if args.only else []
+    ours_extra = only + shlex.split(args.ours_args)
+    peer_extra = only + shlex.split(args.peer_args)
+    # The spec's 285 s budget binds the peer's spec suite only; its other parts get more.
+    long_peer = ["--watchdog", str(EXTRA_WATCHDOG_S)]
+    long_timeout = max(args.peer_timeout, EXTRA_WATCHDOG_S + 45)
+    # part -> [(side, file stem, command, timeout)], ours first
+    plan = {
+        "suite": [("ours", "ours", ours + ["--mode", "both"] + ours_extra, args.ours_timeout),
+                  ("peer", "peer", peer + peer_extra, args.peer_timeout)],
+        "extra": [("peer", "peer-extra", peer + ["--suite", "extra"] + long_peer + peer_extra, long_timeout)],
+        "scaling": [("ours", "ours-scaling", ours + ["--mode", "scaling"] + ours_extra, args.ours_timeout),
+                    ("peer", "peer-scaling", peer + ["--suite", "scaling"] + long_peer + peer_extra, long_timeout)],
+    }
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     outdir = os.path.join(os.path.abspath(args.out), stamp)
@@ -236,16 +278,18 @@ def main():
 
     save()
     for i in range(1, args.runs + 1):
-        for impl, cmd, timeout in (("ours", ours, args.ours_timeout), ("peer", peer, args.peer_timeout)):
-            print(f"run.py: run {i}/{args.runs}: {impl}: waiting for a quiet machine", file=sys.stderr, flush=True)
-            r = run_one(cmd, os.path.join(outdir, f"{impl}-{i}.jsonl"), os.path.join(outdir, f"{impl}-{i}.log"),
-                        timeout)
-            r.update({"impl": impl, "run": i})
-            meta["runs"].append(r)
-            save()
-            print(f"run.py: run {i}/{args.runs}: {impl}: exit {r['exit_code']}, {r['wall_s']:.1f} s, "
-                  f"foreign load {r['foreign_cores']:.2f} cores, quiet={r['quiet_wait']['quiet']}",
-                  file=sys.stderr, flush=True)
+        for part in parts:
+            for impl, stem, cmd, timeout in plan[part]:
+                what = f"run {i}/{args.runs}: {part}: {impl}"
+                print(f"run.py: {what}: waiting for a quiet machine", file=sys.stderr, flush=True)
+                r = run_one(cmd, os.path.join(outdir, f"{stem}-{i}.jsonl"), os.path.join(outdir, f"{stem}-{i}.log"),
+                            timeout)
+                r.update({"impl": impl, "part": part, "run": i})
+                meta["runs"].append(r)
+                save()
+                print(f"run.py: {what}: exit {r['exit_code']}, {r['wall_s']:.1f} s, "
+                      f"foreign load {r['foreign_cores']:.2f} cores, quiet={r['quiet_wait']['quiet']}",
+                      file=sys.stderr, flush=True)
     print(outdir)
 
 

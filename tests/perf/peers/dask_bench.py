@@ -4,9 +4,16 @@
 
 Prints one JSON object per line on stdout: {"name", "value", "unit", ...extras};
 a failure prints value null, unit "error" and the message, and the suite goes
-on. A watchdog stops the script after 285 s.
+on. A watchdog stops the script after 285 s (--watchdog).
 
-    /usr/bin/python3 tests/perf/peers/dask_bench.py [--only NAME[,NAME]] [--literal-bag]
+    /usr/bin/python3 tests/perf/peers/dask_bench.py [--suite spec|extra|scaling]
+        [--only NAME[,NAME]] [--literal-bag] [--scaling-nodes 1,2,4,8] [--COUNT N ...]
+
+--suite spec (the default) is the spec's suite. `extra` runs the figures beyond the
+spec that Dask can do, on the spec's cluster shape: tasks_sync_latency,
+get_refs_batch, mem_per_small_object and live_actors. `scaling` runs
+scaling_tasks_async and scaling_actor_calls_async on a fresh LocalCluster of N
+single-thread workers for each N of --scaling-nodes; those lines carry "nodes": N.
 """
 
 import argparse
@@ -33,10 +40,18 @@ _out_lock = threading.Lock()
 _current = {"names": ["script"]}
 
 
+_mode = {"mode": "peer", "nodes": None}
+EXTRA_NAMES = ["tasks_sync_latency", "get_refs_batch", "mem_per_small_object",
+               "live_actors_create", "live_actors_call", "mem_per_idle_actor"]
+SCALING_NAMES = ["scaling_tasks_async", "scaling_actor_calls_async"]
+
+
 def emit(name, value, unit, **extras):
     obj = {"name": name, "value": value, "unit": unit}
     obj.update(extras)
-    obj["mode"] = "peer"
+    obj["mode"] = _mode["mode"]
+    if _mode["nodes"] is not None:
+        obj["nodes"] = _mode["nodes"]
     with _out_lock:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
@@ -79,6 +94,10 @@ def small_obj(i):
     return i.to_bytes(8, "little") * 12 + b"\0" * 4
 
 
+def small_objs(first, n):
+    return [small_obj(i) for i in range(first, first + n)]
+
+
 def make_part(p):
     import numpy as np
     import pandas as pd
@@ -97,6 +116,18 @@ def part_stats(p):
         int(p.index.min()) if n else 0,
         int(p.index.max()) if n else 0,
     )
+
+
+def trim_memory():
+    """Collects garbage and gives free heap memory back to the system (glibc malloc_trim)."""
+    import ctypes
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    return 0
 
 
 def set_saturation(value, dask_scheduler=None):
@@ -158,8 +189,11 @@ def kill_children():
         pass
 
 
+WATCHDOG_S_USED = [WATCHDOG_S]
+
+
 def watchdog():
-    emit_error(_current["names"], f"watchdog: the script exceeded {WATCHDOG_S:.0f} s")
+    emit_error(_current["names"], f"watchdog: the script exceeded {WATCHDOG_S_USED[0]:.0f} s")
     kill_children()
     os._exit(3)
 
@@ -181,6 +215,7 @@ class Suite:
         self.t_groupby = None
         self.t_sort = None
         self.sampler = Sampler()
+        self.workers = 2
 
     def picked(self, names):
         return not self.only or any(n in self.only for n in names)
@@ -198,10 +233,29 @@ class Suite:
             return False
 
     def run(self):
+        if self.args.suite == "scaling":
+            if self.picked(SCALING_NAMES):
+                self.run_scaling()
+            return
+        if self.args.suite == "extra" and not self.picked(EXTRA_NAMES):
+            return
         self.sampler.start()
         ok = self.step(["cluster_start"], self.cluster_start, always=True)
         if not ok:
             return
+        if self.args.suite == "extra":
+            self.step(["warmup"], self.warmup, always=True)
+            self.step(["tasks_sync_latency"], self.tasks_sync_latency)
+            self.step(["get_refs_batch"], self.get_refs_batch)
+            self.step(["mem_per_small_object"], self.mem_per_small_object)
+            self.step(EXTRA_NAMES[3:], self.live_actors)
+            self.step(["cluster_stop"], self.cluster_stop, always=True)
+            if self.picked(["script_total"]):
+                emit("script_total", time.monotonic() - T_SCRIPT0, "s")
+            return
+        self.spec_suite()
+
+    def spec_suite(self):
         self.step(["warmup"], self.warmup, always=True)
         self.step(["tasks_sync"], self.tasks_sync)
         self.step(["tasks_async"], lambda: self.tasks_async("tasks_async"))
@@ -233,10 +287,10 @@ class Suite:
 
         t0 = time.monotonic()
         self.cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         )
         self.client = Client(self.cluster)
-        self.client.wait_for_workers(2)
+        self.client.wait_for_workers(self.workers)
         t = time.monotonic() - t0
         if self.picked(["cluster_start"]):
             emit("cluster_start", t, "s")
@@ -588,6 +642,164 @@ class Suite:
             emit("cluster_stop", t, "s")
 
 
+    # -- beyond the spec (--suite extra) ------------------------------------------------
+
+    def tasks_sync_latency(self):
+        c = self.client
+        n = self.args.latency_samples
+        for i in range(200):
+            assert c.submit(square, i, pure=False).result() == i * i
+        lat = []
+        t0 = time.monotonic()
+        for i in range(n):
+            s = time.monotonic()
+            f = c.submit(square, i, pure=False)
+            v = f.result()
+            f.release()
+            del f
+            e = time.monotonic()
+            lat.append((e - s) * 1e6)
+            if v != i * i:
+                raise AssertionError(f"square({i}) returned {v}")
+            if e - t0 > 30:
+                break
+        el = time.monotonic() - t0
+        emit("tasks_sync_latency", percentile(lat, 0.5), "µs", n=len(lat), round_trips_per_s=len(lat) / el,
+             p50_latency_us=percentile(lat, 0.5), p99_latency_us=percentile(lat, 0.99),
+             p999_latency_us=percentile(lat, 0.999), max_latency_us=max(lat),
+             method="up to n sequential square tasks (stop after 30 s); value = p50")
+
+    def get_refs_batch(self):
+        c = self.client
+        n = self.args.get_refs
+        reps = []
+        for rep in range(5):
+            objs = small_objs(rep * n, n)
+            futs = c.scatter(objs, hash=False)
+            t0 = time.monotonic()
+            vals = c.gather(futs)
+            reps.append(time.monotonic() - t0)
+            assert vals == objs, "bytes differ"
+            del futs, vals
+        t = statistics.median(reps)
+        emit("get_refs_batch", t, "s", n=n, objs_per_s=n / t, rep_s=reps,
+             method="median of 5: one client.gather of n futures of 100-byte objects scattered to the workers")
+
+    def tree_rss(self):
+        return sum(max(0, status_kb(p, "VmRSS")) for p in tree_pids()) * 1024
+
+    def settled_rss(self):
+        """The summed RSS after every process freed what it no longer holds (as ours trims)."""
+        self.client.run(trim_memory)
+        trim_memory()
+        time.sleep(0.3)
+        return self.tree_rss()
+
+    def mem_per_small_object(self):
+        c = self.client
+        n = self.args.small_objects
+        base = self.settled_rss()
+        t0 = time.monotonic()
+        futs = c.scatter(small_objs(0, n), hash=False)
+        put = time.monotonic() - t0
+        time.sleep(0.3)
+        after = self.tree_rss()
+        step = max(1, n // 100)
+        assert c.gather(futs[::step]) == [small_obj(i) for i in range(0, n, step)], "bytes differ"
+        del futs
+        emit("mem_per_small_object", (after - base) / n, "bytes", n=n, put_s=put,
+             method="RSS growth of the driver and the workers with n scattered 100-byte objects")
+
+    def live_actors(self):
+        c = self.client
+        n = self.args.live_actors
+        base = self.settled_rss()
+        t0 = time.monotonic()
+        futs = [c.submit(Counter, actor=True, pure=False) for _ in range(n)]
+        actors = [f.result(timeout=120) for f in futs]
+
+        def call_each(expect):
+            calls = [a.incr() for a in actors]
+            deadline = time.monotonic() + 120
+            for i, f in enumerate(calls):
+                v = f.result(timeout=max(0.001, deadline - time.monotonic()))
+                if v != expect:
+                    raise AssertionError(f"actor {i} returned {v}, expected {expect}")
+
+        call_each(1)
+        create = time.monotonic() - t0
+        time.sleep(0.3)
+        after = self.tree_rss()
+        t1 = time.monotonic()
+        call_each(2)
+        call = time.monotonic() - t1
+        emit("live_actors_create", create, "s", n=n, actors_per_s=n / create,
+             method="n client.submit(Counter, actor=True) without waiting, until each answered its first incr()")
+        emit("live_actors_call", call, "s", n=n, calls_per_s=n / call,
+             method="one incr() on each of the n actors, all in flight")
+        emit("mem_per_idle_actor", (after - base) / n, "bytes", n=n, create_s=create,
+             method="RSS growth of the driver and the workers with n live Counter actors, each called once")
+        del actors, futs
+
+    # -- scaling (--suite scaling) ---------------------------------------------------------
+
+    def run_scaling(self):
+        _mode["mode"] = "scaling"
+        for n in self.args.scaling_nodes:
+            _mode["nodes"] = n
+            self.workers = n
+            self.counter = None
+            ok = self.step(["cluster_start"], self.cluster_start, always=True)
+            if ok:
+                self.step(["warmup"], self.warmup, always=True)
+                self.step(["scaling_tasks_async"], self.scaling_tasks_async)
+                self.step(["scaling_actor_calls_async"], self.scaling_actor_calls_async)
+            self.step(["cluster_stop"], self.cluster_stop, always=True)
+            self.client = self.cluster = None
+
+    def scaling_tasks_async(self):
+        from distributed import wait
+
+        c = self.client
+        n = self.args.scaling_tasks
+        t0 = time.monotonic()
+        futs = c.map(square, range(n), pure=False)
+        submit = time.monotonic() - t0
+        done = wait(futs, timeout=90)
+        if done.not_done:
+            raise TimeoutError(f"{len(done.not_done)} tasks not done after 90 s")
+        vals = c.gather(futs)
+        el = time.monotonic() - t0
+        assert vals == [i * i for i in range(n)], "wrong results"
+        del futs, vals
+        emit("scaling_tasks_async", n / el, "tasks/s", n=n, submit_s=submit,
+             method="as tasks_async with n tasks over the workers")
+
+    def scaling_actor_calls_async(self):
+        c = self.client
+        n = self.args.scaling_calls
+        addrs = sorted(c.scheduler_info()["workers"])
+        k = len(addrs)
+        actors = [c.submit(Counter, actor=True, workers=[a], pure=False).result(timeout=60) for a in addrs]
+        calls = [0] * k
+        for _ in range(50):
+            for w in range(k):
+                calls[w] += 1
+                assert actors[w].incr().result(timeout=60) == calls[w], "warm-up: wrong count"
+        t0 = time.monotonic()
+        futs = [actors[i % k].incr() for i in range(n)]
+        deadline = t0 + 90
+        vals = [f.result(timeout=max(0.001, deadline - time.monotonic())) for f in futs]
+        el = time.monotonic() - t0
+        for w in range(k):
+            mine = vals[w::k]
+            assert len(set(mine)) == len(mine), f"actor {w} returned repeated values"
+            assert max(mine) == calls[w] + len(mine), f"actor {w}: max != calls made"
+        del futs, actors
+        emit("scaling_actor_calls_async", n / el, "calls/s", n=n, actors=k,
+             method="one Counter actor on each worker; n incr() calls round-robin over them, all in flight")
+
+
 def percentile(xs, p):
     v = sorted(xs)
     rank = math.ceil(p * len(v))
@@ -596,10 +808,26 @@ def percentile(xs, p):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", choices=("spec", "extra", "scaling"), default="spec")
     ap.add_argument("--only", help="comma-separated benchmark names")
     ap.add_argument("--literal-bag", action="store_true", help="also run data_map_reduce_literal (~6 min)")
+    ap.add_argument("--watchdog", type=float, default=WATCHDOG_S, help="seconds before the script gives up")
+    ap.add_argument("--scaling-nodes", type=lambda v: [int(x) for x in v.split(",") if x], default=[1, 2, 4, 8])
+    ap.add_argument("--scaling-tasks", type=int, default=10000)
+    ap.add_argument("--scaling-calls", type=int, default=2000)
+    ap.add_argument("--latency-samples", type=int, default=20000)
+    ap.add_argument("--get-refs", type=int, default=10000)
+    ap.add_argument("--small-objects", type=int, default=100000)
+    ap.add_argument("--live-actors", type=int, default=1000,
+                    help="actors of live_actors (Dask creates about a hundred per second or fewer here: 10,000 would take minutes)")
     args = ap.parse_args()
-    timer = threading.Timer(WATCHDOG_S if not args.literal_bag else WATCHDOG_S + 400, watchdog)
+    for name in ("scaling_tasks", "scaling_calls", "latency_samples", "get_refs", "small_objects", "live_actors"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not args.scaling_nodes or min(args.scaling_nodes) < 1:
+        ap.error("--scaling-nodes needs positive worker counts, e.g. 1,2,4,8")
+    WATCHDOG_S_USED[0] = args.watchdog + (400 if args.literal_bag else 0)
+    timer = threading.Timer(WATCHDOG_S_USED[0], watchdog)
     timer.daemon = True
     timer.start()
     signal.signal(signal.SIGTERM, lambda *_: (kill_children(), os._exit(143)))
