@@ -27,7 +27,7 @@ double parse_number(const std::string& text, const std::string& what) {
 }
 
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
-                                   "spill-dir", "local-nodes", "token", "node", "metrics-port",
+                                   "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
                                    "heartbeat-timeout", "head-reconnect-timeout", "state-dir"};
 
 // Flags that take no value.
@@ -47,6 +47,8 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.object_store_bytes = parse_bytes(value, what);
   else if (key == "spill-dir")
     opts.spill_dir = value;
+  else if (key == "task-memory-limit")
+    opts.task_memory_limit = parse_bytes(value, what);
   else if (key == "token")
     opts.token = value;
   else if (key == "state-dir")
