@@ -160,6 +160,19 @@ node::node(node_config cfg)
 }
 
 void node::start() {
+  // Before any task can arrive.
+  node_task_memory_limit.store(config.task_memory_limit);
+  // A file-size limit (ulimit -f) must fail a spill write with EFBIG, not kill
+  // the node with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
+  if (config.task_memory_limit > 0) {
+    auto worst = config.object_store_bytes + config.task_memory_limit * static_cast<std::size_t>(std::ceil(config.num_cpus));
+    if (worst > physical_memory())
+      log(log_level::warning, "node", "the object store (", config.object_store_bytes, " bytes) and ",
+          std::ceil(config.num_cpus), " tasks at their memory limit (", config.task_memory_limit,
+          " bytes each) add up to more than this machine's ", physical_memory(),
+          " bytes of memory: lower --object-store-bytes or --task-memory-limit");
+  }
   if (config.metrics_port >= 0)
     metrics = std::make_unique<metrics_service>(*this, config.bind, config.metrics_port);
   if (config.role != node_role::member && metrics) {
@@ -181,18 +194,6 @@ void node::start() {
     cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
   net->join(*control, config.token, config.bind, config.role != node_role::embedded,
             config.role != node_role::member, config.driver, metrics ? metrics->port() : 0);
-  node_task_memory_limit.store(config.task_memory_limit);
-  // A file-size limit (ulimit -f) must fail a spill write with EFBIG, not kill
-  // the node with SIGXFSZ.
-  std::signal(SIGXFSZ, SIG_IGN);
-  if (config.task_memory_limit > 0) {
-    auto worst = config.object_store_bytes + config.task_memory_limit * static_cast<std::size_t>(std::ceil(config.num_cpus));
-    if (worst > physical_memory())
-      log(log_level::warning, "node", "the object store (", config.object_store_bytes, " bytes) and ",
-          std::ceil(config.num_cpus), " tasks at their memory limit (", config.task_memory_limit,
-          " bytes each) add up to more than this machine's ", physical_memory(),
-          " bytes of memory: lower --object-store-bytes or --task-memory-limit");
-  }
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
       ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string(),
       config.task_memory_limit ? ", tasks limited to " + std::to_string(config.task_memory_limit) + " bytes"

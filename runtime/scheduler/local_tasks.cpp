@@ -52,7 +52,10 @@ class task_item final : public work_item {
         result = fn_.invoke(fn_.fn, *args_);
       }
       store_.settle(result_, std::move(result));
-      log_.finished(slot, true, queued_us_);
+      // A result the full store refused leaves the cell failed (object_store_full).
+      const bool refused = result_->current() == detail::object_cell::state::failed
+                           && result_->why->code == errc::object_store_full;
+      log_.finished(slot, !refused, queued_us_);
       return;
     } catch (const task_memory_exceeded& e) {
       log_.finished(slot, false, queued_us_);

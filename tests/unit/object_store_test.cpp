@@ -14,7 +14,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -478,6 +480,41 @@ TEST_F(ObjectStore, PartlyWrittenSpillFilesAreRemoved) {
   auto* d = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 5))));
   EXPECT_EQ(d->current(), object_cell::state::ready);
   EXPECT_EQ(dir_.file_count(), 1u);
+}
+
+// Out of file descriptors, no spill file can be opened: the put is refused with
+// the reason, and works again once descriptors free up.
+TEST_F(ObjectStore, PutIsRefusedWhenTheProcessIsOutOfFileDescriptors) {
+  make_store(1 * MiB);
+  auto* a = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 1))));
+  auto* b = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 2))));
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  std::vector<int> held;
+  for (;;) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      break;
+    held.push_back(fd);
+    if (held.size() == 1) {
+      // Few descriptors above the ones open now, so the loop ends soon.
+      rlimit low = old_limit;
+      low.rlim_cur = static_cast<rlim_t>(fd + 8);
+      ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    }
+  }
+  auto* c = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 3))));
+  for (int fd : held)
+    ::close(fd);
+  setrlimit(RLIMIT_NOFILE, &old_limit);
+
+  ASSERT_EQ(c->current(), object_cell::state::failed);
+  EXPECT_NE(c->why->message.find("Too many open files"), std::string::npos) << c->why->message;
+  EXPECT_EQ(dir_.file_count(), 0u);
+  EXPECT_EQ(as<blob>(store().value(a, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 1));
+  EXPECT_EQ(as<blob>(store().value(b, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 2));
+  auto* d = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 4))));
+  EXPECT_EQ(d->current(), object_cell::state::ready);
 }
 
 TEST_F(ObjectStore, EncodedValueFromAnotherNodeIsRefusedWhenNoRoomCanBeMade) {
