@@ -187,7 +187,11 @@ std::string object_store::make_room(object_cell* cell, std::size_t bytes, const 
   return full_message(bytes, problem);
 }
 
-std::string object_store::full_message(std::size_t incoming, const std::string& problem) const {
+std::string object_store::full_message(std::size_t incoming, const std::string& problem) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++refused_total_;
+  }
   return "the object store of node " + node_.to_string() + " is full: it holds "
          + std::to_string(bytes_in_memory_.load(std::memory_order_relaxed))
          + " bytes in memory against its limit of " + std::to_string(limit_)
@@ -646,6 +650,7 @@ object_store_stats object_store::stats() const {
   s.spilled_objects = spilled_objects_;
   s.spilled_bytes_total = spilled_bytes_total_;
   s.restored_bytes_total = restored_bytes_total_;
+  s.refused_total = refused_total_;
   return s;
 }
 

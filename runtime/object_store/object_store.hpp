@@ -29,6 +29,8 @@ struct object_store_stats {
   std::size_t spilled_objects = 0;
   std::uint64_t spilled_bytes_total = 0;
   std::uint64_t restored_bytes_total = 0;
+  /// Values refused because the store was full and nothing could spill.
+  std::uint64_t refused_total = 0;
 };
 
 /// One node's objects: creates cells, accounts their bytes against a limit, spills
@@ -145,7 +147,8 @@ class object_store {
   /// of the object_store_full failure.
   std::string make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
                         std::string& spilled_path, std::vector<object_cell*>& pins);
-  std::string full_message(std::size_t incoming, const std::string& problem) const;
+  /// The text of a refusal (and counts it).
+  std::string full_message(std::size_t incoming, const std::string& problem);
   void lru_push(object_cell* cell);
   void lru_remove(object_cell* cell);
 
@@ -166,6 +169,7 @@ class object_store {
   std::size_t spilled_objects_ = 0;
   std::uint64_t spilled_bytes_total_ = 0;
   std::uint64_t restored_bytes_total_ = 0;
+  std::uint64_t refused_total_ = 0;
   bool warned_over_limit_ = false;
   // Why the last attempt to spill could not make room.
   std::string spill_problem_;

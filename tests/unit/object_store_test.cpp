@@ -443,6 +443,7 @@ TEST_F(ObjectStore, PutIsRefusedWithTheReasonWhenTheSpillDirectoryCannotTakeFile
   EXPECT_NE(text.find("spill directory " + spill.string() + ": Not a directory"), std::string::npos) << text;
   EXPECT_NE(text.find("limit of " + std::to_string(1 * MiB)), std::string::npos) << text;
   EXPECT_NE(text.find("Raise --object-store-bytes"), std::string::npos) << text;
+  EXPECT_EQ(store().stats().refused_total, 1u);
   // What was stored stays readable; the store is within its limit.
   EXPECT_EQ(as<blob>(store().value(a, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 1));
   EXPECT_EQ(as<blob>(store().value(b, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 2));
