@@ -90,6 +90,8 @@ std::size_t parse_bytes(const std::string& text, const std::string& what) {
   std::size_t digits = 0;
   while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
     ++digits;
+  if (digits == 0)
+    bad(what, text, "expected a size such as 512M or 2G");
   double v = parse_number(text.substr(0, digits), what);
   std::string unit = text.substr(digits);
   double scale = 1;
