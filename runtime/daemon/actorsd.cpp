@@ -38,7 +38,12 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
   --num-cpus N             CPUs offered to tasks (default: hardware threads)
   --resources A=1,B=2      custom resources offered, e.g. GPU=1
   --object-store-bytes N   object store size before spilling (e.g. 2G)
-  --spill-dir DIR          where spilled objects go
+  --spill-dir DIR          where spilled objects go; when it cannot take a
+                           file and the store is full, puts and results fail
+                           with object_store_full
+  --task-memory-limit N    bytes one task may allocate while it runs (e.g.
+                           512M); past it the task fails and the node carries
+                           on (default: no limit)
   --load LIB.so            load a library with ACTORS_REMOTE registrations
                            (repeatable)
   --heartbeat-timeout MS   silence after which a peer is declared dead
@@ -116,6 +121,8 @@ daemon_options parse(int argc, char** argv) {
         o.node.object_store_bytes = actors::runtime::parse_bytes(need(), "--object-store-bytes");
       } else if (arg == "--spill-dir") {
         o.node.spill_dir = need();
+      } else if (arg == "--task-memory-limit") {
+        o.node.task_memory_limit = actors::runtime::parse_bytes(need(), "--task-memory-limit");
       } else if (arg == "--load") {
         o.libraries.push_back(need());
       } else if (arg == "--heartbeat-timeout") {

@@ -140,6 +140,10 @@ std::vector<MetricFamily> node_metrics(node& n) {
                          MetricType::Counter);
   add_counter(restored, labels({}), static_cast<double>(store.restored_bytes_total));
   out.push_back(std::move(restored));
+  auto refused = family("actors_object_store_refused_total",
+                        "Values refused because the store was full and nothing could spill", MetricType::Counter);
+  add_counter(refused, labels({}), static_cast<double>(store.refused_total));
+  out.push_back(std::move(refused));
 
   auto resources = family("actors_resources", "This node's resources, total and available", MetricType::Gauge);
   auto add_resources = [&](const resource_set& r, const char* kind) {

@@ -253,7 +253,14 @@ object_cell* submit_task(const function_entry& fn, args_ptr args, task_options o
 }
 
 object_cell* put_object(value_box value) {
-  return require_node().store.create_ready(std::move(value));
+  auto* cell = require_node().store.create_ready(std::move(value));
+  if (cell->current() == object_cell::state::failed) {
+    // The store could not take it (object_store_full): the put throws.
+    failure why = *cell->why;
+    release(cell);
+    raise(why);
+  }
+  return cell;
 }
 
 std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,

@@ -1,6 +1,7 @@
 #include "runtime/node/node.hpp"
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/task_memory.hpp"
 #include "runtime/control_store/head_state.hpp"
 
 #include "actors/errors.hpp"
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <fstream>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <random>
 #include <system_error>
@@ -92,6 +94,7 @@ node_config resolve(const init_options& opts) {
   cfg.heartbeat_timeout_ms = opts.heartbeat_timeout_ms;
   cfg.head_reconnect_timeout_ms = opts.head_reconnect_timeout_ms;
   cfg.object_store_bytes = opts.object_store_bytes > 0 ? opts.object_store_bytes : physical_memory() / 4;
+  cfg.task_memory_limit = opts.task_memory_limit;
   if (opts.spill_dir.empty()) {
     auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
     std::string tmpl = base.string();
@@ -157,6 +160,19 @@ node::node(node_config cfg)
 }
 
 void node::start() {
+  // Before any task can arrive.
+  node_task_memory_limit.store(config.task_memory_limit);
+  // A file-size limit (ulimit -f) must fail a spill write with EFBIG, not kill
+  // the node with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
+  if (config.task_memory_limit > 0) {
+    auto worst = config.object_store_bytes + config.task_memory_limit * static_cast<std::size_t>(std::ceil(config.num_cpus));
+    if (worst > physical_memory())
+      log(log_level::warning, "node", "the object store (", config.object_store_bytes, " bytes) and ",
+          std::ceil(config.num_cpus), " tasks at their memory limit (", config.task_memory_limit,
+          " bytes each) add up to more than this machine's ", physical_memory(),
+          " bytes of memory: lower --object-store-bytes or --task-memory-limit");
+  }
   if (config.metrics_port >= 0)
     metrics = std::make_unique<metrics_service>(*this, config.bind, config.metrics_port);
   if (config.role != node_role::member && metrics) {
@@ -186,12 +202,15 @@ void node::start() {
       return fresh && net->take_restarted_control(fresh) ? fresh : caf::actor{};
     });
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
-      ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string());
+      ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string(),
+      config.task_memory_limit ? ", tasks limited to " + std::to_string(config.task_memory_limit) + " bytes"
+                               : std::string());
 }
 
 node::~node() {
   if (services)
     services->stop();
+  node_task_memory_limit.store(0);
   metrics.reset();
   sched.stop();
   host.stop();

@@ -59,6 +59,8 @@ struct node_config {
   resource_set resources;
   std::size_t object_store_bytes = 0;
   std::filesystem::path spill_dir;
+  /// Bytes a task may allocate while it runs here (0: no limit).
+  std::size_t task_memory_limit = 0;
   /// The spill directory was made by the node and goes with it.
   bool owns_spill_dir = false;
 };

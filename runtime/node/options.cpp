@@ -27,7 +27,7 @@ double parse_number(const std::string& text, const std::string& what) {
 }
 
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
-                                   "spill-dir", "local-nodes", "token", "node", "metrics-port",
+                                   "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
                                    "heartbeat-timeout", "head-reconnect-timeout", "state-dir"};
 
 // Flags that take no value.
@@ -47,6 +47,8 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.object_store_bytes = parse_bytes(value, what);
   else if (key == "spill-dir")
     opts.spill_dir = value;
+  else if (key == "task-memory-limit")
+    opts.task_memory_limit = parse_bytes(value, what);
   else if (key == "token")
     opts.token = value;
   else if (key == "state-dir")
@@ -88,6 +90,8 @@ std::size_t parse_bytes(const std::string& text, const std::string& what) {
   std::size_t digits = 0;
   while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
     ++digits;
+  if (digits == 0)
+    bad(what, text, "expected a size such as 512M or 2G");
   double v = parse_number(text.substr(0, digits), what);
   std::string unit = text.substr(digits);
   double scale = 1;

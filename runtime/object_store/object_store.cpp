@@ -1,13 +1,17 @@
 #include "runtime/object_store/object_store.hpp"
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/task_memory.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <system_error>
+#include <unistd.h>
 #include <utility>
 
 namespace actors::runtime {
@@ -95,23 +99,150 @@ object_cell* object_store::create_failed(const object_id& id, detail::failure wh
 }
 
 bool object_store::settle(object_cell* cell, detail::value_box value) {
+  auto bytes = value.ops->byte_size(value.value.get());
+  std::string spilled_path;
+  std::vector<object_cell*> pins;
+  // Far under the limit this is one relaxed load; the lock comes in account().
+  if (bytes_in_memory_.load(std::memory_order_relaxed) + bytes > limit_) {
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    auto refusal = make_room(cell, bytes, &value, spilled_path, pins);
+    if (!refusal.empty())
+      return settle(cell, detail::failure{errc::object_store_full, std::move(refusal), {}, {}});
+  }
+  const bool on_disk = !spilled_path.empty();
   std::vector<std::function<void()>> waiters;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
-    if (cell->current() != object_cell::state::pending)
+    if (cell->current() != object_cell::state::pending) {
+      if (on_disk) {
+        ::unlink(spilled_path.c_str());
+        for (auto* p : pins)
+          detail::release(p);
+      }
       return false;
-    cell->bytes = value.ops->byte_size(value.value.get());
-    cell->value = std::move(value);
+    }
+    cell->bytes = bytes;
+    if (on_disk) {
+      cell->spilled_ops = value.ops;
+      cell->spill_path = std::move(spilled_path);
+      cell->pins = std::move(pins);
+    } else {
+      cell->value = std::move(value);
+    }
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
   }
-  account(cell);
+  if (on_disk) {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++spilled_objects_;
+    spilled_bytes_total_ += bytes;
+  } else {
+    account(cell);
+  }
   for (auto& w : waiters)
     w();
   return true;
 }
 
+std::string object_store::make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
+                                    std::string& spilled_path, std::vector<object_cell*>& pins) {
+  std::string problem;
+  // A value larger than the whole limit cannot fit however much spills.
+  if (bytes > limit_)
+    problem = "the value alone is larger than the limit";
+  else if (spill_until_fits(bytes))
+    return {};
+  else {
+    std::lock_guard<std::mutex> guard{mu_};
+    problem = spill_problem_;
+  }
+  if (!value)
+    return full_message(bytes, problem);
+  // Older values could not make room: the new value itself may go to disk.
+  if (!value->ops->encode)
+    return full_message(bytes, problem + "; the new value, a " + detail::demangle(value->ops->name)
+                                 + ", has no encoding, so it cannot go to disk either");
+  std::string encoded;
+  try {
+    pin_collector = &pins;
+    encoded = value->ops->encode(value->value.get());
+    pin_collector = nullptr;
+  } catch (const std::exception& e) {
+    pin_collector = nullptr;
+    for (auto* p : pins)
+      detail::release(p);
+    pins.clear();
+    return full_message(bytes, problem + "; the new value cannot be encoded to go to disk: " + e.what());
+  }
+  std::string write_problem;
+  spilled_path = write_spill_file(cell->id, encoded, write_problem);
+  if (!spilled_path.empty())
+    return {};
+  for (auto* p : pins)
+    detail::release(p);
+  pins.clear();
+  if (write_problem != problem)
+    problem += "; writing the new value: " + write_problem;
+  return full_message(bytes, problem);
+}
+
+std::string object_store::full_message(std::size_t incoming, const std::string& problem) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++refused_total_;
+  }
+  return "the object store of node " + node_.to_string() + " is full: it holds "
+         + std::to_string(bytes_in_memory_.load(std::memory_order_relaxed))
+         + " bytes in memory against its limit of " + std::to_string(limit_)
+         + " bytes (--object-store-bytes) and cannot take a value of " + std::to_string(incoming)
+         + " bytes, because nothing could be spilled (" + problem
+         + "). Raise --object-store-bytes, free objects by dropping their object_refs, "
+           "or give the spill directory room";
+}
+
+std::string object_store::write_spill_file(const object_id& id, const std::string& bytes, std::string& problem) {
+  auto path = (spill_dir_ / (id.to_string() + ".obj")).string();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(errno);
+    return {};
+  }
+  int err = 0;
+  const char* at = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    auto n = ::write(fd, at, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    at += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0)
+    err = errno;
+  if (err != 0) {
+    // No partial objects: a file that did not take every byte goes.
+    ::unlink(path.c_str());
+    problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(err);
+    return {};
+  }
+  return path;
+}
+
 bool object_store::settle_encoded(object_cell* cell, std::string type_name, std::string bytes) {
+  if (bytes_in_memory_.load(std::memory_order_relaxed) + bytes.size() > limit_) {
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    std::string unused_path;
+    std::vector<object_cell*> unused_pins;
+    auto refusal = make_room(cell, bytes.size(), nullptr, unused_path, unused_pins);
+    if (!refusal.empty())
+      return settle(cell, detail::failure{errc::object_store_full, std::move(refusal), {}, {}});
+  }
   std::vector<std::function<void()>> waiters;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
@@ -162,8 +293,10 @@ void object_store::keep_encoded(object_cell* cell, std::string bytes) {
     after = cell->bytes = cell->encoded.size();
   }
   std::lock_guard<std::mutex> guard{mu_};
-  if (cell->in_lru)
-    bytes_in_memory_ = bytes_in_memory_ - before + after;
+  if (cell->in_lru) {
+    bytes_in_memory_ -= before;
+    bytes_in_memory_ += after;
+  }
 }
 
 void object_store::fill(object_cell* cell, std::string bytes) {
@@ -226,7 +359,7 @@ void object_store::account(object_cell* cell) {
     over = bytes_in_memory_ > limit_;
   }
   if (over)
-    spill_until_under_limit();
+    spill_until_fits(0);
 }
 
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
@@ -312,14 +445,14 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
   return out;
 }
 
-void object_store::spill_until_under_limit() {
+bool object_store::spill_until_fits(std::size_t incoming) {
   std::lock_guard<std::mutex> spilling{spill_mu_};
   for (;;) {
     object_cell* victim = nullptr;
     {
       std::lock_guard<std::mutex> guard{mu_};
-      if (bytes_in_memory_ <= limit_)
-        return;
+      if (bytes_in_memory_ + incoming <= limit_)
+        return true;
       // Oldest first; skip values a running task or reader shares right now, and
       // types that have no encoding.
       for (auto* c = lru_head_; c; c = c->lru_next) {
@@ -333,23 +466,22 @@ void object_store::spill_until_under_limit() {
         }
       }
       if (!victim) {
-        if (!warned_over_limit_) {
+        spill_problem_ = "every value in memory is in use by a running task or reader, or has no encoding";
+        if (incoming == 0 && !warned_over_limit_) {
           warned_over_limit_ = true;
-          log(log_level::warning, "object_store", "holding ", bytes_in_memory_,
+          log(log_level::warning, "object_store", "holding ", bytes_in_memory_.load(),
               " bytes in memory, over the limit of ", limit_,
               ": every value is in use or has no encoding, so none can spill");
         }
-        return;
+        return false;
       }
       victim->refs.fetch_add(1, std::memory_order_relaxed);
       lru_remove(victim);
     }
     bool ok = spill(victim);
-    if (!ok) {
-      detail::release(victim);
-      return;
-    }
     detail::release(victim);
+    if (!ok)
+      return false;
   }
 }
 
@@ -388,25 +520,23 @@ bool object_store::spill(object_cell* cell) {
     guard.unlock();
     std::lock_guard<std::mutex> g{mu_};
     cell->counted = true;
+    spill_problem_ = "object " + cell->id.to_string() + " cannot be encoded: " + e.what();
     return false;
   }
-  auto path = (spill_dir_ / (cell->id.to_string() + ".obj")).string();
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      for (auto* p : pins)
-        detail::release(p);
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-      log(log_level::warning, "object_store", "cannot write spill file ", path,
-          ": the spill directory is missing or full; keeping the object in memory");
-      guard.unlock();
-      std::lock_guard<std::mutex> g{mu_};
-      lru_push(cell);
-      return false;
-    }
+  std::string problem;
+  auto path = write_spill_file(cell->id, bytes, problem);
+  if (path.empty()) {
+    for (auto* p : pins)
+      detail::release(p);
+    guard.unlock();
+    std::lock_guard<std::mutex> g{mu_};
+    // One line per new reason, not one per put while the disk stays full.
+    if (problem != spill_problem_)
+      log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), " (",
+          problem, "); it stays in memory");
+    spill_problem_ = std::move(problem);
+    lru_push(cell);
+    return false;
   }
   cell->spilled_ops = cell->value.ops;
   cell->value = {};
@@ -515,11 +645,12 @@ object_store_stats object_store::stats() const {
   std::lock_guard<std::mutex> guard{mu_};
   object_store_stats s;
   s.objects = objects_;
-  s.bytes_in_memory = bytes_in_memory_;
+  s.bytes_in_memory = bytes_in_memory_.load();
   s.bytes_limit = limit_;
   s.spilled_objects = spilled_objects_;
   s.spilled_bytes_total = spilled_bytes_total_;
   s.restored_bytes_total = restored_bytes_total_;
+  s.refused_total = refused_total_;
   return s;
 }
 
@@ -573,6 +704,9 @@ void retain(object_cell* cell) noexcept {
 void release(object_cell* cell) noexcept {
   if (cell->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return;
+  // Freeing may tell other nodes (a message), inside a task past its memory
+  // limit too: this noexcept path must not be refused.
+  runtime::task_memory_exempt exempt;
   if (runtime::is_live(cell))
     cell->store->forget(cell);
   std::vector<object_cell*> pins;

@@ -29,6 +29,8 @@ struct object_store_stats {
   std::size_t spilled_objects = 0;
   std::uint64_t spilled_bytes_total = 0;
   std::uint64_t restored_bytes_total = 0;
+  /// Values refused because the store was full and nothing could spill.
+  std::uint64_t refused_total = 0;
 };
 
 /// One node's objects: creates cells, accounts their bytes against a limit, spills
@@ -58,10 +60,18 @@ class object_store {
 
   /// Settles a pending cell with a value. False if it had settled already
   /// (cancelled): the value is dropped.
+  ///
+  /// A value that takes the store over its limit makes room by spilling older
+  /// values; if that is not enough it goes to the spill directory itself. If
+  /// neither works (the spill directory cannot take files, every value in memory
+  /// is in use or has no encoding), the cell settles failed with
+  /// errc::object_store_full instead, saying why; the value is dropped.
   bool settle(object_cell* cell, detail::value_box value);
 
   /// Settles a pending cell with a value encoded by another node; it is decoded
-  /// on the first read. False if it had settled already.
+  /// on the first read. False if it had settled already. Refused like `settle`
+  /// when no room can be made by spilling older values (bytes from another node
+  /// do not go to disk themselves).
   bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
 
   /// Settles a pending cell as ready with its value held by node `holder` as
@@ -124,8 +134,21 @@ class object_store {
 
  private:
   void account(object_cell* cell);
-  void spill_until_under_limit();
+  /// Spills the oldest spillable values until `incoming` more bytes fit under
+  /// the limit. False if it could not get there; `spill_problem_` says why.
+  bool spill_until_fits(std::size_t incoming);
   bool spill(object_cell* cell);
+  /// Writes `bytes` to the spill file of object `id`, all or nothing. The path,
+  /// or empty with `problem` saying why (a partly written file is removed).
+  std::string write_spill_file(const object_id& id, const std::string& bytes, std::string& problem);
+  /// Room for a new value of `bytes` bytes: spills older values, or writes
+  /// `value` (if given and encodable) to disk in `cell`. Empty if the value may
+  /// settle (and `spilled_path` is set if it went to disk), otherwise the text
+  /// of the object_store_full failure.
+  std::string make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
+                        std::string& spilled_path, std::vector<object_cell*>& pins);
+  /// The text of a refusal (and counts it).
+  std::string full_message(std::size_t incoming, const std::string& problem);
   void lru_push(object_cell* cell);
   void lru_remove(object_cell* cell);
 
@@ -139,12 +162,17 @@ class object_store {
   mutable std::mutex mu_;
   object_cell* lru_head_ = nullptr;
   object_cell* lru_tail_ = nullptr;
-  std::size_t bytes_in_memory_ = 0;
+  // Written under mu_; read without it as the hint that keeps puts far under
+  // the limit on the one-lock path.
+  std::atomic<std::size_t> bytes_in_memory_{0};
   std::size_t objects_ = 0;
   std::size_t spilled_objects_ = 0;
   std::uint64_t spilled_bytes_total_ = 0;
   std::uint64_t restored_bytes_total_ = 0;
+  std::uint64_t refused_total_ = 0;
   bool warned_over_limit_ = false;
+  // Why the last attempt to spill could not make room.
+  std::string spill_problem_;
   std::unordered_map<object_id, object_cell*> published_;
   // Serialises spilling so two threads do not pick the same victims.
   std::mutex spill_mu_;

@@ -1,6 +1,7 @@
 #include "runtime/scheduler/local_tasks.hpp"
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/task_memory.hpp"
 #include "runtime/scheduler/dependencies.hpp"
 
 #include "actors/errors.hpp"
@@ -43,10 +44,34 @@ class task_item final : public work_item {
     if (result_->current() != detail::object_cell::state::pending)
       return; // cancelled before it started
     auto slot = log_.started(label());
+    const auto memory_limit = task_memory_limit_for(opts_.memory_bytes);
     try {
-      store_.settle(result_, fn_.invoke(fn_.fn, *args_));
-      log_.finished(slot, true, queued_us_);
+      detail::value_box result;
+      {
+        task_memory_budget budget{memory_limit};
+        result = fn_.invoke(fn_.fn, *args_);
+      }
+      store_.settle(result_, std::move(result));
+      // A result the full store refused leaves the cell failed (object_store_full).
+      const bool refused = result_->current() == detail::object_cell::state::failed
+                           && result_->why->code == errc::object_store_full;
+      log_.finished(slot, !refused, queued_us_);
       return;
+    } catch (const task_memory_exceeded& e) {
+      log_.finished(slot, false, queued_us_);
+      auto what = "task '" + label() + "' on node " + node_.to_string() + " asked for " + std::to_string(e.requested)
+                  + " more bytes while holding " + std::to_string(e.in_use) + ", past its memory limit of "
+                  + std::to_string(e.limit) + " bytes: raise the node's --task-memory-limit"
+                  + " (or the task's .memory(bytes)), or make the task use less memory";
+      log(log_level::warning, "tasks", what);
+      fail_or_retry(what);
+    } catch (const object_store_full_error& e) {
+      // A put inside the task met a full store: the same error reaches the caller.
+      log_.finished(slot, false, queued_us_);
+      store_.settle(result_, detail::failure{errc::object_store_full,
+                                             "task '" + label() + "' on node " + node_.to_string()
+                                               + " could not store a value: " + e.what(),
+                                             {}, {}});
     } catch (const object_lost_error& e) {
       // A system failure, not the function's: an object it needed (usually an
       // argument held by a node that died) is gone. The owner may make it again

@@ -80,8 +80,24 @@ Keeper make_keeper(int) {
   return Keeper{};
 }
 
+std::int64_t allocate_mib(int mib) {
+  std::vector<std::vector<char>> held;
+  for (int i = 0; i < mib; ++i)
+    held.emplace_back(std::size_t{1} << 20, static_cast<char>(i));
+  std::int64_t total = 0;
+  for (const auto& h : held)
+    total += static_cast<std::int64_t>(h.size());
+  return total;
+}
+
+std::int64_t put_vec(std::int64_t n) {
+  auto ref = actors::put(make_vec(n));
+  return static_cast<std::int64_t>(actors::get(ref).size());
+}
+
 } // namespace job
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
-              &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs);
+              &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
+              allocate_mib, put_vec);

@@ -23,6 +23,12 @@ std::int64_t slow_square(std::int64_t x, int ms);
 /// The node running the call; takes a vector only to be placed near it.
 std::string where_holding(const std::vector<std::int64_t>& v, int tag);
 
+/// Allocates `mib` MiB in 1 MiB steps, touches every page, and returns the bytes
+/// held at the end.
+std::int64_t allocate_mib(int mib);
+/// Puts `n` int64s into the object store from inside the task; returns n.
+std::int64_t put_vec(std::int64_t n);
+
 class Counter {
  public:
   explicit Counter(std::int64_t start) : n_(start) {}

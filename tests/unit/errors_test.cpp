@@ -389,6 +389,14 @@ TEST(Init, BadByteSizeUnitThrowsNamingTheFlag) {
   EXPECT_FALSE(actors::is_initialized());
 }
 
+TEST(Init, ByteSizeWithoutANumberThrowsQuotingTheValue) {
+  auto e = init_error({"prog", "--actors-task-memory-limit=lots"});
+  EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+  EXPECT_TRUE(contains(e.what(), "--actors-task-memory-limit")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "'lots'")) << e.what();
+  EXPECT_FALSE(actors::is_initialized());
+}
+
 TEST(Init, FlagWithoutValueThrowsNamingIt) {
   auto e = init_error({"prog", "--actors-num-cpus"});
   EXPECT_EQ(e.code(), actors::errc::invalid_argument);

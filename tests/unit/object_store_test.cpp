@@ -10,8 +10,13 @@
 
 #include <array>
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -385,20 +390,144 @@ TEST_F(ObjectStore, NonSerializableValueIsNeverSpilled) {
   EXPECT_EQ(as<unspillable>(store().value(opaque, actors::detail::ops_of<unspillable>())).tag, 5);
 }
 
-TEST_F(ObjectStore, OnlyNonSerializableValuesOverTheLimitStayInMemory) {
+TEST_F(ObjectStore, ValueThatNothingCanMakeRoomForIsRefusedWhenNothingCanSpill) {
   make_store(1 * MiB);
-  std::vector<object_cell*> cells;
-  for (int i = 0; i < 3; ++i) {
-    unspillable u;
-    u.tag = i;
-    cells.push_back(keep(store().create_ready(actors::detail::box(u))));
-  }
+  unspillable first;
+  first.tag = 1;
+  auto* kept = keep(store().create_ready(actors::detail::box(first)));
+  ASSERT_EQ(kept->current(), object_cell::state::ready);
+  unspillable second;
+  second.tag = 2;
+  auto* refused = keep(store().create_ready(actors::detail::box(second)));
+
+  ASSERT_EQ(refused->current(), object_cell::state::failed);
+  EXPECT_EQ(refused->why->code, actors::errc::object_store_full);
+  EXPECT_NE(refused->why->message.find("in use by a running task or reader, or has no encoding"), std::string::npos)
+    << refused->why->message;
+  EXPECT_NE(refused->why->message.find("has no encoding, so it cannot go to disk"), std::string::npos)
+    << refused->why->message;
   auto s = store().stats();
-  EXPECT_EQ(s.spilled_objects, 0u);
-  EXPECT_GT(s.bytes_in_memory, limit()); // over the limit, but nothing can go
+  EXPECT_LE(s.bytes_in_memory, limit()) << "the refused value is still counted";
   EXPECT_EQ(dir_.file_count(), 0u);
-  for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(as<unspillable>(store().value(cells[i], actors::detail::ops_of<unspillable>())).tag, i);
+  EXPECT_EQ(as<unspillable>(store().value(kept, actors::detail::ops_of<unspillable>())).tag, 1);
+}
+
+TEST_F(ObjectStore, ValueLargerThanTheLimitGoesStraightToDisk) {
+  make_store(1 * MiB);
+  auto* small = keep(store().create_ready(actors::detail::box(make_blob(100 * KiB, 1))));
+  auto* big = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 2))));
+  ASSERT_EQ(big->current(), object_cell::state::ready);
+  EXPECT_TRUE(is_spilled(big));
+  EXPECT_FALSE(is_spilled(small)) << "an older value was spilled for a value that could never fit";
+  EXPECT_EQ(dir_.file_count(), 1u);
+  EXPECT_EQ(as<blob>(store().value(big, actors::detail::ops_of<blob>())), make_blob(2 * MiB, 2));
+}
+
+// The spill directory's path runs through a regular file: every open fails with
+// ENOTDIR, as root too (where permissions do not stop writes).
+TEST_F(ObjectStore, PutIsRefusedWithTheReasonWhenTheSpillDirectoryCannotTakeFiles) {
+  auto blocker = dir_.path() / "not-a-directory";
+  { std::ofstream(blocker) << "x"; }
+  auto spill = blocker / "spill";
+  store_.reset();
+  store_ = std::make_unique<object_store>(actors::node_id{0x5151}, 1 * MiB, spill);
+  limit_ = 1 * MiB;
+  auto* a = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 1))));
+  auto* b = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 2))));
+  auto* c = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 3))));
+
+  ASSERT_EQ(c->current(), object_cell::state::failed);
+  const auto& text = c->why->message;
+  EXPECT_EQ(c->why->code, actors::errc::object_store_full);
+  EXPECT_NE(text.find("node " + actors::node_id{0x5151}.to_string()), std::string::npos) << text;
+  EXPECT_NE(text.find("spill directory " + spill.string() + ": Not a directory"), std::string::npos) << text;
+  EXPECT_NE(text.find("limit of " + std::to_string(1 * MiB)), std::string::npos) << text;
+  EXPECT_NE(text.find("Raise --object-store-bytes"), std::string::npos) << text;
+  EXPECT_EQ(store().stats().refused_total, 1u);
+  // What was stored stays readable; the store is within its limit.
+  EXPECT_EQ(as<blob>(store().value(a, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 1));
+  EXPECT_EQ(as<blob>(store().value(b, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 2));
+  EXPECT_LE(store().stats().bytes_in_memory, limit());
+  // A value that fits is still taken.
+  auto* d = keep(store().create_ready(actors::detail::box(make_blob(10 * KiB, 4))));
+  EXPECT_EQ(d->current(), object_cell::state::ready);
+}
+
+// A file-size limit makes spill writes fail part way (EFBIG once SIGXFSZ is
+// ignored, as nodes do): the partly written files must go.
+TEST_F(ObjectStore, PartlyWrittenSpillFilesAreRemoved) {
+  make_store(1 * MiB);
+  auto* a = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 1))));
+  auto* b = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 2))));
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 100 * KiB;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto* c = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 3))));
+  auto* huge = keep(store().create_ready(actors::detail::box(make_blob(3 * MiB, 4))));
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+
+  ASSERT_EQ(c->current(), object_cell::state::failed);
+  EXPECT_NE(c->why->message.find("File too large"), std::string::npos) << c->why->message;
+  ASSERT_EQ(huge->current(), object_cell::state::failed);
+  EXPECT_NE(huge->why->message.find("larger than the limit"), std::string::npos) << huge->why->message;
+  EXPECT_EQ(dir_.file_count(), 0u) << "a partly written spill file was left behind";
+  EXPECT_EQ(as<blob>(store().value(a, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 1));
+  EXPECT_EQ(as<blob>(store().value(b, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 2));
+  // With the disk usable again, spilling works as before.
+  auto* d = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 5))));
+  EXPECT_EQ(d->current(), object_cell::state::ready);
+  EXPECT_EQ(dir_.file_count(), 1u);
+}
+
+// Out of file descriptors, no spill file can be opened: the put is refused with
+// the reason, and works again once descriptors free up.
+TEST_F(ObjectStore, PutIsRefusedWhenTheProcessIsOutOfFileDescriptors) {
+  make_store(1 * MiB);
+  auto* a = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 1))));
+  auto* b = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 2))));
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  std::vector<int> held;
+  for (;;) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      break;
+    held.push_back(fd);
+    if (held.size() == 1) {
+      // Few descriptors above the ones open now, so the loop ends soon.
+      rlimit low = old_limit;
+      low.rlim_cur = static_cast<rlim_t>(fd + 8);
+      ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    }
+  }
+  auto* c = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 3))));
+  for (int fd : held)
+    ::close(fd);
+  setrlimit(RLIMIT_NOFILE, &old_limit);
+
+  ASSERT_EQ(c->current(), object_cell::state::failed);
+  EXPECT_NE(c->why->message.find("Too many open files"), std::string::npos) << c->why->message;
+  EXPECT_EQ(dir_.file_count(), 0u);
+  EXPECT_EQ(as<blob>(store().value(a, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 1));
+  EXPECT_EQ(as<blob>(store().value(b, actors::detail::ops_of<blob>())), make_blob(400 * KiB, 2));
+  auto* d = keep(store().create_ready(actors::detail::box(make_blob(400 * KiB, 4))));
+  EXPECT_EQ(d->current(), object_cell::state::ready);
+}
+
+TEST_F(ObjectStore, EncodedValueFromAnotherNodeIsRefusedWhenNoRoomCanBeMade) {
+  make_store(1 * MiB);
+  unspillable u;
+  auto* held = keep(store().create_ready(actors::detail::box(u)));
+  ASSERT_EQ(held->current(), object_cell::state::ready);
+  auto* arriving = keep(store().create_pending());
+  EXPECT_TRUE(store().settle_encoded(arriving, actors::detail::ops_of<blob>()->name, std::string(600 * KiB, 'x')));
+  ASSERT_EQ(arriving->current(), object_cell::state::failed);
+  EXPECT_EQ(arriving->why->code, actors::errc::object_store_full);
+  EXPECT_LE(store().stats().bytes_in_memory, limit());
 }
 
 // -- settling --------------------------------------------------------------------------------
@@ -499,6 +628,29 @@ TEST(ObjectStoreEndToEnd, PutBeyondTheLimitSpillsAndGetRestoresTransparently) {
   }
   // With every reference gone, so are the spill files.
   EXPECT_EQ(dir.file_count(), 0u);
+  actors::shutdown();
+}
+
+TEST(ObjectStoreEndToEnd, PutThrowsObjectStoreFullWhenTheSpillDirectoryIsGone) {
+  temp_dir dir;
+  auto spill = dir.path() / "spill";
+  actors::init_options opts;
+  opts.num_cpus = 2;
+  opts.object_store_bytes = 1 * MiB;
+  opts.spill_dir = spill.string();
+  actors::init(opts);
+  auto first = actors::put(make_blob(600 * KiB, 1));
+  // The directory becomes a file under the running node.
+  fs::remove_all(spill);
+  { std::ofstream(spill) << "x"; }
+  try {
+    actors::put(make_blob(600 * KiB, 2));
+    ADD_FAILURE() << "a put that neither fits nor spills did not throw";
+  } catch (const actors::object_store_full_error& e) {
+    EXPECT_NE(std::string(e.what()).find("Not a directory"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(actors::get(first), make_blob(600 * KiB, 1));
+  EXPECT_EQ(actors::get(actors::put(make_blob(100 * KiB, 3))), make_blob(100 * KiB, 3));
   actors::shutdown();
 }
 

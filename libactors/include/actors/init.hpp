@@ -26,6 +26,10 @@ struct init_options {
   /// Where spilled objects go; empty means a fresh directory under the system's
   /// temporary directory, removed at shutdown.
   std::string spill_dir;
+  /// Bytes one task may allocate while it runs on this node; past it the task
+  /// fails and the node carries on. 0 means no limit. A task's own
+  /// `.memory(bytes)` may ask for less.
+  std::size_t task_memory_limit = 0;
   /// Processes in the embedded cluster: 1 is this process alone; N starts N-1
   /// more node processes of this same program, which join this one as head.
   std::size_t local_nodes = 1;
@@ -53,7 +57,7 @@ struct init_options {
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
 /// `--actors-resources=GPU=1,disk=2`, `--actors-object-store-bytes=1G`,
-/// `--actors-spill-dir=…`, `--actors-address=host:port`, `--actors-local-nodes=3`,
+/// `--actors-spill-dir=…`, `--actors-task-memory-limit=2G`, `--actors-address=host:port`, `--actors-local-nodes=3`,
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
 /// `--actors-state-dir=DIR`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed

@@ -45,6 +45,14 @@ class task_builder {
     opts_.resources.emplace_back(std::move(name), amount);
     return *this;
   }
+  /// Caps what the task allocates while it runs, in bytes: past it the task
+  /// fails (task_error saying so) and its node carries on. The node's
+  /// --task-memory-limit, if lower, still applies. Counts operator new on the
+  /// task's thread, not malloc called directly (see docs/guide/tasks.md).
+  task_builder& memory(std::size_t bytes) {
+    opts_.memory_bytes = bytes;
+    return *this;
+  }
   /// Times the task is re-run when its node fails (default 3).
   task_builder& max_retries(int n) {
     opts_.max_retries = n;

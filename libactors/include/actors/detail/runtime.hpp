@@ -156,10 +156,12 @@ struct task_options {
   bool retry_exceptions = false;
   std::string name;
   placement_options placement;
+  /// Bytes the task may allocate while it runs; 0: the node's limit.
+  std::uint64_t memory_bytes = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & num_cpus & resources & max_retries & retry_exceptions & name & placement;
+    ar & num_cpus & resources & max_retries & retry_exceptions & name & placement & memory_bytes;
   }
 };
 
