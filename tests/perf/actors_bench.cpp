@@ -691,26 +691,32 @@ class suite {
   }
 
   // §2
-  void tasks_sync() {
-    for (i64 i = 0; i < 50; ++i)
-      check(actors::get(actors::task(benchjob::square).remote(i)) == i * i, "tasks_sync warm-up: wrong square");
+  /// Latencies (µs) of up to `n` sequential square tasks after `warmup` unmeasured
+  /// ones, stopping after `limit`; `elapsed` gets the seconds they took.
+  std::vector<double> sync_round_trips(const char* name, i64 warmup, i64 n, std::chrono::seconds limit,
+                                       double& elapsed) {
+    for (i64 i = 0; i < warmup; ++i)
+      check(actors::get(actors::task(benchjob::square).remote(i)) == i * i,
+            std::string(name) + " warm-up: wrong square");
     std::vector<double> lat;
-    lat.reserve(2000);
+    lat.reserve(static_cast<std::size_t>(n));
     auto t0 = clk::now();
-    for (i64 i = 0; i < 2000; ++i) {
+    for (i64 i = 0; i < n; ++i) {
       auto s = clk::now();
-      i64 v;
-      {
-        auto r = actors::task(benchjob::square).remote(i);
-        v = actors::get(r);
-      }
+      i64 v = actors::get(actors::task(benchjob::square).remote(i));
       auto e = clk::now();
       lat.push_back(secs(e - s) * 1e6);
-      check(v == i * i, "tasks_sync: square(" + std::to_string(i) + ") returned " + std::to_string(v));
-      if (e - t0 > 10s)
+      check(v == i * i, std::string(name) + ": square(" + std::to_string(i) + ") returned " + std::to_string(v));
+      if (e - t0 > limit)
         break;
     }
-    double el = since(t0);
+    elapsed = since(t0);
+    return lat;
+  }
+
+  void tasks_sync() {
+    double el = 0;
+    auto lat = sync_round_trips("tasks_sync", 50, 2000, 10s, el);
     auto n = static_cast<double>(lat.size());
     line("tasks_sync", n / el, "round_trips/s")
       .num("n", n)
@@ -1300,22 +1306,8 @@ class suite {
 
   /// Latency percentiles of one task at a time, with enough round trips for p99.9.
   void tasks_sync_latency() {
-    const i64 n = set_.count("latency_samples");
-    for (i64 i = 0; i < 200; ++i)
-      check(actors::get(actors::task(benchjob::square).remote(i)) == i * i, "tasks_sync_latency warm-up: wrong square");
-    std::vector<double> lat;
-    lat.reserve(static_cast<std::size_t>(n));
-    auto t0 = clk::now();
-    for (i64 i = 0; i < n; ++i) {
-      auto s = clk::now();
-      i64 v = actors::get(actors::task(benchjob::square).remote(i));
-      auto e = clk::now();
-      lat.push_back(secs(e - s) * 1e6);
-      check(v == i * i, "tasks_sync_latency: square(" + std::to_string(i) + ") returned " + std::to_string(v));
-      if (e - t0 > 30s)
-        break;
-    }
-    double el = since(t0);
+    double el = 0;
+    auto lat = sync_round_trips("tasks_sync_latency", 200, set_.count("latency_samples"), 30s, el);
     line("tasks_sync_latency", percentile(lat, 0.5), "µs")
       .num("n", static_cast<double>(lat.size()))
       .num("round_trips_per_s", static_cast<double>(lat.size()) / el)

@@ -302,13 +302,15 @@ class Suite:
         del futs
 
     # §2
-    def tasks_sync(self):
+    def sync_round_trips(self, warmup, n, limit_s):
+        """Latencies (µs) of up to n sequential square tasks after `warmup` unmeasured
+        ones, stopping after limit_s seconds; and the seconds they took."""
         c = self.client
-        for i in range(50):
+        for i in range(warmup):
             assert c.submit(square, i, pure=False).result() == i * i
         lat = []
         t0 = time.monotonic()
-        for i in range(2000):
+        for i in range(n):
             s = time.monotonic()
             f = c.submit(square, i, pure=False)
             v = f.result()
@@ -318,9 +320,12 @@ class Suite:
             lat.append((e - s) * 1e6)
             if v != i * i:
                 raise AssertionError(f"square({i}) returned {v}")
-            if e - t0 > 10:
+            if e - t0 > limit_s:
                 break
-        el = time.monotonic() - t0
+        return lat, time.monotonic() - t0
+
+    def tasks_sync(self):
+        lat, el = self.sync_round_trips(50, 2000, 10)
         emit(
             "tasks_sync",
             len(lat) / el,
@@ -645,25 +650,7 @@ class Suite:
     # -- beyond the spec (--suite extra) ------------------------------------------------
 
     def tasks_sync_latency(self):
-        c = self.client
-        n = self.args.latency_samples
-        for i in range(200):
-            assert c.submit(square, i, pure=False).result() == i * i
-        lat = []
-        t0 = time.monotonic()
-        for i in range(n):
-            s = time.monotonic()
-            f = c.submit(square, i, pure=False)
-            v = f.result()
-            f.release()
-            del f
-            e = time.monotonic()
-            lat.append((e - s) * 1e6)
-            if v != i * i:
-                raise AssertionError(f"square({i}) returned {v}")
-            if e - t0 > 30:
-                break
-        el = time.monotonic() - t0
+        lat, el = self.sync_round_trips(200, self.args.latency_samples, 30)
         emit("tasks_sync_latency", percentile(lat, 0.5), "µs", n=len(lat), round_trips_per_s=len(lat) / el,
              p50_latency_us=percentile(lat, 0.5), p99_latency_us=percentile(lat, 0.99),
              p999_latency_us=percentile(lat, 0.999), max_latency_us=max(lat),
