@@ -1,10 +1,10 @@
 #include "actors/serialization.hpp"
 
-// The bounded archive's Boost templates are compiled here, once, as Boost compiles
-// binary_iarchive's in its own library.
+// The archives' Boost templates are compiled here, once, as Boost compiles
+// binary_iarchive's and binary_oarchive's in its own library.
 #include <boost/archive/impl/archive_serializer_map.ipp>
 #include <boost/archive/impl/basic_binary_iarchive.ipp>
-#include <boost/archive/impl/basic_binary_iprimitive.ipp>
+#include <boost/archive/impl/basic_binary_oarchive.ipp>
 
 #include <cxxabi.h>
 
@@ -32,7 +32,7 @@ void throw_not_serializable(const char* type_name) {
 
 namespace boost::archive {
 template class detail::archive_serializer_map<actors::detail::bounded_iarchive>;
-template class basic_binary_iprimitive<actors::detail::bounded_iarchive, char, std::char_traits<char>>;
 template class basic_binary_iarchive<actors::detail::bounded_iarchive>;
-template class binary_iarchive_impl<actors::detail::bounded_iarchive, char, std::char_traits<char>>;
+template class detail::archive_serializer_map<actors::detail::binary_oarchive>;
+template class basic_binary_oarchive<actors::detail::binary_oarchive>;
 } // namespace boost::archive

@@ -73,9 +73,9 @@ std::pair<std::string, std::string> encoded_value(object_store& store, detail::o
   const detail::type_ops* ops = nullptr;
   {
     std::lock_guard<std::mutex> guard{c->mu};
-    if (!c->value.value && !c->encoded_type.empty())
-      return {c->encoded_type, c->encoded};
-    ops = c->value.value ? c->value.ops : c->spilled_ops;
+    if (!c->value.value && c->encoded)
+      return {c->encoded->type_name, c->encoded->bytes};
+    ops = c->value.value ? c->value.ops : c->spilled ? c->spilled->ops : nullptr;
   }
   auto value = store.value(c, ops);
   if (!ops->encode)
@@ -575,9 +575,8 @@ struct cluster::impl {
         auto moved = lineage.find({c->remote->node, c->remote->id});
         if (moved != lineage.end())
           moved->second.attempts = e.attempts;
-      } else if (!tmp->encoded_type.empty()) {
-        c->encoded = tmp->encoded;
-        c->encoded_type = tmp->encoded_type;
+      } else if (tmp->encoded) {
+        c->encoded = std::make_unique<detail::object_cell::encoded_value>(*tmp->encoded);
       } else if (tmp->value.value) {
         c->value = tmp->value;
       } else {
@@ -600,7 +599,7 @@ struct cluster::impl {
     std::vector<detail::object_cell*> out;
     for (auto* c : deps) {
       std::lock_guard<std::mutex> guard{c->mu};
-      if (c->remote && !c->value.value && c->encoded_type.empty()) {
+      if (c->remote && !c->value.value && !c->encoded) {
         std::lock_guard<std::mutex> g{mu};
         if (dead.count(c->remote->node))
           out.push_back(c);
@@ -1122,7 +1121,7 @@ struct cluster::impl {
     for (auto* c : deps) {
       std::lock_guard<std::mutex> guard{c->mu};
       if (c->current() == detail::object_cell::state::ready && c->remote && !c->value.value
-          && c->encoded_type.empty())
+          && !c->encoded)
         out.push_back({c->id, c->remote->node, c->remote->id, c->remote->type_name, c->remote->size});
     }
     return out;
@@ -1176,7 +1175,7 @@ struct cluster::impl {
       {
         std::lock_guard<std::mutex> guard{c->mu};
         bool small = c->value.value ? c->value.ops->encode && c->bytes <= wire::inline_limit
-                                    : !c->encoded_type.empty() && c->encoded.size() <= wire::inline_limit;
+                                    : c->encoded && c->encoded->bytes.size() <= wire::inline_limit;
         if (!small)
           continue;
       }
@@ -1373,7 +1372,7 @@ struct cluster::impl {
       {
         std::lock_guard<std::mutex> guard{c->mu};
         weight = c->bytes;
-        type = c->value.value ? c->value.ops->name : c->encoded_type;
+        type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
       }
       if (weight > wire::inline_limit && requester.value && !type.empty()) {
         r.ok = true;
@@ -1604,7 +1603,7 @@ struct cluster::impl {
     }
     {
       std::lock_guard<std::mutex> guard{c->mu};
-      if (c->remote && !c->value.value && c->encoded_type.empty()) {
+      if (c->remote && !c->value.value && !c->encoded) {
         r.ok = true;
         r.location = c->remote->node;
         r.remote_id = c->remote->id;
@@ -1631,7 +1630,7 @@ struct cluster::impl {
         }
       } else {
         std::lock_guard<std::mutex> guard{c->mu};
-        r.type_name = c->value.value ? c->value.ops->name : c->encoded_type;
+        r.type_name = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
       }
     } catch (const std::exception& e) {
       r.why = detail::failure{errc::serialization_failed, std::string("cannot send object ") + c->id.to_string()

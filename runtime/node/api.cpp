@@ -35,23 +35,27 @@ node& require_node() {
   return *n;
 }
 
-/// Lets one thread sleep until a cell callback wakes it. Shared with the callbacks,
-/// which may fire after the waiter gave up.
+/// Lets one thread sleep until `target` cell callbacks have fired. Shared with the
+/// callbacks, which may fire after the waiter gave up. Only the callback that
+/// reaches the target wakes the thread: a wait for many objects sleeps once.
 struct parker {
+  explicit parker(std::size_t target) : target(target) {}
+
   std::mutex mu;
   std::condition_variable cv;
+  const std::size_t target;
   std::size_t settled = 0;
 
   void wake() {
     std::lock_guard<std::mutex> guard{mu};
-    ++settled;
-    cv.notify_one();
+    if (++settled == target)
+      cv.notify_one();
   }
 
-  /// Waits until `settled >= n` or the timeout; true if reached.
-  bool wait(std::size_t n, std::chrono::milliseconds timeout) {
+  /// Waits until the target is reached or the timeout; true if reached.
+  bool wait(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock{mu};
-    auto done = [&] { return settled >= n; };
+    auto done = [&] { return settled >= target; };
     if (timeout < std::chrono::milliseconds{0}) {
       cv.wait(lock, done);
       return true;
@@ -280,10 +284,10 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
   if (runtime::is_pending(cell)) {
     if (timeout.count() == 0)
       throw timeout_error("object " + cell->id.to_string() + " is not ready");
-    auto p = std::make_shared<runtime::parker>();
+    auto p = std::make_shared<runtime::parker>(1);
     cell->on_settled([p] { p->wake(); });
     runtime::blocking_scope blocked;
-    if (!p->wait(1, timeout))
+    if (!p->wait(timeout))
       throw timeout_error("object " + cell->id.to_string() + " was not ready within "
                           + std::to_string(timeout.count())
                           + " ms: wait longer, or check that the task producing it can run "
@@ -306,11 +310,11 @@ std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size
     (runtime::is_pending(c) ? pending.push_back(c) : void(++ready));
   if (ready < num_returns && timeout.count() != 0) {
     require_node();
-    auto p = std::make_shared<runtime::parker>();
+    auto p = std::make_shared<runtime::parker>(num_returns - ready);
     for (auto* c : pending)
       c->on_settled([p] { p->wake(); });
     runtime::blocking_scope blocked;
-    p->wait(num_returns - ready, timeout);
+    p->wait(timeout);
   }
   std::vector<bool> flags(cells.size());
   for (std::size_t i = 0; i < cells.size(); ++i)

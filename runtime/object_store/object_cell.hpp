@@ -49,9 +49,12 @@ class object_cell {
   /// The value while in memory (null while spilled).
   value_box value;
   /// The value as bytes, when it came from another node and nobody read it yet;
-  /// decoded on the first read, by the reader's type.
-  std::string encoded;
-  std::string encoded_type;
+  /// decoded on the first read, by the reader's type. Null otherwise.
+  struct encoded_value {
+    std::string type_name;
+    std::string bytes;
+  };
+  std::unique_ptr<encoded_value> encoded;
   /// Where the value is when another node holds it (a large result that stayed
   /// where it was made): fetched from there on the first read.
   struct remote_copy {
@@ -61,17 +64,21 @@ class object_cell {
     std::uint64_t size = 0;
   };
   std::unique_ptr<remote_copy> remote;
-  /// Where the value is on disk while spilled.
-  std::string spill_path;
-  /// Type of a spilled value.
-  const type_ops* spilled_ops = nullptr;
+  /// The value on disk: where, its type, and the objects named inside it, which
+  /// stay alive while it is there. Null while the value is not spilled.
+  /// (The rarely used parts of a cell are behind pointers: a queued task's pending
+  /// result cell is most of what it costs in memory.)
+  struct spill_record {
+    std::string path;
+    const type_ops* ops = nullptr;
+    std::vector<object_cell*> pins;
+  };
+  std::unique_ptr<spill_record> spilled;
   /// Weight of the value as accounted by the store.
   std::size_t bytes = 0;
   /// `bytes` is counted in the store's total outside the LRU list (encoded
   /// values from other nodes, which do not spill).
   bool counted = false;
-  /// Objects named inside a spilled value, kept alive while it is on disk.
-  std::vector<object_cell*> pins;
   std::unique_ptr<failure> why;
   std::vector<std::function<void()>> waiters;
   /// The object was given out by id (serialized) and is in the store's id table.

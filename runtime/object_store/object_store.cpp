@@ -249,8 +249,7 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
     if (cell->current() != object_cell::state::pending)
       return false;
     cell->bytes = bytes.size();
-    cell->encoded = std::move(bytes);
-    cell->encoded_type = std::move(type_name);
+    cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes)});
     cell->counted = true;
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
@@ -286,11 +285,10 @@ void object_store::keep_encoded(object_cell* cell, std::string bytes) {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (!cell->value.value)
       return;
-    cell->encoded_type = cell->value.ops->name;
-    cell->encoded = std::move(bytes);
+    cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes)});
     cell->value = {};
     before = cell->bytes;
-    after = cell->bytes = cell->encoded.size();
+    after = cell->bytes = cell->encoded->bytes.size();
   }
   std::lock_guard<std::mutex> guard{mu_};
   if (cell->in_lru) {
@@ -302,11 +300,10 @@ void object_store::keep_encoded(object_cell* cell, std::string bytes) {
 void object_store::fill(object_cell* cell, std::string bytes) {
   {
     std::lock_guard<std::mutex> guard{cell->mu};
-    if (cell->value.value || !cell->encoded_type.empty() || !cell->remote)
+    if (cell->value.value || cell->encoded || !cell->remote)
       return;
-    cell->encoded = std::move(bytes);
-    cell->encoded_type = cell->remote->type_name;
-    cell->bytes = cell->encoded.size();
+    cell->encoded.reset(new object_cell::encoded_value{cell->remote->type_name, std::move(bytes)});
+    cell->bytes = cell->encoded->bytes.size();
     cell->counted = true;
   }
   std::lock_guard<std::mutex> guard{mu_};
@@ -369,7 +366,7 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
     bool fetch = false;
     {
       std::lock_guard<std::mutex> guard{cell->mu};
-      fetch = !cell->value.value && cell->encoded_type.empty() && cell->spill_path.empty() && cell->remote;
+      fetch = !cell->value.value && !cell->encoded && !cell->spilled && cell->remote;
       if (fetch && cell->remote->type_name != want->name)
         throw error(errc::type_mismatch,
                     "object " + cell->id.to_string() + " holds a "
@@ -391,15 +388,15 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
         throw_mismatch(cell, cell->value.ops, want);
       return cell->value.value;
     }
-    if (!cell->encoded_type.empty()) {
-      if (cell->encoded_type != want->name)
+    if (cell->encoded) {
+      if (cell->encoded->type_name != want->name)
         throw error(errc::type_mismatch,
                     "object " + cell->id.to_string() + " holds a "
-                      + detail::demangle(cell->encoded_type.c_str()) + ", but it was read as a "
+                      + detail::demangle(cell->encoded->type_name.c_str()) + ", but it was read as a "
                       + detail::demangle(want->name)
                       + ": use an object_ref of the type the task returns or put stored");
       try {
-        cell->value.value = want->decode(cell->encoded);
+        cell->value.value = want->decode(cell->encoded->bytes);
       } catch (const std::exception& e) {
         throw error(errc::serialization_failed, "object " + cell->id.to_string()
                                                   + " arrived from another node but cannot be "
@@ -407,31 +404,29 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
                                                   + detail::demangle(want->name) + ": " + e.what());
       }
       cell->value.ops = want;
-      cell->encoded.clear();
-      cell->encoded.shrink_to_fit();
-      cell->encoded_type.clear();
+      cell->encoded.reset();
       return cell->value.value;
     }
-    if (!same_type(cell->spilled_ops, want))
-      throw_mismatch(cell, cell->spilled_ops, want);
-    std::ifstream in(cell->spill_path, std::ios::binary);
+    if (!same_type(cell->spilled->ops, want))
+      throw_mismatch(cell, cell->spilled->ops, want);
+    std::ifstream in(cell->spilled->path, std::ios::binary);
     std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (!in.good() && !in.eof())
       throw object_lost_error("object " + cell->id.to_string() + " was spilled to "
-                              + cell->spill_path
+                              + cell->spilled->path
                               + " but cannot be read back: check that the spill directory "
                                 "was not removed or filled");
     try {
       cell->value.value = want->decode(bytes);
     } catch (const std::exception& e) {
-      throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spill_path
+      throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spilled->path
                               + " is corrupt (" + e.what() + ")");
     }
     cell->value.ops = want;
     std::error_code ec;
-    std::filesystem::remove(cell->spill_path, ec);
-    cell->spill_path.clear();
-    old_pins.swap(cell->pins);
+    std::filesystem::remove(cell->spilled->path, ec);
+    old_pins.swap(cell->spilled->pins);
+    cell->spilled.reset();
     out = cell->value.value;
   }
   for (auto* p : old_pins)
@@ -538,10 +533,8 @@ bool object_store::spill(object_cell* cell) {
     lru_push(cell);
     return false;
   }
-  cell->spilled_ops = cell->value.ops;
+  cell->spilled.reset(new object_cell::spill_record{std::move(path), cell->value.ops, std::move(pins)});
   cell->value = {};
-  cell->spill_path = std::move(path);
-  cell->pins = std::move(pins);
   auto bytes_freed = cell->bytes;
   guard.unlock();
   std::lock_guard<std::mutex> g{mu_};
@@ -593,9 +586,9 @@ void object_store::forget(object_cell* cell) noexcept {
       if (i != published_.end() && i->second == cell)
         published_.erase(i);
     }
-    if (!cell->spill_path.empty()) {
+    if (cell->spilled) {
       --spilled_objects_;
-      spill_path = cell->spill_path;
+      spill_path = cell->spilled->path;
     }
   }
   if (!spill_path.empty()) {
@@ -619,12 +612,12 @@ std::vector<std::vector<std::string>> object_store::describe(std::size_t limit) 
     } else if (c->value.value) {
       where = "MEMORY";
       type = c->value.ops->name;
-    } else if (!c->encoded_type.empty()) {
+    } else if (c->encoded) {
       where = "MEMORY";
-      type = c->encoded_type;
-    } else if (!c->spill_path.empty()) {
+      type = c->encoded->type_name;
+    } else if (c->spilled) {
       where = "SPILLED";
-      type = c->spilled_ops->name;
+      type = c->spilled->ops->name;
     } else if (c->remote) {
       where = "REMOTE " + c->remote->node.to_string();
       type = c->remote->type_name;
@@ -710,7 +703,8 @@ void release(object_cell* cell) noexcept {
   if (runtime::is_live(cell))
     cell->store->forget(cell);
   std::vector<object_cell*> pins;
-  pins.swap(cell->pins);
+  if (cell->spilled)
+    pins.swap(cell->spilled->pins);
   delete cell;
   for (auto* p : pins)
     release(p);

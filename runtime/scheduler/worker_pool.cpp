@@ -30,28 +30,31 @@ void worker_pool::post(std::function<void()> job) {
   std::lock_guard<std::mutex> guard{mu_};
   queue_.push_back(std::move(job));
   queued_.store(queue_.size(), std::memory_order_release);
-  if (spinning_ > 0)
-    return; // a thread that just finished a job is looking for the next one
-  if (idle_ > 0)
-    cv_.notify_one();
-  else if (running_ < max_running_)
-    spawn_locked();
+  wake_or_spawn_locked();
 }
 
 void worker_pool::on_block() {
   std::lock_guard<std::mutex> guard{mu_};
   --running_;
-  if (!queue_.empty()) {
-    if (idle_ > 0)
-      cv_.notify_one();
-    else
-      spawn_locked();
-  }
+  wake_or_spawn_locked();
 }
 
 void worker_pool::on_unblock() {
   std::lock_guard<std::mutex> guard{mu_};
   ++running_;
+}
+
+void worker_pool::wake_or_spawn_locked() {
+  // Threads that will look at the queue without being told to.
+  std::size_t coming = spinning_ + starting_ + waking_;
+  if (queue_.size() <= coming || running_ + coming >= max_running_)
+    return; // enough are on their way, or every slot is taken: a finishing job takes the next
+  if (idle_ > waking_) {
+    ++waking_;
+    cv_.notify_one();
+  } else {
+    spawn_locked();
+  }
 }
 
 void worker_pool::spawn_locked() {
@@ -62,24 +65,31 @@ void worker_pool::spawn_locked() {
         " threads: jobs wait until a blocked one returns");
     return;
   }
+  ++starting_;
   threads_.emplace_back([this] { work(); });
 }
 
 void worker_pool::work() {
   is_pool_thread = true;
   std::unique_lock<std::mutex> lock{mu_};
+  --starting_;
   bool spun = !spin_;
   for (;;) {
     while (!(stopping_ || (!queue_.empty() && running_ < max_running_))) {
-      if (!spun) {
+      if (!spun && spinning_ == 0) {
         // Sleeping and waking costs a context switch each way, more than a
         // round trip of a small task: look for the next job a little first.
+        // One thread spinning is enough; more would take the cores that the
+        // threads submitting work need.
         spun = true;
         ++spinning_;
         lock.unlock();
         auto until = std::chrono::steady_clock::now() + spin_time;
-        while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until)
+        for (unsigned i = 1; queued_.load(std::memory_order_acquire) == 0; ++i) {
           pause();
+          if (i % 64 == 0 && std::chrono::steady_clock::now() >= until)
+            break;
+        }
         lock.lock();
         --spinning_;
         continue;
@@ -87,6 +97,8 @@ void worker_pool::work() {
       ++idle_;
       cv_.wait(lock);
       --idle_;
+      if (waking_ > 0)
+        --waking_;
     }
     if (queue_.empty())
       return; // stopping and drained
@@ -95,13 +107,13 @@ void worker_pool::work() {
     queued_.store(queue_.size(), std::memory_order_release);
     spun = !spin_;
     ++running_;
+    // More queued than this thread takes: get help.
+    wake_or_spawn_locked();
     lock.unlock();
     job();
     job = nullptr;
     lock.lock();
     --running_;
-    if (!queue_.empty() && idle_ > 0)
-      cv_.notify_one();
   }
 }
 

@@ -51,6 +51,10 @@ class worker_pool {
   std::size_t threads() const;
 
  private:
+  /// Makes sure enough threads will look at the queue: wakes an idle one or
+  /// starts one, unless the threads already on their way, or the running limit,
+  /// cover what is queued.
+  void wake_or_spawn_locked();
   void spawn_locked();
   void work();
 
@@ -64,6 +68,10 @@ class worker_pool {
   std::size_t running_ = 0;
   // Threads looking for a job before they sleep; they need no wake-up.
   std::size_t spinning_ = 0;
+  // Threads started that have not yet looked at the queue.
+  std::size_t starting_ = 0;
+  // Idle threads woken that have not yet looked at the queue.
+  std::size_t waking_ = 0;
   // queue_.size(), readable without the lock by spinning threads.
   std::atomic<std::size_t> queued_{0};
   bool stopping_ = false;

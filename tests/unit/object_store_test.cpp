@@ -83,12 +83,12 @@ class temp_dir {
 
 bool is_spilled(object_cell* cell) {
   std::lock_guard<std::mutex> guard{cell->mu};
-  return !cell->spill_path.empty();
+  return cell->spilled != nullptr;
 }
 
 std::string spill_path_of(object_cell* cell) {
   std::lock_guard<std::mutex> guard{cell->mu};
-  return cell->spill_path;
+  return cell->spilled ? cell->spilled->path : std::string();
 }
 
 bool in_memory(object_cell* cell) {

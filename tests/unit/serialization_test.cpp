@@ -4,6 +4,7 @@
 
 #include <actors/actors.hpp>
 
+#include <boost/archive/binary_oarchive.hpp>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +17,8 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -203,6 +206,46 @@ TEST(Serialization, UserStructWithSerializeMemberRoundTrips) {
 
   std::vector<sample_point> many{p, sample_point{}, sample_point{1, 2, "b", {}, {}}};
   EXPECT_EQ(round_trip(many), many);
+}
+
+// The runtime's own output archive skips the locale Boost builds per archive; its
+// bytes must stay those of Boost's binary_oarchive, which spilled values, the
+// saved head state and the fuzz corpus are in.
+TEST(Serialization, OutputArchiveWritesBoostBinaryFormat) {
+  auto bytes_of = [](const auto& value, auto archive_tag, unsigned flags) {
+    using archive = typename decltype(archive_tag)::type;
+    std::string out;
+    actors::detail::string_sink sink(out);
+    {
+      archive ar(sink, flags);
+      ar << value;
+    }
+    return out;
+  };
+  sample_point p{12, -0.5, std::string(300, 'q'), {1, 2, 3}, {{"k", 9}, {"", -1}}};
+  std::vector<sample_point> many{p, sample_point{}, p};
+  std::map<std::string, std::vector<double>> nested{{"a", {1.5, 2.5}}, {"b", {}}};
+  std::tuple<bool, char, std::uint64_t> mixed{true, 'x', 1ull << 40};
+  for (unsigned flags : {actors::detail::archive_flags, 0u}) {
+    SCOPED_TRACE(flags);
+    auto same = [&](const auto& v) {
+      EXPECT_EQ(bytes_of(v, std::type_identity<actors::detail::oarchive>{}, flags),
+                bytes_of(v, std::type_identity<boost::archive::binary_oarchive>{}, flags));
+    };
+    same(many);
+    same(nested);
+    same(std::get<0>(mixed));
+    same(std::get<1>(mixed));
+    same(std::get<2>(mixed));
+    same(std::string("plain"));
+  }
+  // And the input archive reads Boost's bytes, header included.
+  auto boost_bytes = bytes_of(many, std::type_identity<boost::archive::binary_oarchive>{}, 0u);
+  actors::detail::bytes_source source(boost_bytes.data(), boost_bytes.size());
+  actors::detail::iarchive in(source, 0u);
+  std::vector<sample_point> back;
+  in >> back;
+  EXPECT_EQ(back, many);
 }
 
 // -- errors ---------------------------------------------------------------------------

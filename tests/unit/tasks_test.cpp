@@ -1,6 +1,7 @@
 #include "tests/support/runtime_fixture.hpp"
 
 #include "runtime/node/node.hpp"
+#include "runtime/scheduler/worker_pool.hpp"
 
 #include <actors/actors.hpp>
 
@@ -12,6 +13,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -287,5 +289,23 @@ TEST_F(Tasks, UnregisteredFunctionIsAClearError) {
     FAIL() << "expected not_registered_error";
   } catch (const actors::not_registered_error& e) {
     EXPECT_NE(std::string(e.what()).find("ACTORS_REMOTE"), std::string::npos) << e.what();
+  }
+}
+
+// A burst of short jobs must not start a thread per job: threads that are starting,
+// woken or spinning will take the queued jobs, and at most max_running run at once.
+TEST(WorkerPool, BurstOfJobsStartsNoMoreThreadsThanCanRun) {
+  for (bool spin : {true, false}) {
+    SCOPED_TRACE(spin ? "spinning pool" : "sleeping pool");
+    actors::runtime::worker_pool pool(2, spin);
+    std::atomic<int> done{0};
+    constexpr int jobs = 5000;
+    for (int i = 0; i < jobs; ++i)
+      pool.post([&done] { done.fetch_add(1, std::memory_order_relaxed); });
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (done.load() < jobs && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(done.load(), jobs);
+    EXPECT_LE(pool.threads(), 2u);
   }
 }

@@ -10,7 +10,6 @@
 #include "actors/detail/bounded_iarchive.hpp"
 #include "actors/errors.hpp"
 
-#include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/array.hpp>
 #include <boost/serialization/deque.hpp>
 #include <boost/serialization/list.hpp>
@@ -46,7 +45,7 @@ struct unit {
   void serialize(Archive&, unsigned) {}
 };
 
-using oarchive = boost::archive::binary_oarchive;
+using oarchive = binary_oarchive;
 /// Reads what oarchive writes, refusing declared lengths the input cannot hold.
 using iarchive = bounded_iarchive;
 inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;

@@ -15,9 +15,10 @@
 /// by the overloads below, which size their buckets by their element count, not
 /// by the bucket count in the bytes.
 
+#include "actors/detail/binary_primitives.hpp"
 #include "actors/errors.hpp"
 
-#include <boost/archive/binary_iarchive_impl.hpp>
+#include <boost/archive/basic_binary_iarchive.hpp>
 #include <boost/archive/detail/register_archive.hpp>
 #include <boost/serialization/array_optimization.hpp>
 #include <boost/serialization/collection_size_type.hpp>
@@ -35,16 +36,19 @@
 
 namespace actors::detail {
 
-class bounded_iarchive
-  : public boost::archive::binary_iarchive_impl<bounded_iarchive, char, std::char_traits<char>> {
-  using base = boost::archive::binary_iarchive_impl<bounded_iarchive, char, std::char_traits<char>>;
-  using primitive = boost::archive::basic_binary_iprimitive<bounded_iarchive, char, std::char_traits<char>>;
+class bounded_iarchive : public binary_iprimitive<bounded_iarchive>,
+                         public boost::archive::basic_binary_iarchive<bounded_iarchive> {
+  using base = boost::archive::basic_binary_iarchive<bounded_iarchive>;
+  using primitive = binary_iprimitive<bounded_iarchive>;
 
  public:
   /// Reads from `source`, which must have all its bytes in its get area (as
   /// bytes_source does), so that the bytes left are known.
-  bounded_iarchive(std::streambuf& source, unsigned flags) : base(source, flags) {
-    init(flags);
+  bounded_iarchive(std::streambuf& source, unsigned flags) : primitive(source), base(flags) {
+    if ((flags & boost::archive::no_header) == 0) {
+      base::init();
+      primitive::init();
+    }
   }
 
   // Boost calls these through This(); they must be reachable from its templates.
