@@ -124,9 +124,7 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
     }
     cell->bytes = bytes;
     if (on_disk) {
-      cell->spilled_ops = value.ops;
-      cell->spill_path = std::move(spilled_path);
-      cell->pins = std::move(pins);
+      cell->spilled.reset(new object_cell::spill_record{std::move(spilled_path), value.ops, std::move(pins)});
     } else {
       cell->value = std::move(value);
     }
