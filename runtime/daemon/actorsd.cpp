@@ -230,9 +230,11 @@ int main(int argc, char** argv) {
     }
     rt::stop_serving();
   }).detach();
-  auto cause = rt::serve_until_stopped(make_config, [&o](const actors::node_id& was, rt::node& now) {
-    std::cout << "actorsd: node " << was.to_string() << " was declared dead; joined " << o.address
-              << " again as node " << now.id.to_string() << std::endl;
+  auto cause = rt::serve_until_stopped(make_config, [&o](const actors::node_id& was, rt::stop_cause why,
+                                                         rt::node& now) {
+    std::cout << "actorsd: node " << was.to_string()
+              << (why == rt::stop_cause::declared_dead ? " was declared dead" : " lost a service")
+              << "; joined " << o.address << " again as node " << now.id.to_string() << std::endl;
   });
   if (o.head)
     rt::remove_session(::getpid());

@@ -119,7 +119,7 @@ bool serving_stop_requested = false;
 } // namespace
 
 stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
-                               const std::function<void(const node_id&, node&)>& on_restart) {
+                               const std::function<void(const node_id&, stop_cause, node&)>& on_restart) {
   for (;;) {
     auto cause = require_node().net->wait_until_stopped();
     std::lock_guard<std::mutex> guard{serving_mu};
@@ -139,7 +139,7 @@ stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
     log(log_level::warning, "node", "node ", was.to_string(), " started again as node ", now->id.to_string(),
         " and joined ", now->config.head_address);
     if (on_restart)
-      on_restart(was, *now);
+      on_restart(was, cause, *now);
   }
 }
 
@@ -191,9 +191,9 @@ void init(const init_options& given) {
   }
   if (opts.node) {
     // A node serves until the cluster stops it; the program's main never goes on.
-    runtime::serve_until_stopped([opts] { return runtime::resolve(opts); });
+    auto cause = runtime::serve_until_stopped([opts] { return runtime::resolve(opts); });
     shutdown();
-    std::exit(0);
+    std::exit(cause == runtime::stop_cause::requested ? 0 : 1);
   }
 }
 

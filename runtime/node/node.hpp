@@ -128,12 +128,12 @@ node& start_node(node_config cfg);
 /// longer than the heartbeat timeout) has been given up by the cluster, with its
 /// objects and actors, and a node whose supervisor gave up on a service soon will
 /// be: it stops and starts again as a new node, with a new id,
-/// from `fresh_config()`, and `on_restart` hears of it. Returns why the node
+/// from `fresh_config()`, and `on_restart` hears of it and why. Returns why the node
 /// stopped for good; it is still running then (actors::shutdown stops it), unless
 /// it could not start again (logged; the cause is then head_gone). A call of
 /// stop_serving() ends it whichever node is running.
 stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
-                               const std::function<void(const node_id& was, node& now)>& on_restart = {});
+                               const std::function<void(const node_id& was, stop_cause why, node& now)>& on_restart = {});
 
 /// Makes serve_until_stopped return (a signal asked the process to stop). Safe to
 /// call from any thread, while a node restarts as well.

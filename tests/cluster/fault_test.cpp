@@ -352,6 +352,9 @@ TEST_F(Faults, NodeWhoseEndpointIsKilledJoinsAgainAsANewNode) {
   EXPECT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
   EXPECT_EQ(actors::get(actors::task(job::square).node(reborn, false).remote(std::int64_t{7}), 10s), 49);
   EXPECT_NE(nodes[0]->output().find("its node endpoint died"), std::string::npos) << nodes[0]->output();
+  EXPECT_NE(nodes[0]->output().find("lost a service; joined " + address + " again as node " + reborn.to_string()),
+            std::string::npos)
+    << nodes[0]->output();
 }
 
 TEST_F(Faults, KilledControlStoreIsRestartedInPlaceAndKeepsTheCluster) {
