@@ -7,6 +7,7 @@
 #include "runtime/control_store/messages.hpp"
 #include "tests/cluster/job.hpp"
 #include "tests/support/http.hpp"
+#include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
@@ -93,11 +94,12 @@ int port_of(const std::string& address) {
 
 class BadInput : public ::testing::Test {
  protected:
+  static inline std::unique_ptr<actors::test::local_cluster> cluster;
   static inline std::string dir;
   static inline std::string address;
   static inline std::string token;
-  static inline std::unique_ptr<process> head;
-  static inline std::unique_ptr<process> node;
+  static inline process* head = nullptr;
+  static inline process* node = nullptr;
   static inline actors::node_id head_id;
   static inline actors::node_id node_id;
   static inline int head_port = 0;
@@ -113,27 +115,15 @@ class BadInput : public ::testing::Test {
   }
 
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/actors-bad-input-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
-    head = std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log");
-    ASSERT_TRUE(actors::test::eventually(
-      [] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }))
-      << head->output();
-    address = actors::test::read_key(dir + "/session_latest", "address");
-    token = actors::test::read_key(dir + "/session_latest", "token");
+    cluster = std::make_unique<actors::test::local_cluster>("bad-input-test");
+    dir = cluster->dir;
+    cluster->start_head(daemon({"--head", "--port", "0"}));
+    address = cluster->address;
+    token = cluster->token;
+    head = cluster->head.get();
     head_port = port_of(address);
-    node = std::make_unique<process>(daemon({"--address", address, "--token", token}), dir + "/node.log");
-    actors::init_options opts;
-    opts.address = address;
-    opts.token = token;
-    actors::init(opts);
-    ASSERT_TRUE(actors::test::eventually([] {
-      int daemons = 0;
-      for (const auto& n : actors::nodes())
-        daemons += n.alive && !n.is_driver;
-      return daemons == 2;
-    })) << head->output();
+    node = &cluster->start_node(daemon({}));
+    cluster->join({}, 2);
     for (const auto& n : actors::nodes()) {
       if (n.is_head) {
         head_id = n.id;
@@ -147,18 +137,12 @@ class BadInput : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    actors::shutdown();
-    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
-                      dir + "/stop.log");
-    for (auto* p : {head.get(), node.get()})
-      if (p)
-        EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
-    head.reset();
-    node.reset();
-    if (!::testing::UnitTest::GetInstance()->Passed())
-      std::cerr << "bad input test logs kept in " << dir << "\n";
-    else
-      std::filesystem::remove_all(dir);
+    if (!cluster)
+      return;
+    for (const auto& code : cluster->stop())
+      EXPECT_EQ(code, 0) << cluster->logs();
+    cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
+    cluster.reset();
   }
 
   /// Every port of the cluster: head, node, and their metrics endpoints.

@@ -3,6 +3,7 @@
 
 #include "tests/cluster/job.hpp"
 #include "tests/support/http.hpp"
+#include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
@@ -43,12 +44,10 @@ ACTORS_REMOTE(square);
 
 class Cluster : public ::testing::Test {
  protected:
+  static inline std::unique_ptr<actors::test::local_cluster> cluster;
   static inline std::string dir;
   static inline std::string address;
   static inline std::string token;
-  static inline std::unique_ptr<process> head;
-  static inline std::unique_ptr<process> plain_node;
-  static inline std::unique_ptr<process> gpu_node;
   static inline std::string plain_id;
   static inline std::string gpu_id;
   static inline std::string head_id;
@@ -60,30 +59,19 @@ class Cluster : public ::testing::Test {
     return args;
   }
 
+  static process& head() {
+    return *cluster->head;
+  }
+
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/actors-cluster-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
-    head = std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log");
-    ASSERT_TRUE(actors::test::eventually(
-      [] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }))
-      << head->output();
-    address = actors::test::read_key(dir + "/session_latest", "address");
-    token = actors::test::read_key(dir + "/session_latest", "token");
-    plain_node = std::make_unique<process>(daemon({"--address", address, "--token", token}),
-                                           dir + "/node.log");
-    gpu_node = std::make_unique<process>(
-      daemon({"--address", address, "--token", token, "--resources", "GPU=1"}), dir + "/gpu.log");
-    actors::init_options opts;
-    opts.address = address;
-    opts.token = token;
-    actors::init(opts);
-    ASSERT_TRUE(actors::test::eventually([] {
-      int daemons = 0;
-      for (const auto& n : actors::nodes())
-        daemons += n.alive && !n.is_driver;
-      return daemons == 3;
-    })) << head->output();
+    cluster = std::make_unique<actors::test::local_cluster>("cluster-test");
+    dir = cluster->dir;
+    cluster->start_head(daemon({"--head", "--port", "0"}));
+    address = cluster->address;
+    token = cluster->token;
+    cluster->start_node(daemon({}));
+    cluster->start_node(daemon({"--resources", "GPU=1"}));
+    cluster->join({}, 3);
     for (const auto& n : actors::nodes()) {
       if (n.is_head)
         head_id = n.id.to_string();
@@ -95,21 +83,12 @@ class Cluster : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    actors::shutdown();
-    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
-                      dir + "/stop.log");
-    for (auto* p : {head.get(), plain_node.get(), gpu_node.get()}) {
-      if (!p)
-        continue;
-      EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
-    }
-    head.reset();
-    plain_node.reset();
-    gpu_node.reset();
-    if (!::testing::UnitTest::GetInstance()->Passed())
-      std::cerr << "cluster test logs kept in " << dir << "\n";
-    else
-      std::filesystem::remove_all(dir);
+    if (!cluster)
+      return;
+    for (const auto& code : cluster->stop())
+      EXPECT_EQ(code, 0) << cluster->logs();
+    cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
+    cluster.reset();
   }
 
   static actors::node_id id_of(const std::string& hex) {
@@ -203,8 +182,8 @@ TEST_F(Cluster, WrongTokenIsRefusedOnBothSides) {
   EXPECT_NE(code, 0);
   EXPECT_NE(out.find("wrong cluster token"), std::string::npos) << out;
   EXPECT_TRUE(actors::test::eventually(
-    [] { return head->output().find("wrong cluster token") != std::string::npos; }))
-    << head->output();
+    [] { return head().output().find("wrong cluster token") != std::string::npos; }))
+    << head().output();
 }
 
 TEST_F(Cluster, ResourceOnlyOneNodeHasRoutesThere) {

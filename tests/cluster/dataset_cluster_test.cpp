@@ -4,6 +4,7 @@
 
 #include "tests/cluster/dataset_job.hpp"
 #include "tests/support/http.hpp"
+#include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
@@ -31,10 +32,12 @@ constexpr std::size_t store_bytes = 16u << 20;
 
 class DatasetCluster : public ::testing::Test {
  protected:
+  static inline std::unique_ptr<actors::test::local_cluster> cluster;
   static inline std::string dir;
   static inline std::string address;
   static inline std::string token;
-  static inline std::vector<std::unique_ptr<process>> daemons;
+  /// The head and the nodes.
+  static inline std::vector<process*> daemons;
   static inline std::string driver_id;
 
   static std::vector<std::string> daemon(std::vector<std::string> extra) {
@@ -46,41 +49,26 @@ class DatasetCluster : public ::testing::Test {
   }
 
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/actors-dataset-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
-    daemons.push_back(std::make_unique<process>(daemon({"--head", "--port", "0"}), dir + "/head.log"));
-    ASSERT_TRUE(actors::test::eventually(
-      [] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }));
-    address = actors::test::read_key(dir + "/session_latest", "address");
-    token = actors::test::read_key(dir + "/session_latest", "token");
+    cluster = std::make_unique<actors::test::local_cluster>("dataset-test");
+    dir = cluster->dir;
+    cluster->start_head(daemon({"--head", "--port", "0"}));
+    address = cluster->address;
+    token = cluster->token;
+    daemons.push_back(cluster->head.get());
     for (int i = 0; i < 2; ++i)
-      daemons.push_back(std::make_unique<process>(daemon({"--address", address, "--token", token}),
-                                                  dir + "/node" + std::to_string(i) + ".log"));
-    actors::init_options opts;
-    opts.address = address;
-    opts.token = token;
-    actors::init(opts);
-    ASSERT_TRUE(actors::test::eventually([] {
-      int n = 0;
-      for (const auto& x : actors::nodes())
-        n += x.alive && !x.is_driver;
-      return n == 3;
-    }));
+      daemons.push_back(&cluster->start_node(daemon({})));
+    cluster->join({}, 3);
     driver_id = actors::current_node_id().to_string();
   }
 
   static void TearDownTestSuite() {
-    actors::shutdown();
-    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
-                      dir + "/stop.log");
-    for (auto& p : daemons)
-      EXPECT_EQ(p->wait_exit(10s), 0) << p->output();
     daemons.clear();
-    if (!::testing::UnitTest::GetInstance()->Passed())
-      std::cerr << "dataset cluster test logs kept in " << dir << "\n";
-    else
-      std::filesystem::remove_all(dir);
+    if (!cluster)
+      return;
+    for (const auto& code : cluster->stop())
+      EXPECT_EQ(code, 0) << cluster->logs();
+    cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
+    cluster.reset();
   }
 
   static std::vector<std::int64_t> skewed(std::size_t n, unsigned seed) {

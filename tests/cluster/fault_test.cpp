@@ -2,6 +2,7 @@
 // while a driver (this test) has work on them.
 
 #include "tests/cluster/job.hpp"
+#include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
@@ -31,13 +32,14 @@ namespace {
 /// A head and two nodes, fresh for each test: the tests kill nodes.
 class Faults : public ::testing::Test {
  protected:
+  actors::test::local_cluster cluster{"fault-test"};
   /// The head saves its state in dir/state (see HeadFaults).
   bool head_saves_state = false;
-  std::string dir;
-  std::string address;
-  std::string token;
-  std::unique_ptr<process> head;
-  std::vector<std::unique_ptr<process>> nodes;
+  std::string& dir = cluster.dir;
+  std::string& address = cluster.address;
+  std::string& token = cluster.token;
+  std::unique_ptr<process>& head = cluster.head;
+  std::vector<std::unique_ptr<process>>& nodes = cluster.nodes;
 
   std::vector<std::string> daemon(std::vector<std::string> extra) {
     std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1",
@@ -47,36 +49,18 @@ class Faults : public ::testing::Test {
   }
 
   void SetUp() override {
-    char tmpl[] = "/tmp/actors-fault-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
-    head = std::make_unique<process>(daemon(head_args("0")), dir + "/head.log");
-    ASSERT_TRUE(actors::test::eventually(
-      [&] { return !actors::test::read_key(dir + "/session_latest", "address").empty(); }));
-    address = actors::test::read_key(dir + "/session_latest", "address");
-    token = actors::test::read_key(dir + "/session_latest", "token");
+    cluster.start_head(daemon(head_args("0")));
     for (int i = 0; i < 2; ++i)
-      nodes.push_back(std::make_unique<process>(daemon({"--address", address, "--token", token}),
-                                                dir + "/node" + std::to_string(i) + ".log"));
+      cluster.start_node(daemon({}));
     actors::init_options opts;
-    opts.address = address;
-    opts.token = token;
     opts.metrics_port = -1;
     opts.heartbeat_timeout_ms = 1500;
-    actors::init(opts);
-    ASSERT_TRUE(actors::test::eventually([] { return daemons_alive() == 3; }));
+    cluster.join(opts, 3);
   }
 
   void TearDown() override {
-    actors::shutdown();
-    actors::test::run({actors::test::env("ACTORS_CLI"), "--address", address, "--token", token, "stop"},
-                      dir + "/stop.log");
-    head.reset();
-    nodes.clear();
-    if (!::testing::Test::HasFailure())
-      std::filesystem::remove_all(dir);
-    else
-      std::cerr << "fault test logs kept in " << dir << "\n";
+    cluster.stop();
+    cluster.clean_up(::testing::Test::HasFailure());
   }
 
   std::vector<std::string> head_args(const std::string& port) const {
@@ -89,10 +73,7 @@ class Faults : public ::testing::Test {
   }
 
   static int daemons_alive() {
-    int n = 0;
-    for (const auto& i : actors::nodes())
-      n += i.alive && !i.is_driver;
-    return n;
+    return actors::test::local_cluster::daemons_alive();
   }
 
   /// The node id of the node process with this pid.
