@@ -219,6 +219,9 @@ struct cluster::impl {
   std::map<std::pair<caf::actor_addr, std::uint64_t>, std::string> uploads;
   // Tasks no node can take yet: placed again whenever the node table changes.
   std::vector<pending_op> parked;
+  // Why work this process cannot run itself will never run (empty while it can):
+  // a driver the head declared dead is cut off from its cluster.
+  std::string cut_off;
   // Placement groups this node created: where each bundle went and whether it is
   // reserved yet.
   struct group_state {
@@ -351,11 +354,36 @@ struct cluster::impl {
   }
 
   void park(pending_op op) {
+    std::unique_lock<std::mutex> lock{mu};
+    if (!cut_off.empty()) {
+      auto why = cut_off;
+      lock.unlock();
+      fail_parked(op, why);
+      return;
+    }
     log(log_level::warning, "cluster", "task '", op.label, "' needs ",
         resource_set::from(op.opts.num_cpus, op.opts.resources).to_string(),
         " which no node has: it waits until a node that has it joins");
-    std::lock_guard<std::mutex> guard{mu};
     parked.push_back(std::move(op));
+  }
+
+  void fail_parked(pending_op& op, const std::string& why) {
+    n.store.settle(op.result, detail::failure{errc::object_lost, "task '" + op.label + "' cannot run: " + why, {}, {}});
+    detail::release(op.result);
+  }
+
+  /// This process can no longer get work run elsewhere (`why`): what waits for a
+  /// node that has the resources fails, and so does such work from now on.
+  void cut_off_from_cluster(const std::string& why) {
+    std::vector<pending_op> waiting;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      cut_off = why;
+      waiting.swap(parked);
+    }
+    for (auto& op : waiting)
+      fail_parked(op, why);
+    n.sched.no_more_nodes(why);
   }
 
   void place_parked() {
@@ -1935,6 +1963,16 @@ struct cluster::impl {
             ") dead while it was unreachable (longer than --heartbeat-timeout); its objects and actors "
             "were given up, so it starts again as a new node");
         end_serving(stop_cause::declared_dead);
+        return;
+      }
+      if (answer.refusal == wire::join_refusal::declared_dead) {
+        // A driver's work and objects were given up with it, and it cannot join
+        // again under its id: what waits for the cluster would wait forever.
+        auto why = "the head declared this program (node " + n.id.to_string()
+                   + ") dead while it was unreachable for longer than --actors-heartbeat-timeout, and gave up "
+                     "its work in the cluster: restart the program";
+        log(log_level::error, "cluster", why);
+        cut_off_from_cluster(why);
         return;
       }
       if (answer.answered) {

@@ -27,6 +27,12 @@ void scheduler::submit(std::unique_ptr<work_item> item) {
     start_locked(item.release());
     return;
   }
+  if (!total_.fits(item->demand) && !cut_off_.empty()) {
+    lock.unlock();
+    item->abandon(item->describe() + " needs " + item->demand.to_string() + ", which this node lacks, and "
+                  + cut_off_);
+    return;
+  }
   if (!total_.fits(item->demand) && warned_infeasible_.insert(item->demand).second)
     log(log_level::warning, "scheduler", item->describe(), " needs ", item->demand.to_string(),
         " but this node has only ", total_.to_string(),
@@ -115,6 +121,27 @@ void scheduler::stop() {
   for (auto& [shape, queue] : dropped)
     for (auto& item : queue)
       item->abandon("the node stopped before " + item->describe() + " could run");
+}
+
+void scheduler::no_more_nodes(const std::string& why) {
+  std::vector<std::unique_ptr<work_item>> dropped;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    cut_off_ = why;
+    for (auto i = pending_.begin(); i != pending_.end();) {
+      if (total_.fits(i->first)) {
+        ++i;
+        continue;
+      }
+      for (auto& item : i->second)
+        dropped.push_back(std::move(item));
+      pending_count_ -= i->second.size();
+      i = pending_.erase(i);
+    }
+  }
+  for (auto& item : dropped)
+    item->abandon(item->describe() + " needs " + item->demand.to_string() + ", which this node lacks, and "
+                  + why);
 }
 
 std::vector<std::string> scheduler::pending_names(std::size_t limit) const {

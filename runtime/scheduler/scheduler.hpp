@@ -76,6 +76,11 @@ class scheduler {
   /// Abandons every pending item; later submissions are abandoned at once.
   void stop();
 
+  /// No node will join any more (this process was cut off from its cluster):
+  /// abandons, with `why`, the pending items this node can never run, and later
+  /// ones at once.
+  void no_more_nodes(const std::string& why);
+
   scheduler_stats stats() const;
 
   /// What the pending items are (describe()), at most `limit`.
@@ -95,6 +100,8 @@ class scheduler {
   std::set<resource_set> warned_infeasible_;
   std::size_t running_ = 0;
   bool stopped_ = false;
+  // Set by no_more_nodes: why work this node cannot run will never run.
+  std::string cut_off_;
 };
 
 /// What the current pool thread is running, so that a blocking `get` can lend its

@@ -395,3 +395,30 @@ TEST_F(Faults, KilledNodeProcessIsDeclaredDeadWithinASecond) {
   // The connection closes with the process: no timeout is involved.
   EXPECT_LT(noticed, 1s);
 }
+
+TEST_F(Faults, DriverDeclaredDeadFailsWhatWaitsInsteadOfHanging) {
+  // Another program joins as a driver and waits for a task no node can run.
+  process driver({actors::test::env("SECOND_DRIVER"), "--park", "--actors-address=" + address,
+                  "--actors-token=" + token, "--actors-heartbeat-timeout=1500", "--actors-metrics-port=-1"},
+                 dir + "/driver.log");
+  ASSERT_TRUE(actors::test::eventually([&] { return driver.output().find("parked") != std::string::npos; }, 20s))
+    << driver.output();
+  actors::node_id id;
+  ASSERT_TRUE(actors::test::eventually(
+    [&] {
+      for (const auto& n : actors::nodes())
+        if (n.alive && n.is_driver && n.id != actors::current_node_id() && pid_of(n.id) == driver.pid())
+          id = n.id;
+      return id.value != 0;
+    },
+    10s));
+  driver.kill(SIGSTOP);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(id); }, 10s));
+  driver.kill(SIGCONT);
+  // It cannot join again under its id, and no node will ever run the task: the
+  // wait ends with an error that says so, and the program ends.
+  EXPECT_EQ(driver.wait_exit(30s), 4) << driver.output();
+  EXPECT_NE(driver.output().find("cannot run: the head declared this program"),
+            std::string::npos)
+    << driver.output();
+}

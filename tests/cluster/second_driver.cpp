@@ -1,10 +1,14 @@
 // A second driver program: joins the cluster given by --actors-address and
 // ACTORS_TOKEN, finds the named actor given as its argument and prints its value.
+// With --park instead of a name, it waits for a task that needs a resource no
+// node has, and prints how that wait ended.
 #include "tests/cluster/job.hpp"
 
 #include <actors/actors.hpp>
 
+#include <cstdint>
 #include <iostream>
+#include <string>
 
 int main(int argc, char** argv) {
   // Call into the job library, so that the linker keeps it (and with it the
@@ -15,6 +19,18 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::cerr << "usage: second_driver NAME --actors-address=HOST:PORT\n";
     return 2;
+  }
+  if (std::string(argv[1]) == "--park") {
+    auto parked = actors::task(job::square).resource("NOWHERE", 1).remote(std::int64_t{2});
+    std::cout << "parked" << std::endl;
+    try {
+      actors::get(parked);
+    } catch (const actors::error& e) {
+      std::cout << "failed: " << e.what() << std::endl;
+      actors::shutdown();
+      return 4;
+    }
+    return 0;
   }
   auto counter = actors::get_actor<job::Counter>(argv[1]);
   if (!counter) {
