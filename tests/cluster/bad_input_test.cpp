@@ -137,12 +137,7 @@ class BadInput : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (!cluster)
-      return;
-    for (const auto& code : cluster->stop())
-      EXPECT_EQ(code, 0) << cluster->logs();
-    cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
-    cluster.reset();
+    actors::test::tear_down(cluster);
   }
 
   /// Every port of the cluster: head, node, and their metrics endpoints.

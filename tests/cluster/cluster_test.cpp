@@ -83,12 +83,7 @@ class Cluster : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (!cluster)
-      return;
-    for (const auto& code : cluster->stop())
-      EXPECT_EQ(code, 0) << cluster->logs();
-    cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
-    cluster.reset();
+    actors::test::tear_down(cluster);
   }
 
   static actors::node_id id_of(const std::string& hex) {

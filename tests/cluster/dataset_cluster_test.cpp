@@ -63,12 +63,7 @@ class DatasetCluster : public ::testing::Test {
 
   static void TearDownTestSuite() {
     daemons.clear();
-    if (!cluster)
-      return;
-    for (const auto& code : cluster->stop())
-      EXPECT_EQ(code, 0) << cluster->logs();
-    cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
-    cluster.reset();
+    actors::test::tear_down(cluster);
   }
 
   static std::vector<std::int64_t> skewed(std::size_t n, unsigned seed) {

@@ -9,6 +9,8 @@
 
 #include <actors/actors.hpp>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -113,5 +115,16 @@ class local_cluster {
   std::unique_ptr<process> head;
   std::vector<std::unique_ptr<process>> nodes;
 };
+
+/// Ends a test suite's cluster: stops it, expects every process to exit with
+/// status 0, and removes its directory unless the suite failed.
+inline void tear_down(std::unique_ptr<local_cluster>& cluster) {
+  if (!cluster)
+    return;
+  for (const auto& code : cluster->stop())
+    EXPECT_EQ(code, 0) << cluster->logs();
+  cluster->clean_up(!::testing::UnitTest::GetInstance()->Passed());
+  cluster.reset();
+}
 
 } // namespace actors::test

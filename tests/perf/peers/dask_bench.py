@@ -336,20 +336,26 @@ class Suite:
         )
 
     # §3
-    def tasks_async(self, name):
+    def squares_in_flight(self, n, timeout):
+        """Submits n square tasks at once and waits for all; returns the seconds the
+        submission and the whole took, after checking every result."""
         from distributed import wait
 
         c = self.client
         t0 = time.monotonic()
-        futs = c.map(square, range(N_ASYNC), pure=False)
+        futs = c.map(square, range(n), pure=False)
         submit = time.monotonic() - t0
-        done = wait(futs, timeout=60)
+        done = wait(futs, timeout=timeout)
         if done.not_done:
-            raise TimeoutError(f"{len(done.not_done)} tasks not done after 60 s")
+            raise TimeoutError(f"{len(done.not_done)} tasks not done after {timeout} s")
         vals = c.gather(futs)
         el = time.monotonic() - t0
-        assert len(vals) == N_ASYNC and vals[-1] == (N_ASYNC - 1) ** 2, "wrong results"
+        assert vals == [i * i for i in range(n)], "wrong results"
         del futs, vals
+        return submit, el
+
+    def tasks_async(self, name):
+        submit, el = self.squares_in_flight(N_ASYNC, 60)
         emit(name, N_ASYNC / el, "tasks/s", submit_s=submit)
 
     def tasks_async_noqueue(self):
@@ -745,20 +751,8 @@ class Suite:
             self.client = self.cluster = None
 
     def scaling_tasks_async(self):
-        from distributed import wait
-
-        c = self.client
         n = self.args.scaling_tasks
-        t0 = time.monotonic()
-        futs = c.map(square, range(n), pure=False)
-        submit = time.monotonic() - t0
-        done = wait(futs, timeout=90)
-        if done.not_done:
-            raise TimeoutError(f"{len(done.not_done)} tasks not done after 90 s")
-        vals = c.gather(futs)
-        el = time.monotonic() - t0
-        assert vals == [i * i for i in range(n)], "wrong results"
-        del futs, vals
+        submit, el = self.squares_in_flight(n, 90)
         emit("scaling_tasks_async", n / el, "tasks/s", n=n, submit_s=submit,
              method="as tasks_async with n tasks over the workers")
 
