@@ -123,7 +123,6 @@ caf::behavior supervisor_watcher(watcher_actor* self, supervisor::impl* owner) {
   self->set_down_handler([=](const caf::down_msg& dm) { self->state.owner->died(dm.source, dm.reason); });
   return {
     [=](msg::watch_atom, const caf::actor& child) { self->monitor(child); },
-    [=](caf::exit_msg& m) { self->quit(m.reason); },
   };
 }
 
