@@ -36,19 +36,7 @@ using actors::test::process;
 
 namespace {
 
-/// A TCP connection to 127.0.0.1:port, or -1.
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using actors::test::connect_loopback;
 
 void send_all(int fd, const std::string& bytes) {
   std::size_t off = 0;
@@ -62,7 +50,7 @@ void send_all(int fd, const std::string& bytes) {
 
 /// Sends `bytes` on a fresh connection and closes it.
 void send_and_close(int port, const std::string& bytes) {
-  int fd = connect_to(port);
+  int fd = connect_loopback(port);
   ASSERT_GE(fd, 0) << "cannot connect to port " << port;
   send_all(fd, bytes);
   std::this_thread::sleep_for(100ms);
@@ -195,7 +183,7 @@ TEST_F(BadInput, SilentConnectionsDoNotHoldUpOthers) {
   std::vector<int> idle;
   auto open_idle = [&](int port, int count) {
     for (int i = 0; i < count; ++i) {
-      int fd = connect_to(port);
+      int fd = connect_loopback(port);
       ASSERT_GE(fd, 0);
       idle.push_back(fd);
     }
@@ -220,7 +208,7 @@ TEST_F(BadInput, AFloodOfConnectionsIsSurvived) {
   for (int port : every_port()) {
     std::vector<int> fds;
     for (int i = 0; i < 150; ++i) {
-      int fd = connect_to(port);
+      int fd = connect_loopback(port);
       if (fd < 0)
         break; // the backlog is full: refusing is fine, crashing is not
       fds.push_back(fd);

@@ -4,6 +4,7 @@
 
 #include "actors/actors.hpp"
 #include "runtime/cluster/protocol.hpp"
+#include "fuzz_types.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -29,18 +30,7 @@ void write_picked(const std::string& target, const std::string& name, unsigned c
   write(target, name, std::string(1, static_cast<char>(pick)) + payload);
 }
 
-struct point {
-  double x = 0;
-  double y = 0;
-  std::string label;
-  std::vector<std::pair<int, std::string>> tags;
-  bool visible = false;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned) {
-    ar & x & y & label & tags & visible;
-  }
-};
+using fuzz::point;
 
 template <class... Ps, class... As>
 std::string args(As&&... as) {

@@ -3,6 +3,7 @@
 // same decode<T> that user types go through). The first byte picks the type.
 
 #include "fuzz_target.hpp"
+#include "fuzz_types.hpp"
 
 #include "actors/serialization.hpp"
 
@@ -20,19 +21,7 @@
 
 namespace {
 
-// A user type of the kind the guide shows: fields, a nested container, a bool.
-struct point {
-  double x = 0;
-  double y = 0;
-  std::string label;
-  std::vector<std::pair<int, std::string>> tags;
-  bool visible = false;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned) {
-    ar & x & y & label & tags & visible;
-  }
-};
+using fuzz::point;
 
 template <class T>
 void decode(const std::string& bytes) {

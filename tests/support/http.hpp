@@ -1,6 +1,7 @@
 #pragma once
 
-// A minimal HTTP GET over loopback for tests of the metrics endpoints.
+// Loopback connections for tests: a plain TCP connection to a port, and a minimal
+// HTTP GET for the metrics endpoints.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,9 +13,8 @@
 
 namespace actors::test {
 
-/// The body of `GET path` from 127.0.0.1:`port`; throws on a connection error or
-/// a status other than 200.
-inline std::string http_get(int port, const std::string& path) {
+/// A TCP connection to 127.0.0.1:`port`, or -1.
+inline int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   // A server that never answers fails the test instead of hanging it.
   timeval limit{15, 0};
@@ -26,8 +26,17 @@ inline std::string http_get(int port, const std::string& path) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+    return -1;
   }
+  return fd;
+}
+
+/// The body of `GET path` from 127.0.0.1:`port`; throws on a connection error or
+/// a status other than 200.
+inline std::string http_get(int port, const std::string& path) {
+  int fd = connect_loopback(port);
+  if (fd < 0)
+    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
   std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   ::send(fd, request.data(), request.size(), 0);
   std::string response;
