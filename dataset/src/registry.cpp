@@ -3,7 +3,7 @@
 
 #include "actors/dataset.hpp"
 
-#include <actors/cluster.hpp>
+#include <actors/nodes.hpp>
 #include <actors/init.hpp>
 
 #include <atomic>

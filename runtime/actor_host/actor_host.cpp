@@ -75,8 +75,8 @@ class actor_creation final : public work_item {
 };
 
 actor_host::actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool,
-                       task_log& log)
-  : node_(node), store_(store), sched_(sched), pool_(pool), log_(log) {}
+                       task_log& log, name_freed on_named_death)
+  : node_(node), store_(store), sched_(sched), pool_(pool), log_(log), on_named_death_(std::move(on_named_death)) {}
 
 std::vector<std::vector<std::string>> actor_host::describe() const {
   std::vector<std::vector<std::string>> rows;
@@ -119,12 +119,12 @@ actor_cell* actor_host::make_dead(const actor_id& id, std::string why) {
 }
 
 actor_cell* actor_host::make_remote(const actor_id& id, node_id location, const char* class_name,
-                                   bool creator_hold) {
+                                   std::weak_ptr<detail::remote_actor_creator> creator) {
   auto* a = new actor_cell(nullptr, id);
   a->location = location;
   a->remote = true;
   a->class_name = class_name;
-  a->creator_hold = creator_hold;
+  a->creator = std::move(creator);
   a->st = actor_cell::state::alive;
   return a;
 }
@@ -199,8 +199,8 @@ void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, s
     detail::release(a);
   }
   if (named) {
-    if (on_named_death)
-      on_named_death(a->id, a->opts.name);
+    if (on_named_death_)
+      on_named_death_(a->id, a->opts.name);
     detail::release(a); // the host's hold on a named actor
   }
 }
@@ -375,8 +375,6 @@ actor_host_stats actor_host::stats() const {
 
 namespace actors::detail {
 
-void (*on_remote_actor_released)(const actor_cell& cell) = nullptr;
-
 void retain(actor_cell* a) noexcept {
   a->refs.fetch_add(1, std::memory_order_relaxed);
 }
@@ -386,8 +384,9 @@ void release(actor_cell* a) noexcept {
     return;
   if (auto* host = a->host.load(std::memory_order_acquire))
     host->forget(a);
-  else if (a->remote && a->creator_hold && on_remote_actor_released)
-    on_remote_actor_released(*a);
+  else if (a->remote)
+    if (auto creator = a->creator.lock())
+      creator->handles_released(*a);
   delete a;
 }
 

@@ -26,6 +26,17 @@ class actor_host;
 
 namespace actors::detail {
 
+class actor_cell;
+
+/// The node that created an actor hosted elsewhere: told when the last local
+/// handle to it goes, so that the hosting node can drop the actor. Called on the
+/// thread that drops the handle; must not block or throw.
+class remote_actor_creator {
+ public:
+  virtual ~remote_actor_creator() = default;
+  virtual void handles_released(const actor_cell& cell) noexcept = 0;
+};
+
 /// One call waiting in an actor's mailbox.
 struct actor_call_request {
   const method_entry* method;
@@ -71,14 +82,11 @@ class actor_cell {
   /// (`remote`), calls go there and `host` is null.
   node_id location;
   bool remote = false;
-  /// This remote cell was made by creating the actor: the hosting node keeps the
-  /// actor for it, and is told when the cell goes.
-  bool creator_hold = false;
+  /// Set when this remote cell was made by creating the actor: the hosting node
+  /// keeps the actor for the creator, which is told when the cell goes (if the
+  /// creator's remote layer still exists).
+  std::weak_ptr<remote_actor_creator> creator;
 };
-
-/// Called when the last reference to a remote actor cell with `creator_hold`
-/// goes; set by the cluster layer.
-extern void (*on_remote_actor_released)(const actor_cell& cell);
 
 } // namespace actors::detail
 
@@ -99,7 +107,12 @@ struct actor_host_stats {
 /// and stops them when killed or no longer referenced. Safe for concurrent use.
 class actor_host {
  public:
-  actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool, task_log& log);
+  /// Called (once, on any thread) when a named actor dies for good, so that its
+  /// name can be freed.
+  using name_freed = std::function<void(const actor_id&, const std::string& name)>;
+
+  actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool, task_log& log,
+             name_freed on_named_death = {});
 
   /// One row per actor hosted here: id, class, name, state, restarts.
   std::vector<std::vector<std::string>> describe() const;
@@ -127,9 +140,10 @@ class actor_host {
   /// actor_died_error saying `why`. One reference.
   actor_cell* make_dead(const actor_id& id, std::string why);
 
-  /// A cell for an actor hosted on node `location`. One reference.
+  /// A cell for an actor hosted on node `location`. One reference. `creator` is
+  /// set when this node created the actor there.
   static actor_cell* make_remote(const actor_id& id, node_id location, const char* class_name,
-                                 bool creator_hold);
+                                 std::weak_ptr<detail::remote_actor_creator> creator = {});
 
   /// Queues a call; returns the result's cell with one reference.
   detail::object_cell* call(actor_cell* actor, const detail::method_entry& method,
@@ -148,10 +162,6 @@ class actor_host {
 
   actor_host_stats stats() const;
 
-  /// Called (once, on any thread) when a named actor dies for good, so that its
-  /// name can be freed. Set before the first create.
-  std::function<void(const actor_id&, const std::string& name)> on_named_death;
-
  private:
   friend class actor_creation;
 
@@ -168,6 +178,7 @@ class actor_host {
   scheduler& sched_;
   worker_pool& pool_;
   task_log& log_;
+  const name_freed on_named_death_;
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> restarts_total_{0};
 

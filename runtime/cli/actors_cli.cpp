@@ -3,10 +3,10 @@
 // from its endpoint: `actors status`, `actors list ...`, `actors summary tasks`,
 // `actors timeline`, `actors stop`.
 
-#include "runtime/cluster/cluster.hpp"
-#include "runtime/cluster/protocol.hpp"
+#include "runtime/cluster/caf_head_link.hpp"
+#include "runtime/wire/protocol.hpp"
 #include "runtime/control_store/control_store.hpp"
-#include "runtime/control_store/messages.hpp"
+#include "runtime/wire/atoms.hpp"
 #include "runtime/node/session.hpp"
 
 #include <caf/all.hpp>

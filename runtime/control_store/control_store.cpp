@@ -1,10 +1,10 @@
 #include "runtime/control_store/control_store.hpp"
 
-#include "runtime/cluster/protocol.hpp"
+#include "runtime/wire/protocol.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/service_actor.hpp"
 #include "runtime/control_store/head_state.hpp"
-#include "runtime/control_store/messages.hpp"
+#include "runtime/wire/atoms.hpp"
 
 #include "actors/errors.hpp"
 

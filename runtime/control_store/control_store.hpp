@@ -24,13 +24,26 @@ struct named_actor_entry {
   node_id location;
 };
 
+/// The cluster's named actors, as the parts that name, find and rebuild actors
+/// see them. Safe for concurrent use.
+class actor_names {
+ public:
+  virtual ~actor_names() = default;
+  /// Binds `name` to an actor. False if a live actor has the name already.
+  virtual bool register_name(const std::string& name, const named_actor_entry& entry) = 0;
+  /// The actor bound to `name`, if any.
+  virtual std::optional<named_actor_entry> lookup_name(const std::string& name) = 0;
+  /// Frees `name` if it is still bound to `id`. Does not wait for the answer.
+  virtual void remove_name(const std::string& name, const actor_id& id) = 0;
+};
+
 /// Client of the control store, the head's service actor that keeps the cluster's
 /// shared tables: the nodes (membership, their resources, liveness) and the named
 /// actors. Each call is one request to that actor, local or on the head, and blocks
 /// the calling thread until it answers (10 s at most). While the head is away (see
 /// link_lost), a call waits for it to come back within the same 10 s. Safe for
 /// concurrent use.
-class control_store {
+class control_store final : public actor_names {
  public:
   /// Spawns the control-store actor in `sys` (this node is the head); `token` is
   /// what joining nodes must show. With a `state_dir`, the store saves its tables
@@ -40,16 +53,11 @@ class control_store {
   control_store(caf::actor_system& sys, std::string token, std::filesystem::path state_dir = {});
   /// Talks to a control store that runs elsewhere.
   control_store(caf::actor_system& sys, const caf::actor& remote);
-  ~control_store();
+  ~control_store() override;
 
-  /// Binds `name` to an actor. False if a live actor has the name already.
-  bool register_name(const std::string& name, const named_actor_entry& entry);
-
-  /// The actor bound to `name`, if any.
-  std::optional<named_actor_entry> lookup_name(const std::string& name);
-
-  /// Frees `name` if it is still bound to `id`. Does not wait for the answer.
-  void remove_name(const std::string& name, const actor_id& id);
+  bool register_name(const std::string& name, const named_actor_entry& entry) override;
+  std::optional<named_actor_entry> lookup_name(const std::string& name) override;
+  void remove_name(const std::string& name, const actor_id& id) override;
 
   /// The node table as an encoded wire::cluster_view. Throws actors::error if
   /// `token` is not the cluster's.

@@ -3,7 +3,7 @@
 /// The head's state on disk (`--state-dir`): what a restarted head needs to take
 /// its cluster back. The format is described in docs/guide/fault-tolerance.md.
 
-#include "runtime/cluster/protocol.hpp"
+#include "runtime/wire/protocol.hpp"
 
 #include <filesystem>
 #include <map>

@@ -1,7 +1,6 @@
 #include "runtime/metrics/metrics_service.hpp"
 
 #include "runtime/common/log.hpp"
-#include "runtime/node/node.hpp"
 
 #include "actors/errors.hpp"
 #include "actors/metrics.hpp"
@@ -74,8 +73,8 @@ void add_histogram(MetricFamily& f, std::vector<ClientMetric::Label> labels, con
 }
 
 /// The node's own metrics, read from its services at each scrape.
-std::vector<MetricFamily> node_metrics(node& n) {
-  const ClientMetric::Label node_label{"node", n.id.to_string()};
+std::vector<MetricFamily> node_metrics(const metrics_sources& n) {
+  const ClientMetric::Label node_label{"node", n.node.to_string()};
   auto labels = [&](std::initializer_list<ClientMetric::Label> more) {
     std::vector<ClientMetric::Label> v{node_label};
     v.insert(v.end(), more);
@@ -85,7 +84,7 @@ std::vector<MetricFamily> node_metrics(node& n) {
   auto sched = n.sched.stats();
   auto store = n.store.stats();
   auto hosted = n.host.stats();
-  auto traffic = n.net->traffic();
+  auto traffic = n.net.traffic();
 
   auto tasks = family("actors_tasks_total", "Task and actor method executions on this node, by outcome",
                       MetricType::Counter);
@@ -166,11 +165,11 @@ std::vector<MetricFamily> node_metrics(node& n) {
   add_counter(payload, labels({{"direction", "received"}}), static_cast<double>(traffic.bytes_received));
   out.push_back(std::move(payload));
 
-  if (n.config.role != node_role::member) {
+  if (n.counts_nodes) {
     auto nodes = family("actors_nodes", "Nodes of the cluster by state (head only)", MetricType::Gauge);
     double alive = 0;
     double dead = 0;
-    for (const auto& i : n.net->nodes())
+    for (const auto& i : n.net.members().nodes())
       (i.alive ? alive : dead) += 1;
     add_gauge(nodes, labels({{"state", "alive"}}), alive);
     add_gauge(nodes, labels({{"state", "dead"}}), dead);
@@ -187,7 +186,7 @@ prometheus::Registry& user_registry() {
 }
 
 struct metrics_service::impl {
-  node& n;
+  metrics_sources n;
   mg_context* ctx = nullptr;
   std::string host;
   int port = 0;
@@ -243,7 +242,8 @@ struct metrics_service::impl {
   }
 };
 
-metrics_service::metrics_service(node& n, const std::string& bind, int port) : impl_(new impl{n}) {
+metrics_service::metrics_service(metrics_sources sources, const std::string& bind, int port)
+  : impl_(new impl{sources}) {
   impl_->host = bind == "0.0.0.0" ? "127.0.0.1" : bind;
   static std::once_flag init_once;
   std::call_once(init_once, [] { mg_init_library(0); });

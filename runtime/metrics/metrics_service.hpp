@@ -1,5 +1,13 @@
 #pragma once
 
+#include "runtime/actor_host/actor_host.hpp"
+#include "runtime/cluster/cluster.hpp"
+#include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/task_log.hpp"
+
+#include "actors/ids.hpp"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,7 +18,17 @@ class Registry;
 
 namespace actors::runtime {
 
-class node;
+/// What a node's metrics are read from at each scrape.
+struct metrics_sources {
+  node_id node;
+  const object_store& store;
+  const scheduler& sched;
+  const actor_host& host;
+  const task_log& tasks;
+  const cluster& net;
+  /// Head or embedded node: it exports the node table's counts.
+  bool counts_nodes = false;
+};
 
 /// The registry of user metrics (actors::metrics), one per process: it outlives
 /// every node, so user metric objects stay valid across init and shutdown.
@@ -24,7 +42,7 @@ class metrics_service {
  public:
   /// Listens on `bind`:`port` (0 picks a free port). Throws actors::error saying
   /// what to change if the port cannot be opened.
-  metrics_service(node& n, const std::string& bind, int port);
+  metrics_service(metrics_sources sources, const std::string& bind, int port);
   ~metrics_service();
 
   metrics_service(const metrics_service&) = delete;

@@ -121,7 +121,7 @@ bool serving_stop_requested = false;
 stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
                                const std::function<void(const node_id&, stop_cause, node&)>& on_restart) {
   for (;;) {
-    auto cause = require_node().net->wait_until_stopped();
+    auto cause = require_node().net->members().wait_until_stopped();
     std::lock_guard<std::mutex> guard{serving_mu};
     // Only a member starts again: a head's id and port are what the others know it by.
     if ((cause != stop_cause::declared_dead && cause != stop_cause::service_failed) || serving_stop_requested
@@ -147,7 +147,7 @@ void stop_serving() {
   std::lock_guard<std::mutex> guard{serving_mu};
   serving_stop_requested = true;
   if (auto* n = current_node())
-    n->net->request_stop();
+    n->net->members().end_serving();
 }
 
 } // namespace actors::runtime
@@ -182,7 +182,7 @@ void init(const init_options& given) {
       shutdown();
       throw;
     }
-    if (!n->net->wait_for_nodes(opts.local_nodes, std::chrono::seconds(30))) {
+    if (!n->net->members().wait_for_nodes(opts.local_nodes, std::chrono::seconds(30))) {
       shutdown();
       throw error(errc::invalid_argument,
                   "the local node processes did not join within 30 s: run with "
@@ -213,8 +213,13 @@ void shutdown() {
   auto* n = runtime::the_node.exchange(nullptr, std::memory_order_acq_rel);
   if (!n)
     return;
-  if (runtime::spawned_nodes)
-    n->net->stop_cluster(n->config.token);
+  if (runtime::spawned_nodes) {
+    try {
+      n->control->stop_cluster(n->config.token);
+    } catch (const std::exception& e) {
+      runtime::log(runtime::log_level::warning, "node", "could not ask the local nodes to stop: ", e.what());
+    }
+  }
   delete n;
   if (runtime::spawned_nodes) {
     runtime::spawned_nodes->reap(std::chrono::seconds(5));
@@ -223,7 +228,7 @@ void shutdown() {
 }
 
 std::vector<node_info> nodes() {
-  return require_node().net->nodes();
+  return require_node().net->members().nodes();
 }
 
 bool is_initialized() {
@@ -247,9 +252,9 @@ object_cell* submit_task(const function_entry& fn, args_ptr args, task_options o
   bool nowhere = false;
   auto where = n.net->place(demand, opts.placement, false, args.get(), &nowhere);
   if (where)
-    return n.net->submit_remote_task(*where, fn, std::move(args), std::move(opts));
+    return n.net->tasks().submit(*where, fn, std::move(args), std::move(opts));
   if (nowhere && !n.sched.stats().total.fits(demand))
-    return n.net->park_task(fn, std::move(args), std::move(opts));
+    return n.net->tasks().park(fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
   runtime::submit_local_task(n.store, n.sched, n.tasks, n.id, fn, std::move(args), std::move(opts), result);
@@ -295,6 +300,10 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
   }
   if (cell->current() == object_cell::state::failed)
     raise(*cell->why);
+  // A large value another node holds comes here first (or is made again if that
+  // node died).
+  while (runtime::object_store::held_elsewhere(cell, want))
+    n.net->objects().fetch_into(cell);
   return n.store.value(cell, want);
 }
 
@@ -353,13 +362,12 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
   if (!where)
     return n.host.create(id, factory, std::move(args), std::move(opts));
   try {
-    n.net->create_remote_actor(*where, factory, *args, opts, id);
+    return n.net->actors().create(*where, factory, *args, opts, id);
   } catch (...) {
     if (!opts.name.empty())
       n.control->remove_name(opts.name, id);
     throw;
   }
-  return runtime::actor_host::make_remote(id, *where, factory.actor_class, /*creator_hold=*/true);
 }
 
 object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, args_ptr args) {
@@ -367,7 +375,7 @@ object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, ar
   if (!actor)
     throw error(errc::invalid_argument, "call on an empty actor_handle: it names no actor");
   if (actor->remote)
-    return n.net->call_remote_actor(actor, method, std::move(args));
+    return n.net->actors().call(actor, method, std::move(args));
   if (actor->host.load(std::memory_order_acquire) != &n.host) {
     // A cell no host serves is dead for good, so its reason no longer changes.
     auto why = actor->death.empty() ? "it belongs to a runtime that was shut down" : actor->death;
@@ -387,7 +395,7 @@ actor_cell* find_named_actor(const std::string& name, const char* class_name) {
                                        + ", not a " + demangle(class_name)
                                        + ": call get_actor with its class");
   if (entry->location != n.id)
-    return runtime::actor_host::make_remote(entry->id, entry->location, class_name, false);
+    return runtime::actor_host::make_remote(entry->id, entry->location, class_name);
   return n.host.find(entry->id);
 }
 
@@ -396,7 +404,7 @@ void kill_actor(actor_cell* actor, bool no_restart) {
   if (!actor)
     throw error(errc::invalid_argument, "kill of an empty actor_handle: it names no actor");
   if (actor->remote)
-    n.net->kill_remote_actor(actor, no_restart);
+    n.net->actors().kill(actor, no_restart);
   else if (actor->host.load(std::memory_order_acquire) == &n.host)
     n.host.kill(actor, no_restart);
 }
@@ -409,16 +417,16 @@ std::string create_placement_group(const std::vector<std::map<std::string, doubl
     for (const auto& [name, amount] : b)
       if (amount < 0 || name.empty())
         throw error(errc::invalid_argument, "bundle resource '" + name + "' has a bad amount");
-  return require_node().net->create_group(bundles, strategy);
+  return require_node().net->groups().create(bundles, strategy);
 }
 
 bool wait_placement_group(const std::string& id, std::chrono::milliseconds timeout) {
   runtime::blocking_scope blocked;
-  return require_node().net->wait_group(id, timeout);
+  return require_node().net->groups().wait(id, timeout);
 }
 
 void remove_placement_group(const std::string& id) {
-  require_node().net->remove_group(id);
+  require_node().net->groups().remove(id);
 }
 
 bool current_actor_was_restarted() {
@@ -428,7 +436,7 @@ bool current_actor_was_restarted() {
 object_cell* resolve_object(const object_id& id) {
   node& n = require_node();
   if (id.owner != n.id.value)
-    return n.net->resolve_foreign(id);
+    return n.net->objects().resolve_foreign(id);
   if (auto* c = n.store.find(id))
     return c;
   return n.store.create_failed(
@@ -441,7 +449,7 @@ object_cell* resolve_object(const object_id& id) {
 actor_cell* resolve_actor(const actor_id& id, const node_id& location) {
   node& n = require_node();
   if (location.value && location != n.id)
-    return runtime::actor_host::make_remote(id, location, nullptr, false);
+    return runtime::actor_host::make_remote(id, location, nullptr);
   if (auto* a = n.host.find(id))
     return a;
   return n.host.make_dead(id, "it is not known on node " + n.id.to_string()

@@ -140,23 +140,37 @@ struct node::caf_system {
   caf::actor_system system;
 };
 
+namespace {
+
+std::unique_ptr<control_store> make_control_store(caf::actor_system& sys, const node_config& config) {
+  if (config.role == node_role::member)
+    return connect_control_store(sys, config.head_address);
+  return std::make_unique<control_store>(sys, config.token, config.state_dir);
+}
+
+} // namespace
+
 node::node(node_config cfg)
   : id(random_node_id()),
     config(std::move(cfg)),
     caf_(new caf_system(config.heartbeat_timeout_ms)),
-    store(id, config.object_store_bytes, config.spill_dir),
+    control(make_control_store(caf_->system, config)),
+    links(std::make_unique<caf_transport>(caf_->system, config.token)),
+    releases(id, *links),
+    store(id, config.object_store_bytes, config.spill_dir, &releases),
     // Spinning pays off when work comes from this process alone (embedded), not
     // when it comes over the network from processes that share the cores.
     pool(static_cast<std::size_t>(std::ceil(config.num_cpus)), config.role == node_role::embedded),
     sched(config.resources, pool),
-    host(id, store, sched, pool, tasks) {
-  auto& sys = caf_->system;
-  control = config.role == node_role::member ? connect_control_store(sys, config.head_address)
-                                             : std::make_unique<control_store>(sys, config.token, config.state_dir);
-  host.on_named_death = [this](const actor_id& actor, const std::string& name) {
-    control->remove_name(name, actor);
-  };
-  net = std::make_unique<cluster>(*this, sys);
+    host(id, store, sched, pool, tasks,
+         [this](const actor_id& actor, const std::string& name) { control->remove_name(name, actor); }) {
+  head = std::make_unique<caf_head_link>(caf_->system, *links, *control, config.token, config.head_address,
+                                         config.role != node_role::member);
+  net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host},
+                                  cluster_settings{config.token, config.head_address, config.driver,
+                                                   config.head_reconnect_timeout_ms},
+                                  *links, *head, *control);
+  links->start(*net, *net);
 }
 
 void node::start() {
@@ -174,32 +188,42 @@ void node::start() {
           " bytes of memory: lower --object-store-bytes or --task-memory-limit");
   }
   if (config.metrics_port >= 0)
-    metrics = std::make_unique<metrics_service>(*this, config.bind, config.metrics_port);
+    metrics = std::make_unique<metrics_service>(
+      metrics_sources{id, store, sched, host, tasks, *net, config.role != node_role::member}, config.bind,
+      config.metrics_port);
   if (config.role != node_role::member && metrics) {
-    metrics->serve_discovery([this] { return net->discovery_json(); });
-    if (!config.metrics_sd_file.empty())
-      net->on_view_change([this] {
-        auto tmp = config.metrics_sd_file + ".tmp";
-        {
-          std::ofstream out(tmp, std::ios::trunc);
-          out << net->discovery_json() << "\n";
-        }
-        std::error_code ec;
-        std::filesystem::rename(tmp, config.metrics_sd_file, ec);
-        if (ec)
-          log(log_level::warning, "metrics", "cannot write ", config.metrics_sd_file, ": ", ec.message());
-      });
+    metrics->serve_discovery([this] { return net->members().discovery_json(); });
+    if (!config.metrics_sd_file.empty()) {
+      sd_file = std::make_unique<discovery_file>(net->members(), config.metrics_sd_file);
+      net->members().add_listener(*sd_file);
+    }
   }
   if (config.role == node_role::head)
-    cluster_address = config.bind + ":" + std::to_string(net->listen(*control, config.bind, config.port));
-  net->join(*control, config.bind, config.role != node_role::embedded,
-            config.role != node_role::member, config.driver, metrics ? metrics->port() : 0);
+    cluster_address = config.bind + ":" + std::to_string(links->serve_control(control->handle(), config.bind, config.port));
+  wire::node_record rec;
+  rec.id = id;
+  rec.address = config.role != node_role::embedded ? config.bind + ":" + std::to_string(links->publish(config.bind))
+                                                   : "in-process";
+  rec.total = config.resources.to_map();
+  rec.available = rec.total;
+  rec.head = config.role != node_role::member;
+  rec.driver = config.driver;
+  rec.metrics_port = metrics ? metrics->port() : 0;
+  rec.pid = ::getpid();
+  net->join(rec);
   services = std::make_unique<supervisor>(caf_->system, [this](const std::string& why) { net->service_failed(why); });
-  services->watch("node endpoint", net->endpoint());
+  services->watch("node endpoint", links->endpoint());
   if (config.role != node_role::member)
     services->watch("control store", control->handle(), [this] {
       auto fresh = control->restart(id);
-      return fresh && net->take_restarted_control(fresh) ? fresh : caf::actor{};
+      if (!fresh || !links->serve_restarted_control(fresh))
+        return caf::actor{};
+      join_answer answer;
+      if (!net->members().rejoin(answer)) {
+        log(log_level::error, "cluster", "the restarted control store did not take this node back: ", answer.reason);
+        return caf::actor{};
+      }
+      return fresh;
     });
   log(log_level::info, "node", "node ", id.to_string(), " started with ", config.resources.to_string(),
       ", object store ", config.object_store_bytes, " bytes, spilling to ", config.spill_dir.string(),
@@ -215,6 +239,8 @@ node::~node() {
   sched.stop();
   host.stop();
   net->stop();
+  // The endpoint hands nothing to the remote layer once this returns.
+  links->stop();
   pool.stop();
   control->stop();
   if (config.owns_spill_dir) {

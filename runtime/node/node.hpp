@@ -1,8 +1,12 @@
 #pragma once
 
 #include "runtime/actor_host/actor_host.hpp"
+#include "runtime/cluster/caf_head_link.hpp"
+#include "runtime/cluster/caf_transport.hpp"
 #include "runtime/cluster/cluster.hpp"
+#include "runtime/cluster/object_directory.hpp"
 #include "runtime/control_store/control_store.hpp"
+#include "runtime/metrics/discovery_file.hpp"
 #include "runtime/metrics/metrics_service.hpp"
 #include "runtime/node/supervisor.hpp"
 #include "runtime/object_store/object_store.hpp"
@@ -77,10 +81,11 @@ std::string random_token();
 std::string saved_token(const std::filesystem::path& state_dir);
 
 /// One node: a CAF actor system with the node's service actors under a
-/// supervisor, and the object
-/// store, scheduler, worker pool and actor host that serve this process's tasks
-/// and actors, and its place in the cluster. An embedded node and a head run the
-/// control store. Built by actors::init (or actorsd), destroyed by shutdown.
+/// supervisor; the object store, scheduler, worker pool and actor host that serve
+/// this process's tasks and actors; and its remote layer, which carries work and
+/// data to and from the other nodes. An embedded node and a head run the control
+/// store. Built by actors::init (or actorsd), destroyed by shutdown. It only
+/// builds and wires its parts: each part is handed what it uses when built.
 class node {
  public:
   explicit node(node_config cfg);
@@ -102,14 +107,24 @@ class node {
 
  public:
   // Declared in the order they start; they stop in reverse.
+  /// The control store (served here on the head and embedded node) or its client.
+  std::unique_ptr<control_store> control;
+  /// The node endpoint: how this node reaches the others and they reach it.
+  std::unique_ptr<caf_transport> links;
+  /// Tells other nodes when this node frees its side of an object of theirs.
+  remote_releases releases;
   object_store store;
   task_log tasks;
   worker_pool pool;
   scheduler sched;
   actor_host host;
-  std::unique_ptr<control_store> control;
+  /// Joins, reports to and reconnects to the head.
+  std::unique_ptr<caf_head_link> head;
+  /// The remote layer.
   std::unique_ptr<cluster> net;
   std::unique_ptr<metrics_service> metrics;
+  /// Head: rewrites --metrics-sd-file when the node table changes.
+  std::unique_ptr<discovery_file> sd_file;
   /// Watches the service actors and restarts them (built by start).
   std::unique_ptr<supervisor> services;
   /// Where the head takes connections (head only), "host:port".

@@ -1,7 +1,7 @@
 #include "runtime/node/supervisor.hpp"
 
 #include "runtime/common/log.hpp"
-#include "runtime/control_store/messages.hpp"
+#include "runtime/wire/atoms.hpp"
 
 #include <caf/all.hpp>
 

@@ -20,6 +20,14 @@ class object_store;
 
 namespace actors::detail {
 
+/// What it takes to make a value again if the node holding it dies (the task that
+/// made it, with its arguments). The remote layer keeps it with the cell that
+/// points at the value, so it goes when that cell goes.
+class lineage {
+ public:
+  virtual ~lineage() = default;
+};
+
 /// An object's slot in its node's object store: pending until the task that makes it
 /// settles it, then ready (a value, in memory or spilled) or failed (a failure).
 /// `refs` counts the object_refs and runtime holders; the last release frees it.
@@ -62,6 +70,8 @@ class object_cell {
     object_id id;
     std::string type_name;
     std::uint64_t size = 0;
+    /// How to make the value again if `node` dies; null if it cannot be.
+    std::shared_ptr<lineage> made_by;
   };
   std::unique_ptr<remote_copy> remote;
   /// The value on disk: where, its type, and the objects named inside it, which

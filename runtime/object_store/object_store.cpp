@@ -47,8 +47,9 @@ bool same_type(const detail::type_ops* a, const detail::type_ops* b) {
 
 } // namespace
 
-object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir)
-  : node_(node), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
+object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir,
+                           remote_release_listener* remote)
+  : node_(node), remote_(remote), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
   live_store.store(this);
 }
 
@@ -360,25 +361,9 @@ void object_store::account(object_cell* cell) {
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
   std::vector<object_cell*> old_pins;
   std::shared_ptr<const void> out;
-  for (;;) {
-    bool fetch = false;
-    {
-      std::lock_guard<std::mutex> guard{cell->mu};
-      fetch = !cell->value.value && !cell->encoded && !cell->spilled && cell->remote;
-      if (fetch && cell->remote->type_name != want->name)
-        throw error(errc::type_mismatch,
-                    "object " + cell->id.to_string() + " holds a "
-                      + detail::demangle(cell->remote->type_name.c_str()) + ", but it was read as a "
-                      + detail::demangle(want->name)
-                      + ": use an object_ref of the type the task returns or put stored");
-    }
-    if (!fetch)
-      break;
-    if (!fetch_remote)
-      throw object_lost_error("object " + cell->id.to_string() + " is held by node "
-                              + cell->remote->node.to_string() + ", which this node cannot reach");
-    fetch_remote(cell);
-  }
+  if (held_elsewhere(cell, want))
+    throw object_lost_error("object " + cell->id.to_string() + " is held by node "
+                            + cell->remote->node.to_string() + ", which this node cannot reach");
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value) {
@@ -542,6 +527,18 @@ bool object_store::spill(object_cell* cell) {
   return true;
 }
 
+bool object_store::held_elsewhere(object_cell* cell, const detail::type_ops* want) {
+  std::lock_guard<std::mutex> guard{cell->mu};
+  if (cell->value.value || cell->encoded || cell->spilled || !cell->remote)
+    return false;
+  if (cell->remote->type_name != want->name)
+    throw error(errc::type_mismatch,
+                "object " + cell->id.to_string() + " holds a " + detail::demangle(cell->remote->type_name.c_str())
+                  + ", but it was read as a " + detail::demangle(want->name)
+                  + ": use an object_ref of the type the task returns or put stored");
+  return true;
+}
+
 void object_store::publish(object_cell* cell) {
   std::lock_guard<std::mutex> guard{mu_};
   if (cell->published)
@@ -565,10 +562,10 @@ object_cell* object_store::find(const object_id& id) {
 }
 
 void object_store::forget(object_cell* cell) noexcept {
-  if (cell->remote && drop_remote)
-    drop_remote(*cell->remote);
-  if (cell->id.owner != node_.value && drop_borrow)
-    drop_borrow(cell->id);
+  if (remote_ && cell->remote)
+    remote_->copy_released(*cell->remote);
+  if (remote_ && cell->id.owner != node_.value)
+    remote_->borrow_released(cell->id);
   std::string spill_path;
   {
     std::lock_guard<std::mutex> guard{mu_};

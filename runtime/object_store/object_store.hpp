@@ -33,13 +33,29 @@ struct object_store_stats {
   std::uint64_t refused_total = 0;
 };
 
+/// Told when a cell whose object lives with another node is freed, so that the
+/// other node can free its side. Called on the thread that drops the last
+/// reference; must not block or throw.
+class remote_release_listener {
+ public:
+  virtual ~remote_release_listener() = default;
+  /// A cell whose value node `where.node` held for this node was freed.
+  virtual void copy_released(const object_cell::remote_copy& where) noexcept = 0;
+  /// The cell standing in here for object `id`, which another node owns, was
+  /// freed: this node no longer borrows it.
+  virtual void borrow_released(const object_id& id) noexcept = 0;
+};
+
 /// One node's objects: creates cells, accounts their bytes against a limit, spills
 /// the oldest unused values to disk past it and restores them on `get`, finds
 /// published objects by id, and frees a cell when its last reference goes.
 /// Safe for concurrent use from any thread.
 class object_store {
  public:
-  object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir);
+  /// `remote` (may be null: a node alone) hears of freed cells whose object lives
+  /// with another node; it must outlive the store.
+  object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir,
+               remote_release_listener* remote = nullptr);
   ~object_store();
 
   object_store(const object_store&) = delete;
@@ -74,8 +90,8 @@ class object_store {
   /// do not go to disk themselves).
   bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
 
-  /// Settles a pending cell as ready with its value held by node `holder` as
-  /// object `remote_id`; the first read fetches it through `fetch_remote`.
+  /// Settles a pending cell as ready with its value held by another node
+  /// (`where`); a read needs the remote layer to fetch it first (held_elsewhere).
   bool settle_remote(object_cell* cell, detail::object_cell::remote_copy where);
 
   /// Replaces a ready cell's value by its encoding `bytes` (a value kept here for
@@ -86,15 +102,10 @@ class object_store {
   /// finished). No effect if the cell has its value already.
   void fill(object_cell* cell, std::string bytes);
 
-  /// Set by the cluster layer: fetches the value of a cell whose value another
-  /// node holds into it (fill), blocking; throws if the fetch fails.
-  std::function<void(object_cell*)> fetch_remote;
-  /// Set by the cluster layer: a cell whose value another node holds is freed,
-  /// so that node can free it too.
-  std::function<void(const detail::object_cell::remote_copy&)> drop_remote;
-  /// Set by the cluster layer: the cell standing in here for an object another
-  /// node owns is freed, so this node no longer borrows it.
-  std::function<void(const object_id&)> drop_borrow;
+  /// True while a ready cell's value is held by another node only: the remote
+  /// layer fetches it (fill) before it can be read here. Throws actors::error if
+  /// that value is not of type `want`.
+  static bool held_elsewhere(object_cell* cell, const detail::type_ops* want);
 
   /// The retained cell standing in for an object owned by another node: the one
   /// already here, or a new pending one (then `created` is set and the caller
@@ -105,7 +116,8 @@ class object_store {
   bool settle(object_cell* cell, detail::failure why);
 
   /// The value of a ready cell as type `want`, restored from disk if spilled.
-  /// Throws actors::error on a type mismatch or an unreadable spill file.
+  /// Throws actors::error on a type mismatch or an unreadable spill file, and
+  /// object_lost_error if another node holds the value (held_elsewhere).
   std::shared_ptr<const void> value(object_cell* cell, const detail::type_ops* want);
 
   /// Makes the cell findable by its id.
@@ -153,6 +165,7 @@ class object_store {
   void lru_remove(object_cell* cell);
 
   const node_id node_;
+  remote_release_listener* const remote_;
   const std::uint64_t epoch_;
   const std::size_t limit_;
   const std::filesystem::path spill_dir_;

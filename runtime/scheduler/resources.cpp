@@ -48,6 +48,13 @@ resource_set resource_set::from(double cpu, const std::map<std::string, double>&
   return from(cpu, detail::resource_list(extra.begin(), extra.end()));
 }
 
+std::map<std::string, double> resource_set::to_map() const {
+  std::map<std::string, double> m{{"CPU", cpu}};
+  for (const auto& [name, amount] : custom)
+    m[name] = amount;
+  return m;
+}
+
 bool resource_set::fits(const resource_set& demand) const {
   if (demand.cpu > cpu + epsilon)
     return false;

@@ -20,6 +20,9 @@ struct resource_set {
   static resource_set from(double cpu, const detail::resource_list& extra);
   static resource_set from(double cpu, const std::map<std::string, double>& extra);
 
+  /// The amounts by name, CPU included (as the wire and the public API carry them).
+  std::map<std::string, double> to_map() const;
+
   /// True if every amount in `demand` is available here.
   bool fits(const resource_set& demand) const;
   void subtract(const resource_set& demand);

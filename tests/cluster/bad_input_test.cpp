@@ -3,8 +3,9 @@
 // of abuse both daemons are still running, still serve metrics, and still run
 // tasks; where the bytes reach the runtime's own decoding, the refusal is logged.
 
-#include "runtime/cluster/protocol.hpp"
-#include "runtime/control_store/messages.hpp"
+#include "runtime/cluster/transport.hpp"
+#include "runtime/wire/protocol.hpp"
+#include "runtime/wire/atoms.hpp"
 #include "tests/cluster/job.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/local_cluster.hpp"
@@ -295,14 +296,19 @@ TEST_F(BadInput, MalformedRequestsToANodeAreLoggedAndDropped) {
   auto endpoint = peer.connect(node_port);
   ASSERT_TRUE(endpoint) << "no actor published at the node's port";
   caf::scoped_actor self{*peer.sys};
-  self->send(endpoint, msg::exec_atom::value, random_bytes(100, 11), caf::actor_cast<caf::actor>(self));
-  self->send(endpoint, msg::fetch_atom::value, random_bytes(3, 12), caf::actor_cast<caf::actor>(self));
+  self->send(endpoint, msg::peer_atom::value, static_cast<std::uint8_t>(actors::runtime::message_kind::task),
+             random_bytes(100, 11), caf::actor_cast<caf::actor>(self));
+  self->send(endpoint, msg::peer_atom::value, static_cast<std::uint8_t>(actors::runtime::message_kind::fetch),
+             random_bytes(3, 12), caf::actor_cast<caf::actor>(self));
+  // A message kind no version has.
+  self->send(endpoint, msg::peer_atom::value, std::uint8_t{200}, random_bytes(8, 13), caf::actor_cast<caf::actor>(self));
   // A message the node has no handler for.
   self->send(endpoint, std::string("hello"), 42);
   EXPECT_TRUE(actors::test::eventually([] {
     auto log = node->output();
     return log.find("malformed task request") != std::string::npos
-           && log.find("malformed fetch request") != std::string::npos;
+           && log.find("malformed fetch request") != std::string::npos
+           && log.find("dropped a message of unknown kind 200") != std::string::npos;
   })) << node->output();
   expect_still_serving();
 }

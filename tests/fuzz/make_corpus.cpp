@@ -3,7 +3,7 @@
 // to a payload; inputs that crashed a target are kept beside these by hand.
 
 #include "actors/actors.hpp"
-#include "runtime/cluster/protocol.hpp"
+#include "runtime/wire/protocol.hpp"
 #include "fuzz_types.hpp"
 
 #include <filesystem>

@@ -3,7 +3,7 @@
 // byte picks the payload type; the rest is the payload.
 
 #include "fuzz_target.hpp"
-#include "runtime/cluster/protocol.hpp"
+#include "runtime/wire/protocol.hpp"
 
 #include <string>
 

@@ -2,6 +2,7 @@
 
 #include "actors/detail/args.hpp"
 #include "actors/detail/runtime.hpp"
+#include "actors/scheduling.hpp"
 #include "actors/object_ref.hpp"
 #include "actors/placement_group.hpp"
 #include "actors/registry.hpp"

@@ -4,13 +4,14 @@
 /// lifetime. See docs/getting-started.md.
 
 #include "actors/actor.hpp"
-#include "actors/cluster.hpp"
 #include "actors/errors.hpp"
 #include "actors/ids.hpp"
 #include "actors/init.hpp"
 #include "actors/metrics.hpp"
+#include "actors/nodes.hpp"
 #include "actors/object_ref.hpp"
 #include "actors/placement_group.hpp"
 #include "actors/registry.hpp"
+#include "actors/scheduling.hpp"
 #include "actors/serialization.hpp"
 #include "actors/task.hpp"

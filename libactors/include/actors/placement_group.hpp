@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/detail/runtime.hpp"
+#include "actors/scheduling.hpp"
 
 #include <chrono>
 #include <cstddef>

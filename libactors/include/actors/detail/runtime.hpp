@@ -7,6 +7,7 @@
 
 #include "actors/detail/failure.hpp"
 #include "actors/ids.hpp"
+#include "actors/scheduling.hpp"
 #include "actors/serialization.hpp"
 
 #include <chrono>
@@ -17,23 +18,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-namespace actors {
-
-/// How the scheduler picks nodes for a task or actor.
-enum class scheduling_strategy : std::uint8_t {
-  /// This node while it has free resources, else the least-loaded node that fits.
-  default_policy = 0,
-  /// Round-robin over the nodes that fit, to spread work out.
-  spread = 1,
-  /// Keep together on as few nodes as possible (placement groups).
-  pack = 2,
-};
-
-inline constexpr scheduling_strategy spread = scheduling_strategy::spread;
-inline constexpr scheduling_strategy pack = scheduling_strategy::pack;
-
-} // namespace actors
 
 namespace actors::detail {
 

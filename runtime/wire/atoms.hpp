@@ -1,6 +1,6 @@
 #pragma once
 
-/// The atoms of the control store's interface (CAF message tags).
+/// The atoms of every CAF message between the processes of a cluster (message tags).
 
 #include <caf/atom.hpp>
 
@@ -17,20 +17,12 @@ using list_atom = caf::atom_constant<caf::atom("ac_list")>;
 using stop_cluster_atom = caf::atom_constant<caf::atom("ac_stopall")>;
 using stop_node_atom = caf::atom_constant<caf::atom("ac_stop")>;
 
-// Between node endpoints.
-using exec_atom = caf::atom_constant<caf::atom("ac_exec")>;
-using result_atom = caf::atom_constant<caf::atom("ac_result")>;
-using create_actor_atom = caf::atom_constant<caf::atom("ac_mkact")>;
-using call_actor_atom = caf::atom_constant<caf::atom("ac_call")>;
-using kill_actor_atom = caf::atom_constant<caf::atom("ac_kill")>;
-using drop_actor_atom = caf::atom_constant<caf::atom("ac_drop")>;
-using upload_atom = caf::atom_constant<caf::atom("ac_upload")>;
-using fetch_atom = caf::atom_constant<caf::atom("ac_fetch")>;
-using bundle_reserve_atom = caf::atom_constant<caf::atom("ac_pgres")>;
-using bundle_remove_atom = caf::atom_constant<caf::atom("ac_pgdel")>;
+// Between node endpoints: a message of a runtime::message_kind with its payload
+// and the sender's endpoint, and a request of a runtime::request_kind, answered
+// with a payload (runtime/cluster/transport.hpp).
+using peer_atom = caf::atom_constant<caf::atom("ac_peer")>;
+using ask_atom = caf::atom_constant<caf::atom("ac_ask")>;
 using state_atom = caf::atom_constant<caf::atom("ac_state")>;
-using borrow_atom = caf::atom_constant<caf::atom("ac_borrow")>;
-using release_atom = caf::atom_constant<caf::atom("ac_free")>;
 using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 
 } // namespace actors::runtime::msg

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 3;
+inline constexpr std::uint32_t protocol_version = 4;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -223,6 +223,78 @@ struct release_request {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id;
+  }
+};
+
+/// Tells an object's owner that node `borrower` starts (or stops) borrowing it:
+/// the owner keeps the object while any node borrows it.
+struct borrow_notice {
+  object_id id;
+  node_id borrower;
+  bool borrow = true;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & borrower & borrow;
+  }
+};
+
+/// Bytes [offset, offset + bytes.size()) of the encoded arguments of the task
+/// request with `key` from `owner`, sent ahead of it.
+struct upload_chunk {
+  node_id owner;
+  std::uint64_t key = 0;
+  std::uint64_t total = 0;
+  std::uint64_t offset = 0;
+  std::string bytes;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & owner & key & total & offset & bytes;
+  }
+};
+
+/// An actor hosted on the receiving node (its creator dropped its last handle).
+struct actor_ref {
+  actor_id id;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id;
+  }
+};
+
+/// Kill an actor hosted on the receiving node.
+struct kill_request {
+  actor_id id;
+  bool no_restart = true;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & no_restart;
+  }
+};
+
+/// One bundle of a placement group, to give back.
+struct bundle_ref {
+  std::string group;
+  std::uint32_t index = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & group & index;
+  }
+};
+
+/// The answer to a request its sender waits for (actor creation, kill): whether
+/// it was done, and why not.
+struct request_answer {
+  bool ok = false;
+  std::string reason;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & ok & reason;
   }
 };
 

@@ -1,0 +1,23 @@
+#pragma once
+
+/// How the scheduler picks nodes for tasks, actors and placement-group bundles.
+
+#include <cstdint>
+
+namespace actors {
+
+/// How the scheduler picks nodes for a task, an actor or a placement group's bundles.
+enum class scheduling_strategy : std::uint8_t {
+  /// This node while it has free resources, else the node holding most of the
+  /// arguments' bytes, else the least-loaded node that fits.
+  default_policy = 0,
+  /// Round-robin over the nodes that fit, to spread work out.
+  spread = 1,
+  /// Keep together on as few nodes as possible (placement groups).
+  pack = 2,
+};
+
+inline constexpr scheduling_strategy spread = scheduling_strategy::spread;
+inline constexpr scheduling_strategy pack = scheduling_strategy::pack;
+
+} // namespace actors

@@ -1,0 +1,386 @@
+#include "runtime/cluster/actor_calls.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include "actors/errors.hpp"
+
+namespace actors::runtime {
+
+namespace {
+
+// Requests that block a user thread (actor creation and kill) give up after this.
+constexpr auto blocking_timeout = std::chrono::seconds(10);
+
+} // namespace
+
+/// A call sent to the node hosting an actor, waiting for its result.
+class actor_calls::call_op final : public operation {
+ public:
+  call_op(actor_calls& a, pending_call pc) : a_(a), pc_(std::move(pc)) {}
+
+  void answered(wire::result r) override {
+    auto& store = a_.local_.store;
+    if (!r.ok)
+      store.settle(pc_.result, std::move(r.why));
+    else if (r.location.value)
+      store.settle_remote(pc_.result, {r.location, r.remote_id, std::move(r.type_name), r.size, nullptr});
+    else
+      store.settle_encoded(pc_.result, std::move(r.type_name), std::move(r.bytes));
+    detail::release(pc_.result);
+  }
+
+  void lost(const node_id& node, const std::string& why) override {
+    a_.requeue(std::move(pc_), node, why);
+  }
+
+ private:
+  actor_calls& a_;
+  pending_call pc_;
+};
+
+actor_calls::actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
+                         object_directory& objects, actor_names& names)
+  : local_(local), links_(links), ops_(ops), members_(members), place_(place), objects_(objects), names_(names) {}
+
+actor_calls::~actor_calls() {
+  stop();
+}
+
+// -- the creator's side --------------------------------------------------------------------
+
+detail::actor_cell* actor_calls::create(node_id where, const detail::function_entry& factory,
+                                        const detail::args_holder& args, const detail::actor_options& opts,
+                                        const actor_id& id) {
+  wire::actor_create_request req;
+  req.id = id;
+  req.factory = factory.name;
+  req.signature = factory.signature;
+  req.args = args.encode();
+  req.options = opts;
+  if (!links_.reaches(where))
+    throw error(errc::actor_died, "node " + where.to_string() + " is gone: cannot create the actor there");
+  std::string why;
+  auto answer = links_.request(where, request_kind::create_actor, wire::pack(req), blocking_timeout, why);
+  if (!answer)
+    throw error(errc::actor_died, "node " + where.to_string() + " did not answer: " + why);
+  auto done = wire::unpack<wire::request_answer>(*answer, "actor creation answer");
+  if (!done.ok)
+    throw error(errc::actor_died, done.reason);
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& c = created_[id];
+    c.factory = &factory;
+    c.args = std::move(req.args);
+    c.opts = opts;
+    c.location = where;
+  }
+  return actor_host::make_remote(id, where, factory.actor_class, weak_from_this());
+}
+
+void actor_calls::fail_call(pending_call& pc, const std::string& why) {
+  local_.store.settle(pc.result, detail::failure{errc::actor_died, why, {}, {}});
+  detail::release(pc.result);
+}
+
+void actor_calls::send_call(const node_id& target, pending_call pc) {
+  // The call is kept so that it can go again to a restarted instance.
+  pc.call.key = ops_.next_key();
+  auto blob = wire::pack(pc.call);
+  auto key = pc.call.key;
+  ops_.add(key, target, std::make_unique<call_op>(*this, std::move(pc)));
+  if (!links_.send(target, message_kind::actor_call, std::move(blob)))
+    members_.node_down(target, "it is not in the node table");
+}
+
+detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args) {
+  pending_call pc;
+  pc.call.id = a->id;
+  pc.call.method = m.name;
+  pc.call.signature = m.signature;
+  pc.call.args = args->encode();
+  pc.args = std::move(args);
+  pc.result = local_.store.create_pending();
+  detail::retain(pc.result);
+  auto* result = pc.result;
+  node_id target = a->location;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto c = created_.find(a->id);
+    if (c != created_.end()) {
+      if (!c->second.death.empty()) {
+        auto why = "actor " + a->id.to_string() + " is dead: " + c->second.death;
+        fail_call(pc, why);
+        return result;
+      }
+      target = c->second.location;
+      if (c->second.restarting) {
+        // Sent when the new instance exists, in the order made.
+        c->second.waiting.push_back(std::move(pc));
+        return result;
+      }
+    }
+  }
+  send_call(target, std::move(pc));
+  return result;
+}
+
+void actor_calls::requeue(pending_call pc, const node_id& lost, const std::string& why) {
+  node_id target;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = created_.find(pc.call.id);
+    bool again = i != created_.end() && i->second.death.empty() && i->second.call_retries_left > 0
+                 && (i->second.restarting || i->second.location != lost);
+    if (!again) {
+      // Settled after the lock.
+      target = node_id{};
+    } else {
+      auto& c = i->second;
+      --c.call_retries_left;
+      if (c.restarting) {
+        c.waiting.push_back(std::move(pc));
+        return;
+      }
+      target = c.location;
+    }
+  }
+  if (!target.value) {
+    fail_call(pc, "the actor's node " + lost.to_string() + " is gone (" + why + ")");
+    return;
+  }
+  send_call(target, std::move(pc));
+}
+
+void actor_calls::kill(detail::actor_cell* a, bool no_restart) {
+  node_id location;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto c = created_.find(a->id);
+    location = c != created_.end() ? c->second.location : a->location;
+    if (c != created_.end() && no_restart)
+      c->second.death = "it was killed";
+  }
+  if (members_.is_dead(location) || !links_.reaches(location))
+    return; // its node is gone, and the actor with it
+  std::string why;
+  if (!links_.request(location, request_kind::kill_actor, wire::pack(wire::kill_request{a->id, no_restart}),
+                      blocking_timeout, why))
+    throw error(errc::actor_died, "node " + location.to_string() + " did not confirm the kill: " + why);
+}
+
+void actor_calls::handles_released(const detail::actor_cell& cell) noexcept {
+  node_id location;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (stopping_)
+      return;
+    auto i = created_.find(cell.id);
+    location = i != created_.end() ? i->second.location : cell.location;
+    if (i != created_.end() && !i->second.restarting)
+      created_.erase(i);
+  }
+  try {
+    links_.send(location, message_kind::drop_actor, wire::pack(wire::actor_ref{cell.id}));
+  } catch (const std::exception& e) {
+    log(log_level::warning, "cluster", "could not tell node ", location.to_string(), " to drop actor ",
+        cell.id.to_string(), ": ", e.what());
+  }
+}
+
+void actor_calls::node_lost(const node_id& id, const std::string& why) {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (auto& [aid, a] : created_) {
+    if (a.location != id || a.restarting || !a.death.empty())
+      continue;
+    if (a.restarts < a.opts.max_restarts && !members_.stopping()) {
+      a.restarting = true;
+      a.call_retries_left = a.opts.max_task_retries;
+      restarters_.emplace_back([this, aid = aid] { restart(aid); });
+    } else {
+      a.death = "its node " + id.to_string() + " is gone (" + why + ") and it has no restarts left (max_restarts="
+                + std::to_string(a.opts.max_restarts) + ")";
+    }
+  }
+}
+
+void actor_calls::restart(const actor_id& aid) {
+  created_actor a;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    const auto& c = created_.at(aid);
+    a.factory = c.factory;
+    a.args = c.args;
+    a.opts = c.opts;
+    a.restarts = c.restarts;
+  }
+  auto placement = a.opts.placement;
+  placement.affinity = {};
+  std::string why;
+  std::optional<node_id> where;
+  try {
+    where = place_.place(resource_set::from(a.opts.num_cpus, a.opts.resources), placement, true);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  bool ok = false;
+  if (where) {
+    wire::actor_create_request req;
+    req.id = aid;
+    req.factory = a.factory->name;
+    req.signature = a.factory->signature;
+    req.args = a.args;
+    req.options = a.opts;
+    req.restarts = a.restarts + 1;
+    if (auto answer = links_.request(*where, request_kind::create_actor, wire::pack(req), blocking_timeout, why)) {
+      auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
+      ok = done && done->ok;
+      why = done ? done->reason : "its answer was malformed";
+    }
+  } else if (why.empty()) {
+    why = "no live node can host it";
+  }
+  if (ok && !a.opts.name.empty()) {
+    // The name now points at the new node.
+    try {
+      names_.register_name(a.opts.name, named_actor_entry{aid, a.factory->actor_class, *where});
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", "actor '", a.opts.name, "' was rebuilt but its name could not be moved: ",
+          e.what());
+    }
+  }
+  std::vector<pending_call> calls;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& c = created_.at(aid);
+    c.restarting = false;
+    if (ok) {
+      ++c.restarts;
+      c.location = *where;
+      log(log_level::warning, "cluster", "actor ", aid.to_string(), " restarted on node ", where->to_string(),
+          " (restart ", c.restarts, " of ", c.opts.max_restarts, ")");
+    } else {
+      c.death = "its node died and it could not be rebuilt: " + why;
+    }
+    calls.swap(c.waiting);
+  }
+  for (auto& pc : calls) {
+    if (ok)
+      send_call(*where, std::move(pc));
+    else
+      fail_call(pc, "actor " + aid.to_string() + " is dead: " + why);
+  }
+}
+
+void actor_calls::rejoined() {
+  for (const auto& a : local_.host.named_actors()) {
+    try {
+      if (!names_.register_name(a.name, named_actor_entry{a.id, a.class_name, local_.id}))
+        log(log_level::warning, "cluster", "actor ", a.id.to_string(), " is named '", a.name,
+            "' but the restarted head gives that name to another actor");
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", "could not announce actor '", a.name, "' to the head: ", e.what());
+    }
+  }
+}
+
+// -- the host's side -------------------------------------------------------------------------
+
+wire::request_answer actor_calls::serve_create(wire::actor_create_request req) {
+  try {
+    const auto* fn = detail::function_named(req.factory);
+    if (!fn || !fn->construct)
+      return {false, "actor factory '" + req.factory + "' is not registered on node " + local_.id.to_string()
+                       + ": every node must run a program or load a library whose ACTORS_REMOTE lists it"};
+    if (req.signature != fn->signature)
+      return {false, signature_mismatch("actor factory", req.factory, local_.id, fn->signature, req.signature)};
+    auto args = fn->decode_args(req.args);
+    auto* a = local_.host.create(req.id, *fn, std::move(args), std::move(req.options), req.restarts);
+    std::lock_guard<std::mutex> guard{mu_};
+    creator_holds_.emplace(req.id, a);
+    return {true, {}};
+  } catch (const std::exception& e) {
+    return {false, "node " + local_.id.to_string() + " cannot create the actor: " + e.what()};
+  }
+}
+
+void actor_calls::serve_call(const wire::actor_call& req, const return_address& from) {
+  auto* a = local_.host.find(req.id);
+  if (!a) {
+    objects_.reply_failure(req.key, from,
+                           detail::failure{errc::actor_died,
+                                           "actor " + req.id.to_string() + " is not alive on node "
+                                             + local_.id.to_string(),
+                                           {}, {}});
+    return;
+  }
+  const auto* m = detail::method_named(req.method);
+  detail::args_ptr args;
+  try {
+    if (!m)
+      throw not_registered_error("method '" + req.method + "' is not registered on node " + local_.id.to_string()
+                                 + ": list it in ACTORS_REMOTE on every node");
+    if (req.signature != m->signature)
+      throw error(errc::task_failed, signature_mismatch("method", req.method, local_.id, m->signature, req.signature));
+    args = m->decode_args(req.args);
+  } catch (const std::exception& e) {
+    detail::release(a);
+    objects_.reply_failure(req.key, from,
+                           detail::failure{errc::task_failed, e.what(), req.method, local_.id.to_string()});
+    return;
+  }
+  auto* result = local_.host.call(a, *m, std::move(args));
+  detail::release(a);
+  objects_.reply_when_settled(result, req.key, from, node_id{});
+}
+
+wire::request_answer actor_calls::serve_kill(const wire::kill_request& req) {
+  auto* a = local_.host.find(req.id);
+  if (!a)
+    return {false, "actor " + req.id.to_string() + " is not alive on node " + local_.id.to_string()};
+  local_.host.kill(a, req.no_restart);
+  detail::release(a);
+  return {true, {}};
+}
+
+void actor_calls::serve_drop(const wire::actor_ref& ref) {
+  detail::actor_cell* a = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = creator_holds_.find(ref.id);
+    if (i == creator_holds_.end())
+      return;
+    a = i->second;
+    creator_holds_.erase(i);
+  }
+  detail::release(a);
+}
+
+void actor_calls::stop() {
+  std::vector<detail::actor_cell*> holds;
+  std::vector<pending_call> waiting;
+  std::vector<std::thread> restarters;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    stopping_ = true;
+    for (auto& [id, a] : creator_holds_)
+      holds.push_back(a);
+    creator_holds_.clear();
+    restarters.swap(restarters_);
+  }
+  for (auto* a : holds)
+    detail::release(a);
+  for (auto& t : restarters)
+    t.join();
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto& [id, c] : created_)
+      for (auto& pc : c.waiting)
+        waiting.push_back(std::move(pc));
+    for (auto& [id, c] : created_)
+      c.waiting.clear();
+  }
+  for (auto& pc : waiting)
+    fail_call(pc, "actor " + pc.call.id.to_string() + " cannot be reached: this node is shutting down");
+}
+
+} // namespace actors::runtime

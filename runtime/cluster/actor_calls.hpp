@@ -1,0 +1,123 @@
+#pragma once
+
+#include "runtime/cluster/local_parts.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/object_directory.hpp"
+#include "runtime/cluster/operations.hpp"
+#include "runtime/cluster/placement.hpp"
+#include "runtime/cluster/transport.hpp"
+#include "runtime/control_store/control_store.hpp"
+#include "runtime/wire/protocol.hpp"
+
+#include "actors/detail/runtime.hpp"
+#include "actors/ids.hpp"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace actors::runtime {
+
+/// Actors across nodes. The creator's side: creates actors on other nodes, sends
+/// their calls, kills them, and rebuilds those whose node died on another node
+/// (up to max_restarts), sending again the calls that were in flight (up to
+/// max_task_retries) and holding new ones until the new instance exists. The
+/// host's side: creates, calls, kills and drops actors here for the nodes that
+/// created them. Held by a shared_ptr: remote actor cells hold it weakly, to tell
+/// it when their last handle goes. Safe for concurrent use.
+class actor_calls final : public membership_listener,
+                          public detail::remote_actor_creator,
+                          public std::enable_shared_from_this<actor_calls> {
+ public:
+  actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
+              object_directory& objects, actor_names& names);
+  ~actor_calls() override;
+
+  actor_calls(const actor_calls&) = delete;
+  actor_calls& operator=(const actor_calls&) = delete;
+
+  // -- the creator's side --------------------------------------------------------------
+
+  /// Has node `where` create an actor with id `id`; returns its cell (one
+  /// reference). Throws actors::error if the node refuses or cannot be reached.
+  detail::actor_cell* create(node_id where, const detail::function_entry& factory, const detail::args_holder& args,
+                             const detail::actor_options& opts, const actor_id& id);
+
+  /// Sends a method call to the node hosting remote actor `a`; returns the
+  /// retained cell of its result.
+  detail::object_cell* call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args);
+
+  /// Kills remote actor `a`; returns once its node has done it.
+  void kill(detail::actor_cell* a, bool no_restart);
+
+  /// The last handle to an actor this node created elsewhere went.
+  void handles_released(const detail::actor_cell& cell) noexcept override;
+
+  /// Rebuilds elsewhere the actors this node created on node `id`.
+  void node_lost(const node_id& id, const std::string& why) override;
+
+  /// Tells a restarted head the names of the actors hosted here.
+  void rejoined() override;
+
+  // -- the host's side -------------------------------------------------------------------
+
+  wire::request_answer serve_create(wire::actor_create_request req);
+  void serve_call(const wire::actor_call& req, const return_address& from);
+  wire::request_answer serve_kill(const wire::kill_request& req);
+  void serve_drop(const wire::actor_ref& ref);
+
+  /// Drops the actors hosted here for their creators, fails calls waiting for a
+  /// rebuild, and waits for the rebuilding threads.
+  void stop();
+
+ private:
+  /// A call to a remote actor: what it takes to send it again to a new instance.
+  struct pending_call {
+    wire::actor_call call;
+    detail::object_cell* result = nullptr; // retained until settled
+    detail::args_ptr args;                 // keeps argument objects alive until answered
+  };
+  class call_op;
+  /// An actor this node created on another node: what it takes to build it
+  /// again elsewhere when its node dies.
+  struct created_actor {
+    const detail::function_entry* factory = nullptr;
+    std::string args;
+    detail::actor_options opts;
+    int restarts = 0;
+    node_id location;
+    bool restarting = false;
+    std::string death;                 // set once it is dead for good
+    std::vector<pending_call> waiting; // calls made while it restarts
+    int call_retries_left = 0;
+  };
+
+  void send_call(const node_id& target, pending_call pc);
+  void fail_call(pending_call& pc, const std::string& why);
+  /// A call in flight to an actor whose node `lost` died: sent again to the new
+  /// instance if its retries allow.
+  void requeue(pending_call pc, const node_id& lost, const std::string& why);
+  void restart(const actor_id& aid);
+
+  const local_parts local_;
+  transport& links_;
+  operations& ops_;
+  membership& members_;
+  placer& place_;
+  object_directory& objects_;
+  actor_names& names_;
+
+  // Guards everything below.
+  std::mutex mu_;
+  bool stopping_ = false;
+  std::unordered_map<actor_id, created_actor> created_;
+  // Actors hosted here on behalf of the remote node that created them.
+  std::unordered_map<actor_id, detail::actor_cell*> creator_holds_;
+  // Threads rebuilding actors (creation blocks); joined by stop.
+  std::vector<std::thread> restarters_;
+};
+
+} // namespace actors::runtime

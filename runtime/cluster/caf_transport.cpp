@@ -1,0 +1,380 @@
+#include "runtime/cluster/caf_transport.hpp"
+
+#include "runtime/common/log.hpp"
+#include "runtime/common/service_actor.hpp"
+#include "runtime/wire/atoms.hpp"
+
+#include "actors/errors.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+namespace actors::runtime {
+
+namespace {
+
+using namespace msg;
+
+// How often this node tells the head what it has free.
+constexpr auto report_interval = std::chrono::milliseconds(100);
+
+struct endpoint_state {
+  caf_transport::impl* owner = nullptr;
+  std::set<caf::actor_addr> monitored;
+  static inline const char* name = "actors.node_endpoint";
+};
+
+using endpoint_actor = caf::stateful_actor<endpoint_state>;
+
+caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key);
+
+} // namespace
+
+struct caf_transport::impl {
+  impl(caf::actor_system& sys, std::string token) : sys(sys), token(std::move(token)) {}
+
+  caf::actor_system& sys;
+  const std::string token;
+  const std::uint64_t shutdown_key = new_shutdown_key();
+  caf::actor endpoint;
+  // Set once by start(), before the endpoint is published.
+  std::atomic<message_handler*> messages{nullptr};
+  std::atomic<endpoint_events*> events{nullptr};
+  std::atomic<std::uint64_t> messages_sent{0};
+  std::atomic<std::uint64_t> messages_received{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+
+  // Guards everything below.
+  mutable std::mutex mu;
+  bool stopped = false;
+  // The endpoints of the nodes, as the node tables list them.
+  std::unordered_map<node_id, caf::actor> book;
+  std::unordered_map<caf::actor_addr, node_id> ids;
+  // Nodes this process knows dead: their ids do not come back.
+  std::set<node_id> forgotten;
+  caf::actor head;
+  // The control store this node serves (head), and where.
+  caf::actor served_control;
+  std::string control_bind;
+  std::uint16_t control_port = 0;
+  // Peers this node opened (or is opening) a direct connection to, and the threads
+  // doing it.
+  std::set<node_id> connected;
+  std::vector<std::thread> connectors;
+
+  caf::actor endpoint_of(const node_id& id) const {
+    std::lock_guard<std::mutex> guard{mu};
+    if (stopped)
+      return {};
+    auto i = book.find(id);
+    return i == book.end() ? caf::actor{} : i->second;
+  }
+
+  void counted_send(const caf::actor& to, message_kind kind, std::string payload) {
+    messages_sent.fetch_add(1, std::memory_order_relaxed);
+    bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+    caf::anon_send(to, peer_atom::value, static_cast<std::uint8_t>(kind), std::move(payload), endpoint);
+  }
+
+  /// Learns the endpoints a node table lists. A node that has not joined a
+  /// restarted head yet keeps the endpoint known for it, so that work between live
+  /// nodes goes on while the head is away.
+  void learn(const wire::cluster_view& view, const std::vector<caf::actor>& eps) {
+    std::lock_guard<std::mutex> guard{mu};
+    for (std::size_t i = 0; i < eps.size(); ++i) {
+      const auto& id = view.nodes[i].id;
+      if (!eps[i] || forgotten.count(id))
+        continue;
+      book[id] = eps[i];
+      ids[eps[i].address()] = id;
+    }
+  }
+
+  /// Opens a direct connection to every live peer of `view` this node has none
+  /// to. Of two peers only the one with the smaller id connects: when both did at
+  /// once, CAF kept one of the two connections and closed the other, and the
+  /// close took the peer for dead. The head is left out: every node is connected
+  /// to it already.
+  void connect(const wire::cluster_view& view, const std::vector<caf::actor>& eps) {
+    std::lock_guard<std::mutex> guard{mu};
+    if (stopped)
+      return;
+    node_id self;
+    for (std::size_t i = 0; i < eps.size(); ++i)
+      if (eps[i] == endpoint)
+        self = view.nodes[i].id;
+    if (!self.value)
+      return;
+    for (const auto& rec : view.nodes) {
+      if (!rec.alive || rec.id == self || rec.head || rec.id.value < self.value || rec.address == "in-process"
+          || !book.count(rec.id) || forgotten.count(rec.id) || !connected.insert(rec.id).second)
+        continue;
+      auto colon = rec.address.rfind(':');
+      if (colon == std::string::npos)
+        continue;
+      auto host = rec.address.substr(0, colon);
+      auto port = static_cast<std::uint16_t>(std::stoi(rec.address.substr(colon + 1)));
+      connectors.emplace_back([this, host, port, id = rec.id] {
+        auto res = sys.middleman().connect(host, port);
+        if (!res)
+          log(log_level::info, "cluster", "no direct connection to node ", id.to_string(), " at ", host, ":", port,
+              " (", sys.render(res.error()), "); messages go through the head");
+      });
+    }
+  }
+
+  node_id node_of(const caf::actor_addr& who) const {
+    std::lock_guard<std::mutex> guard{mu};
+    auto i = ids.find(who);
+    return i == ids.end() ? node_id{} : i->second;
+  }
+
+  bool is_head(const caf::actor_addr& who) const {
+    std::lock_guard<std::mutex> guard{mu};
+    return head && head.address() == who;
+  }
+
+  void received(const std::string& payload) {
+    messages_received.fetch_add(1, std::memory_order_relaxed);
+    bytes_received.fetch_add(payload.size(), std::memory_order_relaxed);
+  }
+};
+
+namespace {
+
+caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key) {
+  ignore_exit_messages(self, "cluster");
+  self->state.owner = owner;
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    auto* d = self->state.owner;
+    auto* events = d->events.load();
+    if (!events)
+      return;
+    if (d->is_head(dm.source)) {
+      events->on_head_down();
+      return;
+    }
+    if (auto id = d->node_of(dm.source); id.value)
+      events->on_peer_down(id);
+  });
+  self->delayed_send(self, report_interval, tick_atom::value);
+  return {
+    [=](peer_atom, std::uint8_t kind, const std::string& payload, const caf::actor& from) {
+      auto* d = self->state.owner;
+      d->received(payload);
+      if (auto* messages = d->messages.load())
+        messages->on_message(static_cast<message_kind>(kind), payload,
+                             return_address{std::make_shared<const caf::actor>(from)});
+    },
+    [=](ask_atom, std::uint8_t kind, const std::string& payload) -> std::string {
+      auto* d = self->state.owner;
+      d->received(payload);
+      auto* messages = d->messages.load();
+      if (!messages)
+        return wire::pack(wire::request_answer{false, "the node is not serving yet"});
+      return messages->on_request(static_cast<request_kind>(kind), payload);
+    },
+    [=](view_atom, const std::string& blob, const std::vector<caf::actor>& eps) {
+      auto* d = self->state.owner;
+      auto* events = d->events.load();
+      if (!events)
+        return;
+      wire::cluster_view view;
+      try {
+        view = wire::unpack<wire::cluster_view>(blob, "node table");
+      } catch (const std::exception& e) {
+        log(log_level::warning, "cluster", e.what());
+        return;
+      }
+      if (eps.size() != view.nodes.size())
+        return;
+      d->learn(view, eps);
+      for (const auto& ep : eps)
+        if (ep && ep != d->endpoint && self->state.monitored.insert(ep.address()).second)
+          self->monitor(ep);
+      events->on_view(view);
+      d->connect(view, eps);
+    },
+    [=](watch_atom, const caf::actor& who) { self->monitor(who); },
+    [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
+      auto* d = self->state.owner;
+      auto* events = d->events.load();
+      if (token != d->token || !events) {
+        log(log_level::warning, "cluster", "refused a state query with a wrong cluster token");
+        return {false, std::string{}};
+      }
+      return {true, wire::pack(events->on_state_query(what))};
+    },
+    [=](stop_node_atom, const std::string& token) {
+      auto* d = self->state.owner;
+      if (token != d->token) {
+        log(log_level::warning, "cluster", "refused a stop request with a wrong cluster token");
+        return;
+      }
+      if (auto* events = d->events.load())
+        events->on_stop_request();
+    },
+    [=](shutdown_atom, std::uint64_t key) {
+      if (key == shutdown_key)
+        self->quit(caf::exit_reason::user_shutdown);
+    },
+    [=](tick_atom) {
+      if (auto* events = self->state.owner->events.load())
+        events->on_tick();
+      self->delayed_send(self, report_interval, tick_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+caf_transport::caf_transport(caf::actor_system& sys, std::string token) : impl_(new impl(sys, std::move(token))) {
+  impl_->endpoint = sys.spawn(node_endpoint, impl_.get(), impl_->shutdown_key);
+}
+
+caf_transport::~caf_transport() {
+  stop();
+}
+
+void caf_transport::start(message_handler& messages, endpoint_events& events) {
+  impl_->messages.store(&messages);
+  impl_->events.store(&events);
+}
+
+caf::actor caf_transport::endpoint() const {
+  return impl_->endpoint;
+}
+
+std::uint16_t caf_transport::publish(const std::string& bind) {
+  auto port = impl_->sys.middleman().publish(impl_->endpoint, 0, bind.c_str(), true);
+  if (!port)
+    throw error(errc::invalid_argument,
+                "cannot open a port on " + bind + " for other nodes: " + impl_->sys.render(port.error()));
+  return *port;
+}
+
+std::uint16_t caf_transport::serve_control(const caf::actor& control, const std::string& bind, std::uint16_t port) {
+  auto res = impl_->sys.middleman().publish(control, port, bind.c_str(), true);
+  if (!res)
+    throw error(errc::invalid_argument, "cannot listen on " + bind + ":" + std::to_string(port) + ": "
+                                          + impl_->sys.render(res.error())
+                                          + "; is the port taken? pick another with --port");
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->control_bind = bind;
+  impl_->control_port = *res;
+  impl_->served_control = control;
+  return *res;
+}
+
+bool caf_transport::serve_restarted_control(const caf::actor& fresh) {
+  auto& d = *impl_;
+  caf::actor dead;
+  std::string bind;
+  std::uint16_t port = 0;
+  {
+    std::lock_guard<std::mutex> guard{d.mu};
+    dead = d.served_control;
+    bind = d.control_bind;
+    port = d.control_port;
+  }
+  if (port == 0)
+    return true; // an embedded node serves no port
+  // The port still serves the dead actor: serve the new one there instead.
+  if (auto gone = d.sys.middleman().unpublish(dead, port); !gone)
+    log(log_level::warning, "cluster", "could not stop serving the dead control store on port ", port, ": ",
+        d.sys.render(gone.error()));
+  auto res = d.sys.middleman().publish(fresh, port, bind.c_str(), true);
+  if (!res) {
+    log(log_level::error, "cluster", "cannot serve the restarted control store on port ", port, ": ",
+        d.sys.render(res.error()));
+    return false;
+  }
+  std::lock_guard<std::mutex> guard{d.mu};
+  d.served_control = fresh;
+  return true;
+}
+
+void caf_transport::watch_head(const caf::actor& control, bool monitor) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    impl_->head = control;
+  }
+  if (monitor)
+    caf::anon_send(impl_->endpoint, watch_atom::value, control);
+}
+
+void caf_transport::stop() {
+  std::vector<std::thread> connectors;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    if (impl_->stopped)
+      return;
+    impl_->stopped = true;
+    connectors.swap(impl_->connectors);
+  }
+  for (auto& t : connectors)
+    t.join();
+  impl_->messages.store(nullptr);
+  impl_->events.store(nullptr);
+  caf::anon_send(impl_->endpoint, shutdown_atom::value, impl_->shutdown_key);
+}
+
+bool caf_transport::send(const node_id& to, message_kind kind, std::string payload) {
+  auto ep = impl_->endpoint_of(to);
+  if (!ep)
+    return false;
+  impl_->counted_send(ep, kind, std::move(payload));
+  return true;
+}
+
+void caf_transport::reply(const return_address& to, message_kind kind, std::string payload) {
+  const auto* ep = static_cast<const caf::actor*>(to.handle());
+  if (ep && *ep)
+    impl_->counted_send(*ep, kind, std::move(payload));
+}
+
+std::optional<std::string> caf_transport::request(const node_id& to, request_kind kind, std::string payload,
+                                                  std::chrono::milliseconds timeout, std::string& why) {
+  auto ep = impl_->endpoint_of(to);
+  if (!ep) {
+    why = "node " + to.to_string() + " is not in the node table";
+    return std::nullopt;
+  }
+  impl_->messages_sent.fetch_add(1, std::memory_order_relaxed);
+  impl_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+  std::optional<std::string> out;
+  caf::scoped_actor self{impl_->sys};
+  self->request(ep, timeout, ask_atom::value, static_cast<std::uint8_t>(kind), std::move(payload))
+    .receive([&](std::string& answer) { out = std::move(answer); },
+             [&](const caf::error& e) { why = impl_->sys.render(e); });
+  return out;
+}
+
+bool caf_transport::reaches(const node_id& id) const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->book.count(id) > 0;
+}
+
+void caf_transport::forget(const node_id& id) {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->forgotten.insert(id);
+  auto i = impl_->book.find(id);
+  if (i == impl_->book.end())
+    return;
+  impl_->ids.erase(i->second.address());
+  impl_->book.erase(i);
+}
+
+traffic_counts caf_transport::traffic() const {
+  return {impl_->messages_sent.load(), impl_->messages_received.load(), impl_->bytes_sent.load(),
+          impl_->bytes_received.load()};
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,75 @@
+#pragma once
+
+#include "runtime/cluster/transport.hpp"
+#include "runtime/wire/protocol.hpp"
+
+#include "actors/ids.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor;
+class actor_system;
+} // namespace caf
+
+namespace actors::runtime {
+
+/// The transport over CAF's middleman: the node endpoint actor (which decodes
+/// each CAF message and hands it to the remote layer, nothing else), the
+/// endpoints of the other nodes as the node tables list them, and direct
+/// connections to them: after each node table, one to every live peer this node
+/// has none to, so that messages to it do not go through the head (connecting
+/// blocks: one thread each, joined by stop). Safe for concurrent use.
+class caf_transport final : public transport {
+ public:
+  /// Spawns the endpoint; it drops what arrives until `start`. `token` is checked
+  /// on state queries and stop requests.
+  caf_transport(caf::actor_system& sys, std::string token);
+  ~caf_transport() override;
+
+  caf_transport(const caf_transport&) = delete;
+  caf_transport& operator=(const caf_transport&) = delete;
+
+  /// From now on, messages go to `messages` and the control plane to `events`.
+  void start(message_handler& messages, endpoint_events& events);
+
+  /// The node endpoint actor.
+  caf::actor endpoint() const;
+
+  /// Takes connections to the endpoint on `bind` (any port); returns the port.
+  /// Throws actors::error if it cannot.
+  std::uint16_t publish(const std::string& bind);
+
+  /// Serves `control` (the head's control store) on `bind`:`port` (0: any);
+  /// returns the port. Throws actors::error saying what to change.
+  std::uint16_t serve_control(const caf::actor& control, const std::string& bind, std::uint16_t port);
+
+  /// Serves `fresh` instead of the control store it served (which died) on the
+  /// same port. False, logged, if that fails.
+  bool serve_restarted_control(const caf::actor& fresh);
+
+  /// The head's control store: its death is the head going away. With `monitor`
+  /// false (this node is the head) it is only remembered.
+  void watch_head(const caf::actor& control, bool monitor);
+
+  /// Stops sending and shuts the endpoint down; waits for the connecting threads.
+  void stop();
+
+  bool send(const node_id& to, message_kind kind, std::string payload) override;
+  void reply(const return_address& to, message_kind kind, std::string payload) override;
+  std::optional<std::string> request(const node_id& to, request_kind kind, std::string payload,
+                                     std::chrono::milliseconds timeout, std::string& why) override;
+  bool reaches(const node_id& id) const override;
+  void forget(const node_id& id) override;
+  traffic_counts traffic() const override;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace actors::runtime

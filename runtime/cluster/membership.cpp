@@ -1,0 +1,351 @@
+#include "runtime/cluster/membership.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include "actors/errors.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+namespace actors::runtime {
+
+namespace {
+
+// How long a join waits for the head's answer and for the first node table.
+constexpr auto join_timeout = std::chrono::seconds(10);
+
+} // namespace
+
+void membership_listener::node_lost(const node_id&, const std::string&) {}
+void membership_listener::view_changed() {}
+void membership_listener::cut_off(const std::string&) {}
+void membership_listener::rejoined() {}
+
+membership::membership(local_parts local, cluster_settings settings, head_link& head, const transport& links)
+  : local_(local), settings_(std::move(settings)), head_(head), links_(links) {}
+
+membership::~membership() {
+  stop();
+}
+
+void membership::add_listener(membership_listener& listener) {
+  listeners_.push_back(&listener);
+}
+
+template <class F>
+void membership::tell(F&& f) {
+  for (auto* l : listeners_)
+    f(*l);
+}
+
+void membership::join(const wire::node_record& rec) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    joined_as_ = rec;
+  }
+  auto answer = head_.join(rec);
+  if (!answer.accepted)
+    throw error(errc::invalid_argument, "the cluster refused this node: " + answer.reason);
+  std::unique_lock<std::mutex> lock{mu_};
+  bool seen = changed_.wait_for(lock, join_timeout, [&] {
+    return std::any_of(view_.nodes.begin(), view_.nodes.end(), [&](const auto& r) { return r.id == local_.id; });
+  });
+  if (!seen)
+    throw error(errc::invalid_argument, "joined the cluster but its node table never arrived");
+}
+
+wire::node_record membership::current_record() const {
+  auto rec = joined_as_;
+  auto s = local_.sched.stats();
+  rec.total = s.total.to_map();
+  rec.available = s.available.to_map();
+  return rec;
+}
+
+bool membership::rejoin(join_answer& answer) {
+  wire::node_record rec;
+  {
+    // The restarted control store numbers its node tables afresh.
+    std::lock_guard<std::mutex> guard{mu_};
+    view_.version = 0;
+    rec = current_record();
+  }
+  answer = head_.join(rec);
+  return answer.accepted;
+}
+
+void membership::rebuild_snapshot_locked() {
+  auto snap = std::make_shared<cluster_snapshot>();
+  std::size_t alive = 0;
+  for (const auto& rec : view_.nodes) {
+    if (!rec.alive)
+      continue;
+    ++alive;
+    if (dead_.count(rec.id) || (rec.id != local_.id && !links_.reaches(rec.id)))
+      continue;
+    snap->members.push_back({rec.id, rec.address, resource_set::from(0, rec.total),
+                             resource_set::from(0, rec.available), static_cast<double>(rec.load), rec.head,
+                             rec.driver});
+  }
+  alive_count_.store(alive, std::memory_order_relaxed);
+  snapshot_ = std::move(snap);
+}
+
+void membership::apply_view(wire::cluster_view view) {
+  std::vector<node_id> newly_dead;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (view.version < view_.version)
+      return;
+    // A node this process knows dead stays dead, even while a restarted head
+    // still waits for it to join again: ids do not come back.
+    for (auto& rec : view.nodes)
+      if (rec.alive && dead_.count(rec.id))
+        rec.alive = false;
+    view_ = std::move(view);
+    for (const auto& rec : view_.nodes)
+      if (!rec.alive && !dead_.count(rec.id))
+        newly_dead.push_back(rec.id);
+    rebuild_snapshot_locked();
+  }
+  changed_.notify_all();
+  for (const auto& id : newly_dead)
+    node_down(id, "the head declared it dead");
+  tell([](membership_listener& l) { l.view_changed(); });
+}
+
+void membership::node_down(const node_id& id, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!dead_.insert(id).second)
+      return;
+    for (auto& rec : view_.nodes)
+      if (rec.id == id)
+        rec.alive = false;
+    rebuild_snapshot_locked();
+  }
+  if (id != local_.id)
+    log(log_level::info, "cluster", "node ", id.to_string(), " is taken for dead: ", why);
+  changed_.notify_all();
+  tell([&](membership_listener& l) { l.node_lost(id, why); });
+}
+
+bool membership::is_dead(const node_id& id) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  return dead_.count(id) > 0;
+}
+
+std::shared_ptr<const cluster_snapshot> membership::snapshot() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  return snapshot_;
+}
+
+bool membership::offers(const node_id& id, const std::string& resource) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& rec : view_.nodes)
+    if (rec.id == id && rec.total.count(resource))
+      return true;
+  return false;
+}
+
+void membership::report() {
+  auto s = local_.sched.stats();
+  auto a = local_.host.stats();
+  wire::node_report rep;
+  rep.id = local_.id;
+  rep.total = s.total.to_map();
+  rep.available = s.available.to_map();
+  rep.load = s.running + s.pending + a.alive + a.creating;
+  head_.report(rep);
+}
+
+// -- the head going away and coming back ---------------------------------------------
+
+void membership::head_lost() {
+  auto timeout = settings_.head_reconnect_timeout_ms;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (stopping_ || reconnecting_)
+      return;
+    if (timeout > 0) {
+      reconnecting_ = true;
+      reconnectors_.emplace_back([this] { reconnect_to_head(); });
+    }
+  }
+  head_.lost();
+  if (timeout > 0) {
+    log(log_level::warning, "cluster", "lost the connection to the head at ", settings_.head_address,
+        ": reconnecting for up to ", timeout / 1000.0,
+        " s (--actors-head-reconnect-timeout); work between live nodes goes on");
+    return;
+  }
+  give_up_on_head("reconnecting is off (--actors-head-reconnect-timeout=0)");
+}
+
+void membership::give_up_on_head(const std::string& why) {
+  if (settings_.driver) {
+    log(log_level::error, "cluster", "the head at ", settings_.head_address, " is gone and ", why,
+        ": named actors, new nodes and the node table are out of reach from now on; restart the "
+        "cluster and this program");
+    return;
+  }
+  log(log_level::error, "cluster", "the head at ", settings_.head_address, " is gone and ", why,
+      ": this node stops; start it again once the head runs");
+  end_serving(stop_cause::head_gone);
+}
+
+void membership::reconnect_to_head() {
+  using namespace std::chrono;
+  auto started = steady_clock::now();
+  auto deadline = started + milliseconds(settings_.head_reconnect_timeout_ms);
+  auto delay = milliseconds(100);
+  std::string last_error = "no attempt yet";
+  for (int attempt = 1;; ++attempt) {
+    wire::node_record rec;
+    {
+      std::unique_lock<std::mutex> lock{mu_};
+      auto wake = std::min(steady_clock::now() + delay, deadline);
+      if (changed_.wait_until(lock, wake, [&] { return stopping_ || stopped_; }))
+        return;
+      // A restarted head numbers its node tables afresh.
+      view_.version = 0;
+      rec = current_record();
+    }
+    if (steady_clock::now() >= deadline) {
+      std::ostringstream why;
+      why << "did not come back within " << settings_.head_reconnect_timeout_ms / 1000.0
+          << " s (--actors-head-reconnect-timeout; last attempt: " << last_error << ")";
+      give_up_on_head(why.str());
+      return;
+    }
+    delay = std::min(delay * 2, milliseconds(2000));
+    auto answer = head_.reconnect(rec, last_error);
+    if (!answer)
+      continue;
+    if (answer->accepted) {
+      {
+        std::lock_guard<std::mutex> guard{mu_};
+        reconnecting_ = false;
+      }
+      auto took = duration_cast<milliseconds>(steady_clock::now() - started).count();
+      log(log_level::info, "cluster", "rejoined the cluster at ", settings_.head_address, " as node ",
+          local_.id.to_string(), " after ", took / 1000.0, " s (attempt ", attempt, ")");
+      tell([](membership_listener& l) { l.rejoined(); });
+      return;
+    }
+    if (answer->refusal == wire::join_refusal::declared_dead && !settings_.driver) {
+      log(log_level::warning, "cluster", "the head declared this node (", local_.id.to_string(),
+          ") dead while it was unreachable (longer than --heartbeat-timeout); its objects and actors "
+          "were given up, so it starts again as a new node");
+      end_serving(stop_cause::declared_dead);
+      return;
+    }
+    if (answer->refusal == wire::join_refusal::declared_dead) {
+      // A driver's work and objects were given up with it, and it cannot join
+      // again under its id: what waits for the cluster would wait forever.
+      auto why = "the head declared this program (node " + local_.id.to_string()
+                 + ") dead while it was unreachable for longer than --actors-heartbeat-timeout, and gave up "
+                   "its work in the cluster: restart the program";
+      log(log_level::error, "cluster", why);
+      tell([&](membership_listener& l) { l.cut_off(why); });
+      local_.sched.no_more_nodes(why);
+      return;
+    }
+    if (answer->answered) {
+      give_up_on_head("the head refused this node: " + answer->reason);
+      return;
+    }
+    last_error = answer->reason;
+  }
+}
+
+// -- what the node table says ----------------------------------------------------------
+
+std::vector<node_info> membership::nodes() const {
+  auto local_available = local_.sched.stats().available.to_map();
+  std::lock_guard<std::mutex> guard{mu_};
+  std::vector<node_info> out;
+  for (const auto& rec : view_.nodes) {
+    node_info i;
+    i.id = rec.id;
+    i.address = rec.address;
+    i.alive = rec.alive;
+    i.is_head = rec.head;
+    i.is_driver = rec.driver;
+    i.metrics_port = rec.metrics_port;
+    i.resources_total = rec.total;
+    i.resources_available = rec.id == local_.id ? local_available : rec.available;
+    out.push_back(std::move(i));
+  }
+  std::stable_partition(out.begin(), out.end(), [](const auto& i) { return i.is_head; });
+  return out;
+}
+
+std::vector<wire::node_record> membership::records() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  return view_.nodes;
+}
+
+bool membership::wait_for_nodes(std::size_t count, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock{mu_};
+  return changed_.wait_for(lock, timeout, [&] {
+    return static_cast<std::size_t>(
+             std::count_if(view_.nodes.begin(), view_.nodes.end(), [](const auto& r) { return r.alive; }))
+           >= count;
+  });
+}
+
+std::string membership::discovery_json() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  std::string out = "[";
+  bool first = true;
+  for (const auto& rec : view_.nodes) {
+    if (!rec.alive || rec.metrics_port <= 0)
+      continue;
+    auto colon = rec.address.rfind(':');
+    std::string host = colon == std::string::npos || rec.address == "in-process" ? "127.0.0.1"
+                                                                                  : rec.address.substr(0, colon);
+    out += std::string(first ? "" : ",") + "{\"targets\":[\"" + host + ":" + std::to_string(rec.metrics_port)
+           + "\"],\"labels\":{\"actors_node\":\"" + rec.id.to_string() + "\",\"actors_role\":\""
+           + (rec.head ? "head" : rec.driver ? "driver" : "node") + "\"}}";
+    first = false;
+  }
+  return out + "]";
+}
+
+// -- stopping ----------------------------------------------------------------------------
+
+stop_cause membership::wait_until_stopped() {
+  std::unique_lock<std::mutex> lock{mu_};
+  changed_.wait(lock, [&] { return stopped_; });
+  return why_stopped_;
+}
+
+void membership::end_serving(stop_cause cause) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!stopped_)
+      why_stopped_ = cause;
+    stopped_ = true;
+  }
+  changed_.notify_all();
+}
+
+bool membership::stopping() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  return stopping_;
+}
+
+void membership::stop() {
+  std::vector<std::thread> reconnectors;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    stopping_ = true;
+    reconnectors.swap(reconnectors_);
+  }
+  changed_.notify_all();
+  for (auto& t : reconnectors)
+    t.join();
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,558 @@
+#include "runtime/cluster/object_directory.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include "actors/errors.hpp"
+
+#include <algorithm>
+
+namespace actors::runtime {
+
+namespace {
+
+// Arguments larger than this are refused (a sender cannot make a node allocate
+// without bound).
+constexpr std::uint64_t max_upload_bytes = std::uint64_t{16} << 30;
+
+} // namespace
+
+std::pair<std::string, std::string> encoded_value(object_store& store, detail::object_cell* c) {
+  const detail::type_ops* ops = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{c->mu};
+    if (!c->value.value && c->encoded)
+      return {c->encoded->type_name, c->encoded->bytes};
+    ops = c->value.value ? c->value.ops : c->spilled ? c->spilled->ops : nullptr;
+  }
+  auto value = store.value(c, ops);
+  if (!ops->encode)
+    detail::throw_not_serializable(ops->name);
+  return {ops->name, ops->encode(value.get())};
+}
+
+// -- telling other nodes what this node freed -------------------------------------------
+
+void remote_releases::copy_released(const object_cell::remote_copy& where) noexcept {
+  try {
+    links_.send(where.node, message_kind::release, wire::pack(wire::release_request{where.id}));
+  } catch (const std::exception& e) {
+    log(log_level::warning, "cluster", "could not tell node ", where.node.to_string(), " to free object ",
+        where.id.to_string(), ": ", e.what());
+  }
+}
+
+void remote_releases::borrow_released(const object_id& id) noexcept {
+  try {
+    links_.send(node_id{id.owner}, message_kind::borrow, wire::pack(wire::borrow_notice{id, self_, false}));
+  } catch (const std::exception& e) {
+    log(log_level::warning, "cluster", "could not tell the owner of object ", id.to_string(),
+        " that this node dropped it: ", e.what());
+  }
+}
+
+// -- fetching values from the nodes that hold them ----------------------------------------
+
+/// One fetch of an object's bytes from the node holding it, in chunks. Chunks
+/// arrive one at a time (on the endpoint's thread); the loss of the node may be
+/// told from another thread, so `mu` orders the end.
+struct object_directory::fetch_state {
+  /// The object's id on the node asked, and that node; a redirect changes both.
+  object_id id;
+  node_id holder;
+  std::string type_name;
+  std::uint64_t size = 0;
+  std::string buffer;
+  std::uint64_t received = 0;
+  std::uint64_t next_offset = 0;
+  std::mutex mu;
+  bool finished = false;
+  /// Called once, on success or failure.
+  std::function<void(bool ok, std::string type, std::string bytes, detail::failure why)> done;
+
+  void finish(bool ok, detail::failure why) {
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      if (finished)
+        return;
+      finished = true;
+    }
+    done(ok, std::move(type_name), std::move(buffer), std::move(why));
+  }
+
+  bool over() {
+    std::lock_guard<std::mutex> guard{mu};
+    return finished;
+  }
+};
+
+/// A thread waiting for a fetch into a cell whose value another node holds.
+struct object_directory::fetch_wait {
+  bool finished = false;
+  bool ok = false;
+  detail::failure why;
+};
+
+/// One chunk request of a fetch.
+class object_directory::fetch_op final : public operation {
+ public:
+  fetch_op(object_directory& d, std::shared_ptr<fetch_state> fs) : d_(d), fs_(std::move(fs)) {}
+
+  void answered(wire::result r) override {
+    d_.on_chunk(fs_, std::move(r));
+  }
+
+  void lost(const node_id& node, const std::string& why) override {
+    fs_->finish(false, detail::failure{errc::object_lost,
+                                       "object " + fs_->id.to_string() + " lived on node " + node.to_string()
+                                         + ", which is gone (" + why + ")",
+                                       {}, {}});
+  }
+
+ private:
+  object_directory& d_;
+  std::shared_ptr<fetch_state> fs_;
+};
+
+object_directory::object_directory(local_parts local, transport& links, operations& ops, membership& members,
+                                   object_rebuilder& rebuilder)
+  : local_(local), links_(links), ops_(ops), members_(members), rebuilder_(rebuilder) {}
+
+object_directory::~object_directory() {
+  stop();
+}
+
+detail::object_cell* object_directory::foreign(const object_id& id, bool& created) {
+  auto* c = local_.store.find_or_make_foreign(id, created);
+  if (created)
+    links_.send(node_id{id.owner}, message_kind::borrow, wire::pack(wire::borrow_notice{id, local_.id, true}));
+  return c;
+}
+
+detail::object_cell* object_directory::resolve_foreign(const object_id& id) {
+  bool created = false;
+  auto* c = foreign(id, created);
+  if (!created)
+    return c;
+  detail::retain(c); // one for the caller, one for the fetch
+  auto fs = std::make_shared<fetch_state>();
+  fs->id = id;
+  fs->holder = node_id{id.owner};
+  fs->done = [this, c](bool ok, std::string type, std::string bytes, detail::failure why) {
+    if (ok)
+      local_.store.settle_encoded(c, std::move(type), std::move(bytes));
+    else
+      local_.store.settle(c, std::move(why));
+    detail::release(c);
+  };
+  start_fetch(fs);
+  return c;
+}
+
+detail::object_cell* object_directory::adopt_inline(wire::inline_object obj) {
+  bool created = false;
+  auto* c = foreign(obj.id, created);
+  local_.store.settle_encoded(c, std::move(obj.type_name), std::move(obj.bytes));
+  return c;
+}
+
+detail::object_cell* object_directory::adopt_located(const wire::located_object& obj) {
+  bool created = false;
+  auto* c = foreign(obj.id, created);
+  if (!created)
+    return c;
+  if (obj.holder == local_.id) {
+    if (auto* held_cell = local_.store.find(obj.remote_id)) {
+      detail::value_box value;
+      {
+        std::lock_guard<std::mutex> guard{held_cell->mu};
+        value = held_cell->value;
+      }
+      if (value.value)
+        local_.store.settle(c, std::move(value));
+      detail::release(held_cell);
+      if (c->current() != detail::object_cell::state::pending)
+        return c;
+    }
+  }
+  detail::retain(c); // for the fetch
+  auto fs = std::make_shared<fetch_state>();
+  fs->id = obj.remote_id;
+  fs->holder = obj.holder;
+  fs->done = [this, c](bool ok, std::string type, std::string bytes, detail::failure why) {
+    if (ok)
+      local_.store.settle_encoded(c, std::move(type), std::move(bytes));
+    else
+      local_.store.settle(c, std::move(why));
+    detail::release(c);
+  };
+  start_fetch(fs);
+  return c;
+}
+
+void object_directory::start_fetch(std::shared_ptr<fetch_state> fs) {
+  send_chunk_request(fs, 0);
+}
+
+void object_directory::send_chunk_request(const std::shared_ptr<fetch_state>& fs, std::uint64_t offset) {
+  wire::fetch_request req;
+  req.id = fs->id;
+  req.offset = offset;
+  req.key = ops_.next_key();
+  auto holder = fs->holder;
+  ops_.add(req.key, holder, std::make_unique<fetch_op>(*this, fs));
+  if (!links_.send(holder, message_kind::fetch, wire::pack(req)))
+    members_.node_down(holder, "it is not in the node table");
+}
+
+void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r) {
+  if (fs->over())
+    return;
+  if (!r.ok) {
+    fs->finish(false, std::move(r.why));
+    return;
+  }
+  if (r.location.value && r.bytes.empty() && r.size > 0) {
+    // The node asked does not hold the value: it says who does.
+    fs->holder = r.location;
+    fs->id = r.remote_id;
+    start_fetch(fs);
+    return;
+  }
+  if (r.offset == 0) {
+    fs->type_name = std::move(r.type_name);
+    fs->size = r.size;
+    if (r.bytes.size() >= r.size) {
+      fs->buffer = std::move(r.bytes);
+      fs->finish(true, {});
+      return;
+    }
+    fs->buffer.resize(r.size);
+    fs->next_offset = r.bytes.size();
+    for (std::size_t i = 0; i < wire::chunk_window && fs->next_offset < fs->size; ++i) {
+      send_chunk_request(fs, fs->next_offset);
+      fs->next_offset += wire::chunk_size;
+    }
+  }
+  if (r.offset + r.bytes.size() > fs->buffer.size()) {
+    fs->finish(false,
+               {errc::object_lost, "a chunk of object " + fs->id.to_string() + " does not fit its size", {}, {}});
+    return;
+  }
+  std::copy(r.bytes.begin(), r.bytes.end(), fs->buffer.begin() + static_cast<std::ptrdiff_t>(r.offset));
+  fs->received += r.bytes.size();
+  if (fs->received >= fs->size) {
+    fs->finish(true, {});
+    return;
+  }
+  if (r.offset != 0 && fs->next_offset < fs->size) {
+    send_chunk_request(fs, fs->next_offset);
+    fs->next_offset += wire::chunk_size;
+  }
+}
+
+void object_directory::fetch_into(detail::object_cell* c) {
+  std::shared_ptr<fetch_wait> w;
+  bool start = false;
+  detail::object_cell::remote_copy where;
+  {
+    std::lock_guard<std::mutex> guard{c->mu};
+    if (!c->remote)
+      return;
+    where = *c->remote;
+  }
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& slot = located_fetches_[c];
+    if (!slot) {
+      slot = std::make_shared<fetch_wait>();
+      start = true;
+    }
+    w = slot;
+  }
+  if (start) {
+    auto fs = std::make_shared<fetch_state>();
+    fs->id = where.id;
+    fs->holder = where.node;
+    detail::retain(c);
+    fs->done = [this, c, w](bool ok, std::string, std::string bytes, detail::failure why) {
+      if (ok)
+        local_.store.fill(c, std::move(bytes));
+      {
+        std::lock_guard<std::mutex> guard{mu_};
+        w->finished = true;
+        w->ok = ok;
+        w->why = std::move(why);
+        located_fetches_.erase(c);
+      }
+      fetched_.notify_all();
+      detail::release(c);
+    };
+    start_fetch(fs);
+  }
+  {
+    blocking_scope blocked;
+    std::unique_lock<std::mutex> lock{mu_};
+    fetched_.wait(lock, [&] { return w->finished; });
+  }
+  if (w->ok)
+    return;
+  // The holder is gone: make the value again from its lineage, then read it.
+  if (rebuilder_.rebuild(c))
+    return;
+  throw object_lost_error("cannot fetch object " + c->id.to_string() + " from node " + where.node.to_string()
+                          + ", and it cannot be made again: " + w->why.message);
+}
+
+// -- answering other nodes ----------------------------------------------------------------
+
+void object_directory::hold_for(detail::object_cell* c, const node_id& requester) {
+  local_.store.publish(c);
+  detail::retain(c);
+  std::lock_guard<std::mutex> guard{mu_};
+  held_.emplace(c->id, held_object{c, requester});
+}
+
+wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t key, const node_id& requester) {
+  wire::result r;
+  r.key = key;
+  if (c->current() == detail::object_cell::state::failed) {
+    r.why = *c->why;
+    return r;
+  }
+  try {
+    // Large values stay here, as they are; the requester fetches them (in
+    // chunks, encoded then) or a task here uses them in place.
+    std::size_t weight = 0;
+    std::string type;
+    {
+      std::lock_guard<std::mutex> guard{c->mu};
+      weight = c->bytes;
+      type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+    }
+    if (weight > wire::inline_limit && requester.value && !type.empty()) {
+      r.ok = true;
+      r.size = weight;
+      r.type_name = std::move(type);
+      hold_for(c, requester);
+      r.location = local_.id;
+      r.remote_id = c->id;
+      return r;
+    }
+    reference_collector refs;
+    auto [encoded_type, bytes] = encoded_value(local_.store, c);
+    auto named = refs.take();
+    bool names_objects = !named.empty();
+    for (auto* x : named)
+      detail::release(x);
+    r.ok = true;
+    r.size = bytes.size();
+    r.type_name = std::move(encoded_type);
+    if ((bytes.size() <= wire::inline_limit && !names_objects) || !requester.value) {
+      r.bytes = std::move(bytes);
+      return r;
+    }
+    // Its weight was underestimated, or it names objects (made here, say, by a put
+    // in the task) that must live until the requester borrows them, which it does
+    // when it decodes the value: hold it here until the requester drops it.
+    hold_for(c, requester);
+    r.location = local_.id;
+    r.remote_id = c->id;
+  } catch (const std::exception& e) {
+    r.ok = false;
+    r.why = detail::failure{errc::serialization_failed,
+                            "the value of object " + c->id.to_string() + " on node " + local_.id.to_string()
+                              + " cannot be sent to node " + requester.to_string() + ": " + e.what(),
+                            {}, {}};
+  }
+  return r;
+}
+
+void object_directory::reply_when_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
+                                          const node_id& requester) {
+  c->on_settled([this, c, key, to, requester] {
+    links_.reply(to, message_kind::result, wire::pack(result_for(c, key, requester)));
+    detail::release(c);
+  });
+}
+
+void object_directory::reply_failure(std::uint64_t key, const return_address& to, detail::failure why) {
+  wire::result r;
+  r.key = key;
+  r.why = std::move(why);
+  links_.reply(to, message_kind::result, wire::pack(r));
+}
+
+void object_directory::serve_fetch(const wire::fetch_request& req, const return_address& from) {
+  auto* c = local_.store.find(req.id);
+  if (!c) {
+    reply_failure(req.key, from,
+                  detail::failure{errc::object_lost,
+                                  "object " + req.id.to_string() + " is no longer held by node "
+                                    + local_.id.to_string()
+                                    + ": every reference to it was dropped before it was fetched",
+                                  {}, {}});
+    return;
+  }
+  c->on_settled([this, c, req, from] {
+    links_.reply(from, message_kind::result, wire::pack(chunk_of(c, req)));
+    detail::release(c);
+  });
+}
+
+wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetch_request& req) {
+  wire::result r;
+  r.key = req.key;
+  r.offset = req.offset;
+  if (c->current() == detail::object_cell::state::failed) {
+    r.why = *c->why;
+    return r;
+  }
+  {
+    std::lock_guard<std::mutex> guard{c->mu};
+    if (c->remote && !c->value.value && !c->encoded) {
+      r.ok = true;
+      r.location = c->remote->node;
+      r.remote_id = c->remote->id;
+      r.size = c->remote->size;
+      r.type_name = c->remote->type_name;
+      return r;
+    }
+  }
+  std::shared_ptr<const std::string> bytes;
+  try {
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      auto i = transfers_.find(c->id);
+      if (i != transfers_.end())
+        bytes = i->second;
+    }
+    if (!bytes) {
+      auto [type, encoded] = encoded_value(local_.store, c);
+      r.type_name = type;
+      bytes = std::make_shared<const std::string>(std::move(encoded));
+      if (bytes->size() > wire::chunk_size) {
+        std::lock_guard<std::mutex> guard{mu_};
+        transfers_.emplace(c->id, bytes);
+      }
+    } else {
+      std::lock_guard<std::mutex> guard{c->mu};
+      r.type_name = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+    }
+  } catch (const std::exception& e) {
+    r.why = detail::failure{errc::serialization_failed,
+                            std::string("cannot send object ") + c->id.to_string() + ": " + e.what(), {}, {}};
+    return r;
+  }
+  r.ok = true;
+  r.size = bytes->size();
+  auto begin = std::min<std::uint64_t>(req.offset, bytes->size());
+  auto end = std::min<std::uint64_t>(begin + wire::chunk_size, bytes->size());
+  r.bytes.assign(bytes->data() + begin, bytes->data() + end);
+  if (end == bytes->size() && bytes->size() > wire::chunk_size) {
+    std::lock_guard<std::mutex> guard{mu_};
+    transfers_.erase(c->id);
+  }
+  return r;
+}
+
+void object_directory::serve_release(const wire::release_request& req) {
+  detail::object_cell* c = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = held_.find(req.id);
+    if (i == held_.end())
+      return;
+    c = i->second.cell;
+    held_.erase(i);
+  }
+  detail::release(c);
+}
+
+void object_directory::serve_borrow(const wire::borrow_notice& notice) {
+  if (notice.borrow) {
+    auto* c = local_.store.find(notice.id); // retained: the borrow's hold
+    if (!c)
+      return;
+    std::lock_guard<std::mutex> guard{mu_};
+    borrowed_[{notice.id, notice.borrower}].push_back(c);
+    return;
+  }
+  detail::object_cell* c = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = borrowed_.find({notice.id, notice.borrower});
+    if (i == borrowed_.end() || i->second.empty())
+      return;
+    c = i->second.back();
+    i->second.pop_back();
+    if (i->second.empty())
+      borrowed_.erase(i);
+  }
+  detail::release(c);
+}
+
+void object_directory::serve_upload(wire::upload_chunk chunk) {
+  if (chunk.total > max_upload_bytes || chunk.offset + chunk.bytes.size() > chunk.total)
+    return;
+  std::lock_guard<std::mutex> guard{mu_};
+  auto& buf = uploads_[{chunk.owner, chunk.key}];
+  if (buf.size() != chunk.total)
+    buf.resize(chunk.total);
+  std::copy(chunk.bytes.begin(), chunk.bytes.end(), buf.begin() + static_cast<std::ptrdiff_t>(chunk.offset));
+}
+
+std::string object_directory::take_upload(const node_id& owner, std::uint64_t key) {
+  std::lock_guard<std::mutex> guard{mu_};
+  auto i = uploads_.find({owner, key});
+  if (i == uploads_.end())
+    return {};
+  auto out = std::move(i->second);
+  uploads_.erase(i);
+  return out;
+}
+
+void object_directory::node_lost(const node_id& id, const std::string&) {
+  std::vector<detail::object_cell*> released;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto i = borrowed_.begin(); i != borrowed_.end();) {
+      if (i->first.second == id) {
+        released.insert(released.end(), i->second.begin(), i->second.end());
+        i = borrowed_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    for (auto i = held_.begin(); i != held_.end();) {
+      if (i->second.owner == id) {
+        released.push_back(i->second.cell);
+        i = held_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    for (auto i = uploads_.begin(); i != uploads_.end();)
+      i = i->first.first == id ? uploads_.erase(i) : std::next(i);
+  }
+  for (auto* c : released)
+    detail::release(c);
+}
+
+void object_directory::stop() {
+  std::vector<detail::object_cell*> kept;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto& [id, h] : held_)
+      kept.push_back(h.cell);
+    held_.clear();
+    for (auto& [key, cells] : borrowed_)
+      kept.insert(kept.end(), cells.begin(), cells.end());
+    borrowed_.clear();
+    transfers_.clear();
+    uploads_.clear();
+  }
+  for (auto* c : kept)
+    detail::release(c);
+}
+
+} // namespace actors::runtime

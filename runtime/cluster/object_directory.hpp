@@ -1,0 +1,158 @@
+#pragma once
+
+#include "runtime/cluster/local_parts.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/operations.hpp"
+#include "runtime/cluster/transport.hpp"
+#include "runtime/wire/protocol.hpp"
+
+#include "actors/detail/failure.hpp"
+#include "actors/ids.hpp"
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace actors::runtime {
+
+/// The encoded value of a ready cell held here, and its type; throws if it has no
+/// encoding.
+std::pair<std::string, std::string> encoded_value(object_store& store, detail::object_cell* c);
+
+/// Makes a value again from its lineage when the node holding it died.
+class object_rebuilder {
+ public:
+  virtual ~object_rebuilder() = default;
+  /// Runs again the task that made `c`'s value, which was held by a node that is
+  /// gone, and points `c` at the new value. Blocks. False if there is no lineage
+  /// or no attempt left.
+  virtual bool rebuild(detail::object_cell* c) = 0;
+};
+
+/// Tells other nodes when this node frees its side of an object that lives with
+/// them: a copy they held for it, or a borrow. Built before the object store,
+/// which it listens to; sends nothing once the transport stopped.
+class remote_releases final : public remote_release_listener {
+ public:
+  remote_releases(node_id self, transport& links) : self_(self), links_(links) {}
+  void copy_released(const object_cell::remote_copy& where) noexcept override;
+  void borrow_released(const object_id& id) noexcept override;
+
+ private:
+  const node_id self_;
+  transport& links_;
+};
+
+/// Where objects are and how their bytes cross nodes: this node's stand-ins for
+/// objects other nodes own (borrowing them from their owners), fetches of values
+/// held elsewhere (in chunks), the values this node holds for other nodes and
+/// serves to them, the nodes borrowing objects this node owns, and arguments
+/// uploaded ahead of their task. Safe for concurrent use.
+class object_directory final : public membership_listener {
+ public:
+  object_directory(local_parts local, transport& links, operations& ops, membership& members,
+                   object_rebuilder& rebuilder);
+  ~object_directory() override;
+
+  object_directory(const object_directory&) = delete;
+  object_directory& operator=(const object_directory&) = delete;
+
+  // -- this node's side ---------------------------------------------------------------
+
+  /// The cell standing in for object `id`, owned by another node, fetching its
+  /// value from the owner; retained.
+  detail::object_cell* resolve_foreign(const object_id& id);
+
+  /// The retained cell standing in for an object another node owns, whose value
+  /// `obj.holder` holds: the held value itself if that is this node, else fetched
+  /// from the holder directly.
+  detail::object_cell* adopt_located(const wire::located_object& obj);
+
+  /// A small object sent along with a task: stands in for it with its bytes;
+  /// retained.
+  detail::object_cell* adopt_inline(wire::inline_object obj);
+
+  /// Blocks until the value of `c` (held by another node) is here; if the holder
+  /// is gone, makes it again from its lineage. Throws object_lost_error if
+  /// neither works.
+  void fetch_into(detail::object_cell* c);
+
+  // -- answering other nodes ------------------------------------------------------------
+
+  /// What a settled result answers its requester: the value inline if small, else
+  /// a pointer to this node, which holds the value until the requester drops it.
+  wire::result result_for(detail::object_cell* c, std::uint64_t key, const node_id& requester);
+
+  /// Answers `to` with the result of `c` once it settles (releases one count of
+  /// `c` then).
+  void reply_when_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
+                          const node_id& requester);
+
+  /// Answers `to` that request `key` failed.
+  void reply_failure(std::uint64_t key, const return_address& to, detail::failure why);
+
+  /// A node asks for a chunk of an object this node owns or holds.
+  void serve_fetch(const wire::fetch_request& req, const return_address& from);
+
+  /// The requester dropped a value this node held for it.
+  void serve_release(const wire::release_request& req);
+
+  /// A node starts or stops borrowing an object this node owns.
+  void serve_borrow(const wire::borrow_notice& notice);
+
+  /// A chunk of the arguments of a task request still to come.
+  void serve_upload(wire::upload_chunk chunk);
+
+  /// The arguments uploaded for the task request `key` from `owner` (empty if none).
+  std::string take_upload(const node_id& owner, std::uint64_t key);
+
+  /// Releases what this node held for, or lent to, node `id`.
+  void node_lost(const node_id& id, const std::string& why) override;
+
+  /// Drops every hold and transfer; fetches still running fail through `ops`.
+  void stop();
+
+ private:
+  struct fetch_state;
+  struct fetch_wait;
+  class fetch_op;
+
+  detail::object_cell* foreign(const object_id& id, bool& created);
+  void start_fetch(std::shared_ptr<fetch_state> fs);
+  void send_chunk_request(const std::shared_ptr<fetch_state>& fs, std::uint64_t offset);
+  void on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r);
+  void hold_for(detail::object_cell* c, const node_id& requester);
+  wire::result chunk_of(detail::object_cell* c, const wire::fetch_request& req);
+
+  const local_parts local_;
+  transport& links_;
+  operations& ops_;
+  membership& members_;
+  object_rebuilder& rebuilder_;
+
+  // Guards everything below.
+  std::mutex mu_;
+  std::condition_variable fetched_;
+  // Large results kept here for the node that owns them, until it drops them.
+  struct held_object {
+    detail::object_cell* cell;
+    node_id owner;
+  };
+  std::unordered_map<object_id, held_object> held_;
+  // Encodings of values being sent in chunks, so that each chunk does not encode
+  // again; dropped after the last chunk.
+  std::unordered_map<object_id, std::shared_ptr<const std::string>> transfers_;
+  // Objects owned here that other nodes borrow: one hold per borrow.
+  std::map<std::pair<object_id, node_id>, std::vector<detail::object_cell*>> borrowed_;
+  // Arguments arriving in chunks ahead of their request, by owner and key.
+  std::map<std::pair<node_id, std::uint64_t>, std::string> uploads_;
+  // Fetches into cells whose value another node holds: one per cell at a time.
+  std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches_;
+};
+
+} // namespace actors::runtime

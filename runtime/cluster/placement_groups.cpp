@@ -1,0 +1,274 @@
+#include "runtime/cluster/placement_groups.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include "actors/errors.hpp"
+
+#include <algorithm>
+#include <random>
+
+namespace actors::runtime {
+
+namespace {
+
+// Every bundle offers this much of a marker resource, and everything that runs in
+// it takes a thousandth: so work with no other demand still lands on the bundle's
+// node.
+constexpr double bundle_marker_total = 1000;
+
+resource_set renamed(const std::map<std::string, double>& resources, const std::string& group,
+                     std::uint32_t index) {
+  resource_set r;
+  for (const auto& [name, amount] : resources)
+    r.custom.emplace_back(bundle_resource(name, group, index), amount);
+  r.custom.emplace_back(bundle_resource("bundle", group, index), bundle_marker_total);
+  std::sort(r.custom.begin(), r.custom.end());
+  return r;
+}
+
+std::string new_group_id() {
+  std::random_device rd;
+  static const char hex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 12; ++i)
+    id += hex[rd() % 16];
+  return id;
+}
+
+} // namespace
+
+std::string bundle_resource(const std::string& resource, const std::string& group, std::size_t index) {
+  return resource + "_pg_" + group + "_" + std::to_string(index);
+}
+
+/// A work item that takes a bundle's resources and keeps them until removal.
+class placement_groups::reservation final : public work_item {
+ public:
+  reservation(placement_groups& g, wire::bundle_request req, return_address reply_to)
+    : work_item(resource_set::from(0, req.resources)), g_(g), req_(std::move(req)), reply_to_(std::move(reply_to)) {}
+
+  void run() override {
+    bool removed = false;
+    {
+      std::lock_guard<std::mutex> guard{g_.mu_};
+      auto& h = g_.bundles_[{req_.group, req_.index}];
+      removed = h.removed;
+      if (!removed) {
+        h.taken = demand;
+        h.offered = renamed(req_.resources, req_.group, req_.index);
+        h.active = true;
+      }
+    }
+    if (removed) {
+      g_.local_.sched.release(demand);
+    } else {
+      g_.local_.sched.add_total(renamed(req_.resources, req_.group, req_.index));
+      g_.members_.report();
+    }
+    reply(!removed, removed ? "the group was removed before the bundle was reserved" : "");
+  }
+
+  void abandon(const std::string& reason) override {
+    reply(false, reason);
+  }
+
+  bool releases_on_return() const override {
+    return false;
+  }
+
+  std::string describe() const override {
+    return "bundle " + std::to_string(req_.index) + " of placement group " + req_.group;
+  }
+
+ private:
+  void reply(bool ok, const std::string& why) {
+    if (!reply_to_) {
+      g_.answered(req_.group, req_.index, ok, why);
+      return;
+    }
+    wire::result r;
+    r.key = req_.key;
+    r.ok = ok;
+    r.why.code = errc::invalid_argument;
+    r.why.message = why;
+    g_.links_.reply(reply_to_, message_kind::result, wire::pack(r));
+  }
+
+  placement_groups& g_;
+  wire::bundle_request req_;
+  return_address reply_to_;
+};
+
+/// A bundle reservation asked of another node.
+class placement_groups::bundle_op final : public operation {
+ public:
+  bundle_op(placement_groups& g, std::string group, std::uint32_t index)
+    : g_(g), group_(std::move(group)), index_(index) {}
+
+  void answered(wire::result r) override {
+    g_.answered(group_, index_, r.ok, r.why.message);
+  }
+
+  void lost(const node_id& node, const std::string& why) override {
+    g_.answered(group_, index_, false, "node " + node.to_string() + " is gone (" + why + ")");
+  }
+
+ private:
+  placement_groups& g_;
+  std::string group_;
+  std::uint32_t index_;
+};
+
+placement_groups::placement_groups(local_parts local, transport& links, operations& ops, membership& members,
+                                   placer& place)
+  : local_(local), links_(links), ops_(ops), members_(members), place_(place) {}
+
+void placement_groups::answered(const std::string& group, std::uint32_t index, bool ok, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto g = groups_.find(group);
+    if (g == groups_.end() || index >= g->second.reserved.size())
+      return;
+    if (ok)
+      g->second.reserved[index] = true;
+    else
+      g->second.failure = why;
+  }
+  changed_.notify_all();
+}
+
+void placement_groups::view_changed() {
+  // Take the lock so that a waiter between its check and its sleep does not miss it.
+  { std::lock_guard<std::mutex> guard{mu_}; }
+  changed_.notify_all();
+}
+
+std::string placement_groups::create(const std::vector<std::map<std::string, double>>& bundles,
+                                     scheduling_strategy strategy) {
+  auto id = new_group_id();
+  auto where = place_.place_bundles(bundles, strategy);
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& g = groups_[id];
+    g.bundles = bundles;
+    g.nodes = where;
+    g.reserved.assign(bundles.size(), false);
+  }
+  for (std::uint32_t i = 0; i < bundles.size(); ++i) {
+    wire::bundle_request req;
+    req.group = id;
+    req.index = i;
+    req.resources = bundles[i];
+    if (!where[i].value) {
+      log(log_level::warning, "cluster", "bundle ", i, " of placement group ", id,
+          " fits no node of the cluster; the group stays unready");
+      continue;
+    }
+    if (where[i] == local_.id) {
+      reserve(std::move(req), return_address{});
+      continue;
+    }
+    req.key = ops_.next_key();
+    ops_.add(req.key, where[i], std::make_unique<bundle_op>(*this, id, i));
+    links_.send(where[i], message_kind::bundle_reserve, wire::pack(req));
+  }
+  return id;
+}
+
+bool placement_groups::wait(const std::string& id, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock{mu_};
+  auto ready = [&] {
+    auto g = groups_.find(id);
+    if (g == groups_.end())
+      throw error(errc::invalid_argument, "placement group " + id + " is not known here (removed?)");
+    if (!g->second.failure.empty())
+      throw error(errc::invalid_argument, "placement group " + id + " cannot be reserved: " + g->second.failure);
+    if (!std::all_of(g->second.reserved.begin(), g->second.reserved.end(), [](bool b) { return b; }))
+      return false;
+    // Ready once placement here can see every bundle's resources.
+    if (members_.alive_count() <= 1)
+      return true;
+    for (std::size_t i = 0; i < g->second.nodes.size(); ++i)
+      if (!members_.offers(g->second.nodes[i], bundle_resource("bundle", id, i)))
+        return false;
+    return true;
+  };
+  if (timeout.count() < 0) {
+    changed_.wait(lock, ready);
+    return true;
+  }
+  return changed_.wait_for(lock, timeout, ready);
+}
+
+void placement_groups::remove(const std::string& id) {
+  std::vector<node_id> nodes;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto g = groups_.find(id);
+    if (g == groups_.end())
+      return;
+    nodes = g->second.nodes;
+    groups_.erase(g);
+  }
+  for (std::uint32_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i].value)
+      continue;
+    if (nodes[i] == local_.id)
+      release_bundle(id, i);
+    else
+      links_.send(nodes[i], message_kind::bundle_remove, wire::pack(wire::bundle_ref{id, i}));
+  }
+}
+
+void placement_groups::reserve(wire::bundle_request req, return_address reply_to) {
+  local_.sched.submit(std::make_unique<reservation>(*this, std::move(req), std::move(reply_to)));
+}
+
+void placement_groups::serve_reserve(wire::bundle_request req, const return_address& from) {
+  reserve(std::move(req), from);
+}
+
+void placement_groups::serve_remove(const wire::bundle_ref& ref) {
+  release_bundle(ref.group, ref.index);
+}
+
+void placement_groups::release_bundle(const std::string& group, std::uint32_t index) {
+  bundle_hold h;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& slot = bundles_[{group, index}];
+    if (!slot.active) {
+      slot.removed = true; // not reserved yet: the reservation gives it back
+      return;
+    }
+    h = slot;
+    bundles_.erase({group, index});
+  }
+  local_.sched.remove_total(h.offered);
+  local_.sched.release(h.taken);
+  members_.report();
+}
+
+std::vector<std::vector<std::string>> placement_groups::describe() const {
+  std::vector<std::vector<std::string>> rows;
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [id, g] : groups_) {
+    std::string bundles_text;
+    std::string nodes_text;
+    for (std::size_t i = 0; i < g.bundles.size(); ++i) {
+      if (i) {
+        bundles_text += ' ';
+        nodes_text += ' ';
+      }
+      bundles_text += '{';
+      bundles_text += resource_set::from(0, g.bundles[i]).to_string();
+      bundles_text += '}';
+      nodes_text += g.nodes[i].value ? g.nodes[i].to_string() : std::string("-");
+    }
+    bool ready = std::all_of(g.reserved.begin(), g.reserved.end(), [](bool b) { return b; });
+    rows.push_back({id, bundles_text, nodes_text, !g.failure.empty() ? "FAILED" : ready ? "CREATED" : "PENDING"});
+  }
+  return rows;
+}
+
+} // namespace actors::runtime

@@ -1,0 +1,93 @@
+#pragma once
+
+#include "runtime/cluster/local_parts.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/operations.hpp"
+#include "runtime/cluster/placement.hpp"
+#include "runtime/cluster/transport.hpp"
+#include "runtime/wire/protocol.hpp"
+
+#include "actors/scheduling.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace actors::runtime {
+
+/// The name under which a bundle offers a resource it reserved, e.g.
+/// CPU_pg_<group>_<index>.
+std::string bundle_resource(const std::string& resource, const std::string& group, std::size_t index);
+
+/// Placement groups. The creator's side: picks a node for each bundle and asks it
+/// to reserve the bundle, knows when all are reserved, and gives them back. The
+/// host's side: reserves a bundle through the scheduler (it takes the bundle's
+/// resources and offers them again under the bundle's names) and gives it back.
+/// Safe for concurrent use.
+class placement_groups final : public membership_listener {
+ public:
+  placement_groups(local_parts local, transport& links, operations& ops, membership& members, placer& place);
+
+  placement_groups(const placement_groups&) = delete;
+  placement_groups& operator=(const placement_groups&) = delete;
+
+  /// Starts reserving a group's bundles on the nodes that fit them; returns its id.
+  std::string create(const std::vector<std::map<std::string, double>>& bundles, scheduling_strategy strategy);
+  /// True once every bundle of the group is reserved and seen in the node table.
+  bool wait(const std::string& id, std::chrono::milliseconds timeout);
+  /// Gives the group's resources back on every node.
+  void remove(const std::string& id);
+
+  /// Another node asks this one to reserve a bundle; the answer goes to `from`.
+  void serve_reserve(wire::bundle_request req, const return_address& from);
+  /// Another node gives a bundle reserved here back.
+  void serve_remove(const wire::bundle_ref& ref);
+
+  /// Rows for `actors list placement-groups`: the groups created here.
+  std::vector<std::vector<std::string>> describe() const;
+
+  /// A bundle may have become visible.
+  void view_changed() override;
+
+ private:
+  class reservation;
+  class bundle_op;
+  void answered(const std::string& group, std::uint32_t index, bool ok, const std::string& why);
+  void reserve(wire::bundle_request req, return_address reply_to);
+  void release_bundle(const std::string& group, std::uint32_t index);
+
+  const local_parts local_;
+  transport& links_;
+  operations& ops_;
+  membership& members_;
+  placer& place_;
+
+  // Guards everything below.
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  // Groups this node created: where each bundle went and whether it is reserved.
+  struct group_state {
+    std::vector<std::map<std::string, double>> bundles;
+    std::vector<node_id> nodes;
+    std::vector<bool> reserved;
+    std::string failure;
+  };
+  std::unordered_map<std::string, group_state> groups_;
+  // Bundles reserved on this node: what they took and what they offer renamed.
+  struct bundle_hold {
+    resource_set taken;
+    resource_set offered;
+    bool active = false;
+    bool removed = false;
+  };
+  std::map<std::pair<std::string, std::uint32_t>, bundle_hold> bundles_;
+};
+
+} // namespace actors::runtime

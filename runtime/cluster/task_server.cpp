@@ -1,0 +1,69 @@
+#include "runtime/cluster/task_server.hpp"
+
+#include "runtime/scheduler/local_tasks.hpp"
+
+#include "actors/errors.hpp"
+
+namespace actors::runtime {
+
+std::string signature_mismatch(const char* kind, const std::string& name, const node_id& here, const char* ours,
+                               const std::string& theirs) {
+  return std::string(kind) + " '" + name + "' on node " + here.to_string() + " is a " + detail::demangle(ours)
+         + ", but the caller's is a " + detail::demangle(theirs.c_str()) + ": two are registered under one name; rename one";
+}
+
+void task_server::serve(wire::task_request req, const return_address& from) {
+  if (req.args_uploaded)
+    req.args = objects_.take_upload(req.owner, req.key);
+  const auto* fn = detail::function_named(req.function);
+  if (!fn) {
+    objects_.reply_failure(req.key, from,
+                           detail::failure{errc::task_failed,
+                                           "function '" + req.function + "' is not registered on node "
+                                             + local_.id.to_string()
+                                             + ": every node must run a program or load a library whose "
+                                               "ACTORS_REMOTE lists it",
+                                           req.function, local_.id.to_string()});
+    return;
+  }
+  // Objects sent along: stand them in before the arguments that name them are
+  // decoded, so that no fetch is needed.
+  std::vector<detail::object_cell*> adopted;
+  for (auto& obj : req.inlined)
+    adopted.push_back(objects_.adopt_inline(std::move(obj)));
+  auto release_adopted = [&] {
+    for (auto* c : adopted)
+      detail::release(c);
+  };
+  if (req.signature != fn->signature) {
+    release_adopted();
+    objects_.reply_failure(req.key, from,
+                           detail::failure{errc::task_failed,
+                                           signature_mismatch("function", req.function, local_.id, fn->signature,
+                                                              req.signature),
+                                           req.function, local_.id.to_string()});
+    return;
+  }
+  for (const auto& obj : req.located)
+    adopted.push_back(objects_.adopt_located(obj));
+  detail::args_ptr args;
+  try {
+    args = fn->decode_args(req.args);
+    release_adopted();
+  } catch (const std::exception& e) {
+    release_adopted();
+    objects_.reply_failure(req.key, from,
+                           detail::failure{errc::serialization_failed,
+                                           "the arguments of task '" + req.function + "' cannot be decoded on node "
+                                             + local_.id.to_string() + ": " + e.what(),
+                                           {}, {}});
+    return;
+  }
+  auto* result = local_.store.create_pending();
+  detail::retain(result); // one for the task, one for the reply
+  submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *fn, std::move(args),
+                    std::move(req.options), result);
+  objects_.reply_when_settled(result, req.key, from, req.owner);
+}
+
+} // namespace actors::runtime

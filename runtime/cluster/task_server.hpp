@@ -1,0 +1,26 @@
+#pragma once
+
+#include "runtime/cluster/local_parts.hpp"
+#include "runtime/cluster/object_directory.hpp"
+#include "runtime/cluster/transport.hpp"
+#include "runtime/wire/protocol.hpp"
+
+namespace actors::runtime {
+
+/// Runs tasks here for the nodes that own them: checks that the function is the
+/// caller's, stands in the objects sent along or located elsewhere, decodes the
+/// arguments, runs the task on this node, and answers with its result. Safe for
+/// concurrent use.
+class task_server {
+ public:
+  task_server(local_parts local, object_directory& objects) : local_(local), objects_(objects) {}
+
+  /// A task request from another node; the answer goes back to `from`.
+  void serve(wire::task_request req, const return_address& from);
+
+ private:
+  const local_parts local_;
+  object_directory& objects_;
+};
+
+} // namespace actors::runtime
