@@ -1,0 +1,305 @@
+// Membership (runtime/cluster/membership.hpp) with a fake head link and a fake
+// transport: joining, nodes declared dead, the head going away and coming back,
+// and what makes a node stop serving.
+#include "runtime/cluster/membership.hpp"
+
+#include "runtime/actor_host/actor_host.hpp"
+#include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/task_log.hpp"
+#include "runtime/scheduler/worker_pool.hpp"
+#include "tests/support/fake_network.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+using actors::node_id;
+using actors::runtime::join_answer;
+using actors::runtime::membership;
+using actors::runtime::membership_listener;
+using actors::runtime::stop_cause;
+namespace wire = actors::runtime::wire;
+
+const node_id self{0x51};
+const node_id b{0x52};
+const node_id c{0x53};
+
+/// Records what membership tells its listeners.
+struct recorder final : membership_listener {
+  void node_lost(const node_id& id, const std::string& why) override {
+    std::lock_guard<std::mutex> guard{mu};
+    lost.emplace_back(id, why);
+  }
+  void view_changed() override {
+    ++views;
+  }
+  void cut_off(const std::string& why) override {
+    std::lock_guard<std::mutex> guard{mu};
+    cut = why;
+  }
+  void rejoined() override {
+    ++rejoins;
+  }
+  std::size_t lost_count() {
+    std::lock_guard<std::mutex> guard{mu};
+    return lost.size();
+  }
+  std::mutex mu;
+  std::vector<std::pair<node_id, std::string>> lost;
+  std::string cut;
+  std::atomic<int> views{0};
+  std::atomic<int> rejoins{0};
+};
+
+wire::node_record record(node_id id, double cpu, bool alive = true) {
+  wire::node_record r;
+  r.id = id;
+  r.address = "10.0.0." + std::to_string(id.value) + ":1";
+  r.total = {{"CPU", cpu}};
+  r.available = r.total;
+  r.alive = alive;
+  return r;
+}
+
+class Membership : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // The other nodes this test talks about have endpoints.
+    for (auto id : {b, c})
+      net.add(id);
+  }
+
+  void TearDown() override {
+    members.reset();
+    host.reset();
+    sched.stop();
+    pool.stop();
+  }
+
+  void make(bool driver = false, int reconnect_ms = 5000) {
+    actors::runtime::cluster_settings settings{"token", "10.0.0.81:1", driver, reconnect_ms};
+    host = std::make_unique<actors::runtime::actor_host>(self, store, sched, pool, tasks);
+    members = std::make_unique<membership>(
+      actors::runtime::local_parts{self, store, sched, tasks, *host}, settings, head, links);
+    members->add_listener(events);
+  }
+
+  wire::cluster_view view(std::uint64_t version, std::vector<wire::node_record> nodes) {
+    wire::cluster_view v;
+    v.version = version;
+    v.nodes = std::move(nodes);
+    return v;
+  }
+
+  /// Joins with a first view of self, b and c.
+  void join() {
+    members->apply_view(view(1, {record(self, 2), record(b, 2), record(c, 2)}));
+    members->join(record(self, 2));
+  }
+
+  actors::test::fake_network net;
+  actors::test::fake_network::endpoint& links = net.add(self);
+  actors::test::fake_head head;
+  recorder events;
+  actors::runtime::object_store store{self, 1 << 20, fs::temp_directory_path()};
+  actors::runtime::task_log tasks;
+  actors::runtime::worker_pool pool{2, false};
+  actors::runtime::scheduler sched{actors::runtime::resource_set::from(2, actors::detail::resource_list{}), pool};
+  std::unique_ptr<actors::runtime::actor_host> host;
+  std::unique_ptr<membership> members;
+};
+
+TEST_F(Membership, JoinSendsTheRecordAndReturnsOnceATableListsThisNode) {
+  make();
+  auto joined = std::async(std::launch::async, [&] { members->join(record(self, 2)); });
+  EXPECT_EQ(joined.wait_for(50ms), std::future_status::timeout) << "join returned before any node table";
+  members->apply_view(view(1, {record(b, 2)}));
+  EXPECT_EQ(joined.wait_for(50ms), std::future_status::timeout) << "a table without this node is not enough";
+  members->apply_view(view(2, {record(b, 2), record(self, 2)}));
+  ASSERT_EQ(joined.wait_for(5s), std::future_status::ready);
+  joined.get();
+  std::lock_guard<std::mutex> guard{head.mu};
+  ASSERT_EQ(head.joins.size(), 1u);
+  EXPECT_EQ(head.joins[0].id, self);
+}
+
+TEST_F(Membership, RefusedJoinThrowsTheHeadsReason) {
+  make();
+  head.join_answer = {true, false, wire::join_refusal::wrong_token, "wrong cluster token"};
+  try {
+    members->join(record(self, 2));
+    FAIL() << "a refused join must throw";
+  } catch (const actors::error& e) {
+    EXPECT_NE(std::string(e.what()).find("wrong cluster token"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Membership, SnapshotListsLiveReachableNodes) {
+  make();
+  join();
+  EXPECT_EQ(members->alive_count(), 3u);
+  auto snap = members->snapshot();
+  ASSERT_EQ(snap->members.size(), 3u);
+  EXPECT_EQ(snap->members[1].id, b);
+  EXPECT_EQ(snap->members[1].total.cpu, 2);
+}
+
+TEST_F(Membership, NodeDownTellsEveryListenerOnce) {
+  make();
+  join();
+  members->node_down(b, "its connection closed");
+  members->node_down(b, "its connection closed");
+  // The head's next table also marks it dead: not told again.
+  members->apply_view(view(2, {record(self, 2), record(b, 2, false), record(c, 2)}));
+  ASSERT_EQ(events.lost_count(), 1u);
+  EXPECT_EQ(events.lost[0].first, b);
+  EXPECT_EQ(events.lost[0].second, "its connection closed");
+  EXPECT_TRUE(members->is_dead(b));
+  EXPECT_EQ(members->alive_count(), 2u);
+  for (const auto& m : members->snapshot()->members)
+    EXPECT_NE(m.id, b);
+}
+
+TEST_F(Membership, ATableThatMarksANodeDeadTellsListeners) {
+  make();
+  join();
+  members->apply_view(view(2, {record(self, 2), record(b, 2), record(c, 2, false)}));
+  ASSERT_EQ(events.lost_count(), 1u);
+  EXPECT_EQ(events.lost[0].first, c);
+  EXPECT_EQ(events.lost[0].second, "the head declared it dead");
+}
+
+TEST_F(Membership, ANodeKnownDeadStaysDeadWhateverALaterTableSays) {
+  make();
+  join();
+  members->node_down(b, "its connection closed");
+  // A restarted head still lists b alive until b would join it again.
+  members->apply_view(view(1, {record(self, 2), record(b, 2), record(c, 2)}));
+  members->apply_view(view(5, {record(self, 2), record(b, 2), record(c, 2)}));
+  EXPECT_TRUE(members->is_dead(b));
+  for (const auto& n : members->nodes()) {
+    if (n.id == b) {
+      EXPECT_FALSE(n.alive);
+    }
+  }
+  EXPECT_EQ(members->alive_count(), 2u);
+}
+
+TEST_F(Membership, OlderTablesAreIgnored) {
+  make();
+  join();
+  members->apply_view(view(3, {record(self, 2), record(b, 4), record(c, 2)}));
+  members->apply_view(view(2, {record(self, 2), record(b, 8), record(c, 2)}));
+  EXPECT_EQ(members->snapshot()->members[1].total.cpu, 4);
+}
+
+TEST_F(Membership, NodesWithoutAnEndpointAreNotPlacedOn) {
+  make();
+  // d is in the table but this node knows no endpoint for it (a restarted head
+  // lists it before it joined again).
+  const node_id d{0x54};
+  members->apply_view(view(1, {record(self, 2), record(b, 2), record(d, 2)}));
+  members->join(record(self, 2));
+  for (const auto& m : members->snapshot()->members)
+    EXPECT_NE(m.id, d);
+  EXPECT_EQ(members->alive_count(), 3u);
+}
+
+TEST_F(Membership, ReportsCarryThisNodesResources) {
+  make();
+  join();
+  members->report();
+  std::lock_guard<std::mutex> guard{head.mu};
+  ASSERT_EQ(head.reports.size(), 1u);
+  EXPECT_EQ(head.reports[0].id, self);
+  EXPECT_EQ(head.reports[0].total.at("CPU"), 2);
+}
+
+TEST_F(Membership, HeadRestartRejoinsWithTheSameIdAndTellsListeners) {
+  make();
+  join();
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    head.reconnect_answers = {std::nullopt, std::nullopt, join_answer{true, true, wire::join_refusal::none, {}}};
+  }
+  members->head_lost();
+  ASSERT_TRUE(actors::test::eventually([&] { return events.rejoins.load() == 1; })) << "never rejoined";
+  std::lock_guard<std::mutex> guard{head.mu};
+  EXPECT_EQ(head.lost_count, 1);
+  ASSERT_EQ(head.reconnects.size(), 3u) << "two refused connections, then the head";
+  EXPECT_EQ(head.reconnects.back().id, self);
+  // Work between live nodes went on: nobody was declared dead.
+  EXPECT_EQ(events.lost_count(), 0u);
+  // The restarted head numbers its tables afresh: version 1 is taken.
+  members->apply_view(view(1, {record(self, 2), record(b, 8), record(c, 2)}));
+  EXPECT_EQ(members->snapshot()->members[1].total.cpu, 8);
+}
+
+TEST_F(Membership, ServingNodeDeclaredDeadStopsToStartAgainAsANewNode) {
+  make();
+  join();
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    head.reconnect_answers = {join_answer{true, false, wire::join_refusal::declared_dead, "declared dead"}};
+  }
+  members->head_lost();
+  auto cause = std::async(std::launch::async, [&] { return members->wait_until_stopped(); });
+  ASSERT_EQ(cause.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(cause.get(), stop_cause::declared_dead);
+}
+
+TEST_F(Membership, DriverDeclaredDeadIsCutOffInsteadOfStopping) {
+  make(/*driver=*/true);
+  join();
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    head.reconnect_answers = {join_answer{true, false, wire::join_refusal::declared_dead, "declared dead"}};
+  }
+  members->head_lost();
+  ASSERT_TRUE(actors::test::eventually([&] {
+    std::lock_guard<std::mutex> guard{events.mu};
+    return !events.cut.empty();
+  }));
+  EXPECT_NE(events.cut.find("restart the program"), std::string::npos) << events.cut;
+}
+
+TEST_F(Membership, HeadThatNeverComesBackStopsAServingNode) {
+  make(false, /*reconnect_ms=*/300);
+  join();
+  members->head_lost();
+  auto cause = std::async(std::launch::async, [&] { return members->wait_until_stopped(); });
+  ASSERT_EQ(cause.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(cause.get(), stop_cause::head_gone);
+  EXPECT_EQ(events.rejoins.load(), 0);
+}
+
+TEST_F(Membership, HeadThatRefusesTheNodeStopsIt) {
+  make();
+  join();
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    head.reconnect_answers = {join_answer{true, false, wire::join_refusal::wrong_token, "wrong cluster token"}};
+  }
+  members->head_lost();
+  auto cause = std::async(std::launch::async, [&] { return members->wait_until_stopped(); });
+  ASSERT_EQ(cause.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(cause.get(), stop_cause::head_gone);
+}
+
+TEST_F(Membership, FirstCauseToStopWins) {
+  make();
+  join();
+  members->end_serving(stop_cause::service_failed);
+  members->end_serving(stop_cause::requested);
+  EXPECT_EQ(members->wait_until_stopped(), stop_cause::service_failed);
+}
+
+} // namespace
