@@ -98,6 +98,18 @@ void wire_seeds() {
   write_picked("wire", "state_table", 12, wire::pack(table));
   wire::release_request rel{actors::object_id{1, 2}};
   write_picked("wire", "release_request", 13, wire::pack(rel));
+  wire::upload_chunk upload{rec.id, 11, 3 << 20, 1 << 20, std::string(64, 'a')};
+  write_picked("wire", "upload_chunk", 14, wire::pack(upload));
+  wire::borrow_notice borrow{actors::object_id{1, 2}, rec.id, true};
+  write_picked("wire", "borrow_notice", 15, wire::pack(borrow));
+  wire::actor_ref drop{create.id};
+  write_picked("wire", "actor_ref", 16, wire::pack(drop));
+  wire::kill_request kill{create.id, false};
+  write_picked("wire", "kill_request", 17, wire::pack(kill));
+  wire::bundle_ref bundle_gone{"pg1", 1};
+  write_picked("wire", "bundle_ref", 18, wire::pack(bundle_gone));
+  wire::request_answer refused{false, "actor factory 'make_counter' is not registered on node 0000000000001234"};
+  write_picked("wire", "request_answer", 19, wire::pack(refused));
 }
 
 void args_seeds() {

@@ -1,4 +1,4 @@
-// Fuzzes the decoding of every payload nodes send each other (runtime/cluster/
+// Fuzzes the decoding of every payload nodes send each other (runtime/wire/
 // protocol.hpp), as the endpoint and control store actors decode them. The first
 // byte picks the payload type; the rest is the payload.
 
@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0)
     return 0;
   std::string blob(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 14) {
+  switch (data[0] % 20) {
     case 0: decode<wire::node_record>(blob, "node record"); break;
     case 1: decode<wire::cluster_view>(blob, "node table"); break;
     case 2: decode<wire::node_report>(blob, "node report"); break;
@@ -49,6 +49,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 11: decode<wire::named_actor>(blob, "named actor"); break;
     case 12: decode<wire::state_table>(blob, "node state"); break;
     case 13: decode<wire::release_request>(blob, "release request"); break;
+    case 14: decode<wire::upload_chunk>(blob, "argument upload"); break;
+    case 15: decode<wire::borrow_notice>(blob, "borrow"); break;
+    case 16: decode<wire::actor_ref>(blob, "actor drop"); break;
+    case 17: decode<wire::kill_request>(blob, "actor kill"); break;
+    case 18: decode<wire::bundle_ref>(blob, "bundle removal"); break;
+    case 19: decode<wire::request_answer>(blob, "request answer"); break;
   }
   return 0;
 }
