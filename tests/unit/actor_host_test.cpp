@@ -164,10 +164,10 @@ class temp_dir {
 /// assertion ended the test early.
 class ActorHost : public ::testing::Test {
  protected:
-  void make(double total_cpus, std::size_t threads = 4) {
+  void make(double total_cpus, std::size_t threads = 4, actor_host::name_freed on_named_death = {}) {
     pool_ = std::make_unique<worker_pool>(threads, false);
     sched_ = std::make_unique<scheduler>(cpus(total_cpus), *pool_);
-    host_ = std::make_unique<actor_host>(this_node, store_, *sched_, *pool_, log_);
+    host_ = std::make_unique<actor_host>(this_node, store_, *sched_, *pool_, log_, std::move(on_named_death));
   }
 
   void SetUp() override {
@@ -466,12 +466,11 @@ TEST_F(ActorHost, FactoryThatThrowsLeavesADeadActor) {
 }
 
 TEST_F(ActorHost, NamedActorOutlivesItsHandlesUntilKilled) {
-  make(2);
   // Shared with the callback, which must stay valid whenever the host calls it.
   auto freed = std::make_shared<std::vector<std::string>>();
-  host().on_named_death = [freed](const actors::actor_id& id, const std::string& name) {
+  make(2, 4, [freed](const actors::actor_id& id, const std::string& name) {
     freed->push_back(name + " " + id.to_string());
-  };
+  });
   actor_options o;
   o.name = "recorder";
   auto* a = spawn(5, o);
