@@ -4,6 +4,7 @@
 #include "runtime/scheduler/dependencies.hpp"
 
 #include <exception>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -27,42 +28,51 @@ constexpr int drain_budget = 64;
 
 } // namespace
 
-/// Builds (or rebuilds) one actor's instance on a worker thread, holding the
-/// actor's reservation, which it keeps after returning.
+/// Builds (or rebuilds) one actor's instance on a worker thread. It carries the
+/// number of the creation it is (actor_cell::generation). If it is still the
+/// wanted one when it gets its demand, that demand becomes the actor's
+/// reservation, which it keeps after returning; if the actor was killed or a
+/// newer creation was queued meanwhile, it gives the demand straight back to the
+/// scheduler without running the factory.
 class actor_creation final : public work_item {
  public:
-  actor_creation(actor_host& host, actor_cell* actor, resource_set demand)
-    : work_item(std::move(demand)), host_(host), actor_(actor) {}
+  actor_creation(actor_host& host, actor_cell* actor, std::uint64_t generation, resource_set demand)
+    : work_item(std::move(demand)), host_(host), actor_(actor), generation_(generation) {
+    detail::retain(actor_);
+  }
 
   ~actor_creation() override {
     detail::release(actor_);
   }
 
   void run() override {
-    {
-      std::lock_guard<std::mutex> guard{actor_->mu};
-      actor_->reserved = true;
+    if (!host_.begin_creation(actor_, generation_)) {
+      stale_ = true;
+      return;
     }
     std::shared_ptr<void> instance;
     try {
       instance = actor_->factory->construct(actor_->factory->fn, *actor_->ctor_args);
     } catch (const std::exception& e) {
-      host_.on_creation_failed(actor_, "its factory '" + actor_->factory->name + "' threw: " + e.what());
+      host_.on_creation_failed(actor_, generation_,
+                               "its factory '" + actor_->factory->name + "' threw: " + e.what());
       return;
     } catch (...) {
-      host_.on_creation_failed(actor_, "its factory '" + actor_->factory->name
-                                         + "' threw an exception that is not a std::exception");
+      host_.on_creation_failed(actor_, generation_, "its factory '" + actor_->factory->name
+                                                      + "' threw an exception that is not a std::exception");
       return;
     }
-    host_.on_created(actor_, std::move(instance));
+    host_.on_created(actor_, generation_, std::move(instance));
   }
 
   void abandon(const std::string& reason) override {
-    host_.on_creation_failed(actor_, reason);
+    host_.on_creation_failed(actor_, generation_, reason);
   }
 
+  /// A stale creation gives its demand back; a wanted one keeps it as the
+  /// actor's reservation, which goes back when the actor dies.
   bool releases_on_return() const override {
-    return false;
+    return stale_;
   }
 
   std::string describe() const override {
@@ -72,6 +82,8 @@ class actor_creation final : public work_item {
  private:
   actor_host& host_;
   actor_cell* actor_;
+  const std::uint64_t generation_;
+  bool stale_ = false;
 };
 
 actor_host::actor_host(node_id node, object_store& store, scheduler& sched, worker_pool& pool,
@@ -145,37 +157,54 @@ actor_cell* actor_host::create(const actor_id& id, const detail::function_entry&
     std::lock_guard<std::mutex> guard{mu_};
     actors_.emplace(a->id, a);
   }
-  start_creation(a);
+  auto ticket = [&] {
+    std::lock_guard<std::mutex> guard{a->mu};
+    return queue_creation_locked(a);
+  }();
+  submit_creation(a, std::move(ticket));
   return a;
 }
 
-void actor_host::start_creation(actor_cell* a) {
-  detail::retain(a); // held by the creation
-  when_ready(*a->ctor_args, [this, a] {
-    // A restart reuses the reservation the actor still holds.
-    bool reserved;
-    {
-      std::lock_guard<std::mutex> guard{a->mu};
-      reserved = a->reserved;
-    }
-    sched_.submit(std::make_unique<actor_creation>(*this, a, reserved ? resource_set{} : a->reservation));
-  });
+actor_host::creation_ticket actor_host::queue_creation_locked(actor_cell* a) {
+  a->creation_waiting = true;
+  // A restart reuses the reservation the actor still holds.
+  return {++a->generation, a->reserved ? resource_set{} : a->reservation};
 }
 
-void actor_host::on_created(actor_cell* a, std::shared_ptr<void> instance) {
+void actor_host::submit_creation(actor_cell* a, creation_ticket ticket) {
+  auto* c = new actor_creation(*this, a, ticket.generation, std::move(ticket.demand));
+  when_ready(*a->ctor_args, [this, c] { sched_.submit(std::unique_ptr<work_item>(c)); });
+}
+
+bool actor_host::begin_creation(actor_cell* a, std::uint64_t generation) {
+  std::lock_guard<std::mutex> guard{a->mu};
+  if (a->generation != generation)
+    return false; // the actor died, or a newer creation replaced this one
+  a->creation_waiting = false;
+  a->reserved = true;
+  return true;
+}
+
+void actor_host::on_created(actor_cell* a, std::uint64_t generation, std::shared_ptr<void> instance) {
   std::unique_lock<std::mutex> lock{a->mu};
-  if (a->st == actor_cell::state::dead)
-    return; // killed while being built
+  if (a->generation != generation) {
+    // Killed or restarted while being built: the user's destructor runs outside
+    // the lock, and the reservation stays with the actor (a newer creation uses
+    // it, or the death gave it back).
+    lock.unlock();
+    instance.reset();
+    return;
+  }
   a->instance = std::move(instance);
   a->st = actor_cell::state::alive;
   if (!a->mailbox.empty())
     schedule_drain_locked(a);
 }
 
-void actor_host::on_creation_failed(actor_cell* a, const std::string& why) {
+void actor_host::on_creation_failed(actor_cell* a, std::uint64_t generation, const std::string& why) {
   std::unique_lock<std::mutex> lock{a->mu};
-  if (a->st == actor_cell::state::dead)
-    return;
+  if (a->generation != generation)
+    return; // dead already, or a newer creation is coming
   log(log_level::warning, "actor_host", actor_label(a), " could not be created: ", why);
   die_locked(a, lock, "it could not be created: " + why);
 }
@@ -183,6 +212,9 @@ void actor_host::on_creation_failed(actor_cell* a, const std::string& why) {
 void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, std::string why) {
   a->st = actor_cell::state::dead;
   a->death = std::move(why);
+  // Every creation still queued or running is stale from now on.
+  ++a->generation;
+  a->creation_waiting = false;
   auto instance = std::move(a->instance);
   auto calls = std::move(a->mailbox);
   a->mailbox.clear();
@@ -283,11 +315,17 @@ void actor_host::kill(actor_cell* a, bool no_restart) {
     restarts_total_.fetch_add(1, std::memory_order_relaxed);
     a->st = actor_cell::state::creating;
     auto instance = std::move(a->instance);
+    // A creation that has not started yet builds the new instance; otherwise a
+    // new one does (and one that is running goes stale).
+    std::optional<creation_ticket> ticket;
+    if (!a->creation_waiting)
+      ticket = queue_creation_locked(a);
     lock.unlock();
     instance.reset();
     log(log_level::info, "actor_host", actor_label(a), " restarts (", a->restarts_used, " of ",
         a->opts.max_restarts, ")");
-    start_creation(a);
+    if (ticket)
+      submit_creation(a, std::move(*ticket));
     return;
   }
   die_locked(a, lock,
@@ -314,8 +352,11 @@ void actor_host::forget(actor_cell* a) noexcept {
   }
   std::unique_lock<std::mutex> lock{a->mu};
   if (a->st != actor_cell::state::dead) {
-    // No handle and no queued call is left: nobody can reach the actor again.
+    // No handle, no queued call and no creation is left: nobody can reach the
+    // actor again.
     a->st = actor_cell::state::dead;
+    ++a->generation;
+    a->creation_waiting = false;
     auto instance = std::move(a->instance);
     bool reserved = std::exchange(a->reserved, false);
     lock.unlock();

@@ -73,8 +73,18 @@ class actor_cell {
   /// A drain job is queued or running (at most one at a time).
   bool draining = false;
   int restarts_used = 0;
-  /// The reservation is held (from placement until death).
+  /// The reservation is held (from the start of the creation that took it until
+  /// death).
   bool reserved = false;
+  /// The number of the creation that is wanted. Each creation work item carries
+  /// the number it was queued with; queuing a new creation and dying bump it, so
+  /// an older creation finds itself stale: if it has not started it gives its
+  /// demand back without running the factory, and if it was building it drops
+  /// what it built.
+  std::uint64_t generation = 0;
+  /// The current creation is queued (waiting for its arguments or for resources)
+  /// and has not started: a restart needs no other.
+  bool creation_waiting = false;
   /// Why the actor is dead.
   std::string death;
 
@@ -165,9 +175,23 @@ class actor_host {
  private:
   friend class actor_creation;
 
-  void start_creation(actor_cell* actor);
-  void on_created(actor_cell* actor, std::shared_ptr<void> instance);
-  void on_creation_failed(actor_cell* actor, const std::string& why);
+  /// A creation numbered under the cell's mutex, submitted once it is released.
+  struct creation_ticket {
+    std::uint64_t generation;
+    resource_set demand;
+  };
+  /// With the cell's mutex held: makes a new creation the wanted one (earlier
+  /// ones go stale) and picks its demand: nothing if the reservation is held.
+  creation_ticket queue_creation_locked(actor_cell* actor);
+  /// Unlocked: submits the creation to the scheduler once the factory's
+  /// arguments are ready.
+  void submit_creation(actor_cell* actor, creation_ticket ticket);
+  /// A creation got its demand: true if it is still wanted, and then the demand
+  /// is the actor's reservation from now on; false if it is stale.
+  bool begin_creation(actor_cell* actor, std::uint64_t generation);
+  /// The factory of creation `generation` returned or threw; ignored if stale.
+  void on_created(actor_cell* actor, std::uint64_t generation, std::shared_ptr<void> instance);
+  void on_creation_failed(actor_cell* actor, std::uint64_t generation, const std::string& why);
   /// Marks the actor dead and fails its queued calls; `lock` is released.
   void die_locked(actor_cell* actor, std::unique_lock<std::mutex>& lock, std::string why);
   void schedule_drain_locked(actor_cell* actor);

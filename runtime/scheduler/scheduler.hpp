@@ -27,7 +27,8 @@ class work_item {
   virtual void run() = 0;
   /// Called instead of run when the node stops first; `reason` says why.
   virtual void abandon(const std::string& reason) = 0;
-  /// True if the demand goes back when run returns (tasks); false if the item keeps
+  /// Asked once run has returned: true if the demand goes back then (tasks, or an
+  /// actor creation that found itself no longer wanted); false if the item keeps
   /// it and gives it back itself (an actor's lifetime reservation).
   virtual bool releases_on_return() const {
     return true;

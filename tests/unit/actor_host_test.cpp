@@ -543,16 +543,15 @@ TEST_F(ActorHost, ActorWaitsForItsReservationAndItsCallsWaitWithIt) {
   EXPECT_DOUBLE_EQ(sched().stats().available.cpu, 2);
 }
 
-// -- known bugs ---------------------------------------------------------------------------
-// Disabled until the actor host is fixed; run them with
-// --gtest_also_run_disabled_tests. Both come from actor_creation::run taking the
-// reservation (and running the factory) without checking that the creation is
-// still wanted, and from start_creation submitting a full-demand creation while an
-// earlier one of the same actor still waits in the scheduler.
+// -- creations that are no longer wanted --------------------------------------------------
+// A creation waiting in the scheduler when its actor is killed gives its demand
+// back without running the factory, a restart does not queue a second creation
+// while one is still waiting, and a creation whose factory was running when the
+// actor restarted drops what it built.
 
 // An actor killed while its creation still waits for resources must not take
 // them when the creation finally gets its turn, nor run its factory.
-TEST_F(ActorHost, DISABLED_ActorKilledBeforeItsCreationRanTakesNoReservation) {
+TEST_F(ActorHost, ActorKilledBeforeItsCreationRanTakesNoReservation) {
   make(1);
   auto* first = spawn(0, reserving(1));
   EXPECT_EQ(value_of<int>(append(first, 1)), 2);
@@ -574,7 +573,7 @@ TEST_F(ActorHost, DISABLED_ActorKilledBeforeItsCreationRanTakesNoReservation) {
 // A restart asked for before the first creation ran must not leave a second
 // creation behind: it would hold a place in the queue while the actor lives, and
 // once the actor dies it would build it again and keep its reservation for ever.
-TEST_F(ActorHost, DISABLED_RestartBeforeTheFirstCreationRanBuildsTheActorOnce) {
+TEST_F(ActorHost, RestartBeforeTheFirstCreationRanBuildsTheActorOnce) {
   make(1);
   auto* first = spawn(0, reserving(1));
   EXPECT_EQ(value_of<int>(append(first, 1)), 2);
@@ -593,6 +592,25 @@ TEST_F(ActorHost, DISABLED_RestartBeforeTheFirstCreationRanBuildsTheActorOnce) {
   }));
   EXPECT_DOUBLE_EQ(sched().stats().available.cpu, 1) << "a dead actor kept its reservation";
   EXPECT_EQ(hooks_.constructions.load(), 2) << "the factory ran again for an actor already dead";
+}
+
+// A restart asked for while the factory runs builds the actor again on the same
+// reservation; the instance the interrupted factory returns is dropped, so no call
+// reaches it.
+TEST_F(ActorHost, RestartWhileTheFactoryRunsDropsWhatItBuilds) {
+  make(2);
+  hooks_.held_construction = 1;
+  auto* a = spawn(7, reserving(1, /*max_restarts=*/1));
+  ASSERT_TRUE(hooks_.factory_entered.wait());
+  host().kill(a, false);
+  EXPECT_EQ(value_of<int>(append(a, 1)), 2);
+  hooks_.factory_gate.open();
+  EXPECT_TRUE(eventually([&] { return sched().stats().running == 0; }));
+  EXPECT_EQ(value_of<std::vector<int>>(seen(a)), (std::vector<int>{7, 1}));
+  EXPECT_EQ(hooks_.constructions.load(), 2);
+  EXPECT_DOUBLE_EQ(sched().stats().available.cpu, 1);
+  host().kill(a, true);
+  EXPECT_DOUBLE_EQ(sched().stats().available.cpu, 2);
 }
 
 } // namespace
