@@ -169,9 +169,16 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
     [=](peer_atom, std::uint8_t kind, const std::string& payload, const caf::actor& from) {
       auto* d = self->state.owner;
       d->received(payload);
-      if (auto* messages = d->messages.load())
-        messages->on_message(static_cast<message_kind>(kind), payload,
-                             return_address{std::make_shared<const caf::actor>(from)});
+      auto* messages = d->messages.load();
+      if (!messages)
+        return;
+      auto k = static_cast<message_kind>(kind);
+      // Only requests are answered: the others need no way back (and a result,
+      // the most frequent message, costs no allocation for one).
+      bool answered = k == message_kind::task || k == message_kind::task_batch || k == message_kind::actor_call
+                      || k == message_kind::fetch || k == message_kind::bundle_reserve;
+      messages->on_message(k, payload,
+                           answered ? return_address{std::make_shared<const caf::actor>(from)} : return_address{});
     },
     [=](ask_atom, std::uint8_t kind, const std::string& payload) -> std::string {
       auto* d = self->state.owner;

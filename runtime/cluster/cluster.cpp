@@ -59,6 +59,11 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
       if (auto req = decode_payload<wire::task_request>(payload, "task request"))
         served_.serve(std::move(*req), from);
       return;
+    case message_kind::task_batch:
+      if (auto batch = decode_payload<wire::task_batch>(payload, "task batch"))
+        for (auto& req : batch->tasks)
+          served_.serve(std::move(req), from);
+      return;
     case message_kind::upload:
       if (auto chunk = decode_payload<wire::upload_chunk>(payload, "argument upload"))
         objects_.serve_upload(std::move(*chunk));

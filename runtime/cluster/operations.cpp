@@ -76,6 +76,17 @@ std::size_t operations::in_flight(const node_id& id) const {
   return i == in_flight_.end() ? 0 : i->second;
 }
 
+std::vector<std::size_t> operations::in_flight(const std::vector<node_id>& ids) const {
+  std::vector<std::size_t> out;
+  out.reserve(ids.size());
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& id : ids) {
+    auto i = in_flight_.find(id);
+    out.push_back(i == in_flight_.end() ? 0 : i->second);
+  }
+  return out;
+}
+
 void operations::stop() {
   std::vector<entry> lost;
   {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace actors::runtime {
 
@@ -56,6 +57,9 @@ class operations final : public membership_listener {
 
   /// Requests to node `id` not answered yet.
   std::size_t in_flight(const node_id& id) const;
+
+  /// Requests to each of `ids` not answered yet, under one lock.
+  std::vector<std::size_t> in_flight(const std::vector<node_id>& ids) const;
 
   /// Every operation still waiting is lost, and later ones are lost at once:
   /// this node stops.

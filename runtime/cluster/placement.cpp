@@ -148,10 +148,17 @@ std::optional<node_id> placer::place(const resource_set& demand, const detail::p
   if (!p.affinity.value && members_.alive_count() <= 1)
     return std::nullopt;
   auto snap = members_.snapshot();
+  std::vector<node_id> ids;
+  ids.reserve(snap->members.size());
+  for (const auto& m : snap->members)
+    ids.push_back(m.id);
+  auto sent = ops_.in_flight(ids);
   std::vector<placement_candidate> nodes;
   nodes.reserve(snap->members.size());
-  for (const auto& m : snap->members)
-    nodes.push_back({m.id, m.total, m.id == self_ ? 0.0 : m.load + static_cast<double>(ops_.in_flight(m.id))});
+  for (std::size_t i = 0; i < snap->members.size(); ++i) {
+    const auto& m = snap->members[i];
+    nodes.push_back({m.id, m.total, m.id == self_ ? 0.0 : m.load + static_cast<double>(sent[i])});
+  }
   placement_request req{demand, p, for_actor, {}};
   if (args) {
     // Bytes of the arguments' objects on each node: values owned here count for

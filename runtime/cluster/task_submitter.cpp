@@ -30,9 +30,10 @@ struct task_lineage final : detail::lineage {
 /// A task sent to another node, waiting for its result.
 class task_submitter::task_op final : public operation {
  public:
-  task_op(task_submitter& s, remote_task t) : s_(s), t_(std::move(t)) {}
+  task_op(task_submitter& s, node_id target, remote_task t) : s_(s), target_(target), t_(std::move(t)) {}
 
   void answered(wire::result r) override {
+    s_.slot_freed(target_);
     if (!r.ok && r.why.code == errc::object_lost && t_.attempt < t_.opts.max_retries && !s_.stopping()) {
       // An argument was lost with its node: run again, rebuilding it first.
       s_.retry(std::move(t_));
@@ -56,6 +57,7 @@ class task_submitter::task_op final : public operation {
   }
 
   void lost(const node_id& node, const std::string&) override {
+    s_.slot_freed(target_);
     if (t_.attempt < t_.opts.max_retries && !s_.stopping()) {
       s_.retry(std::move(t_));
       return;
@@ -67,6 +69,7 @@ class task_submitter::task_op final : public operation {
 
  private:
   task_submitter& s_;
+  const node_id target_;
   remote_task t_;
 };
 
@@ -147,6 +150,9 @@ void task_submitter::cut_off(const std::string& why) {
 }
 
 void task_submitter::view_changed() {
+  // New nodes may have room for the waiting tasks.
+  if (waiting() > 0)
+    drain();
   std::vector<remote_task> todo;
   {
     std::lock_guard<std::mutex> guard{mu_};
@@ -368,50 +374,146 @@ void task_submitter::send(const node_id& where, remote_task t) {
     });
     return;
   }
-  wire::task_request req;
-  req.function = t.fn->name;
-  req.signature = t.fn->signature;
-  req.options = t.opts;
-  req.owner = local_.id;
-  req.inlined = inline_dependencies(*t.args);
-  req.located = located_dependencies(*t.args);
-  try {
-    req.args = t.args->encode();
-  } catch (const std::exception& e) {
-    fail(t, errc::serialization_failed,
-         "task '" + t.label + "' cannot run on node " + where.to_string()
-           + ": its arguments cannot be serialized: " + e.what());
-    return;
+  admit(where, std::move(t));
+}
+
+void task_submitter::admit(const node_id& where, remote_task t) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& sent = sent_[where];
+    if (!waiting_.empty() || sent >= tasks_in_flight_per_node) {
+      // The node has its window's worth: wait here, as a queue entry, until an
+      // answer makes room (a flood must not bury the node and its heartbeats).
+      waiting_.push_back(std::move(t));
+      return;
+    }
+    ++sent;
   }
-  req.key = ops_.next_key();
-  std::string uploaded;
-  if (req.args.size() > wire::chunk_size) {
-    // Large arguments go ahead in chunks (one huge message is slow and costs
-    // several times its size in memory); the request follows them.
-    uploaded.swap(req.args);
-    req.args_uploaded = true;
+  std::vector<remote_task> one;
+  one.push_back(std::move(t));
+  transmit(where, std::move(one));
+}
+
+void task_submitter::slot_freed(const node_id& node) {
+  bool refill = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = sent_.find(node);
+    if (i != sent_.end() && i->second > 0)
+      --i->second;
+    // Refill in chunks, so that the waiting tasks go in batches.
+    refill = !waiting_.empty() && (i == sent_.end() || i->second + refill_chunk <= tasks_in_flight_per_node);
   }
-  ops_.add(req.key, where, std::make_unique<task_op>(*this, std::move(t)));
+  if (refill)
+    drain();
+}
+
+void task_submitter::drain() {
+  std::unordered_map<node_id, std::vector<remote_task>> batches;
+  std::vector<remote_task> here;
+  std::vector<remote_task> unplaceable;
+  std::vector<std::string> why_unplaceable;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    while (!waiting_.empty()) {
+      auto& t = waiting_.front();
+      bool nowhere = false;
+      std::optional<node_id> where;
+      try {
+        where = place_.place(resource_set::from(t.opts.num_cpus, t.opts.resources), t.opts.placement, false,
+                             t.args.get(), &nowhere);
+      } catch (const std::exception& e) {
+        why_unplaceable.push_back(e.what());
+        unplaceable.push_back(std::move(t));
+        waiting_.pop_front();
+        continue;
+      }
+      if (nowhere) {
+        parked_.push_back(std::move(t));
+      } else if (!where) {
+        here.push_back(std::move(t));
+      } else {
+        auto& sent = sent_[*where];
+        if (sent >= tasks_in_flight_per_node)
+          break; // first in, first out: the head waits for room on its node
+        ++sent;
+        batches[*where].push_back(std::move(t));
+      }
+      waiting_.pop_front();
+    }
+  }
+  for (std::size_t i = 0; i < unplaceable.size(); ++i)
+    fail(unplaceable[i], errc::invalid_argument, why_unplaceable[i]);
+  for (auto& t : here)
+    run(std::nullopt, std::move(t));
+  for (auto& [node, batch] : batches)
+    transmit(node, std::move(batch));
+}
+
+std::size_t task_submitter::waiting() const {
+  std::lock_guard<std::mutex> guard{mu_};
+  return waiting_.size();
+}
+
+void task_submitter::transmit(const node_id& where, std::vector<remote_task> tasks) {
+  wire::task_batch batch;
+  batch.tasks.reserve(tasks.size());
   bool sent = true;
-  for (std::size_t offset = 0; sent && offset < uploaded.size(); offset += wire::chunk_size) {
-    auto len = std::min(wire::chunk_size, uploaded.size() - offset);
-    sent = links_.send(where, message_kind::upload,
-                       wire::pack(wire::upload_chunk{local_.id, req.key, uploaded.size(), offset,
-                                                     uploaded.substr(offset, len)}));
+  for (auto& t : tasks) {
+    wire::task_request req;
+    req.function = t.fn->name;
+    req.signature = t.fn->signature;
+    req.options = t.opts;
+    req.owner = local_.id;
+    req.inlined = inline_dependencies(*t.args);
+    req.located = located_dependencies(*t.args);
+    try {
+      req.args = t.args->encode();
+    } catch (const std::exception& e) {
+      slot_freed(where);
+      fail(t, errc::serialization_failed,
+           "task '" + t.label + "' cannot run on node " + where.to_string()
+             + ": its arguments cannot be serialized: " + e.what());
+      continue;
+    }
+    req.key = ops_.next_key();
+    std::string uploaded;
+    if (req.args.size() > wire::chunk_size) {
+      // Large arguments go ahead in chunks (one huge message is slow and costs
+      // several times its size in memory); the request follows them.
+      uploaded.swap(req.args);
+      req.args_uploaded = true;
+    }
+    ops_.add(req.key, where, std::make_unique<task_op>(*this, where, std::move(t)));
+    for (std::size_t offset = 0; sent && offset < uploaded.size(); offset += wire::chunk_size) {
+      auto len = std::min(wire::chunk_size, uploaded.size() - offset);
+      sent = links_.send(where, message_kind::upload,
+                         wire::pack(wire::upload_chunk{local_.id, req.key, uploaded.size(), offset,
+                                                       uploaded.substr(offset, len)}));
+    }
+    batch.tasks.push_back(std::move(req));
   }
-  if (!sent || !links_.send(where, message_kind::task, wire::pack(req)))
+  if (sent && batch.tasks.size() == 1)
+    sent = links_.send(where, message_kind::task, wire::pack(batch.tasks.front()));
+  else if (sent && !batch.tasks.empty())
+    sent = links_.send(where, message_kind::task_batch, wire::pack(batch));
+  if (!sent)
     members_.node_down(where, "it is not in the node table");
 }
 
 void task_submitter::stop() {
   std::vector<remote_task> parked;
+  std::deque<remote_task> waiting;
   std::vector<std::thread> rebuilders;
   {
     std::lock_guard<std::mutex> guard{mu_};
     stopping_ = true;
     parked.swap(parked_);
+    waiting.swap(waiting_);
     rebuilders.swap(rebuilders_);
   }
+  for (auto& t : waiting)
+    fail(t, errc::object_lost, "the node stopped while task '" + t.label + "' waited to be sent");
   for (auto& t : parked)
     fail(t, errc::object_lost,
          "the node stopped while task '" + t.label + "' waited for a node with the resources it needs");

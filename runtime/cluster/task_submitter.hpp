@@ -11,19 +11,30 @@
 #include "actors/detail/runtime.hpp"
 #include "actors/ids.hpp"
 
+#include <deque>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
 namespace actors::runtime {
+
+/// Tasks this node keeps sent to one node and not answered yet; the rest wait
+/// here (see task_submitter).
+inline constexpr std::size_t tasks_in_flight_per_node = 1024;
+/// Waiting tasks go out when a node's window has at least this much room, in one
+/// message.
+inline constexpr std::size_t refill_chunk = 256;
 
 /// The owner's side of tasks that run on other nodes: it resolves a task's
 /// arguments, sends it with its small dependencies inline and the locations of
 /// its large ones, runs it again elsewhere when its node dies (up to
 /// max_retries), keeps the lineage of large results held elsewhere so that a
 /// lost one can be made again, and holds tasks no node can take yet until one
-/// can. Safe for concurrent use.
+/// can. It keeps at most tasks_in_flight_per_node tasks in flight to each node;
+/// the others wait here, first in, first out, and go out in batches as answers
+/// make room, each placed again then. Safe for concurrent use.
 class task_submitter final : public membership_listener, public object_rebuilder {
  public:
   task_submitter(local_parts local, transport& links, operations& ops, membership& members, placer& place);
@@ -51,6 +62,9 @@ class task_submitter final : public membership_listener, public object_rebuilder
   /// Fails the held tasks and waits for the threads rebuilding lost arguments.
   void stop();
 
+  /// Tasks waiting for room in a node's window.
+  std::size_t waiting() const;
+
  private:
   struct remote_task {
     detail::object_cell* result = nullptr; // retained until settled
@@ -64,7 +78,16 @@ class task_submitter final : public membership_listener, public object_rebuilder
 
   void hold(remote_task t);
   void fail(remote_task& t, errc code, const std::string& why);
+  /// Sends `t` once its lost arguments are made again.
   void send(const node_id& where, remote_task t);
+  /// Sends `t` if `where`'s window has room, else keeps it waiting.
+  void admit(const node_id& where, remote_task t);
+  /// Encodes and sends tasks to `where`, in one message when there are several.
+  void transmit(const node_id& where, std::vector<remote_task> tasks);
+  /// An answer from `node` (or its loss) made room in its window.
+  void slot_freed(const node_id& node);
+  /// Sends waiting tasks to the nodes with room, in order.
+  void drain();
   void retry(remote_task t);
   /// Runs `t` on node `where`, or here if that is nullopt.
   void run(std::optional<node_id> where, remote_task t);
@@ -84,6 +107,10 @@ class task_submitter final : public membership_listener, public object_rebuilder
   bool stopping_ = false;
   // Tasks no node can take yet: placed again whenever the node table changes.
   std::vector<remote_task> parked_;
+  // Tasks sent to each node and not answered yet.
+  std::unordered_map<node_id, std::size_t> sent_;
+  // Tasks waiting for room in a window, oldest first.
+  std::deque<remote_task> waiting_;
   // Why work this process cannot run itself will never run (empty while it can):
   // a driver the head declared dead is cut off from its cluster.
   std::string cut_off_;

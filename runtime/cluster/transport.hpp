@@ -38,6 +38,8 @@ enum class message_kind : std::uint8_t {
   bundle_reserve = 9,
   /// wire::bundle_ref: give a placement group's bundle back.
   bundle_remove = 10,
+  /// wire::task_batch: several task requests; each answered with a wire::result.
+  task_batch = 11,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

@@ -186,6 +186,8 @@ prometheus::Registry& user_registry() {
 }
 
 struct metrics_service::impl {
+  explicit impl(metrics_sources sources) : n(sources) {}
+
   metrics_sources n;
   mg_context* ctx = nullptr;
   std::string host;
@@ -243,7 +245,7 @@ struct metrics_service::impl {
 };
 
 metrics_service::metrics_service(metrics_sources sources, const std::string& bind, int port)
-  : impl_(new impl{sources}) {
+  : impl_(new impl(sources)) {
   impl_->host = bind == "0.0.0.0" ? "127.0.0.1" : bind;
   static std::once_flag init_once;
   std::call_once(init_once, [] { mg_init_library(0); });

@@ -152,6 +152,16 @@ struct task_request {
   }
 };
 
+/// Several task requests to one node, in one message.
+struct task_batch {
+  std::vector<task_request> tasks;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & tasks;
+  }
+};
+
 /// Build an actor from a registered factory on the receiving node.
 struct actor_create_request {
   std::uint64_t key = 0;
