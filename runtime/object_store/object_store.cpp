@@ -18,15 +18,20 @@ namespace actors::runtime {
 
 namespace {
 
-// The store cells may still report to: cells outlive a store that was shut down
-// while user code held references, and must not touch it then.
-std::atomic<object_store*> live_store{nullptr};
+// The stores cells may still report to: cells outlive a store that was shut down
+// while user code held references, and must not touch it then. A process runs
+// one node, so one store, but tests of the remote layer run several in one
+// process; a store beyond these slots frees its cells without telling it.
+constexpr std::size_t live_store_slots = 16;
+std::atomic<object_store*> live_stores[live_store_slots];
 std::atomic<std::uint64_t> store_epochs{0};
 
-// True if `cell` was made by the store that runs now.
+// True if `cell` was made by a store that runs now.
 bool is_live(const object_cell* cell) {
-  auto* s = live_store.load(std::memory_order_acquire);
-  return s && cell->store == s && cell->epoch == s->epoch();
+  for (auto& slot : live_stores)
+    if (auto* s = slot.load(std::memory_order_acquire); s && s == cell->store)
+      return cell->epoch == s->epoch();
+  return false;
 }
 
 // While a value is encoded for spilling, the object_refs inside it land here so
@@ -50,11 +55,19 @@ bool same_type(const detail::type_ops* a, const detail::type_ops* b) {
 object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir,
                            remote_release_listener* remote)
   : node_(node), remote_(remote), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
-  live_store.store(this);
+  for (auto& slot : live_stores) {
+    object_store* none = nullptr;
+    if (slot.compare_exchange_strong(none, this))
+      break;
+  }
 }
 
 object_store::~object_store() {
-  live_store.store(nullptr);
+  for (auto& slot : live_stores) {
+    object_store* self = this;
+    if (slot.compare_exchange_strong(self, nullptr))
+      break;
+  }
   std::lock_guard<std::mutex> guard{mu_};
   for (auto* c = lru_head_; c;) {
     auto* next = c->lru_next;
