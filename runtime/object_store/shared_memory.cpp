@@ -1,0 +1,524 @@
+#include "runtime/object_store/shared_memory.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+namespace actors::runtime {
+
+namespace {
+
+// Where glibc's shm_open keeps its files. The orphan scan and host_id() look here
+// directly; creating and opening go through shm_open.
+constexpr const char* shm_dir = "/dev/shm";
+
+// Numbers segment names in this process. Process-wide rather than per registry,
+// so that two registries of one process never make the same name even with the
+// same node id.
+std::atomic<std::uint64_t> next_seq{1};
+
+std::string errno_text(int code) {
+  return std::strerror(code);
+}
+
+shm_error fail(int code, std::string message) {
+  return shm_error{code, std::move(message)};
+}
+
+/// Inode of a /proc/self/ns/* link, 0 if it cannot be read.
+std::uint64_t ns_inode(const char* path) {
+  struct stat st {};
+  if (::stat(path, &st) != 0)
+    return 0;
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
+enum class liveness { gone, alive, unknown };
+
+/// Start time of a process (field 22 of its /proc/PID/stat at `stat_path`), or
+/// why there is none: `gone` only when /proc says there is no such process.
+liveness read_start_time(const std::string& stat_path, std::uint64_t& start) {
+  int fd = ::open(stat_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT || errno == ESRCH ? liveness::gone : liveness::unknown;
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  int e = errno;
+  ::close(fd);
+  if (n <= 0)
+    // A process that exits between open and read reads as ESRCH.
+    return n < 0 && e == ESRCH ? liveness::gone : liveness::unknown;
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  // Field 2, the command name, is in parentheses and may hold spaces and ')':
+  // fields 3 onwards follow the last ')', one space before each.
+  auto close = text.rfind(')');
+  if (close == std::string_view::npos)
+    return liveness::unknown;
+  text.remove_prefix(close + 1);
+  std::string_view field;
+  for (int i = 3; i <= 22; ++i) {
+    auto begin = text.find_first_not_of(' ');
+    if (begin == std::string_view::npos)
+      return liveness::unknown;
+    text.remove_prefix(begin);
+    auto end = text.find(' ');
+    field = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end);
+  }
+  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), start);
+  if (ec != std::errc{} || end != field.data() + field.size())
+    return liveness::unknown;
+  return liveness::alive;
+}
+
+/// A whole unsigned decimal number, digits only.
+template <class T>
+bool parse_decimal(std::string_view s, T& out) {
+  if (s.empty() || s.size() > 20)
+    return false;
+  for (char c : s)
+    if (c < '0' || c > '9')
+      return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && end == s.data() + s.size();
+}
+
+/// " (it belonged to node N, pid P)" for a name of this project, else empty.
+std::string owner_clause(const std::string& name) {
+  auto parsed = parse_shm_name(name);
+  if (!parsed)
+    return {};
+  return " (it belonged to node " + parsed->node.to_string() + ", pid " + std::to_string(parsed->owner.pid)
+         + ")";
+}
+
+/// FNV-1a, 64 bits: stable across processes, builds and compilers, which
+/// std::hash does not promise.
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+} // namespace
+
+// --- names --------------------------------------------------------------------
+
+shm_owner this_process() {
+  shm_owner me;
+  me.pid = ::getpid();
+  me.pid_ns = ns_inode("/proc/self/ns/pid");
+  std::uint64_t start = 0;
+  if (read_start_time("/proc/self/stat", start) == liveness::alive)
+    me.start_time = start;
+  return me;
+}
+
+std::string shm_name::to_string() const {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "/%.*s%llu.%lld.%llu.%s.%llu", static_cast<int>(shm_name_prefix.size()),
+                shm_name_prefix.data(), static_cast<unsigned long long>(owner.pid_ns),
+                static_cast<long long>(owner.pid), static_cast<unsigned long long>(owner.start_time),
+                node.to_string().c_str(), static_cast<unsigned long long>(seq));
+  return buf;
+}
+
+std::optional<shm_name> parse_shm_name(std::string_view name) {
+  if (!name.empty() && name.front() == '/')
+    name.remove_prefix(1);
+  if (!name.starts_with(shm_name_prefix))
+    return std::nullopt;
+  name.remove_prefix(shm_name_prefix.size());
+  std::string_view parts[5];
+  for (int i = 0; i < 5; ++i) {
+    auto dot = name.find('.');
+    if ((dot == std::string_view::npos) != (i == 4))
+      return std::nullopt;
+    parts[i] = name.substr(0, dot);
+    name.remove_prefix(dot == std::string_view::npos ? name.size() : dot + 1);
+  }
+  shm_name out;
+  if (!parse_decimal(parts[0], out.owner.pid_ns) || !parse_decimal(parts[1], out.owner.pid)
+      || out.owner.pid <= 0 || !parse_decimal(parts[2], out.owner.start_time)
+      || !parse_decimal(parts[4], out.seq))
+    return std::nullopt;
+  // The node id exactly as node_id::to_string writes it.
+  if (parts[3].size() != 16)
+    return std::nullopt;
+  for (char c : parts[3])
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return std::nullopt;
+  std::from_chars(parts[3].data(), parts[3].data() + 16, out.node.value, 16);
+  return out;
+}
+
+// --- mappings -----------------------------------------------------------------
+
+shm_mapping::~shm_mapping() {
+  if (data_)
+    ::munmap(data_, size_);
+}
+
+shm_mapping::shm_mapping(shm_mapping&& other) noexcept
+  : data_(std::exchange(other.data_, nullptr)),
+    size_(std::exchange(other.size_, 0)),
+    name_(std::move(other.name_)) {}
+
+shm_mapping& shm_mapping::operator=(shm_mapping&& other) noexcept {
+  if (this != &other) {
+    if (data_)
+      ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    name_ = std::move(other.name_);
+  }
+  return *this;
+}
+
+shm_writer::~shm_writer() {
+  reset();
+}
+
+shm_writer::shm_writer(shm_writer&& other) noexcept
+  : data_(std::exchange(other.data_, nullptr)),
+    size_(std::exchange(other.size_, 0)),
+    name_(std::move(other.name_)),
+    fd_(std::exchange(other.fd_, -1)),
+    registry_(std::exchange(other.registry_, nullptr)) {}
+
+shm_writer& shm_writer::operator=(shm_writer&& other) noexcept {
+  if (this != &other) {
+    reset();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    name_ = std::move(other.name_);
+    fd_ = std::exchange(other.fd_, -1);
+    registry_ = std::exchange(other.registry_, nullptr);
+  }
+  return *this;
+}
+
+void shm_writer::reset() noexcept {
+  if (!data_)
+    return;
+  // Dropped unsealed: the value was never finished, so nobody may read it.
+  ::munmap(data_, size_);
+  ::close(fd_);
+  if (registry_)
+    registry_->remove(name_);
+  else
+    unlink_shm_segment(name_);
+  data_ = nullptr;
+  size_ = 0;
+  fd_ = -1;
+  registry_ = nullptr;
+}
+
+shm_expected<shm_mapping> shm_writer::seal() {
+  if (!data_)
+    return fail(EINVAL, "cannot seal an empty shared-memory writer");
+  if (::mprotect(data_, size_, PROT_READ) != 0) {
+    int e = errno;
+    return fail(e, "cannot make shared-memory segment " + name_ + " read-only: " + errno_text(e));
+  }
+  // The mode is what tells other processes the segment is complete (see
+  // open_shm_segment), and it keeps them from opening it writable.
+  if (::fchmod(fd_, 0400) != 0) {
+    int e = errno;
+    ::mprotect(data_, size_, PROT_READ | PROT_WRITE);
+    return fail(e, "cannot seal shared-memory segment " + name_ + ": " + errno_text(e));
+  }
+  ::close(fd_);
+  shm_mapping sealed(data_, size_, std::move(name_));
+  data_ = nullptr;
+  size_ = 0;
+  fd_ = -1;
+  registry_ = nullptr;
+  return sealed;
+}
+
+// --- segments -----------------------------------------------------------------
+
+shm_expected<shm_writer> create_shm_segment(const std::string& name, std::size_t size) {
+  if (size == 0)
+    return fail(EINVAL, "cannot create shared-memory segment " + name + " of 0 bytes");
+  int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EEXIST)
+      return fail(e, "shared-memory segment " + name + " exists already");
+    if (e == EINVAL || e == ENAMETOOLONG)
+      return fail(e, "'" + name + "' is not a valid shared-memory segment name: one '/', then up to 254 "
+                     "characters without '/'");
+    return fail(e, "cannot create shared-memory segment " + name + " in " + shm_dir + ": " + errno_text(e));
+  }
+  auto undo = [&](int e, std::string message) {
+    ::close(fd);
+    ::shm_unlink(name.c_str());
+    return fail(e, std::move(message));
+  };
+  // shm_open applied the umask; the seal relies on the mode being exactly 0600
+  // until then.
+  if (::fchmod(fd, 0600) != 0) {
+    int e = errno;
+    return undo(e, "cannot set the mode of shared-memory segment " + name + ": " + errno_text(e));
+  }
+  // Reserve the pages now: tmpfs grows files sparsely, and a write into a page
+  // that a full /dev/shm cannot back is a SIGBUS, not an error.
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
+    int e = errno;
+    if (e == EOPNOTSUPP) {
+      if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+        e = errno;
+        return undo(e, "cannot size shared-memory segment " + name + ": " + errno_text(e));
+      }
+    } else if (e == ENOSPC || e == ENOMEM || e == EFBIG) {
+      return undo(e, "no room for shared-memory segment " + name + " of " + std::to_string(size) + " bytes in "
+                       + shm_dir + " (" + errno_text(e) + "): free objects or give " + shm_dir + " more room");
+    } else {
+      return undo(e, "cannot reserve " + std::to_string(size) + " bytes for shared-memory segment " + name + ": "
+                       + errno_text(e));
+    }
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    return undo(e, "cannot map shared-memory segment " + name + ": " + errno_text(e));
+  }
+  return shm_writer(static_cast<std::byte*>(p), size, name, fd);
+}
+
+shm_expected<shm_mapping> open_shm_segment(const std::string& name) {
+  int fd = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT)
+      return fail(e, "shared-memory segment " + name + " does not exist: its value was freed, or the node that "
+                       "made it died" + owner_clause(name) + "; fetch the object from its owner again");
+    if (e == EINVAL || e == ENAMETOOLONG)
+      return fail(e, "'" + name + "' is not a valid shared-memory segment name");
+    return fail(e, "cannot open shared-memory segment " + name + ": " + errno_text(e));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return fail(e, "cannot read the size of shared-memory segment " + name + ": " + errno_text(e));
+  }
+  if ((st.st_mode & 0222) != 0) {
+    ::close(fd);
+    return fail(EAGAIN, "shared-memory segment " + name + " is not sealed yet: its value is still being written");
+  }
+  if (st.st_size <= 0) {
+    ::close(fd);
+    return fail(EINVAL, "shared-memory segment " + name + " is empty");
+  }
+  auto size = static_cast<std::size_t>(st.st_size);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  int e = errno;
+  // The mapping keeps the segment; the descriptor is not needed any more.
+  ::close(fd);
+  if (p == MAP_FAILED)
+    return fail(e, "cannot map shared-memory segment " + name + " (" + std::to_string(size)
+                     + " bytes): " + errno_text(e));
+  return shm_mapping(static_cast<std::byte*>(p), size, name);
+}
+
+std::optional<shm_error> unlink_shm_segment(const std::string& name) {
+  if (::shm_unlink(name.c_str()) == 0)
+    return std::nullopt;
+  int e = errno;
+  if (e == ENOENT)
+    return fail(e, "shared-memory segment " + name + " does not exist");
+  return fail(e, "cannot unlink shared-memory segment " + name + ": " + errno_text(e));
+}
+
+std::size_t remove_orphaned_segments() {
+  DIR* dir = ::opendir(shm_dir);
+  if (!dir)
+    return 0;
+  // First the names that could be orphans; the owners are checked after the
+  // scan, each pid once.
+  std::vector<std::pair<std::string, shm_name>> candidates;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string_view file = entry->d_name;
+    if (!file.starts_with(shm_name_prefix))
+      continue;
+    if (auto parsed = parse_shm_name(file))
+      candidates.emplace_back(std::string(file), *parsed);
+  }
+  if (candidates.empty()) {
+    ::closedir(dir);
+    return 0;
+  }
+  const shm_owner me = this_process();
+  // Without our own pid namespace and start time, /proc cannot be trusted to
+  // tell a dead owner from one it does not show: remove nothing.
+  if (me.pid_ns == 0 || me.start_time == 0) {
+    ::closedir(dir);
+    return 0;
+  }
+  std::unordered_map<pid_t, std::pair<liveness, std::uint64_t>> owners;
+  std::size_t removed = 0;
+  std::uint64_t removed_bytes = 0;
+  std::set<pid_t> dead_pids;
+  for (auto& [file, name] : candidates) {
+    // A pid of another pid namespace names some other process here, or none.
+    if (name.owner.pid_ns != me.pid_ns)
+      continue;
+    auto it = owners.find(name.owner.pid);
+    if (it == owners.end()) {
+      std::uint64_t start = 0;
+      auto state = read_start_time("/proc/" + std::to_string(name.owner.pid) + "/stat", start);
+      it = owners.emplace(name.owner.pid, std::make_pair(state, start)).first;
+    }
+    auto [state, start] = it->second;
+    bool orphan = state == liveness::gone || (state == liveness::alive && start != name.owner.start_time);
+    if (!orphan)
+      continue;
+    struct stat st {};
+    bool sized = ::fstatat(::dirfd(dir), file.c_str(), &st, 0) == 0;
+    if (::shm_unlink(("/" + file).c_str()) == 0) {
+      ++removed;
+      removed_bytes += sized ? static_cast<std::uint64_t>(st.st_size) : 0;
+      dead_pids.insert(name.owner.pid);
+    } else if (int e = errno; e != ENOENT) { // ENOENT: another process removed it first
+      log(log_level::warning, "shm", "cannot remove orphaned shared-memory segment /", file, ": ",
+          errno_text(e));
+    }
+  }
+  ::closedir(dir);
+  if (removed > 0) {
+    std::string pids;
+    for (pid_t p : dead_pids)
+      pids += (pids.empty() ? "" : ", ") + std::to_string(p);
+    log(log_level::warning, "shm", "removed ", removed, " shared-memory segment", removed == 1 ? "" : "s", " (",
+        removed_bytes, " bytes) left in ", shm_dir, " by node processes that are gone (pids ", pids, ")");
+  }
+  return removed;
+}
+
+// --- host identity ------------------------------------------------------------
+
+// Two processes may exchange a segment by name exactly when they see the same
+// /dev/shm; the project's model adds that a network namespace is a host of its
+// own (the multi-host tests run each "host" in one, and it must not shortcut
+// them through memory). Hence three parts:
+//  - the boot id, random per boot of a kernel: processes of two machines or VMs
+//    never share memory, and inode numbers below are only unique within a boot;
+//  - the inode of the network namespace: one per "host" of the project's model,
+//    even though namespaces on one kernel could share /dev/shm;
+//  - the device and inode of /dev/shm: which tmpfs this process sees there. Two
+//    containers in one network namespace (`--network=host`) each with a private
+//    /dev/shm differ here, so they do not try to open each other's segments;
+//    a /dev/shm bind-mounted into several mount namespaces (as `ip netns exec`
+//    and `--ipc=host` do) is the same tmpfs and compares equal.
+// The IPC namespace is left out: it governs System V memory and POSIX message
+// queues, not shm_open, which is a plain open() under /dev/shm. The mount
+// namespace is left out as such for the same reason as above: what matters is the
+// tmpfs it shows at /dev/shm, not that it is another namespace.
+// When a part cannot be read, the id falls back to one of this process alone, so
+// that nothing is ever shared by mistake.
+std::string host_id() {
+  std::string material;
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string boot_id;
+  std::getline(boot, boot_id);
+  struct stat net {};
+  struct stat shm {};
+  if (!boot_id.empty() && ::stat("/proc/self/ns/net", &net) == 0 && ::stat(shm_dir, &shm) == 0) {
+    material = "boot " + boot_id + " net " + std::to_string(net.st_ino) + " shm "
+               + std::to_string(static_cast<std::uint64_t>(shm.st_dev)) + ":" + std::to_string(shm.st_ino);
+  } else {
+    auto me = this_process();
+    material = "process " + std::to_string(me.pid) + " " + std::to_string(me.start_time) + " " + boot_id;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a(material)));
+  return buf;
+}
+
+// --- registry -----------------------------------------------------------------
+
+shm_registry::shm_registry(node_id node) : node_(node), owner_(this_process()) {
+  remove_orphaned_segments();
+}
+
+shm_registry::~shm_registry() {
+  shutdown();
+}
+
+shm_expected<shm_writer> shm_registry::create(std::size_t size) {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (closed_)
+      return fail(ESHUTDOWN, "the shared-memory segments of node " + node_.to_string() + " are shut down");
+  }
+  shm_name name{owner_, node_, next_seq.fetch_add(1, std::memory_order_relaxed)};
+  auto writer = create_shm_segment(name.to_string(), size);
+  if (!writer)
+    return writer;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (!closed_) {
+      live_.emplace(writer->name(), size);
+      bytes_.fetch_add(size, std::memory_order_relaxed);
+      writer->registry_ = this;
+      return writer;
+    }
+  }
+  // Shut down while the segment was being made: the writer unlinks it as it goes.
+  return fail(ESHUTDOWN, "the shared-memory segments of node " + node_.to_string() + " are shut down");
+}
+
+bool shm_registry::remove(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = live_.find(name);
+    if (it == live_.end())
+      return false;
+    bytes_.fetch_sub(it->second, std::memory_order_relaxed);
+    live_.erase(it);
+  }
+  if (auto why = unlink_shm_segment(name); why && why->code != ENOENT)
+    log(log_level::warning, "shm", why->message);
+  return true;
+}
+
+void shm_registry::shutdown() noexcept {
+  std::unordered_map<std::string, std::size_t> live;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    closed_ = true;
+    live.swap(live_);
+    bytes_.store(0, std::memory_order_relaxed);
+  }
+  for (auto& [name, size] : live)
+    if (auto why = unlink_shm_segment(name); why && why->code != ENOENT)
+      log(log_level::warning, "shm", why->message);
+}
+
+std::vector<std::string> shm_registry::names() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::vector<std::string> out;
+  out.reserve(live_.size());
+  for (auto& [name, size] : live_)
+    out.push_back(name);
+  return out;
+}
+
+} // namespace actors::runtime
