@@ -4,8 +4,9 @@
 // read straight into the buffer that becomes the object. A node serves what it
 // holds with a data_server and fetches from its peers with a data_client; the CAF
 // path stays the fallback when a peer has no data channel or it fails. The wire
-// format is documented at the top of data_channel.cpp and in docs/wire-protocol.md
-// ("The data channel").
+// format is documented at the top of data_frames.hpp and in docs/wire-protocol.md
+// ("The data channel"); the server is built in data_server.cpp, the client in
+// data_client.cpp.
 
 #include "actors/ids.hpp"
 
