@@ -34,6 +34,9 @@ struct cluster_settings {
   bool driver = false;
   /// How long a member keeps reconnecting to a head that went away (0: never).
   int head_reconnect_timeout_ms = 60000;
+  /// Where this node serves large values over its data channel (empty: it serves
+  /// none, as a node alone in its process).
+  std::string data_bind;
 };
 
 /// A payload from another node, decoded; malformed bytes are logged (saying what

@@ -281,6 +281,14 @@ std::vector<node_info> membership::nodes() const {
   return out;
 }
 
+std::optional<wire::node_record> membership::record(const node_id& id) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& rec : view_.nodes)
+    if (rec.id == id)
+      return rec;
+  return std::nullopt;
+}
+
 std::vector<wire::node_record> membership::records() const {
   std::lock_guard<std::mutex> guard{mu_};
   return view_.nodes;

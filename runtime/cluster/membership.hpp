@@ -143,6 +143,9 @@ class membership {
   /// Whether node `id`'s total, as this node's table has it, lists `resource`.
   bool offers(const node_id& id, const std::string& resource) const;
 
+  /// Node `id`'s record in the table, if it is there.
+  std::optional<wire::node_record> record(const node_id& id) const;
+
   /// The node table, head first.
   std::vector<node_info> nodes() const;
 

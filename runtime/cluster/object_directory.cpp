@@ -69,14 +69,16 @@ struct object_directory::fetch_state {
   /// Called once, on success or failure.
   std::function<void(bool ok, std::string type, std::string bytes, detail::failure why)> done;
 
-  void finish(bool ok, detail::failure why) {
+  /// Ends the fetch with the value (`type`, `bytes`) or with `why`; only the
+  /// first end counts.
+  void finish(bool ok, detail::failure why, std::string type = {}, std::string bytes = {}) {
     {
       std::lock_guard<std::mutex> guard{mu};
       if (finished)
         return;
       finished = true;
     }
-    done(ok, std::move(type_name), std::move(buffer), std::move(why));
+    done(ok, std::move(type), std::move(bytes), std::move(why));
   }
 
   bool over() {
@@ -113,9 +115,26 @@ class object_directory::fetch_op final : public operation {
   std::shared_ptr<fetch_state> fs_;
 };
 
-object_directory::object_directory(local_parts local, transport& links, operations& ops, membership& members,
-                                   object_rebuilder& rebuilder)
-  : local_(local), links_(links), ops_(ops), members_(members), rebuilder_(rebuilder) {}
+object_directory::object_directory(local_parts local, const cluster_settings& settings, transport& links,
+                                   operations& ops, membership& members, object_rebuilder& rebuilder)
+  : local_(local), links_(links), ops_(ops), members_(members), rebuilder_(rebuilder), data_host_(settings.data_bind) {
+  data_client_options client;
+  client.token = settings.token;
+  data_client_ = std::make_unique<data_client>(client);
+  if (settings.data_bind.empty())
+    return;
+  data_server_options server;
+  server.bind_address = settings.data_bind;
+  server.token = settings.token;
+  std::string why;
+  data_server_ = data_server::start(*this, server, why);
+  if (!data_server_)
+    throw error(errc::invalid_argument, "cannot serve the data channel: " + why);
+}
+
+std::string object_directory::data_address() const {
+  return data_server_ ? data_host_ + ":" + std::to_string(data_server_->port()) : std::string();
+}
 
 object_directory::~object_directory() {
   stop();
@@ -185,12 +204,54 @@ detail::object_cell* object_directory::adopt_located(const wire::located_object&
       local_.store.settle(c, std::move(why));
     detail::release(c);
   };
-  start_fetch(fs);
+  start_fetch(fs, obj.size);
   return c;
 }
 
-void object_directory::start_fetch(std::shared_ptr<fetch_state> fs) {
+void object_directory::start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size) {
+  if (size >= data_channel_threshold && fetch_over_data_channel(fs))
+    return;
   send_chunk_request(fs, 0);
+}
+
+bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs) {
+  auto rec = members_.record(fs->holder);
+  if (!rec || rec->data_address.empty())
+    return false;
+  auto colon = rec->data_address.rfind(':');
+  if (colon == std::string::npos)
+    return false;
+  auto host = rec->data_address.substr(0, colon);
+  auto port = static_cast<std::uint16_t>(std::atoi(rec->data_address.c_str() + colon + 1));
+  auto holder = fs->holder;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    channel_fetches_.emplace(holder, fs);
+  }
+  data_client_->fetch(host, port, fs->id, [this, fs, holder](fetch_result r) {
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      auto [first, last] = channel_fetches_.equal_range(holder);
+      for (auto i = first; i != last; ++i)
+        if (i->second.lock() == fs) {
+          channel_fetches_.erase(i);
+          break;
+        }
+    }
+    if (r.ok()) {
+      fs->finish(true, {}, std::move(r.type_name), std::move(r.bytes));
+      return;
+    }
+    // The holder has no channel for this (it only knows who holds the value, or
+    // does not serve one): the node endpoint's chunks can still do it.
+    if (r.error == fetch_errc::connect_failed || r.error == fetch_errc::refused || r.error == fetch_errc::peer_error) {
+      if (!fs->over())
+        send_chunk_request(fs, 0);
+      return;
+    }
+    fs->finish(false, detail::failure{errc::object_lost, r.what, {}, {}});
+  });
+  return true;
 }
 
 void object_directory::send_chunk_request(const std::shared_ptr<fetch_state>& fs, std::uint64_t offset) {
@@ -215,17 +276,20 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
     // The node asked does not hold the value: it says who does.
     fs->holder = r.location;
     fs->id = r.remote_id;
-    start_fetch(fs);
+    start_fetch(fs, r.size);
     return;
   }
   if (r.offset == 0) {
     fs->type_name = std::move(r.type_name);
     fs->size = r.size;
     if (r.bytes.size() >= r.size) {
-      fs->buffer = std::move(r.bytes);
-      fs->finish(true, {});
+      fs->finish(true, {}, std::move(fs->type_name), std::move(r.bytes));
       return;
     }
+    // A large value of unknown size (the first chunk told it): the rest comes over
+    // the data channel, if the holder has one.
+    if (r.size >= data_channel_threshold && fetch_over_data_channel(fs))
+      return;
     fs->buffer.resize(r.size);
     fs->next_offset = r.bytes.size();
     for (std::size_t i = 0; i < wire::chunk_window && fs->next_offset < fs->size; ++i) {
@@ -241,7 +305,7 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
   std::copy(r.bytes.begin(), r.bytes.end(), fs->buffer.begin() + static_cast<std::ptrdiff_t>(r.offset));
   fs->received += r.bytes.size();
   if (fs->received >= fs->size) {
-    fs->finish(true, {});
+    fs->finish(true, {}, std::move(fs->type_name), std::move(fs->buffer));
     return;
   }
   if (r.offset != 0 && fs->next_offset < fs->size) {
@@ -274,6 +338,7 @@ void object_directory::fetch_into(detail::object_cell* c) {
     fs->id = where.id;
     fs->holder = where.node;
     detail::retain(c);
+    auto size = where.size;
     fs->done = [this, c, w](bool ok, std::string, std::string bytes, detail::failure why) {
       if (ok)
         local_.store.fill(c, std::move(bytes));
@@ -287,7 +352,7 @@ void object_directory::fetch_into(detail::object_cell* c) {
       fetched_.notify_all();
       detail::release(c);
     };
-    start_fetch(fs);
+    start_fetch(fs, size);
   }
   {
     blocking_scope blocked;
@@ -455,6 +520,53 @@ wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetc
   return r;
 }
 
+void object_directory::lookup(const object_id& id, reply done) {
+  auto* c = local_.store.find(id);
+  if (!c) {
+    done(lookup_result::failed("object " + id.to_string() + " is no longer held by node " + local_.id.to_string()
+                               + ": every reference to it was dropped before it was fetched"));
+    return;
+  }
+  c->on_settled([this, c, done = std::move(done)] {
+    auto answer = [&]() -> lookup_result {
+      if (c->current() == detail::object_cell::state::failed)
+        return lookup_result::failed(c->why->message);
+      {
+        std::lock_guard<std::mutex> guard{c->mu};
+        if (c->remote && !c->value.value && !c->encoded)
+          return lookup_result::failed("node " + local_.id.to_string() + " does not hold object " + c->id.to_string()
+                                       + ": node " + c->remote->node.to_string() + " does");
+      }
+      try {
+        // An encoding made for chunks is the one to stream: it goes with this
+        // transfer.
+        std::shared_ptr<const std::string> bytes;
+        {
+          std::lock_guard<std::mutex> guard{mu_};
+          if (auto i = transfers_.find(c->id); i != transfers_.end()) {
+            bytes = i->second;
+            transfers_.erase(i);
+          }
+        }
+        std::string type;
+        if (bytes) {
+          std::lock_guard<std::mutex> guard{c->mu};
+          type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+        } else {
+          auto [t, encoded] = encoded_value(local_.store, c);
+          type = std::move(t);
+          bytes = std::make_shared<const std::string>(std::move(encoded));
+        }
+        return lookup_result::found(std::move(type), std::move(bytes));
+      } catch (const std::exception& e) {
+        return lookup_result::failed("the value of object " + c->id.to_string() + " cannot be sent: " + e.what());
+      }
+    }();
+    done(std::move(answer));
+    detail::release(c);
+  });
+}
+
 void object_directory::serve_release(const wire::release_request& req) {
   detail::object_cell* c = nullptr;
   {
@@ -511,8 +623,9 @@ std::string object_directory::take_upload(const node_id& owner, std::uint64_t ke
   return out;
 }
 
-void object_directory::node_lost(const node_id& id, const std::string&) {
+void object_directory::node_lost(const node_id& id, const std::string& why) {
   std::vector<detail::object_cell*> released;
+  std::vector<std::shared_ptr<fetch_state>> cut;
   {
     std::lock_guard<std::mutex> guard{mu_};
     for (auto i = borrowed_.begin(); i != borrowed_.end();) {
@@ -533,12 +646,27 @@ void object_directory::node_lost(const node_id& id, const std::string&) {
     }
     for (auto i = uploads_.begin(); i != uploads_.end();)
       i = i->first.first == id ? uploads_.erase(i) : std::next(i);
+    auto [first, last] = channel_fetches_.equal_range(id);
+    for (auto i = first; i != last; ++i)
+      if (auto fs = i->second.lock())
+        cut.push_back(std::move(fs));
+    channel_fetches_.erase(id);
   }
   for (auto* c : released)
     detail::release(c);
+  // A holder that died mid-stream may never close the connection (frozen, cut
+  // off): its transfers end now, not at the channel's inactivity timeout.
+  for (auto& fs : cut)
+    fs->finish(false, detail::failure{errc::object_lost,
+                                      "object " + fs->id.to_string() + " lived on node " + id.to_string()
+                                        + ", which is gone (" + why + ")",
+                                      {}, {}});
 }
 
 void object_directory::stop() {
+  if (data_server_)
+    data_server_->stop();
+  data_client_->stop();
   std::vector<detail::object_cell*> kept;
   {
     std::lock_guard<std::mutex> guard{mu_};

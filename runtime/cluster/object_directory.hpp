@@ -4,6 +4,7 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/data_plane/data_channel.hpp"
 #include "runtime/wire/protocol.hpp"
 
 #include "actors/detail/failure.hpp"
@@ -48,15 +49,22 @@ class remote_releases final : public remote_release_listener {
   transport& links_;
 };
 
+/// Values at least this large move over the data channel when the holder has
+/// one: below it, the node endpoint's chunks cost less than a connection's turn.
+inline constexpr std::uint64_t data_channel_threshold = 1024 * 1024;
+
 /// Where objects are and how their bytes cross nodes: this node's stand-ins for
 /// objects other nodes own (borrowing them from their owners), fetches of values
-/// held elsewhere (in chunks), the values this node holds for other nodes and
-/// serves to them, the nodes borrowing objects this node owns, and arguments
-/// uploaded ahead of their task. Safe for concurrent use.
-class object_directory final : public membership_listener {
+/// held elsewhere (large ones over the data channel, else in chunks through the
+/// node endpoints), the values this node holds for other nodes and serves to
+/// them (its data server), the nodes borrowing objects this node owns, and
+/// arguments uploaded ahead of their task. Safe for concurrent use.
+class object_directory final : public membership_listener, public data_source {
  public:
-  object_directory(local_parts local, transport& links, operations& ops, membership& members,
-                   object_rebuilder& rebuilder);
+  /// Serves large values on `settings.data_bind` (none if empty), to peers that
+  /// show `settings.token`. Throws actors::error if it cannot listen there.
+  object_directory(local_parts local, const cluster_settings& settings, transport& links, operations& ops,
+                   membership& members, object_rebuilder& rebuilder);
   ~object_directory() override;
 
   object_directory(const object_directory&) = delete;
@@ -111,8 +119,15 @@ class object_directory final : public membership_listener {
   /// The arguments uploaded for the task request `key` from `owner` (empty if none).
   std::string take_upload(const node_id& owner, std::uint64_t key);
 
-  /// Releases what this node held for, or lent to, node `id`.
+  /// Releases what this node held for, or lent to, node `id`, and fails the
+  /// data-channel fetches from it.
   void node_lost(const node_id& id, const std::string& why) override;
+
+  /// The data server's bytes of object `id` (data_source).
+  void lookup(const object_id& id, reply done) override;
+
+  /// Where this node serves large values, "host:port"; empty if it serves none.
+  std::string data_address() const;
 
   /// Drops every hold and transfer; fetches still running fail through `ops`.
   void stop();
@@ -123,7 +138,12 @@ class object_directory final : public membership_listener {
   class fetch_op;
 
   detail::object_cell* foreign(const object_id& id, bool& created);
-  void start_fetch(std::shared_ptr<fetch_state> fs);
+  /// Fetches `fs` from its holder: over the data channel if the value is known to
+  /// be large (`size`, 0 if unknown) and the holder has one, else in chunks.
+  void start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size = 0);
+  /// Fetches the whole value over the holder's data channel; falls back to
+  /// chunks if the channel cannot serve it.
+  bool fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs);
   void send_chunk_request(const std::shared_ptr<fetch_state>& fs, std::uint64_t offset);
   void on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r);
   void hold_for(detail::object_cell* c, const node_id& requester);
@@ -134,6 +154,9 @@ class object_directory final : public membership_listener {
   operations& ops_;
   membership& members_;
   object_rebuilder& rebuilder_;
+  std::string data_host_;
+  std::unique_ptr<data_server> data_server_;
+  std::unique_ptr<data_client> data_client_;
 
   // Guards everything below.
   std::mutex mu_;
@@ -153,6 +176,8 @@ class object_directory final : public membership_listener {
   std::map<std::pair<node_id, std::uint64_t>, std::string> uploads_;
   // Fetches into cells whose value another node holds: one per cell at a time.
   std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches_;
+  // Fetches over the data channel, by holder: failed at once if it dies.
+  std::unordered_multimap<node_id, std::weak_ptr<fetch_state>> channel_fetches_;
 };
 
 } // namespace actors::runtime

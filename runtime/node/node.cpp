@@ -3,6 +3,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/common/task_memory.hpp"
 #include "runtime/control_store/head_state.hpp"
+#include "runtime/object_store/shared_memory.hpp"
 
 #include "actors/errors.hpp"
 
@@ -168,7 +169,8 @@ node::node(node_config cfg)
                                          config.role != node_role::member);
   net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host},
                                   cluster_settings{config.token, config.head_address, config.driver,
-                                                   config.head_reconnect_timeout_ms},
+                                                   config.head_reconnect_timeout_ms,
+                                                   config.role != node_role::embedded ? config.bind : std::string()},
                                   *links, *head, *control);
   links->start(*net, *net);
 }
@@ -209,6 +211,8 @@ void node::start() {
   rec.head = config.role != node_role::member;
   rec.driver = config.driver;
   rec.metrics_port = metrics ? metrics->port() : 0;
+  rec.data_address = net->objects().data_address();
+  rec.host_id = host_id();
   rec.pid = ::getpid();
   net->join(rec);
   services = std::make_unique<supervisor>(caf_->system, [this](const std::string& why) { net->service_failed(why); });

@@ -51,11 +51,17 @@ struct node_record {
   std::uint64_t load = 0;
   /// Port of the node's Prometheus endpoint on its address's host (0: none).
   std::int32_t metrics_port = 0;
+  /// Where the node serves large values over its data channel, "host:port"
+  /// (empty: it has none; peers fetch through the node endpoint).
+  std::string data_address;
+  /// The same for the processes of one host (and one network namespace), which
+  /// can share memory (runtime/object_store/shared_memory.hpp).
+  std::string host_id;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
-      & metrics_port;
+      & metrics_port & data_address & host_id;
   }
 };
 
