@@ -13,8 +13,8 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
     members_(local, settings, head, links),
     ops_(members_),
     place_(local.id, local.sched, members_, ops_),
-    submitter_(local, links, ops_, members_, place_),
-    objects_(local, settings, links, ops_, members_, submitter_),
+    submitter_(local, links, ops_, members_, place_, held_),
+    objects_(local, settings, links, ops_, members_, submitter_, held_),
     served_(local, objects_),
     actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names)),
     groups_(local, links, ops_, members_, place_),
@@ -63,10 +63,6 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
       if (auto batch = decode_payload<wire::task_batch>(payload, "task batch"))
         for (auto& req : batch->tasks)
           served_.serve(std::move(req), from);
-      return;
-    case message_kind::upload:
-      if (auto chunk = decode_payload<wire::upload_chunk>(payload, "argument upload"))
-        objects_.serve_upload(std::move(*chunk));
       return;
     case message_kind::actor_call:
       if (auto call = decode_payload<wire::actor_call>(payload, "actor call"))

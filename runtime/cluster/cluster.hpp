@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/cluster/actor_calls.hpp"
+#include "runtime/cluster/held_arguments.hpp"
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/object_directory.hpp"
@@ -109,6 +110,7 @@ class cluster final : public message_handler, public endpoint_events {
   membership members_;
   operations ops_;
   placer place_;
+  held_arguments held_;
   task_submitter submitter_;
   object_directory objects_;
   task_server served_;

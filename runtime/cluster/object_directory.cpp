@@ -8,14 +8,6 @@
 
 namespace actors::runtime {
 
-namespace {
-
-// Arguments larger than this are refused (a sender cannot make a node allocate
-// without bound).
-constexpr std::uint64_t max_upload_bytes = std::uint64_t{16} << 30;
-
-} // namespace
-
 std::pair<std::string, std::string> encoded_value(object_store& store, detail::object_cell* c) {
   const detail::type_ops* ops = nullptr;
   {
@@ -116,8 +108,15 @@ class object_directory::fetch_op final : public operation {
 };
 
 object_directory::object_directory(local_parts local, const cluster_settings& settings, transport& links,
-                                   operations& ops, membership& members, object_rebuilder& rebuilder)
-  : local_(local), links_(links), ops_(ops), members_(members), rebuilder_(rebuilder), data_host_(settings.data_bind) {
+                                   operations& ops, membership& members, object_rebuilder& rebuilder,
+                                   const held_arguments& held)
+  : local_(local),
+    links_(links),
+    ops_(ops),
+    members_(members),
+    rebuilder_(rebuilder),
+    arguments_(held),
+    data_host_(settings.data_bind) {
   data_client_options client;
   client.token = settings.token;
   data_client_ = std::make_unique<data_client>(client);
@@ -206,6 +205,17 @@ detail::object_cell* object_directory::adopt_located(const wire::located_object&
   };
   start_fetch(fs, obj.size);
   return c;
+}
+
+void object_directory::fetch_bytes(const wire::located_object& obj,
+                                   std::function<void(bool ok, std::string bytes, detail::failure why)> done) {
+  auto fs = std::make_shared<fetch_state>();
+  fs->id = obj.remote_id;
+  fs->holder = obj.holder;
+  fs->done = [done = std::move(done)](bool ok, std::string, std::string bytes, detail::failure why) {
+    done(ok, std::move(bytes), std::move(why));
+  };
+  start_fetch(fs, obj.size);
 }
 
 void object_directory::start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size) {
@@ -448,6 +458,17 @@ void object_directory::reply_failure(std::uint64_t key, const return_address& to
 }
 
 void object_directory::serve_fetch(const wire::fetch_request& req, const return_address& from) {
+  if (held_arguments::holds_arguments(req.id)) {
+    if (auto bytes = arguments_.find(req.id))
+      links_.reply(from, message_kind::result, wire::pack(chunk_of(held_arguments::type_name, *bytes, req)));
+    else
+      reply_failure(req.key, from,
+                    detail::failure{errc::object_lost,
+                                    "the arguments " + req.id.to_string() + " are no longer held by node "
+                                      + local_.id.to_string() + ": their task was answered or given up",
+                                    {}, {}});
+    return;
+  }
   auto* c = local_.store.find(req.id);
   if (!c) {
     reply_failure(req.key, from,
@@ -462,6 +483,20 @@ void object_directory::serve_fetch(const wire::fetch_request& req, const return_
     links_.reply(from, message_kind::result, wire::pack(chunk_of(c, req)));
     detail::release(c);
   });
+}
+
+wire::result object_directory::chunk_of(const std::string& type, const std::string& bytes,
+                                        const wire::fetch_request& req) {
+  wire::result r;
+  r.key = req.key;
+  r.offset = req.offset;
+  r.ok = true;
+  r.type_name = type;
+  r.size = bytes.size();
+  auto begin = std::min<std::uint64_t>(req.offset, bytes.size());
+  auto end = std::min<std::uint64_t>(begin + wire::chunk_size, bytes.size());
+  r.bytes.assign(bytes.data() + begin, bytes.data() + end);
+  return r;
 }
 
 wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetch_request& req) {
@@ -521,6 +556,13 @@ wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetc
 }
 
 void object_directory::lookup(const object_id& id, reply done) {
+  if (held_arguments::holds_arguments(id)) {
+    auto bytes = arguments_.find(id);
+    done(bytes ? lookup_result::found(held_arguments::type_name, std::move(bytes))
+               : lookup_result::failed("the arguments " + id.to_string() + " are no longer held by node "
+                                       + local_.id.to_string() + ": their task was answered or given up"));
+    return;
+  }
   auto* c = local_.store.find(id);
   if (!c) {
     done(lookup_result::failed("object " + id.to_string() + " is no longer held by node " + local_.id.to_string()
@@ -603,26 +645,6 @@ void object_directory::serve_borrow(const wire::borrow_notice& notice) {
   detail::release(c);
 }
 
-void object_directory::serve_upload(wire::upload_chunk chunk) {
-  if (chunk.total > max_upload_bytes || chunk.offset + chunk.bytes.size() > chunk.total)
-    return;
-  std::lock_guard<std::mutex> guard{mu_};
-  auto& buf = uploads_[{chunk.owner, chunk.key}];
-  if (buf.size() != chunk.total)
-    buf.resize(chunk.total);
-  std::copy(chunk.bytes.begin(), chunk.bytes.end(), buf.begin() + static_cast<std::ptrdiff_t>(chunk.offset));
-}
-
-std::string object_directory::take_upload(const node_id& owner, std::uint64_t key) {
-  std::lock_guard<std::mutex> guard{mu_};
-  auto i = uploads_.find({owner, key});
-  if (i == uploads_.end())
-    return {};
-  auto out = std::move(i->second);
-  uploads_.erase(i);
-  return out;
-}
-
 void object_directory::node_lost(const node_id& id, const std::string& why) {
   std::vector<detail::object_cell*> released;
   std::vector<std::shared_ptr<fetch_state>> cut;
@@ -644,8 +666,6 @@ void object_directory::node_lost(const node_id& id, const std::string& why) {
         ++i;
       }
     }
-    for (auto i = uploads_.begin(); i != uploads_.end();)
-      i = i->first.first == id ? uploads_.erase(i) : std::next(i);
     auto [first, last] = channel_fetches_.equal_range(id);
     for (auto i = first; i != last; ++i)
       if (auto fs = i->second.lock())
@@ -677,7 +697,6 @@ void object_directory::stop() {
       kept.insert(kept.end(), cells.begin(), cells.end());
     borrowed_.clear();
     transfers_.clear();
-    uploads_.clear();
   }
   for (auto* c : kept)
     detail::release(c);

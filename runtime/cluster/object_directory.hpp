@@ -1,5 +1,6 @@
 #pragma once
 
+#include "runtime/cluster/held_arguments.hpp"
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/operations.hpp"
@@ -57,14 +58,15 @@ inline constexpr std::uint64_t data_channel_threshold = 1024 * 1024;
 /// objects other nodes own (borrowing them from their owners), fetches of values
 /// held elsewhere (large ones over the data channel, else in chunks through the
 /// node endpoints), the values this node holds for other nodes and serves to
-/// them (its data server), the nodes borrowing objects this node owns, and
-/// arguments uploaded ahead of their task. Safe for concurrent use.
+/// them (its data server, which also serves the large arguments this node holds
+/// for its tasks), and the nodes borrowing objects this node owns. Safe for
+/// concurrent use.
 class object_directory final : public membership_listener, public data_source {
  public:
   /// Serves large values on `settings.data_bind` (none if empty), to peers that
   /// show `settings.token`. Throws actors::error if it cannot listen there.
   object_directory(local_parts local, const cluster_settings& settings, transport& links, operations& ops,
-                   membership& members, object_rebuilder& rebuilder);
+                   membership& members, object_rebuilder& rebuilder, const held_arguments& held);
   ~object_directory() override;
 
   object_directory(const object_directory&) = delete;
@@ -84,6 +86,11 @@ class object_directory final : public membership_listener, public data_source {
   /// A small object sent along with a task: stands in for it with its bytes;
   /// retained.
   detail::object_cell* adopt_inline(wire::inline_object obj);
+
+  /// Fetches the bytes `obj.holder` holds under `obj.remote_id` (the arguments of a
+  /// task it sent here) and calls `done` with them, or with why not.
+  void fetch_bytes(const wire::located_object& obj,
+                   std::function<void(bool ok, std::string bytes, detail::failure why)> done);
 
   /// Blocks until the value of `c` (held by another node) is here; if the holder
   /// is gone, makes it again from its lineage. Throws object_lost_error if
@@ -112,12 +119,6 @@ class object_directory final : public membership_listener, public data_source {
 
   /// A node starts or stops borrowing an object this node owns.
   void serve_borrow(const wire::borrow_notice& notice);
-
-  /// A chunk of the arguments of a task request still to come.
-  void serve_upload(wire::upload_chunk chunk);
-
-  /// The arguments uploaded for the task request `key` from `owner` (empty if none).
-  std::string take_upload(const node_id& owner, std::uint64_t key);
 
   /// Releases what this node held for, or lent to, node `id`, and fails the
   /// data-channel fetches from it.
@@ -148,12 +149,15 @@ class object_directory final : public membership_listener, public data_source {
   void on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r);
   void hold_for(detail::object_cell* c, const node_id& requester);
   wire::result chunk_of(detail::object_cell* c, const wire::fetch_request& req);
+  /// One chunk of `bytes` of type `type` for a fetch.
+  static wire::result chunk_of(const std::string& type, const std::string& bytes, const wire::fetch_request& req);
 
   const local_parts local_;
   transport& links_;
   operations& ops_;
   membership& members_;
   object_rebuilder& rebuilder_;
+  const held_arguments& arguments_;
   std::string data_host_;
   std::unique_ptr<data_server> data_server_;
   std::unique_ptr<data_client> data_client_;
@@ -172,8 +176,6 @@ class object_directory final : public membership_listener, public data_source {
   std::unordered_map<object_id, std::shared_ptr<const std::string>> transfers_;
   // Objects owned here that other nodes borrow: one hold per borrow.
   std::map<std::pair<object_id, node_id>, std::vector<detail::object_cell*>> borrowed_;
-  // Arguments arriving in chunks ahead of their request, by owner and key.
-  std::map<std::pair<node_id, std::uint64_t>, std::string> uploads_;
   // Fetches into cells whose value another node holds: one per cell at a time.
   std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches_;
   // Fetches over the data channel, by holder: failed at once if it dies.

@@ -13,8 +13,28 @@ std::string signature_mismatch(const char* kind, const std::string& name, const 
 }
 
 void task_server::serve(wire::task_request req, const return_address& from) {
-  if (req.args_uploaded)
-    req.args = objects_.take_upload(req.owner, req.key);
+  if (!req.args_held) {
+    run(std::move(req), from);
+    return;
+  }
+  auto held = req.held_args;
+  auto shared = std::make_shared<wire::task_request>(std::move(req));
+  objects_.fetch_bytes(held, [this, shared, from](bool ok, std::string bytes, detail::failure why) {
+    if (!ok) {
+      objects_.reply_failure(shared->key, from,
+                             detail::failure{why.code,
+                                             "the arguments of task '" + shared->function
+                                               + "' could not be fetched from its owner: " + why.message,
+                                             {}, {}});
+      return;
+    }
+    shared->args = std::move(bytes);
+    shared->args_held = false;
+    run(std::move(*shared), from);
+  });
+}
+
+void task_server::run(wire::task_request req, const return_address& from) {
   const auto* fn = detail::function_named(req.function);
   if (!fn) {
     objects_.reply_failure(req.key, from,

@@ -15,10 +15,13 @@ class task_server {
  public:
   task_server(local_parts local, object_directory& objects) : local_(local), objects_(objects) {}
 
-  /// A task request from another node; the answer goes back to `from`.
+  /// A task request from another node; the answer goes back to `from`. Large
+  /// arguments the owner holds are fetched first.
   void serve(wire::task_request req, const return_address& from);
 
  private:
+  void run(wire::task_request req, const return_address& from);
+
   const local_parts local_;
   object_directory& objects_;
 };

@@ -30,7 +30,13 @@ struct task_lineage final : detail::lineage {
 /// A task sent to another node, waiting for its result.
 class task_submitter::task_op final : public operation {
  public:
-  task_op(task_submitter& s, node_id target, remote_task t) : s_(s), target_(target), t_(std::move(t)) {}
+  task_op(task_submitter& s, node_id target, remote_task t, object_id held_args)
+    : s_(s), target_(target), t_(std::move(t)), held_args_(held_args) {}
+
+  ~task_op() override {
+    if (held_args_.seq)
+      s_.held_.drop(held_args_);
+  }
 
   void answered(wire::result r) override {
     s_.slot_freed(target_);
@@ -71,11 +77,13 @@ class task_submitter::task_op final : public operation {
   task_submitter& s_;
   const node_id target_;
   remote_task t_;
+  // Arguments too large for the request, kept until the task answers.
+  const object_id held_args_;
 };
 
 task_submitter::task_submitter(local_parts local, transport& links, operations& ops, membership& members,
-                               placer& place)
-  : local_(local), links_(links), ops_(ops), members_(members), place_(place) {}
+                               placer& place, held_arguments& held)
+  : local_(local), links_(links), ops_(ops), members_(members), place_(place), held_(held) {}
 
 task_submitter::~task_submitter() {
   stop();
@@ -477,20 +485,17 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
       continue;
     }
     req.key = ops_.next_key();
-    std::string uploaded;
+    object_id held;
     if (req.args.size() > wire::chunk_size) {
-      // Large arguments go ahead in chunks (one huge message is slow and costs
-      // several times its size in memory); the request follows them.
-      uploaded.swap(req.args);
-      req.args_uploaded = true;
+      // Large arguments stay here (one huge message is slow and costs several
+      // times its size in memory): the node fetches them like a large value.
+      auto size = req.args.size();
+      held = held_.hold(local_.id, std::make_shared<const std::string>(std::move(req.args)));
+      req.args.clear();
+      req.args_held = true;
+      req.held_args = {held, local_.id, held, held_arguments::type_name, size};
     }
-    ops_.add(req.key, where, std::make_unique<task_op>(*this, where, std::move(t)));
-    for (std::size_t offset = 0; sent && offset < uploaded.size(); offset += wire::chunk_size) {
-      auto len = std::min(wire::chunk_size, uploaded.size() - offset);
-      sent = links_.send(where, message_kind::upload,
-                         wire::pack(wire::upload_chunk{local_.id, req.key, uploaded.size(), offset,
-                                                       uploaded.substr(offset, len)}));
-    }
+    ops_.add(req.key, where, std::make_unique<task_op>(*this, where, std::move(t), held));
     batch.tasks.push_back(std::move(req));
   }
   if (sent && batch.tasks.size() == 1)

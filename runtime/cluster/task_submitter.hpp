@@ -1,5 +1,6 @@
 #pragma once
 
+#include "runtime/cluster/held_arguments.hpp"
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/object_directory.hpp"
@@ -37,7 +38,8 @@ inline constexpr std::size_t refill_chunk = 256;
 /// make room, each placed again then. Safe for concurrent use.
 class task_submitter final : public membership_listener, public object_rebuilder {
  public:
-  task_submitter(local_parts local, transport& links, operations& ops, membership& members, placer& place);
+  task_submitter(local_parts local, transport& links, operations& ops, membership& members, placer& place,
+                 held_arguments& held);
   ~task_submitter() override;
 
   task_submitter(const task_submitter&) = delete;
@@ -101,6 +103,7 @@ class task_submitter final : public membership_listener, public object_rebuilder
   operations& ops_;
   membership& members_;
   placer& place_;
+  held_arguments& held_;
 
   // Guards everything below.
   mutable std::mutex mu_;

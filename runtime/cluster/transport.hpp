@@ -20,8 +20,7 @@ namespace actors::runtime {
 enum class message_kind : std::uint8_t {
   /// wire::task_request; answered with a wire::result.
   task = 1,
-  /// wire::upload_chunk: arguments sent ahead of their task request.
-  upload = 2,
+  // 2 was the upload of large arguments: they are fetched from their owner now.
   /// wire::actor_call; answered with a wire::result.
   actor_call = 3,
   /// wire::result: the answer to a task, an actor call, a fetch or a bundle.

@@ -149,12 +149,14 @@ struct task_request {
   node_id owner;
   std::vector<inline_object> inlined;
   std::vector<located_object> located;
-  /// The arguments came ahead in upload messages under this request's key.
-  bool args_uploaded = false;
+  /// The arguments are too large to come along: `args` is empty, and the owner
+  /// holds them as `held_args` (fetched like a large value).
+  bool args_held = false;
+  located_object held_args;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & function & signature & options & args & owner & inlined & located & args_uploaded;
+    ar & key & function & signature & options & args & owner & inlined & located & args_held & held_args;
   }
 };
 
@@ -252,21 +254,6 @@ struct borrow_notice {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & borrower & borrow;
-  }
-};
-
-/// Bytes [offset, offset + bytes.size()) of the encoded arguments of the task
-/// request with `key` from `owner`, sent ahead of it.
-struct upload_chunk {
-  node_id owner;
-  std::uint64_t key = 0;
-  std::uint64_t total = 0;
-  std::uint64_t offset = 0;
-  std::string bytes;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned) {
-    ar & owner & key & total & offset & bytes;
   }
 };
 

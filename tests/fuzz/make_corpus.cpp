@@ -98,8 +98,14 @@ void wire_seeds() {
   write_picked("wire", "state_table", 12, wire::pack(table));
   wire::release_request rel{actors::object_id{1, 2}};
   write_picked("wire", "release_request", 13, wire::pack(rel));
-  wire::upload_chunk upload{rec.id, 11, 3 << 20, 1 << 20, std::string(64, 'a')};
-  write_picked("wire", "upload_chunk", 14, wire::pack(upload));
+  wire::task_batch batch;
+  batch.tasks = {task, task};
+  batch.tasks[1].key = 12;
+  batch.tasks[1].args_held = true;
+  batch.tasks[1].held_args = {actors::object_id{rec.id.value, (std::uint64_t{1} << 63) | 1}, rec.id,
+                              actors::object_id{rec.id.value, (std::uint64_t{1} << 63) | 1}, "actors:arguments",
+                              3 << 20};
+  write_picked("wire", "task_batch", 14, wire::pack(batch));
   wire::borrow_notice borrow{actors::object_id{1, 2}, rec.id, true};
   write_picked("wire", "borrow_notice", 15, wire::pack(borrow));
   wire::actor_ref drop{create.id};

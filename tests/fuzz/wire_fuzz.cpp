@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 11: decode<wire::named_actor>(blob, "named actor"); break;
     case 12: decode<wire::state_table>(blob, "node state"); break;
     case 13: decode<wire::release_request>(blob, "release request"); break;
-    case 14: decode<wire::upload_chunk>(blob, "argument upload"); break;
+    case 14: decode<wire::task_batch>(blob, "task batch"); break;
     case 15: decode<wire::borrow_notice>(blob, "borrow"); break;
     case 16: decode<wire::actor_ref>(blob, "actor drop"); break;
     case 17: decode<wire::kill_request>(blob, "actor kill"); break;
