@@ -97,7 +97,8 @@ void print_json(const rt::wire::cluster_view& v) {
               << json_escape(n.address) << "\",\"alive\":" << (n.alive ? "true" : "false")
               << ",\"head\":" << (n.head ? "true" : "false")
               << ",\"driver\":" << (n.driver ? "true" : "false") << ",\"pid\":" << n.pid
-              << ",\"metrics_port\":" << n.metrics_port
+              << ",\"metrics_port\":" << n.metrics_port << ",\"data_address\":\"" << json_escape(n.data_address)
+              << "\""
               << ",\"resources_total\":{";
     bool first = true;
     for (const auto& [name, amount] : n.total) {

@@ -265,17 +265,18 @@ std::vector<node_info> membership::nodes() const {
   auto local_available = local_.sched.stats().available.to_map();
   std::lock_guard<std::mutex> guard{mu_};
   std::vector<node_info> out;
+  out.reserve(view_.nodes.size());
   for (const auto& rec : view_.nodes) {
-    node_info i;
+    auto& i = out.emplace_back();
     i.id = rec.id;
     i.address = rec.address;
     i.alive = rec.alive;
     i.is_head = rec.head;
     i.is_driver = rec.driver;
     i.metrics_port = rec.metrics_port;
+    i.data_address = rec.data_address;
     i.resources_total = rec.total;
     i.resources_available = rec.id == local_.id ? local_available : rec.available;
-    out.push_back(std::move(i));
   }
   std::stable_partition(out.begin(), out.end(), [](const auto& i) { return i.is_head; });
   return out;

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -93,6 +94,8 @@ class BadInput : public ::testing::Test {
   static inline actors::node_id node_id;
   static inline int head_port = 0;
   static inline int node_port = 0;
+  static inline int head_data = 0;
+  static inline int node_data = 0;
   static inline int head_metrics = 0;
   static inline int node_metrics = 0;
 
@@ -117,10 +120,12 @@ class BadInput : public ::testing::Test {
       if (n.is_head) {
         head_id = n.id;
         head_metrics = n.metrics_port;
+        head_data = port_of(n.data_address);
       } else if (!n.is_driver) {
         node_id = n.id;
         node_port = port_of(n.address);
         node_metrics = n.metrics_port;
+        node_data = port_of(n.data_address);
       }
     }
   }
@@ -129,9 +134,10 @@ class BadInput : public ::testing::Test {
     actors::test::tear_down(cluster);
   }
 
-  /// Every port of the cluster: head, node, and their metrics endpoints.
+  /// Every port of the cluster: head, node, their metrics endpoints and data
+  /// channels.
   static std::vector<int> every_port() {
-    return {head_port, node_port, head_metrics, node_metrics};
+    return {head_port, node_port, head_metrics, node_metrics, head_data, node_data};
   }
 
   /// Both daemons run, serve metrics, and run a task each, within a few seconds.
@@ -288,6 +294,42 @@ TEST_F(BadInput, WrongTokenOtherVersionAndMalformedJoinAreRefusedAndLogged) {
     return log.find("refused a node speaking protocol version") != std::string::npos
            && log.find("refused a node that gave a wrong cluster token") != std::string::npos;
   })) << head->output();
+  expect_still_serving();
+}
+
+namespace {
+
+/// A data-channel hello (runtime/data_plane/data_frames.hpp) with `token`.
+std::string data_hello(const std::string& token, std::uint16_t version = 1) {
+  std::string h(16, '\0');
+  auto put32 = [&](std::size_t at, std::uint32_t v) { std::memcpy(&h[at], &v, 4); };
+  put32(0, 0x48434441); // "ADCH"
+  std::memcpy(&h[4], &version, 2);
+  put32(8, static_cast<std::uint32_t>(token.size()));
+  return h + token;
+}
+
+} // namespace
+
+TEST_F(BadInput, UnauthenticatedOrCorruptDataChannelStreamsAreRefusedAndLargeValuesStillMove) {
+  // A wrong token, a corrupt request after a good hello, and a truncated hello.
+  for (const auto& bytes : {data_hello("not-the-token"), data_hello(token) + random_bytes(24, 21),
+                            data_hello(token).substr(0, 9)}) {
+    int fd = connect_loopback(node_data);
+    ASSERT_GE(fd, 0);
+    send_all(fd, bytes);
+    ::close(fd);
+  }
+  EXPECT_TRUE(actors::test::eventually([] {
+    auto log = node->output();
+    return log.find("refused data-channel peer 127.0.0.1") != std::string::npos
+           && log.find("sent a corrupt request") != std::string::npos;
+  })) << node->output();
+  // The channel still serves: a 4 MiB result made on the node comes over it.
+  auto big = actors::task(job::make_vec).node(node_id, false).remote(std::int64_t{1} << 19);
+  auto v = actors::get(big, 30s);
+  ASSERT_EQ(v.size(), std::size_t{1} << 19);
+  EXPECT_EQ(v.back(), std::int64_t{1} << 19);
   expect_still_serving();
 }
 

@@ -139,8 +139,9 @@ TEST_F(DatasetCluster, SortMatchesStdSortAcrossNodes) {
       if (op.name == "sort")
         merged_on = op.nodes;
     EXPECT_EQ(merged_on.count(driver_id), 0u);
-    if (blocks > 1)
+    if (blocks > 1) {
       EXPECT_GE(merged_on.size(), 2u) << "merges all on one node";
+    }
   }
   EXPECT_TRUE(dsjob::sorted(dsjob::items({}, 4), false).collect().empty());
   // More blocks than rows.

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -226,6 +227,24 @@ TEST_F(Faults, ValueLostWithItsNodeIsMadeAgainFromItsLineage) {
   EXPECT_EQ(v.back(), 300'000);
 }
 
+TEST_F(Faults, NodeKilledWhileItsValueStreamsOverTheDataChannelIsRebuiltNotWaitedFor) {
+  auto holder = node_of(nodes[0]->pid());
+  ASSERT_TRUE(holder.value);
+  // 256 MiB made on the node; the driver's get streams it over the data channel.
+  constexpr std::int64_t n = std::int64_t{1} << 25;
+  auto big = actors::task(job::make_vec).node(holder, true).remote(n);
+  actors::wait(std::vector{big});
+  auto got = std::async(std::launch::async, [&] { return actors::get(big, 60s); });
+  std::this_thread::sleep_for(100ms); // the transfer is under way (about half a second)
+  nodes[0]->kill(SIGKILL);
+  // The get ends (rebuilt from lineage on the other node), within the bound.
+  ASSERT_EQ(got.wait_for(60s), std::future_status::ready) << "the get hangs after its holder died";
+  auto v = got.get();
+  ASSERT_EQ(v.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(v.front(), 1);
+  EXPECT_EQ(v.back(), n);
+}
+
 TEST_F(Faults, PutWhoseNodeDiedCannotBeRebuilt) {
   // A put lives with its owner, here the driver; a task's result without lineage
   // (max_retries=0) on a node that dies is lost for good, and get says why.
@@ -359,9 +378,11 @@ TEST_F(Faults, KilledControlStoreIsRestartedInPlaceAndKeepsTheCluster) {
     },
     20s))
     << head->output();
-  for (const auto& n : actors::nodes())
-    if (!n.is_driver)
+  for (const auto& n : actors::nodes()) {
+    if (!n.is_driver) {
       EXPECT_EQ(actors::get(actors::task(job::square).node(n.id, false).remote(std::int64_t{6}), 10s), 36);
+    }
+  }
   auto found = actors::get_actor<job::Counter>("kept-across");
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(actors::get(found->task(&job::Counter::add).remote(std::int64_t{1}), 10s), 3);

@@ -27,6 +27,9 @@ struct node_info {
   /// Port of the node's Prometheus endpoint (`/metrics`) on the address's host;
   /// 0 if it serves none.
   int metrics_port = 0;
+  /// host:port where the node serves large values over its data channel; empty
+  /// if it serves none (a node alone in its process).
+  std::string data_address;
 };
 
 /// Every node of the cluster, dead ones included, head first. In an embedded
