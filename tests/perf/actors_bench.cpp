@@ -212,6 +212,7 @@ const std::vector<step_def>& steps() {
     {"mem_per_small_object", {"mem_per_small_object"}, 90},
     {"live_actors", {"live_actors_create", "live_actors_call", "mem_per_idle_actor"}, 240},
     {"queued_tasks", {"queued_tasks"}, 380},
+    {"tasks_flood", {"tasks_flood"}, 480},
     {"scaling_tasks_async", {"scaling_tasks_async"}, 120, in_scaling},
     {"scaling_actor_calls_async", {"scaling_actor_calls_async"}, 120, in_scaling},
     {"cluster_stop", {"cluster_stop"}, 60, in_spec | in_scaling},
@@ -388,6 +389,7 @@ struct settings {
     {"small_objects", 100000},  // mem_per_small_object
     {"live_actors", 10000},     // live_actors
     {"queued_tasks", 1000000},  // queued_tasks
+    {"flood_tasks", 5000000},   // tasks_flood
     {"scaling_tasks", 50000},   // scaling_tasks_async, per node count
     {"scaling_calls", 20000},   // scaling_actor_calls_async, per node count
   };
@@ -593,6 +595,8 @@ class suite {
       live_actors();
     else if (id == "queued_tasks")
       queued_tasks();
+    else if (id == "tasks_flood")
+      tasks_flood();
     else if (id == "scaling_tasks_async")
       scaling_tasks_async();
     else if (id == "scaling_actor_calls_async")
@@ -1485,6 +1489,34 @@ class suite {
       .str("method", "n add(gate, i) tasks submitted while the gate task waits for a file; value = submit rate; "
                      "memory = RSS growth of all processes / n; drain = file created -> all n results in the "
                      "driver, each checked == i")
+      .emit();
+    refs.clear();
+  }
+
+  /// Millions of tiny tasks from one driver at once, spread over the workers: the
+  /// rate they drain at, and that nobody was declared dead on the way.
+  void tasks_flood() {
+    const i64 n = set_.count("flood_tasks");
+    std::vector<actors::object_ref<i64>> refs;
+    refs.reserve(static_cast<std::size_t>(n));
+    auto t0 = clk::now();
+    for (i64 i = 0; i < n; ++i)
+      refs.push_back(actors::task(benchjob::square).strategy(actors::spread).remote(i));
+    double submit = since(t0);
+    check_results(refs, 420s, "tasks_flood", [](std::size_t i) { return static_cast<i64>(i * i); });
+    double el = since(t0);
+    double dead = 0;
+    for (const auto& node : actors::nodes())
+      dead += node.alive ? 0 : 1;
+    check(dead == 0, "tasks_flood: " + std::to_string(static_cast<int>(dead)) + " process(es) declared dead");
+    line("tasks_flood", static_cast<double>(n) / el, "tasks/s")
+      .num("n", static_cast<double>(n))
+      .num("submit_s", submit)
+      .num("all_s", el)
+      .num("declared_dead", dead)
+      .num("correct", static_cast<double>(n))
+      .str("method", "n square(i) tasks with the spread strategy from one driver, one get of all, each checked; "
+                     "value = n / (first submit -> last result); declared_dead = nodes not alive after")
       .emit();
     refs.clear();
   }
