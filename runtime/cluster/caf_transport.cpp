@@ -64,6 +64,14 @@ struct caf_transport::impl {
   caf::actor served_control;
   std::string control_bind;
   std::uint16_t control_port = 0;
+  // Results on their way to each peer: the first goes at once; those made while
+  // the endpoint has not flushed yet go together in one message (result_batch).
+  struct outbox {
+    caf::actor to;
+    std::vector<std::string> results;
+    bool flush_pending = false;
+  };
+  std::unordered_map<caf::actor_addr, outbox> outboxes;
   // Peers this node opened (or is opening) a direct connection to, and the threads
   // doing it.
   std::set<node_id> connected;
@@ -128,6 +136,48 @@ struct caf_transport::impl {
               " (", sys.render(res.error()), "); messages go through the head");
       });
     }
+  }
+
+  /// Sends `result` to `to` at once if nothing is on its way there, else adds it
+  /// to the results the endpoint sends there in one message when it flushes.
+  void reply_result(const caf::actor& to, std::string result) {
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto& box = outboxes[to.address()];
+      if (box.flush_pending) {
+        box.results.push_back(std::move(result));
+        return;
+      }
+      box.to = to;
+      box.flush_pending = true;
+    }
+    counted_send(to, message_kind::result, std::move(result));
+    // Whatever comes for this peer before the endpoint gets to this goes with it.
+    caf::anon_send(endpoint, flush_atom::value, to.address());
+  }
+
+  /// The endpoint flushes the results gathered for `who`.
+  void flush(const caf::actor_addr& who) {
+    caf::actor to;
+    std::vector<std::string> results;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = outboxes.find(who);
+      if (i == outboxes.end())
+        return;
+      if (i->second.results.empty()) {
+        outboxes.erase(i);
+        return;
+      }
+      to = i->second.to;
+      results.swap(i->second.results);
+    }
+    if (results.size() == 1)
+      counted_send(to, message_kind::result, std::move(results.front()));
+    else
+      counted_send(to, message_kind::result_batch, wire::pack(wire::result_batch{std::move(results)}));
+    // Keep gathering while results keep coming: the next flush closes the window.
+    caf::anon_send(endpoint, flush_atom::value, who);
   }
 
   node_id node_of(const caf::actor_addr& who) const {
@@ -210,6 +260,7 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
       d->connect(view, eps);
     },
     [=](watch_atom, const caf::actor& who) { self->monitor(who); },
+    [=](flush_atom, const caf::actor_addr& who) { self->state.owner->flush(who); },
     [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
       auto* d = self->state.owner;
       auto* events = d->events.load();
@@ -343,7 +394,11 @@ bool caf_transport::send(const node_id& to, message_kind kind, std::string paylo
 
 void caf_transport::reply(const return_address& to, message_kind kind, std::string payload) {
   const auto* ep = static_cast<const caf::actor*>(to.handle());
-  if (ep && *ep)
+  if (!ep || !*ep)
+    return;
+  if (kind == message_kind::result)
+    impl_->reply_result(*ep, std::move(payload));
+  else
     impl_->counted_send(*ep, kind, std::move(payload));
 }
 

@@ -72,6 +72,12 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
       if (auto r = decode_payload<wire::result>(payload, "result"))
         ops_.answer(std::move(*r));
       return;
+    case message_kind::result_batch:
+      if (auto batch = decode_payload<wire::result_batch>(payload, "result batch"))
+        for (const auto& one : batch->results)
+          if (auto r = decode_payload<wire::result>(one, "result"))
+            ops_.answer(std::move(*r));
+      return;
     case message_kind::fetch:
       if (auto req = decode_payload<wire::fetch_request>(payload, "fetch request"))
         objects_.serve_fetch(*req, from);

@@ -39,6 +39,8 @@ enum class message_kind : std::uint8_t {
   bundle_remove = 10,
   /// wire::task_batch: several task requests; each answered with a wire::result.
   task_batch = 11,
+  /// wire::result_batch: several results to one node, in the order they were sent.
+  result_batch = 12,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

@@ -22,6 +22,8 @@ using stop_node_atom = caf::atom_constant<caf::atom("ac_stop")>;
 // with a payload (runtime/cluster/transport.hpp).
 using peer_atom = caf::atom_constant<caf::atom("ac_peer")>;
 using ask_atom = caf::atom_constant<caf::atom("ac_ask")>;
+/// The node endpoint to itself: send the results gathered for one peer.
+using flush_atom = caf::atom_constant<caf::atom("ac_flush")>;
 using state_atom = caf::atom_constant<caf::atom("ac_state")>;
 using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 

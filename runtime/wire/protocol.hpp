@@ -234,6 +234,16 @@ struct result {
   }
 };
 
+/// Several encoded `result`s to one node, in one message, in the order made.
+struct result_batch {
+  std::vector<std::string> results;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & results;
+  }
+};
+
 /// Tells a node that held an object for the sender that the sender dropped it.
 struct release_request {
   object_id id;
