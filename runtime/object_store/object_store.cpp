@@ -392,7 +392,7 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
                       + detail::demangle(want->name)
                       + ": use an object_ref of the type the task returns or put stored");
       try {
-        cell->value.value = want->decode(cell->encoded->bytes);
+        cell->value.value = want->decode(cell->encoded->bytes.data(), cell->encoded->bytes.size());
       } catch (const std::exception& e) {
         throw error(errc::serialization_failed, "object " + cell->id.to_string()
                                                   + " arrived from another node but cannot be "
@@ -413,7 +413,7 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
                               + " but cannot be read back: check that the spill directory "
                                 "was not removed or filled");
     try {
-      cell->value.value = want->decode(bytes);
+      cell->value.value = want->decode(bytes.data(), bytes.size());
     } catch (const std::exception& e) {
       throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spilled->path
                               + " is corrupt (" + e.what() + ")");
