@@ -261,7 +261,7 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
     if (cell->current() != object_cell::state::pending)
       return false;
     cell->bytes = bytes.size();
-    cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes)});
+    cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes), nullptr});
     cell->counted = true;
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
@@ -290,6 +290,25 @@ bool object_store::settle_remote(object_cell* cell, detail::object_cell::remote_
   return true;
 }
 
+bool object_store::settle_shared(object_cell* cell, std::string type_name,
+                                 std::shared_ptr<const shm_mapping> mapping) {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->current() != object_cell::state::pending)
+      return false;
+    // Not counted: the node that holds the segment counts its bytes.
+    cell->bytes = mapping->size();
+    cell->encoded = std::make_shared<object_cell::encoded_value>(
+      object_cell::encoded_value{std::move(type_name), {}, std::move(mapping)});
+    cell->state_.store(object_cell::state::ready, std::memory_order_release);
+    waiters.swap(cell->waiters);
+  }
+  for (auto& w : waiters)
+    w();
+  return true;
+}
+
 void object_store::keep_encoded(object_cell* cell, std::string bytes) {
   std::size_t before = 0;
   std::size_t after = 0;
@@ -297,10 +316,10 @@ void object_store::keep_encoded(object_cell* cell, std::string bytes) {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (!cell->value.value)
       return;
-    cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes)});
+    cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes), nullptr});
     cell->value = {};
     before = cell->bytes;
-    after = cell->bytes = cell->encoded->bytes.size();
+    after = cell->bytes = cell->encoded->view().size();
   }
   std::lock_guard<std::mutex> guard{mu_};
   if (cell->in_lru) {
@@ -314,12 +333,21 @@ void object_store::fill(object_cell* cell, std::string bytes) {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value || cell->encoded || !cell->remote)
       return;
-    cell->encoded.reset(new object_cell::encoded_value{cell->remote->type_name, std::move(bytes)});
-    cell->bytes = cell->encoded->bytes.size();
+    cell->encoded.reset(new object_cell::encoded_value{cell->remote->type_name, std::move(bytes), nullptr});
+    cell->bytes = cell->encoded->view().size();
     cell->counted = true;
   }
   std::lock_guard<std::mutex> guard{mu_};
   bytes_in_memory_ += cell->bytes;
+}
+
+void object_store::fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping) {
+  std::lock_guard<std::mutex> guard{cell->mu};
+  if (cell->value.value || cell->encoded || !cell->remote)
+    return;
+  cell->bytes = mapping->size();
+  cell->encoded = std::make_shared<object_cell::encoded_value>(
+    object_cell::encoded_value{cell->remote->type_name, {}, std::move(mapping)});
 }
 
 object_cell* object_store::find_or_make_foreign(const object_id& id, bool& created) {
@@ -372,11 +400,13 @@ void object_store::account(object_cell* cell) {
 }
 
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
-  std::vector<object_cell*> old_pins;
-  std::shared_ptr<const void> out;
   if (held_elsewhere(cell, want))
     throw object_lost_error("object " + cell->id.to_string() + " is held by node "
                             + cell->remote->node.to_string() + ", which this node cannot reach");
+  std::vector<object_cell*> old_pins;
+  std::shared_ptr<const void> out;
+  bool restored = false;
+  std::size_t newly_counted = 0;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value) {
@@ -385,45 +415,19 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
       return cell->value.value;
     }
     if (cell->encoded) {
-      if (cell->encoded->type_name != want->name)
-        throw error(errc::type_mismatch,
-                    "object " + cell->id.to_string() + " holds a "
-                      + detail::demangle(cell->encoded->type_name.c_str()) + ", but it was read as a "
-                      + detail::demangle(want->name)
-                      + ": use an object_ref of the type the task returns or put stored");
-      try {
-        cell->value.value = want->decode(cell->encoded->bytes.data(), cell->encoded->bytes.size());
-      } catch (const std::exception& e) {
-        throw error(errc::serialization_failed, "object " + cell->id.to_string()
-                                                  + " arrived from another node but cannot be "
-                                                    "decoded as a "
-                                                  + detail::demangle(want->name) + ": " + e.what());
-      }
-      cell->value.ops = want;
-      cell->encoded.reset();
-      return cell->value.value;
+      out = decode_encoded(cell, want, newly_counted);
+    } else {
+      out = restore_spilled(cell, want, old_pins);
+      restored = true;
     }
-    if (!same_type(cell->spilled->ops, want))
-      throw_mismatch(cell, cell->spilled->ops, want);
-    std::ifstream in(cell->spilled->path, std::ios::binary);
-    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (!in.good() && !in.eof())
-      throw object_lost_error("object " + cell->id.to_string() + " was spilled to "
-                              + cell->spilled->path
-                              + " but cannot be read back: check that the spill directory "
-                                "was not removed or filled");
-    try {
-      cell->value.value = want->decode(bytes.data(), bytes.size());
-    } catch (const std::exception& e) {
-      throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spilled->path
-                              + " is corrupt (" + e.what() + ")");
+  }
+  if (!restored) {
+    if (newly_counted > 0) {
+      std::lock_guard<std::mutex> guard{mu_};
+      cell->counted = true;
+      bytes_in_memory_ += newly_counted;
     }
-    cell->value.ops = want;
-    std::error_code ec;
-    std::filesystem::remove(cell->spilled->path, ec);
-    old_pins.swap(cell->spilled->pins);
-    cell->spilled.reset();
-    out = cell->value.value;
+    return out;
   }
   for (auto* p : old_pins)
     detail::release(p);
@@ -434,6 +438,62 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
   }
   account(cell);
   return out;
+}
+
+std::shared_ptr<const void> object_store::decode_encoded(object_cell* cell, const detail::type_ops* want,
+                                                         std::size_t& newly_counted) {
+  check_encoded_type(cell, want);
+  auto bytes = cell->encoded->view();
+  try {
+    cell->value.value = want->decode(bytes.data(), bytes.size());
+  } catch (const std::exception& e) {
+    throw error(errc::serialization_failed, "object " + cell->id.to_string()
+                                              + " arrived from another node but cannot be decoded as a "
+                                              + detail::demangle(want->name) + ": " + e.what());
+  }
+  cell->value.ops = want;
+  const bool was_mapped = cell->encoded->mapping != nullptr;
+  cell->encoded.reset();
+  if (was_mapped) {
+    // The mapping is another node's bytes and was not counted here; the value
+    // decoded from it is this node's, and counts (outside the LRU list, like
+    // other values from other nodes).
+    cell->bytes = want->byte_size(cell->value.value.get());
+    newly_counted = cell->bytes;
+  }
+  return cell->value.value;
+}
+
+void object_store::check_encoded_type(const object_cell* cell, const detail::type_ops* want) {
+  if (cell->encoded->type_name != want->name)
+    throw error(errc::type_mismatch,
+                "object " + cell->id.to_string() + " holds a " + detail::demangle(cell->encoded->type_name.c_str())
+                  + ", but it was read as a " + detail::demangle(want->name)
+                  + ": use an object_ref of the type the task returns or put stored");
+}
+
+std::shared_ptr<const void> object_store::restore_spilled(object_cell* cell, const detail::type_ops* want,
+                                                          std::vector<object_cell*>& old_pins) {
+  if (!same_type(cell->spilled->ops, want))
+    throw_mismatch(cell, cell->spilled->ops, want);
+  std::ifstream in(cell->spilled->path, std::ios::binary);
+  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!in.good() && !in.eof())
+    throw object_lost_error("object " + cell->id.to_string() + " was spilled to " + cell->spilled->path
+                            + " but cannot be read back: check that the spill directory was not removed or "
+                              "filled");
+  try {
+    cell->value.value = want->decode(bytes.data(), bytes.size());
+  } catch (const std::exception& e) {
+    throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spilled->path
+                            + " is corrupt (" + e.what() + ")");
+  }
+  cell->value.ops = want;
+  std::error_code ec;
+  std::filesystem::remove(cell->spilled->path, ec);
+  old_pins.swap(cell->spilled->pins);
+  cell->spilled.reset();
+  return cell->value.value;
 }
 
 bool object_store::spill_until_fits(std::size_t incoming) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/object_store/object_cell.hpp"
+#include "runtime/object_store/shared_memory.hpp"
 
 #include "actors/detail/failure.hpp"
 #include "actors/ids.hpp"
@@ -90,6 +91,14 @@ class object_store {
   /// do not go to disk themselves).
   bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
 
+  /// Settles a pending cell with a value encoded into a sealed shared-memory
+  /// segment that another node of this host holds (`mapping`, not null): it is
+  /// decoded from the mapping on the first read, and read in place by get_span.
+  /// False if it had settled already. The mapping is not counted against this
+  /// store's limit (the node holding the segment counts it), so it is never
+  /// refused; the value decoded from it on a read is counted.
+  bool settle_shared(object_cell* cell, std::string type_name, std::shared_ptr<const shm_mapping> mapping);
+
   /// Settles a pending cell as ready with its value held by another node
   /// (`where`); a read needs the remote layer to fetch it first (held_elsewhere).
   bool settle_remote(object_cell* cell, detail::object_cell::remote_copy where);
@@ -101,6 +110,11 @@ class object_store {
   /// Gives a cell whose value another node holds the value's bytes (the fetch
   /// finished). No effect if the cell has its value already.
   void fill(object_cell* cell, std::string bytes);
+
+  /// Like `fill`, with the value's bytes in a shared-memory segment of another
+  /// node of this host (`mapping`, not null), as `settle_shared`. No effect if
+  /// the cell has its value already.
+  void fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping);
 
   /// True while a ready cell's value is held by another node only: the remote
   /// layer fetches it (fill) before it can be read here. Throws actors::error if
@@ -146,6 +160,19 @@ class object_store {
 
  private:
   void account(object_cell* cell);
+  /// Decodes the cell's encoded bytes as `want` into its value and drops them;
+  /// `newly_counted` is set to the bytes to count if they were not counted
+  /// before (another node's mapping). The cell's mutex is held.
+  std::shared_ptr<const void> decode_encoded(object_cell* cell, const detail::type_ops* want,
+                                             std::size_t& newly_counted);
+  /// Throws type_mismatch unless the cell's encoded bytes are a `want`. The
+  /// cell's mutex is held.
+  static void check_encoded_type(const object_cell* cell, const detail::type_ops* want);
+  /// Reads a spilled value back as `want` and removes its file; its pins go to
+  /// `old_pins`, for the caller to release after the cell's mutex. The cell's
+  /// mutex is held.
+  std::shared_ptr<const void> restore_spilled(object_cell* cell, const detail::type_ops* want,
+                                              std::vector<object_cell*>& old_pins);
   /// Spills the oldest spillable values until `incoming` more bytes fit under
   /// the limit. False if it could not get there; `spill_problem_` says why.
   bool spill_until_fits(std::size_t incoming);

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <fcntl.h>
@@ -28,6 +29,8 @@ namespace {
 
 using actors::detail::object_cell;
 using actors::runtime::object_store;
+using actors::runtime::shm_mapping;
+using actors::runtime::shm_registry;
 
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * KiB;
@@ -101,6 +104,36 @@ const T& as(const std::shared_ptr<const void>& p) {
   return *static_cast<const T*>(p.get());
 }
 
+/// A sealed segment holding `bytes`, made by `registry` as another node of this
+/// host would make it.
+std::shared_ptr<const shm_mapping> segment_of(shm_registry& registry, const std::string& bytes) {
+  auto writer = registry.create(bytes.size());
+  if (!writer)
+    throw std::runtime_error(writer.error().message);
+  std::memcpy(writer->data(), bytes.data(), bytes.size());
+  auto sealed = writer->seal();
+  if (!sealed)
+    throw std::runtime_error(sealed.error().message);
+  return std::make_shared<const shm_mapping>(std::move(*sealed));
+}
+
+bool in_dev_shm(const std::string& name) {
+  return fs::exists("/dev/shm" + name);
+}
+
+/// Segments under /dev/shm that this process owns.
+std::vector<std::string> own_segments() {
+  std::vector<std::string> out;
+  const auto me = actors::runtime::this_process();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
+    auto parsed = actors::runtime::parse_shm_name(e.path().filename().string());
+    if (parsed && parsed->owner == me)
+      out.push_back("/" + e.path().filename().string());
+  }
+  return out;
+}
+
 /// A store of its own per test, with cells released before the store goes.
 class ObjectStore : public ::testing::Test {
  protected:
@@ -125,6 +158,8 @@ class ObjectStore : public ::testing::Test {
       actors::detail::release(c);
     cells_.clear();
     store_.reset();
+    // Nothing a test made stays in /dev/shm.
+    EXPECT_EQ(own_segments(), std::vector<std::string>{});
   }
 
   /// Keeps the cell for release at the end of the test.
@@ -586,6 +621,63 @@ TEST_F(ObjectStore, OnSettledCallbackRunsOnceWhenSettledWithFailure) {
   ASSERT_TRUE(store().settle(c, actors::detail::failure{actors::errc::task_failed, "boom", "f", "n"}));
   EXPECT_FALSE(store().settle(c, actors::detail::failure{actors::errc::cancelled, "x", {}, {}}));
   EXPECT_EQ(calls.load(), 1);
+}
+
+// -- values in another node's shared memory -------------------------------------------------
+
+TEST_F(ObjectStore, SettleSharedReadsFromTheMappingWithoutCountingIt) {
+  // The segment of another node of this host: its store counts the bytes.
+  shm_registry holder(actors::node_id{0x7777});
+  const blob b = make_blob(3 * MiB + 5, 11);
+  auto mapping = segment_of(holder, actors::detail::encode(b));
+  auto* c = keep(store().create_pending());
+  ASSERT_TRUE(store().settle_shared(c, actors::detail::ops_of<blob>()->name, mapping));
+  EXPECT_EQ(c->current(), object_cell::state::ready);
+  EXPECT_FALSE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_FALSE(store().settle_shared(c, actors::detail::ops_of<blob>()->name, mapping));
+
+  // A read of the wrong type is refused and leaves the bytes as they are.
+  try {
+    (void)store().value(c, actors::detail::ops_of<std::string>());
+    FAIL() << "a blob in shared memory was read as a string";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::type_mismatch) << e.what();
+  }
+
+  // The holder unlinks the segment: a mapping made before stays readable.
+  holder.remove(mapping->name());
+  EXPECT_FALSE(in_dev_shm(mapping->name()));
+  auto v = store().value(c, actors::detail::ops_of<blob>());
+  EXPECT_EQ(as<blob>(v), b);
+  // The value decoded from the mapping is this node's, and counts.
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b));
+  EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), v.get());
+  drop(c);
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+}
+
+TEST_F(ObjectStore, FillSharedGivesACellHeldElsewhereItsBytes) {
+  shm_registry holder(actors::node_id{0x7777});
+  const blob b = make_blob(2 * MiB, 12);
+  auto* c = keep(store().create_pending());
+  object_cell::remote_copy where;
+  where.node = actors::node_id{0x7777};
+  where.id = actors::object_id{0x7777, 1};
+  where.type_name = actors::detail::ops_of<blob>()->name;
+  where.size = 2 * MiB;
+  ASSERT_TRUE(store().settle_remote(c, where));
+  EXPECT_TRUE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+
+  store().fill_shared(c, segment_of(holder, actors::detail::encode(b)));
+  EXPECT_FALSE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+
+  // Once the cell has its value, a second fill changes nothing.
+  auto before = store().value(c, actors::detail::ops_of<blob>()).get();
+  store().fill_shared(c, segment_of(holder, actors::detail::encode(make_blob(10, 1))));
+  EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), before);
 }
 
 // -- published objects ------------------------------------------------------------------------
