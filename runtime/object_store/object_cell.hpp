@@ -99,6 +99,23 @@ class object_cell {
     std::vector<object_cell*> pins;
   };
   std::unique_ptr<spill_record> spilled;
+  /// This node's sealed shared-memory segment holding the value's encoding
+  /// (object_store::share), which other processes of the host map and read.
+  /// Unlinked when the cell is freed or its value spills. Null while not shared.
+  struct shared_segment {
+    std::shared_ptr<const runtime::shm_mapping> mapping;
+    std::string type_name;
+    /// The value's type, to spill the segment's bytes as it; null when only its
+    /// name is known (an encoding from another node), and then it does not spill.
+    const type_ops* ops = nullptr;
+    /// The objects named inside the encoding, alive while the segment is.
+    std::vector<object_cell*> pins;
+    /// The segment's bytes counted on top of `bytes`: its size while the value
+    /// is in memory too; 0 while the segment is the only copy (`encoded` maps
+    /// it, and `bytes` is its size).
+    std::size_t extra = 0;
+  };
+  std::unique_ptr<shared_segment> shared;
   /// Weight of the value as accounted by the store.
   std::size_t bytes = 0;
   /// `bytes` is counted in the store's total outside the LRU list (encoded

@@ -54,7 +54,8 @@ bool same_type(const detail::type_ops* a, const detail::type_ops* b) {
 
 object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir,
                            remote_release_listener* remote)
-  : node_(node), remote_(remote), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
+  : node_(node), remote_(remote), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)),
+    shm_(node) {
   for (auto& slot : live_stores) {
     object_store* none = nullptr;
     if (slot.compare_exchange_strong(none, this))
@@ -202,38 +203,30 @@ bool object_store::settle_remote(object_cell* cell, detail::object_cell::remote_
   return true;
 }
 
-bool object_store::settle_shared(object_cell* cell, std::string type_name,
-                                 std::shared_ptr<const shm_mapping> mapping) {
-  std::vector<std::function<void()>> waiters;
-  {
-    std::lock_guard<std::mutex> guard{cell->mu};
-    if (cell->current() != object_cell::state::pending)
-      return false;
-    // Not counted: the node that holds the segment counts its bytes.
-    cell->bytes = mapping->size();
-    cell->encoded = std::make_shared<object_cell::encoded_value>(
-      object_cell::encoded_value{std::move(type_name), {}, std::move(mapping)});
-    cell->state_.store(object_cell::state::ready, std::memory_order_release);
-    waiters.swap(cell->waiters);
-  }
-  for (auto& w : waiters)
-    w();
-  return true;
-}
-
 void object_store::keep_encoded(object_cell* cell, std::string bytes) {
   std::size_t before = 0;
   std::size_t after = 0;
+  std::size_t segment_extra = 0;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (!cell->value.value)
       return;
-    cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes), nullptr});
+    if (cell->shared) {
+      // The segment holds this encoding already: it becomes the only copy.
+      auto& seg = *cell->shared;
+      cell->encoded = std::make_shared<object_cell::encoded_value>(
+        object_cell::encoded_value{seg.type_name, {}, seg.mapping});
+      seg.ops = cell->value.ops;
+      segment_extra = std::exchange(seg.extra, 0);
+    } else {
+      cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes), nullptr});
+    }
     cell->value = {};
     before = cell->bytes;
     after = cell->bytes = cell->encoded->view().size();
   }
   std::lock_guard<std::mutex> guard{mu_};
+  bytes_in_memory_ -= segment_extra;
   if (cell->in_lru) {
     bytes_in_memory_ -= before;
     bytes_in_memory_ += after;
@@ -251,15 +244,6 @@ void object_store::fill(object_cell* cell, std::string bytes) {
   }
   std::lock_guard<std::mutex> guard{mu_};
   bytes_in_memory_ += cell->bytes;
-}
-
-void object_store::fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping) {
-  std::lock_guard<std::mutex> guard{cell->mu};
-  if (cell->value.value || cell->encoded || !cell->remote)
-    return;
-  cell->bytes = mapping->size();
-  cell->encoded = std::make_shared<object_cell::encoded_value>(
-    object_cell::encoded_value{cell->remote->type_name, {}, std::move(mapping)});
 }
 
 object_cell* object_store::find_or_make_foreign(const object_id& id, bool& created) {
@@ -336,7 +320,8 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
   if (!restored) {
     if (newly_counted > 0) {
       std::lock_guard<std::mutex> guard{mu_};
-      cell->counted = true;
+      if (!cell->in_lru)
+        cell->counted = true;
       bytes_in_memory_ += newly_counted;
     }
     return out;
@@ -366,10 +351,15 @@ std::shared_ptr<const void> object_store::decode_encoded(object_cell* cell, cons
   cell->value.ops = want;
   const bool was_mapped = cell->encoded->mapping != nullptr;
   cell->encoded.reset();
-  if (was_mapped) {
-    // The mapping is another node's bytes and was not counted here; the value
-    // decoded from it is this node's, and counts (outside the LRU list, like
-    // other values from other nodes).
+  if (was_mapped && cell->shared) {
+    // This node's own segment, which was the only copy and counted as `bytes`:
+    // it stays, counted on top of the value now in memory too.
+    cell->shared->extra = std::exchange(cell->bytes, want->byte_size(cell->value.value.get()));
+    newly_counted = cell->bytes;
+  } else if (was_mapped) {
+    // Another node's segment, not counted here; the value decoded from it is
+    // this node's, and counts (outside the LRU list, like other values from
+    // other nodes).
     cell->bytes = want->byte_size(cell->value.value.get());
     newly_counted = cell->bytes;
   }
@@ -462,6 +452,7 @@ void object_store::forget(object_cell* cell) noexcept {
   if (remote_ && cell->id.owner != node_.value)
     remote_->borrow_released(cell->id);
   std::string spill_path;
+  std::string segment;
   {
     std::lock_guard<std::mutex> guard{mu_};
     --objects_;
@@ -470,6 +461,10 @@ void object_store::forget(object_cell* cell) noexcept {
       bytes_in_memory_ -= cell->bytes;
     } else if (cell->counted) {
       bytes_in_memory_ -= cell->bytes;
+    }
+    if (cell->shared) {
+      bytes_in_memory_ -= cell->shared->extra;
+      segment = cell->shared->mapping->name();
     }
     if (cell->published) {
       auto i = published_.find(cell->id);
@@ -485,6 +480,8 @@ void object_store::forget(object_cell* cell) noexcept {
     std::error_code ec;
     std::filesystem::remove(spill_path, ec);
   }
+  if (!segment.empty())
+    shm_.remove(segment);
 }
 
 std::vector<std::vector<std::string>> object_store::describe(std::size_t limit) const {
@@ -595,6 +592,8 @@ void release(object_cell* cell) noexcept {
   std::vector<object_cell*> pins;
   if (cell->spilled)
     pins.swap(cell->spilled->pins);
+  if (cell->shared)
+    pins.insert(pins.end(), cell->shared->pins.begin(), cell->shared->pins.end());
   delete cell;
   for (auto* p : pins)
     release(p);

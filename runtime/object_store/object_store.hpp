@@ -14,13 +14,31 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace actors::runtime {
 
 using detail::object_cell;
+
+/// Values whose encoding is at least this large are shared through a segment
+/// (object_store::share): a segment costs the same fixed handful of system calls
+/// whatever its size (create, reserve, map, seal, and the reader's open and map),
+/// which only large values repay by not being copied through a socket.
+inline constexpr std::size_t shared_memory_threshold = std::size_t{1} << 20;
+
+/// A value in a sealed shared-memory segment of this node (object_store::share).
+struct shared_copy {
+  /// The segment's name, for open_shm_segment in a process of this host.
+  std::string segment;
+  /// The value's type (mangled).
+  std::string type_name;
+  /// The segment's size: the bytes of the value's encoding.
+  std::size_t size = 0;
+};
 
 /// Figures the store reports.
 struct object_store_stats {
@@ -116,6 +134,23 @@ class object_store {
   /// the cell has its value already.
   void fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping);
 
+  /// Puts the encoding of a ready value held here (in memory, as bytes, or
+  /// spilled) into a sealed shared-memory segment of this node, so that another
+  /// process of this host maps it and decodes it in place: no socket, no copy.
+  /// Encodes once: later calls return the same segment, until the value spills
+  /// (then its segment is unlinked; a later call makes a new one). The segment
+  /// is unlinked when the cell is freed and when the store goes; mappings made of
+  /// it stay valid. Its bytes count against the limit like a value's (room is
+  /// made by spilling first), and a cell whose only copy is the segment is read
+  /// from it here too.
+  ///
+  /// Nullopt if the encoding is smaller than shared_memory_threshold, if the cell
+  /// is not ready or its value is held by another node, or (logged once per
+  /// reason) if the value has no encoding, no room can be made, or the segment
+  /// cannot be made (/dev/shm full): the caller then sends the bytes over the
+  /// socket.
+  std::optional<shared_copy> share(object_cell* cell);
+
   /// True while a ready cell's value is held by another node only: the remote
   /// layer fetches it (fill) before it can be read here. Throws actors::error if
   /// that value is not of type `want`.
@@ -179,7 +214,11 @@ class object_store {
   bool spill(object_cell* cell);
   /// Writes `bytes` to the spill file of object `id`, all or nothing. The path,
   /// or empty with `problem` saying why (a partly written file is removed).
-  std::string write_spill_file(const object_id& id, const std::string& bytes, std::string& problem);
+  std::string write_spill_file(const object_id& id, std::string_view bytes, std::string& problem);
+  /// Spills until `bytes` more fit under the limit; false if they cannot.
+  bool room_for(std::size_t bytes);
+  /// Logs why share() gave nothing, the first time for each `reason` (a bit).
+  void share_refused(unsigned reason, const std::string& why);
   /// Room for a new value of `bytes` bytes: spills older values, or writes
   /// `value` (if given and encodable) to disk in `cell`. Empty if the value may
   /// settle (and `spilled_path` is set if it went to disk), otherwise the text
@@ -214,6 +253,12 @@ class object_store {
   // Why the last attempt to spill could not make room.
   std::string spill_problem_;
   std::unordered_map<object_id, object_cell*> published_;
+  // The reasons share() logged already (bits).
+  unsigned share_refusals_logged_ = 0;
+  // This node's shared-memory segments (share). Built with the store, which
+  // removes those that dead processes of the host left; unlinks the remaining
+  // ones when the store goes.
+  shm_registry shm_;
   // Serialises spilling so two threads do not pick the same victims.
   std::mutex spill_mu_;
 };

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <string_view>
 #include <system_error>
 #include <unistd.h>
 #include <utility>
@@ -66,7 +67,7 @@ std::string object_store::full_message(std::size_t incoming, const std::string& 
            "or give the spill directory room";
 }
 
-std::string object_store::write_spill_file(const object_id& id, const std::string& bytes, std::string& problem) {
+std::string object_store::write_spill_file(const object_id& id, std::string_view bytes, std::string& problem) {
   auto path = (spill_dir_ / (id.to_string() + ".obj")).string();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -107,13 +108,15 @@ bool object_store::spill_until_fits(std::size_t incoming) {
       if (bytes_in_memory_ + incoming <= limit_)
         return true;
       // Oldest first; skip values a running task or reader shares right now, and
-      // types that have no encoding.
+      // types that have no encoding. A value whose only copy is this node's
+      // segment spills from it.
       for (auto* c = lru_head_; c; c = c->lru_next) {
         std::unique_lock<std::mutex> cell_lock{c->mu, std::try_to_lock};
         if (!cell_lock.owns_lock())
           continue;
-        if (c->value.value && c->value.value.use_count() == 1 && c->value.ops->encode
-            && c->refs.load(std::memory_order_relaxed) > 0) {
+        bool spillable = c->value.value ? c->value.value.use_count() == 1 && c->value.ops->encode
+                                        : c->shared && c->shared->ops && c->encoded;
+        if (spillable && c->refs.load(std::memory_order_relaxed) > 0) {
           victim = c;
           break;
         }
@@ -140,24 +143,30 @@ bool object_store::spill_until_fits(std::size_t incoming) {
 
 bool object_store::spill(object_cell* cell) {
   std::unique_lock<std::mutex> guard{cell->mu};
-  if (!cell->value.value)
+  if (!cell->value.value && !cell->shared)
     return true;
   std::vector<object_cell*> pins;
-  std::string bytes;
-  try {
-    reference_collector collect;
-    bytes = cell->value.ops->encode(cell->value.value.get());
-    pins = collect.take();
-  } catch (const std::exception& e) {
-    log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), ": ",
-        e.what());
-    // It stays in memory, counted outside the LRU list: it is not offered for
-    // spilling again.
-    guard.unlock();
-    std::lock_guard<std::mutex> g{mu_};
-    cell->counted = true;
-    spill_problem_ = "object " + cell->id.to_string() + " cannot be encoded: " + e.what();
-    return false;
+  std::string encoded;
+  std::string_view bytes;
+  // A shared value's segment holds its encoding (and its pins) already.
+  if (cell->shared) {
+    bytes = {reinterpret_cast<const char*>(cell->shared->mapping->data()), cell->shared->mapping->size()};
+  } else {
+    try {
+      reference_collector collect;
+      encoded = cell->value.ops->encode(cell->value.value.get());
+      bytes = encoded;
+      pins = collect.take();
+    } catch (const std::exception& e) {
+      log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), ": ", e.what());
+      // It stays in memory, counted outside the LRU list: it is not offered for
+      // spilling again.
+      guard.unlock();
+      std::lock_guard<std::mutex> g{mu_};
+      cell->counted = true;
+      spill_problem_ = "object " + cell->id.to_string() + " cannot be encoded: " + e.what();
+      return false;
+    }
   }
   std::string problem;
   auto path = write_spill_file(cell->id, bytes, problem);
@@ -174,14 +183,27 @@ bool object_store::spill(object_cell* cell) {
     lru_push(cell);
     return false;
   }
-  cell->spilled.reset(new object_cell::spill_record{std::move(path), cell->value.ops, std::move(pins)});
-  cell->value = {};
+  const detail::type_ops* ops = cell->value.value ? cell->value.ops : cell->shared->ops;
   auto bytes_freed = cell->bytes;
+  std::string segment;
+  if (cell->shared) {
+    // The segment goes: readers that mapped it keep their mapping.
+    pins = std::move(cell->shared->pins);
+    bytes_freed += cell->shared->extra;
+    segment = cell->shared->mapping->name();
+    cell->shared.reset();
+    cell->encoded.reset();
+  }
+  cell->spilled.reset(new object_cell::spill_record{std::move(path), ops, std::move(pins)});
+  cell->value = {};
+  auto weight = cell->bytes;
   guard.unlock();
+  if (!segment.empty())
+    shm_.remove(segment);
   std::lock_guard<std::mutex> g{mu_};
   bytes_in_memory_ -= bytes_freed;
   ++spilled_objects_;
-  spilled_bytes_total_ += bytes_freed;
+  spilled_bytes_total_ += weight;
   return true;
 }
 

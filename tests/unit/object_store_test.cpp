@@ -10,6 +10,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -17,10 +18,12 @@
 #include <fstream>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -29,6 +32,7 @@ namespace {
 
 using actors::detail::object_cell;
 using actors::runtime::object_store;
+using actors::runtime::shared_memory_threshold;
 using actors::runtime::shm_mapping;
 using actors::runtime::shm_registry;
 
@@ -678,6 +682,237 @@ TEST_F(ObjectStore, FillSharedGivesACellHeldElsewhereItsBytes) {
   auto before = store().value(c, actors::detail::ops_of<blob>()).get();
   store().fill_shared(c, segment_of(holder, actors::detail::encode(make_blob(10, 1))));
   EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), before);
+}
+
+// -- sharing this node's values ------------------------------------------------------------
+
+/// The bytes of segment `name`, mapped anew, or empty if it cannot be opened.
+std::string segment_bytes(const std::string& name) {
+  auto m = actors::runtime::open_shm_segment(name);
+  if (!m)
+    return {};
+  return std::string(reinterpret_cast<const char*>(m->data()), m->size());
+}
+
+TEST_F(ObjectStore, ShareMakesOneSegmentPerValueUntilTheCellIsFreed) {
+  const blob b = make_blob(3 * MiB + 1, 21);
+  const auto encoded = actors::detail::encode(b);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  auto first = store().share(c);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type_name, actors::detail::ops_of<blob>()->name);
+  EXPECT_EQ(first->size, encoded.size());
+  EXPECT_TRUE(in_dev_shm(first->segment));
+  EXPECT_TRUE(segment_bytes(first->segment) == encoded);
+
+  // Encoded once: a second call gives the same segment, and no other is made.
+  auto second = store().share(c);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->segment, first->segment);
+  EXPECT_EQ(own_segments(), std::vector<std::string>{first->segment});
+
+  // The segment counts against the limit, on top of the value it copies.
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b) + encoded.size());
+  // Reads here still share the value itself.
+  EXPECT_EQ(&as<blob>(store().value(c, actors::detail::ops_of<blob>())),
+            &as<blob>(store().value(c, actors::detail::ops_of<blob>())));
+
+  // A mapping made before the cell is freed stays readable after.
+  auto mapped = actors::runtime::open_shm_segment(first->segment);
+  ASSERT_TRUE(mapped);
+  drop(c);
+  EXPECT_FALSE(in_dev_shm(first->segment));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_EQ(std::memcmp(mapped->data(), encoded.data(), encoded.size()), 0);
+}
+
+TEST_F(ObjectStore, SegmentsGoWhenTheStoreIsDestroyed) {
+  auto* a = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 22))));
+  auto* b = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 23))));
+  auto sa = store().share(a);
+  auto sb = store().share(b);
+  ASSERT_TRUE(sa && sb);
+  EXPECT_NE(sa->segment, sb->segment);
+  // The cells outlive the store (references kept past shutdown): the segments do not.
+  store_.reset();
+  EXPECT_FALSE(in_dev_shm(sa->segment));
+  EXPECT_FALSE(in_dev_shm(sb->segment));
+}
+
+TEST_F(ObjectStore, ShareOfAValueBelowTheThresholdGivesNothing) {
+  // A blob encodes as its length (8 bytes) and its bytes.
+  auto* below = keep(store().create_ready(actors::detail::box(make_blob(shared_memory_threshold - 9, 24))));
+  auto* at = keep(store().create_ready(actors::detail::box(make_blob(shared_memory_threshold - 8, 25))));
+  auto* small = keep(store().create_ready(actors::detail::box(std::string("small"))));
+  EXPECT_FALSE(store().share(below));
+  EXPECT_FALSE(store().share(small));
+  EXPECT_EQ(own_segments(), std::vector<std::string>{});
+  auto shared = store().share(at);
+  ASSERT_TRUE(shared);
+  EXPECT_EQ(shared->size, shared_memory_threshold);
+}
+
+TEST_F(ObjectStore, ShareOfWhatIsNotHereGivesNothing) {
+  unspillable u;
+  auto* no_encoding = keep(store().create_ready(actors::detail::box(u)));
+  auto* pending = keep(store().create_pending());
+  auto* failed = keep(store().create_failed(actors::detail::failure{actors::errc::task_failed, "x", {}, {}}));
+  EXPECT_FALSE(store().share(no_encoding));
+  EXPECT_FALSE(store().share(pending));
+  EXPECT_FALSE(store().share(failed));
+
+  // Bytes mapped from another node's segment are that node's to share.
+  shm_registry holder(actors::node_id{0x7777});
+  auto* mapped = keep(store().create_pending());
+  ASSERT_TRUE(store().settle_shared(mapped, actors::detail::ops_of<blob>()->name,
+                                    segment_of(holder, actors::detail::encode(make_blob(2 * MiB, 26)))));
+  EXPECT_FALSE(store().share(mapped));
+  EXPECT_EQ(own_segments().size(), 1u); // the holder's only
+}
+
+// A file-size limit makes reserving the segment's memory fail (EFBIG), as a
+// full /dev/shm does (ENOSPC): nothing is shared, and nothing is left behind.
+TEST_F(ObjectStore, ShareGivesNothingWhenTheSegmentCannotBeMade) {
+  const blob b = make_blob(2 * MiB, 34);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  const auto before = store().stats().bytes_in_memory;
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 1 * MiB;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto refused = store().share(c);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(own_segments(), std::vector<std::string>{});
+  EXPECT_EQ(store().stats().bytes_in_memory, before);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+  // Once segments can be made again, the value is shared.
+  EXPECT_TRUE(store().share(c));
+}
+
+TEST_F(ObjectStore, SharedValueCountsAgainstTheLimitAndSpillsWithItsSegment) {
+  make_store(10 * MiB);
+  const blob a = make_blob(3 * MiB, 27);
+  auto* ca = keep(store().create_ready(actors::detail::box(a)));
+  auto shared = store().share(ca);
+  ASSERT_TRUE(shared);
+  EXPECT_GE(store().stats().bytes_in_memory, 6 * MiB);
+  auto mapped = actors::runtime::open_shm_segment(shared->segment);
+  ASSERT_TRUE(mapped);
+
+  // 6 MiB for a (value and segment) and 5 MiB more pass the limit: a spills,
+  // value and segment, although 3 MiB alone would have been enough.
+  auto* cb = keep(store().create_ready(actors::detail::box(make_blob(5 * MiB, 28))));
+  ASSERT_EQ(cb->current(), object_cell::state::ready);
+  EXPECT_TRUE(is_spilled(ca));
+  EXPECT_FALSE(in_dev_shm(shared->segment));
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(make_blob(5 * MiB, 28)));
+  // A reader that mapped it keeps reading it.
+  EXPECT_EQ(std::memcmp(mapped->data(), actors::detail::encode(a).data(), mapped->size()), 0);
+
+  // Restored from the spill file, byte for byte; sharing again makes a new segment.
+  EXPECT_EQ(as<blob>(store().value(ca, actors::detail::ops_of<blob>())), a);
+  EXPECT_FALSE(is_spilled(ca));
+  auto again = store().share(ca);
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->segment, shared->segment);
+  EXPECT_LE(store().stats().bytes_in_memory, limit());
+}
+
+TEST_F(ObjectStore, ShareOfASpilledValueServesLocalReadsFromTheSegment) {
+  make_store(7 * MiB);
+  const blob a = make_blob(3 * MiB, 29);
+  auto* ca = keep(store().create_ready(actors::detail::box(a)));
+  auto* cb = keep(store().create_ready(actors::detail::box(make_blob(3 * MiB, 30))));
+  auto* cc = keep(store().create_ready(actors::detail::box(make_blob(3 * MiB, 31))));
+  ASSERT_TRUE(is_spilled(ca));
+  auto file = spill_path_of(ca);
+  drop(cb);
+  ASSERT_FALSE(is_spilled(cc));
+
+  // The spill file's bytes go into the segment, which is then the only copy.
+  auto shared = store().share(ca);
+  ASSERT_TRUE(shared);
+  EXPECT_FALSE(is_spilled(ca));
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_FALSE(in_memory(ca));
+  EXPECT_TRUE(segment_bytes(shared->segment) == actors::detail::encode(a));
+  auto before_read = store().stats();
+  EXPECT_EQ(before_read.spilled_objects, 0u);
+  EXPECT_EQ(before_read.bytes_in_memory, actors::detail::byte_size(make_blob(3 * MiB, 31)) + shared->size);
+
+  // A read here decodes from the segment, which stays for other processes.
+  EXPECT_EQ(as<blob>(store().value(ca, actors::detail::ops_of<blob>())), a);
+  EXPECT_TRUE(in_dev_shm(shared->segment));
+  EXPECT_EQ(store().share(ca)->segment, shared->segment);
+  EXPECT_EQ(store().stats().bytes_in_memory, before_read.bytes_in_memory + actors::detail::byte_size(a));
+}
+
+TEST_F(ObjectStore, ShareOfAnEncodingMovesItIntoTheSegment) {
+  const blob b = make_blob(2 * MiB, 32);
+  auto* c = keep(store().create_pending());
+  ASSERT_TRUE(store().settle_encoded(c, actors::detail::ops_of<blob>()->name, actors::detail::encode(b)));
+  auto counted = store().stats().bytes_in_memory;
+  auto shared = store().share(c);
+  ASSERT_TRUE(shared);
+  // The same bytes, now in the segment instead of a string.
+  EXPECT_EQ(store().stats().bytes_in_memory, counted);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+  drop(c);
+  EXPECT_FALSE(in_dev_shm(shared->segment));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+}
+
+TEST_F(ObjectStore, KeepingTheEncodingOfASharedValueKeepsTheSegmentOnly) {
+  const blob b = make_blob(2 * MiB, 35);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  auto shared = store().share(c);
+  ASSERT_TRUE(shared);
+  // The value kept for another node as its encoding: the segment is that encoding.
+  store().keep_encoded(c, "unused: the segment holds the encoding");
+  EXPECT_FALSE(in_memory(c));
+  EXPECT_EQ(store().stats().bytes_in_memory, shared->size);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+  EXPECT_EQ(store().stats().bytes_in_memory, shared->size + actors::detail::byte_size(b));
+  drop(c);
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_FALSE(in_dev_shm(shared->segment));
+}
+
+TEST_F(ObjectStore, ASharedValueIsReadByAnotherProcessOfTheHost) {
+  const blob b = make_blob(5 * MiB + 3, 33);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  auto shared = store().share(c);
+  ASSERT_TRUE(shared);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // A second process of this host: only the segment's name crosses.
+    ::alarm(30);
+    auto m = actors::runtime::open_shm_segment(shared->segment);
+    if (!m)
+      ::_exit(2);
+    auto value = actors::detail::ops_of<blob>()->decode(reinterpret_cast<const char*>(m->data()), m->size());
+    const auto& got = *static_cast<const blob*>(value.get());
+    ::_exit(got == make_blob(5 * MiB + 3, 33) ? 0 : 1);
+  }
+  ASSERT_GT(pid, 0) << std::strerror(errno);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL() << "the reading process did not finish in 30 s";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "the reading process died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: the segment did not open; 1: it decoded to other bytes";
 }
 
 // -- published objects ------------------------------------------------------------------------
