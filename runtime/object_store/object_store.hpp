@@ -169,6 +169,14 @@ class object_store {
   /// object_lost_error if another node holds the value (held_elsewhere).
   std::shared_ptr<const void> value(object_cell* cell, const detail::type_ops* want);
 
+  /// The elements of the std::vector stored in a ready cell, as type `want`,
+  /// without a copy (get_span): in the value if it is in memory; straight in
+  /// the encoded bytes (a mapping or a string) if `layout` says the elements lie
+  /// there raw and they are aligned for their type; otherwise in the value
+  /// decoded (or restored) once, as `value` does. The run keeps what it points
+  /// into and a count on the cell. Throws what `value` throws.
+  detail::element_run elements(object_cell* cell, const detail::type_ops* want, const detail::vector_layout& layout);
+
   /// Makes the cell findable by its id.
   void publish(object_cell* cell);
 

@@ -1,17 +1,21 @@
 // Shared values: values of this node put into sealed shared-memory segments
-// (share) so that other processes of the host map and read them, and values read
-// from the segments of other nodes of the host (settle_shared, fill_shared). The
-// segments themselves are shared_memory.hpp's.
+// (share) so that other processes of the host map and read them, values read
+// from the segments of other nodes of the host (settle_shared, fill_shared), and
+// the elements of stored vectors read where they lie (elements, for get_span).
+// The segments themselves are shared_memory.hpp's.
 
 #include "runtime/object_store/object_store.hpp"
 
 #include "runtime/common/log.hpp"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <optional>
+#include <string_view>
+#include <tuple>
 #include <unistd.h>
 #include <utility>
 
@@ -72,6 +76,43 @@ bool read_whole(const std::string& path, std::byte* out, std::size_t size) {
   ::close(fd);
   return done == size;
 }
+
+// The elements of a vector encoded in `bytes`, if they are there as they are
+// in memory (`layout`) and aligned for their type: first element and count.
+std::optional<std::pair<const void*, std::size_t>> raw_elements(std::string_view bytes,
+                                                                const detail::vector_layout& layout) {
+  constexpr std::size_t count_size = sizeof(std::uint64_t);
+  if (layout.raw_offset < count_size || bytes.size() < layout.raw_offset
+      || bytes.substr(0, layout.prefix.size()) != layout.prefix)
+    return std::nullopt;
+  std::uint64_t count = 0;
+  std::memcpy(&count, bytes.data() + layout.raw_offset - count_size, count_size);
+  const std::size_t body = bytes.size() - layout.raw_offset;
+  // Anything else is malformed, and decoding says how.
+  if (body % layout.element_size != 0 || body / layout.element_size != count)
+    return std::nullopt;
+  const char* first = bytes.data() + layout.raw_offset;
+  if (reinterpret_cast<std::uintptr_t>(first) % layout.element_align != 0)
+    return std::nullopt;
+  return std::make_pair(static_cast<const void*>(first), static_cast<std::size_t>(count));
+}
+
+// What a span holds: what its elements lie in, and a count on their cell.
+class span_hold {
+ public:
+  span_hold(std::shared_ptr<const void> what, object_cell* cell) : what_(std::move(what)), cell_(cell) {
+    detail::retain(cell_);
+  }
+  ~span_hold() {
+    detail::release(cell_);
+  }
+  span_hold(const span_hold&) = delete;
+  span_hold& operator=(const span_hold&) = delete;
+
+ private:
+  std::shared_ptr<const void> what_;
+  object_cell* cell_;
+};
 
 } // namespace
 
@@ -267,6 +308,31 @@ std::optional<shared_copy> object_store::share(object_cell* cell) {
     return made;
   }
   return std::nullopt;
+}
+
+detail::element_run object_store::elements(object_cell* cell, const detail::type_ops* want,
+                                           const detail::vector_layout& layout) {
+  detail::element_run run;
+  std::shared_ptr<const void> holder;
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (!cell->value.value && cell->encoded && layout.raw_offset > 0) {
+      check_encoded_type(cell, want);
+      if (auto raw = raw_elements(cell->encoded->view(), layout)) {
+        std::tie(run.data, run.count) = *raw;
+        if (cell->encoded->mapping)
+          holder = cell->encoded->mapping;
+        else
+          holder = cell->encoded;
+      }
+    }
+  }
+  if (!holder) {
+    holder = value(cell, want);
+    std::tie(run.data, run.count) = layout.elements(holder.get());
+  }
+  run.keep = std::make_shared<const span_hold>(std::move(holder), cell);
+  return run;
 }
 
 bool object_store::room_for(std::size_t bytes) {
