@@ -13,7 +13,7 @@ std::pair<std::string, std::string> encoded_value(object_store& store, detail::o
   {
     std::lock_guard<std::mutex> guard{c->mu};
     if (!c->value.value && c->encoded)
-      return {c->encoded->type_name, c->encoded->bytes};
+      return {c->encoded->type_name, std::string(c->encoded->view())};
     ops = c->value.value ? c->value.ops : c->spilled ? c->spilled->ops : nullptr;
   }
   auto value = store.value(c, ops);

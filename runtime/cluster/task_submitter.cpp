@@ -340,7 +340,7 @@ std::vector<wire::inline_object> task_submitter::inline_dependencies(const detai
     {
       std::lock_guard<std::mutex> guard{c->mu};
       bool small = c->value.value ? c->value.ops->encode && c->bytes <= wire::inline_limit
-                                  : c->encoded && c->encoded->bytes.size() <= wire::inline_limit;
+                                  : c->encoded && c->encoded->view().size() <= wire::inline_limit;
       if (!small)
         continue;
     }

@@ -272,10 +272,15 @@ object_cell* put_object(value_box value) {
   return cell;
 }
 
-std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
-                                      std::chrono::milliseconds timeout) {
+namespace {
+
+/// What every read of an object does before it reads the store: checks the
+/// reference, waits until the object settles or `timeout` passes, throws its
+/// failure, and brings here a value that another node holds (or has it made
+/// again if that node died). `what` names the call in errors.
+node& prepare_read(object_cell* cell, const type_ops* want, std::chrono::milliseconds timeout, const char* what) {
   if (!cell)
-    throw error(errc::invalid_argument, "get of an empty object_ref: it names no object");
+    throw error(errc::invalid_argument, std::string(what) + " of an empty object_ref: it names no object");
   node& n = require_node();
   if (!runtime::ours(n, cell))
     throw object_lost_error("object " + cell->id.to_string()
@@ -304,7 +309,19 @@ std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
   // node died).
   while (runtime::object_store::held_elsewhere(cell, want))
     n.net->objects().fetch_into(cell);
-  return n.store.value(cell, want);
+  return n;
+}
+
+} // namespace
+
+std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
+                                      std::chrono::milliseconds timeout) {
+  return prepare_read(cell, want, timeout, "get").store.value(cell, want);
+}
+
+element_run span_of(object_cell* cell, const type_ops* want, const vector_layout& layout,
+                    std::chrono::milliseconds timeout) {
+  return prepare_read(cell, want, timeout, "get_span").store.elements(cell, want, layout);
 }
 
 std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size_t num_returns,

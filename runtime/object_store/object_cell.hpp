@@ -1,5 +1,7 @@
 #pragma once
 
+#include "runtime/object_store/shared_memory.hpp"
+
 #include "actors/detail/failure.hpp"
 #include "actors/detail/runtime.hpp"
 #include "actors/ids.hpp"
@@ -12,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace actors::runtime {
@@ -57,12 +60,24 @@ class object_cell {
   /// The value while in memory (null while spilled).
   value_box value;
   /// The value as bytes, when it came from another node and nobody read it yet;
-  /// decoded on the first read, by the reader's type. Null otherwise.
+  /// decoded on the first read, by the reader's type. Null otherwise. Shared so
+  /// that a zero-copy read (get_span) keeps the bytes it points into.
   struct encoded_value {
     std::string type_name;
+    /// The bytes, unless `mapping` is set.
     std::string bytes;
+    /// When set, the bytes are this mapping's (a shared-memory segment of a node
+    /// of this host) and `bytes` is empty.
+    std::shared_ptr<const runtime::shm_mapping> mapping;
+
+    /// The bytes, wherever they are.
+    std::string_view view() const noexcept {
+      if (mapping)
+        return {reinterpret_cast<const char*>(mapping->data()), mapping->size()};
+      return bytes;
+    }
   };
-  std::unique_ptr<encoded_value> encoded;
+  std::shared_ptr<encoded_value> encoded;
   /// Where the value is when another node holds it (a large result that stayed
   /// where it was made): fetched from there on the first read.
   struct remote_copy {
@@ -84,6 +99,23 @@ class object_cell {
     std::vector<object_cell*> pins;
   };
   std::unique_ptr<spill_record> spilled;
+  /// This node's sealed shared-memory segment holding the value's encoding
+  /// (object_store::share), which other processes of the host map and read.
+  /// Unlinked when the cell is freed or its value spills. Null while not shared.
+  struct shared_segment {
+    std::shared_ptr<const runtime::shm_mapping> mapping;
+    std::string type_name;
+    /// The value's type, to spill the segment's bytes as it; null when only its
+    /// name is known (an encoding from another node), and then it does not spill.
+    const type_ops* ops = nullptr;
+    /// The objects named inside the encoding, alive while the segment is.
+    std::vector<object_cell*> pins;
+    /// The segment's bytes counted on top of `bytes`: its size while the value
+    /// is in memory too; 0 while the segment is the only copy (`encoded` maps
+    /// it, and `bytes` is its size).
+    std::size_t extra = 0;
+  };
+  std::unique_ptr<shared_segment> shared;
   /// Weight of the value as accounted by the store.
   std::size_t bytes = 0;
   /// `bytes` is counted in the store's total outside the LRU list (encoded

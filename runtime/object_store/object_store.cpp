@@ -54,7 +54,8 @@ bool same_type(const detail::type_ops* a, const detail::type_ops* b) {
 
 object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem::path spill_dir,
                            remote_release_listener* remote)
-  : node_(node), remote_(remote), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)) {
+  : node_(node), remote_(remote), epoch_(++store_epochs), limit_(byte_limit), spill_dir_(std::move(spill_dir)),
+    shm_(node) {
   for (auto& slot : live_stores) {
     object_store* none = nullptr;
     if (slot.compare_exchange_strong(none, this))
@@ -157,94 +158,6 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
   return true;
 }
 
-std::string object_store::make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
-                                    std::string& spilled_path, std::vector<object_cell*>& pins) {
-  std::string problem;
-  // A value larger than the whole limit cannot fit however much spills.
-  if (bytes > limit_)
-    problem = "the value alone is larger than the limit";
-  else if (spill_until_fits(bytes))
-    return {};
-  else {
-    std::lock_guard<std::mutex> guard{mu_};
-    problem = spill_problem_;
-  }
-  if (!value)
-    return full_message(bytes, problem);
-  // Older values could not make room: the new value itself may go to disk.
-  if (!value->ops->encode)
-    return full_message(bytes, problem + "; the new value, a " + detail::demangle(value->ops->name)
-                                 + ", has no encoding, so it cannot go to disk either");
-  std::string encoded;
-  try {
-    pin_collector = &pins;
-    encoded = value->ops->encode(value->value.get());
-    pin_collector = nullptr;
-  } catch (const std::exception& e) {
-    pin_collector = nullptr;
-    for (auto* p : pins)
-      detail::release(p);
-    pins.clear();
-    return full_message(bytes, problem + "; the new value cannot be encoded to go to disk: " + e.what());
-  }
-  std::string write_problem;
-  spilled_path = write_spill_file(cell->id, encoded, write_problem);
-  if (!spilled_path.empty())
-    return {};
-  for (auto* p : pins)
-    detail::release(p);
-  pins.clear();
-  if (write_problem != problem)
-    problem += "; writing the new value: " + write_problem;
-  return full_message(bytes, problem);
-}
-
-std::string object_store::full_message(std::size_t incoming, const std::string& problem) {
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    ++refused_total_;
-  }
-  return "the object store of node " + node_.to_string() + " is full: it holds "
-         + std::to_string(bytes_in_memory_.load(std::memory_order_relaxed))
-         + " bytes in memory against its limit of " + std::to_string(limit_)
-         + " bytes (--object-store-bytes) and cannot take a value of " + std::to_string(incoming)
-         + " bytes, because nothing could be spilled (" + problem
-         + "). Raise --object-store-bytes, free objects by dropping their object_refs, "
-           "or give the spill directory room";
-}
-
-std::string object_store::write_spill_file(const object_id& id, const std::string& bytes, std::string& problem) {
-  auto path = (spill_dir_ / (id.to_string() + ".obj")).string();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(errno);
-    return {};
-  }
-  int err = 0;
-  const char* at = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    auto n = ::write(fd, at, left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      err = n < 0 ? errno : ENOSPC;
-      break;
-    }
-    at += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0 && err == 0)
-    err = errno;
-  if (err != 0) {
-    // No partial objects: a file that did not take every byte goes.
-    ::unlink(path.c_str());
-    problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(err);
-    return {};
-  }
-  return path;
-}
-
 bool object_store::settle_encoded(object_cell* cell, std::string type_name, std::string bytes) {
   if (bytes_in_memory_.load(std::memory_order_relaxed) + bytes.size() > limit_) {
     if (cell->current() != object_cell::state::pending)
@@ -261,7 +174,7 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
     if (cell->current() != object_cell::state::pending)
       return false;
     cell->bytes = bytes.size();
-    cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes)});
+    cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes), nullptr});
     cell->counted = true;
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
@@ -293,16 +206,27 @@ bool object_store::settle_remote(object_cell* cell, detail::object_cell::remote_
 void object_store::keep_encoded(object_cell* cell, std::string bytes) {
   std::size_t before = 0;
   std::size_t after = 0;
+  std::size_t segment_extra = 0;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (!cell->value.value)
       return;
-    cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes)});
+    if (cell->shared) {
+      // The segment holds this encoding already: it becomes the only copy.
+      auto& seg = *cell->shared;
+      cell->encoded = std::make_shared<object_cell::encoded_value>(
+        object_cell::encoded_value{seg.type_name, {}, seg.mapping});
+      seg.ops = cell->value.ops;
+      segment_extra = std::exchange(seg.extra, 0);
+    } else {
+      cell->encoded.reset(new object_cell::encoded_value{cell->value.ops->name, std::move(bytes), nullptr});
+    }
     cell->value = {};
     before = cell->bytes;
-    after = cell->bytes = cell->encoded->bytes.size();
+    after = cell->bytes = cell->encoded->view().size();
   }
   std::lock_guard<std::mutex> guard{mu_};
+  bytes_in_memory_ -= segment_extra;
   if (cell->in_lru) {
     bytes_in_memory_ -= before;
     bytes_in_memory_ += after;
@@ -314,8 +238,8 @@ void object_store::fill(object_cell* cell, std::string bytes) {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value || cell->encoded || !cell->remote)
       return;
-    cell->encoded.reset(new object_cell::encoded_value{cell->remote->type_name, std::move(bytes)});
-    cell->bytes = cell->encoded->bytes.size();
+    cell->encoded.reset(new object_cell::encoded_value{cell->remote->type_name, std::move(bytes), nullptr});
+    cell->bytes = cell->encoded->view().size();
     cell->counted = true;
   }
   std::lock_guard<std::mutex> guard{mu_};
@@ -372,11 +296,13 @@ void object_store::account(object_cell* cell) {
 }
 
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
-  std::vector<object_cell*> old_pins;
-  std::shared_ptr<const void> out;
   if (held_elsewhere(cell, want))
     throw object_lost_error("object " + cell->id.to_string() + " is held by node "
                             + cell->remote->node.to_string() + ", which this node cannot reach");
+  std::vector<object_cell*> old_pins;
+  std::shared_ptr<const void> out;
+  bool restored = false;
+  std::size_t newly_counted = 0;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value) {
@@ -385,45 +311,20 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
       return cell->value.value;
     }
     if (cell->encoded) {
-      if (cell->encoded->type_name != want->name)
-        throw error(errc::type_mismatch,
-                    "object " + cell->id.to_string() + " holds a "
-                      + detail::demangle(cell->encoded->type_name.c_str()) + ", but it was read as a "
-                      + detail::demangle(want->name)
-                      + ": use an object_ref of the type the task returns or put stored");
-      try {
-        cell->value.value = want->decode(cell->encoded->bytes);
-      } catch (const std::exception& e) {
-        throw error(errc::serialization_failed, "object " + cell->id.to_string()
-                                                  + " arrived from another node but cannot be "
-                                                    "decoded as a "
-                                                  + detail::demangle(want->name) + ": " + e.what());
-      }
-      cell->value.ops = want;
-      cell->encoded.reset();
-      return cell->value.value;
+      out = decode_encoded(cell, want, newly_counted);
+    } else {
+      out = restore_spilled(cell, want, old_pins);
+      restored = true;
     }
-    if (!same_type(cell->spilled->ops, want))
-      throw_mismatch(cell, cell->spilled->ops, want);
-    std::ifstream in(cell->spilled->path, std::ios::binary);
-    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (!in.good() && !in.eof())
-      throw object_lost_error("object " + cell->id.to_string() + " was spilled to "
-                              + cell->spilled->path
-                              + " but cannot be read back: check that the spill directory "
-                                "was not removed or filled");
-    try {
-      cell->value.value = want->decode(bytes);
-    } catch (const std::exception& e) {
-      throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spilled->path
-                              + " is corrupt (" + e.what() + ")");
+  }
+  if (!restored) {
+    if (newly_counted > 0) {
+      std::lock_guard<std::mutex> guard{mu_};
+      if (!cell->in_lru)
+        cell->counted = true;
+      bytes_in_memory_ += newly_counted;
     }
-    cell->value.ops = want;
-    std::error_code ec;
-    std::filesystem::remove(cell->spilled->path, ec);
-    old_pins.swap(cell->spilled->pins);
-    cell->spilled.reset();
-    out = cell->value.value;
+    return out;
   }
   for (auto* p : old_pins)
     detail::release(p);
@@ -436,44 +337,65 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
   return out;
 }
 
-bool object_store::spill_until_fits(std::size_t incoming) {
-  std::lock_guard<std::mutex> spilling{spill_mu_};
-  for (;;) {
-    object_cell* victim = nullptr;
-    {
-      std::lock_guard<std::mutex> guard{mu_};
-      if (bytes_in_memory_ + incoming <= limit_)
-        return true;
-      // Oldest first; skip values a running task or reader shares right now, and
-      // types that have no encoding.
-      for (auto* c = lru_head_; c; c = c->lru_next) {
-        std::unique_lock<std::mutex> cell_lock{c->mu, std::try_to_lock};
-        if (!cell_lock.owns_lock())
-          continue;
-        if (c->value.value && c->value.value.use_count() == 1 && c->value.ops->encode
-            && c->refs.load(std::memory_order_relaxed) > 0) {
-          victim = c;
-          break;
-        }
-      }
-      if (!victim) {
-        spill_problem_ = "every value in memory is in use by a running task or reader, or has no encoding";
-        if (incoming == 0 && !warned_over_limit_) {
-          warned_over_limit_ = true;
-          log(log_level::warning, "object_store", "holding ", bytes_in_memory_.load(),
-              " bytes in memory, over the limit of ", limit_,
-              ": every value is in use or has no encoding, so none can spill");
-        }
-        return false;
-      }
-      victim->refs.fetch_add(1, std::memory_order_relaxed);
-      lru_remove(victim);
-    }
-    bool ok = spill(victim);
-    detail::release(victim);
-    if (!ok)
-      return false;
+std::shared_ptr<const void> object_store::decode_encoded(object_cell* cell, const detail::type_ops* want,
+                                                         std::size_t& newly_counted) {
+  check_encoded_type(cell, want);
+  auto bytes = cell->encoded->view();
+  try {
+    cell->value.value = want->decode(bytes.data(), bytes.size());
+  } catch (const std::exception& e) {
+    throw error(errc::serialization_failed, "object " + cell->id.to_string()
+                                              + " arrived from another node but cannot be decoded as a "
+                                              + detail::demangle(want->name) + ": " + e.what());
   }
+  cell->value.ops = want;
+  const bool was_mapped = cell->encoded->mapping != nullptr;
+  cell->encoded.reset();
+  if (was_mapped && cell->shared) {
+    // This node's own segment, which was the only copy and counted as `bytes`:
+    // it stays, counted on top of the value now in memory too.
+    cell->shared->extra = std::exchange(cell->bytes, want->byte_size(cell->value.value.get()));
+    newly_counted = cell->bytes;
+  } else if (was_mapped) {
+    // Another node's segment, not counted here; the value decoded from it is
+    // this node's, and counts (outside the LRU list, like other values from
+    // other nodes).
+    cell->bytes = want->byte_size(cell->value.value.get());
+    newly_counted = cell->bytes;
+  }
+  return cell->value.value;
+}
+
+void object_store::check_encoded_type(const object_cell* cell, const detail::type_ops* want) {
+  if (cell->encoded->type_name != want->name)
+    throw error(errc::type_mismatch,
+                "object " + cell->id.to_string() + " holds a " + detail::demangle(cell->encoded->type_name.c_str())
+                  + ", but it was read as a " + detail::demangle(want->name)
+                  + ": use an object_ref of the type the task returns or put stored");
+}
+
+std::shared_ptr<const void> object_store::restore_spilled(object_cell* cell, const detail::type_ops* want,
+                                                          std::vector<object_cell*>& old_pins) {
+  if (!same_type(cell->spilled->ops, want))
+    throw_mismatch(cell, cell->spilled->ops, want);
+  std::ifstream in(cell->spilled->path, std::ios::binary);
+  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!in.good() && !in.eof())
+    throw object_lost_error("object " + cell->id.to_string() + " was spilled to " + cell->spilled->path
+                            + " but cannot be read back: check that the spill directory was not removed or "
+                              "filled");
+  try {
+    cell->value.value = want->decode(bytes.data(), bytes.size());
+  } catch (const std::exception& e) {
+    throw object_lost_error("object " + cell->id.to_string() + " spilled to " + cell->spilled->path
+                            + " is corrupt (" + e.what() + ")");
+  }
+  cell->value.ops = want;
+  std::error_code ec;
+  std::filesystem::remove(cell->spilled->path, ec);
+  old_pins.swap(cell->spilled->pins);
+  cell->spilled.reset();
+  return cell->value.value;
 }
 
 reference_collector::reference_collector() : outer_(pin_collector) {
@@ -488,56 +410,6 @@ reference_collector::~reference_collector() {
 
 std::vector<detail::object_cell*> reference_collector::take() {
   return std::move(cells_);
-}
-
-bool object_store::spill(object_cell* cell) {
-  std::unique_lock<std::mutex> guard{cell->mu};
-  if (!cell->value.value)
-    return true;
-  std::vector<object_cell*> pins;
-  std::string bytes;
-  try {
-    pin_collector = &pins;
-    bytes = cell->value.ops->encode(cell->value.value.get());
-    pin_collector = nullptr;
-  } catch (const std::exception& e) {
-    pin_collector = nullptr;
-    for (auto* p : pins)
-      detail::release(p);
-    log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), ": ",
-        e.what());
-    // It stays in memory, counted outside the LRU list: it is not offered for
-    // spilling again.
-    guard.unlock();
-    std::lock_guard<std::mutex> g{mu_};
-    cell->counted = true;
-    spill_problem_ = "object " + cell->id.to_string() + " cannot be encoded: " + e.what();
-    return false;
-  }
-  std::string problem;
-  auto path = write_spill_file(cell->id, bytes, problem);
-  if (path.empty()) {
-    for (auto* p : pins)
-      detail::release(p);
-    guard.unlock();
-    std::lock_guard<std::mutex> g{mu_};
-    // One line per new reason, not one per put while the disk stays full.
-    if (problem != spill_problem_)
-      log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), " (",
-          problem, "); it stays in memory");
-    spill_problem_ = std::move(problem);
-    lru_push(cell);
-    return false;
-  }
-  cell->spilled.reset(new object_cell::spill_record{std::move(path), cell->value.ops, std::move(pins)});
-  cell->value = {};
-  auto bytes_freed = cell->bytes;
-  guard.unlock();
-  std::lock_guard<std::mutex> g{mu_};
-  bytes_in_memory_ -= bytes_freed;
-  ++spilled_objects_;
-  spilled_bytes_total_ += bytes_freed;
-  return true;
 }
 
 bool object_store::held_elsewhere(object_cell* cell, const detail::type_ops* want) {
@@ -580,6 +452,7 @@ void object_store::forget(object_cell* cell) noexcept {
   if (remote_ && cell->id.owner != node_.value)
     remote_->borrow_released(cell->id);
   std::string spill_path;
+  std::string segment;
   {
     std::lock_guard<std::mutex> guard{mu_};
     --objects_;
@@ -588,6 +461,10 @@ void object_store::forget(object_cell* cell) noexcept {
       bytes_in_memory_ -= cell->bytes;
     } else if (cell->counted) {
       bytes_in_memory_ -= cell->bytes;
+    }
+    if (cell->shared) {
+      bytes_in_memory_ -= cell->shared->extra;
+      segment = cell->shared->mapping->name();
     }
     if (cell->published) {
       auto i = published_.find(cell->id);
@@ -603,6 +480,8 @@ void object_store::forget(object_cell* cell) noexcept {
     std::error_code ec;
     std::filesystem::remove(spill_path, ec);
   }
+  if (!segment.empty())
+    shm_.remove(segment);
 }
 
 std::vector<std::vector<std::string>> object_store::describe(std::size_t limit) const {
@@ -713,6 +592,8 @@ void release(object_cell* cell) noexcept {
   std::vector<object_cell*> pins;
   if (cell->spilled)
     pins.swap(cell->spilled->pins);
+  if (cell->shared)
+    pins.insert(pins.end(), cell->shared->pins.begin(), cell->shared->pins.end());
   delete cell;
   for (auto* p : pins)
     release(p);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/object_store/object_cell.hpp"
+#include "runtime/object_store/shared_memory.hpp"
 
 #include "actors/detail/failure.hpp"
 #include "actors/ids.hpp"
@@ -13,13 +14,31 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace actors::runtime {
 
 using detail::object_cell;
+
+/// Values whose encoding is at least this large are shared through a segment
+/// (object_store::share): a segment costs the same fixed handful of system calls
+/// whatever its size (create, reserve, map, seal, and the reader's open and map),
+/// which only large values repay by not being copied through a socket.
+inline constexpr std::size_t shared_memory_threshold = std::size_t{1} << 20;
+
+/// A value in a sealed shared-memory segment of this node (object_store::share).
+struct shared_copy {
+  /// The segment's name, for open_shm_segment in a process of this host.
+  std::string segment;
+  /// The value's type (mangled).
+  std::string type_name;
+  /// The segment's size: the bytes of the value's encoding.
+  std::size_t size = 0;
+};
 
 /// Figures the store reports.
 struct object_store_stats {
@@ -90,6 +109,14 @@ class object_store {
   /// do not go to disk themselves).
   bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
 
+  /// Settles a pending cell with a value encoded into a sealed shared-memory
+  /// segment that another node of this host holds (`mapping`, not null): it is
+  /// decoded from the mapping on the first read, and read in place by get_span.
+  /// False if it had settled already. The mapping is not counted against this
+  /// store's limit (the node holding the segment counts it), so it is never
+  /// refused; the value decoded from it on a read is counted.
+  bool settle_shared(object_cell* cell, std::string type_name, std::shared_ptr<const shm_mapping> mapping);
+
   /// Settles a pending cell as ready with its value held by another node
   /// (`where`); a read needs the remote layer to fetch it first (held_elsewhere).
   bool settle_remote(object_cell* cell, detail::object_cell::remote_copy where);
@@ -101,6 +128,28 @@ class object_store {
   /// Gives a cell whose value another node holds the value's bytes (the fetch
   /// finished). No effect if the cell has its value already.
   void fill(object_cell* cell, std::string bytes);
+
+  /// Like `fill`, with the value's bytes in a shared-memory segment of another
+  /// node of this host (`mapping`, not null), as `settle_shared`. No effect if
+  /// the cell has its value already.
+  void fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping);
+
+  /// Puts the encoding of a ready value held here (in memory, as bytes, or
+  /// spilled) into a sealed shared-memory segment of this node, so that another
+  /// process of this host maps it and decodes it in place: no socket, no copy.
+  /// Encodes once: later calls return the same segment, until the value spills
+  /// (then its segment is unlinked; a later call makes a new one). The segment
+  /// is unlinked when the cell is freed and when the store goes; mappings made of
+  /// it stay valid. Its bytes count against the limit like a value's (room is
+  /// made by spilling first), and a cell whose only copy is the segment is read
+  /// from it here too.
+  ///
+  /// Nullopt if the encoding is smaller than shared_memory_threshold, if the cell
+  /// is not ready or its value is held by another node, or (logged once per
+  /// reason) if the value has no encoding, no room can be made, or the segment
+  /// cannot be made (/dev/shm full): the caller then sends the bytes over the
+  /// socket.
+  std::optional<shared_copy> share(object_cell* cell);
 
   /// True while a ready cell's value is held by another node only: the remote
   /// layer fetches it (fill) before it can be read here. Throws actors::error if
@@ -119,6 +168,14 @@ class object_store {
   /// Throws actors::error on a type mismatch or an unreadable spill file, and
   /// object_lost_error if another node holds the value (held_elsewhere).
   std::shared_ptr<const void> value(object_cell* cell, const detail::type_ops* want);
+
+  /// The elements of the std::vector stored in a ready cell, as type `want`,
+  /// without a copy (get_span): in the value if it is in memory; straight in
+  /// the encoded bytes (a mapping or a string) if `layout` says the elements lie
+  /// there raw and they are aligned for their type; otherwise in the value
+  /// decoded (or restored) once, as `value` does. The run keeps what it points
+  /// into and a count on the cell. Throws what `value` throws.
+  detail::element_run elements(object_cell* cell, const detail::type_ops* want, const detail::vector_layout& layout);
 
   /// Makes the cell findable by its id.
   void publish(object_cell* cell);
@@ -146,13 +203,30 @@ class object_store {
 
  private:
   void account(object_cell* cell);
+  /// Decodes the cell's encoded bytes as `want` into its value and drops them;
+  /// `newly_counted` is set to the bytes to count if they were not counted
+  /// before (another node's mapping). The cell's mutex is held.
+  std::shared_ptr<const void> decode_encoded(object_cell* cell, const detail::type_ops* want,
+                                             std::size_t& newly_counted);
+  /// Throws type_mismatch unless the cell's encoded bytes are a `want`. The
+  /// cell's mutex is held.
+  static void check_encoded_type(const object_cell* cell, const detail::type_ops* want);
+  /// Reads a spilled value back as `want` and removes its file; its pins go to
+  /// `old_pins`, for the caller to release after the cell's mutex. The cell's
+  /// mutex is held.
+  std::shared_ptr<const void> restore_spilled(object_cell* cell, const detail::type_ops* want,
+                                              std::vector<object_cell*>& old_pins);
   /// Spills the oldest spillable values until `incoming` more bytes fit under
   /// the limit. False if it could not get there; `spill_problem_` says why.
   bool spill_until_fits(std::size_t incoming);
   bool spill(object_cell* cell);
   /// Writes `bytes` to the spill file of object `id`, all or nothing. The path,
   /// or empty with `problem` saying why (a partly written file is removed).
-  std::string write_spill_file(const object_id& id, const std::string& bytes, std::string& problem);
+  std::string write_spill_file(const object_id& id, std::string_view bytes, std::string& problem);
+  /// Spills until `bytes` more fit under the limit; false if they cannot.
+  bool room_for(std::size_t bytes);
+  /// Logs why share() gave nothing, the first time for each `reason` (a bit).
+  void share_refused(unsigned reason, const std::string& why);
   /// Room for a new value of `bytes` bytes: spills older values, or writes
   /// `value` (if given and encodable) to disk in `cell`. Empty if the value may
   /// settle (and `spilled_path` is set if it went to disk), otherwise the text
@@ -187,6 +261,12 @@ class object_store {
   // Why the last attempt to spill could not make room.
   std::string spill_problem_;
   std::unordered_map<object_id, object_cell*> published_;
+  // The reasons share() logged already (bits).
+  unsigned share_refusals_logged_ = 0;
+  // This node's shared-memory segments (share). Built with the store, which
+  // removes those that dead processes of the host left; unlinks the remaining
+  // ones when the store goes.
+  shm_registry shm_;
   // Serialises spilling so two threads do not pick the same victims.
   std::mutex spill_mu_;
 };

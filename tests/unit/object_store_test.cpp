@@ -10,16 +10,20 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -28,6 +32,9 @@ namespace {
 
 using actors::detail::object_cell;
 using actors::runtime::object_store;
+using actors::runtime::shared_memory_threshold;
+using actors::runtime::shm_mapping;
+using actors::runtime::shm_registry;
 
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * KiB;
@@ -101,6 +108,36 @@ const T& as(const std::shared_ptr<const void>& p) {
   return *static_cast<const T*>(p.get());
 }
 
+/// A sealed segment holding `bytes`, made by `registry` as another node of this
+/// host would make it.
+std::shared_ptr<const shm_mapping> segment_of(shm_registry& registry, const std::string& bytes) {
+  auto writer = registry.create(bytes.size());
+  if (!writer)
+    throw std::runtime_error(writer.error().message);
+  std::memcpy(writer->data(), bytes.data(), bytes.size());
+  auto sealed = writer->seal();
+  if (!sealed)
+    throw std::runtime_error(sealed.error().message);
+  return std::make_shared<const shm_mapping>(std::move(*sealed));
+}
+
+bool in_dev_shm(const std::string& name) {
+  return fs::exists("/dev/shm" + name);
+}
+
+/// Segments under /dev/shm that this process owns.
+std::vector<std::string> own_segments() {
+  std::vector<std::string> out;
+  const auto me = actors::runtime::this_process();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
+    auto parsed = actors::runtime::parse_shm_name(e.path().filename().string());
+    if (parsed && parsed->owner == me)
+      out.push_back("/" + e.path().filename().string());
+  }
+  return out;
+}
+
 /// A store of its own per test, with cells released before the store goes.
 class ObjectStore : public ::testing::Test {
  protected:
@@ -125,6 +162,8 @@ class ObjectStore : public ::testing::Test {
       actors::detail::release(c);
     cells_.clear();
     store_.reset();
+    // Nothing a test made stays in /dev/shm.
+    EXPECT_EQ(own_segments(), std::vector<std::string>{});
   }
 
   /// Keeps the cell for release at the end of the test.
@@ -586,6 +625,294 @@ TEST_F(ObjectStore, OnSettledCallbackRunsOnceWhenSettledWithFailure) {
   ASSERT_TRUE(store().settle(c, actors::detail::failure{actors::errc::task_failed, "boom", "f", "n"}));
   EXPECT_FALSE(store().settle(c, actors::detail::failure{actors::errc::cancelled, "x", {}, {}}));
   EXPECT_EQ(calls.load(), 1);
+}
+
+// -- values in another node's shared memory -------------------------------------------------
+
+TEST_F(ObjectStore, SettleSharedReadsFromTheMappingWithoutCountingIt) {
+  // The segment of another node of this host: its store counts the bytes.
+  shm_registry holder(actors::node_id{0x7777});
+  const blob b = make_blob(3 * MiB + 5, 11);
+  auto mapping = segment_of(holder, actors::detail::encode(b));
+  auto* c = keep(store().create_pending());
+  ASSERT_TRUE(store().settle_shared(c, actors::detail::ops_of<blob>()->name, mapping));
+  EXPECT_EQ(c->current(), object_cell::state::ready);
+  EXPECT_FALSE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_FALSE(store().settle_shared(c, actors::detail::ops_of<blob>()->name, mapping));
+
+  // A read of the wrong type is refused and leaves the bytes as they are.
+  try {
+    (void)store().value(c, actors::detail::ops_of<std::string>());
+    FAIL() << "a blob in shared memory was read as a string";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::type_mismatch) << e.what();
+  }
+
+  // The holder unlinks the segment: a mapping made before stays readable.
+  holder.remove(mapping->name());
+  EXPECT_FALSE(in_dev_shm(mapping->name()));
+  auto v = store().value(c, actors::detail::ops_of<blob>());
+  EXPECT_EQ(as<blob>(v), b);
+  // The value decoded from the mapping is this node's, and counts.
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b));
+  EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), v.get());
+  drop(c);
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+}
+
+TEST_F(ObjectStore, FillSharedGivesACellHeldElsewhereItsBytes) {
+  shm_registry holder(actors::node_id{0x7777});
+  const blob b = make_blob(2 * MiB, 12);
+  auto* c = keep(store().create_pending());
+  object_cell::remote_copy where;
+  where.node = actors::node_id{0x7777};
+  where.id = actors::object_id{0x7777, 1};
+  where.type_name = actors::detail::ops_of<blob>()->name;
+  where.size = 2 * MiB;
+  ASSERT_TRUE(store().settle_remote(c, where));
+  EXPECT_TRUE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+
+  store().fill_shared(c, segment_of(holder, actors::detail::encode(b)));
+  EXPECT_FALSE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+
+  // Once the cell has its value, a second fill changes nothing.
+  auto before = store().value(c, actors::detail::ops_of<blob>()).get();
+  store().fill_shared(c, segment_of(holder, actors::detail::encode(make_blob(10, 1))));
+  EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), before);
+}
+
+// -- sharing this node's values ------------------------------------------------------------
+
+/// The bytes of segment `name`, mapped anew, or empty if it cannot be opened.
+std::string segment_bytes(const std::string& name) {
+  auto m = actors::runtime::open_shm_segment(name);
+  if (!m)
+    return {};
+  return std::string(reinterpret_cast<const char*>(m->data()), m->size());
+}
+
+TEST_F(ObjectStore, ShareMakesOneSegmentPerValueUntilTheCellIsFreed) {
+  const blob b = make_blob(3 * MiB + 1, 21);
+  const auto encoded = actors::detail::encode(b);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  auto first = store().share(c);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type_name, actors::detail::ops_of<blob>()->name);
+  EXPECT_EQ(first->size, encoded.size());
+  EXPECT_TRUE(in_dev_shm(first->segment));
+  EXPECT_TRUE(segment_bytes(first->segment) == encoded);
+
+  // Encoded once: a second call gives the same segment, and no other is made.
+  auto second = store().share(c);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->segment, first->segment);
+  EXPECT_EQ(own_segments(), std::vector<std::string>{first->segment});
+
+  // The segment counts against the limit, on top of the value it copies.
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b) + encoded.size());
+  // Reads here still share the value itself.
+  EXPECT_EQ(&as<blob>(store().value(c, actors::detail::ops_of<blob>())),
+            &as<blob>(store().value(c, actors::detail::ops_of<blob>())));
+
+  // A mapping made before the cell is freed stays readable after.
+  auto mapped = actors::runtime::open_shm_segment(first->segment);
+  ASSERT_TRUE(mapped);
+  drop(c);
+  EXPECT_FALSE(in_dev_shm(first->segment));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_EQ(std::memcmp(mapped->data(), encoded.data(), encoded.size()), 0);
+}
+
+TEST_F(ObjectStore, SegmentsGoWhenTheStoreIsDestroyed) {
+  auto* a = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 22))));
+  auto* b = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 23))));
+  auto sa = store().share(a);
+  auto sb = store().share(b);
+  ASSERT_TRUE(sa && sb);
+  EXPECT_NE(sa->segment, sb->segment);
+  // The cells outlive the store (references kept past shutdown): the segments do not.
+  store_.reset();
+  EXPECT_FALSE(in_dev_shm(sa->segment));
+  EXPECT_FALSE(in_dev_shm(sb->segment));
+}
+
+TEST_F(ObjectStore, ShareOfAValueBelowTheThresholdGivesNothing) {
+  // A blob encodes as its length (8 bytes) and its bytes.
+  auto* below = keep(store().create_ready(actors::detail::box(make_blob(shared_memory_threshold - 9, 24))));
+  auto* at = keep(store().create_ready(actors::detail::box(make_blob(shared_memory_threshold - 8, 25))));
+  auto* small = keep(store().create_ready(actors::detail::box(std::string("small"))));
+  EXPECT_FALSE(store().share(below));
+  EXPECT_FALSE(store().share(small));
+  EXPECT_EQ(own_segments(), std::vector<std::string>{});
+  auto shared = store().share(at);
+  ASSERT_TRUE(shared);
+  EXPECT_EQ(shared->size, shared_memory_threshold);
+}
+
+TEST_F(ObjectStore, ShareOfWhatIsNotHereGivesNothing) {
+  unspillable u;
+  auto* no_encoding = keep(store().create_ready(actors::detail::box(u)));
+  auto* pending = keep(store().create_pending());
+  auto* failed = keep(store().create_failed(actors::detail::failure{actors::errc::task_failed, "x", {}, {}}));
+  EXPECT_FALSE(store().share(no_encoding));
+  EXPECT_FALSE(store().share(pending));
+  EXPECT_FALSE(store().share(failed));
+
+  // Bytes mapped from another node's segment are that node's to share.
+  shm_registry holder(actors::node_id{0x7777});
+  auto* mapped = keep(store().create_pending());
+  ASSERT_TRUE(store().settle_shared(mapped, actors::detail::ops_of<blob>()->name,
+                                    segment_of(holder, actors::detail::encode(make_blob(2 * MiB, 26)))));
+  EXPECT_FALSE(store().share(mapped));
+  EXPECT_EQ(own_segments().size(), 1u); // the holder's only
+}
+
+// A file-size limit makes reserving the segment's memory fail (EFBIG), as a
+// full /dev/shm does (ENOSPC): nothing is shared, and nothing is left behind.
+TEST_F(ObjectStore, ShareGivesNothingWhenTheSegmentCannotBeMade) {
+  const blob b = make_blob(2 * MiB, 34);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  const auto before = store().stats().bytes_in_memory;
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 1 * MiB;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto refused = store().share(c);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(own_segments(), std::vector<std::string>{});
+  EXPECT_EQ(store().stats().bytes_in_memory, before);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+  // Once segments can be made again, the value is shared.
+  EXPECT_TRUE(store().share(c));
+}
+
+TEST_F(ObjectStore, SharedValueCountsAgainstTheLimitAndSpillsWithItsSegment) {
+  make_store(10 * MiB);
+  const blob a = make_blob(3 * MiB, 27);
+  auto* ca = keep(store().create_ready(actors::detail::box(a)));
+  auto shared = store().share(ca);
+  ASSERT_TRUE(shared);
+  EXPECT_GE(store().stats().bytes_in_memory, 6 * MiB);
+  auto mapped = actors::runtime::open_shm_segment(shared->segment);
+  ASSERT_TRUE(mapped);
+
+  // 6 MiB for a (value and segment) and 5 MiB more pass the limit: a spills,
+  // value and segment, although 3 MiB alone would have been enough.
+  auto* cb = keep(store().create_ready(actors::detail::box(make_blob(5 * MiB, 28))));
+  ASSERT_EQ(cb->current(), object_cell::state::ready);
+  EXPECT_TRUE(is_spilled(ca));
+  EXPECT_FALSE(in_dev_shm(shared->segment));
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(make_blob(5 * MiB, 28)));
+  // A reader that mapped it keeps reading it.
+  EXPECT_EQ(std::memcmp(mapped->data(), actors::detail::encode(a).data(), mapped->size()), 0);
+
+  // Restored from the spill file, byte for byte; sharing again makes a new segment.
+  EXPECT_EQ(as<blob>(store().value(ca, actors::detail::ops_of<blob>())), a);
+  EXPECT_FALSE(is_spilled(ca));
+  auto again = store().share(ca);
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->segment, shared->segment);
+  EXPECT_LE(store().stats().bytes_in_memory, limit());
+}
+
+TEST_F(ObjectStore, ShareOfASpilledValueServesLocalReadsFromTheSegment) {
+  make_store(7 * MiB);
+  const blob a = make_blob(3 * MiB, 29);
+  auto* ca = keep(store().create_ready(actors::detail::box(a)));
+  auto* cb = keep(store().create_ready(actors::detail::box(make_blob(3 * MiB, 30))));
+  auto* cc = keep(store().create_ready(actors::detail::box(make_blob(3 * MiB, 31))));
+  ASSERT_TRUE(is_spilled(ca));
+  auto file = spill_path_of(ca);
+  drop(cb);
+  ASSERT_FALSE(is_spilled(cc));
+
+  // The spill file's bytes go into the segment, which is then the only copy.
+  auto shared = store().share(ca);
+  ASSERT_TRUE(shared);
+  EXPECT_FALSE(is_spilled(ca));
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_FALSE(in_memory(ca));
+  EXPECT_TRUE(segment_bytes(shared->segment) == actors::detail::encode(a));
+  auto before_read = store().stats();
+  EXPECT_EQ(before_read.spilled_objects, 0u);
+  EXPECT_EQ(before_read.bytes_in_memory, actors::detail::byte_size(make_blob(3 * MiB, 31)) + shared->size);
+
+  // A read here decodes from the segment, which stays for other processes.
+  EXPECT_EQ(as<blob>(store().value(ca, actors::detail::ops_of<blob>())), a);
+  EXPECT_TRUE(in_dev_shm(shared->segment));
+  EXPECT_EQ(store().share(ca)->segment, shared->segment);
+  EXPECT_EQ(store().stats().bytes_in_memory, before_read.bytes_in_memory + actors::detail::byte_size(a));
+}
+
+TEST_F(ObjectStore, ShareOfAnEncodingMovesItIntoTheSegment) {
+  const blob b = make_blob(2 * MiB, 32);
+  auto* c = keep(store().create_pending());
+  ASSERT_TRUE(store().settle_encoded(c, actors::detail::ops_of<blob>()->name, actors::detail::encode(b)));
+  auto counted = store().stats().bytes_in_memory;
+  auto shared = store().share(c);
+  ASSERT_TRUE(shared);
+  // The same bytes, now in the segment instead of a string.
+  EXPECT_EQ(store().stats().bytes_in_memory, counted);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+  drop(c);
+  EXPECT_FALSE(in_dev_shm(shared->segment));
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+}
+
+TEST_F(ObjectStore, KeepingTheEncodingOfASharedValueKeepsTheSegmentOnly) {
+  const blob b = make_blob(2 * MiB, 35);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  auto shared = store().share(c);
+  ASSERT_TRUE(shared);
+  // The value kept for another node as its encoding: the segment is that encoding.
+  store().keep_encoded(c, "unused: the segment holds the encoding");
+  EXPECT_FALSE(in_memory(c));
+  EXPECT_EQ(store().stats().bytes_in_memory, shared->size);
+  EXPECT_EQ(as<blob>(store().value(c, actors::detail::ops_of<blob>())), b);
+  EXPECT_EQ(store().stats().bytes_in_memory, shared->size + actors::detail::byte_size(b));
+  drop(c);
+  EXPECT_EQ(store().stats().bytes_in_memory, 0u);
+  EXPECT_FALSE(in_dev_shm(shared->segment));
+}
+
+TEST_F(ObjectStore, ASharedValueIsReadByAnotherProcessOfTheHost) {
+  const blob b = make_blob(5 * MiB + 3, 33);
+  auto* c = keep(store().create_ready(actors::detail::box(b)));
+  auto shared = store().share(c);
+  ASSERT_TRUE(shared);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // A second process of this host: only the segment's name crosses.
+    ::alarm(30);
+    auto m = actors::runtime::open_shm_segment(shared->segment);
+    if (!m)
+      ::_exit(2);
+    auto value = actors::detail::ops_of<blob>()->decode(reinterpret_cast<const char*>(m->data()), m->size());
+    const auto& got = *static_cast<const blob*>(value.get());
+    ::_exit(got == make_blob(5 * MiB + 3, 33) ? 0 : 1);
+  }
+  ASSERT_GT(pid, 0) << std::strerror(errno);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL() << "the reading process did not finish in 30 s";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "the reading process died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: the segment did not open; 1: it decoded to other bytes";
 }
 
 // -- published objects ------------------------------------------------------------------------

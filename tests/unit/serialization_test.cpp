@@ -171,6 +171,28 @@ TEST(Serialization, HundredThousandIntVectorRoundTrips) {
   EXPECT_EQ(back, v);
 }
 
+TEST(Serialization, DecodesFromAByteRangeWithoutReadingPastIt) {
+  // The encoding sits in the middle of a larger buffer, as in a mapping or a
+  // message: only [data, data + size) is read.
+  sample_point p{3, -4.5, "in place", {5, 6}, {{"k", 9}}};
+  auto bytes = actors::detail::encode(p);
+  std::string buffer = "HEAD" + bytes + actors::detail::encode(std::string("trailing garbage"));
+  auto back = actors::detail::decode<sample_point>(buffer.data() + 4, bytes.size());
+  EXPECT_EQ(back, p);
+
+  // One byte short of the range is malformed, even though the buffer goes on.
+  EXPECT_ANY_THROW((void)actors::detail::decode<sample_point>(buffer.data() + 4, bytes.size() - 1));
+
+  // The type-erased decode of the store reads the same range.
+  auto v = iota_vector(5000);
+  auto vb = actors::detail::encode(v);
+  std::string framed = "xy" + vb + "z";
+  const auto* ops = actors::detail::ops_of<std::vector<int>>();
+  auto value = ops->decode(framed.data() + 2, vb.size());
+  EXPECT_EQ(*static_cast<const std::vector<int>*>(value.get()), v);
+  EXPECT_ANY_THROW((void)ops->decode(framed.data() + 2, 7));
+}
+
 TEST(Serialization, MapOfStringToDoubleVectorsRoundTrips) {
   std::map<std::string, std::vector<double>> m{
     {"empty", {}},

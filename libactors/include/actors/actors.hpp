@@ -14,4 +14,5 @@
 #include "actors/registry.hpp"
 #include "actors/scheduling.hpp"
 #include "actors/serialization.hpp"
+#include "actors/shared_span.hpp"
 #include "actors/task.hpp"

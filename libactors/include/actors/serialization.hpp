@@ -187,13 +187,15 @@ std::string encode(const T& x) {
   }
 }
 
-/// Decodes a value written by `encode<T>`. Throws boost::archive exceptions, or
-/// actors::error for a length or bool the bytes cannot hold, on malformed input;
-/// callers turn them into errors. Never allocates much more than `bytes` holds.
+/// Decodes a value written by `encode<T>` from the `size` bytes at `data`, read in
+/// place (a string, a file's bytes, a shared-memory mapping). Throws
+/// boost::archive exceptions, or actors::error for a length or bool the bytes
+/// cannot hold, on malformed input; callers turn them into errors. Never
+/// allocates much more than `size` bytes.
 template <class T>
-T decode(const std::string& bytes) {
+T decode(const char* data, std::size_t size) {
   if constexpr (is_serializable_v<T>) {
-    bytes_source source(bytes.data(), bytes.size());
+    bytes_source source(data, size);
     iarchive ar(source, archive_flags);
     T x{};
     ar >> x;
@@ -201,6 +203,12 @@ T decode(const std::string& bytes) {
   } else {
     throw_not_serializable(typeid(T).name());
   }
+}
+
+/// As above, from the bytes of a string.
+template <class T>
+T decode(const std::string& bytes) {
+  return decode<T>(bytes.data(), bytes.size());
 }
 
 /// The operations the runtime needs on a stored value of one C++ type, without
@@ -212,7 +220,8 @@ struct type_ops {
   const char* name;
   /// Null when the type has no encoding.
   std::string (*encode)(const void* value);
-  std::shared_ptr<const void> (*decode)(const std::string& bytes);
+  /// Decodes the `size` bytes at `data` (read in place, not copied).
+  std::shared_ptr<const void> (*decode)(const char* data, std::size_t size);
   std::size_t (*byte_size)(const void* value);
 };
 
@@ -222,8 +231,8 @@ const type_ops* ops_of() {
     typeid(T).name(),
     is_serializable_v<T> ? +[](const void* p) { return encode(*static_cast<const T*>(p)); }
                          : nullptr,
-    +[](const std::string& bytes) -> std::shared_ptr<const void> {
-      return std::make_shared<const T>(decode<T>(bytes));
+    +[](const char* data, std::size_t size) -> std::shared_ptr<const void> {
+      return std::make_shared<const T>(decode<T>(data, size));
     },
     +[](const void* p) { return detail::byte_size(*static_cast<const T*>(p)); },
   };

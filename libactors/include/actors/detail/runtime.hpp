@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -162,6 +163,37 @@ inline constexpr std::chrono::milliseconds forever{-1};
 /// Throws the object's failure, timeout_error, or actors::error on a type mismatch.
 std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
                                       std::chrono::milliseconds timeout);
+
+/// Where the elements of a stored std::vector<T> (T trivially copyable) are, for
+/// reading them in place (get_span). Made once per T by vector_layout_of<T>.
+struct vector_layout {
+  std::size_t element_size = 0;
+  std::size_t element_align = 0;
+  /// Where the elements start in the vector's encoding when the archive writes
+  /// them as they are in memory (arithmetic T): after `prefix` and the element
+  /// count (8 bytes). 0 when they are not written raw.
+  std::size_t raw_offset = 0;
+  /// The bytes before the count in every encoding of such a vector.
+  std::string_view prefix;
+  /// The first element and the size of a decoded std::vector<T>.
+  std::pair<const void*, std::size_t> (*elements)(const void* vector) = nullptr;
+};
+
+/// Elements read in place, and what keeps them there: the value or the bytes
+/// they lie in, and a count on the object's cell.
+struct element_run {
+  const void* data = nullptr;
+  std::size_t count = 0;
+  std::shared_ptr<const void> keep;
+};
+
+/// Blocks like get_value, then gives the elements of the std::vector (of type
+/// `want`, laid out as `layout`) stored in the cell, without copying them: in the
+/// value in memory, or straight in its encoded bytes (a shared-memory mapping or
+/// a string) when `layout` allows it there and they are aligned; otherwise the
+/// bytes are decoded once into the value. Throws what get_value throws.
+element_run span_of(object_cell* cell, const type_ops* want, const vector_layout& layout,
+                    std::chrono::milliseconds timeout);
 
 /// Blocks until `num_returns` of the cells are ready (or failed) or the timeout
 /// passes; returns one flag per cell.

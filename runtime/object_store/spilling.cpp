@@ -1,0 +1,210 @@
+// Spilling: the object store's values written to files in its spill directory
+// when it is over its byte limit (oldest first), and new values that no room
+// can be made for. Reading a spilled value back is object_store::value.
+
+#include "runtime/object_store/object_store.hpp"
+
+#include "runtime/common/log.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <string_view>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+
+namespace actors::runtime {
+
+std::string object_store::make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
+                                    std::string& spilled_path, std::vector<object_cell*>& pins) {
+  std::string problem;
+  // A value larger than the whole limit cannot fit however much spills.
+  if (bytes > limit_)
+    problem = "the value alone is larger than the limit";
+  else if (spill_until_fits(bytes))
+    return {};
+  else {
+    std::lock_guard<std::mutex> guard{mu_};
+    problem = spill_problem_;
+  }
+  if (!value)
+    return full_message(bytes, problem);
+  // Older values could not make room: the new value itself may go to disk.
+  if (!value->ops->encode)
+    return full_message(bytes, problem + "; the new value, a " + detail::demangle(value->ops->name)
+                                 + ", has no encoding, so it cannot go to disk either");
+  std::string encoded;
+  try {
+    reference_collector collect;
+    encoded = value->ops->encode(value->value.get());
+    pins = collect.take();
+  } catch (const std::exception& e) {
+    return full_message(bytes, problem + "; the new value cannot be encoded to go to disk: " + e.what());
+  }
+  std::string write_problem;
+  spilled_path = write_spill_file(cell->id, encoded, write_problem);
+  if (!spilled_path.empty())
+    return {};
+  for (auto* p : pins)
+    detail::release(p);
+  pins.clear();
+  if (write_problem != problem)
+    problem += "; writing the new value: " + write_problem;
+  return full_message(bytes, problem);
+}
+
+std::string object_store::full_message(std::size_t incoming, const std::string& problem) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++refused_total_;
+  }
+  return "the object store of node " + node_.to_string() + " is full: it holds "
+         + std::to_string(bytes_in_memory_.load(std::memory_order_relaxed))
+         + " bytes in memory against its limit of " + std::to_string(limit_)
+         + " bytes (--object-store-bytes) and cannot take a value of " + std::to_string(incoming)
+         + " bytes, because nothing could be spilled (" + problem
+         + "). Raise --object-store-bytes, free objects by dropping their object_refs, "
+           "or give the spill directory room";
+}
+
+std::string object_store::write_spill_file(const object_id& id, std::string_view bytes, std::string& problem) {
+  auto path = (spill_dir_ / (id.to_string() + ".obj")).string();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(errno);
+    return {};
+  }
+  int err = 0;
+  const char* at = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    auto n = ::write(fd, at, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    at += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0)
+    err = errno;
+  if (err != 0) {
+    // No partial objects: a file that did not take every byte goes.
+    ::unlink(path.c_str());
+    problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(err);
+    return {};
+  }
+  return path;
+}
+
+bool object_store::spill_until_fits(std::size_t incoming) {
+  std::lock_guard<std::mutex> spilling{spill_mu_};
+  for (;;) {
+    object_cell* victim = nullptr;
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      if (bytes_in_memory_ + incoming <= limit_)
+        return true;
+      // Oldest first; skip values a running task or reader shares right now, and
+      // types that have no encoding. A value whose only copy is this node's
+      // segment spills from it.
+      for (auto* c = lru_head_; c; c = c->lru_next) {
+        std::unique_lock<std::mutex> cell_lock{c->mu, std::try_to_lock};
+        if (!cell_lock.owns_lock())
+          continue;
+        bool spillable = c->value.value ? c->value.value.use_count() == 1 && c->value.ops->encode
+                                        : c->shared && c->shared->ops && c->encoded;
+        if (spillable && c->refs.load(std::memory_order_relaxed) > 0) {
+          victim = c;
+          break;
+        }
+      }
+      if (!victim) {
+        spill_problem_ = "every value in memory is in use by a running task or reader, or has no encoding";
+        if (incoming == 0 && !warned_over_limit_) {
+          warned_over_limit_ = true;
+          log(log_level::warning, "object_store", "holding ", bytes_in_memory_.load(),
+              " bytes in memory, over the limit of ", limit_,
+              ": every value is in use or has no encoding, so none can spill");
+        }
+        return false;
+      }
+      victim->refs.fetch_add(1, std::memory_order_relaxed);
+      lru_remove(victim);
+    }
+    bool ok = spill(victim);
+    detail::release(victim);
+    if (!ok)
+      return false;
+  }
+}
+
+bool object_store::spill(object_cell* cell) {
+  std::unique_lock<std::mutex> guard{cell->mu};
+  if (!cell->value.value && !cell->shared)
+    return true;
+  std::vector<object_cell*> pins;
+  std::string encoded;
+  std::string_view bytes;
+  // A shared value's segment holds its encoding (and its pins) already.
+  if (cell->shared) {
+    bytes = {reinterpret_cast<const char*>(cell->shared->mapping->data()), cell->shared->mapping->size()};
+  } else {
+    try {
+      reference_collector collect;
+      encoded = cell->value.ops->encode(cell->value.value.get());
+      bytes = encoded;
+      pins = collect.take();
+    } catch (const std::exception& e) {
+      log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), ": ", e.what());
+      // It stays in memory, counted outside the LRU list: it is not offered for
+      // spilling again.
+      guard.unlock();
+      std::lock_guard<std::mutex> g{mu_};
+      cell->counted = true;
+      spill_problem_ = "object " + cell->id.to_string() + " cannot be encoded: " + e.what();
+      return false;
+    }
+  }
+  std::string problem;
+  auto path = write_spill_file(cell->id, bytes, problem);
+  if (path.empty()) {
+    for (auto* p : pins)
+      detail::release(p);
+    guard.unlock();
+    std::lock_guard<std::mutex> g{mu_};
+    // One line per new reason, not one per put while the disk stays full.
+    if (problem != spill_problem_)
+      log(log_level::warning, "object_store", "cannot spill object ", cell->id.to_string(), " (",
+          problem, "); it stays in memory");
+    spill_problem_ = std::move(problem);
+    lru_push(cell);
+    return false;
+  }
+  const detail::type_ops* ops = cell->value.value ? cell->value.ops : cell->shared->ops;
+  auto bytes_freed = cell->bytes;
+  std::string segment;
+  if (cell->shared) {
+    // The segment goes: readers that mapped it keep their mapping.
+    pins = std::move(cell->shared->pins);
+    bytes_freed += cell->shared->extra;
+    segment = cell->shared->mapping->name();
+    cell->shared.reset();
+    cell->encoded.reset();
+  }
+  cell->spilled.reset(new object_cell::spill_record{std::move(path), ops, std::move(pins)});
+  cell->value = {};
+  auto weight = cell->bytes;
+  guard.unlock();
+  if (!segment.empty())
+    shm_.remove(segment);
+  std::lock_guard<std::mutex> g{mu_};
+  bytes_in_memory_ -= bytes_freed;
+  ++spilled_objects_;
+  spilled_bytes_total_ += weight;
+  return true;
+}
+
+} // namespace actors::runtime
