@@ -58,19 +58,25 @@ struct object_directory::fetch_state {
   std::uint64_t next_offset = 0;
   std::mutex mu;
   bool finished = false;
+  /// The fetcher and the holder share a host: ask for a shared memory segment.
+  bool same_host = false;
   /// Called once, on success or failure.
-  std::function<void(bool ok, std::string type, std::string bytes, detail::failure why)> done;
+  std::function<void(bool ok, fetched_value value, detail::failure why)> done;
 
   /// Ends the fetch with the value (`type`, `bytes`) or with `why`; only the
   /// first end counts.
   void finish(bool ok, detail::failure why, std::string type = {}, std::string bytes = {}) {
+    finish_with(ok, std::move(why), fetched_value{std::move(type), std::move(bytes), nullptr});
+  }
+
+  void finish_with(bool ok, detail::failure why, fetched_value value) {
     {
       std::lock_guard<std::mutex> guard{mu};
       if (finished)
         return;
       finished = true;
     }
-    done(ok, std::move(type), std::move(bytes), std::move(why));
+    done(ok, std::move(value), std::move(why));
   }
 
   bool over() {
@@ -116,6 +122,7 @@ object_directory::object_directory(local_parts local, const cluster_settings& se
     members_(members),
     rebuilder_(rebuilder),
     arguments_(held),
+    host_(host_id()),
     data_host_(settings.data_bind) {
   data_client_options client;
   client.token = settings.token;
@@ -155,11 +162,8 @@ detail::object_cell* object_directory::resolve_foreign(const object_id& id) {
   auto fs = std::make_shared<fetch_state>();
   fs->id = id;
   fs->holder = node_id{id.owner};
-  fs->done = [this, c](bool ok, std::string type, std::string bytes, detail::failure why) {
-    if (ok)
-      local_.store.settle_encoded(c, std::move(type), std::move(bytes));
-    else
-      local_.store.settle(c, std::move(why));
+  fs->done = [this, c](bool ok, fetched_value v, detail::failure why) {
+    settle_fetched(c, ok, std::move(v), std::move(why));
     detail::release(c);
   };
   start_fetch(fs);
@@ -196,11 +200,8 @@ detail::object_cell* object_directory::adopt_located(const wire::located_object&
   auto fs = std::make_shared<fetch_state>();
   fs->id = obj.remote_id;
   fs->holder = obj.holder;
-  fs->done = [this, c](bool ok, std::string type, std::string bytes, detail::failure why) {
-    if (ok)
-      local_.store.settle_encoded(c, std::move(type), std::move(bytes));
-    else
-      local_.store.settle(c, std::move(why));
+  fs->done = [this, c](bool ok, fetched_value v, detail::failure why) {
+    settle_fetched(c, ok, std::move(v), std::move(why));
     detail::release(c);
   };
   start_fetch(fs, obj.size);
@@ -212,16 +213,32 @@ void object_directory::fetch_bytes(const wire::located_object& obj,
   auto fs = std::make_shared<fetch_state>();
   fs->id = obj.remote_id;
   fs->holder = obj.holder;
-  fs->done = [done = std::move(done)](bool ok, std::string, std::string bytes, detail::failure why) {
-    done(ok, std::move(bytes), std::move(why));
+  fs->done = [done = std::move(done)](bool ok, fetched_value v, detail::failure why) {
+    if (v.mapping) // held arguments never come this way; copy them if they do
+      v.bytes.assign(reinterpret_cast<const char*>(v.mapping->data()), v.mapping->size());
+    done(ok, std::move(v.bytes), std::move(why));
   };
-  start_fetch(fs, obj.size);
+  start_fetch(fs, obj.size, /*may_share=*/false);
 }
 
-void object_directory::start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size) {
-  if (size >= data_channel_threshold && fetch_over_data_channel(fs))
+void object_directory::start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size, bool may_share) {
+  // On one host a large value comes as a shared memory segment: the first
+  // request through the node endpoint asks for it.
+  auto holder = members_.record(fs->holder);
+  fs->same_host =
+    may_share && holder && !host_.empty() && holder->host_id == host_ && fs->holder != local_.id;
+  if (!fs->same_host && size >= data_channel_threshold && fetch_over_data_channel(fs))
     return;
   send_chunk_request(fs, 0);
+}
+
+void object_directory::settle_fetched(detail::object_cell* c, bool ok, fetched_value v, detail::failure why) {
+  if (!ok)
+    local_.store.settle(c, std::move(why));
+  else if (v.mapping)
+    local_.store.settle_shared(c, std::move(v.type), std::move(v.mapping));
+  else
+    local_.store.settle_encoded(c, std::move(v.type), std::move(v.bytes));
 }
 
 bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs) {
@@ -268,6 +285,7 @@ void object_directory::send_chunk_request(const std::shared_ptr<fetch_state>& fs
   wire::fetch_request req;
   req.id = fs->id;
   req.offset = offset;
+  req.same_host = fs->same_host && offset == 0;
   req.key = ops_.next_key();
   auto holder = fs->holder;
   ops_.add(req.key, holder, std::make_unique<fetch_op>(*this, fs));
@@ -280,6 +298,21 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
     return;
   if (!r.ok) {
     fs->finish(false, std::move(r.why));
+    return;
+  }
+  if (!r.shm_name.empty()) {
+    // The holder shares this host's memory: map its segment and read from it.
+    auto mapping = open_shm_segment(r.shm_name);
+    if (mapping) {
+      fs->finish_with(true, {},
+                      fetched_value{std::move(r.type_name), {},
+                                    std::make_shared<const shm_mapping>(std::move(*mapping))});
+      return;
+    }
+    log(log_level::warning, "cluster", "cannot map object ", fs->id.to_string(), " from node ", fs->holder.to_string(),
+        " (", mapping.error().message, "): fetching it through the network instead");
+    fs->same_host = false;
+    start_fetch(fs, r.size);
     return;
   }
   if (r.location.value && r.bytes.empty() && r.size > 0) {
@@ -349,9 +382,11 @@ void object_directory::fetch_into(detail::object_cell* c) {
     fs->holder = where.node;
     detail::retain(c);
     auto size = where.size;
-    fs->done = [this, c, w](bool ok, std::string, std::string bytes, detail::failure why) {
-      if (ok)
-        local_.store.fill(c, std::move(bytes));
+    fs->done = [this, c, w](bool ok, fetched_value v, detail::failure why) {
+      if (ok && v.mapping)
+        local_.store.fill_shared(c, std::move(v.mapping));
+      else if (ok)
+        local_.store.fill(c, std::move(v.bytes));
       {
         std::lock_guard<std::mutex> guard{mu_};
         w->finished = true;
@@ -409,6 +444,11 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
       r.size = weight;
       r.type_name = std::move(type);
       hold_for(c, requester);
+      // A large result for an owner on this host goes into shared memory now, so
+      // that reading it there costs a mapping, not a copy through a socket.
+      if (weight >= shared_memory_threshold)
+        if (auto rec = members_.record(requester); rec && !host_.empty() && rec->host_id == host_)
+          local_.store.share(c);
       r.location = local_.id;
       r.remote_id = c->id;
       return r;
@@ -480,7 +520,19 @@ void object_directory::serve_fetch(const wire::fetch_request& req, const return_
     return;
   }
   c->on_settled([this, c, req, from] {
-    links_.reply(from, message_kind::result, wire::pack(chunk_of(c, req)));
+    wire::result r;
+    bool shared = false;
+    if (req.same_host && req.offset == 0 && c->current() == detail::object_cell::state::ready) {
+      if (auto copy = local_.store.share(c)) {
+        r.key = req.key;
+        r.ok = true;
+        r.type_name = std::move(copy->type_name);
+        r.size = copy->size;
+        r.shm_name = std::move(copy->segment);
+        shared = true;
+      }
+    }
+    links_.reply(from, message_kind::result, wire::pack(shared ? r : chunk_of(c, req)));
     detail::release(c);
   });
 }

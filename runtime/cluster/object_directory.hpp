@@ -6,6 +6,7 @@
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/data_plane/data_channel.hpp"
+#include "runtime/object_store/shared_memory.hpp"
 #include "runtime/wire/protocol.hpp"
 
 #include "actors/detail/failure.hpp"
@@ -134,6 +135,12 @@ class object_directory final : public membership_listener, public data_source {
   void stop();
 
  private:
+  /// A fetched value: its bytes, or a mapping of the holder's segment.
+  struct fetched_value {
+    std::string type;
+    std::string bytes;
+    std::shared_ptr<const shm_mapping> mapping;
+  };
   struct fetch_state;
   struct fetch_wait;
   class fetch_op;
@@ -141,7 +148,11 @@ class object_directory final : public membership_listener, public data_source {
   detail::object_cell* foreign(const object_id& id, bool& created);
   /// Fetches `fs` from its holder: over the data channel if the value is known to
   /// be large (`size`, 0 if unknown) and the holder has one, else in chunks.
-  void start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size = 0);
+  /// On the holder's host (unless `may_share` is false: held arguments are not
+  /// objects of its store) the value comes as a shared memory segment.
+  void start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size = 0, bool may_share = true);
+  /// Settles the stand-in `c` with what a fetch brought, or why it failed.
+  void settle_fetched(detail::object_cell* c, bool ok, fetched_value v, detail::failure why);
   /// Fetches the whole value over the holder's data channel; falls back to
   /// chunks if the channel cannot serve it.
   bool fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs);
@@ -158,6 +169,8 @@ class object_directory final : public membership_listener, public data_source {
   membership& members_;
   object_rebuilder& rebuilder_;
   const held_arguments& arguments_;
+  // This process's host (same for every node sharing its memory).
+  const std::string host_;
   std::string data_host_;
   std::unique_ptr<data_server> data_server_;
   std::unique_ptr<data_client> data_client_;

@@ -207,10 +207,13 @@ struct fetch_request {
   std::uint64_t key = 0;
   object_id id;
   std::uint64_t offset = 0;
+  /// The fetcher runs on the holder's host: a large value may come as a shared
+  /// memory segment (`result::shm_name`) instead of bytes.
+  bool same_host = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & offset;
+    ar & key & id & offset & same_host;
   }
 };
 
@@ -227,10 +230,13 @@ struct result {
   std::uint64_t offset = 0;
   node_id location;
   object_id remote_id;
+  /// The whole value's encoding is in this shared memory segment of the holder's
+  /// host (the answer to a same-host fetch); `bytes` is empty.
+  std::string shm_name;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & ok & type_name & bytes & why & size & offset & location & remote_id;
+    ar & key & ok & type_name & bytes & why & size & offset & location & remote_id & shm_name;
   }
 };
 

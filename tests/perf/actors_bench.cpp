@@ -213,6 +213,7 @@ const std::vector<step_def>& steps() {
     {"live_actors", {"live_actors_create", "live_actors_call", "mem_per_idle_actor"}, 240},
     {"queued_tasks", {"queued_tasks"}, 380},
     {"tasks_flood", {"tasks_flood"}, 480},
+    {"get_span_same_host", {"get_span_same_host"}, 120},
     {"scaling_tasks_async", {"scaling_tasks_async"}, 120, in_scaling},
     {"scaling_actor_calls_async", {"scaling_actor_calls_async"}, 120, in_scaling},
     {"cluster_stop", {"cluster_stop"}, 60, in_spec | in_scaling},
@@ -597,6 +598,8 @@ class suite {
       queued_tasks();
     else if (id == "tasks_flood")
       tasks_flood();
+    else if (id == "get_span_same_host")
+      get_span_same_host();
     else if (id == "scaling_tasks_async")
       scaling_tasks_async();
     else if (id == "scaling_actor_calls_async")
@@ -1491,6 +1494,28 @@ class suite {
                      "driver, each checked == i")
       .emit();
     refs.clear();
+  }
+
+  /// A zero-copy read in the driver of a 256 MiB vector made on a worker of the
+  /// same host: the first get_span maps the worker's shared memory segment.
+  void get_span_same_host() {
+    if (!cluster_)
+      return;
+    const i64 rows = i64{1} << 24; // 2 x 8 bytes each: 256 MiB
+    auto b = actors::task(benchjob::gen_partition);
+    b.node(workers_[0], false);
+    auto ref = b.remote(i64{0}, i64{1}, rows);
+    wait_all(std::vector<actors::object_ref<benchjob::column>>{ref}, 60s, "get_span_same_host");
+    auto t0 = clk::now();
+    auto span = actors::get_span(ref);
+    double first = secs(clk::now() - t0);
+    check(span.size() == static_cast<std::size_t>(2 * rows) && span[1] == 0 && span[2 * rows - 1] == rows - 1,
+          "get_span_same_host: wrong contents");
+    line("get_span_same_host", first * 1e3, "ms")
+      .num("bytes", static_cast<double>(span.size_bytes()))
+      .str("method", "a 256 MiB std::vector<int64_t> made by a task on worker #0 (same host), waited for; value = "
+                     "the first actors::get_span in the driver (fetch request, map of the worker's segment)")
+      .emit();
   }
 
   /// Millions of tiny tasks from one driver at once, spread over the workers: the

@@ -1,0 +1,113 @@
+// Processes of one host share large values through shared memory (real actorsd
+// processes on loopback): the driver maps a node's segment instead of reading a
+// socket, and no segment outlives its node, killed or stopped.
+#include "tests/cluster/job.hpp"
+#include "tests/support/local_cluster.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+#include <actors/actors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> daemon(std::vector<std::string> extra) {
+  std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1", "--load",
+                                actors::test::env("JOB_LIBRARY")};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+/// The shared memory segments of node `id` now (their names carry its id).
+std::vector<std::string> segments_of(const actors::node_id& id) {
+  std::vector<std::string> out;
+  std::string needle = ".";
+  needle += id.to_string();
+  needle += '.';
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm")) {
+    auto name = e.path().filename().string();
+    if (name.rfind("actors.", 0) == 0 && name.find(needle) != std::string::npos)
+      out.push_back(name);
+  }
+  return out;
+}
+
+class SameHost : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster = std::make_unique<actors::test::local_cluster>("same-host-test");
+    cluster->start_head(daemon({"--head", "--port", "0"}));
+    cluster->start_node(daemon({}));
+    cluster->join({}, 2);
+    node = worker();
+  }
+
+  void TearDown() override {
+    actors::test::tear_down(cluster);
+  }
+
+  /// The live node that is neither the head nor a driver.
+  static actors::node_id worker() {
+    for (const auto& n : actors::nodes())
+      if (n.alive && !n.is_head && !n.is_driver)
+        return n.id;
+    return {};
+  }
+
+  std::unique_ptr<actors::test::local_cluster> cluster;
+  actors::node_id node;
+};
+
+TEST_F(SameHost, ALargeResultIsReadFromTheNodesSharedMemory) {
+  constexpr std::int64_t n = std::int64_t{1} << 21; // 16 MiB
+  auto ref = actors::task(job::make_vec).node(node, false).remote(n);
+  auto span = actors::get_span(ref, 30s);
+  ASSERT_EQ(span.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(span.front(), 1);
+  EXPECT_EQ(span.back(), n);
+  // The value lives in a segment of the node that made it.
+  EXPECT_FALSE(segments_of(node).empty()) << "no shared memory segment of node " << node.to_string();
+  // A plain get reads the same value.
+  EXPECT_EQ(actors::get(ref).back(), n);
+}
+
+TEST_F(SameHost, KilledNodesSegmentsAreRemovedByTheNextNodeOnTheHost) {
+  auto ref = actors::task(job::make_vec).node(node, false).remote(std::int64_t{1} << 21);
+  ASSERT_EQ(actors::get_span(ref, 30s).size(), std::size_t{1} << 21);
+  ASSERT_FALSE(segments_of(node).empty());
+  cluster->nodes[0]->kill(SIGKILL);
+  cluster->nodes[0]->wait_exit(10s);
+  cluster->nodes.erase(cluster->nodes.begin()); // it does not stop cleanly: it is dead
+  // Nobody unlinked them: the node died.
+  EXPECT_FALSE(segments_of(node).empty());
+  // The next node started on this host removes what dead processes left.
+  cluster->start_node(daemon({}));
+  ASSERT_TRUE(actors::test::eventually([&] { return actors::test::local_cluster::daemons_alive() == 2; }, 10s))
+    << cluster->logs();
+  EXPECT_TRUE(actors::test::eventually([&] { return segments_of(node).empty(); }, 10s));
+}
+
+TEST_F(SameHost, NoSegmentOutlivesAStoppedCluster) {
+  auto ref = actors::task(job::make_vec).node(node, false).remote(std::int64_t{1} << 21);
+  ASSERT_EQ(actors::get_span(ref, 30s).size(), std::size_t{1} << 21);
+  ASSERT_FALSE(segments_of(node).empty());
+  std::vector<actors::node_id> ids;
+  for (const auto& n : actors::nodes())
+    ids.push_back(n.id);
+  ref = {};
+  actors::test::tear_down(cluster);
+  for (const auto& id : ids)
+    EXPECT_TRUE(segments_of(id).empty()) << "node " << id.to_string() << " left a segment";
+}
+
+} // namespace
