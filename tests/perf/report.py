@@ -2,9 +2,9 @@
 """Collates the JSON lines of a benchmark session (tests/perf/run.py) into
 docs/performance.md: the machine, the runs and the load other processes put on
 the machine, the targets, the scaling figures (with a plot made by gnuplot,
-docs/perf/scaling.png), latency tails, memory per item and the big counts, and per
-benchmark the median/min/max of ours (cluster and embedded) next to the Dask
-peer's.
+docs/perf/scaling.png), latency tails, memory per item, the big counts and the data
+channel between network namespaces, and per benchmark the median/min/max of ours
+(cluster and embedded) next to the Dask peer's.
 
     /usr/bin/python3 tests/perf/report.py [RESULTS_DIR] [--out docs/performance.md]
 
@@ -70,9 +70,16 @@ METRICS = [
     ("queued_tasks", None, "tasks/s", "higher", "ours only: submitting 1,000,000 tasks that wait for a gate"),
     ("queued_tasks", "bytes_per_queued_task", "bytes", "lower", "ours only: RSS growth per task waiting for the gate"),
     ("queued_tasks", "drain_s", "s", "lower", "ours only: gate opened → all 1,000,000 results in the driver"),
+    ("data_channel_netns_256mib", None, "GB/s", "higher",
+     "ours only: 256 MiB over the data channel between two network namespaces joined by veth"),
     ("cluster_stop", None, "s", "lower", "§1: shutting the client and the cluster down"),
     ("script_total", None, "s", "lower", "§11: the whole suite"),
 ]
+
+# The data channel between two network namespaces (tests/perf/netns_transfer.sh):
+# ours only, with the project's goal for it.
+NETNS_NAME = "data_channel_netns_256mib"
+NETNS_GOAL_GB_S = 1.5
 
 # Ours only, compared with the peer's figure for the same workload.
 PEER_OF = {
@@ -195,6 +202,15 @@ that matter when reading the figures:
   worker and 20,000 (peer: 2,000) `incr()` calls spread round-robin over them,
   all in flight. The peer's counts are smaller because it runs at a few hundred
   per second.
+* **Between network namespaces** (`data_channel_netns_256mib`, ours only):
+  `tests/perf/netns_transfer.sh` (root) makes a bridge and two network
+  namespaces, each joined to the bridge by a veth pair (MTU 1500) with an address
+  of its own; `data_channel_bench --serve` holds a 256 MiB value in the first,
+  `data_channel_bench --fetch` in the second fetches it 5 times over the data
+  channel (one reused TCP connection, the node's socket buffers, each fetch into
+  fresh memory as a node's, every byte checked untimed). The figure of a run is
+  the median of its 5 fetches. No netem: no added latency or loss. The peer has
+  no such figure.
 """
 
 
@@ -361,7 +377,8 @@ def plot_scaling(path, nodes, ours_s, peer_s, cores):
 
 
 def beyond_spec(w, ours, peer, ours_s, peer_s, png_path, png_rel, cores):
-    """The scaling figures, latency tails, memory per item and the big counts."""
+    """The scaling figures, latency tails, memory per item, the big counts and the
+    data channel between network namespaces."""
     sides = [("ours, cluster", ours, ""), ("ours, embedded", ours, "embedded_"), ("peer (Dask)", peer, "")]
     w("## Scaling, latency tails, memory per item and big counts")
     w("")
@@ -461,6 +478,30 @@ def beyond_spec(w, ours, peer, ours_s, peer_s, png_path, png_rel, cores):
           f"{cell(runs, k)} | {cell(runs, k, 'calls_per_s')} | {cell(runs, m)} |")
     w("")
 
+    w("### 256 MiB between two network namespaces")
+    w("")
+    s = Series(ours, NETNS_NAME, None)
+    if not s.present:
+        w("Not measured in this results directory (`./dev bench` measures it, as root; `--part extra`).")
+    else:
+        w("The data channel alone, from a server in one network namespace to a fetcher in")
+        w("another, joined by veth pairs on a bridge (`tests/perf/netns_transfer.sh`); each")
+        w("run's figure is the median of its fetches. Ours only: the peer is not measured")
+        w("between namespaces.")
+        w("")
+        if s.median is None:
+            status = "error"
+        else:
+            status = "met" if s.median >= NETNS_GOAL_GB_S else "**missed**"
+        fetches = [len(recs[NETNS_NAME]["runs"]) for recs in ours
+                   if isinstance((recs.get(NETNS_NAME) or {}).get("runs"), list)]
+        each = ", ".join(fmt(v) for v in s.values) or "—"
+        w("| figure | fetches per run | GB/s (median of the runs) | each run | target | status |")
+        w("|---|---|---|---|---|---|")
+        w(f"| {NETNS_NAME} | {max(fetches) if fetches else '—'} | {cell(ours, NETNS_NAME)} | {each} | "
+          f"≥ {NETNS_GOAL_GB_S:g} GB/s | {status} |")
+    w("")
+
 
 def ratio_text(ours, peer, better):
     if ours is None or peer is None or peer == 0:
@@ -485,7 +526,8 @@ def main():
     with open(os.path.join(d, "meta.json")) as f:
         meta = json.load(f)
     n_runs = max([r["run"] for r in meta["runs"]] or [0])
-    ours = [load_jsonl(os.path.join(d, f"ours-{i}.jsonl")) for i in range(1, n_runs + 1)]
+    ours = [{**load_jsonl(os.path.join(d, f"ours-{i}.jsonl")), **load_jsonl(os.path.join(d, f"ours-netns-{i}.jsonl"))}
+            for i in range(1, n_runs + 1)]
     peer = [{**load_jsonl(os.path.join(d, f"peer-{i}.jsonl")), **load_jsonl(os.path.join(d, f"peer-extra-{i}.jsonl"))}
             for i in range(1, n_runs + 1)]
     ours_s = [load_jsonl(os.path.join(d, f"ours-scaling-{i}.jsonl"), by_nodes=True) for i in range(1, n_runs + 1)]

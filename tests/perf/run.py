@@ -9,7 +9,10 @@ keeps their JSON lines and the load other processes put on the machine.
 Each run has up to three parts, ours then the peer's in each:
   suite    the spec's suite: actors_bench --mode both (which also runs our figures
            beyond the spec) -> ours-N.jsonl; dask_bench.py -> peer-N.jsonl
-  extra    the peer's figures beyond the spec, in a run of their own because its spec
+  extra    ours: 256 MiB over the data channel between two network namespaces
+           joined by veth (tests/perf/netns_transfer.sh; needs root, and --only
+           skips it unless it names data_channel_netns_256mib) -> ours-netns-N.jsonl;
+           the peer's figures beyond the spec, in a run of their own because its spec
            suite uses most of its time budget -> peer-extra-N.jsonl
   scaling  a fresh cluster of 1, 2, 4 and 8 workers: actors_bench --mode scaling ->
            ours-scaling-N.jsonl; dask_bench.py --suite scaling -> peer-scaling-N.jsonl
@@ -42,6 +45,9 @@ QUIET_WINDOW_S = 10.0
 QUIET_LIMIT_S = 60.0
 PARTS = ("suite", "extra", "scaling")
 EXTRA_WATCHDOG_S = 540
+NETNS_NAME = "data_channel_netns_256mib"
+NETNS_FETCHES = 5  # per run; the script's JSON line has their median
+NETNS_TIMEOUT_S = 600.0  # the script bounds its own waits well below this
 
 
 def busy_seconds():
@@ -170,6 +176,38 @@ def run_one(cmd, out_path, err_path, timeout_s):
     }
 
 
+def record_missing(out_path, err_path, names, result):
+    """A run that failed without a line for each of `names` (e.g. not root) gets an
+    error line for each, as a benchmark that fails prints: value null, unit "error"
+    and why (its last line on stderr)."""
+    have = set()
+    with open(out_path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and "name" in rec:
+                have.add(rec["name"])
+    missing = [n for n in names if n not in have]
+    if not missing:
+        return
+    why = ""
+    try:
+        with open(err_path, errors="replace") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        why = lines[-1] if lines else ""
+    except OSError:
+        pass
+    if result["timed_out"]:
+        why = f"timed out after {result['wall_s']:.0f} s" + (f"; last said: {why}" if why else "")
+    elif not why:
+        why = f"exited with status {result['exit_code']} and no figure"
+    with open(out_path, "a") as f:
+        for n in missing:
+            f.write(json.dumps({"name": n, "value": None, "unit": "error", "error": why}) + "\n")
+
+
 def machine():
     model = ""
     with open("/proc/cpuinfo") as f:
@@ -249,6 +287,8 @@ def main():
         "--job", os.path.join(build, "tests/perf/libbenchjob.so"),
     ]
     peer = [sys.executable, os.path.join(HERE, "peers", "dask_bench.py")]
+    netns = ["/bin/bash", os.path.join(HERE, "netns_transfer.sh"),
+             "--bench", os.path.join(build, "tests/perf/data_channel_bench"), "--runs", str(NETNS_FETCHES)]
     for path in (ours[0], ours[2], ours[4], ours[6]):
         if not os.path.exists(path):
             sys.exit(f"run.py: {path} is missing: build first (./dev bench does)")
@@ -258,11 +298,16 @@ def main():
     # The spec's 285 s budget binds the peer's spec suite only; its other parts get more.
     long_peer = ["--watchdog", str(EXTRA_WATCHDOG_S)]
     long_timeout = max(args.peer_timeout, EXTRA_WATCHDOG_S + 45)
+    # The namespaces figure is ours alone; a name filter runs it only if it names it.
+    netns_plan = [("ours", "ours-netns", netns, NETNS_TIMEOUT_S)] if not args.only or NETNS_NAME in names else []
+    # Figures a command must print; if it fails without them, run.py writes their error lines.
+    expects = {"ours-netns": [NETNS_NAME]}
     # part -> [(side, file stem, command, timeout)], ours first
     plan = {
         "suite": [("ours", "ours", ours + ["--mode", "both"] + ours_extra, args.ours_timeout),
                   ("peer", "peer", peer + peer_extra, args.peer_timeout)],
-        "extra": [("peer", "peer-extra", peer + ["--suite", "extra"] + long_peer + peer_extra, long_timeout)],
+        "extra": netns_plan + [("peer", "peer-extra", peer + ["--suite", "extra"] + long_peer + peer_extra,
+                                long_timeout)],
         "scaling": [("ours", "ours-scaling", ours + ["--mode", "scaling"] + ours_extra, args.ours_timeout),
                     ("peer", "peer-scaling", peer + ["--suite", "scaling"] + long_peer + peer_extra, long_timeout)],
     }
@@ -282,8 +327,10 @@ def main():
             for impl, stem, cmd, timeout in plan[part]:
                 what = f"run {i}/{args.runs}: {part}: {impl}"
                 print(f"run.py: {what}: waiting for a quiet machine", file=sys.stderr, flush=True)
-                r = run_one(cmd, os.path.join(outdir, f"{stem}-{i}.jsonl"), os.path.join(outdir, f"{stem}-{i}.log"),
-                            timeout)
+                out_path, err_path = os.path.join(outdir, f"{stem}-{i}.jsonl"), os.path.join(outdir, f"{stem}-{i}.log")
+                r = run_one(cmd, out_path, err_path, timeout)
+                if stem in expects:
+                    record_missing(out_path, err_path, expects[stem], r)
                 r.update({"impl": impl, "part": part, "run": i})
                 meta["runs"].append(r)
                 save()
