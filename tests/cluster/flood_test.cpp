@@ -22,20 +22,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> daemon(std::vector<std::string> extra) {
-  std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1", "--load",
-                                actors::test::env("JOB_LIBRARY")};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
 class Flood : public ::testing::Test {
  protected:
   void SetUp() override {
     cluster = std::make_unique<actors::test::local_cluster>("flood-test");
-    cluster->start_head(daemon({"--head", "--port", "0"}));
-    cluster->start_node(daemon({}));
-    cluster->start_node(daemon({}));
+    cluster->start_head(actors::test::one_cpu_daemon({"--head", "--port", "0"}));
+    cluster->start_node(actors::test::one_cpu_daemon({}));
+    cluster->start_node(actors::test::one_cpu_daemon({}));
     cluster->join({}, 3);
   }
 

@@ -21,13 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> daemon(std::vector<std::string> extra) {
-  std::vector<std::string> args{actors::test::env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1", "--load",
-                                actors::test::env("JOB_LIBRARY")};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
 /// The shared memory segments of node `id` now (their names carry its id).
 std::vector<std::string> segments_of(const actors::node_id& id) {
   std::vector<std::string> out;
@@ -46,8 +39,8 @@ class SameHost : public ::testing::Test {
  protected:
   void SetUp() override {
     cluster = std::make_unique<actors::test::local_cluster>("same-host-test");
-    cluster->start_head(daemon({"--head", "--port", "0"}));
-    cluster->start_node(daemon({}));
+    cluster->start_head(actors::test::one_cpu_daemon({"--head", "--port", "0"}));
+    cluster->start_node(actors::test::one_cpu_daemon({}));
     cluster->join({}, 2);
     node = worker();
   }
@@ -91,7 +84,7 @@ TEST_F(SameHost, KilledNodesSegmentsAreRemovedByTheNextNodeOnTheHost) {
   // Nobody unlinked them: the node died.
   EXPECT_FALSE(segments_of(node).empty());
   // The next node started on this host removes what dead processes left.
-  cluster->start_node(daemon({}));
+  cluster->start_node(actors::test::one_cpu_daemon({}));
   ASSERT_TRUE(actors::test::eventually([&] { return actors::test::local_cluster::daemons_alive() == 2; }, 10s))
     << cluster->logs();
   EXPECT_TRUE(actors::test::eventually([&] { return segments_of(node).empty(); }, 10s));

@@ -23,6 +23,14 @@
 
 namespace actors::test {
 
+/// The command line of an actorsd with one CPU, no metrics port and the cluster
+/// tests' job library, plus `extra`.
+inline std::vector<std::string> one_cpu_daemon(std::vector<std::string> extra) {
+  std::vector<std::string> args{env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1", "--load", env("JOB_LIBRARY")};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 class local_cluster {
  public:
   /// Makes /tmp/actors-NAME-XXXXXX and points the session file there.
