@@ -101,7 +101,7 @@ struct data_client::impl {
 struct data_client::impl::connection : std::enable_shared_from_this<connection> {
   enum class phase { connecting, hello, idle, busy, closed };
 
-  connection(impl& c, peer_pool& p) : client(c), pool(p), sock(c.runner.io), resolver(c.runner.io), timer(c.runner.io) {
+  connection(impl& c, peer_pool& p) : client(c), pool(p), sock(c.runner.io), resolver(c.runner.io), watch(c.runner.io) {
   }
 
   void start() {
@@ -403,25 +403,15 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
   }
 
   void arm() {
-    auto d = deadline();
-    if (!d || (armed && timer.expiry() <= *d))
-      return;
-    armed = true;
-    timer.expires_at(*d);
-    timer.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+    watch.arm(*this);
   }
 
-  void on_timer(error_code ec) {
-    if (ec == asio::error::operation_aborted || at == phase::closed)
-      return;
-    armed = false;
-    auto d = deadline();
-    if (!d)
-      return;
-    if (clock_type::now() < *d) {
-      arm();
-      return;
-    }
+  bool closed() const {
+    return at == phase::closed;
+  }
+
+  /// The deadline passed: the fetch (or the connection's setup) fails.
+  void overdue() {
     auto quiet = ms_text(client.opts.inactivity_timeout);
     if (at == phase::connecting)
       setup_failed(fetch_errc::timeout, "no connection within " + quiet);
@@ -441,7 +431,7 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
     error_code ignored;
     sock.close(ignored);
     resolver.cancel();
-    timer.cancel();
+    watch.cancel();
   }
 
   /// Closes the connection and takes it out of its pool.
@@ -455,9 +445,8 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
   peer_pool& pool;
   tcp::socket sock;
   tcp::resolver resolver;
-  asio::steady_timer timer;
+  deadline_watch<connection> watch;
   phase at = phase::connecting;
-  bool armed = false;
   bool reused = false; // a transfer finished on it before
   clock_type::time_point last_activity{};
   std::optional<pending> current;

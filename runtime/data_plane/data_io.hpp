@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -136,6 +137,50 @@ class io_runner {
   std::mutex join_mu_;
   std::thread thread_;
   std::thread::id id_;
+};
+
+/// The timer of a connection whose deadline moves with its progress: one wait at
+/// a time, re-armed from its own handler while the deadline lasts, so progress
+/// only moves a time point and costs no system call. `Conn` (owned by a
+/// shared_ptr) says when it is overdue (`deadline()`, nullopt for no deadline),
+/// whether it is closed (`closed()`), and what to do when the deadline passes
+/// (`overdue()`). Used on the io thread only.
+template <class Conn>
+class deadline_watch {
+ public:
+  explicit deadline_watch(asio::io_context& io) : timer_(io) {}
+
+  /// Waits for `conn`'s deadline, unless a wait for it (or earlier) is armed.
+  void arm(Conn& conn) {
+    auto d = conn.deadline();
+    if (!d || (armed_ && timer_.expiry() <= *d))
+      return;
+    armed_ = true;
+    timer_.expires_at(*d);
+    timer_.async_wait([self = conn.shared_from_this()](error_code ec) { self->watch.fired(*self, ec); });
+  }
+
+  void cancel() {
+    timer_.cancel();
+  }
+
+  void fired(Conn& conn, error_code ec) {
+    if (ec == asio::error::operation_aborted || conn.closed())
+      return;
+    armed_ = false;
+    auto d = conn.deadline();
+    if (!d)
+      return;
+    if (clock_type::now() < *d) {
+      arm(conn);
+      return;
+    }
+    conn.overdue();
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool armed_ = false;
 };
 
 } // namespace actors::runtime::data_plane

@@ -91,7 +91,7 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
   enum class phase { hello, refusing, idle, lookup, writing, closed };
 
   connection(impl& s, tcp::socket sock_in, std::string peer_in)
-    : server(s), sock(std::move(sock_in)), timer(server.runner.io), peer(std::move(peer_in)) {
+    : server(s), sock(std::move(sock_in)), watch(server.runner.io), peer(std::move(peer_in)) {
   }
 
   void start() {
@@ -292,28 +292,16 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
     return std::nullopt;
   }
 
-  // One timer wait at a time, re-armed from its handler while a deadline lasts:
-  // progress only moves `last_activity`, which costs no system call.
   void arm() {
-    auto d = deadline();
-    if (!d || (armed && timer.expiry() <= *d))
-      return;
-    armed = true;
-    timer.expires_at(*d);
-    timer.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+    watch.arm(*this);
   }
 
-  void on_timer(error_code ec) {
-    if (ec == asio::error::operation_aborted || at == phase::closed)
-      return;
-    armed = false;
-    auto d = deadline();
-    if (!d)
-      return;
-    if (clock_type::now() < *d) {
-      arm();
-      return;
-    }
+  bool closed() const {
+    return at == phase::closed;
+  }
+
+  /// The deadline passed: the handshake or the response is abandoned.
+  void overdue() {
     if (at == phase::hello) {
       refuse("sent no complete hello within " + ms_text(server.opts.handshake_timeout));
       return;
@@ -333,17 +321,16 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
     at = phase::closed;
     error_code ignored;
     sock.close(ignored);
-    timer.cancel();
+    watch.cancel();
     payload.reset();
     server.connections.erase(shared_from_this());
   }
 
   impl& server;
   tcp::socket sock;
-  asio::steady_timer timer;
+  deadline_watch<connection> watch;
   const std::string peer;
   phase at = phase::hello;
-  bool armed = false;
   clock_type::time_point hello_deadline{};
   clock_type::time_point last_activity{};
   std::array<unsigned char, response_size> in{};
