@@ -124,11 +124,12 @@ object_directory::object_directory(local_parts local, const cluster_settings& se
     arguments_(held),
     host_(host_id()),
     data_host_(settings.data_bind) {
+  // A node alone in its process (no bind address) has no peers: no channel.
+  if (settings.data_bind.empty())
+    return;
   data_client_options client;
   client.token = settings.token;
   data_client_ = std::make_unique<data_client>(client);
-  if (settings.data_bind.empty())
-    return;
   data_server_options server;
   server.bind_address = settings.data_bind;
   server.token = settings.token;
@@ -243,7 +244,7 @@ void object_directory::settle_fetched(detail::object_cell* c, bool ok, fetched_v
 
 bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs) {
   auto rec = members_.record(fs->holder);
-  if (!rec || rec->data_address.empty())
+  if (!data_client_ || !rec || rec->data_address.empty())
     return false;
   auto colon = rec->data_address.rfind(':');
   if (colon == std::string::npos)
@@ -738,7 +739,8 @@ void object_directory::node_lost(const node_id& id, const std::string& why) {
 void object_directory::stop() {
   if (data_server_)
     data_server_->stop();
-  data_client_->stop();
+  if (data_client_)
+    data_client_->stop();
   std::vector<detail::object_cell*> kept;
   {
     std::lock_guard<std::mutex> guard{mu_};
