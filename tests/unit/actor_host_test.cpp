@@ -6,6 +6,7 @@
 
 #include "tests/support/gate.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include "runtime/actor_host/actor_host.hpp"
 #include "runtime/object_store/object_store.hpp"
@@ -35,6 +36,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using actors::test::temp_dir;
 using actors::errc;
 using actors::detail::actor_cell;
 using actors::detail::actor_options;
@@ -133,30 +135,6 @@ actor_options reserving(double num_cpus, int max_restarts = 0) {
   o.max_restarts = max_restarts;
   return o;
 }
-
-/// A fresh directory under /tmp for the store's spill files, removed at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string tmpl = "/tmp/actors-actor-host-test-XXXXXX";
-    if (!mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  const fs::path& path() const {
-    return path_;
-  }
-
- private:
-  fs::path path_;
-};
 
 /// One node's worth of runtime parts per test, torn down in the node's order
 /// (scheduler, host, pool) after every handle and result the test kept is

@@ -3,6 +3,8 @@
 // settling. Then the same spilling seen end to end through the public API.
 
 #include "runtime/object_store/object_store.hpp"
+#include "tests/support/shm_segments.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <actors/actors.hpp>
 
@@ -30,6 +32,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using actors::test::segment_of;
+using actors::test::temp_dir;
 using actors::detail::object_cell;
 using actors::runtime::object_store;
 using actors::runtime::shared_memory_threshold;
@@ -56,38 +60,6 @@ struct unspillable {
 };
 static_assert(!actors::detail::is_serializable_v<unspillable>);
 
-/// A fresh directory under /tmp, removed with everything in it at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string tmpl = "/tmp/actors-object-store-test-XXXXXX";
-    if (!mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  const fs::path& path() const {
-    return path_;
-  }
-
-  /// Regular files directly inside.
-  std::size_t file_count() const {
-    std::size_t n = 0;
-    for (const auto& e : fs::directory_iterator(path_))
-      n += e.is_regular_file() ? 1 : 0;
-    return n;
-  }
-
- private:
-  fs::path path_;
-};
-
 bool is_spilled(object_cell* cell) {
   std::lock_guard<std::mutex> guard{cell->mu};
   return cell->spilled != nullptr;
@@ -106,19 +78,6 @@ bool in_memory(object_cell* cell) {
 template <class T>
 const T& as(const std::shared_ptr<const void>& p) {
   return *static_cast<const T*>(p.get());
-}
-
-/// A sealed segment holding `bytes`, made by `registry` as another node of this
-/// host would make it.
-std::shared_ptr<const shm_mapping> segment_of(shm_registry& registry, const std::string& bytes) {
-  auto writer = registry.create(bytes.size());
-  if (!writer)
-    throw std::runtime_error(writer.error().message);
-  std::memcpy(writer->data(), bytes.data(), bytes.size());
-  auto sealed = writer->seal();
-  if (!sealed)
-    throw std::runtime_error(sealed.error().message);
-  return std::make_shared<const shm_mapping>(std::move(*sealed));
 }
 
 bool in_dev_shm(const std::string& name) {

@@ -5,6 +5,7 @@
 // aligned, else decoded once. Spans keep their object alive; errors are get's.
 
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/shm_segments.hpp"
 
 #include "runtime/node/node.hpp"
 #include "runtime/object_store/shared_memory.hpp"
@@ -23,6 +24,7 @@
 
 namespace {
 
+using actors::test::segment_of;
 using actors::detail::object_cell;
 using actors::runtime::shm_mapping;
 using actors::runtime::shm_registry;
@@ -67,18 +69,6 @@ static_assert(std::is_same_v<decltype(actors::get_span(std::declval<actors::obje
 
 actors::runtime::object_store& store() {
   return actors::runtime::current_node()->store;
-}
-
-/// A sealed segment holding `bytes`, as another node of this host makes it.
-std::shared_ptr<const shm_mapping> segment_of(shm_registry& registry, const std::string& bytes) {
-  auto writer = registry.create(bytes.size());
-  if (!writer)
-    throw std::runtime_error(writer.error().message);
-  std::memcpy(writer->data(), bytes.data(), bytes.size());
-  auto sealed = writer->seal();
-  if (!sealed)
-    throw std::runtime_error(sealed.error().message);
-  return std::make_shared<const shm_mapping>(std::move(*sealed));
 }
 
 /// A reference to a new object of this node whose bytes are `mapping`, as if
