@@ -28,7 +28,7 @@ using detail::object_cell;
 /// (object_store::share): a segment costs the same fixed handful of system calls
 /// whatever its size (create, reserve, map, seal, and the reader's open and map),
 /// which only large values repay by not being copied through a socket.
-inline constexpr std::size_t shared_memory_threshold = std::size_t{1} << 20;
+inline constexpr std::size_t shared_memory_threshold = std::size_t{64} << 10;
 
 /// A value in a sealed shared-memory segment of this node (object_store::share).
 struct shared_copy {
