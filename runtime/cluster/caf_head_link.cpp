@@ -1,4 +1,5 @@
 #include "runtime/cluster/caf_head_link.hpp"
+#include "runtime/common/addresses.hpp"
 
 #include "runtime/wire/atoms.hpp"
 
@@ -83,21 +84,6 @@ void caf_head_link::report(const wire::node_report& rep) {
 
 void caf_head_link::lost() {
   control_.link_lost();
-}
-
-std::pair<std::string, std::uint16_t> split_address(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
-    throw error(errc::invalid_argument, "address '" + address + "' is not HOST:PORT, e.g. 127.0.0.1:6380");
-  int port = 0;
-  try {
-    port = std::stoi(address.substr(colon + 1));
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port <= 0 || port > 65535)
-    throw error(errc::invalid_argument, "address '" + address + "' has no valid port (1-65535)");
-  return {address.substr(0, colon), static_cast<std::uint16_t>(port)};
 }
 
 std::unique_ptr<control_store> connect_control_store(caf::actor_system& sys, const std::string& address) {

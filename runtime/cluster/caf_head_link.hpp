@@ -40,8 +40,6 @@ class caf_head_link final : public head_link {
   const bool is_head_;
 };
 
-/// "host:port" split; throws actors::error saying what a good address looks like.
-std::pair<std::string, std::uint16_t> split_address(const std::string& address);
 
 /// Connects to the control store served at `address` ("host:port"). Throws
 /// actors::error saying what to check if nothing answers there.

@@ -1,5 +1,6 @@
 #include "runtime/cluster/caf_transport.hpp"
 
+#include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/service_actor.hpp"
 #include "runtime/wire/atoms.hpp"
@@ -115,9 +116,12 @@ struct caf_transport::impl {
     if (stopped)
       return;
     node_id self;
+    std::string self_host;
     for (std::size_t i = 0; i < eps.size(); ++i)
-      if (eps[i] == endpoint)
+      if (eps[i] == endpoint) {
         self = view.nodes[i].id;
+        self_host = view.nodes[i].host_id;
+      }
     if (!self.value)
       return;
     for (const auto& rec : view.nodes) {
@@ -129,11 +133,20 @@ struct caf_transport::impl {
         continue;
       auto host = rec.address.substr(0, colon);
       auto port = static_cast<std::uint16_t>(std::stoi(rec.address.substr(colon + 1)));
+      // A loopback address names a port on the peer's own host: dialled from
+      // another host it would reach some other process, or none.
+      if (is_loopback(host) && rec.host_id != self_host) {
+        log(log_level::warning, "cluster", "node ", rec.id.to_string(), " advertises ", rec.address,
+            ", a loopback address, from another host: messages to it go through the head (two hops instead of "
+            "one); start it with --bind or --advertise-address set to an address this host can reach");
+        continue;
+      }
       connectors.emplace_back([this, host, port, id = rec.id] {
         auto res = sys.middleman().connect(host, port);
         if (!res)
-          log(log_level::info, "cluster", "no direct connection to node ", id.to_string(), " at ", host, ":", port,
-              " (", sys.render(res.error()), "); messages go through the head");
+          log(log_level::warning, "cluster", "cannot connect to node ", id.to_string(), " at ", host, ":", port,
+              " (", sys.render(res.error()), "): messages to it go through the head (two hops instead of one); "
+              "check that this host can reach that address, or set the node's --advertise-address");
       });
     }
   }

@@ -37,6 +37,8 @@ struct cluster_settings {
   /// Where this node serves large values over its data channel (empty: it serves
   /// none, as a node alone in its process).
   std::string data_bind;
+  /// The host other nodes dial for that data channel.
+  std::string data_advertise;
 };
 
 /// A payload from another node, decoded; malformed bytes are logged (saying what

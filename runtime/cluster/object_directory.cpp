@@ -123,7 +123,7 @@ object_directory::object_directory(local_parts local, const cluster_settings& se
     rebuilder_(rebuilder),
     arguments_(held),
     host_(host_id()),
-    data_host_(settings.data_bind) {
+    data_host_(settings.data_advertise) {
   // A node alone in its process (no bind address) has no peers: no channel.
   if (settings.data_bind.empty())
     return;

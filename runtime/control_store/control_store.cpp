@@ -33,7 +33,12 @@ constexpr auto broadcast_interval = std::chrono::milliseconds(100);
 // loaded machine.
 constexpr auto rejoin_grace = std::chrono::seconds(10);
 
+// Connections lost within this window of the first are judged together: a head
+// cut off from the network loses all of them within about one heartbeat.
+constexpr auto loss_window = std::chrono::milliseconds(300);
+
 using rejoin_deadline_atom = caf::atom_constant<caf::atom("ac_rjdead")>;
+using loss_check_atom = caf::atom_constant<caf::atom("ac_losschk")>;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -62,6 +67,9 @@ struct control_store_state {
   std::uint64_t shutdown_key = 0;
   std::shared_ptr<saved_tables> saved;
   bool save_failed = false;
+  // Members whose connection went away in the current loss window (alive, with
+  // no endpoint), and why.
+  std::vector<std::pair<node_id, std::string>> lost;
   static inline const char* name = "actors.control_store";
 };
 
@@ -170,12 +178,23 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
     restore(self, std::move(*saved), same_head);
   else
     persist(self);
+  // A member that leaves is dead at once; one whose connection is lost is judged
+  // at the end of the loss window, with the others lost in it (loss_check_atom).
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& st = self->state;
-    for (std::size_t i = 0; i < st.endpoints.size(); ++i)
-      if (st.endpoints[i] && st.endpoints[i].address() == dm.source)
-        mark_dead(self, i, "its connection closed (" + self->system().render(dm.reason) + ")",
-                  dm.reason == caf::exit_reason::user_shutdown);
+    for (std::size_t i = 0; i < st.endpoints.size(); ++i) {
+      if (!st.endpoints[i] || st.endpoints[i].address() != dm.source)
+        continue;
+      auto why = "its connection closed (" + self->system().render(dm.reason) + ")";
+      if (dm.reason == caf::exit_reason::user_shutdown) {
+        mark_dead(self, i, why, true);
+        continue;
+      }
+      st.endpoints[i] = caf::actor{};
+      if (st.lost.empty())
+        self->delayed_send(self, loss_window, loss_check_atom::value);
+      st.lost.emplace_back(st.view.nodes[i].id, std::move(why));
+    }
   });
   self->delayed_send(self, broadcast_interval, tick_atom::value);
   return {
@@ -208,6 +227,15 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
         auto& known = st.view.nodes[i];
         if (known.id != rec.id)
           continue;
+        // Lost in the current window and back already: the head was not the one
+        // cut off from it, and its peers may have taken it for dead by now. It is
+        // dead, as it would have been at the end of the window.
+        for (auto l = st.lost.begin(); l != st.lost.end(); ++l)
+          if (l->first == rec.id) {
+            mark_dead(self, i, l->second, false);
+            st.lost.erase(l);
+            break;
+          }
         if (!known.alive) {
           log(log_level::info, "control_store", "node ", rec.id.to_string(), " at ", rec.address,
               " came back after it was declared dead; told it to join as a new node");
@@ -225,7 +253,7 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
         st.endpoints[i] = endpoint;
         self->monitor(endpoint);
         log(log_level::info, "control_store", "node ", rec.id.to_string(), " at ", rec.address,
-            " rejoined after the head restarted");
+            " rejoined after the head restarted or lost its connections");
         persist(self);
         broadcast(self);
         return accepted;
@@ -239,6 +267,34 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       persist(self);
       broadcast(self);
       return accepted;
+    },
+    [=](loss_check_atom) {
+      // Most members lost at once means that this head is the one cut off (its
+      // host's link is down, say), not that they all died: they keep their ids,
+      // alive without a connection, and reconnect when the link comes back (as
+      // to a restarted head); whoever has not by the rejoin deadline is dead.
+      // A few lost among many are dead now.
+      auto& st = self->state;
+      auto lost = std::exchange(st.lost, {});
+      std::size_t members = 0;
+      std::size_t missing = 0;
+      for (std::size_t i = 0; i < st.view.nodes.size(); ++i)
+        if (st.view.nodes[i].alive && !st.view.nodes[i].head) {
+          ++members;
+          missing += st.endpoints[i] ? 0 : 1;
+        }
+      if (missing >= 2 && missing * 2 > members) {
+        log(log_level::warning, "control_store", "lost the connections to ", missing, " of ", members,
+            " members at once: this head is probably the one cut off from the network; they stay members for ",
+            std::chrono::duration_cast<std::chrono::seconds>(rejoin_grace).count(),
+            " s to reconnect, and those that do not are declared dead then");
+        self->delayed_send(self, rejoin_grace, rejoin_deadline_atom::value);
+        return;
+      }
+      for (const auto& [id, why] : lost)
+        for (std::size_t i = 0; i < st.view.nodes.size(); ++i)
+          if (st.view.nodes[i].id == id && !st.endpoints[i])
+            mark_dead(self, i, why, false);
     },
     [=](rejoin_deadline_atom) {
       auto& st = self->state;

@@ -1,5 +1,6 @@
 #include "runtime/node/node.hpp"
 
+#include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/task_memory.hpp"
 #include "runtime/control_store/head_state.hpp"
@@ -114,7 +115,14 @@ node_config resolve(const init_options& opts) {
                                             + ec.message());
     cfg.spill_dir = opts.spill_dir;
   }
+  resolve_addresses(cfg, opts.bind, opts.advertise_address);
   return cfg;
+}
+
+void resolve_addresses(node_config& cfg, const std::string& bind, const std::string& advertise) {
+  auto chosen = choose_addresses(cfg.role == node_role::member ? cfg.head_address : std::string(), bind, advertise);
+  cfg.bind = std::move(chosen.bind);
+  cfg.advertise = std::move(chosen.advertise);
 }
 
 /// CAF's side of the node: the actor system its service actors live in.
@@ -170,7 +178,8 @@ node::node(node_config cfg)
   net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host},
                                   cluster_settings{config.token, config.head_address, config.driver,
                                                    config.head_reconnect_timeout_ms,
-                                                   config.role != node_role::embedded ? config.bind : std::string()},
+                                                   config.role != node_role::embedded ? config.bind : std::string(),
+                                                   config.advertise},
                                   *links, *head, *control);
   links->start(*net, *net);
 }
@@ -201,10 +210,11 @@ void node::start() {
     }
   }
   if (config.role == node_role::head)
-    cluster_address = config.bind + ":" + std::to_string(links->serve_control(control->handle(), config.bind, config.port));
+    cluster_address =
+      config.advertise + ":" + std::to_string(links->serve_control(control->handle(), config.bind, config.port));
   wire::node_record rec;
   rec.id = id;
-  rec.address = config.role != node_role::embedded ? config.bind + ":" + std::to_string(links->publish(config.bind))
+  rec.address = config.role != node_role::embedded ? config.advertise + ":" + std::to_string(links->publish(config.bind))
                                                    : "in-process";
   rec.total = config.resources.to_map();
   rec.available = rec.total;

@@ -42,6 +42,9 @@ struct node_config {
   std::string token;
   /// Interface the node's ports listen on.
   std::string bind = "127.0.0.1";
+  /// The host the other processes dial to reach this node's ports (never a
+  /// wildcard).
+  std::string advertise = "127.0.0.1";
   /// The head's cluster port (0 picks a free one).
   std::uint16_t port = 0;
   /// A member that is a user's program, not a node serving the cluster.
@@ -69,9 +72,13 @@ struct node_config {
   bool owns_spill_dir = false;
 };
 
-/// Fills in the defaults of `opts` (CPUs, store size, spill directory) and checks
-/// them; throws actors::error naming a bad value.
+/// Fills in the defaults of `opts` (CPUs, store size, spill directory, addresses)
+/// and checks them; throws actors::error naming a bad value.
 node_config resolve(const init_options& opts);
+
+/// Sets `cfg.bind` and `cfg.advertise` from the flags (empty: not given) for the
+/// role and head address `cfg` has (see choose_addresses).
+void resolve_addresses(node_config& cfg, const std::string& bind, const std::string& advertise);
 
 /// 32 random hex digits: a fresh cluster token.
 std::string random_token();

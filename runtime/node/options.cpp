@@ -28,7 +28,8 @@ double parse_number(const std::string& text, const std::string& what) {
 
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
                                    "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
-                                   "heartbeat-timeout", "head-reconnect-timeout", "state-dir"};
+                                   "heartbeat-timeout", "head-reconnect-timeout", "state-dir", "bind",
+                                   "advertise-address"};
 
 // Flags that take no value.
 bool is_switch(const std::string& key) {
@@ -53,6 +54,10 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.token = value;
   else if (key == "state-dir")
     opts.state_dir = value;
+  else if (key == "bind")
+    opts.bind = value;
+  else if (key == "advertise-address")
+    opts.advertise_address = value;
   else if (key == "head-reconnect-timeout") {
     double ms = parse_number(value, what);
     if (ms > 86'400'000)

@@ -53,6 +53,14 @@ struct init_options {
   /// head saves its state as it changes, and from which a restarted head takes
   /// its cluster back. Empty: the state is not saved.
   std::string state_dir;
+  /// The interface this process's ports listen on. Empty: its own address on the
+  /// route to the head when it joins a head at a non-loopback address, else
+  /// 127.0.0.1. 0.0.0.0 listens on every interface.
+  std::string bind;
+  /// The address the cluster's other processes dial to reach this one. Empty: the
+  /// bind address, or, when that is 0.0.0.0, this host's own address (on the route
+  /// to the head when joining one). 0.0.0.0 is refused: no one can dial it.
+  std::string advertise_address;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
@@ -60,7 +68,7 @@ struct init_options {
 /// `--actors-spill-dir=…`, `--actors-task-memory-limit=2G`, `--actors-address=host:port`, `--actors-local-nodes=3`,
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
-/// `--actors-state-dir=DIR`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 

@@ -1,0 +1,273 @@
+// A cluster over several hosts: each host is a network namespace of this machine
+// (netns_bed.hpp) with an address of its own on a bridge; the head, the nodes and
+// the drivers are real processes, one per host, addressing each other by those
+// addresses only. Faults are real: a host's link goes down, or a blackhole route
+// drops what one host sends to another.
+//
+// Hosts: 1 the head, 2 and 3 nodes, 4 the driver, 5 a second driver.
+
+#include "tests/multihost/netns_bed.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using actors::test::env;
+using actors::test::eventually;
+using actors::test::netns_bed;
+using actors::test::process;
+
+namespace {
+
+constexpr int head_host = 1;
+constexpr int driver_host = 4;
+constexpr int second_driver_host = 5;
+constexpr const char* head_port = "6390";
+constexpr const char* token = "0123456789abcdef0123456789abcdef";
+// Silence after which a peer is declared dead; the tests cut links for well
+// below or well above it.
+constexpr int heartbeat_timeout_ms = 2000;
+
+class MultiHost : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/actors-multihost-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir = tmpl;
+    setenv("ACTORS_SESSION_DIR", dir.c_str(), 1);
+    setenv("ACTORS_TOKEN", token, 1);
+    bed = std::make_unique<netns_bed>("actmh", "10.213.9", 5, dir);
+  }
+
+  void TearDown() override {
+    bed.reset();
+    if (!HasFailure() && !std::getenv("ACTORS_KEEP_TEST_LOGS"))
+      std::filesystem::remove_all(dir);
+    else
+      std::cerr << "the test's logs are in " << dir << "\n";
+  }
+
+  std::string head_address() const {
+    return bed->address(head_host) + ":" + head_port;
+  }
+
+  /// The head on host 1, listening on its own address; it runs tasks too.
+  process& start_head() {
+    auto& p = bed->start(head_host, "head",
+                         {env("ACTORSD"), "--head", "--port", head_port, "--bind", bed->address(head_host),
+                          "--num-cpus", "1", "--metrics-port", "-1", "--heartbeat-timeout",
+                          std::to_string(heartbeat_timeout_ms), "--load", env("JOB_LIBRARY")});
+    EXPECT_TRUE(eventually([&] { return p.output().find("join with") != std::string::npos; }, 15s))
+      << p.output();
+    return p;
+  }
+
+  /// A one-CPU node on `host`, with no address flags: it finds its own address
+  /// on the route to the head.
+  process& start_node(int host) {
+    return bed->start(host, "node" + std::to_string(host),
+                      {env("ACTORSD"), "--address", head_address(), "--num-cpus", "1", "--metrics-port", "-1",
+                       "--heartbeat-timeout", std::to_string(heartbeat_timeout_ms), "--load", env("JOB_LIBRARY")});
+  }
+
+  /// The cluster as `actors list nodes --json` on the head's host prints it.
+  std::string nodes_json() {
+    return bed->run(head_host, "list", {env("ACTORS_CLI"), "--address", head_address(), "list", "nodes", "--json"},
+                    20s)
+      .second;
+  }
+
+  /// The ids of the live nodes (not the head, not drivers) in nodes_json().
+  std::set<std::string> live_nodes() {
+    std::set<std::string> out;
+    std::string all = nodes_json();
+    static const std::regex node(
+      R"re(\{"id":"([0-9a-f]+)","address":"[^"]*","alive":true,"head":false,"driver":false)re");
+    for (std::sregex_iterator i(all.begin(), all.end(), node), end; i != end; ++i)
+      out.insert((*i)[1]);
+    return out;
+  }
+
+  /// Head, two nodes, and their listing showing both nodes at their hosts'
+  /// addresses.
+  void start_cluster() {
+    start_head();
+    start_node(2);
+    start_node(3);
+    ASSERT_TRUE(eventually([&] { return live_nodes().size() == 2; }, 20s)) << nodes_json();
+  }
+
+  std::vector<std::string> driver_args(std::vector<std::string> job) {
+    std::vector<std::string> args{env("MULTIHOST_DRIVER"), "--actors-address=" + head_address(),
+                                  "--actors-metrics-port=-1",
+                                  "--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms)};
+    args.insert(args.end(), job.begin(), job.end());
+    return args;
+  }
+
+  /// Starts the steady job (tasks of 5 ms over the two nodes, and four actors)
+  /// on the driver's host and waits until it has submitted them.
+  process& start_steady_job(int tasks) {
+    auto& d = bed->start(driver_host, "driver", driver_args({"steady", std::to_string(tasks), "5"}));
+    EXPECT_TRUE(eventually([&] { return d.output().find("started") != std::string::npos; }, 30s)) << d.output();
+    return d;
+  }
+
+  /// Waits for the driver to finish and expects every result right.
+  void expect_job_right(process& d, std::chrono::seconds limit = 120s) {
+    auto code = d.wait_exit(limit);
+    ASSERT_TRUE(code.has_value()) << "the job did not finish within " << limit.count() << " s:\n" << d.output();
+    EXPECT_EQ(*code, 0) << d.output();
+    EXPECT_NE(d.output().find("results right"), std::string::npos) << d.output();
+    EXPECT_NE(d.output().find("4 actors answer"), std::string::npos) << d.output();
+  }
+
+  std::string dir;
+  std::unique_ptr<netns_bed> bed;
+};
+
+TEST_F(MultiHost, ProcessesOnFourHostsRunTasksActorsNamedActorsAndMoveLargeValues) {
+  start_cluster();
+  // Each node listed at its own host's address, none at a wildcard or loopback.
+  std::string listing = nodes_json();
+  for (int host : {1, 2, 3})
+    EXPECT_NE(listing.find(bed->address(host).append(":")), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("0.0.0.0"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("127.0.0.1"), std::string::npos) << listing;
+
+  auto [code, out] = bed->run(driver_host, "driver", driver_args({"spread", "hosts-counter"}), 240s);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("tasks ran on 3 nodes"), std::string::npos) << out;
+  EXPECT_NE(out.find("200 squares right"), std::string::npos) << out;
+  EXPECT_NE(out.find("256 MiB from a node"), std::string::npos) << out;
+  // The nodes reached the driver directly, not through the head.
+  for (int host : {2, 3})
+    EXPECT_EQ(bed->process_output("node" + std::to_string(host)).find("go through the head"), std::string::npos)
+      << bed->process_output("node" + std::to_string(host));
+
+  // A second driver on a fifth host finds the named actor the first one made.
+  auto [code2, out2] =
+    bed->run(second_driver_host, "second_driver",
+             {env("SECOND_DRIVER"), "hosts-counter", "--actors-address=" + head_address(), "--actors-metrics-port=-1"},
+             60s);
+  EXPECT_EQ(code2, 0) << out2;
+  EXPECT_NE(out2.find("value 12"), std::string::npos) << out2;
+}
+
+TEST_F(MultiHost, NodeCutLongerThanTheTimeoutIsDeclaredDeadItsWorkRebuiltAndItJoinsAgainAsANewNode) {
+  start_cluster();
+  auto before = live_nodes();
+  auto& d = start_steady_job(3000);
+  std::this_thread::sleep_for(1s);
+  bed->cut(3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_timeout_ms * 2 + 2000));
+  bed->heal(3);
+  expect_job_right(d);
+  // The cut node comes back as a new node: two live nodes again, one of them new.
+  ASSERT_TRUE(eventually(
+    [&] {
+      auto now = live_nodes();
+      return now.size() == 2 && now != before;
+    },
+    30s))
+    << nodes_json();
+  EXPECT_TRUE(eventually([&] { return bed->process_output("node3").find("was declared dead") != std::string::npos; },
+                         10s))
+    << bed->process_output("node3");
+}
+
+TEST_F(MultiHost, NodeCutShorterThanTheTimeoutKeepsItsIdAndItsWork) {
+  start_cluster();
+  auto before = live_nodes();
+  auto& d = start_steady_job(2000);
+  std::this_thread::sleep_for(1s);
+  bed->cut(3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_timeout_ms / 3));
+  bed->heal(3);
+  expect_job_right(d);
+  EXPECT_EQ(bed->process_output("node3").find("was declared dead"), std::string::npos)
+    << bed->process_output("node3");
+  EXPECT_EQ(live_nodes(), before) << nodes_json();
+}
+
+TEST_F(MultiHost, NodeThatCannotSendToTheHeadIsDeclaredDeadAndTheJobFinishes) {
+  start_cluster();
+  auto before = live_nodes();
+  auto& d = start_steady_job(3000);
+  std::this_thread::sleep_for(1s);
+  bed->cut_one_way(3, head_host);
+  std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_timeout_ms * 2 + 2000));
+  bed->heal_one_way(3, head_host);
+  expect_job_right(d);
+  // The head heard nothing from it for longer than the timeout; it comes back as
+  // a new node once it can reach the head again.
+  EXPECT_TRUE(eventually([&] { return bed->process_output("node3").find("was declared dead") != std::string::npos; },
+                         30s))
+    << bed->process_output("node3");
+  EXPECT_TRUE(eventually(
+    [&] {
+      auto now = live_nodes();
+      return now.size() == 2 && now != before;
+    },
+    30s))
+    << nodes_json();
+}
+
+TEST_F(MultiHost, HeadHostCutAndHealedNodesAndDriverReconnectUnderTheirIdsAndTheJobFinishes) {
+  start_cluster();
+  auto before = live_nodes();
+  // Long enough to go on well after the link is back.
+  auto& d = start_steady_job(8000);
+  std::this_thread::sleep_for(1s);
+  bed->cut(head_host);
+  std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_timeout_ms * 2 + 2000));
+  bed->heal(head_host);
+  expect_job_right(d);
+  // The head took itself for the one cut off: nobody was declared dead.
+  EXPECT_NE(bed->process_output("head").find("probably the one cut off"), std::string::npos)
+    << bed->process_output("head");
+  EXPECT_EQ(live_nodes(), before) << nodes_json();
+  EXPECT_EQ(d.output().find("declared this program"), std::string::npos) << d.output();
+  for (int host : {2, 3})
+    EXPECT_EQ(bed->process_output("node" + std::to_string(host)).find("declared dead"), std::string::npos)
+      << bed->process_output("node" + std::to_string(host));
+}
+
+TEST_F(MultiHost, DriverCutFromTheHeadButNotFromTheNodesFinishesItsJob) {
+  start_cluster();
+  auto& d = start_steady_job(3000);
+  std::this_thread::sleep_for(1s);
+  bed->cut_one_way(driver_host, head_host);
+  bed->cut_one_way(head_host, driver_host);
+  std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_timeout_ms * 2 + 2000));
+  bed->heal_one_way(driver_host, head_host);
+  bed->heal_one_way(head_host, driver_host);
+  expect_job_right(d);
+}
+
+TEST_F(MultiHost, DriverCutFromTheNodesButNotFromTheHeadFinishesItsJob) {
+  start_cluster();
+  auto& d = start_steady_job(3000);
+  std::this_thread::sleep_for(1s);
+  for (int node : {2, 3}) {
+    bed->cut_one_way(driver_host, node);
+    bed->cut_one_way(node, driver_host);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_timeout_ms * 2 + 2000));
+  for (int node : {2, 3}) {
+    bed->heal_one_way(driver_host, node);
+    bed->heal_one_way(node, driver_host);
+  }
+  expect_job_right(d);
+}
+
+} // namespace
