@@ -217,27 +217,40 @@ void actor_calls::restart(const actor_id& aid) {
   placement.affinity = {};
   std::string why;
   std::optional<node_id> where;
-  try {
-    where = place_.place(resource_set::from(a.opts.num_cpus, a.opts.resources), placement, true);
-  } catch (const std::exception& e) {
-    why = e.what();
-  }
   bool ok = false;
-  if (where) {
-    wire::actor_create_request req;
-    req.id = aid;
-    req.factory = a.factory->name;
-    req.signature = a.factory->signature;
-    req.args = a.args;
-    req.options = a.opts;
-    req.restarts = a.restarts + 1;
-    if (auto answer = links_.request(*where, request_kind::create_actor, wire::pack(req), blocking_timeout, why)) {
-      auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
-      ok = done && done->ok;
-      why = done ? done->reason : "its answer was malformed";
+  // Each attempt is a restart: one that fails (the chosen node is cut off too,
+  // say, and the request times out) leaves the others, on whatever node is
+  // chosen then.
+  int attempts = 0;
+  while (!ok && a.restarts + attempts < a.opts.max_restarts && !members_.stopping()) {
+    ++attempts;
+    why.clear();
+    where.reset();
+    try {
+      where = place_.place(resource_set::from(a.opts.num_cpus, a.opts.resources), placement, true);
+    } catch (const std::exception& e) {
+      why = e.what();
     }
-  } else if (why.empty()) {
-    why = "no live node can host it";
+    if (where) {
+      wire::actor_create_request req;
+      req.id = aid;
+      req.factory = a.factory->name;
+      req.signature = a.factory->signature;
+      req.args = a.args;
+      req.options = a.opts;
+      req.restarts = a.restarts + attempts;
+      if (auto answer = links_.request(*where, request_kind::create_actor, wire::pack(req), blocking_timeout, why)) {
+        auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
+        ok = done && done->ok;
+        why = done ? done->reason : "its answer was malformed";
+      }
+    } else if (why.empty()) {
+      why = "no live node can host it";
+    }
+    if (!ok && a.restarts + attempts < a.opts.max_restarts)
+      log(log_level::warning, "cluster", "actor ", aid.to_string(), " could not be rebuilt",
+          where ? " on node " + where->to_string() : std::string(), ": ", why, "; trying again (restart ",
+          a.restarts + attempts, " of ", a.opts.max_restarts, ")");
   }
   if (ok && !a.opts.name.empty()) {
     // The name now points at the new node.
@@ -254,7 +267,7 @@ void actor_calls::restart(const actor_id& aid) {
     auto& c = created_.at(aid);
     c.restarting = false;
     if (ok) {
-      ++c.restarts;
+      c.restarts += attempts;
       c.location = *where;
       log(log_level::warning, "cluster", "actor ", aid.to_string(), " restarted on node ", where->to_string(),
           " (restart ", c.restarts, " of ", c.opts.max_restarts, ")");

@@ -4,7 +4,9 @@
 // addresses only. Faults are real: a host's link goes down, or a blackhole route
 // drops what one host sends to another.
 //
-// Hosts: 1 the head, 2 and 3 nodes, 4 the driver, 5 a second driver.
+// Hosts: 1 the head, 2 and 3 nodes, 4 the driver, 5 a second driver. The head
+// and the nodes run the command lines of the systemd units in
+// examples/deploy/systemd, so that what those units run is what is tested here.
 
 #include "tests/multihost/netns_bed.hpp"
 #include "tests/support/runtime_fixture.hpp"
@@ -14,6 +16,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
 #include <memory>
 #include <regex>
 #include <set>
@@ -28,10 +34,16 @@ using actors::test::process;
 
 namespace {
 
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 constexpr int head_host = 1;
 constexpr int driver_host = 4;
 constexpr int second_driver_host = 5;
-constexpr const char* head_port = "6390";
+// The port of examples/deploy/systemd/actors-head.service.
+constexpr const char* head_port = "6380";
 constexpr const char* token = "0123456789abcdef0123456789abcdef";
 // Silence after which a peer is declared dead; the tests cut links for well
 // below or well above it.
@@ -60,23 +72,62 @@ class MultiHost : public ::testing::Test {
     return bed->address(head_host) + ":" + head_port;
   }
 
-  /// The head on host 1, listening on its own address; it runs tasks too.
+  /// The actorsd command line of `unit` in examples/deploy/systemd (what a host
+  /// installed from it runs): its ${VARS} replaced from `vars`, its program by
+  /// the built actorsd, its state directory by one of this test, plus `extra`.
+  std::vector<std::string> unit_command(const std::string& unit, const std::map<std::string, std::string>& vars,
+                                        std::vector<std::string> extra) {
+    std::ifstream in(env("DEPLOY_UNITS") + "/" + unit);
+    std::string line;
+    while (std::getline(in, line) && line.rfind("ExecStart=", 0) != 0) {
+    }
+    if (line.empty())
+      throw std::runtime_error("no ExecStart= line in " + unit);
+    std::vector<std::string> args;
+    std::istringstream words(line.substr(10));
+    for (std::string w; words >> w;) {
+      std::size_t at;
+      while ((at = w.find("${")) != std::string::npos) {
+        auto end = w.find('}', at);
+        auto name = w.substr(at + 2, end - at - 2);
+        if (!vars.count(name))
+          throw std::runtime_error(unit + " uses ${" + name + "}, which the test does not set");
+        w.replace(at, end - at + 1, vars.at(name));
+      }
+      if (w == "/var/lib/actors")
+        w = dir + "/state";
+      args.push_back(w);
+    }
+    args.front() = env("ACTORSD");
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  /// What every daemon of the tests adds to its unit's command line: the job
+  /// library and the tests' heartbeat timeout.
+  std::vector<std::string> test_flags() const {
+    return {"--heartbeat-timeout", std::to_string(heartbeat_timeout_ms), "--load", env("JOB_LIBRARY")};
+  }
+
+  /// The head on host 1 as actors-head.service runs it, listening on its host's
+  /// address; it runs tasks too.
   process& start_head() {
     auto& p = bed->start(head_host, "head",
-                         {env("ACTORSD"), "--head", "--port", head_port, "--bind", bed->address(head_host),
-                          "--num-cpus", "1", "--metrics-port", "-1", "--heartbeat-timeout",
-                          std::to_string(heartbeat_timeout_ms), "--load", env("JOB_LIBRARY")});
+                         unit_command("actors-head.service",
+                                      {{"ACTORS_BIND", bed->address(head_host)}, {"ACTORS_ADVERTISE", ""}},
+                                      with(test_flags(), {"--num-cpus", "1"})));
     EXPECT_TRUE(eventually([&] { return p.output().find("join with") != std::string::npos; }, 15s))
       << p.output();
     return p;
   }
 
-  /// A one-CPU node on `host`, with no address flags: it finds its own address
-  /// on the route to the head.
+  /// A node on `host` as actors-node.service runs it, with no address of its
+  /// own given: it finds its address on the route to the head.
   process& start_node(int host) {
     return bed->start(host, "node" + std::to_string(host),
-                      {env("ACTORSD"), "--address", head_address(), "--num-cpus", "1", "--metrics-port", "-1",
-                       "--heartbeat-timeout", std::to_string(heartbeat_timeout_ms), "--load", env("JOB_LIBRARY")});
+                      unit_command("actors-node.service",
+                                   {{"ACTORS_HEAD", head_address()}, {"ACTORS_BIND", ""}, {"ACTORS_NUM_CPUS", "1"}},
+                                   test_flags()));
   }
 
   /// The cluster as `actors list nodes --json` on the head's host prints it.
