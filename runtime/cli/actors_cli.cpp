@@ -3,6 +3,7 @@
 // from its endpoint: `actors status`, `actors list ...`, `actors summary tasks`,
 // `actors timeline`, `actors stop`.
 
+#include "runtime/cli/job_command.hpp"
 #include "runtime/cluster/caf_head_link.hpp"
 #include "runtime/wire/protocol.hpp"
 #include "runtime/control_store/control_store.hpp"
@@ -42,6 +43,9 @@ commands:
   timeline -o FILE               recent task and method executions as Chrome
                                  trace JSON (open in Perfetto or chrome://tracing)
   stop                           every node of the cluster exits cleanly
+  job submit|list|status|logs|stop
+                                 run a program on the cluster from anywhere
+                                 (see actors job --help)
 
 Without --address, the cluster whose head runs on this machine is used (its
 session file in $ACTORS_SESSION_DIR or /tmp/actors). Every command needs the
@@ -252,8 +256,15 @@ int main(int argc, char** argv) {
   bool json = false;
   std::string state_filter;
   std::string output;
+  // The words after `job` are the job command's own.
+  std::vector<std::string> job_args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (words.empty() && arg == "job") {
+      words.push_back(arg);
+      job_args.assign(argv + i + 1, argv + argc);
+      break;
+    }
     if (arg == "--help" || arg == "-h") {
       std::cout << usage;
       return 0;
@@ -299,6 +310,8 @@ int main(int argc, char** argv) {
   cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
   try {
+    if (words[0] == "job")
+      return rt::job_command(sys, address, token, job_args);
     auto control = rt::connect_control_store(sys, address);
     const auto& cmd = words[0];
     if (cmd == "status" || (cmd == "list" && words.size() >= 2 && words[1] == "nodes")) {

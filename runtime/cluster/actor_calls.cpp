@@ -39,8 +39,15 @@ class actor_calls::call_op final : public operation {
 };
 
 actor_calls::actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
-                         object_directory& objects, actor_names& names)
-  : local_(local), links_(links), ops_(ops), members_(members), place_(place), objects_(objects), names_(names) {}
+                         object_directory& objects, actor_names& names, runtime_env& env)
+  : local_(local),
+    links_(links),
+    ops_(ops),
+    members_(members),
+    place_(place),
+    objects_(objects),
+    names_(names),
+    env_(env) {}
 
 actor_calls::~actor_calls() {
   stop();
@@ -301,6 +308,10 @@ void actor_calls::rejoined() {
 wire::request_answer actor_calls::serve_create(wire::actor_create_request req) {
   try {
     const auto* fn = detail::function_named(req.factory);
+    // The creator may be a job's driver whose libraries are loading here; this
+    // waits on the endpoint's thread, once per job at most.
+    if (!fn && env_.prepare_for(node_id{req.id.owner}, std::chrono::seconds(60)))
+      fn = detail::function_named(req.factory);
     if (!fn || !fn->construct)
       return {false, "actor factory '" + req.factory + "' is not registered on node " + local_.id.to_string()
                        + ": every node must run a program or load a library whose ACTORS_REMOTE lists it"};

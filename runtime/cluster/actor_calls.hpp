@@ -5,6 +5,7 @@
 #include "runtime/cluster/object_directory.hpp"
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/placement.hpp"
+#include "runtime/cluster/runtime_env.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/wire/protocol.hpp"
@@ -33,7 +34,7 @@ class actor_calls final : public membership_listener,
                           public std::enable_shared_from_this<actor_calls> {
  public:
   actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
-              object_directory& objects, actor_names& names);
+              object_directory& objects, actor_names& names, runtime_env& env);
   ~actor_calls() override;
 
   actor_calls(const actor_calls&) = delete;
@@ -109,6 +110,7 @@ class actor_calls final : public membership_listener,
   placer& place_;
   object_directory& objects_;
   actor_names& names_;
+  runtime_env& env_;
 
   // Guards everything below.
   std::mutex mu_;

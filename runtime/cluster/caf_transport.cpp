@@ -61,6 +61,10 @@ struct caf_transport::impl {
   // Nodes this process knows dead: their ids do not come back.
   std::set<node_id> forgotten;
   caf::actor head;
+  // The head node's endpoint, from the node table (job requests go there), and
+  // on the head the job service it hands them to.
+  caf::actor head_endpoint;
+  caf::actor jobs;
   // The control store this node serves (head), and where.
   caf::actor served_control;
   std::string control_bind;
@@ -103,6 +107,8 @@ struct caf_transport::impl {
         continue;
       book[id] = eps[i];
       ids[eps[i].address()] = id;
+      if (view.nodes[i].head && view.nodes[i].alive)
+        head_endpoint = eps[i];
     }
   }
 
@@ -273,6 +279,17 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
       d->connect(view, eps);
     },
     [=](watch_atom, const caf::actor& who) { self->monitor(who); },
+    [=](job_atom a, const std::string& op, const std::string& token,
+        const std::string& payload) -> caf::result<caf::message> {
+      caf::actor jobs;
+      {
+        std::lock_guard<std::mutex> guard{self->state.owner->mu};
+        jobs = self->state.owner->jobs;
+      }
+      if (!jobs)
+        return caf::make_message(false, std::string("this node is not the head: send job requests to the head"));
+      return self->delegate(jobs, a, op, token, payload);
+    },
     [=](flush_atom, const caf::actor_addr& who) { self->state.owner->flush(who); },
     [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
       auto* d = self->state.owner;
@@ -317,6 +334,38 @@ caf_transport::~caf_transport() {
 void caf_transport::start(message_handler& messages, endpoint_events& events) {
   impl_->messages.store(&messages);
   impl_->events.store(&events);
+}
+
+void caf_transport::serve_jobs(const caf::actor& jobs) {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->jobs = jobs;
+}
+
+std::optional<std::string> caf_transport::ask_jobs(const std::string& op, std::string payload,
+                                                   std::chrono::milliseconds timeout, std::string& why) {
+  caf::actor head;
+  {
+    // On the head, straight to its job service: this node's endpoint may be the
+    // thread waiting for the answer (a task of the job waiting for its library).
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    head = impl_->jobs ? impl_->jobs : impl_->head_endpoint;
+  }
+  if (!head) {
+    why = "no head is in the node table";
+    return std::nullopt;
+  }
+  std::optional<std::string> out;
+  caf::scoped_actor self{impl_->sys};
+  self->request(head, timeout, job_atom::value, op, impl_->token, std::move(payload))
+    .receive(
+      [&](bool ok, std::string& answer) {
+        if (ok)
+          out = std::move(answer);
+        else
+          why = "the head refused: " + answer;
+      },
+      [&](const caf::error& e) { why = "the head did not answer: " + impl_->sys.render(e); });
+  return out;
 }
 
 caf::actor caf_transport::endpoint() const {

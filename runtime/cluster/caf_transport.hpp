@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/cluster/transport.hpp"
+#include "runtime/jobs/job_service.hpp"
 #include "runtime/wire/protocol.hpp"
 
 #include "actors/ids.hpp"
@@ -23,7 +24,7 @@ namespace actors::runtime {
 /// connections to them: after each node table, one to every live peer this node
 /// has none to, so that messages to it do not go through the head (connecting
 /// blocks: one thread each, joined by stop). Safe for concurrent use.
-class caf_transport final : public transport {
+class caf_transport final : public transport, public job_service_client {
  public:
   /// Spawns the endpoint; it drops what arrives until `start`. `token` is checked
   /// on state queries and stop requests.
@@ -54,6 +55,14 @@ class caf_transport final : public transport {
   /// The head's control store: its death is the head going away. With `monitor`
   /// false (this node is the head) it is only remembered.
   void watch_head(const caf::actor& control, bool monitor);
+
+  /// On the head: job requests that reach the endpoint go to `jobs` (the job
+  /// service, runtime/jobs/job_service.hpp).
+  void serve_jobs(const caf::actor& jobs);
+
+  /// Asks the head's job service, through the head node's endpoint.
+  std::optional<std::string> ask_jobs(const std::string& op, std::string payload, std::chrono::milliseconds timeout,
+                                      std::string& why) override;
 
   /// Stops sending and shuts the endpoint down; waits for the connecting threads.
   void stop();

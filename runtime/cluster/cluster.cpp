@@ -7,17 +7,19 @@
 namespace actors::runtime {
 
 cluster::cluster(local_parts local, cluster_settings settings, transport& links, head_link& head,
-                 actor_names& names)
+                 actor_names& names, job_service_client& jobs)
   : local_(local),
     links_(links),
     members_(local, settings, head, links),
     ops_(members_),
     place_(local.id, local.sched, members_, ops_),
+    env_(local.id, members_, jobs, settings.job_cache),
     submitter_(local, links, ops_, members_, place_, held_),
     objects_(local, settings, links, ops_, members_, submitter_, held_),
-    served_(local, objects_),
-    actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names)),
+    served_(local, objects_, env_),
+    actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names, env_)),
     groups_(local, links, ops_, members_, place_),
+    output_(local.id, links, members_, settings.print_task_output),
     forget_dead_(links) {
   // The order matters: see the class comment.
   members_.add_listener(*actors_);
@@ -26,6 +28,7 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
   members_.add_listener(forget_dead_);
   members_.add_listener(submitter_);
   members_.add_listener(groups_);
+  members_.add_listener(env_);
 }
 
 cluster::~cluster() {
@@ -45,10 +48,12 @@ void cluster::stop() {
   // Membership first: from then on nothing is retried or rebuilt, so failing the
   // requests in flight settles everything that waits for another node.
   members_.stop();
+  output_.stop();
   ops_.stop();
   submitter_.stop();
   actors_->stop();
   objects_.stop();
+  env_.stop();
 }
 
 // -- the router: what arrives goes to the part that owns it --------------------------------
@@ -56,17 +61,29 @@ void cluster::stop() {
 void cluster::on_message(message_kind kind, const std::string& payload, const return_address& from) {
   switch (kind) {
     case message_kind::task:
-      if (auto req = decode_payload<wire::task_request>(payload, "task request"))
+      if (auto req = decode_payload<wire::task_request>(payload, "task request")) {
+        output_.work_from(req->owner);
         served_.serve(std::move(*req), from);
+      }
       return;
     case message_kind::task_batch:
-      if (auto batch = decode_payload<wire::task_batch>(payload, "task batch"))
+      if (auto batch = decode_payload<wire::task_batch>(payload, "task batch")) {
+        if (!batch->tasks.empty())
+          output_.work_from(batch->tasks.front().owner);
         for (auto& req : batch->tasks)
           served_.serve(std::move(req), from);
+      }
       return;
     case message_kind::actor_call:
-      if (auto call = decode_payload<wire::actor_call>(payload, "actor call"))
+      if (auto call = decode_payload<wire::actor_call>(payload, "actor call")) {
+        // The actor's creator: calls carry no caller.
+        output_.work_from(node_id{call->id.owner});
         actors_->serve_call(*call, from);
+      }
+      return;
+    case message_kind::task_output:
+      if (auto lines = decode_payload<wire::output_lines>(payload, "task output"))
+        output_.print(*lines);
       return;
     case message_kind::result:
       if (auto r = decode_payload<wire::result>(payload, "result"))

@@ -8,6 +8,8 @@
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/cluster/placement_groups.hpp"
+#include "runtime/cluster/runtime_env.hpp"
+#include "runtime/cluster/task_output.hpp"
 #include "runtime/cluster/task_server.hpp"
 #include "runtime/cluster/task_submitter.hpp"
 #include "runtime/cluster/transport.hpp"
@@ -38,7 +40,8 @@ namespace actors::runtime {
 class cluster final : public message_handler, public endpoint_events {
  public:
   /// Every reference must outlive this object.
-  cluster(local_parts local, cluster_settings settings, transport& links, head_link& head, actor_names& names);
+  cluster(local_parts local, cluster_settings settings, transport& links, head_link& head, actor_names& names,
+          job_service_client& jobs);
   ~cluster() override;
 
   cluster(const cluster&) = delete;
@@ -68,6 +71,9 @@ class cluster final : public message_handler, public endpoint_events {
   }
   membership& members() noexcept {
     return members_;
+  }
+  task_output& output() noexcept {
+    return output_;
   }
   const membership& members() const noexcept {
     return members_;
@@ -111,11 +117,13 @@ class cluster final : public message_handler, public endpoint_events {
   operations ops_;
   placer place_;
   held_arguments held_;
+  runtime_env env_;
   task_submitter submitter_;
   object_directory objects_;
   task_server served_;
   std::shared_ptr<actor_calls> actors_;
   placement_groups groups_;
+  task_output output_;
   forget_dead forget_dead_;
 };
 

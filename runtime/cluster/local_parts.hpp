@@ -10,6 +10,7 @@
 #include "actors/ids.hpp"
 
 #include <optional>
+#include <filesystem>
 #include <string>
 
 namespace actors::runtime {
@@ -39,6 +40,10 @@ struct cluster_settings {
   std::string data_bind;
   /// The host other nodes dial for that data channel.
   std::string data_advertise;
+  /// Where the libraries of jobs fetched from the head are kept (runtime_env).
+  std::filesystem::path job_cache;
+  /// A driver prints what its tasks print on other nodes (task_output).
+  bool print_task_output = true;
 };
 
 /// A payload from another node, decoded; malformed bytes are logged (saying what

@@ -6,6 +6,13 @@
 
 namespace actors::runtime {
 
+namespace {
+
+// How long work of a job waits for the job's libraries to load on this node.
+constexpr auto job_libraries_wait = std::chrono::seconds(60);
+
+} // namespace
+
 std::string signature_mismatch(const char* kind, const std::string& name, const node_id& here, const char* ours,
                                const std::string& theirs) {
   return std::string(kind) + " '" + name + "' on node " + here.to_string() + " is a " + detail::demangle(ours)
@@ -36,6 +43,8 @@ void task_server::serve(wire::task_request req, const return_address& from) {
 
 void task_server::run(wire::task_request req, const return_address& from) {
   const auto* fn = detail::function_named(req.function);
+  if (!fn && env_.prepare_for(req.owner, job_libraries_wait))
+    fn = detail::function_named(req.function);
   if (!fn) {
     objects_.reply_failure(req.key, from,
                            detail::failure{errc::task_failed,

@@ -2,18 +2,21 @@
 
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/object_directory.hpp"
+#include "runtime/cluster/runtime_env.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/wire/protocol.hpp"
 
 namespace actors::runtime {
 
-/// Runs tasks here for the nodes that own them: checks that the function is the
-/// caller's, stands in the objects sent along or located elsewhere, decodes the
+/// Runs tasks here for the nodes that own them: finds the function (waiting for
+/// the libraries of the owner's job to load, if it is a job's), checks that it is
+/// the caller's, stands in the objects sent along or located elsewhere, decodes the
 /// arguments, runs the task on this node, and answers with its result. Safe for
 /// concurrent use.
 class task_server {
  public:
-  task_server(local_parts local, object_directory& objects) : local_(local), objects_(objects) {}
+  task_server(local_parts local, object_directory& objects, runtime_env& env)
+    : local_(local), objects_(objects), env_(env) {}
 
   /// A task request from another node; the answer goes back to `from`. Large
   /// arguments the owner holds are fetched first.
@@ -24,6 +27,7 @@ class task_server {
 
   const local_parts local_;
   object_directory& objects_;
+  runtime_env& env_;
 };
 
 } // namespace actors::runtime

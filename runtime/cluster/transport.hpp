@@ -41,6 +41,8 @@ enum class message_kind : std::uint8_t {
   task_batch = 11,
   /// wire::result_batch: several results to one node, in the order they were sent.
   result_batch = 12,
+  /// wire::output_lines: what tasks printed on the sender, for a driver.
+  task_output = 13,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

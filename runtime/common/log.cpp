@@ -1,9 +1,12 @@
 #include "runtime/common/log.hpp"
 
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <unistd.h>
 
 namespace actors::runtime {
 
@@ -42,10 +45,32 @@ log_level current_log_level() {
   return level;
 }
 
+namespace {
+
+std::atomic<int> log_descriptor{2};
+
+} // namespace
+
+void set_log_descriptor(int fd) {
+  log_descriptor.store(fd);
+}
+
 void write_log(log_level level, const char* component, const std::string& message) {
+  std::string line = std::string("actors ") + level_name(level) + " [" + component + "] " + message + "\n";
   static std::mutex mu;
   std::lock_guard<std::mutex> guard{mu};
-  std::fprintf(stderr, "actors %s [%s] %s\n", level_name(level), component, message.c_str());
+  // One write: lines of several threads or processes do not interleave.
+  const char* data = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    auto n = ::write(log_descriptor.load(), data, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
+    data += n;
+    left -= static_cast<std::size_t>(n);
+  }
 }
 
 } // namespace actors::runtime

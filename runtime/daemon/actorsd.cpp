@@ -196,6 +196,7 @@ int main(int argc, char** argv) {
     opts.bind = "127.0.0.1";
     opts.advertise_address.clear();
     auto cfg = rt::resolve(opts);
+    cfg.forward_output = true;
     cfg.metrics_sd_file = o.metrics_sd_file;
     if (o.head) {
       cfg.role = rt::node_role::head;

@@ -4,6 +4,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/common/task_memory.hpp"
 #include "runtime/control_store/head_state.hpp"
+#include "runtime/jobs/job_manager.hpp"
 #include "runtime/object_store/shared_memory.hpp"
 
 #include "actors/errors.hpp"
@@ -97,6 +98,11 @@ node_config resolve(const init_options& opts) {
   cfg.head_reconnect_timeout_ms = opts.head_reconnect_timeout_ms;
   cfg.object_store_bytes = opts.object_store_bytes > 0 ? opts.object_store_bytes : physical_memory() / 4;
   cfg.task_memory_limit = opts.task_memory_limit;
+  if (driver_only)
+    if (const char* job = std::getenv("ACTORS_JOB_ID"))
+      cfg.job_id = job;
+  cfg.forward_output = opts.node;
+  cfg.log_to_driver = opts.log_to_driver;
   if (opts.spill_dir.empty()) {
     auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
     std::string tmpl = base.string();
@@ -179,8 +185,9 @@ node::node(node_config cfg)
                                   cluster_settings{config.token, config.head_address, config.driver,
                                                    config.head_reconnect_timeout_ms,
                                                    config.role != node_role::embedded ? config.bind : std::string(),
-                                                   config.advertise},
-                                  *links, *head, *control);
+                                                   config.advertise, config.spill_dir / "job-files",
+                                                   config.log_to_driver},
+                                  *links, *head, *control, *links);
   links->start(*net, *net);
 }
 
@@ -198,6 +205,12 @@ void node::start() {
           " bytes each) add up to more than this machine's ", physical_memory(),
           " bytes of memory: lower --object-store-bytes or --task-memory-limit");
   }
+  if (config.forward_output) {
+    output = std::make_unique<output_capture>([this](int stream, std::string line) {
+      net->output().line(stream, std::move(line));
+    });
+    net->output().start_forwarding();
+  }
   if (config.metrics_port >= 0)
     metrics = std::make_unique<metrics_service>(
       metrics_sources{id, store, sched, host, tasks, *net, config.role != node_role::member}, config.bind,
@@ -209,9 +222,13 @@ void node::start() {
       net->members().add_listener(*sd_file);
     }
   }
-  if (config.role == node_role::head)
+  if (config.role == node_role::head) {
     cluster_address =
       config.advertise + ":" + std::to_string(links->serve_control(control->handle(), config.bind, config.port));
+    jobs = std::make_unique<job_service>(
+      caf_->system, job_manager_settings{config.spill_dir / "jobs", cluster_address, config.token});
+    links->serve_jobs(jobs->handle());
+  }
   wire::node_record rec;
   rec.id = id;
   rec.address = config.role != node_role::embedded ? config.advertise + ":" + std::to_string(links->publish(config.bind))
@@ -224,6 +241,7 @@ void node::start() {
   rec.data_address = net->objects().data_address();
   rec.host_id = host_id();
   rec.pid = ::getpid();
+  rec.job_id = config.job_id;
   net->join(rec);
   services = std::make_unique<supervisor>(caf_->system, [this](const std::string& why) { net->service_failed(why); });
   services->watch("node endpoint", links->endpoint());
@@ -248,6 +266,9 @@ void node::start() {
 node::~node() {
   if (services)
     services->stop();
+  // The jobs' programs end before the cluster they use.
+  jobs.reset();
+  output.reset();
   node_task_memory_limit.store(0);
   metrics.reset();
   sched.stop();

@@ -5,7 +5,9 @@
 #include "runtime/cluster/caf_transport.hpp"
 #include "runtime/cluster/cluster.hpp"
 #include "runtime/cluster/object_directory.hpp"
+#include "runtime/common/output_capture.hpp"
 #include "runtime/control_store/control_store.hpp"
+#include "runtime/jobs/job_service.hpp"
 #include "runtime/metrics/discovery_file.hpp"
 #include "runtime/metrics/metrics_service.hpp"
 #include "runtime/node/supervisor.hpp"
@@ -40,6 +42,13 @@ struct node_config {
   node_role role = node_role::embedded;
   std::string head_address;
   std::string token;
+  /// A driver started by `actors job submit`: its job's id (ACTORS_JOB_ID).
+  std::string job_id;
+  /// A node serving the cluster (actorsd, --actors-node): what its tasks print
+  /// goes to their drivers too.
+  bool forward_output = false;
+  /// A driver: print what its tasks print on the nodes.
+  bool log_to_driver = true;
   /// Interface the node's ports listen on.
   std::string bind = "127.0.0.1";
   /// The host the other processes dial to reach this node's ports (never a
@@ -132,6 +141,11 @@ class node {
   std::unique_ptr<metrics_service> metrics;
   /// Head: rewrites --metrics-sd-file when the node table changes.
   std::unique_ptr<discovery_file> sd_file;
+  /// Head: runs the programs of `actors job submit` and keeps their files,
+  /// answering the job requests the node endpoint hands it.
+  std::unique_ptr<job_service> jobs;
+  /// A node that forwards its output: its stdout and stderr, captured.
+  std::unique_ptr<output_capture> output;
   /// Watches the service actors and restarts them (built by start).
   std::unique_ptr<supervisor> services;
   /// Where the head takes connections (head only), "host:port".

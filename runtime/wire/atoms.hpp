@@ -26,5 +26,8 @@ using ask_atom = caf::atom_constant<caf::atom("ac_ask")>;
 using flush_atom = caf::atom_constant<caf::atom("ac_flush")>;
 using state_atom = caf::atom_constant<caf::atom("ac_state")>;
 using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
+/// To the head's endpoint: a request of the job service (runtime/jobs/), with an
+/// operation, the cluster token and a payload; answered (ok, answer or error).
+using job_atom = caf::atom_constant<caf::atom("ac_job")>;
 
 } // namespace actors::runtime::msg

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 4;
+inline constexpr std::uint32_t protocol_version = 5;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -57,11 +57,14 @@ struct node_record {
   /// The same for the processes of one host (and one network namespace), which
   /// can share memory (runtime/object_store/shared_memory.hpp).
   std::string host_id;
+  /// A driver started by `actors job submit`: its job's id (empty otherwise).
+  /// Nodes fetch that job's libraries and files before they run its work.
+  std::string job_id;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
-      & metrics_port & data_address & host_id;
+      & metrics_port & data_address & host_id & job_id;
   }
 };
 
@@ -237,6 +240,19 @@ struct result {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & key & ok & type_name & bytes & why & size & offset & location & remote_id & shm_name;
+  }
+};
+
+/// Lines that tasks printed on a node, for a driver whose work runs there.
+struct output_lines {
+  node_id node;
+  std::int64_t pid = 0;
+  /// (stream, line): 1 stdout, 2 stderr; lines without their newline.
+  std::vector<std::pair<std::uint8_t, std::string>> lines;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & node & pid & lines;
   }
 };
 

@@ -3,6 +3,7 @@
 #include <actors/actors.hpp>
 
 #include <chrono>
+#include <iostream>
 #include <numeric>
 #include <thread>
 
@@ -23,6 +24,11 @@ std::int64_t counted(std::int64_t x) {
 }
 
 std::string where_am_i(int) {
+  return actors::current_node_id().to_string();
+}
+
+std::string say(const std::string& text) {
+  std::cout << text << std::endl;
   return actors::current_node_id().to_string();
 }
 
@@ -98,6 +104,6 @@ std::int64_t put_vec(std::int64_t n) {
 } // namespace job
 
 using namespace job;
-ACTORS_REMOTE(square, inc, counted, where_am_i, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
+ACTORS_REMOTE(square, inc, counted, where_am_i, say, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec);

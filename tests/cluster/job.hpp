@@ -17,6 +17,8 @@ std::int64_t inc(std::int64_t x);
 std::int64_t counted(std::int64_t x);
 /// The id of the node running the call.
 std::string where_am_i(int tag);
+/// Prints `text` on a line of the node's stdout; returns the node's id.
+std::string say(const std::string& text);
 std::vector<std::int64_t> make_vec(std::int64_t n);
 std::int64_t sum_vec(const std::vector<std::int64_t>& v);
 std::int64_t slow_square(std::int64_t x, int ms);

@@ -6,6 +6,8 @@
 //   multihost_driver spread NAME      tasks and actors over the nodes; an actor named
 //                                     NAME that outlives this driver; a 256 MiB value
 //                                     each way between this host and a node
+//   multihost_driver say N            N tasks that each print a line on their node
+//                                     ("line I from a task"), spread over the nodes
 //   multihost_driver steady N MS      N tasks of MS ms each and four actors with
 //                                     restarts, spread over the nodes, waited for
 //                                     with retries; prints "started" once they are
@@ -19,6 +21,7 @@
 #include <iostream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -88,6 +91,19 @@ int spread(const std::string& name) {
   return 0;
 }
 
+int say(int count) {
+  std::vector<actors::object_ref<std::string>> said;
+  for (int i = 0; i < count; ++i)
+    said.push_back(actors::task(job::say).strategy(actors::spread).remote("line " + std::to_string(i) + " from a task"));
+  std::set<std::string> where;
+  for (auto& s : said)
+    where.insert(actors::get(s, 60s));
+  std::cout << count << " tasks printed on " << where.size() << " nodes" << std::endl;
+  // Their lines come within about 100 ms of being printed.
+  std::this_thread::sleep_for(1s);
+  return 0;
+}
+
 int steady(int count, int ms) {
   std::vector<actors::actor_handle<job::Counter>> counters;
   for (int i = 0; i < 4; ++i)
@@ -136,10 +152,12 @@ int main(int argc, char** argv) {
   try {
     if (args.size() == 2 && args[0] == "spread")
       code = spread(args[1]);
+    else if (args.size() == 2 && args[0] == "say")
+      code = say(std::stoi(args[1]));
     else if (args.size() == 3 && args[0] == "steady")
       code = steady(std::stoi(args[1]), std::stoi(args[2]));
     else
-      std::cerr << "usage: multihost_driver spread NAME | steady N MS  (with --actors-address=HOST:PORT)\n";
+      std::cerr << "usage: multihost_driver spread NAME | say N | steady N MS  (with --actors-address=HOST:PORT)\n";
   } catch (const std::exception& e) {
     std::cout << "WRONG: " << e.what() << std::endl;
     code = 1;

@@ -103,10 +103,13 @@ class MultiHost : public ::testing::Test {
     return args;
   }
 
-  /// What every daemon of the tests adds to its unit's command line: the job
-  /// library and the tests' heartbeat timeout.
+  /// What every daemon of the tests adds to its unit's command line: the tests'
+  /// heartbeat timeout, and the job library unless the test sends it as a job.
   std::vector<std::string> test_flags() const {
-    return {"--heartbeat-timeout", std::to_string(heartbeat_timeout_ms), "--load", env("JOB_LIBRARY")};
+    std::vector<std::string> flags{"--heartbeat-timeout", std::to_string(heartbeat_timeout_ms)};
+    if (daemons_load_job_library)
+      flags.insert(flags.end(), {"--load", env("JOB_LIBRARY")});
+    return flags;
   }
 
   /// The head on host 1 as actors-head.service runs it, listening on its host's
@@ -184,6 +187,7 @@ class MultiHost : public ::testing::Test {
 
   std::string dir;
   std::unique_ptr<netns_bed> bed;
+  bool daemons_load_job_library = true;
 };
 
 TEST_F(MultiHost, ProcessesOnFourHostsRunTasksActorsNamedActorsAndMoveLargeValues) {
@@ -321,4 +325,24 @@ TEST_F(MultiHost, DriverCutFromTheNodesButNotFromTheHeadFinishesItsJob) {
   expect_job_right(d);
 }
 
+TEST_F(MultiHost, JobSubmittedFromAnotherHostRunsOnNodesThatNeverHadItsLibraryAndItsTaskOutputComesBack) {
+  // No daemon loads the job library: it travels with the job.
+  daemons_load_job_library = false;
+  start_cluster();
+  auto [code, out] = bed->run(second_driver_host, "submit",
+                              {env("ACTORS_CLI"), "--address", head_address(), "job", "submit", "--load",
+                               env("JOB_LIBRARY"), "--", env("MULTIHOST_DRIVER"), "say", "9"},
+                              120s);
+  EXPECT_EQ(code, 0) << out << bed->process_output("head");
+  EXPECT_NE(out.find("9 tasks printed on 3 nodes"), std::string::npos) << out;
+  // Lines printed on each of the three hosts, each with its node and pid.
+  std::set<std::string> printers;
+  static const std::regex line(R"re(\(node ([0-9a-f]{8}) pid [0-9]+\) line [0-9] from a task)re");
+  for (std::sregex_iterator i(out.begin(), out.end(), line), end; i != end; ++i)
+    printers.insert((*i)[1]);
+  EXPECT_EQ(printers.size(), 3u) << out;
+  EXPECT_NE(out.find("SUCCEEDED"), std::string::npos) << out;
+}
+
 } // namespace
+

@@ -8,6 +8,7 @@
 
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/jobs/job_service.hpp"
 #include "runtime/control_store/control_store.hpp"
 
 #include <condition_variable>
@@ -26,7 +27,7 @@ namespace actors::test {
 class fake_network {
  public:
   /// One node's endpoint on the network.
-  class endpoint final : public runtime::transport {
+  class endpoint final : public runtime::transport, public runtime::job_service_client {
    public:
     endpoint(fake_network& net, node_id id) : net_(net), id_(id) {}
 
@@ -68,6 +69,12 @@ class fake_network {
     void forget(const node_id& id) override {
       std::lock_guard<std::mutex> guard{mu_};
       forgotten_.insert(id);
+    }
+
+    std::optional<std::string> ask_jobs(const std::string&, std::string, std::chrono::milliseconds,
+                                        std::string& why) override {
+      why = "a fake network has no job service";
+      return std::nullopt;
     }
 
    private:

@@ -85,7 +85,7 @@ class Membership : public ::testing::Test {
   }
 
   void make(bool driver = false, int reconnect_ms = 5000) {
-    actors::runtime::cluster_settings settings{"token", "10.0.0.81:1", driver, reconnect_ms, {}, {}};
+    actors::runtime::cluster_settings settings{"token", "10.0.0.81:1", driver, reconnect_ms, {}, {}, {}};
     host = std::make_unique<actors::runtime::actor_host>(self, store, sched, pool, tasks);
     members = std::make_unique<membership>(
       actors::runtime::local_parts{self, store, sched, tasks, *host}, settings, head, links);

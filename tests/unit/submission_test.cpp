@@ -102,7 +102,8 @@ struct fake_node {
       sched(actors::runtime::resource_set::from(cpus, actors::detail::resource_list{}), pool),
       host(id, store, sched, pool, tasks),
       net(actors::runtime::local_parts{id, store, sched, tasks, host},
-          actors::runtime::cluster_settings{"token", "10.0.0.1:1", driver, 0, {}, {}}, links, head, names) {
+          actors::runtime::cluster_settings{"token", "10.0.0.1:1", driver, 0, {}, {}, dir / "job-files"}, links, head, names,
+          links) {
     links.attach(net);
   }
 

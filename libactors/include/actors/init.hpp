@@ -61,6 +61,9 @@ struct init_options {
   /// bind address, or, when that is 0.0.0.0, this host's own address (on the route
   /// to the head when joining one). 0.0.0.0 is refused: no one can dial it.
   std::string advertise_address;
+  /// A driver prints what its tasks print on the nodes, each line with the node
+  /// and its pid in front (as they come, within about 100 ms). False: not.
+  bool log_to_driver = true;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
@@ -68,7 +71,7 @@ struct init_options {
 /// `--actors-spill-dir=…`, `--actors-task-memory-limit=2G`, `--actors-address=host:port`, `--actors-local-nodes=3`,
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
-/// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`, `--actors-log-to-driver=false`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 

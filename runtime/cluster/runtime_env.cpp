@@ -1,0 +1,130 @@
+#include "runtime/cluster/runtime_env.hpp"
+
+#include "runtime/common/log.hpp"
+#include "runtime/wire/jobs.hpp"
+#include "runtime/wire/protocol.hpp"
+
+#include "actors/errors.hpp"
+
+#include <dlfcn.h>
+
+namespace actors::runtime {
+
+namespace {
+
+constexpr auto job_request_timeout = std::chrono::seconds(60);
+
+} // namespace
+
+runtime_env::runtime_env(node_id self, membership& members, job_service_client& head, std::filesystem::path cache)
+  : self_(self), members_(members), head_(head), cache_(std::move(cache)), files_(cache_ / "blobs") {}
+
+runtime_env::~runtime_env() {
+  stop();
+}
+
+void runtime_env::stop() {
+  std::vector<std::thread> loaders;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    stopped_ = true;
+    loaders.swap(loaders_);
+  }
+  loaded_.notify_all();
+  for (auto& t : loaders)
+    t.join();
+}
+
+void runtime_env::view_changed() {
+  for (const auto& rec : members_.records())
+    if (rec.alive && rec.driver && !rec.job_id.empty() && rec.id != self_)
+      start_loading(rec.job_id);
+}
+
+void runtime_env::start_loading(const std::string& job) {
+  std::lock_guard<std::mutex> guard{mu_};
+  if (stopped_ || !started_.insert(job).second)
+    return;
+  loaders_.emplace_back([this, job] {
+    try {
+      load(job);
+    } catch (const std::exception& e) {
+      log(log_level::warning, "jobs", "could not load the libraries of job ", job, ": ", e.what(),
+          "; its work fails here with the function not registered");
+    }
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      done_.insert(job);
+    }
+    loaded_.notify_all();
+  });
+}
+
+bool runtime_env::prepare_for(const node_id& owner, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  // The owner's record may reach this node a moment after its first work does.
+  std::optional<wire::node_record> rec;
+  while (!(rec = members_.record(owner)) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!rec || rec->job_id.empty())
+    return false;
+  start_loading(rec->job_id);
+  std::unique_lock<std::mutex> lock{mu_};
+  return loaded_.wait_until(lock, deadline, [&] { return stopped_ || done_.count(rec->job_id) > 0; }) && !stopped_;
+}
+
+std::filesystem::path runtime_env::fetch(const wire::job_file& file) {
+  if (!is_sha256_hex(file.hash))
+    throw error(errc::invalid_argument, "the head named a file with a malformed hash");
+  std::uint64_t offset = 0;
+  while (!files_.has(file.hash)) {
+    std::string why;
+    auto answer = head_.ask_jobs("download", wire::pack(wire::job_query{{}, file.hash, offset, {}}),
+                                 job_request_timeout, why);
+    if (!answer)
+      throw error(errc::invalid_argument, "cannot fetch " + file.name + ": " + why);
+    auto chunk = wire::unpack<wire::file_chunk>(*answer, "job file chunk");
+    auto problem = files_.write(file.hash, offset, chunk.bytes, chunk.last);
+    if (!problem.empty())
+      throw error(errc::invalid_argument, "cannot keep " + file.name + ": " + problem);
+    offset += chunk.bytes.size();
+    if (chunk.bytes.empty() && !chunk.last)
+      throw error(errc::invalid_argument, "the head sent an empty chunk of " + file.name);
+  }
+  // Under its own name, in a directory of its hash: a library's name is how
+  // the libraries that need it find it.
+  auto dir = cache_ / file.hash;
+  auto named = dir / file.name;
+  std::error_code ec;
+  if (!std::filesystem::exists(named, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    std::filesystem::copy_file(files_.path(file.hash), named, ec);
+    if (ec)
+      throw error(errc::invalid_argument, "cannot place " + file.name + " in " + dir.string() + ": " + ec.message());
+  }
+  return named;
+}
+
+void runtime_env::load(const std::string& job) {
+  std::string why;
+  auto answer = head_.ask_jobs("env", wire::pack(wire::job_query{job, {}, 0, {}}), job_request_timeout, why);
+  if (!answer)
+    throw error(errc::invalid_argument, "cannot ask the head for the job's files: " + why);
+  auto env = wire::unpack<wire::job_env>(*answer, "job environment");
+  for (const auto& lib : env.libraries) {
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      if (stopped_)
+        return;
+    }
+    if (lib.name.find('/') != std::string::npos)
+      throw error(errc::invalid_argument, "the head named a library '" + lib.name + "' that is not a plain file name");
+    auto path = fetch(lib);
+    // Loaded for good: the functions it registers may run here at any time.
+    if (!dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL))
+      throw error(errc::invalid_argument, "cannot load " + lib.name + ": " + dlerror());
+  }
+  log(log_level::info, "jobs", "loaded the ", env.libraries.size(), " libraries of job ", job);
+}
+
+} // namespace actors::runtime
