@@ -48,22 +48,15 @@ log_level current_log_level() {
 namespace {
 
 std::atomic<int> log_descriptor{2};
+std::atomic<int> console_descriptor{1};
 
-} // namespace
-
-void set_log_descriptor(int fd) {
-  log_descriptor.store(fd);
-}
-
-void write_log(log_level level, const char* component, const std::string& message) {
-  std::string line = std::string("actors ") + level_name(level) + " [" + component + "] " + message + "\n";
-  static std::mutex mu;
-  std::lock_guard<std::mutex> guard{mu};
-  // One write: lines of several threads or processes do not interleave.
-  const char* data = line.data();
-  std::size_t left = line.size();
+// One write where possible: lines of several threads or processes do not
+// interleave.
+void write_all(int fd, const std::string& text) {
+  const char* data = text.data();
+  std::size_t left = text.size();
   while (left > 0) {
-    auto n = ::write(log_descriptor.load(), data, left);
+    auto n = ::write(fd, data, left);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -71,6 +64,28 @@ void write_log(log_level level, const char* component, const std::string& messag
     data += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+} // namespace
+
+void set_log_descriptor(int fd) {
+  log_descriptor.store(fd);
+}
+
+void set_console_descriptor(int fd) {
+  console_descriptor.store(fd);
+}
+
+void print_console(const std::string& text) {
+  std::fflush(stdout);
+  write_all(console_descriptor.load(), text);
+}
+
+void write_log(log_level level, const char* component, const std::string& message) {
+  std::string line = std::string("actors ") + level_name(level) + " [" + component + "] " + message + "\n";
+  static std::mutex mu;
+  std::lock_guard<std::mutex> guard{mu};
+  write_all(log_descriptor.load(), line);
 }
 
 } // namespace actors::runtime

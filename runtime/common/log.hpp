@@ -14,6 +14,14 @@ log_level current_log_level();
 /// took stderr over).
 void set_log_descriptor(int fd);
 
+/// Writes `text` to this process's own stdout, even while output_capture takes
+/// what tasks print there (a daemon's messages are not its tasks' output).
+void print_console(const std::string& text);
+
+/// Where print_console writes: a file descriptor (1 unless output_capture took
+/// stdout over).
+void set_console_descriptor(int fd);
+
 /// Writes one line to stderr: `actors <level> [<component>] <message>`. Thread-safe.
 void write_log(log_level level, const char* component, const std::string& message);
 

@@ -49,6 +49,7 @@ output_capture::output_capture(sink to) : sink_(std::move(to)) {
     s->read_end = p[0];
   }
   set_log_descriptor(err_.original);
+  set_console_descriptor(out_.original);
   out_.reader = std::thread([this] { pump(out_); });
   err_.reader = std::thread([this] { pump(err_); });
 }
@@ -62,6 +63,7 @@ output_capture::~output_capture() {
   for (auto* s : {&out_, &err_})
     ::dup2(s->original, s->fd);
   set_log_descriptor(2);
+  set_console_descriptor(1);
   for (auto* s : {&out_, &err_}) {
     s->reader.join();
     ::close(s->read_end);

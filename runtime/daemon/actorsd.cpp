@@ -2,6 +2,7 @@
 // (--address), loading the user's libraries whose ACTORS_REMOTE lines register
 // the functions and actor classes this node can run.
 
+#include "runtime/common/log.hpp"
 #include "runtime/node/node.hpp"
 
 #include <malloc.h>
@@ -226,14 +227,15 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       std::cerr << "actorsd: warning: " << e.what() << "\n";
     }
+    // Its own messages, not its tasks' output: to stdout, not to the drivers.
     if (n->metrics)
-      std::cout << "actorsd: metrics on http://" << n->config.advertise << ":" << n->metrics->port()
-                << "/metrics, service discovery on /sd\n";
-    std::cout << "actorsd: head " << n->id.to_string() << " listening on " << n->cluster_address
-              << "\nactorsd: join with: actorsd --address " << n->cluster_address << " --token "
-              << n->config.token << std::endl;
+      rt::print_console("actorsd: metrics on http://" + n->config.advertise + ":" + std::to_string(n->metrics->port())
+                        + "/metrics, service discovery on /sd\n");
+    rt::print_console("actorsd: head " + n->id.to_string() + " listening on " + n->cluster_address
+                      + "\nactorsd: join with: actorsd --address " + n->cluster_address + " --token "
+                      + n->config.token + "\n");
   } else {
-    std::cout << "actorsd: node " << n->id.to_string() << " joined " << o.address << std::endl;
+    rt::print_console("actorsd: node " + n->id.to_string() + " joined " + o.address + "\n");
   }
   std::thread([] {
     char c = 0;
@@ -243,9 +245,9 @@ int main(int argc, char** argv) {
   }).detach();
   auto cause = rt::serve_until_stopped(make_config, [&o](const actors::node_id& was, rt::stop_cause why,
                                                          rt::node& now) {
-    std::cout << "actorsd: node " << was.to_string()
-              << (why == rt::stop_cause::declared_dead ? " was declared dead" : " lost a service")
-              << "; joined " << o.address << " again as node " << now.id.to_string() << std::endl;
+    rt::print_console("actorsd: node " + was.to_string()
+                      + (why == rt::stop_cause::declared_dead ? " was declared dead" : " lost a service") + "; joined "
+                      + o.address + " again as node " + now.id.to_string() + "\n");
   });
   if (o.head)
     rt::remove_session(::getpid());

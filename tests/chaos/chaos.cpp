@@ -1,14 +1,17 @@
 // chaos: a long mixed job on a real cluster (a head and N actorsd nodes, loading
 // the cluster tests' job library) while nodes are killed with SIGKILL and started
-// again at random. Every result is checked. Prints the faults survived and the
-// throughput; exits 1 if any result was wrong or missing.
+// again at random, or, with --partitions, while the links of hosts (network
+// namespaces, one per process; needs root) are cut and healed at random. Every
+// result is checked. Prints the faults survived and the throughput; exits 1 if
+// any result was wrong or missing.
 //
-//   chaos [--duration S] [--nodes N] [--kill-every MS] [--head-kills]
+//   chaos [--duration S] [--nodes N] [--kill-every MS] [--head-kills] [--partitions]
 //         [--seed N] [--actorsd PATH] [--job LIB.so] [--cli PATH]
 //
 // ACTORSD, JOB_LIBRARY and ACTORS_CLI stand in for the paths when not given.
 
 #include "tests/cluster/job.hpp"
+#include "tests/multihost/netns_bed.hpp"
 #include "tests/support/processes.hpp"
 
 #include <actors/actors.hpp>
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -38,6 +42,7 @@ struct options {
   int nodes = 3;
   int kill_every_ms = 2500;
   bool head_kills = false;
+  bool partitions = false;
   unsigned seed = 0;
   std::string actorsd;
   std::string job;
@@ -46,7 +51,7 @@ struct options {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "chaos: " << why
-            << "\nusage: chaos [--duration S] [--nodes N] [--kill-every MS] [--head-kills] [--seed N]"
+            << "\nusage: chaos [--duration S] [--nodes N] [--kill-every MS] [--head-kills] [--partitions] [--seed N]"
                " [--actorsd PATH] [--job LIB.so] [--cli PATH]\n";
   std::exit(2);
 }
@@ -76,6 +81,8 @@ options parse(int argc, char** argv) {
         o.kill_every_ms = std::stoi(value());
       else if (a == "--head-kills")
         o.head_kills = true;
+      else if (a == "--partitions")
+        o.partitions = true;
       else if (a == "--seed")
         o.seed = static_cast<unsigned>(std::stoul(value()));
       else if (a == "--actorsd")
@@ -97,14 +104,21 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-/// The cluster: a head and its nodes, as real processes in `dir`.
+// The heartbeat timeout of every process; a cut shorter than it costs nothing.
+constexpr int heartbeat_timeout_ms = 1500;
+
+/// The cluster: a head and its nodes, as real processes in `dir`. With
+/// partitions, each runs on a host of its own (a network namespace; host 1 the
+/// head), and this process reaches them over the hosts' bridge.
 class cluster {
  public:
   explicit cluster(const options& o) : o_(o) {
     char tmpl[] = "/tmp/actors-chaos-XXXXXX";
     dir_ = mkdtemp(tmpl);
     setenv("ACTORS_SESSION_DIR", dir_.c_str(), 1);
-    start_head("0");
+    if (o_.partitions)
+      bed_ = std::make_unique<actors::test::netns_bed>("actch", "10.213.10", o_.nodes + 1, dir_);
+    start_head(o_.partitions ? "6380" : "0");
     for (int i = 0; i < 200 && actors::test::read_key(dir_ + "/session_latest", "address").empty(); ++i)
       std::this_thread::sleep_for(50ms);
     address_ = actors::test::read_key(dir_ + "/session_latest", "address");
@@ -119,6 +133,22 @@ class cluster {
     actors::test::run({o_.cli, "--address", address_, "--token", token_, "stop"}, dir_ + "/stop.log", 10s);
     nodes_.clear();
     head_.reset();
+    // Kills what still runs there, and removes the hosts and their links.
+    bed_.reset();
+  }
+
+  /// Cuts a random node's host off the network (or the head's, one time in four
+  /// with head kills on) for a random time between 0.2 and 2.7 heartbeat
+  /// timeouts, then heals it. Returns what it cut: "short cut" (shorter than the
+  /// timeout: nobody is declared dead), "long cut" or "head cut".
+  std::string partition_one(std::mt19937& rng) {
+    bool head = o_.head_kills && rng() % 4 == 0;
+    int host = head ? 1 : 2 + static_cast<int>(rng() % static_cast<unsigned>(o_.nodes));
+    int ms = heartbeat_timeout_ms / 5 + static_cast<int>(rng() % static_cast<unsigned>(heartbeat_timeout_ms * 5 / 2));
+    bed_->cut(host);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    bed_->heal(host);
+    return head ? "head cut" : ms < heartbeat_timeout_ms ? "short cut" : "long cut";
   }
 
   const std::string& address() const {
@@ -150,23 +180,36 @@ class cluster {
 
  private:
   std::vector<std::string> daemon(std::vector<std::string> extra) const {
-    std::vector<std::string> args{o_.actorsd, "--num-cpus", "1", "--metrics-port", "-1",
-                                  "--heartbeat-timeout", "1500", "--load", o_.job};
+    std::vector<std::string> args{o_.actorsd, "--num-cpus", "1", "--metrics-port", "-1", "--heartbeat-timeout",
+                                  std::to_string(heartbeat_timeout_ms), "--load", o_.job};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
 
+  /// `args` as a process, on host `host` of the bed with partitions.
+  std::unique_ptr<process> spawn(int host, std::vector<std::string> args, const std::string& log) const {
+    if (bed_)
+      args.insert(args.begin(), {actors::test::ip_program(), "netns", "exec", bed_->ns(host)});
+    return std::make_unique<process>(std::move(args), log);
+  }
+
   void start_head(const std::string& port) {
-    head_ = std::make_unique<process>(daemon({"--head", "--port", port, "--state-dir", dir_ + "/state"}),
-                                      dir_ + "/head-" + std::to_string(heads_++) + ".log");
+    std::vector<std::string> extra{"--head", "--port", port, "--state-dir", dir_ + "/state"};
+    if (bed_)
+      extra.insert(extra.end(), {"--bind", bed_->address(1)});
+    head_ = spawn(1, daemon(extra), dir_ + "/head-" + std::to_string(heads_++) + ".log");
   }
 
   std::unique_ptr<process> start_node() {
-    return std::make_unique<process>(daemon({"--address", address_, "--token", token_}),
-                                     dir_ + "/node-" + std::to_string(started_++) + ".log");
+    // With partitions, node i of nodes_ lives on host i + 2 (a replacement on
+    // the same host as the node it replaces).
+    int host = 2 + static_cast<int>(nodes_.size() < static_cast<std::size_t>(o_.nodes) ? nodes_.size() : 0);
+    return spawn(host, daemon({"--address", address_, "--token", token_}),
+                 dir_ + "/node-" + std::to_string(started_++) + ".log");
   }
 
   const options& o_;
+  std::unique_ptr<actors::test::netns_bed> bed_;
   std::string dir_;
   std::string address_;
   std::string token_;
@@ -258,7 +301,9 @@ void round(std::int64_t r, std::vector<actors::actor_handle<job::Counter>>& coun
 int main(int argc, char** argv) {
   auto o = parse(argc, argv);
   std::cout << "chaos: " << o.duration_s << " s, " << o.nodes << " nodes, a kill every " << o.kill_every_ms
-            << " ms" << (o.head_kills ? " (the head too)" : "") << ", seed " << o.seed << std::endl;
+            << " ms" << (o.head_kills ? " (the head too)" : "")
+            << (o.partitions ? ", as link cuts between hosts instead of kills" : "") << ", seed " << o.seed
+            << std::endl;
   std::unique_ptr<cluster> c;
   try {
     c = std::make_unique<cluster>(o);
@@ -266,7 +311,7 @@ int main(int argc, char** argv) {
     opts.address = c->address();
     opts.token = c->token();
     opts.metrics_port = -1;
-    opts.heartbeat_timeout_ms = 1500;
+    opts.heartbeat_timeout_ms = heartbeat_timeout_ms;
     actors::init(opts);
   } catch (const std::exception& e) {
     std::cerr << "chaos: cannot start the cluster: " << e.what() << std::endl;
@@ -291,6 +336,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> done{false};
   std::atomic<int> node_kills{0};
   std::atomic<int> head_kills{0};
+  std::map<std::string, int> cuts;
   std::thread killer([&] {
     std::mt19937 rng(o.seed);
     auto next = clock_type::now() + std::chrono::milliseconds(o.kill_every_ms);
@@ -298,8 +344,12 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(20ms);
       if (clock_type::now() < next)
         continue;
-      auto what = c->kill_one(rng);
-      (what == "head" ? head_kills : node_kills).fetch_add(1);
+      if (o.partitions) {
+        ++cuts[c->partition_one(rng)];
+      } else {
+        auto what = c->kill_one(rng);
+        (what == "head" ? head_kills : node_kills).fetch_add(1);
+      }
       // Jitter: between half and one and a half intervals.
       next = clock_type::now()
              + std::chrono::milliseconds(o.kill_every_ms / 2 + static_cast<int>(rng() % static_cast<unsigned>(o.kill_every_ms)));
@@ -322,8 +372,13 @@ int main(int argc, char** argv) {
   killer.join();
   double secs = std::chrono::duration<double>(clock_type::now() - started).count();
   auto ops = t.tasks + t.actor_calls;
-  std::cout << "chaos: " << rounds << " rounds in " << secs << " s; survived " << node_kills.load()
-            << " node kills and " << head_kills.load() << " head kills\n"
+  std::cout << "chaos: " << rounds << " rounds in " << secs << " s; survived ";
+  if (o.partitions)
+    std::cout << cuts["short cut"] << " node links cut shorter than the timeout, " << cuts["long cut"]
+              << " longer, and " << cuts["head cut"] << " cuts of the head's link\n";
+  else
+    std::cout << node_kills.load() << " node kills and " << head_kills.load() << " head kills\n";
+  std::cout
             << "chaos: checked " << t.tasks << " tasks (" << t.chains << " chains of 5, " << t.lineage
             << " large values used across nodes) and " << t.actor_calls << " actor calls: " << ops / secs
             << " ops/s\n"

@@ -13,8 +13,6 @@
 
 #include "tests/support/processes.hpp"
 
-#include <gtest/gtest.h>
-
 #include <sys/file.h>
 
 #include <fcntl.h>
