@@ -52,6 +52,7 @@ class actor_creation final : public work_item {
     }
     std::shared_ptr<void> instance;
     try {
+      working_dir_scope in_job{actor_->working_dir};
       instance = actor_->factory->construct(actor_->factory->fn, *actor_->ctor_args);
     } catch (const std::exception& e) {
       host_.on_creation_failed(actor_, generation_,
@@ -142,9 +143,11 @@ actor_cell* actor_host::make_remote(const actor_id& id, node_id location, const 
 }
 
 actor_cell* actor_host::create(const actor_id& id, const detail::function_entry& factory,
-                               detail::args_ptr args, detail::actor_options opts, int restarts) {
+                               detail::args_ptr args, detail::actor_options opts, int restarts,
+                               std::shared_ptr<const std::string> working_dir) {
   auto* a = new actor_cell(this, id);
   a->restarts_used = restarts;
+  a->working_dir = std::move(working_dir);
   a->location = node_;
   a->factory = &factory;
   a->ctor_args = std::move(args);
@@ -286,6 +289,7 @@ void actor_host::drain(actor_cell* a) {
     if (call.result->current() == detail::object_cell::state::pending) {
       auto slot = log_.started(call.method->name);
       try {
+        working_dir_scope in_job{a->working_dir};
         store_.settle(call.result, call.method->invoke(call.method->method_bytes.data(), instance.get(), *call.args));
         log_.finished(slot, true);
       } catch (const std::exception& e) {

@@ -73,6 +73,9 @@ class actor_cell {
   /// A drain job is queued or running (at most one at a time).
   bool draining = false;
   int restarts_used = 0;
+  /// The working directory of the job that created it (null: none); its
+  /// factory and methods see it as actors::working_dir().
+  std::shared_ptr<const std::string> working_dir;
   /// The reservation is held (from the start of the creation that took it until
   /// death).
   bool reserved = false;
@@ -142,9 +145,11 @@ class actor_host {
   actor_id next_id();
 
   /// Creates an actor; returns its cell with one reference (the caller's handle).
-  /// `restarts` counts earlier instances (elsewhere, on nodes that died).
+  /// `restarts` counts earlier instances (elsewhere, on nodes that died);
+  /// `working_dir` is its job's working directory here (null: none).
   actor_cell* create(const actor_id& id, const detail::function_entry& factory,
-                     detail::args_ptr args, detail::actor_options opts, int restarts = 0);
+                     detail::args_ptr args, detail::actor_options opts, int restarts = 0,
+                     std::shared_ptr<const std::string> working_dir = nullptr);
 
   /// A cell for an actor that cannot be reached: its calls fail with
   /// actor_died_error saying `why`. One reference.

@@ -318,7 +318,8 @@ wire::request_answer actor_calls::serve_create(wire::actor_create_request req) {
     if (req.signature != fn->signature)
       return {false, signature_mismatch("actor factory", req.factory, local_.id, fn->signature, req.signature)};
     auto args = fn->decode_args(req.args);
-    auto* a = local_.host.create(req.id, *fn, std::move(args), std::move(req.options), req.restarts);
+    auto* a = local_.host.create(req.id, *fn, std::move(args), std::move(req.options), req.restarts,
+                                 env_.working_dir_for(node_id{req.id.owner}, std::chrono::seconds(60)));
     std::lock_guard<std::mutex> guard{mu_};
     creator_holds_.emplace(req.id, a);
     return {true, {}};

@@ -1,6 +1,7 @@
 #include "runtime/cluster/runtime_env.hpp"
 
 #include "runtime/common/log.hpp"
+#include "runtime/jobs/job_manager.hpp"
 #include "runtime/wire/jobs.hpp"
 #include "runtime/wire/protocol.hpp"
 
@@ -37,8 +38,25 @@ void runtime_env::stop() {
 
 void runtime_env::view_changed() {
   for (const auto& rec : members_.records())
-    if (rec.alive && rec.driver && !rec.job_id.empty() && rec.id != self_)
+    if (rec.alive && rec.driver && !rec.job_id.empty() && rec.id != self_) {
+      {
+        std::lock_guard<std::mutex> guard{mu_};
+        jobs_of_.emplace(rec.id, rec.job_id);
+      }
       start_loading(rec.job_id);
+    }
+}
+
+std::shared_ptr<const std::string> runtime_env::working_dir_for(const node_id& owner,
+                                                                 std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lock{mu_};
+  auto job = jobs_of_.find(owner);
+  if (job == jobs_of_.end())
+    return nullptr;
+  const auto id = job->second;
+  loaded_.wait_for(lock, limit, [&] { return stopped_ || done_.count(id) > 0; });
+  auto dir = working_dirs_.find(id);
+  return dir == working_dirs_.end() ? nullptr : dir->second;
 }
 
 void runtime_env::start_loading(const std::string& job) {
@@ -76,6 +94,8 @@ bool runtime_env::prepare_for(const node_id& owner, std::chrono::milliseconds li
 std::filesystem::path runtime_env::fetch(const wire::job_file& file) {
   if (!is_sha256_hex(file.hash))
     throw error(errc::invalid_argument, "the head named a file with a malformed hash");
+  if (file.name.empty() || file.name.find('/') != std::string::npos || file.name == "." || file.name == "..")
+    throw error(errc::invalid_argument, "the head named a file '" + file.name + "' that is not a plain file name");
   std::uint64_t offset = 0;
   while (!files_.has(file.hash)) {
     std::string why;
@@ -117,14 +137,30 @@ void runtime_env::load(const std::string& job) {
       if (stopped_)
         return;
     }
-    if (lib.name.find('/') != std::string::npos)
-      throw error(errc::invalid_argument, "the head named a library '" + lib.name + "' that is not a plain file name");
     auto path = fetch(lib);
     // Loaded for good: the functions it registers may run here at any time.
     if (!dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL))
       throw error(errc::invalid_argument, "cannot load " + lib.name + ": " + dlerror());
   }
-  log(log_level::info, "jobs", "loaded the ", env.libraries.size(), " libraries of job ", job);
+  if (!env.working_dir.hash.empty()) {
+    auto archive = fetch(env.working_dir);
+    auto dir = cache_ / ("work-" + env.working_dir.hash);
+    std::error_code ec;
+    if (!std::filesystem::exists(dir, ec)) {
+      // Unpacked beside it, then renamed: a directory there is whole.
+      auto partial = cache_ / ("work-" + env.working_dir.hash + ".part");
+      std::filesystem::remove_all(partial, ec);
+      unpack_working_dir(archive, partial);
+      std::filesystem::rename(partial, dir, ec);
+      if (ec)
+        throw error(errc::invalid_argument, "cannot keep the working directory at " + dir.string() + ": "
+                                              + ec.message());
+    }
+    std::lock_guard<std::mutex> guard{mu_};
+    working_dirs_[job] = std::make_shared<const std::string>(dir.string());
+  }
+  log(log_level::info, "jobs", "loaded the ", env.libraries.size(), " libraries of job ", job,
+      env.working_dir.hash.empty() ? "" : " and its working directory");
 }
 
 } // namespace actors::runtime

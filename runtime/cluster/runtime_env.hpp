@@ -10,6 +10,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -18,13 +20,15 @@
 
 namespace actors::runtime {
 
-/// The libraries of the jobs whose drivers are in the node table, loaded here:
-/// when a driver started by `actors job submit` (its record has a job id) shows
-/// up, this node fetches the job's libraries from the head's job service by
-/// content hash, keeps them in its cache directory, and loads them
-/// (RTLD_GLOBAL), so that the functions and actor classes they register can run
-/// here. Work of a job that arrives while they load waits for them (see
-/// prepare_for). Safe for concurrent use.
+/// The files of the jobs whose drivers are in the node table, here: when a
+/// driver started by `actors job submit` (its record has a job id) shows up,
+/// this node fetches the job's libraries and working directory from the head's
+/// job service by content hash and keeps them in its cache directory; it loads
+/// the libraries (RTLD_GLOBAL), so that the functions and actor classes they
+/// register can run here, and unpacks the working directory, where the job's
+/// tasks and actors find their files (actors::working_dir). Work of a job that
+/// arrives while they load waits for them (prepare_for, working_dir_for). Safe
+/// for concurrent use.
 class runtime_env final : public membership_listener {
  public:
   /// `cache` is made if needed and holds the fetched files. Every reference must
@@ -41,6 +45,11 @@ class runtime_env final : public membership_listener {
   /// owner is a job's driver, waits (at most `limit`) for that job's libraries to
   /// load here. True if they are loaded (look the function up again).
   bool prepare_for(const node_id& owner, std::chrono::milliseconds limit);
+
+  /// The working directory of `owner`'s job on this node, once its files are here
+  /// (waiting at most `limit`); null if `owner` is not a job's driver in this
+  /// node's table, or its job brought none. Cheap for other owners.
+  std::shared_ptr<const std::string> working_dir_for(const node_id& owner, std::chrono::milliseconds limit);
 
   /// Stops loading; waits for the loading threads.
   void stop();
@@ -61,6 +70,10 @@ class runtime_env final : public membership_listener {
   // Jobs whose loading started, and those whose loading ended (well or not).
   std::set<std::string> started_;
   std::set<std::string> done_;
+  // The job of each driver seen in the node table, and each job's working
+  // directory here (once unpacked).
+  std::map<node_id, std::string> jobs_of_;
+  std::map<std::string, std::shared_ptr<const std::string>> working_dirs_;
   std::vector<std::thread> loaders_;
   bool stopped_ = false;
 };

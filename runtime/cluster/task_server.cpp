@@ -91,7 +91,7 @@ void task_server::run(wire::task_request req, const return_address& from) {
   auto* result = local_.store.create_pending();
   detail::retain(result); // one for the task, one for the reply
   submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *fn, std::move(args),
-                    std::move(req.options), result);
+                    std::move(req.options), result, env_.working_dir_for(req.owner, job_libraries_wait));
   objects_.reply_when_settled(result, req.key, from, req.owner);
 }
 

@@ -12,6 +12,7 @@
 
 #include "actors/actors.hpp"
 
+#include <filesystem>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -237,6 +238,13 @@ bool is_initialized() {
 
 node_id current_node_id() {
   return require_node().id;
+}
+
+std::string working_dir() {
+  if (const auto& dir = runtime::current_context().working_dir)
+    return *dir;
+  std::error_code ec;
+  return std::filesystem::current_path(ec).string();
 }
 
 } // namespace actors

@@ -18,7 +18,8 @@ namespace {
 class task_item final : public work_item {
  public:
   task_item(object_store& store, scheduler& sched, task_log& tlog, node_id node, const detail::function_entry& fn, detail::args_ptr args,
-            detail::task_options opts, detail::object_cell* result, int attempt)
+            detail::task_options opts, detail::object_cell* result, int attempt,
+            std::shared_ptr<const std::string> working_dir)
     : work_item(resource_set::from(opts.num_cpus, opts.resources)),
       store_(store),
       sched_(sched),
@@ -29,6 +30,7 @@ class task_item final : public work_item {
       opts_(std::move(opts)),
       result_(result),
       attempt_(attempt),
+      working_dir_(std::move(working_dir)),
       queued_us_(task_log::clock_us()) {}
 
   ~task_item() override {
@@ -49,6 +51,7 @@ class task_item final : public work_item {
       detail::value_box result;
       {
         task_memory_budget budget{memory_limit};
+        working_dir_scope in_job{working_dir_};
         result = fn_.invoke(fn_.fn, *args_);
       }
       store_.settle(result_, std::move(result));
@@ -109,7 +112,7 @@ class task_item final : public work_item {
       log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt_ + 1, " of ",
           opts_.max_retries);
       auto retry = std::make_unique<task_item>(store_, sched_, log_, node_, fn_, std::move(args_), opts_,
-                                               std::exchange(result_, nullptr), attempt_ + 1);
+                                               std::exchange(result_, nullptr), attempt_ + 1, working_dir_);
       sched_.submit(std::move(retry));
       return;
     }
@@ -125,6 +128,7 @@ class task_item final : public work_item {
   detail::task_options opts_;
   detail::object_cell* result_;
   int attempt_;
+  std::shared_ptr<const std::string> working_dir_;
   std::int64_t queued_us_;
 };
 
@@ -132,9 +136,11 @@ class task_item final : public work_item {
 
 void submit_local_task(object_store& store, scheduler& sched, task_log& tlog, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
-                       detail::task_options opts, detail::object_cell* result) {
+                       detail::task_options opts, detail::object_cell* result,
+                       std::shared_ptr<const std::string> working_dir) {
   tlog.note_submitted();
-  auto* item = new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0);
+  auto* item =
+    new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0, std::move(working_dir));
   when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
 }
 

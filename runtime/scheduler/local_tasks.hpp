@@ -13,8 +13,10 @@ namespace actors::runtime {
 /// objects have settled, queues it with the scheduler, runs it on the worker pool
 /// and settles `result` (whose reference the task takes over) with its value or
 /// failure. Retries on exceptions when the options ask for it.
+/// `working_dir`: the working directory of the job the task is of (null: none).
 void submit_local_task(object_store& store, scheduler& sched, task_log& log, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
-                       detail::task_options opts, detail::object_cell* result);
+                       detail::task_options opts, detail::object_cell* result,
+                       std::shared_ptr<const std::string> working_dir = nullptr);
 
 } // namespace actors::runtime

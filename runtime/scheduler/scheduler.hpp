@@ -11,6 +11,7 @@
 #include <mutex>
 #include <deque>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -112,9 +113,28 @@ struct execution_context {
   worker_pool* pool = nullptr;
   double held_cpu = 0;
   bool actor_restarted = false;
+  /// The working directory of the job whose work runs (actors::working_dir), or
+  /// null.
+  std::shared_ptr<const std::string> working_dir;
 };
 
 execution_context& current_context() noexcept;
+
+/// While alive, the calling thread runs work of a job whose working directory
+/// here is `dir` (null: not a job's).
+class working_dir_scope {
+ public:
+  explicit working_dir_scope(std::shared_ptr<const std::string> dir)
+    : previous_(std::exchange(current_context().working_dir, std::move(dir))) {}
+  ~working_dir_scope() {
+    current_context().working_dir = std::move(previous_);
+  }
+  working_dir_scope(const working_dir_scope&) = delete;
+  working_dir_scope& operator=(const working_dir_scope&) = delete;
+
+ private:
+  std::shared_ptr<const std::string> previous_;
+};
 
 /// While alive, the calling thread counts as blocked: its CPUs and its pool slot
 /// go to other work. No effect off pool threads.

@@ -3,6 +3,7 @@
 #include <actors/actors.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 #include <thread>
@@ -30,6 +31,13 @@ std::string where_am_i(int) {
 std::string say(const std::string& text) {
   std::cout << text << std::endl;
   return actors::current_node_id().to_string();
+}
+
+std::string read_job_file(const std::string& name) {
+  std::ifstream in(actors::working_dir() + "/" + name);
+  std::string line;
+  std::getline(in, line);
+  return line + "\t" + actors::current_node_id().to_string();
 }
 
 std::vector<std::int64_t> make_vec(std::int64_t n) {
@@ -104,6 +112,6 @@ std::int64_t put_vec(std::int64_t n) {
 } // namespace job
 
 using namespace job;
-ACTORS_REMOTE(square, inc, counted, where_am_i, say, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
+ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec);

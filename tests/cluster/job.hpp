@@ -19,6 +19,9 @@ std::int64_t counted(std::int64_t x);
 std::string where_am_i(int tag);
 /// Prints `text` on a line of the node's stdout; returns the node's id.
 std::string say(const std::string& text);
+/// The first line of the file `name` in the job's working directory here, and
+/// after a tab the node's id.
+std::string read_job_file(const std::string& name);
 std::vector<std::int64_t> make_vec(std::int64_t n);
 std::int64_t sum_vec(const std::vector<std::int64_t>& v);
 std::int64_t slow_square(std::int64_t x, int ms);

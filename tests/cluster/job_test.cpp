@@ -71,6 +71,17 @@ TEST_F(Jobs, ProgramRunsOnTheClusterItsLibrariesReachTheNodesAndTaskOutputReache
   EXPECT_NE(out.find("SUCCEEDED"), std::string::npos) << out;
 }
 
+TEST_F(Jobs, TasksOnEveryNodeReadTheJobsWorkingDirectory) {
+  auto wd = cluster->dir + "/files";
+  std::filesystem::create_directories(wd);
+  std::ofstream(wd + "/input.txt") << "the job's input\nsecond line\n";
+  auto [code, out] = job({"submit", "--working-dir", wd, "--load", env("JOB_LIBRARY"), "--",
+                          env("MULTIHOST_DRIVER"), "read", "input.txt", "8"});
+  EXPECT_EQ(code, 0) << out;
+  // The head and the node each have their copy of the directory.
+  EXPECT_NE(out.find("read 'the job's input' on 2 nodes"), std::string::npos) << out;
+}
+
 TEST_F(Jobs, TaskOutputStaysOnTheNodesWithLogToDriverFalse) {
   auto [code, out] = job({"submit", "--load", env("JOB_LIBRARY"), "--", env("MULTIHOST_DRIVER"), "say", "4",
                           "--actors-log-to-driver=false"});

@@ -8,6 +8,8 @@
 //                                     each way between this host and a node
 //   multihost_driver say N            N tasks that each print a line on their node
 //                                     ("line I from a task"), spread over the nodes
+//   multihost_driver read FILE N      N tasks that each read the first line of FILE
+//                                     in the job's working directory on their node
 //   multihost_driver steady N MS      N tasks of MS ms each and four actors with
 //                                     restarts, spread over the nodes, waited for
 //                                     with retries; prints "started" once they are
@@ -104,6 +106,23 @@ int say(int count) {
   return 0;
 }
 
+int read(const std::string& file, int count) {
+  std::vector<actors::object_ref<std::string>> reads;
+  for (int i = 0; i < count; ++i)
+    reads.push_back(actors::task(job::read_job_file).strategy(actors::spread).remote(file));
+  std::set<std::string> lines, where;
+  for (auto& r : reads) {
+    auto got = actors::get(r, 60s);
+    auto tab = got.find('\t');
+    lines.insert(got.substr(0, tab));
+    where.insert(got.substr(tab + 1));
+  }
+  if (lines.size() != 1)
+    return wrong("the tasks read " + std::to_string(lines.size()) + " different first lines of " + file);
+  std::cout << "read '" << *lines.begin() << "' on " << where.size() << " nodes" << std::endl;
+  return 0;
+}
+
 int steady(int count, int ms) {
   std::vector<actors::actor_handle<job::Counter>> counters;
   for (int i = 0; i < 4; ++i)
@@ -154,10 +173,12 @@ int main(int argc, char** argv) {
       code = spread(args[1]);
     else if (args.size() == 2 && args[0] == "say")
       code = say(std::stoi(args[1]));
+    else if (args.size() == 3 && args[0] == "read")
+      code = read(args[1], std::stoi(args[2]));
     else if (args.size() == 3 && args[0] == "steady")
       code = steady(std::stoi(args[1]), std::stoi(args[2]));
     else
-      std::cerr << "usage: multihost_driver spread NAME | say N | steady N MS  (with --actors-address=HOST:PORT)\n";
+      std::cerr << "usage: multihost_driver spread NAME | say N | read FILE N | steady N MS  (with --actors-address=HOST:PORT)\n";
   } catch (const std::exception& e) {
     std::cout << "WRONG: " << e.what() << std::endl;
     code = 1;

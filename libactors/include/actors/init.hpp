@@ -89,4 +89,10 @@ bool is_initialized();
 /// The node this code runs on (inside a task or method: the node running it).
 node_id current_node_id();
 
+/// Where the files of the current job are: inside a task or actor of a job sent
+/// with `actors job submit --working-dir DIR`, this node's copy of DIR (fetched
+/// from the head and unpacked once per node); elsewhere, the process's current
+/// directory. Read-only by convention: several tasks share the copy.
+std::string working_dir();
+
 } // namespace actors
