@@ -124,12 +124,13 @@ class MultiHost : public ::testing::Test {
     return p;
   }
 
-  /// A node on `host` as actors-node.service runs it, with no address of its
-  /// own given: it finds its address on the route to the head.
-  process& start_node(int host) {
+  /// A node on `host` as actors-node.service runs it, with `bind` as its
+  /// ACTORS_BIND: by default none, so that it finds its address on the route to
+  /// the head; 0.0.0.0 as in the container images.
+  process& start_node(int host, const std::string& bind = "") {
     return bed->start(host, "node" + std::to_string(host),
                       unit_command("actors-node.service",
-                                   {{"ACTORS_HEAD", head_address()}, {"ACTORS_BIND", ""}, {"ACTORS_NUM_CPUS", "1"}},
+                                   {{"ACTORS_HEAD", head_address()}, {"ACTORS_BIND", bind}, {"ACTORS_NUM_CPUS", "1"}},
                                    test_flags()));
   }
 
@@ -151,12 +152,12 @@ class MultiHost : public ::testing::Test {
     return out;
   }
 
-  /// Head, two nodes, and their listing showing both nodes at their hosts'
-  /// addresses.
+  /// Head, two nodes (the second listening on every interface, as in the
+  /// container images), and their listing showing both nodes.
   void start_cluster() {
     start_head();
     start_node(2);
-    start_node(3);
+    start_node(3, "0.0.0.0");
     ASSERT_TRUE(eventually([&] { return live_nodes().size() == 2; }, 20s)) << nodes_json();
   }
 
@@ -192,7 +193,9 @@ class MultiHost : public ::testing::Test {
 
 TEST_F(MultiHost, ProcessesOnFourHostsRunTasksActorsNamedActorsAndMoveLargeValues) {
   start_cluster();
-  // Each node listed at its own host's address, none at a wildcard or loopback.
+  // Each node listed at its own host's address, none at a wildcard or loopback
+  // (node 3 listens on 0.0.0.0 and advertises its address on the route to the
+  // head).
   std::string listing = nodes_json();
   for (int host : {1, 2, 3})
     EXPECT_NE(listing.find(bed->address(host).append(":")), std::string::npos) << listing;
