@@ -50,23 +50,19 @@ namespace {
 std::atomic<int> log_descriptor{2};
 std::atomic<int> console_descriptor{1};
 
-// One write where possible: lines of several threads or processes do not
-// interleave.
-void write_all(int fd, const std::string& text) {
-  const char* data = text.data();
-  std::size_t left = text.size();
-  while (left > 0) {
-    auto n = ::write(fd, data, left);
+} // namespace
+
+void write_fully(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    auto n = ::write(fd, data, size);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       return;
     data += n;
-    left -= static_cast<std::size_t>(n);
+    size -= static_cast<std::size_t>(n);
   }
 }
-
-} // namespace
 
 void set_log_descriptor(int fd) {
   log_descriptor.store(fd);
@@ -78,14 +74,16 @@ void set_console_descriptor(int fd) {
 
 void print_console(const std::string& text) {
   std::fflush(stdout);
-  write_all(console_descriptor.load(), text);
+  write_fully(console_descriptor.load(), text.data(), text.size());
 }
 
 void write_log(log_level level, const char* component, const std::string& message) {
   std::string line = std::string("actors ") + level_name(level) + " [" + component + "] " + message + "\n";
   static std::mutex mu;
   std::lock_guard<std::mutex> guard{mu};
-  write_all(log_descriptor.load(), line);
+  // One write where it can: lines of several threads or processes do not
+  // interleave.
+  write_fully(log_descriptor.load(), line.data(), line.size());
 }
 
 } // namespace actors::runtime

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <string>
 
@@ -9,6 +10,10 @@ enum class log_level { error = 0, warning = 1, info = 2, debug = 3 };
 
 /// The level set by ACTORS_LOG_LEVEL (error, warning, info, debug; default warning).
 log_level current_log_level();
+
+/// Writes all `size` bytes to `fd`, through interrupted and partial writes
+/// (gives up on an error).
+void write_fully(int fd, const char* data, std::size_t size);
 
 /// Where log lines go: a file descriptor (2, stderr, unless output_capture
 /// took stderr over).

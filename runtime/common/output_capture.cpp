@@ -17,18 +17,6 @@ namespace {
 
 constexpr std::size_t longest_line = 64 * 1024;
 
-void write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    auto n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
 } // namespace
 
 output_capture::output_capture(sink to) : sink_(std::move(to)) {
@@ -80,7 +68,7 @@ void output_capture::pump(stream& s) {
       continue;
     if (n <= 0)
       break;
-    write_all(s.original, buf, static_cast<std::size_t>(n));
+    write_fully(s.original, buf, static_cast<std::size_t>(n));
     pending.append(buf, static_cast<std::size_t>(n));
     std::size_t start = 0;
     for (;;) {
