@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <iostream>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ output_capture::~output_capture() {
   // a child process still holds one), and the readers see their end.
   for (auto* s : {&out_, &err_})
     ::dup2(s->original, s->fd);
+  stopping_.store(true);
   set_log_descriptor(2);
   set_console_descriptor(1);
   for (auto* s : {&out_, &err_}) {
@@ -63,6 +65,15 @@ void output_capture::pump(stream& s) {
   std::string pending;
   char buf[16384];
   for (;;) {
+    pollfd ready{s.read_end, POLLIN, 0};
+    int polled = ::poll(&ready, 1, 100);
+    if (polled < 0 && errno == EINTR)
+      continue;
+    if (polled == 0) {
+      if (stopping_.load())
+        break;
+      continue;
+    }
     auto n = ::read(s.read_end, buf, sizeof buf);
     if (n < 0 && errno == EINTR)
       continue;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
@@ -37,6 +38,10 @@ class output_capture {
   void pump(stream& s);
 
   sink sink_;
+  // Set once stdout and stderr are back: a reader ends at its pipe's end, or
+  // when nothing came for 100 ms (a child process a task started may still hold
+  // the pipe open).
+  std::atomic<bool> stopping_{false};
   stream out_;
   stream err_;
 };
