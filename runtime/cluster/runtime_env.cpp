@@ -7,6 +7,7 @@
 
 #include "actors/errors.hpp"
 
+#include <algorithm>
 #include <dlfcn.h>
 
 namespace actors::runtime {
@@ -80,9 +81,11 @@ void runtime_env::start_loading(const std::string& job) {
 
 bool runtime_env::prepare_for(const node_id& owner, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
-  // The owner's record may reach this node a moment after its first work does.
+  // The owner's record may reach this node a moment after its first work does;
+  // an owner no node table lists after 2 s is not waited for longer.
+  auto listed_by = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2));
   std::optional<wire::node_record> rec;
-  while (!(rec = members_.record(owner)) && std::chrono::steady_clock::now() < deadline)
+  while (!(rec = members_.record(owner)) && std::chrono::steady_clock::now() < listed_by)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (!rec || rec->job_id.empty())
     return false;
