@@ -43,6 +43,7 @@ void runtime_env::view_changed() {
       {
         std::lock_guard<std::mutex> guard{mu_};
         jobs_of_.emplace(rec.id, rec.job_id);
+        any_jobs_.store(true, std::memory_order_release);
       }
       start_loading(rec.job_id);
     }
@@ -50,6 +51,8 @@ void runtime_env::view_changed() {
 
 std::shared_ptr<const std::string> runtime_env::working_dir_for(const node_id& owner,
                                                                  std::chrono::milliseconds limit) {
+  if (!any_jobs_.load(std::memory_order_acquire))
+    return nullptr;
   std::unique_lock<std::mutex> lock{mu_};
   auto job = jobs_of_.find(owner);
   if (job == jobs_of_.end())

@@ -7,6 +7,7 @@
 
 #include "actors/ids.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -73,6 +74,9 @@ class runtime_env final : public membership_listener {
   // The job of each driver seen in the node table, and each job's working
   // directory here (once unpacked).
   std::map<node_id, std::string> jobs_of_;
+  // jobs_of_ is not empty: until a job's driver shows up, working_dir_for
+  // answers without the lock (it is asked for every task that arrives).
+  std::atomic<bool> any_jobs_{false};
   std::map<std::string, std::shared_ptr<const std::string>> working_dirs_;
   std::vector<std::thread> loaders_;
   bool stopped_ = false;
