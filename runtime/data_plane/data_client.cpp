@@ -6,6 +6,8 @@
 
 #include "runtime/data_plane/data_channel.hpp"
 
+#include "actors/detail/huge_pages.hpp"
+
 #include "runtime/common/log.hpp"
 #include "runtime/data_plane/data_frames.hpp"
 #include "runtime/data_plane/data_io.hpp"
@@ -299,6 +301,7 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
       // Allocated once, at the announced size, and read into in place: the caller
       // moves this string into the object it becomes.
       payload.reserve(size);
+      actors::detail::advise_huge_pages(payload.data(), payload.capacity());
     } catch (const std::exception&) {
       fail(fetch_errc::too_large, "cannot allocate the " + std::to_string(size) + " bytes it announces");
       return;

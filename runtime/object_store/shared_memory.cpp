@@ -294,7 +294,9 @@ shm_expected<shm_writer> create_shm_segment(const std::string& name, std::size_t
                        + errno_text(e));
     }
   }
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // Every page is written next: mapped here in one go rather than by a fault
+  // per page as the writer reaches it.
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   if (p == MAP_FAILED) {
     int e = errno;
     return undo(e, "cannot map shared-memory segment " + name + ": " + errno_text(e));

@@ -7,7 +7,11 @@
 #include <boost/archive/binary_oarchive.hpp>
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <cstdint>
 #include <limits>
@@ -169,6 +173,50 @@ TEST(Serialization, HundredThousandIntVectorRoundTrips) {
   auto back = actors::detail::decode<std::vector<int>>(bytes);
   ASSERT_EQ(back.size(), v.size());
   EXPECT_EQ(back, v);
+}
+
+// The kB of transparent huge pages backing the mapping that holds `p`, from
+// /proc/self/smaps; -1 if the mapping is not found. (The advice splits a
+// buffer's mapping at the 2 MiB boundaries inside it: ask about a byte in the
+// middle.)
+long huge_kb_at(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) { // a mapping's first line
+      inside = lo <= at && at < hi;
+      continue;
+    }
+    if (inside && line.rfind("AnonHugePages:", 0) == 0)
+      return std::stol(line.substr(14));
+  }
+  return -1;
+}
+
+bool huge_pages_on_request() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(f, modes);
+  return modes.find("[madvise]") != std::string::npos || modes.find("[always]") != std::string::npos;
+}
+
+TEST(Serialization, LargeEncodingsAndDecodedVectorsLiveInHugePages) {
+  if (!huge_pages_on_request())
+    GTEST_SKIP() << "this kernel gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)";
+  // `meson test` sets MALLOC_PERTURB_, which makes malloc fill each block: its
+  // pages are in place before anything can ask for huge ones. Off for this test.
+  ::mallopt(M_PERTURB, 0);
+  std::vector<std::uint8_t> v(std::size_t{64} << 20);
+  for (std::size_t i = 0; i < v.size(); i += 4096)
+    v[i] = static_cast<std::uint8_t>(i >> 12);
+  auto bytes = actors::detail::encode(v);
+  EXPECT_GT(huge_kb_at(bytes.data() + bytes.size() / 2), 0) << "the encoding of 64 MiB is in 4 KiB pages";
+  auto back = actors::detail::decode<std::vector<std::uint8_t>>(bytes);
+  EXPECT_GT(huge_kb_at(back.data() + back.size() / 2), 0) << "the decoded 64 MiB vector is in 4 KiB pages";
+  EXPECT_TRUE(back == v);
 }
 
 TEST(Serialization, DecodesFromAByteRangeWithoutReadingPastIt) {

@@ -8,6 +8,7 @@
 /// disk or cross nodes; trying to says so with an error.
 
 #include "actors/detail/bounded_iarchive.hpp"
+#include "actors/detail/huge_pages.hpp"
 #include "actors/errors.hpp"
 
 #include <boost/serialization/array.hpp>
@@ -170,12 +171,25 @@ class bytes_source : public std::streambuf {
 /// value at the one place that encodes.
 [[noreturn]] void throw_not_serializable(const char* type_name);
 
+/// Reserves `n` elements in an empty vector, in huge pages when it is large:
+/// what a decoder does before it fills the vector.
+template <class V>
+void reserve_large(V& v, std::size_t n) {
+  v.reserve(n);
+  advise_huge_pages(v.data(), v.capacity() * sizeof(typename V::value_type));
+}
+
+template <class T>
+struct is_trivial_vector : std::false_type {};
+template <class T>
+struct is_trivial_vector<std::vector<T, std::allocator<T>>> : std::is_trivially_copyable<T> {};
+
 /// Encodes `x` with a Boost binary archive.
 template <class T>
 std::string encode(const T& x) {
   if constexpr (is_serializable_v<T>) {
     std::string out;
-    out.reserve(byte_size(x) + 64);
+    reserve_large(out, byte_size(x) + 64);
     string_sink sink(out);
     {
       oarchive ar(sink, archive_flags);
@@ -198,6 +212,12 @@ T decode(const char* data, std::size_t size) {
     bytes_source source(data, size);
     iarchive ar(source, archive_flags);
     T x{};
+    // The archive resizes the vector to its length and copies the elements in:
+    // reserved here first (the length is at most size / sizeof element), the
+    // pages are huge ones and nothing is reallocated.
+    if constexpr (is_trivial_vector<T>::value)
+      if (size >= huge_buffer_bytes)
+        reserve_large(x, size / sizeof(typename T::value_type));
     ar >> x;
     return x;
   } else {
