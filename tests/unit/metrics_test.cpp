@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -45,8 +48,16 @@ TEST_F(Metrics, NodeServesItsMetricsInThePrometheusFormat) {
   ASSERT_GT(port(), 0);
   for (int i = 0; i < 7; ++i)
     actors::get(actors::task(counted_square).remote(i));
-  auto text = actors::test::http_get(port(), "/metrics");
   auto node = actors::current_node_id().to_string();
+  // A task counts as finished just after its result is there: the last one may
+  // be a moment behind the get.
+  std::string text;
+  for (int tries = 0; tries < 100; ++tries) {
+    text = actors::test::http_get(port(), "/metrics");
+    if (sample(text, "actors_tasks_total{node=\"" + node + "\",state=\"finished\"}") >= 7)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   for (const char* family : {"actors_tasks_total", "actors_tasks", "actors_task_run_seconds",
                              "actors_task_latency_seconds", "actors_actors", "actors_object_store_bytes",
                              "actors_resources", "actors_network_bytes_total"}) {
