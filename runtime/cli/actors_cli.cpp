@@ -17,6 +17,7 @@
 #include <cctype>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <cstdio>
 #include <cstdlib>
@@ -33,7 +34,9 @@ namespace rt = actors::runtime;
 const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] COMMAND
 
 commands:
-  status                         nodes, their resources (free/total), alive and dead
+  status [--json]                nodes, their resources (free/total), alive and
+                                 dead; the autoscaler's node types, demand and
+                                 last events
   list nodes [--json]            one line (or JSON object) per node
   list actors|tasks|objects|placement-groups
                                  the actors, recent tasks, objects and placement
@@ -60,9 +63,16 @@ cluster's token: --token, ACTORS_TOKEN, or that session file.
 std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '"' || c == '\\')
+    if (c == '"' || c == '\\') {
       out += '\\';
-    out += c;
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+      out += esc;
+    } else {
+      out += c;
+    }
   }
   return out;
 }
@@ -93,7 +103,87 @@ std::string age(std::int64_t since_ms) {
   return os.str();
 }
 
-void print_json(const rt::wire::cluster_view& v) {
+std::string json_map(const std::map<std::string, double>& m) {
+  std::ostringstream os;
+  os << "{";
+  bool first = true;
+  for (const auto& [name, amount] : m) {
+    os << (first ? "" : ",") << "\"" << json_escape(name) << "\":" << amount;
+    first = false;
+  }
+  os << "}";
+  return os.str();
+}
+
+std::string shape_text(const std::map<std::string, double>& m) {
+  std::ostringstream os;
+  os << "{";
+  bool first = true;
+  for (const auto& [name, amount] : m) {
+    os << (first ? "" : ", ") << name << ": " << amount;
+    first = false;
+  }
+  os << "}";
+  return os.str();
+}
+
+/// The autoscaler's part of `actors status`; nothing without an autoscaler.
+void print_autoscaler(const rt::wire::cluster_view& v) {
+  if (v.autoscaler.empty())
+    return;
+  auto s = rt::wire::unpack<rt::wire::autoscaler_status>(v.autoscaler, "autoscaler status");
+  std::cout << "\nAutoscaler\n";
+  std::cout << std::left << std::setw(14) << "NODE TYPE" << std::setw(26) << "RESOURCES" << std::setw(5) << "MIN"
+            << std::setw(5) << "MAX" << std::setw(9) << "RUNNING" << "LAUNCHING\n";
+  for (const auto& t : s.node_types)
+    std::cout << std::left << std::setw(14) << t.name << std::setw(26) << shape_text(t.resources) << std::setw(5)
+              << t.min << std::setw(5) << t.max << std::setw(9) << t.running << t.launching << "\n";
+  std::cout << "pending demand:";
+  if (s.pending.empty())
+    std::cout << " none";
+  for (std::size_t i = 0; i < s.pending.size(); ++i)
+    std::cout << (i ? ", " : " ") << s.pending[i].count << " x " << shape_text(s.pending[i].shape);
+  std::cout << "\ninfeasible (no node type holds it):";
+  if (s.infeasible.empty())
+    std::cout << " none";
+  for (std::size_t i = 0; i < s.infeasible.size(); ++i)
+    std::cout << (i ? ", " : " ") << shape_text(s.infeasible[i]);
+  std::cout << "\nlast events:\n";
+  for (const auto& e : s.events)
+    std::cout << "  " << e << "\n";
+}
+
+/// `actors status --json`: {"nodes": [...], "autoscaler": {...} or null}.
+void print_status_json(const rt::wire::cluster_view& v, const std::function<void()>& nodes) {
+  std::cout << "{\"nodes\": ";
+  nodes();
+  std::cout << ", \"autoscaler\": ";
+  if (v.autoscaler.empty()) {
+    std::cout << "null}\n";
+    return;
+  }
+  auto s = rt::wire::unpack<rt::wire::autoscaler_status>(v.autoscaler, "autoscaler status");
+  std::cout << "{\"node_types\": {";
+  for (std::size_t i = 0; i < s.node_types.size(); ++i) {
+    const auto& t = s.node_types[i];
+    std::cout << (i ? ", " : "") << "\"" << json_escape(t.name) << "\": {\"resources\": " << json_map(t.resources)
+              << ", \"min\": " << t.min << ", \"max\": " << t.max << ", \"running\": " << t.running
+              << ", \"launching\": " << t.launching << "}";
+  }
+  std::cout << "}, \"pending_demand\": [";
+  for (std::size_t i = 0; i < s.pending.size(); ++i)
+    std::cout << (i ? ", " : "") << "{\"shape\": " << json_map(s.pending[i].shape)
+              << ", \"count\": " << s.pending[i].count << "}";
+  std::cout << "], \"infeasible\": [";
+  for (std::size_t i = 0; i < s.infeasible.size(); ++i)
+    std::cout << (i ? ", " : "") << json_map(s.infeasible[i]);
+  std::cout << "], \"events\": [";
+  for (std::size_t i = 0; i < s.events.size(); ++i)
+    std::cout << (i ? ", " : "") << "\"" << json_escape(s.events[i]) << "\"";
+  std::cout << "]}}\n";
+}
+
+void print_json(const rt::wire::cluster_view& v, bool newline = true) {
   std::cout << "[";
   for (std::size_t i = 0; i < v.nodes.size(); ++i) {
     const auto& n = v.nodes[i];
@@ -115,9 +205,10 @@ void print_json(const rt::wire::cluster_view& v) {
       std::cout << (first ? "" : ",") << "\"" << json_escape(name) << "\":" << amount;
       first = false;
     }
-    std::cout << "},\"load\":" << n.load << "}";
+    std::cout << "},\"load\":" << n.load << ",\"launch_id\":\"" << json_escape(n.launch_id)
+              << "\",\"draining\":" << (n.draining ? "true" : "false") << "}";
   }
-  std::cout << "]\n";
+  std::cout << (newline ? "]\n" : "]");
 }
 
 /// Rows of one kind from every live node, each with its node's id in front.
@@ -316,7 +407,9 @@ int main(int argc, char** argv) {
     const auto& cmd = words[0];
     if (cmd == "status" || (cmd == "list" && words.size() >= 2 && words[1] == "nodes")) {
       auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-      if (json) {
+      if (json && cmd == "status") {
+        print_status_json(view, [&] { print_json(view, false); });
+      } else if (json) {
         print_json(view);
       } else {
         if (cmd == "status") {
@@ -327,6 +420,8 @@ int main(int argc, char** argv) {
                     << view.nodes.size() - alive << " dead\n";
         }
         print_table(view);
+        if (cmd == "status")
+          print_autoscaler(view);
       }
     } else if (cmd == "list") {
       if (words.size() < 2

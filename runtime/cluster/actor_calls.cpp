@@ -84,6 +84,119 @@ detail::actor_cell* actor_calls::create(node_id where, const detail::function_en
   return actor_host::make_remote(id, where, factory.actor_class, weak_from_this());
 }
 
+detail::actor_cell* actor_calls::create_when_placed(const detail::function_entry& factory,
+                                                    const detail::args_holder& args,
+                                                    const detail::actor_options& opts, const actor_id& id) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto& c = created_[id];
+    c.factory = &factory;
+    c.args = args.encode();
+    c.opts = opts;
+    c.restarting = true; // calls wait for it
+    c.unplaced = true;
+  }
+  log(log_level::warning, "cluster", "actor ", id.to_string(), " needs ",
+      resource_set::from(opts.num_cpus, opts.resources).to_string(),
+      ", which no live node has free: it is created when a node that can host it joins, and its calls wait");
+  view_changed();
+  return actor_host::make_remote(id, node_id{}, factory.actor_class, weak_from_this());
+}
+
+void actor_calls::view_changed() {
+  std::vector<actor_id> todo;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (stopping_)
+      return;
+    for (auto& [aid, a] : created_)
+      if (a.unplaced && !a.placing && a.death.empty()) {
+        a.placing = true;
+        todo.push_back(aid);
+      }
+    // Creating blocks: each on a thread of its own.
+    for (const auto& aid : todo)
+      restarters_.emplace_back([this, aid] { place_unplaced(aid); });
+  }
+}
+
+void actor_calls::count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [aid, a] : created_)
+    if (a.unplaced && a.death.empty())
+      shapes[resource_set::from(a.opts.num_cpus, a.opts.resources).to_map()] += 1;
+}
+
+void actor_calls::place_unplaced(const actor_id& aid) {
+  created_actor a;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    const auto& c = created_.at(aid);
+    a.factory = c.factory;
+    a.args = c.args;
+    a.opts = c.opts;
+  }
+  std::optional<node_id> where;
+  try {
+    bool nowhere = false;
+    where = place_.place(resource_set::from(a.opts.num_cpus, a.opts.resources), a.opts.placement, true, nullptr,
+                         &nowhere);
+  } catch (const std::exception&) {
+  }
+  std::string why;
+  bool ok = false;
+  if (where && *where != local_.id) {
+    wire::actor_create_request req;
+    req.id = aid;
+    req.factory = a.factory->name;
+    req.signature = a.factory->signature;
+    req.args = a.args;
+    req.options = a.opts;
+    if (auto answer = links_.request(*where, request_kind::create_actor, wire::pack(req), blocking_timeout, why)) {
+      auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
+      ok = done && done->ok;
+      why = done ? done->reason : "its answer was malformed";
+    }
+  }
+  std::vector<pending_call> calls;
+  bool undo = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto it = created_.find(aid);
+    if (it == created_.end())
+      return;
+    auto& c = it->second;
+    c.placing = false;
+    if (!ok)
+      return; // waits for the next node table
+    // Killed or dropped while it was being created: undone below.
+    undo = !c.death.empty();
+    if (undo) {
+      created_.erase(it);
+    } else {
+      c.unplaced = false;
+      c.restarting = false;
+      c.location = *where;
+      calls.swap(c.waiting);
+    }
+  }
+  if (undo) {
+    links_.send(*where, message_kind::drop_actor, wire::pack(wire::actor_ref{aid}));
+    return;
+  }
+  log(log_level::info, "cluster", "actor ", aid.to_string(), " was created on node ", where->to_string());
+  if (!a.opts.name.empty()) {
+    try {
+      names_.register_name(a.opts.name, named_actor_entry{aid, a.factory->actor_class, *where});
+    } catch (const std::exception& e) {
+      log(log_level::warning, "cluster", "actor '", a.opts.name, "' was created but its name could not be moved: ",
+          e.what());
+    }
+  }
+  for (auto& pc : calls)
+    send_call(*where, std::move(pc));
+}
+
 void actor_calls::fail_call(pending_call& pc, const std::string& why) {
   local_.store.settle(pc.result, detail::failure{errc::actor_died, why, {}, {}});
   detail::release(pc.result);
@@ -160,13 +273,20 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
 
 void actor_calls::kill(detail::actor_cell* a, bool no_restart) {
   node_id location;
+  std::vector<pending_call> waiting;
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto c = created_.find(a->id);
     location = c != created_.end() ? c->second.location : a->location;
-    if (c != created_.end() && no_restart)
+    if (c != created_.end() && (no_restart || c->second.unplaced))
       c->second.death = "it was killed";
+    if (c != created_.end() && c->second.unplaced)
+      waiting.swap(c->second.waiting); // never created: nothing to tell a node
   }
+  for (auto& pc : waiting)
+    fail_call(pc, "actor " + a->id.to_string() + " is dead: it was killed before a node could host it");
+  if (!location.value)
+    return;
   if (members_.is_dead(location) || !links_.reaches(location))
     return; // its node is gone, and the actor with it
   std::string why;
@@ -183,6 +303,13 @@ void actor_calls::handles_released(const detail::actor_cell& cell) noexcept {
       return;
     auto i = created_.find(cell.id);
     location = i != created_.end() ? i->second.location : cell.location;
+    if (i != created_.end() && i->second.unplaced) {
+      // Never created: it need not be, and no node is to be told.
+      i->second.death = "every handle to it was dropped";
+      if (!i->second.placing)
+        created_.erase(i);
+      return;
+    }
     if (i != created_.end() && !i->second.restarting)
       created_.erase(i);
   }

@@ -30,6 +30,7 @@ namespace actors::runtime {
 /// created them. Held by a shared_ptr: remote actor cells hold it weakly, to tell
 /// it when their last handle goes. Safe for concurrent use.
 class actor_calls final : public membership_listener,
+                          public demand_source,
                           public detail::remote_actor_creator,
                           public std::enable_shared_from_this<actor_calls> {
  public:
@@ -46,6 +47,18 @@ class actor_calls final : public membership_listener,
   /// reference). Throws actors::error if the node refuses or cannot be reached.
   detail::actor_cell* create(node_id where, const detail::function_entry& factory, const detail::args_holder& args,
                              const detail::actor_options& opts, const actor_id& id);
+
+  /// Records an actor that no live node can host yet: it is created on the first
+  /// node that can (a new node table may bring one, say from the autoscaler), and
+  /// calls made meanwhile wait for it. Returns its cell (one reference).
+  detail::actor_cell* create_when_placed(const detail::function_entry& factory, const detail::args_holder& args,
+                                         const detail::actor_options& opts, const actor_id& id);
+
+  /// Places the actors waiting for a node that can host them.
+  void view_changed() override;
+
+  /// The actors waiting for a node, by demand shape.
+  void count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const override;
 
   /// Sends a method call to the node hosting remote actor `a`; returns the
   /// retained cell of its result.
@@ -94,6 +107,10 @@ class actor_calls final : public membership_listener,
     std::string death;                 // set once it is dead for good
     std::vector<pending_call> waiting; // calls made while it restarts
     int call_retries_left = 0;
+    /// Not created anywhere yet: no live node could host it (create_when_placed).
+    bool unplaced = false;
+    /// A thread is creating the unplaced actor on a node now.
+    bool placing = false;
   };
 
   void send_call(const node_id& target, pending_call pc);
@@ -102,6 +119,8 @@ class actor_calls final : public membership_listener,
   /// instance if its retries allow.
   void requeue(pending_call pc, const node_id& lost, const std::string& why);
   void restart(const actor_id& aid);
+  /// Creates unplaced actor `aid` on a node that can host it now, if any.
+  void place_unplaced(const actor_id& aid);
 
   const local_parts local_;
   transport& links_;
@@ -113,7 +132,7 @@ class actor_calls final : public membership_listener,
   runtime_env& env_;
 
   // Guards everything below.
-  std::mutex mu_;
+  mutable std::mutex mu_;
   bool stopping_ = false;
   std::unordered_map<actor_id, created_actor> created_;
   // Actors hosted here on behalf of the remote node that created them.

@@ -1,6 +1,7 @@
 #include "runtime/cluster/caf_head_link.hpp"
 #include "runtime/common/addresses.hpp"
 
+#include "runtime/common/log.hpp"
 #include "runtime/wire/atoms.hpp"
 
 #include "actors/errors.hpp"
@@ -80,6 +81,47 @@ std::optional<join_answer> caf_head_link::reconnect(const wire::node_record& rec
 void caf_head_link::report(const wire::node_report& rep) {
   if (auto control = control_.handle())
     caf::anon_send(control, report_atom::value, wire::pack(rep));
+}
+
+void caf_head_link::probe(const node_id& self_id, std::chrono::milliseconds timeout,
+                          std::function<void()> on_silence, std::function<void()> on_dead) {
+  auto control = control_.handle();
+  if (is_head_ || !control)
+    return;
+  {
+    std::lock_guard<std::mutex> guard{probe_->mu};
+    if (probe_->in_flight)
+      return;
+    probe_->in_flight = true;
+    probe_->on_silence = std::move(on_silence);
+    probe_->on_dead = std::move(on_dead);
+  }
+  sys_.spawn([state = probe_, control, timeout, id = self_id.value](caf::event_based_actor* self) {
+    self->request(control, timeout, ping_atom::value, id)
+      .then(
+        [state, self](bool alive) {
+          std::lock_guard<std::mutex> guard{state->mu};
+          state->in_flight = false;
+          if (!alive && state->on_dead)
+            state->on_dead();
+          self->quit();
+        },
+        [state, self](const caf::error&) {
+          // Called under the lock, so that stop_probing returns only once no
+          // call is running.
+          std::lock_guard<std::mutex> guard{state->mu};
+          state->in_flight = false;
+          if (state->on_silence)
+            state->on_silence();
+          self->quit();
+        });
+  });
+}
+
+void caf_head_link::stop_probing() {
+  std::lock_guard<std::mutex> guard{probe_->mu};
+  probe_->on_silence = nullptr;
+  probe_->on_dead = nullptr;
 }
 
 void caf_head_link::lost() {

@@ -4,7 +4,10 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/control_store/control_store.hpp"
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -28,8 +31,18 @@ class caf_head_link final : public head_link {
   std::optional<join_answer> reconnect(const wire::node_record& rec, std::string& why) override;
   void report(const wire::node_report& rep) override;
   void lost() override;
+  void probe(const node_id& self, std::chrono::milliseconds timeout, std::function<void()> on_silence,
+             std::function<void()> on_dead) override;
+  void stop_probing() override;
 
  private:
+  /// What a probe in flight calls back, cleared by stop_probing.
+  struct probe_state {
+    std::mutex mu;
+    bool in_flight = false;
+    std::function<void()> on_silence;
+    std::function<void()> on_dead;
+  };
   join_answer ask(const caf::actor& control, const wire::node_record& rec);
 
   caf::actor_system& sys_;
@@ -38,6 +51,7 @@ class caf_head_link final : public head_link {
   const std::string token_;
   const std::string head_address_;
   const bool is_head_;
+  std::shared_ptr<probe_state> probe_ = std::make_shared<probe_state>();
 };
 
 

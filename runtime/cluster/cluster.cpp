@@ -20,15 +20,19 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
     actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names, env_)),
     groups_(local, links, ops_, members_, place_),
     output_(local.id, links, members_, settings.print_task_output),
-    forget_dead_(links) {
+    forget_dead_(links),
+    spillback_(local, members_) {
   // The order matters: see the class comment.
   members_.add_listener(*actors_);
   members_.add_listener(ops_);
   members_.add_listener(objects_);
   members_.add_listener(forget_dead_);
   members_.add_listener(submitter_);
+  members_.add_demand_source(submitter_);
+  members_.add_demand_source(*actors_);
   members_.add_listener(groups_);
   members_.add_listener(env_);
+  members_.add_listener(spillback_);
 }
 
 cluster::~cluster() {

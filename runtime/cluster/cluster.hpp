@@ -11,6 +11,7 @@
 #include "runtime/cluster/runtime_env.hpp"
 #include "runtime/cluster/task_output.hpp"
 #include "runtime/cluster/task_server.hpp"
+#include "runtime/cluster/spillback.hpp"
 #include "runtime/cluster/task_submitter.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/control_store/control_store.hpp"
@@ -125,6 +126,7 @@ class cluster final : public message_handler, public endpoint_events {
   placement_groups groups_;
   task_output output_;
   forget_dead forget_dead_;
+  spillback spillback_;
 };
 
 } // namespace actors::runtime

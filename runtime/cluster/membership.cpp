@@ -11,6 +11,11 @@ namespace actors::runtime {
 
 namespace {
 
+// How long the head may take to answer a member's probe before the member takes
+// it for gone and reconnects (a head that restarted, or that holds the member
+// dead, then says so).
+constexpr auto head_probe_timeout = std::chrono::seconds(5);
+
 // How long a join waits for the head's answer and for the first node table.
 constexpr auto join_timeout = std::chrono::seconds(10);
 
@@ -30,6 +35,10 @@ membership::~membership() {
 
 void membership::add_listener(membership_listener& listener) {
   listeners_.push_back(&listener);
+}
+
+void membership::add_demand_source(const demand_source& source) {
+  demand_sources_.push_back(&source);
 }
 
 template <class F>
@@ -81,7 +90,8 @@ void membership::rebuild_snapshot_locked() {
     if (!rec.alive)
       continue;
     ++alive;
-    if (dead_.count(rec.id) || (rec.id != local_.id && !links_.reaches(rec.id)))
+    // A draining node is about to be removed by the autoscaler: no new work.
+    if (rec.draining || dead_.count(rec.id) || (rec.id != local_.id && !links_.reaches(rec.id)))
       continue;
     snap->members.push_back({rec.id, rec.address, resource_set::from(0, rec.total),
                              resource_set::from(0, rec.available), static_cast<double>(rec.load), rec.head,
@@ -93,6 +103,20 @@ void membership::rebuild_snapshot_locked() {
 
 void membership::apply_view(wire::cluster_view view) {
   std::vector<node_id> newly_dead;
+  bool self_dead = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (view.version < view_.version)
+      return;
+    // The head holds this node dead: it was cut off longer than the heartbeat
+    // timeout but still reaches the head through another node.
+    for (const auto& rec : view.nodes)
+      self_dead = self_dead || (rec.id == local_.id && !rec.alive);
+  }
+  if (self_dead) {
+    declared_dead_by_head();
+    return;
+  }
   {
     std::lock_guard<std::mutex> guard{mu_};
     if (view.version < view_.version)
@@ -156,7 +180,31 @@ void membership::report() {
   rep.total = s.total.to_map();
   rep.available = s.available.to_map();
   rep.load = s.running + s.pending + a.alive + a.creating;
+  rep.actors = a.alive + a.creating;
+  rep.objects = local_.store.stats().objects;
+  std::map<std::map<std::string, double>, std::uint64_t> shapes;
+  local_.sched.count_pending(shapes);
+  for (const auto* source : demand_sources_)
+    source->count_waiting(shapes);
+  for (auto& [shape, count] : shapes)
+    rep.pending.push_back({shape, count});
   head_.report(rep);
+  // Once a second a member checks that the head still answers and still holds
+  // it alive (see head_link::probe).
+  bool probe = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    probe = !reconnecting_ && !stopping_ && ++reports_ % 10 == 0;
+  }
+  if (probe)
+    head_.probe(
+      local_.id, head_probe_timeout,
+      [this] {
+        log(log_level::warning, "cluster", "the head at ", settings_.head_address, " did not answer within ",
+            std::chrono::duration<double>(head_probe_timeout).count(), " s");
+        head_lost();
+      },
+      [this] { declared_dead_by_head(); });
 }
 
 // -- the head going away and coming back ---------------------------------------------
@@ -192,6 +240,30 @@ void membership::give_up_on_head(const std::string& why) {
   log(log_level::error, "cluster", "the head at ", settings_.head_address, " is gone and ", why,
       ": this node stops; start it again once the head runs");
   end_serving(stop_cause::head_gone);
+}
+
+void membership::declared_dead_by_head() {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (declared_dead_)
+      return;
+    declared_dead_ = true;
+  }
+  if (!settings_.driver) {
+    log(log_level::warning, "cluster", "the head declared this node (", local_.id.to_string(),
+        ") dead while it was unreachable (longer than --heartbeat-timeout); its objects and actors "
+        "were given up, so it starts again as a new node");
+    end_serving(stop_cause::declared_dead);
+    return;
+  }
+  // A driver's work and objects were given up with it, and it cannot join again
+  // under its id: what waits for the cluster would wait forever.
+  auto why = "the head declared this program (node " + local_.id.to_string()
+             + ") dead while it was unreachable for longer than --actors-heartbeat-timeout, and gave up "
+               "its work in the cluster: restart the program";
+  log(log_level::error, "cluster", why);
+  tell([&](membership_listener& l) { l.cut_off(why); });
+  local_.sched.no_more_nodes(why);
 }
 
 void membership::reconnect_to_head() {
@@ -233,22 +305,8 @@ void membership::reconnect_to_head() {
       tell([](membership_listener& l) { l.rejoined(); });
       return;
     }
-    if (answer->refusal == wire::join_refusal::declared_dead && !settings_.driver) {
-      log(log_level::warning, "cluster", "the head declared this node (", local_.id.to_string(),
-          ") dead while it was unreachable (longer than --heartbeat-timeout); its objects and actors "
-          "were given up, so it starts again as a new node");
-      end_serving(stop_cause::declared_dead);
-      return;
-    }
     if (answer->refusal == wire::join_refusal::declared_dead) {
-      // A driver's work and objects were given up with it, and it cannot join
-      // again under its id: what waits for the cluster would wait forever.
-      auto why = "the head declared this program (node " + local_.id.to_string()
-                 + ") dead while it was unreachable for longer than --actors-heartbeat-timeout, and gave up "
-                   "its work in the cluster: restart the program";
-      log(log_level::error, "cluster", why);
-      tell([&](membership_listener& l) { l.cut_off(why); });
-      local_.sched.no_more_nodes(why);
+      declared_dead_by_head();
       return;
     }
     if (answer->answered) {
@@ -275,6 +333,7 @@ std::vector<node_info> membership::nodes() const {
     i.is_driver = rec.driver;
     i.metrics_port = rec.metrics_port;
     i.data_address = rec.data_address;
+    i.pid = rec.pid;
     i.resources_total = rec.total;
     i.resources_available = rec.id == local_.id ? local_available : rec.available;
   }
@@ -346,6 +405,7 @@ bool membership::stopping() const {
 }
 
 void membership::stop() {
+  head_.stop_probing();
   std::vector<std::thread> reconnectors;
   {
     std::lock_guard<std::mutex> guard{mu_};

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,21 @@ class head_link {
   virtual void report(const wire::node_report& rep) = 0;
   /// The connection to the head closed: requests to it wait for reconnect.
   virtual void lost() = 0;
+  /// Asks the control store whether it holds node `self` alive; calls (on
+  /// another thread) `on_dead` if it does not, `on_silence` if no answer comes
+  /// within `timeout`. A node cut off longer than the heartbeat timeout may still
+  /// reach the head (through another node, or over a connection that this side
+  /// takes for open) and never hear that it was declared dead; this tells it. At
+  /// most one probe at a time.
+  virtual void probe(const node_id& self, std::chrono::milliseconds timeout, std::function<void()> on_silence,
+                     std::function<void()> on_dead) {
+    (void)self;
+    (void)timeout;
+    (void)on_silence;
+    (void)on_dead;
+  }
+  /// No probe calls back from now on.
+  virtual void stop_probing() {}
 };
 
 /// Told about changes of membership, in the order the listeners were added.
@@ -71,6 +87,15 @@ class membership_listener {
   virtual void cut_off(const std::string& why);
   /// This node joined a restarted head again under its id.
   virtual void rejoined();
+};
+
+/// Work a part of this process holds because no live node can take it now (an
+/// owner's parked tasks): reported to the head as demand for the autoscaler.
+class demand_source {
+ public:
+  virtual ~demand_source() = default;
+  /// Adds the waiting work to `shapes`, counted by demand shape.
+  virtual void count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const = 0;
 };
 
 /// One live node that work can be sent to, as placement sees it.
@@ -108,6 +133,9 @@ class membership {
   /// Adds a listener; add them all before join.
   void add_listener(membership_listener& listener);
 
+  /// Adds a source of the demand report() sends; add them all before join.
+  void add_demand_source(const demand_source& source);
+
   /// Joins as `rec` and waits for the first node table that lists this node.
   /// Throws actors::error with the head's reason if refused or unanswered.
   void join(const wire::node_record& rec);
@@ -127,7 +155,8 @@ class membership {
   /// thread reconnects, or this node stops (drivers go on without the head).
   void head_lost();
 
-  /// Sends the head this node's resources and load.
+  /// Sends the head this node's resources, load, the work waiting here and what
+  /// keeps it from being idle (actors, objects).
   void report();
 
   bool is_dead(const node_id& id) const;
@@ -176,6 +205,9 @@ class membership {
   void tell(F&& f);
   void rebuild_snapshot_locked();
   void give_up_on_head(const std::string& why);
+  /// The head declared this node dead: a serving node starts again as a new
+  /// node, a driver is cut off from the cluster.
+  void declared_dead_by_head();
   void reconnect_to_head();
   wire::node_record current_record() const;
 
@@ -184,6 +216,7 @@ class membership {
   head_link& head_;
   const transport& links_;
   std::vector<membership_listener*> listeners_;
+  std::vector<const demand_source*> demand_sources_;
   std::atomic<std::size_t> alive_count_{0};
 
   // Guards everything below.
@@ -195,6 +228,10 @@ class membership {
   // This node as it joined, to join again with the same id when the head restarts.
   wire::node_record joined_as_;
   bool reconnecting_ = false;
+  // Reports sent: every tenth also probes the head (a member's).
+  std::uint64_t reports_ = 0;
+  // The head declared this node dead (handled once).
+  bool declared_dead_ = false;
   // The threads that reconnected (or reconnect) to the head; joined by stop.
   std::vector<std::thread> reconnectors_;
   bool stopped_ = false;

@@ -484,9 +484,16 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
 }
 
 void object_directory::reply_when_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
-                                          const node_id& requester) {
-  c->on_settled([this, c, key, to, requester] {
-    links_.reply(to, message_kind::result, wire::pack(result_for(c, key, requester)));
+                                          const node_id& requester, std::shared_ptr<std::atomic<bool>> given_back) {
+  c->on_settled([this, c, key, to, requester, given_back] {
+    if (given_back && given_back->load()) {
+      wire::result r;
+      r.key = key;
+      r.given_back = true;
+      links_.reply(to, message_kind::result, wire::pack(r));
+    } else {
+      links_.reply(to, message_kind::result, wire::pack(result_for(c, key, requester)));
+    }
     detail::release(c);
   });
 }

@@ -12,6 +12,8 @@
 #include "actors/detail/failure.hpp"
 #include "actors/ids.hpp"
 
+#include <atomic>
+
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -105,9 +107,9 @@ class object_directory final : public membership_listener, public data_source {
   wire::result result_for(detail::object_cell* c, std::uint64_t key, const node_id& requester);
 
   /// Answers `to` with the result of `c` once it settles (releases one count of
-  /// `c` then).
+  /// `c` then), or, if `given_back` is set by then, that the task was given back.
   void reply_when_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
-                          const node_id& requester);
+                          const node_id& requester, std::shared_ptr<std::atomic<bool>> given_back = nullptr);
 
   /// Answers `to` that request `key` failed.
   void reply_failure(std::uint64_t key, const return_address& to, detail::failure why);

@@ -40,6 +40,11 @@ class task_submitter::task_op final : public operation {
 
   void answered(wire::result r) override {
     s_.slot_freed(target_);
+    if (r.given_back && !s_.stopping()) {
+      // Its node had no room and others have: placed again, not a retry.
+      s_.place_or_park(std::move(t_));
+      return;
+    }
     if (!r.ok && r.why.code == errc::object_lost && t_.attempt < t_.opts.max_retries && !s_.stopping()) {
       // An argument was lost with its node: run again, rebuilding it first.
       s_.retry(std::move(t_));
@@ -140,9 +145,10 @@ void task_submitter::hold(remote_task t) {
     fail(t, errc::object_lost, "task '" + t.label + "' cannot run: " + why);
     return;
   }
-  log(log_level::warning, "cluster", "task '", t.label, "' needs ",
-      resource_set::from(t.opts.num_cpus, t.opts.resources).to_string(),
-      " which no node has: it waits until a node that has it joins");
+  auto demand = resource_set::from(t.opts.num_cpus, t.opts.resources);
+  if (warned_parked_.insert(demand).second)
+    log(log_level::warning, "cluster", "task '", t.label, "' needs ", demand.to_string(),
+        " which no node has: it waits until a node that has it joins (said once per demand)");
   parked_.push_back(std::move(t));
 }
 
@@ -168,27 +174,31 @@ void task_submitter::view_changed() {
       return;
     todo.swap(parked_);
   }
-  for (auto& t : todo) {
-    bool nowhere = false;
-    std::optional<node_id> where;
-    try {
-      where = place_.place(resource_set::from(t.opts.num_cpus, t.opts.resources), t.opts.placement, false,
-                           t.args.get(), &nowhere);
-    } catch (const std::exception& e) {
-      fail(t, errc::invalid_argument, e.what());
-      continue;
-    }
-    if (nowhere) {
-      std::lock_guard<std::mutex> guard{mu_};
-      parked_.push_back(std::move(t));
-    } else if (!where) {
-      run(std::nullopt, std::move(t));
-    } else {
-      auto shared = std::make_shared<remote_task>(std::move(t));
-      const auto& args_ref = *shared->args;
-      auto target = *where;
-      when_ready(args_ref, [this, target, shared] { send(target, std::move(*shared)); });
-    }
+  for (auto& t : todo)
+    place_or_park(std::move(t));
+}
+
+void task_submitter::place_or_park(remote_task t) {
+  bool nowhere = false;
+  std::optional<node_id> where;
+  const auto demand = resource_set::from(t.opts.num_cpus, t.opts.resources);
+  try {
+    where = place_.place(demand, t.opts.placement, false, t.args.get(), &nowhere);
+  } catch (const std::exception& e) {
+    fail(t, errc::invalid_argument, e.what());
+    return;
+  }
+  // "Here" for work this node can never hold means no other node is there yet.
+  if (nowhere || (!where && !local_.sched.stats().total.fits(demand))) {
+    std::lock_guard<std::mutex> guard{mu_};
+    parked_.push_back(std::move(t));
+  } else if (!where) {
+    run(std::nullopt, std::move(t));
+  } else {
+    auto shared = std::make_shared<remote_task>(std::move(t));
+    const auto& args_ref = *shared->args;
+    auto target = *where;
+    when_ready(args_ref, [this, target, shared] { send(target, std::move(*shared)); });
   }
 }
 
@@ -461,6 +471,12 @@ void task_submitter::drain() {
 std::size_t task_submitter::waiting() const {
   std::lock_guard<std::mutex> guard{mu_};
   return waiting_.size();
+}
+
+void task_submitter::count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& t : parked_)
+    shapes[resource_set::from(t.opts.num_cpus, t.opts.resources).to_map()] += 1;
 }
 
 void task_submitter::transmit(const node_id& where, std::vector<remote_task> tasks) {

@@ -13,6 +13,7 @@
 #include "actors/ids.hpp"
 
 #include <deque>
+#include <set>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -36,7 +37,7 @@ inline constexpr std::size_t refill_chunk = 256;
 /// can. It keeps at most tasks_in_flight_per_node tasks in flight to each node;
 /// the others wait here, first in, first out, and go out in batches as answers
 /// make room, each placed again then. Safe for concurrent use.
-class task_submitter final : public membership_listener, public object_rebuilder {
+class task_submitter final : public membership_listener, public object_rebuilder, public demand_source {
  public:
   task_submitter(local_parts local, transport& links, operations& ops, membership& members, placer& place,
                  held_arguments& held);
@@ -67,6 +68,9 @@ class task_submitter final : public membership_listener, public object_rebuilder
   /// Tasks waiting for room in a node's window.
   std::size_t waiting() const;
 
+  /// The held tasks, by demand shape.
+  void count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const override;
+
  private:
   struct remote_task {
     detail::object_cell* result = nullptr; // retained until settled
@@ -91,6 +95,9 @@ class task_submitter final : public membership_listener, public object_rebuilder
   /// Sends waiting tasks to the nodes with room, in order.
   void drain();
   void retry(remote_task t);
+  /// Places `t` again (it was held, or given back by its node), or holds it if
+  /// no node can take it.
+  void place_or_park(remote_task t);
   /// Runs `t` on node `where`, or here if that is nullopt.
   void run(std::optional<node_id> where, remote_task t);
   std::vector<detail::object_cell*> lost_dependencies(const detail::args_holder& args);
@@ -110,6 +117,8 @@ class task_submitter final : public membership_listener, public object_rebuilder
   bool stopping_ = false;
   // Tasks no node can take yet: placed again whenever the node table changes.
   std::vector<remote_task> parked_;
+  // Demands already logged as waiting for a node (once each).
+  std::set<resource_set> warned_parked_;
   // Tasks sent to each node and not answered yet.
   std::unordered_map<node_id, std::size_t> sent_;
   // Tasks waiting for room in a window, oldest first.

@@ -317,11 +317,15 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       }
       for (auto& n : st.view.nodes)
         if (n.id == rep.id && n.alive
-            && (n.available != rep.available || n.load != rep.load || n.total != rep.total)) {
+            && (n.available != rep.available || n.load != rep.load || n.total != rep.total
+                || n.pending != rep.pending || n.actors != rep.actors || n.objects != rep.objects)) {
           bool total_changed = n.total != rep.total;
           n.total = std::move(rep.total);
           n.available = std::move(rep.available);
           n.load = rep.load;
+          n.pending = std::move(rep.pending);
+          n.actors = rep.actors;
+          n.objects = rep.objects;
           st.dirty = true;
           if (total_changed) {
             persist(self);
@@ -333,6 +337,51 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       if (self->state.dirty)
         broadcast(self);
       self->delayed_send(self, broadcast_interval, tick_atom::value);
+    },
+    [=](ping_atom, std::uint64_t node) -> bool {
+      // False for a node the table holds dead: it is told so.
+      for (const auto& n : self->state.view.nodes)
+        if (n.id.value == node)
+          return n.alive;
+      return true;
+    },
+    [=](drain_atom, const std::string& token, std::uint64_t node) {
+      auto& st = self->state;
+      if (token != st.token) {
+        log(log_level::warning, "control_store", "refused to drain a node for a caller with a wrong cluster token");
+        return;
+      }
+      for (auto& n : st.view.nodes)
+        if (n.id.value == node && n.alive && !n.draining) {
+          n.draining = true;
+          broadcast(self); // placement stops sending it work at once
+        }
+    },
+    [=](retire_atom, const std::string& token, std::uint64_t node) {
+      // The autoscaler removes a drained node: it stops as `actors stop` stops
+      // nodes, and leaves the table in order.
+      auto& st = self->state;
+      if (token != st.token)
+        return;
+      for (std::size_t i = 0; i < st.view.nodes.size(); ++i)
+        if (st.view.nodes[i].id.value == node && st.view.nodes[i].alive && st.endpoints[i])
+          self->send(st.endpoints[i], stop_node_atom::value, st.token);
+    },
+    [=](request_resources_atom, const std::string& blob) {
+      auto& st = self->state;
+      try {
+        st.view.requested = wire::unpack<std::vector<std::map<std::string, double>>>(blob, "resource request");
+        st.dirty = true;
+      } catch (const std::exception& e) {
+        log(log_level::warning, "control_store", "ignored a resource request: ", e.what());
+      }
+    },
+    [=](autoscaler_atom, const std::string& token, const std::string& status) {
+      auto& st = self->state;
+      if (token == st.token && st.view.autoscaler != status) {
+        st.view.autoscaler = status;
+        st.dirty = true;
+      }
     },
     [=](list_atom, const std::string& token) -> std::tuple<bool, std::string> {
       if (token != self->state.token) {
@@ -521,6 +570,11 @@ std::optional<named_actor_entry> control_store::lookup_name(const std::string& n
 void control_store::remove_name(const std::string& name, const actor_id& id) {
   if (auto to = handle())
     caf::anon_send(to, name_remove_atom::value, name, id.owner, id.seq);
+}
+
+void control_store::request_resources(const std::string& bundles) {
+  if (auto to = handle())
+    caf::anon_send(to, request_resources_atom::value, bundles);
 }
 
 bool control_store::stop_cluster(const std::string& token) {

@@ -63,6 +63,10 @@ class control_store final : public actor_names {
   /// `token` is not the cluster's.
   std::string view(const std::string& token);
 
+  /// Sets the standing request_resources bundles (an encoded vector of resource
+  /// maps) in the node table, for the autoscaler. Does not wait for the answer.
+  void request_resources(const std::string& bundles);
+
   /// Tells every node to stop. False if `token` is not the cluster's.
   bool stop_cluster(const std::string& token);
 

@@ -41,7 +41,8 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
   --advertise-address ADDR the address other hosts dial to reach this process
                            (default: the --bind address; with --bind 0.0.0.0,
                            this host's own address)
-  --num-cpus N             CPUs offered to tasks (default: hardware threads)
+  --num-cpus N             CPUs offered to tasks (default: hardware threads;
+                           0 offers none, e.g. a head that runs no work)
   --resources A=1,B=2      custom resources offered, e.g. GPU=1
   --object-store-bytes N   object store size before spilling (e.g. 2G)
   --spill-dir DIR          where spilled objects go; when it cannot take a
@@ -64,6 +65,10 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
                            one; -1: none); the head also serves /sd there
   --metrics-sd-file FILE   head: keep a Prometheus file_sd list of every node's
                            metrics endpoint in FILE
+  --autoscale FILE         head: launch nodes for work that waits and remove idle
+                           ones, as FILE (YAML) says; see docs/guide/autoscaling.md
+  --launch-id ID           node: the autoscaler launch this node answers (set by
+                           the autoscaler's launch command)
 )";
 
 [[noreturn]] void fail(const std::string& why) {
@@ -79,8 +84,25 @@ struct daemon_options {
   std::vector<std::string> libraries;
   std::string metrics_sd_file;
   std::string state_dir;
+  std::string autoscale_file;
+  std::string launch_id;
   actors::init_options node;
 };
+
+/// The command line of a node the autoscaler's local provider starts: this
+/// program, joining this head, with the head's libraries.
+std::vector<std::string> launched_node_command(const daemon_options& o, const actors::runtime::launch_spec& spec) {
+  std::vector<std::string> args{"/proc/self/exe", "--address", spec.head_address, "--token", spec.token};
+  auto cpu = spec.type.resources.find("CPU");
+  args.insert(args.end(), {"--num-cpus", std::to_string(cpu == spec.type.resources.end() ? 0.0 : cpu->second)});
+  if (auto custom = actors::runtime::resources_flag(spec.type.resources); !custom.empty())
+    args.insert(args.end(), {"--resources", custom});
+  args.insert(args.end(), {"--launch-id", spec.launch_id, "--heartbeat-timeout",
+                           std::to_string(o.node.heartbeat_timeout_ms)});
+  for (const auto& lib : o.libraries)
+    args.insert(args.end(), {"--load", lib});
+  return args;
+}
 
 daemon_options parse(int argc, char** argv) {
   daemon_options o;
@@ -148,6 +170,10 @@ daemon_options parse(int argc, char** argv) {
           fail("--metrics-port must be a port, 0 (a free one) or -1 (none)");
       } else if (arg == "--metrics-sd-file") {
         o.metrics_sd_file = need();
+      } else if (arg == "--autoscale") {
+        o.autoscale_file = need();
+      } else if (arg == "--launch-id") {
+        o.launch_id = need();
       } else {
         fail("unknown option '" + arg + "'; see actorsd --help");
       }
@@ -161,6 +187,15 @@ daemon_options parse(int argc, char** argv) {
     fail("give exactly one of --head (start a cluster) or --address HOST:PORT (join one)");
   if (!o.state_dir.empty() && !o.head)
     fail("--state-dir is for the head (--head): nodes keep no state of the cluster");
+  if (!o.autoscale_file.empty()) {
+    if (!o.head)
+      fail("--autoscale is for the head (--head): the head's autoscaler launches the nodes");
+    try {
+      actors::runtime::load_autoscale_config(o.autoscale_file); // refused now rather than at start
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+  }
   return o;
 }
 
@@ -199,11 +234,14 @@ int main(int argc, char** argv) {
     auto cfg = rt::resolve(opts);
     cfg.forward_output = true;
     cfg.metrics_sd_file = o.metrics_sd_file;
+    cfg.launch_id = o.launch_id;
     if (o.head) {
       cfg.role = rt::node_role::head;
       cfg.port = static_cast<std::uint16_t>(o.port);
       cfg.state_dir = o.state_dir;
       cfg.token = o.token.empty() ? rt::saved_token(cfg.state_dir) : o.token;
+      cfg.autoscale_file = o.autoscale_file;
+      cfg.local_node = [&o](const rt::launch_spec& spec) { return launched_node_command(o, spec); };
     } else {
       cfg.role = rt::node_role::member;
       cfg.head_address = o.address;

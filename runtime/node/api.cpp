@@ -12,6 +12,7 @@
 
 #include "actors/actors.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <algorithm>
 #include <atomic>
@@ -214,7 +215,9 @@ void shutdown() {
   auto* n = runtime::the_node.exchange(nullptr, std::memory_order_acq_rel);
   if (!n)
     return;
-  if (runtime::spawned_nodes) {
+  // The nodes this program's head started (--actors-local-nodes, or its
+  // autoscaler's) stop with it, in order.
+  if (runtime::spawned_nodes || n->autoscaler) {
     try {
       n->control->stop_cluster(n->config.token);
     } catch (const std::exception& e) {
@@ -230,6 +233,16 @@ void shutdown() {
 
 std::vector<node_info> nodes() {
   return require_node().net->members().nodes();
+}
+
+void request_resources(const std::vector<std::map<std::string, double>>& bundles) {
+  for (const auto& bundle : bundles)
+    for (const auto& [name, amount] : bundle)
+      if (name.empty() || !std::isfinite(amount) || amount < 0)
+        throw error(errc::invalid_argument, "request_resources: resource '" + name + "' with amount "
+                                              + std::to_string(amount)
+                                              + " in a bundle: give each resource a name and an amount of 0 or more");
+  require_node().control->request_resources(runtime::wire::pack(bundles));
 }
 
 bool is_initialized() {
@@ -261,7 +274,10 @@ object_cell* submit_task(const function_entry& fn, args_ptr args, task_options o
   auto where = n.net->place(demand, opts.placement, false, args.get(), &nowhere);
   if (where)
     return n.net->tasks().submit(*where, fn, std::move(args), std::move(opts));
-  if (nowhere && !n.sched.stats().total.fits(demand))
+  // Work this node can never run waits for a node that can (a head alone so far,
+  // say, whose autoscaler launches one).
+  const bool clustered = nowhere || n.config.role == runtime::node_role::head;
+  if (clustered && !n.sched.stats().total.fits(demand))
     return n.net->tasks().park(fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
@@ -375,8 +391,13 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
                                             "by value or as std::unique_ptr");
   runtime::target_bundle(opts);
   auto id = n.host.next_id();
-  auto where = n.net->place(runtime::resource_set::from(opts.num_cpus, opts.resources), opts.placement,
-                            true);
+  auto demand = runtime::resource_set::from(opts.num_cpus, opts.resources);
+  bool nowhere = false;
+  auto where = n.net->place(demand, opts.placement, true, nullptr, &nowhere);
+  // No live node can host it and neither can this one: it is made where and when
+  // a node that can joins.
+  const bool later = !where && (nowhere || n.config.role == runtime::node_role::head)
+                     && !n.sched.stats().total.fits(demand);
   auto location = where ? *where : n.id;
   if (!opts.name.empty()
       && !n.control->register_name(opts.name,
@@ -384,6 +405,8 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
     throw error(errc::invalid_argument, "an actor named '" + opts.name
                                           + "' exists already: choose another name, or reach "
                                             "it with get_actor");
+  if (later)
+    return n.net->actors().create_when_placed(factory, *args, opts, id);
   if (!where)
     return n.host.create(id, factory, std::move(args), std::move(opts));
   try {

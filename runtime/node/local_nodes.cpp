@@ -21,19 +21,33 @@ std::vector<std::string>& program_args() {
   return args;
 }
 
-local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user_args,
-                         const std::string& address, const std::string& token, double num_cpus,
-                         int heartbeat_timeout_ms) {
+std::vector<std::string> node_process_command(const std::vector<std::string>& user_args, const std::string& address,
+                                              const std::string& token, std::optional<double> num_cpus,
+                                              const std::string& resources, int heartbeat_timeout_ms,
+                                              const std::string& launch_id) {
   std::vector<std::string> args{"/proc/self/exe"};
   args.insert(args.end(), user_args.begin(), user_args.end());
   args.push_back("--actors-node");
   args.push_back("--actors-address=" + address);
   args.push_back("--actors-token=" + token);
-  if (num_cpus > 0)
-    args.push_back("--actors-num-cpus=" + std::to_string(num_cpus));
+  if (num_cpus)
+    args.push_back("--actors-num-cpus=" + std::to_string(*num_cpus));
+  if (!resources.empty())
+    args.push_back("--actors-resources=" + resources);
+  if (!launch_id.empty())
+    args.push_back("--actors-launch-id=" + launch_id);
   args.push_back("--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms));
-  // They belong to this process: when it goes, they go, rather than wait for it.
+  // They belong to the head's process: when it goes, they go, rather than wait for it.
   args.push_back("--actors-head-reconnect-timeout=0");
+  return args;
+}
+
+local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user_args,
+                         const std::string& address, const std::string& token, std::optional<double> num_cpus,
+                         int heartbeat_timeout_ms) {
+  // A head offering none keeps its node processes at the default: all CPUs.
+  auto args = node_process_command(user_args, address, token, num_cpus && *num_cpus > 0 ? num_cpus : std::nullopt, "",
+                                   heartbeat_timeout_ms, "");
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

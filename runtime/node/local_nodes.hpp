@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -16,7 +17,7 @@ class local_nodes {
   /// Starts `count` processes of this program (/proc/self/exe) with `user_args`
   /// and the node flags. Throws actors::error if one cannot start.
   local_nodes(std::size_t count, const std::vector<std::string>& user_args,
-              const std::string& address, const std::string& token, double num_cpus,
+              const std::string& address, const std::string& token, std::optional<double> num_cpus,
               int heartbeat_timeout_ms);
   ~local_nodes();
 
@@ -33,6 +34,15 @@ class local_nodes {
  private:
   std::vector<pid_t> pids_;
 };
+
+/// What a node process of this program runs: /proc/self/exe with `user_args`
+/// and the flags that make it a node of the head at `address`, offering
+/// `num_cpus` (unset: the default) and `resources` ("GPU=1,..."), answering
+/// `launch_id` if not empty. It stops as soon as it loses the head.
+std::vector<std::string> node_process_command(const std::vector<std::string>& user_args, const std::string& address,
+                                              const std::string& token, std::optional<double> num_cpus,
+                                              const std::string& resources, int heartbeat_timeout_ms,
+                                              const std::string& launch_id);
 
 /// The arguments this program was started with, without the actors flags (set by
 /// init(argc, argv); empty otherwise).

@@ -4,6 +4,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/common/task_memory.hpp"
 #include "runtime/control_store/head_state.hpp"
+#include "runtime/node/local_nodes.hpp"
 #include "runtime/jobs/job_manager.hpp"
 #include "runtime/object_store/shared_memory.hpp"
 
@@ -68,21 +69,21 @@ node_config resolve(const init_options& opts) {
     cfg.role = node_role::member;
     cfg.head_address = opts.address;
     cfg.token = opts.token;
-  } else if (opts.local_nodes > 1) {
+  } else if (opts.local_nodes > 1 || !opts.autoscale.empty()) {
     cfg.role = node_role::head;
     cfg.state_dir = opts.state_dir;
     cfg.token = opts.token.empty() ? saved_token(cfg.state_dir) : opts.token;
   }
-  if (opts.num_cpus < 0 || !std::isfinite(opts.num_cpus))
-    throw error(errc::invalid_argument,
-                "num_cpus must be 0 (all hardware threads) or more, not " + std::to_string(opts.num_cpus));
+  if (opts.num_cpus && (*opts.num_cpus < 0 || !std::isfinite(*opts.num_cpus)))
+    throw error(errc::invalid_argument, "num_cpus must be 0 (offer none) or more, not " + std::to_string(*opts.num_cpus)
+                                          + "; leave it unset to offer every hardware thread");
   // A driver joining a cluster runs no tasks unless told to (as in Ray); a node
   // offers every hardware thread.
   bool driver_only = cfg.role == node_role::member && !opts.node;
   cfg.driver = driver_only;
-  cfg.num_cpus = opts.num_cpus > 0 ? opts.num_cpus
-                 : driver_only     ? 0
-                                   : std::max(1u, std::thread::hardware_concurrency());
+  cfg.num_cpus = opts.num_cpus ? *opts.num_cpus
+                 : driver_only  ? 0
+                                : std::max(1u, std::thread::hardware_concurrency());
   for (const auto& [name, amount] : opts.resources) {
     if (name.empty() || amount < 0 || !std::isfinite(amount))
       throw error(errc::invalid_argument, "resource '" + name + "' has a bad amount "
@@ -93,6 +94,16 @@ node_config resolve(const init_options& opts) {
                   "set CPUs with num_cpus (--actors-num-cpus), not as a custom resource");
   }
   cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
+  cfg.launch_id = opts.launch_id;
+  if (cfg.role == node_role::head && !opts.autoscale.empty()) {
+    cfg.autoscale_file = opts.autoscale;
+    cfg.local_node = [user_args = program_args(), heartbeat = opts.heartbeat_timeout_ms](const launch_spec& spec) {
+      auto cpu = spec.type.resources.find("CPU");
+      return node_process_command(user_args, spec.head_address, spec.token,
+                                  cpu == spec.type.resources.end() ? 0.0 : cpu->second,
+                                  resources_flag(spec.type.resources), heartbeat, spec.launch_id);
+    };
+  }
   cfg.metrics_port = opts.metrics_port;
   cfg.heartbeat_timeout_ms = opts.heartbeat_timeout_ms;
   cfg.head_reconnect_timeout_ms = opts.head_reconnect_timeout_ms;
@@ -228,6 +239,12 @@ void node::start() {
     jobs = std::make_unique<job_service>(
       caf_->system, job_manager_settings{config.spill_dir / "jobs", cluster_address, config.token});
     links->serve_jobs(jobs->handle());
+    if (!config.autoscale_file.empty()) {
+      autoscaler = std::make_unique<autoscaler_service>(caf_->system, *control,
+                                                        load_autoscale_config(config.autoscale_file),
+                                                        config.local_node, cluster_address, config.token,
+                                                        config.spill_dir / "autoscaler");
+    }
   }
   wire::node_record rec;
   rec.id = id;
@@ -242,6 +259,7 @@ void node::start() {
   rec.host_id = host_id();
   rec.pid = ::getpid();
   rec.job_id = config.job_id;
+  rec.launch_id = config.launch_id;
   net->join(rec);
   services = std::make_unique<supervisor>(caf_->system, [this](const std::string& why) { net->service_failed(why); });
   services->watch("node endpoint", links->endpoint());
@@ -266,6 +284,9 @@ void node::start() {
 node::~node() {
   if (services)
     services->stop();
+  // The nodes it launched on this host stop with the head (their work is the
+  // cluster's, which goes too).
+  autoscaler.reset();
   // The jobs' programs end before the cluster they use.
   jobs.reset();
   output.reset();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/actor_host/actor_host.hpp"
+#include "runtime/autoscaler/autoscaler_service.hpp"
 #include "runtime/cluster/caf_head_link.hpp"
 #include "runtime/cluster/caf_transport.hpp"
 #include "runtime/cluster/cluster.hpp"
@@ -79,6 +80,13 @@ struct node_config {
   std::size_t task_memory_limit = 0;
   /// The spill directory was made by the node and goes with it.
   bool owns_spill_dir = false;
+  /// Head: the autoscaler's config file (empty: no autoscaler).
+  std::filesystem::path autoscale_file;
+  /// Head with an autoscaler: the command line of a node process on this host,
+  /// for the local provider.
+  local_node_command local_node;
+  /// The autoscaler's launch this node answers (`actorsd --launch-id`).
+  std::string launch_id;
 };
 
 /// Fills in the defaults of `opts` (CPUs, store size, spill directory, addresses)
@@ -144,6 +152,8 @@ class node {
   /// Head: runs the programs of `actors job submit` and keeps their files,
   /// answering the job requests the node endpoint hands it.
   std::unique_ptr<job_service> jobs;
+  /// Head with --autoscale: launches nodes for waiting work, removes idle ones.
+  std::unique_ptr<autoscaler_service> autoscaler;
   /// A node that forwards its output: its stdout and stderr, captured.
   std::unique_ptr<output_capture> output;
   /// Watches the service actors and restarts them (built by start).

@@ -19,7 +19,7 @@ class task_item final : public work_item {
  public:
   task_item(object_store& store, scheduler& sched, task_log& tlog, node_id node, const detail::function_entry& fn, detail::args_ptr args,
             detail::task_options opts, detail::object_cell* result, int attempt,
-            std::shared_ptr<const std::string> working_dir)
+            std::shared_ptr<const std::string> working_dir, std::function<void()> on_give_back = {})
     : work_item(resource_set::from(opts.num_cpus, opts.resources)),
       store_(store),
       sched_(sched),
@@ -31,6 +31,7 @@ class task_item final : public work_item {
       result_(result),
       attempt_(attempt),
       working_dir_(std::move(working_dir)),
+      on_give_back_(std::move(on_give_back)),
       queued_us_(task_log::clock_us()) {}
 
   ~task_item() override {
@@ -101,6 +102,15 @@ class task_item final : public work_item {
     return "task '" + label() + "'";
   }
 
+  // Only a first run may go back: a retry after an exception stays here.
+  bool can_give_back() const override {
+    return on_give_back_ && attempt_ == 0 && result_->current() == detail::object_cell::state::pending;
+  }
+
+  void give_back() override {
+    on_give_back_();
+  }
+
  private:
   std::string label() const {
     return opts_.name.empty() ? fn_.name : opts_.name;
@@ -129,6 +139,7 @@ class task_item final : public work_item {
   detail::object_cell* result_;
   int attempt_;
   std::shared_ptr<const std::string> working_dir_;
+  std::function<void()> on_give_back_;
   std::int64_t queued_us_;
 };
 
@@ -137,10 +148,10 @@ class task_item final : public work_item {
 void submit_local_task(object_store& store, scheduler& sched, task_log& tlog, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result,
-                       std::shared_ptr<const std::string> working_dir) {
+                       std::shared_ptr<const std::string> working_dir, std::function<void()> on_give_back) {
   tlog.note_submitted();
-  auto* item =
-    new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0, std::move(working_dir));
+  auto* item = new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0,
+                             std::move(working_dir), std::move(on_give_back));
   when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
 }
 

@@ -154,6 +154,33 @@ std::vector<std::string> scheduler::pending_names(std::size_t limit) const {
   return out;
 }
 
+std::size_t scheduler::give_back(const resource_set& shape, std::size_t count) {
+  std::vector<std::unique_ptr<work_item>> back;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto it = pending_.find(shape);
+    if (it == pending_.end())
+      return 0;
+    auto& queue = it->second;
+    for (auto i = queue.size(); i-- > 0 && back.size() < count;)
+      if (queue[i]->can_give_back()) {
+        back.push_back(std::move(queue[i]));
+        queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    pending_count_ -= back.size();
+  }
+  for (auto& item : back)
+    item->give_back();
+  return back.size();
+}
+
+void scheduler::count_pending(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [shape, queue] : pending_)
+    if (!queue.empty())
+      shapes[shape.to_map()] += queue.size();
+}
+
 scheduler_stats scheduler::stats() const {
   std::lock_guard<std::mutex> guard{mu_};
   scheduler_stats s;

@@ -36,6 +36,14 @@ class work_item {
   }
   /// What the item is, for messages.
   virtual std::string describe() const = 0;
+  /// Whether the item, still pending, may go back to whoever sent it to run
+  /// elsewhere (spillback: a task from another node's owner).
+  virtual bool can_give_back() const {
+    return false;
+  }
+  /// Sends the item back instead of running it; called once, outside the
+  /// scheduler's lock, just before the item is destroyed.
+  virtual void give_back() {}
 
   const resource_set demand;
 };
@@ -84,6 +92,14 @@ class scheduler {
   void no_more_nodes(const std::string& why);
 
   scheduler_stats stats() const;
+
+  /// Counts the pending items by demand shape into `shapes`: work waiting for
+  /// room here, which the autoscaler sees as demand.
+  void count_pending(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const;
+
+  /// Takes up to `count` pending items of demand `shape` that can go back
+  /// (can_give_back), the newest first, and gives them back. Returns how many.
+  std::size_t give_back(const resource_set& shape, std::size_t count);
 
   /// What the pending items are (describe()), at most `limit`.
   std::vector<std::string> pending_names(std::size_t limit) const;

@@ -29,5 +29,12 @@ using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 /// To the head's endpoint: a request of the job service (runtime/jobs/), with an
 /// operation, the cluster token and a payload; answered (ok, answer or error).
 using job_atom = caf::atom_constant<caf::atom("ac_job")>;
+// The autoscaler and request_resources, at the control store.
+using drain_atom = caf::atom_constant<caf::atom("ac_drain")>;
+using retire_atom = caf::atom_constant<caf::atom("ac_retire")>;
+using request_resources_atom = caf::atom_constant<caf::atom("ac_reqres")>;
+using autoscaler_atom = caf::atom_constant<caf::atom("ac_ascale")>;
+// A member checks that the control store still answers.
+using ping_atom = caf::atom_constant<caf::atom("ac_ping")>;
 
 } // namespace actors::runtime::msg

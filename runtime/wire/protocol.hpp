@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 5;
+inline constexpr std::uint32_t protocol_version = 6;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -30,6 +30,20 @@ enum class join_refusal : std::uint8_t {
   duplicate_id = 3,
   /// The head declared the node with this id dead; ids do not come back.
   declared_dead = 4,
+};
+
+/// Work of one resource shape that waits because no live node can take it now,
+/// and how many of it: what the autoscaler launches nodes for.
+struct resource_demand {
+  std::map<std::string, double> shape;
+  std::uint64_t count = 0;
+
+  friend bool operator==(const resource_demand&, const resource_demand&) = default;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & shape & count;
+  }
 };
 
 /// A node as the head's table holds it and its views carry it.
@@ -60,11 +74,22 @@ struct node_record {
   /// A driver started by `actors job submit`: its job's id (empty otherwise).
   /// Nodes fetch that job's libraries and files before they run its work.
   std::string job_id;
+  /// Work this process holds that no live node can take now, at its last report.
+  std::vector<resource_demand> pending;
+  /// Actors hosted there and objects its store holds, at its last report: a node
+  /// with either is not idle.
+  std::uint64_t actors = 0;
+  std::uint64_t objects = 0;
+  /// The autoscaler's launch this node answers (`actorsd --launch-id`); empty for
+  /// a node started by hand.
+  std::string launch_id;
+  /// The autoscaler is removing this node: placement sends it no new work.
+  bool draining = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
-      & metrics_port & data_address & host_id & job_id;
+      & metrics_port & data_address & host_id & job_id & pending & actors & objects & launch_id & draining;
   }
 };
 
@@ -73,10 +98,15 @@ struct node_record {
 struct cluster_view {
   std::uint64_t version = 0;
   std::vector<node_record> nodes;
+  /// The standing `actors::request_resources` bundles (the latest call's).
+  std::vector<std::map<std::string, double>> requested;
+  /// The autoscaler's status, an encoded wire::autoscaler_status (empty: the
+  /// cluster has no autoscaler).
+  std::string autoscaler;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & version & nodes;
+    ar & version & nodes & requested & autoscaler;
   }
 };
 
@@ -86,10 +116,42 @@ struct node_report {
   std::map<std::string, double> total;
   std::map<std::string, double> available;
   std::uint64_t load = 0;
+  std::vector<resource_demand> pending;
+  std::uint64_t actors = 0;
+  std::uint64_t objects = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & id & total & available & load;
+    ar & id & total & available & load & pending & actors & objects;
+  }
+};
+
+/// What the autoscaler shows in `actors status`: per node type, the demand it
+/// sees, and its last events.
+struct autoscaler_node_type {
+  std::string name;
+  std::map<std::string, double> resources;
+  std::int32_t min = 0;
+  std::int32_t max = 0;
+  std::int32_t running = 0;
+  std::int32_t launching = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & name & resources & min & max & running & launching;
+  }
+};
+
+struct autoscaler_status {
+  std::vector<autoscaler_node_type> node_types;
+  std::vector<resource_demand> pending;
+  std::vector<std::map<std::string, double>> infeasible;
+  /// The latest last: "TIME text".
+  std::vector<std::string> events;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & node_types & pending & infeasible & events;
   }
 };
 
@@ -236,10 +298,13 @@ struct result {
   /// The whole value's encoding is in this shared memory segment of the holder's
   /// host (the answer to a same-host fetch); `bytes` is empty.
   std::string shm_name;
+  /// The node gave the task back without running it (spillback: other nodes
+  /// have room now); its owner places it again.
+  bool given_back = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & ok & type_name & bytes & why & size & offset & location & remote_id & shm_name;
+    ar & key & ok & type_name & bytes & why & size & offset & location & remote_id & shm_name & given_back;
   }
 };
 

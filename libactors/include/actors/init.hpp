@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace actors {
@@ -16,8 +17,9 @@ struct init_options {
   /// host:port of a cluster's head to join; empty starts an embedded cluster in this
   /// process.
   std::string address;
-  /// CPUs this node offers to tasks; 0 means the number of hardware threads.
-  double num_cpus = 0;
+  /// CPUs this node offers to tasks. Unset: the number of hardware threads (none
+  /// for a driver joining a cluster); 0 offers none (a head that runs no work).
+  std::optional<double> num_cpus;
   /// Custom resources this node offers, e.g. {{"GPU", 1}}.
   std::map<std::string, double> resources;
   /// Bytes of values the object store keeps in memory before spilling; 0 means a
@@ -64,6 +66,13 @@ struct init_options {
   /// A driver prints what its tasks print on the nodes, each line with the node
   /// and its pid in front (as they come, within about 100 ms). False: not.
   bool log_to_driver = true;
+  /// An autoscaler config file (YAML, see docs/guide/autoscaling.md): this
+  /// process runs the head, and its autoscaler starts node processes of this
+  /// same program for work that waits, and stops them when idle.
+  std::string autoscale;
+  /// The autoscaler launch this node answers; set by the autoscaler for the
+  /// nodes it starts.
+  std::string launch_id;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,

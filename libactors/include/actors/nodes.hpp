@@ -30,10 +30,21 @@ struct node_info {
   /// host:port where the node serves large values over its data channel; empty
   /// if it serves none (a node alone in its process).
   std::string data_address;
+  /// The node's process id on its host.
+  std::int64_t pid = 0;
 };
 
 /// Every node of the cluster, dead ones included, head first. In an embedded
 /// cluster, just this node.
 std::vector<node_info> nodes();
+
+/// Asks the cluster's autoscaler to keep room for `bundles` (each an amount of
+/// each resource, e.g. {{"CPU", 1}}), whether work uses it or not: it launches
+/// nodes until the cluster's total capacity holds every bundle, and does not
+/// remove them for being idle. Replaces the previous request, from any process;
+/// an empty list withdraws it. Without an autoscaler, nothing happens. Throws
+/// actors::error (invalid_argument) for a bundle with an empty resource name or
+/// an amount that is negative or not finite.
+void request_resources(const std::vector<std::map<std::string, double>>& bundles);
 
 } // namespace actors

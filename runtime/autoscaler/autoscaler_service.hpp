@@ -1,0 +1,40 @@
+#pragma once
+
+#include "runtime/autoscaler/autoscale_config.hpp"
+#include "runtime/autoscaler/node_provider.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace caf {
+class actor;
+class actor_system;
+} // namespace caf
+
+namespace actors::runtime {
+
+class control_store;
+
+/// The head's autoscaler: an actor on a thread of its own (it starts processes)
+/// that every second reads the node table from the control store, runs one round
+/// of the autoscaler over it, marks the nodes to drain, and publishes its status
+/// into the table (`actors status`). Destroying it stops the actor, then the node
+/// processes the local provider started.
+class autoscaler_service {
+ public:
+  /// Throws actors::error if the provider cannot be set up.
+  autoscaler_service(caf::actor_system& sys, control_store& store, autoscale_config config,
+                     local_node_command local, std::string head_address, std::string token,
+                     std::filesystem::path log_dir);
+  ~autoscaler_service();
+
+  autoscaler_service(const autoscaler_service&) = delete;
+  autoscaler_service& operator=(const autoscaler_service&) = delete;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace actors::runtime
