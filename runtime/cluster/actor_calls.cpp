@@ -127,15 +127,36 @@ void actor_calls::count_waiting(std::map<std::map<std::string, double>, std::uin
       shapes[resource_set::from(a.opts.num_cpus, a.opts.resources).to_map()] += 1;
 }
 
-void actor_calls::place_unplaced(const actor_id& aid) {
+bool actor_calls::create_there(const node_id& where, const actor_id& aid, const created_actor& a, int restarts,
+                               std::string& why) {
+  wire::actor_create_request req;
+  req.id = aid;
+  req.factory = a.factory->name;
+  req.signature = a.factory->signature;
+  req.args = a.args;
+  req.options = a.opts;
+  req.restarts = restarts;
+  auto answer = links_.request(where, request_kind::create_actor, wire::pack(req), blocking_timeout, why);
+  if (!answer)
+    return false;
+  auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
+  why = done ? done->reason : "its answer was malformed";
+  return done && done->ok;
+}
+
+actor_calls::created_actor actor_calls::recipe_of(const actor_id& aid) {
+  std::lock_guard<std::mutex> guard{mu_};
+  const auto& c = created_.at(aid);
   created_actor a;
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    const auto& c = created_.at(aid);
-    a.factory = c.factory;
-    a.args = c.args;
-    a.opts = c.opts;
-  }
+  a.factory = c.factory;
+  a.args = c.args;
+  a.opts = c.opts;
+  a.restarts = c.restarts;
+  return a;
+}
+
+void actor_calls::place_unplaced(const actor_id& aid) {
+  auto a = recipe_of(aid);
   std::optional<node_id> where;
   try {
     bool nowhere = false;
@@ -144,20 +165,7 @@ void actor_calls::place_unplaced(const actor_id& aid) {
   } catch (const std::exception&) {
   }
   std::string why;
-  bool ok = false;
-  if (where && *where != local_.id) {
-    wire::actor_create_request req;
-    req.id = aid;
-    req.factory = a.factory->name;
-    req.signature = a.factory->signature;
-    req.args = a.args;
-    req.options = a.opts;
-    if (auto answer = links_.request(*where, request_kind::create_actor, wire::pack(req), blocking_timeout, why)) {
-      auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
-      ok = done && done->ok;
-      why = done ? done->reason : "its answer was malformed";
-    }
-  }
+  const bool ok = where && *where != local_.id && create_there(*where, aid, a, 0, why);
   std::vector<pending_call> calls;
   bool undo = false;
   {
@@ -338,15 +346,7 @@ void actor_calls::node_lost(const node_id& id, const std::string& why) {
 }
 
 void actor_calls::restart(const actor_id& aid) {
-  created_actor a;
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    const auto& c = created_.at(aid);
-    a.factory = c.factory;
-    a.args = c.args;
-    a.opts = c.opts;
-    a.restarts = c.restarts;
-  }
+  auto a = recipe_of(aid);
   auto placement = a.opts.placement;
   placement.affinity = {};
   std::string why;
@@ -366,18 +366,7 @@ void actor_calls::restart(const actor_id& aid) {
       why = e.what();
     }
     if (where) {
-      wire::actor_create_request req;
-      req.id = aid;
-      req.factory = a.factory->name;
-      req.signature = a.factory->signature;
-      req.args = a.args;
-      req.options = a.opts;
-      req.restarts = a.restarts + attempts;
-      if (auto answer = links_.request(*where, request_kind::create_actor, wire::pack(req), blocking_timeout, why)) {
-        auto done = decode_payload<wire::request_answer>(*answer, "actor creation answer");
-        ok = done && done->ok;
-        why = done ? done->reason : "its answer was malformed";
-      }
+      ok = create_there(*where, aid, a, a.restarts + attempts, why);
     } else if (why.empty()) {
       why = "no live node can host it";
     }

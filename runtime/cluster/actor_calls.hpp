@@ -121,6 +121,12 @@ class actor_calls final : public membership_listener,
   void restart(const actor_id& aid);
   /// Creates unplaced actor `aid` on a node that can host it now, if any.
   void place_unplaced(const actor_id& aid);
+  /// What it takes to build actor `aid` (factory, arguments, options, restarts).
+  created_actor recipe_of(const actor_id& aid);
+  /// Asks node `where` to build actor `aid` from `a` as its `restarts`-th
+  /// instance; false with `why` if it refused or did not answer.
+  bool create_there(const node_id& where, const actor_id& aid, const created_actor& a, int restarts,
+                    std::string& why);
 
   const local_parts local_;
   transport& links_;
