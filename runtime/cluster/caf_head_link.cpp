@@ -20,6 +20,15 @@ constexpr auto join_timeout = std::chrono::seconds(10);
 
 } // namespace
 
+struct caf_head_link::probe_state {
+  std::mutex mu;
+  bool in_flight = false;
+  std::function<void()> on_silence;
+  std::function<void()> on_dead;
+  /// The actor of the last probe.
+  caf::actor prober;
+};
+
 caf_head_link::caf_head_link(caf::actor_system& sys, caf_transport& links, control_store& control,
                              std::string token, std::string head_address, bool is_head)
   : sys_(sys),
@@ -27,7 +36,8 @@ caf_head_link::caf_head_link(caf::actor_system& sys, caf_transport& links, contr
     control_(control),
     token_(std::move(token)),
     head_address_(std::move(head_address)),
-    is_head_(is_head) {}
+    is_head_(is_head),
+    probe_(std::make_shared<probe_state>()) {}
 
 join_answer caf_head_link::ask(const caf::actor& control, const wire::node_record& rec) {
   join_answer a;
@@ -96,7 +106,10 @@ void caf_head_link::probe(const node_id& self_id, std::chrono::milliseconds time
     probe_->on_silence = std::move(on_silence);
     probe_->on_dead = std::move(on_dead);
   }
-  sys_.spawn([state = probe_, control, timeout, id = self_id.value](caf::event_based_actor* self) {
+  // Hidden: the actor system does not wait for a probe in flight when it stops,
+  // and stop_probing ends it.
+  auto prober = sys_.spawn<caf::hidden>([state = probe_, control, timeout,
+                                         id = self_id.value](caf::event_based_actor* self) {
     self->request(control, timeout, ping_atom::value, id)
       .then(
         [state, self](bool alive) {
@@ -116,12 +129,17 @@ void caf_head_link::probe(const node_id& self_id, std::chrono::milliseconds time
           self->quit();
         });
   });
+  std::lock_guard<std::mutex> guard{probe_->mu};
+  probe_->prober = prober;
 }
 
 void caf_head_link::stop_probing() {
   std::lock_guard<std::mutex> guard{probe_->mu};
   probe_->on_silence = nullptr;
   probe_->on_dead = nullptr;
+  if (probe_->prober)
+    caf::anon_send_exit(probe_->prober, caf::exit_reason::user_shutdown);
+  probe_->prober = nullptr;
 }
 
 void caf_head_link::lost() {

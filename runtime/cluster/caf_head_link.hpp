@@ -37,12 +37,7 @@ class caf_head_link final : public head_link {
 
  private:
   /// What a probe in flight calls back, cleared by stop_probing.
-  struct probe_state {
-    std::mutex mu;
-    bool in_flight = false;
-    std::function<void()> on_silence;
-    std::function<void()> on_dead;
-  };
+  struct probe_state;
   join_answer ask(const caf::actor& control, const wire::node_record& rec);
 
   caf::actor_system& sys_;
@@ -51,7 +46,7 @@ class caf_head_link final : public head_link {
   const std::string token_;
   const std::string head_address_;
   const bool is_head_;
-  std::shared_ptr<probe_state> probe_ = std::make_shared<probe_state>();
+  std::shared_ptr<probe_state> probe_;
 };
 
 

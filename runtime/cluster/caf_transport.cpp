@@ -443,7 +443,14 @@ void caf_transport::stop() {
     t.join();
   impl_->messages.store(nullptr);
   impl_->events.store(nullptr);
-  caf::anon_send(impl_->endpoint, shutdown_atom::value, impl_->shutdown_key);
+  if (!impl_->endpoint)
+    return;
+  // Waits for the endpoint to end: messages queued before the shutdown (a node
+  // table, say) are still handled, and they read this transport's state, which
+  // goes with it.
+  caf::scoped_actor self{impl_->endpoint.home_system()};
+  self->send(impl_->endpoint, shutdown_atom::value, impl_->shutdown_key);
+  self->wait_for(impl_->endpoint);
 }
 
 bool caf_transport::send(const node_id& to, message_kind kind, std::string payload) {
