@@ -92,14 +92,12 @@ void task_server::run(wire::task_request req, const return_address& from) {
   detail::retain(result); // one for the task, one for the reply
   // A task bound to nothing here may go back to its owner while it waits, when
   // other nodes have room (spillback.hpp).
+  // One allocation: the hook captures only the flag the reply reads.
   std::shared_ptr<std::atomic<bool>> given_back;
   std::function<void()> give_back;
   if (!req.options.placement.affinity.value && req.options.placement.group.empty()) {
     given_back = std::make_shared<std::atomic<bool>>(false);
-    give_back = [this, result, given_back] {
-      given_back->store(true);
-      local_.store.settle(result, detail::failure{errc::cancelled, "given back to its owner", {}, {}});
-    };
+    give_back = [flag = given_back] { flag->store(true); };
   }
   submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *fn, std::move(args),
                     std::move(req.options), result, env_.working_dir_for(req.owner, job_libraries_wait),

@@ -109,6 +109,7 @@ class task_item final : public work_item {
 
   void give_back() override {
     on_give_back_();
+    store_.settle(result_, detail::failure{errc::cancelled, "given back to its owner", {}, {}});
   }
 
  private:

@@ -18,7 +18,7 @@ namespace actors::runtime {
 /// `working_dir`: the working directory of the job the task is of (null: none).
 /// `on_give_back`: set for a task another node's owner sent, which the scheduler
 /// may hand back while it waits (scheduler::give_back); called then instead of
-/// running it.
+/// running it, just before `result` settles as cancelled.
 void submit_local_task(object_store& store, scheduler& sched, task_log& log, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result,
