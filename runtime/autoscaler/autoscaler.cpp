@@ -1,11 +1,13 @@
 #include "runtime/autoscaler/autoscaler.hpp"
 
 #include "runtime/autoscaler/scaling_plan.hpp"
+#include "runtime/common/durable_file.hpp"
 #include "runtime/common/log.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -18,6 +20,38 @@ namespace {
 constexpr auto drain_settle = std::chrono::seconds(1);
 // The events `actors status` shows.
 constexpr std::size_t events_kept = 20;
+
+// The launches file: this line, the format version on the next, then the launches.
+constexpr const char* launches_magic = "actors autoscaler launches";
+constexpr int launches_format = 1;
+
+/// One launch as the launches file keeps it.
+struct saved_launch {
+  std::string id;
+  std::string type;
+  std::string host;
+  int pid = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & type & host & pid;
+  }
+};
+
+/// The node type whose resources a node offers, for a node that joined with a
+/// launch id this head did not make; empty if none matches.
+std::string type_offered_by(const std::vector<node_type_config>& types, const wire::node_record& rec) {
+  for (const auto& t : types) {
+    bool same = true;
+    for (const auto& [name, amount] : t.resources) {
+      auto have = rec.total.find(name);
+      same = same && have != rec.total.end() && std::abs(have->second - amount) < 1e-9;
+    }
+    if (same)
+      return t.name;
+  }
+  return {};
+}
 
 std::string seconds(double s) {
   std::ostringstream out;
@@ -76,14 +110,83 @@ std::set<node_id> held_by_request(const wire::cluster_view& view) {
 
 } // namespace
 
-autoscaler::autoscaler(autoscale_config config, node_provider& provider, std::string head_address, std::string token)
-  : config_(std::move(config)), provider_(provider), head_address_(std::move(head_address)), token_(std::move(token)) {
+autoscaler::autoscaler(autoscale_config config, node_provider& provider, std::string head_address, std::string token,
+                       std::filesystem::path launches_file)
+  : config_(std::move(config)), provider_(provider), head_address_(std::move(head_address)), token_(std::move(token)),
+    launches_file_(std::move(launches_file)) {
   std::random_device rd;
   std::ostringstream prefix;
   prefix << std::hex << (rd() & 0xffffff);
   launch_prefix_ = prefix.str();
   for (const auto& t : config_.node_types)
     status_.node_types.push_back({t.name, t.resources, t.min_nodes, t.max_nodes, 0, 0});
+  take_over_saved_launches();
+}
+
+void autoscaler::take_over_saved_launches() {
+  if (launches_file_.empty())
+    return;
+  std::ifstream in(launches_file_, std::ios::binary);
+  if (!in)
+    return;
+  std::string magic;
+  std::string version;
+  std::getline(in, magic);
+  std::getline(in, version);
+  std::vector<saved_launch> saved;
+  try {
+    if (magic != launches_magic || version != std::to_string(launches_format))
+      throw std::runtime_error("not a launches file of format " + std::to_string(launches_format));
+    std::ostringstream body;
+    body << in.rdbuf();
+    saved = wire::unpack<std::vector<saved_launch>>(body.str(), "saved launches");
+  } catch (const std::exception& e) {
+    log(log_level::error, "autoscaler", "cannot read ", launches_file_.string(), ": ", e.what(),
+        "; the nodes a previous head launched are not taken over: stop them by hand if they still run");
+    return;
+  }
+  int taken = 0;
+  int gone = 0;
+  const auto now = clock_type::now();
+  for (const auto& r : saved) {
+    const auto* t = type_named(r.type);
+    launch_place place{r.host, r.pid};
+    if (!provider_.adopt(r.id, t ? *t : node_type_config{r.type, {}, 0, 0}, place)) {
+      gone_.insert(r.id);
+      ++gone;
+      continue;
+    }
+    launch l;
+    l.id = r.id;
+    l.type = r.type;
+    l.place = place;
+    l.started = now;
+    l.adopted = true;
+    launches_[r.id] = std::move(l);
+    ++taken;
+  }
+  if (taken + gone > 0)
+    event("took over the previous head process's launches: " + std::to_string(taken) + " still there, "
+          + std::to_string(gone) + " ended");
+}
+
+void autoscaler::save_launches() {
+  if (launches_file_.empty())
+    return;
+  std::vector<saved_launch> saved;
+  for (const auto& [id, l] : launches_)
+    saved.push_back({id, l.type, l.place.host, l.place.pid});
+  auto bytes = std::string(launches_magic) + "\n" + std::to_string(launches_format) + "\n" + wire::pack(saved);
+  if (bytes == saved_)
+    return;
+  try {
+    write_durably(launches_file_, bytes);
+    saved_ = std::move(bytes);
+  } catch (const std::exception& e) {
+    log(log_level::error, "autoscaler", e.what(),
+        "; a restarted head would not know the nodes launched since: free space or fix the permissions of "
+        "--state-dir");
+  }
 }
 
 const node_type_config* autoscaler::type_named(const std::string& name) const {
@@ -106,6 +209,7 @@ void autoscaler::failed(const std::string& launch_id, const std::string& why, cl
     return;
   const auto type = it->second.type;
   launches_.erase(it);
+  gone_.insert(launch_id);
   ++counters_.launch_failures[type];
   auto& [until, in_a_row] = backoff_[type];
   ++in_a_row;
@@ -127,6 +231,8 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
       event("node " + it->second.node->to_string() + " (" + it->second.type + ") stopped: " + why.substr(0, 300));
       ++counters_.terminations[it->second.type]["died"];
       launches_.erase(it);
+      // The table may list it alive until the head notices.
+      gone_.insert(id);
     } else {
       failed(id, why, now);
     }
@@ -145,8 +251,10 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
       if (!l.node) {
         l.node = rec->second->id;
         backoff_.erase(l.type);
-        event("node " + l.node->to_string() + " (" + l.type + ") joined, "
-              + seconds(std::chrono::duration<double>(now - l.started).count()) + " after its launch");
+        event("node " + l.node->to_string() + " (" + l.type + ") "
+              + (l.adopted ? "is back, launched by the previous head process"
+                           : "joined, " + seconds(std::chrono::duration<double>(now - l.started).count())
+                               + " after its launch"));
       }
       ++it;
       continue;
@@ -155,6 +263,15 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
       event("node " + l.node->to_string() + " (" + l.type + ") left the cluster");
       ++counters_.terminations[l.type]["died"];
       provider_.terminate(l.id);
+      gone_.insert(l.id);
+      it = launches_.erase(it);
+      continue;
+    }
+    if (now - l.started > launch_timeout && l.adopted) {
+      event("launch " + l.id + " (" + l.type + ") of the previous head process did not come back within "
+            + seconds(config_.launch_timeout_s) + " (launch_timeout_s); stopping it");
+      provider_.terminate(l.id);
+      gone_.insert(l.id);
       it = launches_.erase(it);
       continue;
     }
@@ -166,6 +283,23 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
       continue;
     }
     ++it;
+  }
+
+  // Nodes that joined with a launch id this head does not know and did not give
+  // up on (launched by a previous head process whose saved launches missed them):
+  // taken over by the resources they offer, so that they go when idle.
+  for (const auto& [id, rec] : joined) {
+    if (launches_.count(id) || gone_.count(id) || rec->draining)
+      continue;
+    launch l;
+    l.id = id;
+    l.type = type_offered_by(config_.node_types, *rec);
+    l.started = now;
+    l.node = rec->id;
+    l.adopted = true;
+    event("took over node " + rec->id.to_string() + " (" + (l.type.empty() ? "no node type" : l.type)
+          + "), launched as " + id + " by a previous head process");
+    launches_[id] = std::move(l);
   }
 
   // Idle launched nodes: drained after idle_timeout_s, then stopped.
@@ -195,12 +329,13 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
         ++counters_.terminations[l.type]["idle"];
         actions.stop.push_back(*l.node);
         provider_.terminate(l.id);
+        gone_.insert(l.id);
         it = launches_.erase(it);
         continue;
       }
     } else if (now - *l.idle_since >= idle_timeout) {
       const auto* type = type_named(l.type);
-      if (type && running[l.type] > type->min_nodes) {
+      if (!type || running[l.type] > type->min_nodes) {
         l.draining_since = now;
         --running[l.type];
         actions.drain.push_back(*l.node);
@@ -244,9 +379,9 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
     int started = 0;
     for (int i = 0; i < n; ++i) {
       launch_spec spec{launch_prefix_ + "-" + std::to_string(++next_launch_), *t, head_address_, token_};
-      launches_[spec.launch_id] = launch{spec.launch_id, type, now, std::nullopt, std::nullopt, std::nullopt};
+      launches_[spec.launch_id] = launch{spec.launch_id, type, {}, now, std::nullopt, std::nullopt, std::nullopt};
       try {
-        provider_.launch(spec);
+        launches_[spec.launch_id].place = provider_.launch(spec);
         ++counters_.launches[type];
         ++started;
       } catch (const std::exception& e) {
@@ -282,6 +417,7 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
       if (row.name == l.type && !l.node)
         ++row.launching;
   status_.events.assign(events_.begin(), events_.end());
+  save_launches();
   return actions;
 }
 
@@ -289,21 +425,21 @@ wire::autoscaler_status autoscaler::status() const {
   return status_;
 }
 
-std::map<std::string, std::map<std::string, int>> autoscaler::node_counts() const {
-  std::map<std::string, std::map<std::string, int>> counts;
-  for (const auto& t : config_.node_types)
-    counts[t.name] = {{"running", 0}, {"launching", 0}, {"draining", 0}};
+autoscaler_figures autoscaler::figures() const {
+  autoscaler_figures f = counters_;
+  for (const auto& t : config_.node_types) {
+    f.nodes[t.name] = {{"running", 0}, {"launching", 0}, {"draining", 0}};
+    f.launches[t.name] += 0;
+    f.launch_failures[t.name] += 0;
+    f.terminations[t.name]["idle"] += 0;
+    f.terminations[t.name]["died"] += 0;
+  }
   for (const auto& [id, l] : launches_)
-    ++counts[l.type][!l.node ? "launching" : l.draining_since ? "draining" : "running"];
-  return counts;
-}
-
-std::map<std::string, double> autoscaler::pending_by_resource() const {
-  std::map<std::string, double> sums;
+    ++f.nodes[l.type][!l.node ? "launching" : l.draining_since ? "draining" : "running"];
   for (const auto& d : status_.pending)
     for (const auto& [name, amount] : d.shape)
-      sums[name] += amount * static_cast<double>(d.count);
-  return sums;
+      f.pending[name] += amount * static_cast<double>(d.count);
+  return f;
 }
 
 } // namespace actors::runtime

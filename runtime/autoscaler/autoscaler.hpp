@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -23,11 +24,16 @@
 
 namespace actors::runtime {
 
-/// What the autoscaler counts, for the head's metrics.
-struct autoscaler_counters {
+/// What the head's metrics show of the autoscaler (actors_autoscaler_*), as of
+/// its last round.
+struct autoscaler_figures {
+  /// Launched nodes by node type, then state: running, launching, draining.
+  std::map<std::string, std::map<std::string, int>> nodes;
+  /// Demand that waits, by resource name, summed over its shapes.
+  std::map<std::string, double> pending;
   std::map<std::string, std::uint64_t> launches;        // by node type
   std::map<std::string, std::uint64_t> launch_failures; // by node type
-  /// By node type, then reason: idle, failed (never joined), died.
+  /// By node type, then reason: idle (removed), died (ended on its own).
   std::map<std::string, std::map<std::string, std::uint64_t>> terminations;
 };
 
@@ -44,8 +50,12 @@ class autoscaler {
  public:
   using clock_type = std::chrono::steady_clock;
 
-  /// `head_address` and `token` are what launched nodes join with.
-  autoscaler(autoscale_config config, node_provider& provider, std::string head_address, std::string token);
+  /// `head_address` and `token` are what launched nodes join with. With a
+  /// `launches_file` (the head's --state-dir), the launches are saved there as they
+  /// change, and those a previous head process saved are taken over: a restarted
+  /// head neither starts them twice nor leaves them running.
+  autoscaler(autoscale_config config, node_provider& provider, std::string head_address, std::string token,
+             std::filesystem::path launches_file = {});
 
   /// One round over `view`, at `now`: launches, removals, failures. Returns the
   /// nodes to mark draining (they are stopped a round later if still idle) and
@@ -55,26 +65,25 @@ class autoscaler {
   /// For `actors status`.
   wire::autoscaler_status status() const;
 
-  const autoscaler_counters& counters() const noexcept {
-    return counters_;
-  }
-
-  /// Launched nodes by type and state (running, launching, draining).
-  std::map<std::string, std::map<std::string, int>> node_counts() const;
-
-  /// Pending demand by resource name, summed over the shapes.
-  std::map<std::string, double> pending_by_resource() const;
+  /// For the head's metrics: node counts, demand and counters as of the last round.
+  autoscaler_figures figures() const;
 
  private:
   struct launch {
     std::string id;
     std::string type;
+    launch_place place;
     clock_type::time_point started;
     /// Set once a node with this launch id is in the table.
     std::optional<node_id> node;
     std::optional<clock_type::time_point> idle_since;
     std::optional<clock_type::time_point> draining_since;
+    /// Made by a previous head process.
+    bool adopted = false;
   };
+
+  void take_over_saved_launches();
+  void save_launches();
 
   void event(std::string text);
   void failed(const std::string& launch_id, const std::string& why, clock_type::time_point now);
@@ -89,11 +98,18 @@ class autoscaler {
   // doubles with each failure in a row (5 s up to 60 s).
   std::map<std::string, std::pair<clock_type::time_point, int>> backoff_;
   std::set<std::string> infeasible_logged_;
+  // Launches that are over (failed, removed, died, or saved by a previous head
+  // but gone): a node that shows up with one of these ids is not taken over.
+  std::set<std::string> gone_;
   wire::autoscaler_status status_;
   std::deque<std::string> events_;
-  autoscaler_counters counters_;
+  // The counters of figures(): launches, launch_failures, terminations.
+  autoscaler_figures counters_;
   std::uint64_t next_launch_ = 0;
   std::string launch_prefix_;
+  std::filesystem::path launches_file_;
+  // What was last written to launches_file_.
+  std::string saved_;
 };
 
 } // namespace actors::runtime

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <mutex>
 #include <tuple>
 
 namespace actors::runtime {
@@ -22,9 +23,23 @@ constexpr auto round_interval = std::chrono::seconds(1);
 
 using round_atom = caf::atom_constant<caf::atom("ac_around")>;
 
+} // namespace
+
+struct autoscaler_service::impl {
+  std::unique_ptr<node_provider> provider;
+  std::unique_ptr<autoscaler> scaler;
+  caf::actor actor;
+  // The figures of the last round, for scrapes on other threads.
+  mutable std::mutex mu;
+  autoscaler_figures latest;
+};
+
+namespace {
+
 // Not supervised: it ends with the autoscaler_service that spawned it.
-caf::behavior run_autoscaler(caf::event_based_actor* self, autoscaler* scaler, control_store* control,
+caf::behavior run_autoscaler(caf::event_based_actor* self, autoscaler_service::impl* service, control_store* control,
                              std::string token) {
+  auto* scaler = service->scaler.get();
   self->send(self, round_atom::value);
   return {
     [=](round_atom) {
@@ -41,6 +56,10 @@ caf::behavior run_autoscaler(caf::event_based_actor* self, autoscaler* scaler, c
               try {
                 auto view = wire::unpack<wire::cluster_view>(blob, "node table");
                 auto actions = scaler->step(view, autoscaler::clock_type::now());
+                {
+                  std::lock_guard<std::mutex> guard{service->mu};
+                  service->latest = scaler->figures();
+                }
                 for (const auto& node : actions.drain)
                   self->send(store, drain_atom::value, token, node.value);
                 for (const auto& node : actions.stop)
@@ -64,19 +83,21 @@ caf::behavior run_autoscaler(caf::event_based_actor* self, autoscaler* scaler, c
 
 } // namespace
 
-struct autoscaler_service::impl {
-  std::unique_ptr<node_provider> provider;
-  std::unique_ptr<autoscaler> scaler;
-  caf::actor actor;
-};
-
 autoscaler_service::autoscaler_service(caf::actor_system& sys, control_store& store,
                                        autoscale_config config, local_node_command local, std::string head_address,
-                                       std::string token, std::filesystem::path log_dir)
+                                       std::string token, std::filesystem::path log_dir,
+                                       std::filesystem::path launches_file)
   : impl_(std::make_unique<impl>()) {
   impl_->provider = make_node_provider(config, std::move(local), std::move(log_dir));
-  impl_->scaler = std::make_unique<autoscaler>(std::move(config), *impl_->provider, std::move(head_address), token);
-  impl_->actor = sys.spawn<caf::detached>(run_autoscaler, impl_->scaler.get(), &store, std::move(token));
+  impl_->scaler = std::make_unique<autoscaler>(std::move(config), *impl_->provider, std::move(head_address), token,
+                                               std::move(launches_file));
+  impl_->latest = impl_->scaler->figures();
+  impl_->actor = sys.spawn<caf::detached>(run_autoscaler, impl_.get(), &store, std::move(token));
+}
+
+autoscaler_figures autoscaler_service::figures() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->latest;
 }
 
 autoscaler_service::~autoscaler_service() {

@@ -15,6 +15,7 @@ class actor_system;
 namespace actors::runtime {
 
 class control_store;
+struct autoscaler_figures;
 
 /// The head's autoscaler: an actor on a thread of its own (it starts processes)
 /// that every second reads the node table from the control store, runs one round
@@ -23,17 +24,24 @@ class control_store;
 /// processes the local provider started.
 class autoscaler_service {
  public:
-  /// Throws actors::error if the provider cannot be set up.
+  /// Throws actors::error if the provider cannot be set up. With a
+  /// `launches_file` the launches are saved there, and taken over from there by
+  /// the next head process (see autoscaler).
   autoscaler_service(caf::actor_system& sys, control_store& store, autoscale_config config,
                      local_node_command local, std::string head_address, std::string token,
-                     std::filesystem::path log_dir);
+                     std::filesystem::path log_dir, std::filesystem::path launches_file);
   ~autoscaler_service();
+
+  /// For the head's metrics, as of the last round; safe from any thread.
+  autoscaler_figures figures() const;
 
   autoscaler_service(const autoscaler_service&) = delete;
   autoscaler_service& operator=(const autoscaler_service&) = delete;
 
- private:
+  /// Its parts, defined where its actor is.
   struct impl;
+
+ private:
   std::unique_ptr<impl> impl_;
 };
 

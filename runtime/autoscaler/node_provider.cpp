@@ -66,6 +66,15 @@ std::string exit_text(int status) {
   return "ended";
 }
 
+/// True if process `pid` is there and is the node of launch `launch_id` (its
+/// command line names the launch): a process a previous head started, whose id
+/// may have been reused since.
+bool runs_launch(pid_t pid, const std::string& launch_id) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return !launch_id.empty() && cmdline.find(launch_id) != std::string::npos;
+}
+
 /// Starts `argv` with stdin from /dev/null and stdout and stderr appended to
 /// `log`, in a process group of its own (a terminal's Ctrl-C reaches the head,
 /// which stops them). Throws actors::error.
@@ -110,7 +119,7 @@ class process_provider final : public node_provider {
     auto reap_until = [this](clock_type::time_point deadline) {
       while (!children_.empty() && clock_type::now() < deadline) {
         for (auto it = children_.begin(); it != children_.end();)
-          it = ::waitpid(it->first, nullptr, WNOHANG) != 0 ? children_.erase(it) : std::next(it);
+          it = ended(it->first, it->second) ? children_.erase(it) : std::next(it);
         if (!children_.empty())
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
@@ -125,20 +134,21 @@ class process_provider final : public node_provider {
         log(log_level::warning, "autoscaler", "node process ", pid, " (launch ", c.launch_id,
             ") did not stop within 5 s; killing it");
         ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
+        if (!c.adopted)
+          ::waitpid(pid, nullptr, 0);
       }
     }
   }
 
-  void launch(const launch_spec& spec) override {
+  launch_place launch(const launch_spec& spec) override {
     auto log = log_dir_ / (spec.launch_id + ".log");
     if (config_.provider.type == provider_kind::local) {
       if (!local_)
         throw error(errc::invalid_argument, "this head cannot start node processes on its host: use the command "
                                             "provider");
       auto pid = spawn(local_(spec), log);
-      children_[pid] = {spec.launch_id, role::node, {}};
-      return;
+      children_[pid] = {spec.launch_id, role::node, false, {}, {}};
+      return {"", static_cast<int>(pid)};
     }
     std::string host;
     if (!config_.provider.hosts.empty())
@@ -147,7 +157,21 @@ class process_provider final : public node_provider {
     types_[spec.launch_id] = spec.type;
     auto command = expand_command(config_.provider.launch, values(spec, host), "provider.launch");
     auto pid = spawn({"/bin/sh", "-c", command}, log);
-    children_[pid] = {spec.launch_id, role::launch_command, {}};
+    children_[pid] = {spec.launch_id, role::launch_command, false, {}, {}};
+    return {host, 0};
+  }
+
+  bool adopt(const std::string& launch_id, const node_type_config& type, const launch_place& where) override {
+    if (config_.provider.type == provider_kind::local) {
+      auto pid = static_cast<pid_t>(where.pid);
+      if (pid <= 0 || !runs_launch(pid, launch_id))
+        return false;
+      children_[pid] = {launch_id, role::node, true, {}, {}};
+      return true;
+    }
+    hosts_[launch_id] = where.host;
+    types_[launch_id] = type;
+    return true;
   }
 
   void terminate(const std::string& launch_id) override {
@@ -168,7 +192,7 @@ class process_provider final : public node_provider {
     auto command = expand_command(config_.provider.terminate, values(spec, hosts_[launch_id]), "provider.terminate");
     try {
       auto pid = spawn({"/bin/sh", "-c", command}, log_dir_ / (launch_id + ".terminate.log"));
-      children_[pid] = {launch_id, role::terminate_command, {}};
+      children_[pid] = {launch_id, role::terminate_command, false, {}, {}};
     } catch (const std::exception& e) {
       log(log_level::error, "autoscaler", "cannot stop the node of launch ", launch_id, ": ", e.what());
     }
@@ -182,7 +206,7 @@ class process_provider final : public node_provider {
     for (auto it = children_.begin(); it != children_.end();) {
       auto& [pid, c] = *it;
       int status = 0;
-      auto r = ::waitpid(pid, &status, WNOHANG);
+      auto r = c.adopted ? (runs_launch(pid, c.launch_id) ? 0 : -1) : ::waitpid(pid, &status, WNOHANG);
       if (r == 0) {
         if (c.term_at != clock_type::time_point{} && now >= c.term_at) {
           ::kill(pid, SIGTERM);
@@ -197,7 +221,7 @@ class process_provider final : public node_provider {
         ++it;
         continue;
       }
-      auto ended = exit_text(r < 0 ? 0 : status);
+      auto ended = c.adopted ? std::string("ended") : exit_text(r < 0 ? 0 : status);
       auto output = log_dir_ / (c.launch_id + (c.kind == role::terminate_command ? ".terminate.log" : ".log"));
       if (c.kind == role::node && c.kill_at == clock_type::time_point{})
         failed.emplace_back(c.launch_id, "its node process " + ended + ": " + tail_of(output));
@@ -216,11 +240,19 @@ class process_provider final : public node_provider {
   struct child {
     std::string launch_id;
     role kind = role::node;
+    /// Started by a previous head process: not a child of this one, so watched
+    /// through /proc instead of waitpid.
+    bool adopted = false;
     // When a node process asked to stop gets SIGTERM and SIGKILL (unset: not
     // asked, or sent).
     clock_type::time_point term_at;
     clock_type::time_point kill_at;
   };
+
+  /// True once the process of `c` has ended (reaped, for a child).
+  static bool ended(pid_t pid, const child& c) {
+    return c.adopted ? !runs_launch(pid, c.launch_id) : ::waitpid(pid, nullptr, WNOHANG) != 0;
+  }
 
   std::map<std::string, std::string> values(const launch_spec& spec, const std::string& host) const {
     auto cpus = spec.type.resources.count("CPU") ? spec.type.resources.at("CPU") : 0.0;

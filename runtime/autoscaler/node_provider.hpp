@@ -25,6 +25,13 @@ struct launch_spec {
   std::string token;
 };
 
+/// Where a launch runs, saved with the head's state so that a restarted head can
+/// still stop it: the host of the command provider, the process id of the local one.
+struct launch_place {
+  std::string host;
+  int pid = 0;
+};
+
 /// The command line of a node process on the head's host for a launch (the
 /// local provider): `actorsd --address ...` for a head run by actorsd, the program
 /// itself with `--actors-node` for a program's head.
@@ -35,7 +42,11 @@ class node_provider {
  public:
   virtual ~node_provider() = default;
   /// Starts the node of `spec`; throws actors::error saying what went wrong.
-  virtual void launch(const launch_spec& spec) = 0;
+  virtual launch_place launch(const launch_spec& spec) = 0;
+  /// Takes over a launch that a previous head process made (its saved state), so
+  /// that terminate and failures cover it like the provider's own. False if the
+  /// launch is known to be gone (its local process is not there).
+  virtual bool adopt(const std::string& launch_id, const node_type_config& type, const launch_place& where) = 0;
   /// Stops the node of launch `launch_id`, joined or not.
   virtual void terminate(const std::string& launch_id) = 0;
   /// Launches that failed since the last call, with why: a launch command that

@@ -31,6 +31,7 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
   members_.add_demand_source(submitter_);
   members_.add_demand_source(*actors_);
   members_.add_listener(groups_);
+  members_.add_demand_source(groups_);
   members_.add_listener(env_);
   members_.add_listener(spillback_);
 }

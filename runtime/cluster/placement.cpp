@@ -84,7 +84,7 @@ std::size_t fitting(resource_set free, const std::vector<resource_set>& bundles,
 } // namespace
 
 std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::vector<resource_set>& bundles,
-                                   scheduling_strategy strategy) {
+                                   scheduling_strategy strategy, bool room_only) {
   std::vector<node_id> out(bundles.size());
   std::vector<bool> placed(bundles.size(), false);
   std::size_t left = bundles.size();
@@ -96,6 +96,8 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
   };
   if (strategy == scheduling_strategy::spread) {
     std::vector<bool> used(nodes.size(), false);
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      used[i] = nodes[i].holds_group;
     for (std::size_t b = 0; b < bundles.size(); ++b) {
       std::size_t pick = nodes.size();
       for (std::size_t i = 0; i < nodes.size() && pick == nodes.size(); ++i)
@@ -131,7 +133,7 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
     }
   }
   // What no node has room for now waits on a node that can ever hold it.
-  for (std::size_t b = 0; b < bundles.size(); ++b)
+  for (std::size_t b = 0; b < bundles.size() && !room_only; ++b)
     if (!placed[b])
       for (auto& room : nodes)
         if (room.total.fits(bundles[b])) {
@@ -192,7 +194,8 @@ std::optional<node_id> placer::place(const resource_set& demand, const detail::p
 }
 
 std::vector<node_id> placer::place_bundles(const std::vector<std::map<std::string, double>>& bundles,
-                                           scheduling_strategy strategy) {
+                                           scheduling_strategy strategy, bool room_only,
+                                           const std::vector<bundle_claim>& claims) {
   auto local = sched_.stats();
   std::vector<bundle_room> rooms;
   for (const auto& m : members_.snapshot()->members)
@@ -200,10 +203,17 @@ std::vector<node_id> placer::place_bundles(const std::vector<std::map<std::strin
       rooms.push_back({m.id, m.id == self_ ? local.available : m.available, m.total});
   if (rooms.empty())
     rooms.push_back({self_, local.available, local.total});
+  for (const auto& c : claims)
+    for (auto& room : rooms)
+      if (room.id == c.node) {
+        room.holds_group = room.holds_group || c.same_group;
+        if (!c.reported)
+          room.free.subtract(c.resources);
+      }
   std::vector<resource_set> demands;
   for (const auto& b : bundles)
     demands.push_back(resource_set::from(0, b));
-  return runtime::place_bundles(std::move(rooms), demands, strategy);
+  return runtime::place_bundles(std::move(rooms), demands, strategy, room_only);
 }
 
 } // namespace actors::runtime

@@ -65,6 +65,19 @@ struct bundle_room {
   node_id id;
   resource_set free;
   resource_set total;
+  /// Holds a bundle of the same group already: SPREAD goes elsewhere first.
+  bool holds_group = false;
+};
+
+/// A bundle this process has sent to a node: its resources come off the node's
+/// free room until the node's report shows them taken.
+struct bundle_claim {
+  node_id node;
+  resource_set resources;
+  /// The node's report shows the bundle reserved.
+  bool reported = false;
+  /// Of the group being placed.
+  bool same_group = false;
 };
 
 /// Picks a node for each bundle (a zero id for a bundle no node can ever hold).
@@ -72,9 +85,10 @@ struct bundle_room {
 /// room for all of them (the one left with the least room), else on the nodes
 /// that take the most of them first. SPREAD puts each on a node of its own while
 /// there are nodes with room. A bundle no node has free room for goes to a node
-/// whose total can hold it (it waits there for room).
+/// whose total can hold it (it waits there for room), unless `room_only`: then it
+/// gets none.
 std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::vector<resource_set>& bundles,
-                                   scheduling_strategy strategy);
+                                   scheduling_strategy strategy, bool room_only = false);
 
 // -- placement over this node's view of the cluster ------------------------------------
 
@@ -92,9 +106,11 @@ class placer {
   std::optional<node_id> place(const resource_set& demand, const detail::placement_options& p, bool for_actor,
                                const detail::args_holder* args = nullptr, bool* nowhere = nullptr);
 
-  /// A node for each bundle of a placement group (zero: none can hold it).
+  /// A node for each bundle of a placement group (zero: none can hold it; with
+  /// `room_only`, none has room for it now), given the bundles already sent.
   std::vector<node_id> place_bundles(const std::vector<std::map<std::string, double>>& bundles,
-                                     scheduling_strategy strategy);
+                                     scheduling_strategy strategy, bool room_only = false,
+                                     const std::vector<bundle_claim>& claims = {});
 
  private:
   const node_id self_;

@@ -139,8 +139,95 @@ void placement_groups::answered(const std::string& group, std::uint32_t index, b
 
 void placement_groups::view_changed() {
   // Take the lock so that a waiter between its check and its sleep does not miss it.
-  { std::lock_guard<std::mutex> guard{mu_}; }
+  bool waiting = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    waiting = unplaced_ > 0;
+  }
   changed_.notify_all();
+  if (waiting)
+    place_waiting();
+}
+
+void placement_groups::count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  if (unplaced_ == 0)
+    return;
+  for (const auto& [id, g] : groups_)
+    for (std::size_t i = 0; i < g.bundles.size(); ++i)
+      if (!g.nodes[i].value && g.failure.empty())
+        ++shapes[g.bundles[i]];
+}
+
+void placement_groups::send_reservation(const std::string& group, std::uint32_t index,
+                                        const std::map<std::string, double>& bundle, const node_id& node) {
+  wire::bundle_request req;
+  req.group = group;
+  req.index = index;
+  req.resources = bundle;
+  if (node == local_.id) {
+    reserve(std::move(req), return_address{});
+    return;
+  }
+  req.key = ops_.next_key();
+  ops_.add(req.key, node, std::make_unique<bundle_op>(*this, group, index));
+  links_.send(node, message_kind::bundle_reserve, wire::pack(req));
+}
+
+void placement_groups::place_waiting() {
+  struct waiting_group {
+    std::string id;
+    scheduling_strategy strategy;
+    std::vector<std::uint32_t> indices;
+    std::vector<std::map<std::string, double>> bundles;
+  };
+  std::vector<waiting_group> todo;
+  // The bundles already sent, by group: nodes' reports may not show them yet.
+  std::map<std::string, std::vector<bundle_claim>> sent;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (const auto& [id, g] : groups_) {
+      waiting_group w{id, g.strategy, {}, {}};
+      for (std::uint32_t i = 0; i < g.bundles.size(); ++i) {
+        if (g.nodes[i].value) {
+          sent[id].push_back({g.nodes[i], resource_set::from(0, g.bundles[i]),
+                              members_.offers(g.nodes[i], bundle_resource("bundle", id, i)), false});
+        } else if (g.failure.empty()) {
+          w.indices.push_back(i);
+          w.bundles.push_back(g.bundles[i]);
+        }
+      }
+      if (!w.indices.empty())
+        todo.push_back(std::move(w));
+    }
+  }
+  for (auto& w : todo) {
+    std::vector<bundle_claim> claims;
+    for (const auto& [id, group_claims] : sent)
+      for (auto c : group_claims) {
+        c.same_group = id == w.id;
+        claims.push_back(c);
+      }
+    // Only where there is room now: a bundle queued on a full node would hold the
+    // group back while new nodes stand idle.
+    auto where = place_.place_bundles(w.bundles, w.strategy, true, claims);
+    for (std::size_t k = 0; k < w.indices.size(); ++k) {
+      if (!where[k].value)
+        continue;
+      {
+        std::lock_guard<std::mutex> guard{mu_};
+        auto g = groups_.find(w.id);
+        if (g == groups_.end() || g->second.nodes[w.indices[k]].value)
+          continue;
+        g->second.nodes[w.indices[k]] = where[k];
+        --unplaced_;
+      }
+      sent[w.id].push_back({where[k], resource_set::from(0, w.bundles[k]), false, false});
+      log(log_level::info, "cluster", "bundle ", w.indices[k], " of placement group ", w.id, " goes to node ",
+          where[k].to_string(), ", which joined since the group was made");
+      send_reservation(w.id, w.indices[k], w.bundles[k], where[k]);
+    }
+  }
 }
 
 std::string placement_groups::create(const std::vector<std::map<std::string, double>>& bundles,
@@ -151,26 +238,20 @@ std::string placement_groups::create(const std::vector<std::map<std::string, dou
     std::lock_guard<std::mutex> guard{mu_};
     auto& g = groups_[id];
     g.bundles = bundles;
+    g.strategy = strategy;
     g.nodes = where;
     g.reserved.assign(bundles.size(), false);
+    for (const auto& n : where)
+      unplaced_ += n.value ? 0 : 1;
   }
   for (std::uint32_t i = 0; i < bundles.size(); ++i) {
-    wire::bundle_request req;
-    req.group = id;
-    req.index = i;
-    req.resources = bundles[i];
     if (!where[i].value) {
       log(log_level::warning, "cluster", "bundle ", i, " of placement group ", id,
-          " fits no node of the cluster; the group stays unready");
+          " fits no live node; it waits for a node that can hold it (the autoscaler launches one if it has a "
+          "node type for it)");
       continue;
     }
-    if (where[i] == local_.id) {
-      reserve(std::move(req), return_address{});
-      continue;
-    }
-    req.key = ops_.next_key();
-    ops_.add(req.key, where[i], std::make_unique<bundle_op>(*this, id, i));
-    links_.send(where[i], message_kind::bundle_reserve, wire::pack(req));
+    send_reservation(id, i, bundles[i], where[i]);
   }
   return id;
 }
@@ -208,6 +289,8 @@ void placement_groups::remove(const std::string& id) {
     if (g == groups_.end())
       return;
     nodes = g->second.nodes;
+    for (const auto& n : nodes)
+      unplaced_ -= n.value ? 0 : 1;
     groups_.erase(g);
   }
   for (std::uint32_t i = 0; i < nodes.size(); ++i) {

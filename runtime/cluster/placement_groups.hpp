@@ -30,8 +30,10 @@ std::string bundle_resource(const std::string& resource, const std::string& grou
 /// to reserve the bundle, knows when all are reserved, and gives them back. The
 /// host's side: reserves a bundle through the scheduler (it takes the bundle's
 /// resources and offers them again under the bundle's names) and gives it back.
-/// Safe for concurrent use.
-class placement_groups final : public membership_listener {
+/// A bundle that fits no live node waits unplaced: it counts as demand for the
+/// autoscaler and is placed when a node that can hold it joins. Safe for
+/// concurrent use.
+class placement_groups final : public membership_listener, public demand_source {
  public:
   placement_groups(local_parts local, transport& links, operations& ops, membership& members, placer& place);
 
@@ -53,8 +55,12 @@ class placement_groups final : public membership_listener {
   /// Rows for `actors list placement-groups`: the groups created here.
   std::vector<std::vector<std::string>> describe() const;
 
-  /// A bundle may have become visible.
+  /// A bundle may have become visible, or a node joined that can hold a bundle
+  /// that waits unplaced.
   void view_changed() override;
+
+  /// The bundles that wait for a node that can hold them.
+  void count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const override;
 
  private:
   class reservation;
@@ -62,6 +68,11 @@ class placement_groups final : public membership_listener {
   void answered(const std::string& group, std::uint32_t index, bool ok, const std::string& why);
   void reserve(wire::bundle_request req, return_address reply_to);
   void release_bundle(const std::string& group, std::uint32_t index);
+  /// Asks `node` to reserve bundle `index` of `group`.
+  void send_reservation(const std::string& group, std::uint32_t index, const std::map<std::string, double>& bundle,
+                        const node_id& node);
+  /// Places the bundles that wait unplaced on the nodes that fit them now.
+  void place_waiting();
 
   const local_parts local_;
   transport& links_;
@@ -75,11 +86,15 @@ class placement_groups final : public membership_listener {
   // Groups this node created: where each bundle went and whether it is reserved.
   struct group_state {
     std::vector<std::map<std::string, double>> bundles;
+    scheduling_strategy strategy = scheduling_strategy::pack;
+    /// Where each bundle went; none yet for a bundle that fits no live node.
     std::vector<node_id> nodes;
     std::vector<bool> reserved;
     std::string failure;
   };
   std::unordered_map<std::string, group_state> groups_;
+  // How many bundles of groups_ wait unplaced.
+  std::size_t unplaced_ = 0;
   // Bundles reserved on this node: what they took and what they offer renamed.
   struct bundle_hold {
     resource_set taken;

@@ -1,14 +1,13 @@
 #include "runtime/control_store/head_state.hpp"
 
+#include "runtime/common/durable_file.hpp"
+
 #include "actors/errors.hpp"
 
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
-#include <system_error>
-#include <unistd.h>
 
 namespace actors::runtime {
 
@@ -56,38 +55,8 @@ std::optional<head_state> load_head_state(const std::filesystem::path& dir) {
 }
 
 void save_head_state(const std::filesystem::path& dir, const head_state& state) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    throw error(errc::invalid_argument, "cannot make the head's state directory " + dir.string() + ": "
-                                          + ec.message());
-  auto file = head_state_file(dir);
-  auto tmp = file;
-  tmp += ".tmp";
-  std::string bytes = std::string(magic) + "\n" + std::to_string(head_state::format_version) + "\n"
-                      + wire::pack(state);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw error(errc::invalid_argument, "cannot write " + tmp.string() + ": " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      std::string why = std::strerror(errno);
-      ::close(fd);
-      throw error(errc::invalid_argument, "cannot write " + tmp.string() + ": " + why);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  // The rename must not reach the disk before the bytes do.
-  if (::fdatasync(fd) != 0 || ::close(fd) != 0)
-    throw error(errc::invalid_argument, "cannot flush " + tmp.string() + ": " + std::strerror(errno));
-  std::filesystem::rename(tmp, file, ec);
-  if (ec)
-    throw error(errc::invalid_argument, "cannot rename " + tmp.string() + " to " + file.string() + ": "
-                                          + ec.message());
+  write_durably(head_state_file(dir), std::string(magic) + "\n" + std::to_string(head_state::format_version) + "\n"
+                                        + wire::pack(state));
 }
 
 } // namespace actors::runtime

@@ -1,5 +1,6 @@
 #include "runtime/metrics/metrics_service.hpp"
 
+#include "runtime/autoscaler/autoscaler.hpp"
 #include "runtime/common/log.hpp"
 
 #include "actors/errors.hpp"
@@ -178,6 +179,41 @@ std::vector<MetricFamily> node_metrics(const metrics_sources& n) {
   return out;
 }
 
+/// The head's autoscaler: its nodes, the demand that waits, and what it did.
+std::vector<MetricFamily> autoscaler_metrics(const autoscaler_figures& a) {
+  std::vector<MetricFamily> out;
+  auto nodes = family("actors_autoscaler_nodes", "Nodes the autoscaler launched, by node type and state",
+                      MetricType::Gauge);
+  for (const auto& [type, states] : a.nodes)
+    for (const auto& [state, n] : states)
+      add_gauge(nodes, {{"node_type", type}, {"state", state}}, n);
+  out.push_back(std::move(nodes));
+  auto pending = family("actors_autoscaler_pending_demand",
+                        "Resources that waiting work needs and no live node offers now, summed by resource",
+                        MetricType::Gauge);
+  for (const auto& [resource, amount] : a.pending)
+    add_gauge(pending, {{"resource", resource}}, amount);
+  out.push_back(std::move(pending));
+  auto launches = family("actors_autoscaler_launches_total", "Nodes the autoscaler launched, by node type",
+                         MetricType::Counter);
+  for (const auto& [type, n] : a.launches)
+    add_counter(launches, {{"node_type", type}}, static_cast<double>(n));
+  out.push_back(std::move(launches));
+  auto failures = family("actors_autoscaler_launch_failures_total",
+                         "Launches that failed or whose node never joined, by node type", MetricType::Counter);
+  for (const auto& [type, n] : a.launch_failures)
+    add_counter(failures, {{"node_type", type}}, static_cast<double>(n));
+  out.push_back(std::move(failures));
+  auto ends = family("actors_autoscaler_terminations_total",
+                     "Launched nodes that went, by node type and reason (idle: removed; died: ended on its own)",
+                     MetricType::Counter);
+  for (const auto& [type, reasons] : a.terminations)
+    for (const auto& [reason, n] : reasons)
+      add_counter(ends, {{"node_type", type}, {"reason", reason}}, static_cast<double>(n));
+  out.push_back(std::move(ends));
+  return out;
+}
+
 } // namespace
 
 prometheus::Registry& user_registry() {
@@ -197,6 +233,7 @@ struct metrics_service::impl {
   std::mutex mu;
   bool closed = false;
   std::function<std::string()> discovery;
+  std::function<autoscaler_figures()> autoscaling;
 
   static int reply(mg_connection* conn, const char* type, const std::string& body) {
     mg_printf(conn,
@@ -236,6 +273,10 @@ struct metrics_service::impl {
 
   std::string scrape() const {
     auto families = node_metrics(n);
+    if (autoscaling) {
+      auto more = autoscaler_metrics(autoscaling());
+      families.insert(families.end(), more.begin(), more.end());
+    }
     auto user = user_registry().Collect();
     families.insert(families.end(), user.begin(), user.end());
     std::ostringstream os;
@@ -274,6 +315,7 @@ metrics_service::~metrics_service() {
     std::lock_guard<std::mutex> guard{impl_->mu};
     impl_->closed = true;
     impl_->discovery = nullptr;
+    impl_->autoscaling = nullptr;
   }
   if (!impl_->ctx)
     return;
@@ -302,12 +344,18 @@ int metrics_service::port() const noexcept {
 }
 
 std::string metrics_service::scrape() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
   return impl_->scrape();
 }
 
 void metrics_service::serve_discovery(std::function<std::string()> list) {
   std::lock_guard<std::mutex> guard{impl_->mu};
   impl_->discovery = std::move(list);
+}
+
+void metrics_service::serve_autoscaler(std::function<autoscaler_figures()> figures) {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  impl_->autoscaling = std::move(figures);
 }
 
 } // namespace actors::runtime

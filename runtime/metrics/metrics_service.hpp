@@ -18,6 +18,8 @@ class Registry;
 
 namespace actors::runtime {
 
+struct autoscaler_figures;
+
 /// What a node's metrics are read from at each scrape.
 struct metrics_sources {
   node_id node;
@@ -56,6 +58,11 @@ class metrics_service {
 
   /// Makes `/sd` answer with what `list` returns (JSON); the head sets it.
   void serve_discovery(std::function<std::string()> list);
+
+  /// Adds the autoscaler's metrics (actors_autoscaler_*) from what `figures`
+  /// returns at each scrape; the head with an autoscaler sets it, and clears it
+  /// (nullptr) before the autoscaler goes.
+  void serve_autoscaler(std::function<autoscaler_figures()> figures);
 
  private:
   struct impl;

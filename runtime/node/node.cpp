@@ -1,5 +1,6 @@
 #include "runtime/node/node.hpp"
 
+#include "runtime/autoscaler/autoscaler.hpp"
 #include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/task_memory.hpp"
@@ -243,7 +244,12 @@ void node::start() {
       autoscaler = std::make_unique<autoscaler_service>(caf_->system, *control,
                                                         load_autoscale_config(config.autoscale_file),
                                                         config.local_node, cluster_address, config.token,
-                                                        config.spill_dir / "autoscaler");
+                                                        config.spill_dir / "autoscaler",
+                                                        config.state_dir.empty()
+                                                          ? std::filesystem::path{}
+                                                          : config.state_dir / "autoscaler-launches");
+      if (metrics)
+        metrics->serve_autoscaler([this] { return autoscaler->figures(); });
     }
   }
   wire::node_record rec;
@@ -286,6 +292,8 @@ node::~node() {
     services->stop();
   // The nodes it launched on this host stop with the head (their work is the
   // cluster's, which goes too).
+  if (metrics)
+    metrics->serve_autoscaler(nullptr);
   autoscaler.reset();
   // The jobs' programs end before the cluster they use.
   jobs.reset();

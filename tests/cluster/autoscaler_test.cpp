@@ -4,6 +4,7 @@
 // scripts that start and stop actorsd in the background.
 
 #include "tests/cluster/job.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/local_cluster.hpp"
 
 #include <actors/actors.hpp>
@@ -12,7 +13,10 @@
 
 #include <csignal>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +59,35 @@ int launched_alive() {
   return n;
 }
 
+/// The head's /metrics text.
+std::string head_metrics() {
+  for (const auto& i : actors::nodes())
+    if (i.alive && i.is_head)
+      return actors::test::http_get(i.metrics_port, "/metrics");
+  return {};
+}
+
+/// The value of the series `series` (name and labels as the text format writes
+/// them) in a /metrics text; -1 if it is not there.
+double metric(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+/// Node processes of this machine that an autoscaler launched for the cluster of
+/// `token` (their command lines carry both).
+int launched_processes(const std::string& token) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    n += cmdline.find("--launch-id") != std::string::npos && cmdline.find(token) != std::string::npos;
+  }
+  return n;
+}
+
 class Autoscaler : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -64,14 +97,20 @@ class Autoscaler : public ::testing::Test {
     actors::test::tear_down(cluster);
   }
 
-  /// Starts a head with no CPUs and the autoscaler config `yaml`, and joins it.
+  /// The command line of a head with no CPUs and the autoscaler config `yaml`
+  /// (written to DIR/autoscale.yaml), on `port`, saving its state in DIR/state.
   /// The launched nodes' logs are in DIR/head-spill/autoscaler.
-  void start(const std::string& yaml) {
+  std::vector<std::string> head_command(const std::string& yaml, const std::string& port = "0") {
     auto file = cluster->dir + "/autoscale.yaml";
     std::ofstream(file) << yaml;
-    cluster->start_head({actors::test::env("ACTORSD"), "--head", "--port", "0", "--num-cpus", "0", "--metrics-port",
-                         "-1", "--heartbeat-timeout", "1500", "--load", actors::test::env("JOB_LIBRARY"),
-                         "--spill-dir", cluster->dir + "/head-spill", "--autoscale", file});
+    return {actors::test::env("ACTORSD"), "--head", "--port", port, "--num-cpus", "0", "--metrics-port", "0",
+            "--heartbeat-timeout", "1500", "--load", actors::test::env("JOB_LIBRARY"), "--spill-dir",
+            cluster->dir + "/head-spill", "--state-dir", cluster->dir + "/state", "--autoscale", file};
+  }
+
+  /// Starts that head and joins it.
+  void start(const std::string& yaml) {
+    cluster->start_head(head_command(yaml));
     actors::init_options opts;
     cluster->join(opts, 1);
   }
@@ -128,6 +167,72 @@ TEST_F(Autoscaler, LaunchesNodesForWaitingTasksAndRemovesThemWhenIdle) {
                       "\"max\": 3, \"running\": 0, \"launching\": 0}"),
             std::string::npos)
     << json;
+
+  // The head's metrics count what happened.
+  auto m = head_metrics();
+  EXPECT_GE(metric(m, "actors_autoscaler_launches_total{node_type=\"cpu\"}"), 1) << m;
+  EXPECT_EQ(metric(m, "actors_autoscaler_launches_total{node_type=\"gpu\"}"), 0) << m;
+  EXPECT_EQ(metric(m, "actors_autoscaler_terminations_total{node_type=\"cpu\",reason=\"idle\"}"),
+            metric(m, "actors_autoscaler_launches_total{node_type=\"cpu\"}"))
+    << m;
+  EXPECT_EQ(metric(m, "actors_autoscaler_nodes{node_type=\"cpu\",state=\"running\"}"), 0) << m;
+  EXPECT_EQ(metric(m, "actors_autoscaler_launch_failures_total{node_type=\"cpu\"}"), 0) << m;
+}
+
+TEST_F(Autoscaler, TheHeadsMetricsShowWaitingDemandAndEveryMetricTheDashboardUses) {
+  start(cpu_and_gpu);
+  // A task no node type can run waits for good: its demand stays.
+  auto stuck = actors::task(job::where_am_i).num_cpus(0).resource("TPU", 2).remote(1);
+  std::string m;
+  EXPECT_TRUE(within(10s, [&] {
+    m = head_metrics();
+    return metric(m, "actors_autoscaler_pending_demand{resource=\"TPU\"}") == 2;
+  })) << m;
+  EXPECT_EQ(metric(m, "actors_autoscaler_nodes{node_type=\"gpu\",state=\"launching\"}"), 0) << m;
+
+  const char* file = std::getenv("GRAFANA_DASHBOARD");
+  ASSERT_NE(file, nullptr) << "GRAFANA_DASHBOARD is not set (meson sets it)";
+  std::ifstream in(file);
+  std::string dashboard((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(dashboard.empty()) << file;
+  EXPECT_NE(dashboard.find("\"title\": \"Autoscaler\""), std::string::npos) << "no Autoscaler row";
+  std::set<std::string> used;
+  std::regex name("actors_[a-z_]+");
+  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), name); it != std::sregex_iterator(); ++it)
+    used.insert(std::regex_replace(it->str(), std::regex("_(bucket|sum|count)$"), ""));
+  EXPECT_TRUE(used.count("actors_autoscaler_nodes") && used.count("actors_autoscaler_pending_demand"));
+  for (const auto& n : used)
+    EXPECT_NE(m.find("# TYPE " + n + " "), std::string::npos) << "the dashboard uses " << n
+                                                              << ", which the head does not export";
+}
+
+TEST_F(Autoscaler, ARestartedHeadKeepsTheNodesItLaunchedAndStillRemovesThem) {
+  const std::string keep_one = std::string(cpu_and_gpu).replace(std::string(cpu_and_gpu).find("min_nodes: 0"), 12,
+                                                                "min_nodes: 1");
+  start(keep_one);
+  const auto port = cluster->address.substr(cluster->address.rfind(':') + 1);
+  ASSERT_TRUE(within(20s, [&] { return launched_processes(cluster->token) == 1 && launched_alive() == 1; }))
+    << status(*cluster);
+
+  // The head dies and comes back on its port and state directory, config unchanged.
+  cluster->head->kill(SIGKILL);
+  ASSERT_TRUE(cluster->head->wait_exit(5s).has_value());
+  cluster->head = std::make_unique<actors::test::process>(head_command(keep_one, port), cluster->dir + "/head2.log");
+  ASSERT_TRUE(within(20s, [&] { return status(*cluster, true).find("\"running\": 1") != std::string::npos; }))
+    << status(*cluster) << cluster->head->output();
+  // Its min_nodes is met by the node it took over: none is started twice.
+  std::this_thread::sleep_for(4s);
+  EXPECT_EQ(launched_processes(cluster->token), 1) << status(*cluster);
+  EXPECT_NE(status(*cluster).find("1 still there"), std::string::npos) << status(*cluster);
+
+  // Once more, now with min_nodes 0: the node it took over goes when idle.
+  cluster->head->kill(SIGKILL);
+  ASSERT_TRUE(cluster->head->wait_exit(5s).has_value());
+  cluster->head = std::make_unique<actors::test::process>(head_command(cpu_and_gpu, port), cluster->dir + "/head3.log");
+  EXPECT_TRUE(within(30s, [&] { return launched_processes(cluster->token) == 0; }))
+    << "the launched node outlived its idle timeout\n"
+    << status(*cluster) << cluster->head->output();
+  EXPECT_NE(status(*cluster).find("removed node"), std::string::npos) << status(*cluster);
 }
 
 TEST_F(Autoscaler, LaunchesOnlyTheNodeTypeAGpuTaskNeeds) {
@@ -182,6 +287,21 @@ TEST_F(Autoscaler, RequestedResourcesKeepNodesUpUntilWithdrawn) {
   std::this_thread::sleep_for(5s);
   EXPECT_EQ(launched_alive(), 3) << status(*cluster);
   actors::request_resources({});
+  EXPECT_TRUE(within(10s, [] { return launched_alive() == 0; })) << status(*cluster);
+}
+
+TEST_F(Autoscaler, PlacementGroupBundlesThatFitNoNodeLaunchNodesAndTheGroupBecomesReady) {
+  start(cpu_and_gpu);
+  actors::placement_group pg({{{"CPU", 1}}, {{"CPU", 1}}}, actors::scheduling_strategy::spread);
+  EXPECT_TRUE(pg.wait(20s)) << "the group's bundles got no nodes\n" << status(*cluster);
+  EXPECT_EQ(launched_alive(), 2) << status(*cluster);
+  auto where = actors::get(actors::task(job::where_am_i).placement_group(pg, 0).remote(1));
+  auto other = actors::get(actors::task(job::where_am_i).placement_group(pg, 1).remote(1));
+  EXPECT_NE(where, other) << "SPREAD put both bundles on one node";
+  // Reserved bundles keep their nodes past idle_timeout_s; removed, they let them go.
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(launched_alive(), 2) << status(*cluster);
+  pg.remove();
   EXPECT_TRUE(within(10s, [] { return launched_alive() == 0; })) << status(*cluster);
 }
 

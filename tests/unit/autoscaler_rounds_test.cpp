@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <unistd.h>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,8 +22,13 @@ namespace {
 
 class fake_provider final : public node_provider {
  public:
-  void launch(const launch_spec& spec) override {
+  launch_place launch(const launch_spec& spec) override {
     launched.push_back(spec);
+    return {"host-" + spec.launch_id, static_cast<int>(launched.size())};
+  }
+  bool adopt(const std::string& launch_id, const node_type_config& type, const launch_place& where) override {
+    adopted.push_back({launch_id, type.name, where.host, where.pid});
+    return gone.count(launch_id) == 0;
   }
   void terminate(const std::string& launch_id) override {
     terminated.push_back(launch_id);
@@ -32,6 +40,13 @@ class fake_provider final : public node_provider {
   std::vector<launch_spec> launched;
   std::vector<std::string> terminated;
   std::vector<std::pair<std::string, std::string>> failed;
+  struct adoption {
+    std::string launch_id, type, host;
+    int pid;
+  };
+  std::vector<adoption> adopted;
+  // Launches adopt() reports as ended.
+  std::set<std::string> gone;
 };
 
 autoscale_config one_type(int min_nodes, int max_nodes) {
@@ -110,7 +125,7 @@ TEST(AutoscalerRounds, ALaunchThatNeverJoinsIsStoppedCountedAndBackedOff) {
   a.step(v, t + 31s);
   ASSERT_EQ(p.terminated.size(), 1u);
   EXPECT_EQ(p.terminated[0], p.launched[0].launch_id);
-  EXPECT_EQ(a.counters().launch_failures.at("cpu"), 1u);
+  EXPECT_EQ(a.figures().launch_failures.at("cpu"), 1u);
   EXPECT_TRUE(has_event(a, "did not join within 30 s"));
   // The next launch of the type waits 5 s.
   a.step(v, t + 33s);
@@ -129,7 +144,7 @@ TEST(AutoscalerRounds, AFailedLaunchCommandIsReportedWithItsOutput) {
   p.failed.emplace_back(p.launched[0].launch_id, "the launch command exited with status 3: no capacity");
   a.step(v, t + 1s);
   EXPECT_TRUE(has_event(a, "no capacity"));
-  EXPECT_EQ(a.counters().launch_failures.at("cpu"), 1u);
+  EXPECT_EQ(a.figures().launch_failures.at("cpu"), 1u);
 }
 
 TEST(AutoscalerRounds, AnIdleNodeIsDrainedThenStoppedButNotBelowMinNodes) {
@@ -154,7 +169,7 @@ TEST(AutoscalerRounds, AnIdleNodeIsDrainedThenStoppedButNotBelowMinNodes) {
   EXPECT_EQ(stopped[0], drained[0]);
   ASSERT_EQ(p.terminated.size(), 1u);
   EXPECT_TRUE(has_event(a, "removed node"));
-  EXPECT_EQ(a.counters().terminations.at("cpu").at("idle"), 1u);
+  EXPECT_EQ(a.figures().terminations.at("cpu").at("idle"), 1u);
 }
 
 TEST(AutoscalerRounds, ANodeWithWorkAnActorOrAnObjectIsNotIdle) {
@@ -195,6 +210,126 @@ TEST(AutoscalerRounds, RequestedResourcesKeepIdleNodes) {
   v.requested.clear();
   a.step(v, t + 61s);
   EXPECT_EQ(a.step(v, t + 72s).drain.size(), 2u);
+}
+
+/// A launches file of its own, removed at the end.
+struct launches_file {
+  launches_file()
+    : path(std::filesystem::temp_directory_path()
+           / ("autoscaler-launches-" + std::to_string(::getpid()) + "-" + std::to_string(++made))) {}
+  ~launches_file() {
+    std::filesystem::remove(path);
+  }
+  std::filesystem::path path;
+  static inline int made = 0;
+};
+
+TEST(AutoscalerRounds, ARestartedHeadTakesOverTheLaunchesOfThePreviousOne) {
+  launches_file file;
+  auto t = autoscaler::clock_type::now();
+  wire::cluster_view v;
+  fake_provider before;
+  {
+    autoscaler a(one_type(0, 3), before, "h:1", "tok", file.path);
+    v.nodes = {head(), driver_waiting_for(2)};
+    a.step(v, t);
+    ASSERT_EQ(before.launched.size(), 2u);
+    // One joined, one still starting when the head process ends.
+    v.nodes = {head(), driver_waiting_for(1), joined(before.launched[0], 10)};
+    a.step(v, t + 1s);
+  }
+  ASSERT_TRUE(std::filesystem::exists(file.path));
+
+  // The restarted head sees the same table (its nodes rejoin) and the same demand.
+  fake_provider after;
+  autoscaler b(one_type(0, 3), after, "h:1", "tok", file.path);
+  ASSERT_EQ(after.adopted.size(), 2u);
+  for (const auto& adoption : after.adopted) {
+    EXPECT_EQ(adoption.type, "cpu");
+    EXPECT_EQ(adoption.host, "host-" + adoption.launch_id) << "where each launch runs is kept";
+  }
+  b.step(v, t + 2s);
+  EXPECT_TRUE(after.launched.empty()) << "the starting launch covers the demand: nothing is started twice";
+  EXPECT_EQ(b.status().node_types.at(0).running, 1);
+  EXPECT_EQ(b.status().node_types.at(0).launching, 1);
+  EXPECT_TRUE(has_event(b, "launches: 2 still there, 0 ended"));
+  // The second joins; both go idle and are removed by the new head.
+  v.nodes = {head(), driver_waiting_for(0), joined(before.launched[0], 10), joined(before.launched[1], 11)};
+  b.step(v, t + 3s);
+  auto drained = b.step(v, t + 14s).drain;
+  ASSERT_EQ(drained.size(), 2u);
+  for (auto& n : v.nodes)
+    n.draining = n.draining || n.id == drained[0] || n.id == drained[1];
+  EXPECT_EQ(b.step(v, t + 16s).stop.size(), 2u);
+  EXPECT_EQ(after.terminated.size(), 2u) << "the adopted launches are ended through the provider";
+
+  // A third head finds no launches left to take over.
+  fake_provider third;
+  autoscaler c(one_type(0, 3), third, "h:1", "tok", file.path);
+  EXPECT_TRUE(third.adopted.empty());
+}
+
+TEST(AutoscalerRounds, SavedLaunchesThatEndedOrDoNotComeBackAreDropped) {
+  launches_file file;
+  auto t = autoscaler::clock_type::now();
+  wire::cluster_view v;
+  v.nodes = {head(), driver_waiting_for(2)};
+  fake_provider before;
+  {
+    autoscaler a(one_type(0, 3), before, "h:1", "tok", file.path);
+    a.step(v, t);
+    ASSERT_EQ(before.launched.size(), 2u);
+  }
+  fake_provider after;
+  after.gone.insert(before.launched[0].launch_id);
+  autoscaler b(one_type(0, 3), after, "h:1", "tok", file.path);
+  v.nodes = {head(), driver_waiting_for(0)};
+  b.step(v, t);
+  EXPECT_TRUE(has_event(b, "took over the previous head process's launches: 1 still there, 1 ended"));
+  b.step(v, t + 31s);
+  ASSERT_EQ(after.terminated.size(), 1u);
+  EXPECT_EQ(after.terminated[0], before.launched[1].launch_id);
+  EXPECT_TRUE(has_event(b, "did not come back"));
+  EXPECT_EQ(b.figures().launch_failures.at("cpu"), 0u) << "not a failed launch of this head";
+  // A node of an ended launch that shows up anyway is not taken over.
+  v.nodes = {head(), joined(before.launched[0], 10)};
+  b.step(v, t + 32s);
+  EXPECT_EQ(b.status().node_types.at(0).running, 0);
+}
+
+TEST(AutoscalerRounds, ANodeWithALaunchIdNobodyKnowsIsTakenOverByItsResources) {
+  fake_provider p;
+  autoscaler a(one_type(0, 3), p, "h:1", "tok");
+  auto t = autoscaler::clock_type::now();
+  launch_spec stray{"previous-7", {"cpu", {{"CPU", 1}}, 0, 3}, "h:1", "tok"};
+  wire::cluster_view v;
+  v.nodes = {head(), joined(stray, 10)};
+  a.step(v, t);
+  EXPECT_EQ(a.status().node_types.at(0).running, 1);
+  EXPECT_TRUE(has_event(a, "took over node"));
+  EXPECT_EQ(a.step(v, t + 11s).drain.size(), 1u) << "idle: removed like the head's own";
+}
+
+TEST(AutoscalerRounds, FiguresCountNodesByTypeAndStateAndDemandByResource) {
+  fake_provider p;
+  autoscaler a(one_type(0, 3), p, "h:1", "tok");
+  auto f = a.figures();
+  EXPECT_EQ(f.nodes.at("cpu").at("running"), 0);
+  EXPECT_EQ(f.launches.at("cpu"), 0u) << "every node type has its counters from the start";
+  EXPECT_EQ(f.terminations.at("cpu").at("died"), 0u);
+  auto t = autoscaler::clock_type::now();
+  wire::cluster_view v;
+  v.nodes = {head(), driver_waiting_for(5)};
+  a.step(v, t);
+  f = a.figures();
+  EXPECT_EQ(f.nodes.at("cpu").at("launching"), 3) << "max_nodes";
+  EXPECT_EQ(f.launches.at("cpu"), 3u);
+  EXPECT_DOUBLE_EQ(f.pending.at("CPU"), 5.0);
+  v.nodes.push_back(joined(p.launched[0], 10));
+  a.step(v, t + 1s);
+  f = a.figures();
+  EXPECT_EQ(f.nodes.at("cpu").at("running"), 1);
+  EXPECT_EQ(f.nodes.at("cpu").at("launching"), 2);
 }
 
 TEST(AutoscalerRounds, TheExampleConfigsParse) {

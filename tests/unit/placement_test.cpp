@@ -224,6 +224,22 @@ TEST(PlacementGroups, BundleWithNoFreeRoomWaitsOnANodeThatCanHoldIt) {
   EXPECT_EQ(out[0], b);
 }
 
+TEST(PlacementGroups, WithRoomOnlyABundleWithNoFreeRoomNowIsUnplaced) {
+  // Bundles that waited for a node are placed again as nodes join: only where
+  // there is room, so that the second one waits for the next node.
+  std::vector<bundle_room> nodes{{b, cpus(1), cpus(1)}};
+  auto out = actors::runtime::place_bundles(nodes, bundles({1, 1}), actors::spread, true);
+  EXPECT_EQ(out[0], b);
+  EXPECT_FALSE(out[1].value) << "queued behind the first on a full node";
+}
+
+TEST(PlacementGroups, SpreadPlacesALaterBundleAwayFromTheGroupsOthers) {
+  // b holds bundle 0 already (its report may still show the room free).
+  std::vector<bundle_room> nodes{{b, cpus(1), cpus(1), true}, {c, cpus(1), cpus(1)}};
+  auto out = actors::runtime::place_bundles(nodes, bundles({1}), actors::spread, true);
+  EXPECT_EQ(out[0], c);
+}
+
 TEST(PlacementGroups, BundleNoNodeCanEverHoldIsUnplaced) {
   std::vector<bundle_room> nodes{{self, cpus(2), cpus(2)}, {b, cpus(2), cpus(2)}};
   auto out = actors::runtime::place_bundles(nodes, bundles({1, 3}), actors::pack);
