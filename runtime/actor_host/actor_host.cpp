@@ -3,6 +3,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/scheduler/dependencies.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -154,6 +155,8 @@ actor_cell* actor_host::create(const actor_id& id, const detail::function_entry&
   a->class_name = factory.actor_class;
   a->reservation = resource_set::from(opts.num_cpus, opts.resources);
   a->opts = std::move(opts);
+  if (a->opts.max_concurrency > 1)
+    a->threads = std::make_shared<worker_pool>(static_cast<std::size_t>(a->opts.max_concurrency), false);
   if (!a->opts.name.empty())
     detail::retain(a); // a named actor lives until killed: the host holds it
   {
@@ -254,35 +257,45 @@ detail::object_cell* actor_host::call(actor_cell* a, const detail::method_entry&
   return result;
 }
 
+worker_pool& actor_host::pool_of(actor_cell* a) {
+  return a->threads ? *a->threads : pool_;
+}
+
 void actor_host::schedule_drain_locked(actor_cell* a) {
-  if (a->draining)
+  // One drain job per call that may run at once (one that finds no call left
+  // ends at once).
+  if (a->drains >= std::max(1, a->opts.max_concurrency))
     return;
-  a->draining = true;
+  ++a->drains;
   detail::retain(a);
-  pool_.post([this, a] { drain(a); });
+  pool_of(a).post([this, a] { drain(a); });
 }
 
 void actor_host::drain(actor_cell* a) {
+  auto& pool = pool_of(a);
   auto& ctx = current_context();
   ctx.sched = &sched_;
-  ctx.pool = &pool_;
+  ctx.pool = &pool;
   ctx.held_cpu = 0;
   for (int n = 0; n < drain_budget; ++n) {
     std::unique_lock<std::mutex> lock{a->mu};
     if (a->st != actor_cell::state::alive || a->mailbox.empty()) {
-      a->draining = false;
+      --a->drains;
       lock.unlock();
       detail::release(a);
       return;
     }
     if (auto* dep = first_unsettled(*a->mailbox.front().args)) {
-      // Calls run in order: the mailbox waits for the head call's arguments.
+      // Calls start in order: the mailbox waits for the head call's arguments.
       lock.unlock();
-      dep->on_settled([this, a] { pool_.post([this, a] { drain(a); }); });
+      dep->on_settled([this, a, &pool] { pool.post([this, a] { drain(a); }); });
       return;
     }
     auto call = std::move(a->mailbox.front());
     a->mailbox.pop_front();
+    // Room for another call at once (a threaded actor).
+    if (!a->mailbox.empty())
+      schedule_drain_locked(a);
     auto instance = a->instance;
     ctx.actor_restarted = a->restarts_used > 0;
     lock.unlock();
@@ -307,7 +320,7 @@ void actor_host::drain(actor_cell* a) {
     detail::release(call.result);
     detail::release(a); // the call's hold
   }
-  pool_.post([this, a] { drain(a); });
+  pool.post([this, a] { drain(a); });
 }
 
 void actor_host::kill(actor_cell* a, bool no_restart) {
@@ -354,6 +367,9 @@ void actor_host::forget(actor_cell* a) noexcept {
     std::lock_guard<std::mutex> guard{mu_};
     actors_.erase(a->id);
   }
+  // Its own threads are joined off themselves: this may run on one of them.
+  if (auto threads = std::move(a->threads))
+    pool_.post([threads] { threads->stop(); });
   std::unique_lock<std::mutex> lock{a->mu};
   if (a->st != actor_cell::state::dead) {
     // No handle, no queued call and no creation is left: nobody can reach the
@@ -384,6 +400,9 @@ void actor_host::stop() {
   }
   for (auto* a : all)
     kill(a, true);
+  for (auto* a : all)
+    if (a->threads)
+      a->threads->stop();
   // Handles may outlive the runtime: from here on they must not reach this host.
   {
     std::lock_guard<std::mutex> guard{mu_};

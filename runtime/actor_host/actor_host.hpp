@@ -47,8 +47,9 @@ struct actor_call_request {
 
 /// A hosted actor: the factory and arguments that build it, the instance, and the
 /// mailbox its calls wait in. Calls run one at a time, in arrival order, on the
-/// worker pool. `refs` counts handles and queued calls; when it reaches zero the
-/// actor stops. Every other field is guarded by `mu`.
+/// worker pool; a threaded actor (max_concurrency > 1) runs up to that many at
+/// once on threads of its own. `refs` counts handles and queued calls; when it
+/// reaches zero the actor stops. Every other field is guarded by `mu`.
 class actor_cell {
  public:
   enum class state : std::uint8_t { creating, alive, dead };
@@ -70,8 +71,13 @@ class actor_cell {
   state st = state::creating;
   std::shared_ptr<void> instance;
   std::deque<actor_call_request> mailbox;
-  /// A drain job is queued or running (at most one at a time).
-  bool draining = false;
+  /// Drain jobs queued or running: at most opts.max_concurrency, each running
+  /// one call at a time.
+  int drains = 0;
+  /// A threaded actor's own threads (null: the node's worker pool). Set at
+  /// creation, kept across restarts; stopped off its own threads when the actor
+  /// is forgotten or the host stops.
+  std::shared_ptr<runtime::worker_pool> threads;
   int restarts_used = 0;
   /// The working directory of the job that created it (null: none); its
   /// factory and methods see it as actors::working_dir().
@@ -201,6 +207,8 @@ class actor_host {
   void die_locked(actor_cell* actor, std::unique_lock<std::mutex>& lock, std::string why);
   void schedule_drain_locked(actor_cell* actor);
   void drain(actor_cell* actor);
+  /// Where the actor's calls run: its own threads, or the node's pool.
+  worker_pool& pool_of(actor_cell* actor);
 
   const node_id node_;
   object_store& store_;

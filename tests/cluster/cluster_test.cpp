@@ -139,6 +139,18 @@ TEST_F(Cluster, RemoteActorKeepsStateAndOrder) {
     ASSERT_EQ(values[i], i + 1);
 }
 
+TEST_F(Cluster, ARemoteThreadedActorRunsMaxConcurrencyCallsAtOnce) {
+  auto a = actors::actor(job::make_overlap).max_concurrency(3).node(id_of(plain_id), false).remote();
+  EXPECT_EQ(actors::get(a.task(&job::Overlap::where).remote()), plain_id);
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (int i = 0; i < 9; ++i)
+    refs.push_back(a.task(&job::Overlap::stay).remote(150));
+  for (auto inside : actors::get(refs))
+    EXPECT_LE(inside, 3);
+  // The node offers one CPU, and its threaded actor still runs three calls at once.
+  EXPECT_EQ(actors::get(a.task(&job::Overlap::most).remote()), 3);
+}
+
 TEST_F(Cluster, ActorHandlePassedToARemoteTaskReachesTheActor) {
   auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{5});
   auto handles = std::vector<actors::actor_handle<job::Counter>>{c};

@@ -109,9 +109,31 @@ std::int64_t put_vec(std::int64_t n) {
   return static_cast<std::int64_t>(actors::get(ref).size());
 }
 
+std::int64_t Overlap::stay(int ms) {
+  auto now = ++inside_;
+  auto seen = most_.load();
+  while (now > seen && !most_.compare_exchange_weak(seen, now)) {
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  --inside_;
+  return now;
+}
+
+std::int64_t Overlap::most() const {
+  return most_.load();
+}
+
+std::string Overlap::where() const {
+  return where_am_i(0);
+}
+
+std::unique_ptr<Overlap> make_overlap() {
+  return std::make_unique<Overlap>();
+}
+
 } // namespace job
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
-              allocate_mib, put_vec);
+              allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where);

@@ -4,6 +4,8 @@
 // it with `actorsd --load`, the test drivers link it.
 
 #include <cstdint>
+#include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,22 @@ class Counter {
 };
 
 Counter make_counter(std::int64_t start);
+
+/// Counts the calls inside it at once (a threaded actor's test).
+class Overlap {
+ public:
+  /// Stays `ms` inside; returns how many calls were inside when it came in.
+  std::int64_t stay(int ms);
+  /// The most calls inside at once so far.
+  std::int64_t most() const;
+  std::string where() const;
+
+ private:
+  std::atomic<std::int64_t> inside_{0};
+  std::atomic<std::int64_t> most_{0};
+};
+
+std::unique_ptr<Overlap> make_overlap();
 
 /// Keeps references to objects and reads them later.
 class Keeper {

@@ -68,12 +68,81 @@ int hold_cpu(int ms) {
   return ms;
 }
 
+/// Counts the calls inside it at once.
+class Overlap {
+ public:
+  /// Stays `ms` inside; returns how many calls were inside when it came in.
+  int stay(int ms) {
+    int now = ++inside_;
+    int seen = most_.load();
+    while (now > seen && !most_.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    --inside_;
+    return now;
+  }
+  int most() const {
+    return most_.load();
+  }
+
+ private:
+  std::atomic<int> inside_{0};
+  std::atomic<int> most_{0};
+};
+
+std::unique_ptr<Overlap> make_overlap() {
+  return std::make_unique<Overlap>();
+}
+
 ACTORS_REMOTE(make_counter, make_counter_ptr, make_broken, &Counter::add, &Counter::value,
-              &Counter::fail, &Counter::restarted, add_through, spawn_from_task, hold_cpu);
+              &Counter::fail, &Counter::restarted, add_through, spawn_from_task, hold_cpu, make_overlap,
+              &Overlap::stay, &Overlap::most);
 
 class Actors : public actors::test::runtime_test {};
 
 } // namespace
+
+TEST_F(Actors, AThreadedActorRunsUpToMaxConcurrencyCallsAtOnce) {
+  auto a = actors::actor(make_overlap).max_concurrency(4).remote();
+  std::vector<actors::object_ref<int>> calls;
+  for (int i = 0; i < 8; ++i)
+    calls.push_back(a.task(&Overlap::stay).remote(200));
+  actors::get(calls);
+  // Four at once, each on a thread of the actor's own: more than this runtime's
+  // two CPUs, and never more than max_concurrency.
+  EXPECT_EQ(actors::get(a.task(&Overlap::most).remote()), 4);
+}
+
+TEST_F(Actors, AnActorRunsOneCallAtATimeByDefault) {
+  auto a = actors::actor(make_overlap).remote();
+  std::vector<actors::object_ref<int>> calls;
+  for (int i = 0; i < 6; ++i)
+    calls.push_back(a.task(&Overlap::stay).remote(20));
+  for (int inside : actors::get(calls))
+    EXPECT_EQ(inside, 1);
+}
+
+TEST_F(Actors, MaxConcurrencyBelowOneIsRefused) {
+  try {
+    actors::actor(make_overlap).max_concurrency(0);
+    FAIL() << "max_concurrency(0) was taken";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("pass 1 or more"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Actors, AThreadedActorRestartsAndGoesWithItsLastHandle) {
+  auto a = actors::actor(make_overlap).max_concurrency(3).max_restarts(1).remote();
+  EXPECT_EQ(actors::get(a.task(&Overlap::stay).remote(1)), 1);
+  actors::kill(a, false);
+  std::vector<actors::object_ref<int>> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.push_back(a.task(&Overlap::stay).remote(100));
+  actors::get(calls);
+  EXPECT_EQ(actors::get(a.task(&Overlap::most).remote()), 3) << "the rebuilt instance runs on the same threads";
+  a = {};
+}
 
 TEST_F(Actors, KeepStateAcrossCalls) {
   auto c = actors::actor(make_counter).remote(10);

@@ -2,6 +2,7 @@
 
 #include "actors/detail/args.hpp"
 #include "actors/detail/runtime.hpp"
+#include "actors/errors.hpp"
 #include "actors/scheduling.hpp"
 #include "actors/object_ref.hpp"
 #include "actors/placement_group.hpp"
@@ -177,6 +178,17 @@ class actor_builder {
   actor_builder& placement_group(const actors::placement_group& pg, std::size_t bundle) {
     opts_.placement.group = pg.id();
     opts_.placement.bundle = bundle;
+    return *this;
+  }
+  /// Up to `n` calls run at once, each on a thread of the actor's own (a threaded
+  /// actor): the class must be safe for that, and calls no longer keep their
+  /// order. The actor's resources are reserved once, whatever `n`. Default 1: one
+  /// call at a time, each caller's calls in order.
+  actor_builder& max_concurrency(int n) {
+    if (n < 1)
+      throw error(errc::invalid_argument, "max_concurrency(" + std::to_string(n) + "): an actor runs at least one "
+                                          "call at a time; pass 1 or more");
+    opts_.max_concurrency = n;
     return *this;
   }
   /// An amount of a custom resource reserved for the actor's life.

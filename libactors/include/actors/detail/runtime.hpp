@@ -212,10 +212,13 @@ struct actor_options {
   double num_cpus = 0;
   resource_list resources;
   placement_options placement;
+  /// Calls that may run at once, each on a thread of the actor's own (1: one at a
+  /// time, in order per caller).
+  int max_concurrency = 1;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement;
+    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement & max_concurrency;
   }
 };
 
