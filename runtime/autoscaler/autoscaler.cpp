@@ -316,6 +316,13 @@ round_actions autoscaler::step(const wire::cluster_view& view, clock_type::time_
     auto& l = it->second;
     auto rec = joined.find(l.id);
     if (!l.node || rec == joined.end() || !idle(*rec->second) || (!l.draining_since && requested.count(*l.node))) {
+      if (l.draining_since && rec != joined.end()) {
+        // Work reached it before the mark did: it is not idle, so it takes work
+        // again rather than stay draining for good.
+        event("node " + l.node->to_string() + " (" + l.type + ") got work while draining; it stays");
+        l.draining_since.reset();
+        actions.undrain.push_back(*l.node);
+      }
       l.idle_since.reset();
       ++it;
       continue;

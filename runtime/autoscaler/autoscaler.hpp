@@ -41,6 +41,9 @@ struct autoscaler_figures {
 struct round_actions {
   /// Nodes to mark draining: no new work goes to them.
   std::vector<node_id> drain;
+  /// Draining nodes that got work before the mark reached every node: they take
+  /// work again, and are drained again once idle for idle_timeout_s.
+  std::vector<node_id> undrain;
   /// Drained nodes to stop: told to leave the cluster (an orderly stop), and
   /// their launches ended through the provider.
   std::vector<node_id> stop;

@@ -61,7 +61,9 @@ caf::behavior run_autoscaler(caf::event_based_actor* self, autoscaler_service::i
                   service->latest = scaler->figures();
                 }
                 for (const auto& node : actions.drain)
-                  self->send(store, drain_atom::value, token, node.value);
+                  self->send(store, drain_atom::value, token, node.value, true);
+                for (const auto& node : actions.undrain)
+                  self->send(store, drain_atom::value, token, node.value, false);
                 for (const auto& node : actions.stop)
                   self->send(store, retire_atom::value, token, node.value);
                 auto status = wire::pack(scaler->status());

@@ -345,16 +345,16 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
           return n.alive;
       return true;
     },
-    [=](drain_atom, const std::string& token, std::uint64_t node) {
+    [=](drain_atom, const std::string& token, std::uint64_t node, bool draining) {
       auto& st = self->state;
       if (token != st.token) {
         log(log_level::warning, "control_store", "refused to drain a node for a caller with a wrong cluster token");
         return;
       }
       for (auto& n : st.view.nodes)
-        if (n.id.value == node && n.alive && !n.draining) {
-          n.draining = true;
-          broadcast(self); // placement stops sending it work at once
+        if (n.id.value == node && n.alive && n.draining != draining) {
+          n.draining = draining;
+          broadcast(self); // placement stops, or starts again, sending it work at once
         }
     },
     [=](retire_atom, const std::string& token, std::uint64_t node) {

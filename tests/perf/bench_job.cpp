@@ -132,6 +132,15 @@ i64 wait_for_file(const std::string& path, i64 limit_s) {
   return 0;
 }
 
+i64 Sleeper::nap(i64 ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+Sleeper make_sleeper() {
+  return {};
+}
+
 i64 sleep_ms(i64 ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -312,7 +321,7 @@ column partition_stats(const column& part) {
 
 using namespace benchjob;
 ACTORS_REMOTE(square, inc, add, make_counter, &Counter::incr, echo_bytes, put_small_objects, wait_for_file,
-              sleep_ms, trim_memory,
+              sleep_ms, trim_memory, make_sleeper, &Sleeper::nap,
               map_filter_sum, gen_partition, groupby_partial, sample_keys, range_split, hash_split,
               take_bucket, merge_sort16, concat16, partition_stats);
 

@@ -36,6 +36,13 @@ class Counter {
 };
 Counter make_counter();
 
+/// An actor whose calls sleep: a threaded actor's benchmark.
+class Sleeper {
+ public:
+  i64 nap(i64 ms);
+};
+Sleeper make_sleeper();
+
 /// a + b.
 i64 add(i64 a, i64 b);
 

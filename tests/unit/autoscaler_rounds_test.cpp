@@ -172,6 +172,33 @@ TEST(AutoscalerRounds, AnIdleNodeIsDrainedThenStoppedButNotBelowMinNodes) {
   EXPECT_EQ(a.figures().terminations.at("cpu").at("idle"), 1u);
 }
 
+TEST(AutoscalerRounds, ADrainingNodeThatGotWorkTakesWorkAgain) {
+  fake_provider p;
+  autoscaler a(one_type(0, 3), p, "h:1", "tok");
+  auto t = autoscaler::clock_type::now();
+  wire::cluster_view v;
+  v.nodes = {head(), driver_waiting_for(1)};
+  a.step(v, t);
+  ASSERT_EQ(p.launched.size(), 1u);
+  auto n = joined(p.launched[0], 10);
+  v.nodes = {head(), driver_waiting_for(0), n};
+  a.step(v, t + 1s);
+  ASSERT_EQ(a.step(v, t + 12s).drain.size(), 1u);
+  // A task placed before the mark reached its owner runs there.
+  v.nodes[2].draining = true;
+  v.nodes[2].load = 1;
+  v.nodes[2].available = {{"CPU", 0}};
+  auto r = a.step(v, t + 13s);
+  EXPECT_TRUE(r.stop.empty()) << "a busy node is not stopped";
+  ASSERT_EQ(r.undrain.size(), 1u) << "it would stay draining, and unused, for good";
+  EXPECT_EQ(r.undrain[0], n.id);
+  EXPECT_TRUE(has_event(a, "got work while draining"));
+  // Idle again: drained again only after idle_timeout_s.
+  v.nodes[2] = n;
+  EXPECT_TRUE(a.step(v, t + 14s).drain.empty());
+  EXPECT_EQ(a.step(v, t + 25s).drain.size(), 1u);
+}
+
 TEST(AutoscalerRounds, ANodeWithWorkAnActorOrAnObjectIsNotIdle) {
   fake_provider p;
   autoscaler a(one_type(0, 3), p, "h:1", "tok");
