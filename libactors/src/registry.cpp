@@ -6,6 +6,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace actors::detail {
 
@@ -21,6 +22,8 @@ struct registry {
   std::unordered_map<std::string, const function_entry*> functions_by_name;
   std::unordered_map<std::string, std::unique_ptr<method_entry>> methods;
   std::unordered_map<std::string, const method_entry*> methods_by_name;
+  /// Classes (mangled names) with a coroutine method.
+  std::unordered_set<std::string> async_classes;
 
   static registry& get() {
     static registry r;
@@ -44,9 +47,19 @@ void register_method(method_entry entry, const std::string& key) {
   auto& r = registry::get();
   std::unique_lock<std::shared_mutex> guard{r.mu};
   auto name = entry.name;
+  if (entry.start)
+    r.async_classes.insert(entry.actor_class);
   auto [i, added] = r.methods.emplace(key, std::make_unique<method_entry>(std::move(entry)));
   if (added)
     r.methods_by_name.emplace(name, i->second.get());
+}
+
+bool is_async_class(const char* class_name) {
+  if (!class_name)
+    return false;
+  auto& r = registry::get();
+  std::shared_lock<std::shared_mutex> guard{r.mu};
+  return r.async_classes.count(class_name) > 0;
 }
 
 const function_entry& function_of(const void* fn, const char* signature) {

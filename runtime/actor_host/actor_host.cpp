@@ -155,7 +155,8 @@ actor_cell* actor_host::create(const actor_id& id, const detail::function_entry&
   a->class_name = factory.actor_class;
   a->reservation = resource_set::from(opts.num_cpus, opts.resources);
   a->opts = std::move(opts);
-  if (a->opts.max_concurrency > 1)
+  a->async_actor = detail::is_async_class(factory.actor_class);
+  if (a->opts.max_concurrency > 1 && !a->async_actor)
     a->threads = std::make_shared<worker_pool>(static_cast<std::size_t>(a->opts.max_concurrency), false);
   if (!a->opts.name.empty())
     detail::retain(a); // a named actor lives until killed: the host holds it
@@ -263,8 +264,8 @@ worker_pool& actor_host::pool_of(actor_cell* a) {
 
 void actor_host::schedule_drain_locked(actor_cell* a) {
   // One drain job per call that may run at once (one that finds no call left
-  // ends at once).
-  if (a->drains >= std::max(1, a->opts.max_concurrency))
+  // ends at once): a threaded actor's max_concurrency, else one.
+  if (a->drains >= (a->threads ? a->opts.max_concurrency : 1))
     return;
   ++a->drains;
   detail::retain(a);
@@ -279,7 +280,18 @@ void actor_host::drain(actor_cell* a) {
   ctx.held_cpu = 0;
   for (int n = 0; n < drain_budget; ++n) {
     std::unique_lock<std::mutex> lock{a->mu};
-    if (a->st != actor_cell::state::alive || a->mailbox.empty()) {
+    if (!a->ready.empty()) {
+      auto h = a->ready.front();
+      a->ready.pop_front();
+      ctx.actor_restarted = a->restarts_used > 0;
+      lock.unlock();
+      run_coroutine(a, h);
+      ctx.actor_restarted = false;
+      continue;
+    }
+    if (a->st != actor_cell::state::alive || a->mailbox.empty()
+        || (a->async_actor && a->in_flight >= async_limit(a))) {
+      // An async actor at its limit goes on when a call ends (coroutine_ended).
       --a->drains;
       lock.unlock();
       detail::release(a);
@@ -298,6 +310,13 @@ void actor_host::drain(actor_cell* a) {
       schedule_drain_locked(a);
     auto instance = a->instance;
     ctx.actor_restarted = a->restarts_used > 0;
+    if (call.method->start && call.result->current() == detail::object_cell::state::pending) {
+      ++a->in_flight;
+      lock.unlock();
+      start_coroutine(a, std::move(call), std::move(instance));
+      ctx.actor_restarted = false;
+      continue;
+    }
     lock.unlock();
     if (call.result->current() == detail::object_cell::state::pending) {
       auto slot = log_.started(call.method->name);
@@ -321,6 +340,96 @@ void actor_host::drain(actor_cell* a) {
     detail::release(a); // the call's hold
   }
   pool.post([this, a] { drain(a); });
+}
+
+namespace {
+
+// The coroutine running on this thread's drain, for co_await (detail::current_executor).
+thread_local detail::coroutine_executor* running_executor = nullptr;
+
+} // namespace
+
+/// One coroutine call of an async actor, from its start to its end: what it
+/// needs while suspended (its arguments, which its parameters may refer to, and
+/// the instance), and where its result goes.
+class coroutine_call final : public detail::async_completion {
+ public:
+  coroutine_call(actor_host& host, actor_cell* a, detail::actor_call_request call, std::shared_ptr<void> instance,
+                 std::uint64_t slot)
+    : host_(host), a_(a), call_(std::move(call)), instance_(std::move(instance)), slot_(slot) {}
+
+  void finished(detail::value_box value) override {
+    host_.log_.finished(slot_, true);
+    host_.store_.settle(call_.result, std::move(value));
+    end();
+  }
+
+  void failed(std::exception_ptr error) override {
+    host_.log_.finished(slot_, false);
+    std::string why = "an exception that is not a std::exception";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    host_.store_.settle(call_.result, detail::failure{errc::task_failed, why, call_.method->name,
+                                                      host_.node_.to_string()});
+    end();
+  }
+
+ private:
+  void end() {
+    auto& host = host_;
+    auto* a = a_;
+    auto* result = call_.result;
+    delete this; // the arguments and the instance go
+    detail::release(result);
+    host.coroutine_ended(a);
+    detail::release(a); // the call's hold
+  }
+
+  actor_host& host_;
+  actor_cell* a_;
+  detail::actor_call_request call_;
+  std::shared_ptr<void> instance_;
+  std::uint64_t slot_;
+};
+
+std::size_t actor_host::async_limit(const actor_cell* a) {
+  // Interleaved calls of an async actor: max_concurrency, 1000 unless set.
+  return a->opts.max_concurrency > 0 ? static_cast<std::size_t>(a->opts.max_concurrency) : 1000;
+}
+
+void actor_host::start_coroutine(actor_cell* a, detail::actor_call_request call, std::shared_ptr<void> instance) {
+  auto slot = log_.started(call.method->name);
+  const auto* method = call.method;
+  auto* self = instance.get();
+  auto& args = *call.args;
+  auto* record = new coroutine_call(*this, a, std::move(call), std::move(instance), slot);
+  std::coroutine_handle<> h;
+  try {
+    working_dir_scope in_job{a->working_dir};
+    h = method->start(method->method_bytes.data(), self, args, record);
+  } catch (...) {
+    record->failed(std::current_exception());
+    return;
+  }
+  run_coroutine(a, h);
+}
+
+void actor_host::run_coroutine(actor_cell* a, std::coroutine_handle<> h) {
+  working_dir_scope in_job{a->working_dir};
+  auto* outer = std::exchange(running_executor, a);
+  h.resume();
+  running_executor = outer;
+}
+
+void actor_host::coroutine_ended(actor_cell* a) {
+  std::lock_guard<std::mutex> guard{a->mu};
+  --a->in_flight;
+  if (a->st == actor_cell::state::alive && !a->mailbox.empty())
+    schedule_drain_locked(a);
 }
 
 void actor_host::kill(actor_cell* a, bool no_restart) {
@@ -438,6 +547,19 @@ actor_host_stats actor_host::stats() const {
 } // namespace actors::runtime
 
 namespace actors::detail {
+
+coroutine_executor* current_executor() noexcept {
+  return runtime::running_executor;
+}
+
+void actor_cell::resume(std::coroutine_handle<> h) {
+  auto* h_host = host.load(std::memory_order_acquire);
+  if (!h_host)
+    return; // the node stopped: the coroutine never goes on
+  std::lock_guard<std::mutex> guard{mu};
+  ready.push_back(h);
+  h_host->schedule_drain_locked(this);
+}
 
 void retain(actor_cell* a) noexcept {
   a->refs.fetch_add(1, std::memory_order_relaxed);

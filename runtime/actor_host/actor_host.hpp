@@ -50,11 +50,17 @@ struct actor_call_request {
 /// worker pool; a threaded actor (max_concurrency > 1) runs up to that many at
 /// once on threads of its own. `refs` counts handles and queued calls; when it
 /// reaches zero the actor stops. Every other field is guarded by `mu`.
-class actor_cell {
+class actor_cell final : public coroutine_executor {
  public:
   enum class state : std::uint8_t { creating, alive, dead };
 
   actor_cell(runtime::actor_host* host, actor_id id) : host(host), id(id) {}
+  actor_cell(const actor_cell&) = delete;
+  actor_cell& operator=(const actor_cell&) = delete;
+  virtual ~actor_cell() = default;
+
+  /// A suspended coroutine call of this actor can go on: queued for its drain.
+  void resume(std::coroutine_handle<> h) override;
 
   /// Null once the host has stopped (handles may outlive the runtime).
   std::atomic<runtime::actor_host*> host;
@@ -78,6 +84,15 @@ class actor_cell {
   /// creation, kept across restarts; stopped off its own threads when the actor
   /// is forgotten or the host stops.
   std::shared_ptr<runtime::worker_pool> threads;
+  /// An async actor (its class has a coroutine method): one drain at a time runs
+  /// its calls, which interleave at co_await.
+  bool async_actor = false;
+  /// Coroutine calls started and not ended (suspended, or queued in `ready`).
+  std::size_t in_flight = 0;
+  /// Suspended coroutine calls whose awaited object or timer came: the drain
+  /// resumes them before it takes new calls, also once the actor is dead (they
+  /// hold their instance and end on their own).
+  std::deque<std::coroutine_handle<>> ready;
   int restarts_used = 0;
   /// The working directory of the job that created it (null: none); its
   /// factory and methods see it as actors::working_dir().
@@ -185,6 +200,8 @@ class actor_host {
 
  private:
   friend class actor_creation;
+  friend class detail::actor_cell;
+  friend class coroutine_call;
 
   /// A creation numbered under the cell's mutex, submitted once it is released.
   struct creation_ticket {
@@ -207,6 +224,14 @@ class actor_host {
   void die_locked(actor_cell* actor, std::unique_lock<std::mutex>& lock, std::string why);
   void schedule_drain_locked(actor_cell* actor);
   void drain(actor_cell* actor);
+  /// Starts a coroutine call on the drain's thread (it runs to its first co_await).
+  void start_coroutine(actor_cell* actor, detail::actor_call_request call, std::shared_ptr<void> instance);
+  /// Runs coroutine `h` of `actor` until it suspends or ends.
+  static void run_coroutine(actor_cell* actor, std::coroutine_handle<> h);
+  /// A coroutine call ended: one fewer in flight, and the mailbox may go on.
+  void coroutine_ended(actor_cell* actor);
+  /// How many calls an async actor interleaves at most.
+  static std::size_t async_limit(const actor_cell* actor);
   /// Where the actor's calls run: its own threads, or the node's pool.
   worker_pool& pool_of(actor_cell* actor);
 

@@ -566,6 +566,14 @@ void object_store::lru_remove(object_cell* cell) {
 
 namespace actors::detail {
 
+void when_settled(object_cell* cell, std::function<void()> then) {
+  cell->on_settled(std::move(then));
+}
+
+bool is_settled(const object_cell* cell) noexcept {
+  return cell->current() != object_cell::state::pending;
+}
+
 void object_cell::on_settled(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> guard{mu};

@@ -150,9 +150,11 @@ TEST_F(Autoscaler, LaunchesNodesForWaitingTasksAndRemovesThemWhenIdle) {
   auto text = status(*cluster);
   EXPECT_NE(text.find("Autoscaler"), std::string::npos) << text;
   EXPECT_NE(text.find("launched"), std::string::npos) << text;
-  for (const auto& i : actors::nodes())
-    if (i.alive && !i.is_driver && !i.is_head)
+  for (const auto& i : actors::nodes()) {
+    if (i.alive && !i.is_driver && !i.is_head) {
       EXPECT_LE(i.resources_total.at("CPU"), 1.0);
+    }
+  }
 
   // Idle 3 s (idle_timeout_s), then drained and stopped: back to none within 5 s more.
   refs.clear();

@@ -151,6 +151,20 @@ TEST_F(Cluster, ARemoteThreadedActorRunsMaxConcurrencyCallsAtOnce) {
   EXPECT_EQ(actors::get(a.task(&job::Overlap::most).remote()), 3);
 }
 
+TEST_F(Cluster, ARemoteAsyncActorAwaitsObjectsMadeOnOtherNodes) {
+  auto s = actors::actor(job::make_summer).node(id_of(plain_id), false).remote();
+  EXPECT_EQ(actors::get(s.task(&job::Summer::where).remote()), plain_id);
+  // Made on the head, slowly: the actor waits for them at co_await, on its node.
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (std::int64_t i = 1; i <= 20; ++i)
+    refs.push_back(actors::task(job::slow_square).node(id_of(head_id), false).remote(i, 50));
+  auto sum = s.task(&job::Summer::add_all).remote(refs);
+  // While that call waits, others of the same actor run.
+  EXPECT_EQ(actors::get(s.task(&job::Summer::add_one).remote(actors::put(std::int64_t{1000})), 10s), 1000);
+  EXPECT_EQ(actors::get(sum, 30s), 1000 + 2870);
+  EXPECT_EQ(actors::get(s.task(&job::Summer::total).remote()), 3870);
+}
+
 TEST_F(Cluster, ActorHandlePassedToARemoteTaskReachesTheActor) {
   auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{5});
   auto handles = std::vector<actors::actor_handle<job::Counter>>{c};

@@ -131,9 +131,33 @@ std::unique_ptr<Overlap> make_overlap() {
   return std::make_unique<Overlap>();
 }
 
+actors::async<std::int64_t> Summer::add_all(std::vector<actors::object_ref<std::int64_t>> refs) {
+  for (auto v : co_await actors::when_all(std::move(refs)))
+    total_ += v;
+  co_return total_;
+}
+
+actors::async<std::int64_t> Summer::add_one(actors::object_ref<std::int64_t> ref) {
+  total_ += co_await ref;
+  co_return total_;
+}
+
+std::int64_t Summer::total() const {
+  return total_;
+}
+
+std::string Summer::where() const {
+  return where_am_i(0);
+}
+
+Summer make_summer() {
+  return {};
+}
+
 } // namespace job
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
-              allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where);
+              allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
+              &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where);

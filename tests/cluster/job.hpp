@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <actors/async.hpp>
 #include <actors/object_ref.hpp>
 
 namespace job {
@@ -68,6 +69,21 @@ class Overlap {
 };
 
 std::unique_ptr<Overlap> make_overlap();
+
+/// An async actor (coroutine methods): sums objects made on other nodes as they
+/// come, holding no thread while it waits.
+class Summer {
+ public:
+  actors::async<std::int64_t> add_all(std::vector<actors::object_ref<std::int64_t>> refs);
+  actors::async<std::int64_t> add_one(actors::object_ref<std::int64_t> ref);
+  std::int64_t total() const;
+  std::string where() const;
+
+ private:
+  std::int64_t total_ = 0;
+};
+
+Summer make_summer();
 
 /// Keeps references to objects and reads them later.
 class Keeper {

@@ -51,7 +51,7 @@ void wire_seeds() {
   view.version = 7;
   view.nodes = {rec, rec};
   write_picked("wire", "cluster_view", 1, wire::pack(view));
-  wire::node_report rep{rec.id, rec.total, rec.available, 3};
+  wire::node_report rep{rec.id, rec.total, rec.available, 3, {{{{"CPU", 1}}, 2}}, 1, 4};
   write_picked("wire", "node_report", 2, wire::pack(rep));
   wire::bundle_request bundle{9, "pg1", 1, {{"CPU", 1}}};
   write_picked("wire", "bundle_request", 3, wire::pack(bundle));

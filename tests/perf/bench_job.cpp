@@ -141,6 +141,15 @@ Sleeper make_sleeper() {
   return {};
 }
 
+actors::async<i64> Napper::nap(i64 ms) {
+  co_await actors::sleep_for(std::chrono::milliseconds(ms));
+  co_return ms;
+}
+
+Napper make_napper() {
+  return {};
+}
+
 i64 sleep_ms(i64 ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -321,7 +330,7 @@ column partition_stats(const column& part) {
 
 using namespace benchjob;
 ACTORS_REMOTE(square, inc, add, make_counter, &Counter::incr, echo_bytes, put_small_objects, wait_for_file,
-              sleep_ms, trim_memory, make_sleeper, &Sleeper::nap,
+              sleep_ms, trim_memory, make_sleeper, &Sleeper::nap, make_napper, &Napper::nap,
               map_filter_sum, gen_partition, groupby_partial, sample_keys, range_split, hash_split,
               take_bucket, merge_sort16, concat16, partition_stats);
 

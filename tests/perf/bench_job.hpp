@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <actors/async.hpp>
 #include <actors/object_ref.hpp>
 
 #include <actors/dataset.hpp>
@@ -42,6 +43,13 @@ class Sleeper {
   i64 nap(i64 ms);
 };
 Sleeper make_sleeper();
+
+/// An async actor whose calls sleep at co_await, holding no thread.
+class Napper {
+ public:
+  actors::async<i64> nap(i64 ms);
+};
+Napper make_napper();
 
 /// a + b.
 i64 add(i64 a, i64 b);

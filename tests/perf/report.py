@@ -104,6 +104,7 @@ TARGETS = [
     ("get_gigabytes", None, ">=", 3.0, "cluster 256 MiB node to driver, one host ≥ 3 GB/s"),
     ("get_span_same_host", None, "<=", 1.0, "get_span of a 256 MiB same-host value ≤ 1 ms"),
     ("threaded_actor", None, "<=", 300, "cluster threaded actor, max_concurrency(4): 4 calls of 200 ms ≤ 300 ms"),
+    ("async_actor", None, "<=", 500, "cluster async actor: 10,000 calls sleeping 50 ms at co_await ≤ 500 ms"),
     ("tasks_flood", "declared_dead", "<=", 0, "5,000,000 tiny tasks from one driver: no process declared dead"),
     ("data_map_reduce", None, ">=", 200e6, "cluster data_map_reduce ≥ 200 M elements/s"),
     ("embedded_data_map_reduce", None, ">=", 200e6, "embedded data_map_reduce ≥ 200 M elements/s"),

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -94,9 +95,61 @@ std::unique_ptr<Overlap> make_overlap() {
   return std::make_unique<Overlap>();
 }
 
+int fail_after(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  throw std::runtime_error("the awaited task failed on purpose");
+}
+
+/// An async actor: coroutine methods that wait without a thread, and a plain one.
+class Waiter {
+ public:
+  actors::async<int> add_when_ready(actors::object_ref<int> ref) {
+    ++inside_;
+    most_ = std::max(most_, inside_);
+    int v = co_await ref;
+    --inside_;
+    total_ += v;
+    co_return total_;
+  }
+  actors::async<int> nap_and_count(int ms) {
+    ++inside_;
+    most_ = std::max(most_, inside_);
+    co_await actors::sleep_for(std::chrono::milliseconds(ms));
+    --inside_;
+    co_return ++count_;
+  }
+  actors::async<int> sum_all(std::vector<actors::object_ref<int>> refs) {
+    int sum = 0;
+    for (int v : co_await actors::when_all(std::move(refs)))
+      sum += v;
+    co_return sum;
+  }
+  actors::async<void> nothing() {
+    co_await actors::sleep_for(std::chrono::milliseconds(1));
+  }
+  int total() const {
+    return total_;
+  }
+  int most() const {
+    return most_;
+  }
+
+ private:
+  // No locks: calls interleave only at co_await, on one thread at a time.
+  int total_ = 0;
+  int count_ = 0;
+  int inside_ = 0;
+  int most_ = 0;
+};
+
+Waiter make_waiter() {
+  return {};
+}
+
 ACTORS_REMOTE(make_counter, make_counter_ptr, make_broken, &Counter::add, &Counter::value,
               &Counter::fail, &Counter::restarted, add_through, spawn_from_task, hold_cpu, make_overlap,
-              &Overlap::stay, &Overlap::most);
+              &Overlap::stay, &Overlap::most, fail_after, make_waiter, &Waiter::add_when_ready,
+              &Waiter::nap_and_count, &Waiter::sum_all, &Waiter::nothing, &Waiter::total, &Waiter::most);
 
 class Actors : public actors::test::runtime_test {};
 
@@ -142,6 +195,65 @@ TEST_F(Actors, AThreadedActorRestartsAndGoesWithItsLastHandle) {
   actors::get(calls);
   EXPECT_EQ(actors::get(a.task(&Overlap::most).remote()), 3) << "the rebuilt instance runs on the same threads";
   a = {};
+}
+
+TEST_F(Actors, ACoroutineMethodWaitsForARefWhileOtherCallsRun) {
+  auto w = actors::actor(make_waiter).remote();
+  auto slow = actors::task(hold_cpu).remote(300);
+  auto first = w.task(&Waiter::add_when_ready).remote(slow);
+  // The first call waits at co_await: the actor takes the next calls meanwhile.
+  auto quick = w.task(&Waiter::add_when_ready).remote(actors::put(5));
+  EXPECT_EQ(actors::get(quick, 5s), 5);
+  EXPECT_EQ(actors::wait(std::vector<actors::object_ref<int>>{first}, 1, 0ms).ready.size(), 0u)
+    << "the first call had to wait for its task";
+  EXPECT_EQ(actors::get(first, 10s), 305);
+  EXPECT_EQ(actors::get(w.task(&Waiter::total).remote()), 305);
+}
+
+TEST_F(Actors, AThousandSleepingCallsOfAnAsyncActorHoldNoThread) {
+  auto w = actors::actor(make_waiter).remote();
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<actors::object_ref<int>> calls;
+  for (int i = 0; i < 1000; ++i)
+    calls.push_back(w.task(&Waiter::nap_and_count).remote(300));
+  auto counts = actors::get(calls);
+  auto took = std::chrono::steady_clock::now() - t0;
+  std::sort(counts.begin(), counts.end());
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(counts[static_cast<std::size_t>(i)], i + 1) << "a count was lost or repeated";
+  EXPECT_EQ(actors::get(w.task(&Waiter::most).remote()), 1000) << "all were asleep at once";
+  // One at a time, or a thread each on two CPUs, would take 300 s or 150 s.
+  EXPECT_LT(took, 10s);
+}
+
+TEST_F(Actors, MaxConcurrencyCapsTheCallsAnAsyncActorInterleaves) {
+  auto w = actors::actor(make_waiter).max_concurrency(3).remote();
+  std::vector<actors::object_ref<int>> calls;
+  for (int i = 0; i < 12; ++i)
+    calls.push_back(w.task(&Waiter::nap_and_count).remote(20));
+  actors::get(calls);
+  EXPECT_EQ(actors::get(w.task(&Waiter::most).remote()), 3);
+}
+
+TEST_F(Actors, CoAwaitOfAFailedRefThrowsInTheCoroutine) {
+  auto w = actors::actor(make_waiter).remote();
+  auto bad = actors::task(fail_after).remote(10);
+  try {
+    actors::get(w.task(&Waiter::add_when_ready).remote(bad), 10s);
+    FAIL() << "the call did not fail";
+  } catch (const actors::task_error& e) {
+    EXPECT_NE(std::string(e.what()).find("failed on purpose"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(actors::get(w.task(&Waiter::add_when_ready).remote(actors::put(2)), 5s), 2) << "the actor goes on";
+}
+
+TEST_F(Actors, WhenAllGivesEveryValueAndVoidCoroutinesEnd) {
+  auto w = actors::actor(make_waiter).remote();
+  std::vector<actors::object_ref<int>> refs;
+  for (int i = 1; i <= 10; ++i)
+    refs.push_back(actors::task(hold_cpu).remote(i));
+  EXPECT_EQ(actors::get(w.task(&Waiter::sum_all).remote(refs), 10s), 55);
+  EXPECT_NO_THROW(actors::get(w.task(&Waiter::nothing).remote(), 5s));
 }
 
 TEST_F(Actors, KeepStateAcrossCalls) {

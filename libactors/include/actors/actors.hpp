@@ -4,6 +4,7 @@
 /// lifetime. See docs/getting-started.md.
 
 #include "actors/actor.hpp"
+#include "actors/async.hpp"
 #include "actors/errors.hpp"
 #include "actors/ids.hpp"
 #include "actors/init.hpp"

@@ -19,7 +19,22 @@
 #include <utility>
 #include <vector>
 
+namespace actors {
+template <class T>
+class async;
+} // namespace actors
+
 namespace actors::detail {
+
+/// Whether R is actors::async<T> (a coroutine's return type).
+template <class R>
+struct is_async : std::false_type {};
+template <class T>
+struct is_async<actors::async<T>> : std::true_type {};
+
+/// The entry of a coroutine method; defined in actors/async.hpp.
+template <class C, class R, class M, class... Ps>
+struct coroutine_method_traits;
 
 template <class T>
 struct is_unique_ptr : std::false_type {};
@@ -102,6 +117,21 @@ std::string method_key(M m) {
   return key;
 }
 
+/// What every method entry holds: name, class, type, the member pointer's bytes,
+/// the decoder of its arguments and how to run it.
+template <class C, class M, class Args>
+method_entry method_entry_for(std::string name, M m, value_box (*invoke)(const void*, void*, args_holder&)) {
+  method_entry e;
+  e.name = std::move(name);
+  e.invoke = invoke;
+  e.decode_args = &Args::decode;
+  e.actor_class = typeid(C).name();
+  e.signature = typeid(M).name();
+  e.method_bytes.assign(sizeof(M), '\0');
+  std::memcpy(e.method_bytes.data(), &m, sizeof(M));
+  return e;
+}
+
 template <class C, class R, class M, class... Ps>
 struct method_traits {
   using args = call_args<Ps...>;
@@ -116,33 +146,36 @@ struct method_traits {
   }
 
   static method_entry entry(std::string name, M m) {
-    method_entry e;
-    e.name = std::move(name);
-    e.invoke = &invoke;
-    e.decode_args = &args::decode;
-    e.actor_class = typeid(C).name();
-    e.signature = typeid(M).name();
-    e.method_bytes.assign(sizeof(M), '\0');
-    std::memcpy(e.method_bytes.data(), &m, sizeof(M));
-    return e;
+    return method_entry_for<C, M, args>(std::move(name), m, &invoke);
   }
 };
 
 template <class R, class... Ps>
 void register_one(std::string name, R (*f)(Ps...)) {
+  static_assert(!is_async<std::remove_cvref_t<R>>::value,
+                "a function returning actors::async<T> cannot be a task yet: coroutines run as methods of an "
+                "actor (see docs/guide/actors.md, coroutine methods)");
   register_function(function_traits<R, Ps...>::entry(std::move(name), f));
+}
+
+template <class C, class R, class M, class... Ps>
+method_entry method_entry_of(std::string name, M m) {
+  if constexpr (is_async<std::remove_cvref_t<R>>::value)
+    return coroutine_method_traits<C, std::remove_cvref_t<R>, M, Ps...>::entry(std::move(name), m);
+  else
+    return method_traits<C, R, M, Ps...>::entry(std::move(name), m);
 }
 
 template <class R, class C, class... Ps>
 void register_one(std::string name, R (C::*m)(Ps...)) {
   using M = R (C::*)(Ps...);
-  register_method(method_traits<C, R, M, Ps...>::entry(std::move(name), m), method_key(m));
+  register_method(method_entry_of<C, R, M, Ps...>(std::move(name), m), method_key(m));
 }
 
 template <class R, class C, class... Ps>
 void register_one(std::string name, R (C::*m)(Ps...) const) {
   using M = R (C::*)(Ps...) const;
-  register_method(method_traits<const C, R, M, Ps...>::entry(std::move(name), m), method_key(m));
+  register_method(method_entry_of<const C, R, M, Ps...>(std::move(name), m), method_key(m));
 }
 
 /// Splits the macro's stringified argument list into clean names

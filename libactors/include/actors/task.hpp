@@ -17,9 +17,26 @@
 
 namespace actors {
 
-/// What a call returns as a future: object_ref<R>, or object_ref<void> for void.
+namespace detail {
+/// What a call of a function or method returning R gives: R, or T for a
+/// coroutine returning actors::async<T>.
 template <class R>
-using result_ref = object_ref<std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>>;
+struct call_value {
+  using type = R;
+};
+template <class T>
+struct call_value<actors::async<T>> {
+  using type = T;
+};
+template <class R>
+using call_value_t = typename call_value<std::remove_cvref_t<R>>::type;
+} // namespace detail
+
+/// What a call returns as a future: object_ref<R>, or object_ref<void> for void
+/// (object_ref<T> for a coroutine method returning async<T>).
+template <class R>
+using result_ref = object_ref<std::conditional_t<std::is_void_v<detail::call_value_t<R>>, void,
+                                                 std::remove_cvref_t<detail::call_value_t<R>>>>;
 
 /// Builds one remote call of a registered function. Options go before `remote`:
 ///

@@ -11,7 +11,10 @@
 #include "actors/serialization.hpp"
 
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -86,10 +89,43 @@ struct function_entry {
   const char* signature;
 };
 
+/// What a coroutine method call reports to when it ends (runtime side).
+class async_completion {
+ public:
+  virtual void finished(value_box value) = 0;
+  virtual void failed(std::exception_ptr error) = 0;
+
+ protected:
+  ~async_completion() = default;
+};
+
+/// Resumes the coroutines of one async actor, one at a time.
+class coroutine_executor {
+ public:
+  /// Queues `h` to be resumed on the actor's thread; callable from any thread.
+  virtual void resume(std::coroutine_handle<> h) = 0;
+
+ protected:
+  ~coroutine_executor() = default;
+};
+
+/// The executor of the coroutine running on this thread (null outside one).
+coroutine_executor* current_executor() noexcept;
+/// Calls `then` once the object is settled (at once if it is), on any thread.
+void when_settled(object_cell* cell, std::function<void()> then);
+/// True once the object holds its value or its failure.
+bool is_settled(const object_cell* cell) noexcept;
+/// Calls `then` on a timer thread once `delay` has passed.
+void after(std::chrono::nanoseconds delay, std::function<void()> then);
+
 /// A registered member function of an actor class.
 struct method_entry {
   std::string name;
   value_box (*invoke)(const void* method, void* self, args_holder& args);
+  /// A coroutine method (returns actors::async<T>): makes the coroutine, which
+  /// reports to `done` when it ends, and returns it unstarted; null otherwise.
+  std::coroutine_handle<> (*start)(const void* method, void* self, args_holder& args,
+                                   async_completion* done) = nullptr;
   args_ptr (*decode_args)(const std::string& bytes);
   const char* actor_class;
   /// Bytes of the member pointer, kept alive for `invoke`.
@@ -100,6 +136,9 @@ struct method_entry {
 
 void register_function(function_entry entry);
 void register_method(method_entry entry, const std::string& key);
+/// True if class `class_name` (mangled) has a registered coroutine method: its
+/// actors are async actors.
+bool is_async_class(const char* class_name);
 
 /// The entry for a function pointer; throws not_registered_error naming it.
 const function_entry& function_of(const void* fn, const char* signature);
@@ -212,9 +251,10 @@ struct actor_options {
   double num_cpus = 0;
   resource_list resources;
   placement_options placement;
-  /// Calls that may run at once, each on a thread of the actor's own (1: one at a
-  /// time, in order per caller).
-  int max_concurrency = 1;
+  /// Calls that may run at once (0: unset). A threaded actor (more than 1) runs
+  /// them on threads of its own; an async actor interleaves that many (1000
+  /// unset) on one thread at a time.
+  int max_concurrency = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
