@@ -256,6 +256,22 @@ TEST_F(Actors, WhenAllGivesEveryValueAndVoidCoroutinesEnd) {
   EXPECT_NO_THROW(actors::get(w.task(&Waiter::nothing).remote(), 5s));
 }
 
+TEST_F(Actors, WhenAllHoldsNoThreadUntilTheLastRefIsReady) {
+  auto w = actors::actor(make_waiter).remote();
+  auto timer = actors::actor(make_waiter).remote();
+  ASSERT_EQ(actors::get(w.task(&Waiter::total).remote()), 0);
+  // Made by another async actor's sleeps: ready after 50 ms and 1500 ms, holding
+  // no pool thread meanwhile.
+  std::vector<actors::object_ref<int>> refs{timer.task(&Waiter::nap_and_count).remote(50),
+                                            timer.task(&Waiter::nap_and_count).remote(1500)};
+  auto sum = w.task(&Waiter::sum_all).remote(refs);
+  // The first ref is ready by now; the call still waits for the second, without
+  // the actor's thread: another call runs at once.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(actors::get(w.task(&Waiter::add_when_ready).remote(actors::put(1)), 700ms), 1);
+  EXPECT_EQ(actors::get(sum, 10s), 3);
+}
+
 TEST_F(Actors, KeepStateAcrossCalls) {
   auto c = actors::actor(make_counter).remote(10);
   EXPECT_EQ(actors::get(c.task(&Counter::add).remote(5)), 15);

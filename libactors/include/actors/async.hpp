@@ -28,9 +28,11 @@
 #include "actors/serialization.hpp"
 #include "actors/task.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstring>
+#include <memory>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -160,17 +162,28 @@ struct sleep_awaiter {
 template <class U>
 struct all_awaiter {
   std::vector<object_ref<U>> refs;
-  std::size_t next = 0;
 
-  bool await_ready() noexcept {
-    while (next < refs.size() && detail::is_settled(refs[next].cell()))
-      ++next;
-    return next == refs.size();
+  bool await_ready() const noexcept {
+    for (const auto& r : refs)
+      if (!detail::is_settled(r.cell()))
+        return false;
+    return true;
   }
   void await_suspend(std::coroutine_handle<> h) {
     auto& ex = executor_here("co_await actors::when_all");
-    // Resumed when the first unsettled one settles; await_ready is asked again.
-    detail::when_settled(refs[next].cell(), [&ex, h] { ex.resume(h); });
+    // Resumed once, by whichever settles last. The count starts at one for this
+    // registration, so that refs settling meanwhile cannot resume it early.
+    auto left = std::make_shared<std::atomic<std::size_t>>(1);
+    auto one_settled = [left, &ex, h] {
+      if (left->fetch_sub(1, std::memory_order_acq_rel) == 1)
+        ex.resume(h);
+    };
+    for (const auto& r : refs)
+      if (!detail::is_settled(r.cell())) {
+        left->fetch_add(1, std::memory_order_relaxed);
+        detail::when_settled(r.cell(), one_settled);
+      }
+    one_settled();
   }
   std::vector<U> await_resume() const {
     return actors::get(refs);
