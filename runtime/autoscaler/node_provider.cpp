@@ -70,9 +70,17 @@ std::string exit_text(int status) {
 /// command line names the launch): a process a previous head started, whose id
 /// may have been reused since.
 bool runs_launch(pid_t pid, const std::string& launch_id) {
+  if (launch_id.empty())
+    return false;
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return !launch_id.empty() && cmdline.find(launch_id) != std::string::npos;
+  // One argument equal to the id (--launch-id ID) or ending in =ID
+  // (--actors-launch-id=ID): launch x-1 must not match x-12.
+  const auto tail = "=" + launch_id;
+  for (std::string arg; std::getline(in, arg, '\0');)
+    if (arg == launch_id
+        || (arg.size() > tail.size() && arg.compare(arg.size() - tail.size(), tail.size(), tail) == 0))
+      return true;
+  return false;
 }
 
 /// Starts `argv` with stdin from /dev/null and stdout and stderr appended to
