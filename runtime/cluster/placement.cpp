@@ -90,6 +90,7 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
   std::size_t left = bundles.size();
   auto put = [&](std::size_t bundle, bundle_room& room) {
     room.free.subtract(bundles[bundle]);
+    room.total.subtract(bundles[bundle]);
     out[bundle] = room.id;
     placed[bundle] = true;
     --left;
@@ -132,14 +133,28 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
           put(b, nodes[pick]);
     }
   }
-  // What no node has room for now waits on a node that can ever hold it.
-  for (std::size_t b = 0; b < bundles.size() && !room_only; ++b)
-    if (!placed[b])
-      for (auto& room : nodes)
-        if (room.total.fits(bundles[b])) {
-          put(b, room);
-          break;
-        }
+  // What no node has room for now waits on a node that can hold it together with
+  // the group's bundles already put there (`total` has lost those); SPREAD first
+  // tries nodes holding none of them. A bundle queued behind its own group's on a
+  // node too small for both would wait forever.
+  if (room_only)
+    return out;
+  std::vector<bool> holds(nodes.size(), false);
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    holds[i] = nodes[i].holds_group || std::find(out.begin(), out.end(), nodes[i].id) != out.end();
+  for (std::size_t b = 0; b < bundles.size(); ++b) {
+    if (placed[b])
+      continue;
+    std::size_t pick = nodes.size();
+    for (int pass = strategy == scheduling_strategy::spread ? 0 : 1; pass < 2 && pick == nodes.size(); ++pass)
+      for (std::size_t i = 0; i < nodes.size() && pick == nodes.size(); ++i)
+        if ((pass == 1 || !holds[i]) && nodes[i].total.fits(bundles[b]))
+          pick = i;
+    if (pick < nodes.size()) {
+      holds[pick] = true;
+      put(b, nodes[pick]);
+    }
+  }
   return out;
 }
 

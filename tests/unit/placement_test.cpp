@@ -224,6 +224,29 @@ TEST(PlacementGroups, BundleWithNoFreeRoomWaitsOnANodeThatCanHoldIt) {
   EXPECT_EQ(out[0], b);
 }
 
+TEST(PlacementGroups, SpreadQueuesABundleWithNoRoomNowAwayFromTheGroupsOthers) {
+  // c is busy at its last report; b is free. Queued behind bundle 0 on b (1 CPU
+  // in all), bundle 1 would wait forever: it waits on c, which frees up.
+  std::vector<bundle_room> nodes{{b, cpus(1), cpus(1)}, {c, cpus(0), cpus(1)}};
+  auto out = actors::runtime::place_bundles(nodes, bundles({1, 1}), actors::spread);
+  EXPECT_EQ(out[0], b);
+  EXPECT_EQ(out[1], c);
+}
+
+TEST(PlacementGroups, ABundleIsNeverQueuedOnANodeTooSmallForItAndTheGroupsOthersThere) {
+  std::vector<bundle_room> nodes{{b, cpus(1), cpus(1)}};
+  for (auto strategy : {actors::pack, actors::spread}) {
+    auto out = actors::runtime::place_bundles(nodes, bundles({1, 1}), strategy);
+    EXPECT_EQ(out[0], b);
+    EXPECT_FALSE(out[1].value) << "queued on b behind bundle 0, which holds b's only CPU";
+  }
+  // With 2 CPUs in all and none free, both wait there.
+  std::vector<bundle_room> two{{b, cpus(0), cpus(2)}};
+  auto out = actors::runtime::place_bundles(two, bundles({1, 1}), actors::spread);
+  EXPECT_EQ(out[0], b);
+  EXPECT_EQ(out[1], b);
+}
+
 TEST(PlacementGroups, WithRoomOnlyABundleWithNoFreeRoomNowIsUnplaced) {
   // Bundles that waited for a node are placed again as nodes join: only where
   // there is room, so that the second one waits for the next node.
