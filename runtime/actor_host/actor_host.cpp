@@ -1,5 +1,6 @@
 #include "runtime/actor_host/actor_host.hpp"
 
+#include "runtime/common/coroutine_scope.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/scheduler/dependencies.hpp"
 
@@ -342,13 +343,6 @@ void actor_host::drain(actor_cell* a) {
   pool.post([this, a] { drain(a); });
 }
 
-namespace {
-
-// The coroutine running on this thread's drain, for co_await (detail::current_executor).
-thread_local detail::coroutine_executor* running_executor = nullptr;
-
-} // namespace
-
 /// One coroutine call of an async actor, from its start to its end: what it
 /// needs while suspended (its arguments, which its parameters may refer to, and
 /// the instance), and where its result goes.
@@ -420,9 +414,8 @@ void actor_host::start_coroutine(actor_cell* a, detail::actor_call_request call,
 
 void actor_host::run_coroutine(actor_cell* a, std::coroutine_handle<> h) {
   working_dir_scope in_job{a->working_dir};
-  auto* outer = std::exchange(running_executor, a);
+  coroutine_scope on_actor{a};
   h.resume();
-  running_executor = outer;
 }
 
 void actor_host::coroutine_ended(actor_cell* a) {
@@ -547,10 +540,6 @@ actor_host_stats actor_host::stats() const {
 } // namespace actors::runtime
 
 namespace actors::detail {
-
-coroutine_executor* current_executor() noexcept {
-  return runtime::running_executor;
-}
 
 void actor_cell::resume(std::coroutine_handle<> h) {
   auto* h_host = host.load(std::memory_order_acquire);

@@ -1,5 +1,6 @@
 #include "runtime/scheduler/local_tasks.hpp"
 
+#include "runtime/common/coroutine_scope.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/task_memory.hpp"
 #include "runtime/scheduler/dependencies.hpp"
@@ -14,56 +15,62 @@ namespace actors::runtime {
 
 namespace {
 
-/// One call of a registered function, placed by the scheduler.
-class task_item final : public work_item {
- public:
-  task_item(object_store& store, scheduler& sched, task_log& tlog, node_id node, const detail::function_entry& fn, detail::args_ptr args,
-            detail::task_options opts, detail::object_cell* result, int attempt,
-            std::shared_ptr<const std::string> working_dir, std::function<void()> on_give_back = {})
-    : work_item(resource_set::from(opts.num_cpus, opts.resources)),
-      store_(store),
-      sched_(sched),
-      log_(tlog),
-      node_(node),
-      fn_(fn),
-      args_(std::move(args)),
-      opts_(std::move(opts)),
-      result_(result),
-      attempt_(attempt),
-      working_dir_(std::move(working_dir)),
-      on_give_back_(std::move(on_give_back)),
-      queued_us_(task_log::clock_us()) {}
+/// What one run of a task needs, from its start to its end, and how it ends:
+/// shared by a plain task (one call on a pool thread) and a coroutine task (which
+/// may suspend and go on later).
+struct task_run {
+  task_run(object_store& store, scheduler& sched, task_log& tlog, node_id node, const detail::function_entry& fn,
+           detail::args_ptr args, detail::task_options opts, detail::object_cell* result, int attempt,
+           std::shared_ptr<const std::string> working_dir, std::int64_t queued_us)
+    : store(store), sched(sched), tlog(tlog), node(node), fn(fn), args(std::move(args)), opts(std::move(opts)),
+      result(result), attempt(attempt), working_dir(std::move(working_dir)), queued_us(queued_us) {}
 
-  ~task_item() override {
-    if (result_)
-      detail::release(result_);
+  /// Takes the result's reference over.
+  task_run(task_run&& o) noexcept
+    : task_run(o.store, o.sched, o.tlog, o.node, o.fn, std::move(o.args), std::move(o.opts),
+               std::exchange(o.result, nullptr), o.attempt, std::move(o.working_dir), o.queued_us) {}
+
+  ~task_run() {
+    if (result)
+      detail::release(result);
   }
 
-  const detail::args_holder& args() const {
-    return *args_;
+  object_store& store;
+  scheduler& sched;
+  task_log& tlog;
+  node_id node;
+  const detail::function_entry& fn;
+  detail::args_ptr args;
+  detail::task_options opts;
+  detail::object_cell* result;
+  int attempt;
+  std::shared_ptr<const std::string> working_dir;
+  std::int64_t queued_us;
+
+  std::string label() const {
+    return opts.name.empty() ? fn.name : opts.name;
   }
 
-  void run() override {
-    if (result_->current() != detail::object_cell::state::pending)
-      return; // cancelled before it started
-    auto slot = log_.started(label());
-    const auto memory_limit = task_memory_limit_for(opts_.memory_bytes);
+  std::string describe() const {
+    return "task '" + label() + "'";
+  }
+
+  void succeeded(std::uint64_t slot, detail::value_box value) {
+    store.settle(result, std::move(value));
+    // A result the full store refused leaves the cell failed (object_store_full).
+    const bool refused = result->current() == detail::object_cell::state::failed
+                         && result->why->code == errc::object_store_full;
+    tlog.finished(slot, !refused, queued_us);
+  }
+
+  /// The task threw `error`: settles its result with the failure, or runs it
+  /// again (retry_exceptions).
+  void failed(std::uint64_t slot, std::exception_ptr error) {
+    tlog.finished(slot, false, queued_us);
     try {
-      detail::value_box result;
-      {
-        task_memory_budget budget{memory_limit};
-        working_dir_scope in_job{working_dir_};
-        result = fn_.invoke(fn_.fn, *args_);
-      }
-      store_.settle(result_, std::move(result));
-      // A result the full store refused leaves the cell failed (object_store_full).
-      const bool refused = result_->current() == detail::object_cell::state::failed
-                           && result_->why->code == errc::object_store_full;
-      log_.finished(slot, !refused, queued_us_);
-      return;
+      std::rethrow_exception(error);
     } catch (const task_memory_exceeded& e) {
-      log_.finished(slot, false, queued_us_);
-      auto what = "task '" + label() + "' on node " + node_.to_string() + " asked for " + std::to_string(e.requested)
+      auto what = "task '" + label() + "' on node " + node.to_string() + " asked for " + std::to_string(e.requested)
                   + " more bytes while holding " + std::to_string(e.in_use) + ", past its memory limit of "
                   + std::to_string(e.limit) + " bytes: raise the node's --task-memory-limit"
                   + " (or the task's .memory(bytes)), or make the task use less memory";
@@ -71,78 +78,164 @@ class task_item final : public work_item {
       fail_or_retry(what);
     } catch (const object_store_full_error& e) {
       // A put inside the task met a full store: the same error reaches the caller.
-      log_.finished(slot, false, queued_us_);
-      store_.settle(result_, detail::failure{errc::object_store_full,
-                                             "task '" + label() + "' on node " + node_.to_string()
-                                               + " could not store a value: " + e.what(),
-                                             {}, {}});
+      store.settle(result, detail::failure{errc::object_store_full,
+                                           "task '" + label() + "' on node " + node.to_string()
+                                             + " could not store a value: " + e.what(),
+                                           {}, {}});
     } catch (const object_lost_error& e) {
       // A system failure, not the function's: an object it needed (usually an
       // argument held by a node that died) is gone. The owner may make it again
       // and re-run the task (max_retries).
-      log_.finished(slot, false, queued_us_);
-      store_.settle(result_, detail::failure{errc::object_lost,
-                                             "task '" + label() + "' on node " + node_.to_string()
-                                               + " lost an object it needed: " + e.what(),
-                                             {}, {}});
+      store.settle(result, detail::failure{errc::object_lost,
+                                           "task '" + label() + "' on node " + node.to_string()
+                                             + " lost an object it needed: " + e.what(),
+                                           {}, {}});
     } catch (const std::exception& e) {
-      log_.finished(slot, false, queued_us_);
       fail_or_retry(e.what());
     } catch (...) {
-      log_.finished(slot, false, queued_us_);
       fail_or_retry("an exception that is not a std::exception");
     }
   }
 
+  void fail_or_retry(const std::string& what);
+};
+
+/// One call of a registered function, placed by the scheduler.
+class task_item final : public work_item {
+ public:
+  task_item(task_run run, std::function<void()> on_give_back = {})
+    : work_item(resource_set::from(run.opts.num_cpus, run.opts.resources)),
+      run_(std::move(run)),
+      on_give_back_(std::move(on_give_back)) {}
+
+  const detail::args_holder& args() const {
+    return *run_.args;
+  }
+
+  void run() override;
+
   void abandon(const std::string& reason) override {
-    store_.settle(result_, detail::failure{errc::object_lost, reason, {}, {}});
+    run_.store.settle(run_.result, detail::failure{errc::object_lost, reason, {}, {}});
   }
 
   std::string describe() const override {
-    return "task '" + label() + "'";
+    return run_.describe();
+  }
+
+  // A coroutine task that started keeps its demand until it ends.
+  bool releases_on_return() const override {
+    return !coroutine_started_;
   }
 
   // Only a first run may go back: a retry after an exception stays here.
   bool can_give_back() const override {
-    return on_give_back_ && attempt_ == 0 && result_->current() == detail::object_cell::state::pending;
+    return on_give_back_ && run_.attempt == 0 && run_.result->current() == detail::object_cell::state::pending;
   }
 
   void give_back() override {
     on_give_back_();
-    store_.settle(result_, detail::failure{errc::cancelled, "given back to its owner", {}, {}});
+    run_.store.settle(run_.result, detail::failure{errc::cancelled, "given back to its owner", {}, {}});
   }
 
  private:
-  std::string label() const {
-    return opts_.name.empty() ? fn_.name : opts_.name;
-  }
+  task_run run_;
+  std::function<void()> on_give_back_;
+  bool coroutine_started_ = false;
+};
 
-  void fail_or_retry(const std::string& what) {
-    if (opts_.retry_exceptions && attempt_ < opts_.max_retries) {
-      log_.note_retried();
-      log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt_ + 1, " of ",
-          opts_.max_retries);
-      auto retry = std::make_unique<task_item>(store_, sched_, log_, node_, fn_, std::move(args_), opts_,
-                                               std::exchange(result_, nullptr), attempt_ + 1, working_dir_);
-      sched_.submit(std::move(retry));
+/// A coroutine task (its function returns actors::async<T>) from its start to
+/// its end. It keeps the task's demand, its arguments (which the coroutine's
+/// parameters may refer to) and its result while suspended; a `co_await` that
+/// suspends gives the pool thread back, and the coroutine goes on on the pool
+/// when what it waits for is ready.
+class coroutine_task final : public detail::async_completion, public detail::coroutine_executor {
+ public:
+  coroutine_task(task_run run, resource_set demand, std::uint64_t slot)
+    : run_(std::move(run)), demand_(std::move(demand)), slot_(slot), gate_(run_.sched.gate()) {}
+
+  /// Makes the coroutine and runs it to its first suspension (or its end).
+  void start() {
+    std::coroutine_handle<> h;
+    try {
+      working_dir_scope in_job{run_.working_dir};
+      h = run_.fn.start(run_.fn.fn, *run_.args, this);
+    } catch (...) {
+      failed(std::current_exception());
       return;
     }
-    store_.settle(result_, detail::failure{errc::task_failed, what, label(), node_.to_string()});
+    go_on(h);
   }
 
-  object_store& store_;
-  scheduler& sched_;
-  task_log& log_;
-  const node_id node_;
-  const detail::function_entry& fn_;
-  detail::args_ptr args_;
-  detail::task_options opts_;
-  detail::object_cell* result_;
-  int attempt_;
-  std::shared_ptr<const std::string> working_dir_;
-  std::function<void()> on_give_back_;
-  std::int64_t queued_us_;
+  void resume(std::coroutine_handle<> h) override {
+    // Dropped with the node: its scheduler, store and pool are going.
+    gate_->post(demand_.cpu, [this, h] { go_on(h); });
+  }
+
+  void finished(detail::value_box value) override {
+    run_.succeeded(slot_, std::move(value));
+    end();
+  }
+
+  void failed(std::exception_ptr error) override {
+    run_.failed(slot_, error);
+    end();
+  }
+
+ private:
+  void go_on(std::coroutine_handle<> h) {
+    working_dir_scope in_job{run_.working_dir};
+    coroutine_scope on_pool{this};
+    task_memory_budget budget{task_memory_limit_for(run_.opts.memory_bytes)};
+    h.resume();
+  }
+
+  void end() {
+    auto& sched = run_.sched;
+    auto demand = std::move(demand_);
+    delete this; // the arguments go; a retry took them already
+    sched.release(demand);
+  }
+
+  task_run run_;
+  resource_set demand_;
+  std::uint64_t slot_;
+  std::shared_ptr<resume_gate> gate_;
 };
+
+void task_run::fail_or_retry(const std::string& what) {
+  if (opts.retry_exceptions && attempt < opts.max_retries) {
+    tlog.note_retried();
+    log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt + 1, " of ", opts.max_retries);
+    task_run again{std::move(*this)};
+    ++again.attempt;
+    again.queued_us = task_log::clock_us();
+    sched.submit(std::make_unique<task_item>(std::move(again)));
+    return;
+  }
+  store.settle(result, detail::failure{errc::task_failed, what, label(), node.to_string()});
+}
+
+void task_item::run() {
+  if (run_.result->current() != detail::object_cell::state::pending)
+    return; // cancelled before it started
+  auto slot = run_.tlog.started(run_.label());
+  if (run_.fn.start) {
+    coroutine_started_ = true;
+    (new coroutine_task(std::move(run_), demand, slot))->start();
+    return;
+  }
+  const auto memory_limit = task_memory_limit_for(run_.opts.memory_bytes);
+  detail::value_box result;
+  try {
+    task_memory_budget budget{memory_limit};
+    working_dir_scope in_job{run_.working_dir};
+    result = run_.fn.invoke(run_.fn.fn, *run_.args);
+  } catch (...) {
+    run_.failed(slot, std::current_exception());
+    return;
+  }
+  run_.succeeded(slot, std::move(result));
+}
 
 } // namespace
 
@@ -151,8 +244,9 @@ void submit_local_task(object_store& store, scheduler& sched, task_log& tlog, no
                        detail::task_options opts, detail::object_cell* result,
                        std::shared_ptr<const std::string> working_dir, std::function<void()> on_give_back) {
   tlog.note_submitted();
-  auto* item = new task_item(store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0,
-                             std::move(working_dir), std::move(on_give_back));
+  auto* item = new task_item(task_run{store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0,
+                                      std::move(working_dir), task_log::clock_us()},
+                             std::move(on_give_back));
   when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
 }
 

@@ -13,7 +13,33 @@ execution_context& current_context() noexcept {
 }
 
 scheduler::scheduler(resource_set total, worker_pool& pool)
-  : pool_(pool), total_(total), available_(std::move(total)) {}
+  : pool_(pool), total_(total), available_(std::move(total)) {
+  gate_->sched_ = this;
+}
+
+scheduler::~scheduler() {
+  std::lock_guard<std::mutex> guard{gate_->mu_};
+  gate_->sched_ = nullptr;
+}
+
+bool resume_gate::post(double held_cpu, std::function<void()> job) {
+  std::lock_guard<std::mutex> guard{mu_};
+  if (!sched_)
+    return false;
+  sched_->post_held(held_cpu, std::move(job));
+  return true;
+}
+
+void scheduler::post_held(double held_cpu, std::function<void()> job) {
+  pool_.post([this, held_cpu, job = std::move(job)] {
+    auto& ctx = current_context();
+    ctx.sched = this;
+    ctx.pool = &pool_;
+    ctx.held_cpu = held_cpu;
+    job();
+    ctx.held_cpu = 0;
+  });
+}
 
 void scheduler::submit(std::unique_ptr<work_item> item) {
   std::unique_lock<std::mutex> lock{mu_};

@@ -6,6 +6,7 @@
 #include "actors/detail/failure.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,24 @@ struct scheduler_stats {
   resource_set available;
 };
 
+class scheduler;
+
+/// Runs the later parts of work that keeps its resources between them (a
+/// coroutine task resumed after a `co_await`) on its scheduler's pool, for as
+/// long as that scheduler lives: a timer or another node's answer may resume the
+/// work after its node stopped, and that part is then dropped.
+class resume_gate {
+ public:
+  /// Queues `job` on the pool, run as work holding `held_cpu` CPUs (a blocking
+  /// `get` inside lends them); false if the scheduler is gone.
+  bool post(double held_cpu, std::function<void()> job);
+
+ private:
+  friend class scheduler;
+  std::mutex mu_;
+  scheduler* sched_ = nullptr;
+};
+
 /// Decides when ready work runs on this node: holds items until their demand fits
 /// the free resources, then hands them to the worker pool, first in, first out per
 /// demand shape. Items that can never fit stay pending (a node that has the resource
@@ -65,6 +84,16 @@ struct scheduler_stats {
 class scheduler {
  public:
   scheduler(resource_set total, worker_pool& pool);
+  ~scheduler();
+
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  /// Where an item that kept its demand past `run` (releases_on_return false)
+  /// posts its later parts.
+  std::shared_ptr<resume_gate> gate() const {
+    return gate_;
+  }
 
   /// Takes an item whose arguments are ready.
   void submit(std::unique_ptr<work_item> item);
@@ -105,10 +134,13 @@ class scheduler {
   std::vector<std::string> pending_names(std::size_t limit) const;
 
  private:
+  friend class resume_gate;
   void dispatch_locked();
   void start_locked(work_item* item);
+  void post_held(double held_cpu, std::function<void()> job);
 
   worker_pool& pool_;
+  std::shared_ptr<resume_gate> gate_ = std::make_shared<resume_gate>();
   mutable std::mutex mu_;
   resource_set total_;
   resource_set available_;

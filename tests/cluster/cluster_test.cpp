@@ -165,6 +165,14 @@ TEST_F(Cluster, ARemoteAsyncActorAwaitsObjectsMadeOnOtherNodes) {
   EXPECT_EQ(actors::get(s.task(&job::Summer::total).remote()), 3870);
 }
 
+TEST_F(Cluster, ACoroutineTaskAwaitsObjectsMadeOnOtherNodes) {
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (std::int64_t i = 1; i <= 10; ++i)
+    refs.push_back(actors::task(job::slow_square).node(id_of(head_id), false).remote(i, 50));
+  auto r = actors::task(job::sum_where_awaited).node(id_of(gpu_id), false).remote(refs);
+  EXPECT_EQ(actors::get(r, 30s), gpu_id + " 385");
+}
+
 TEST_F(Cluster, ActorHandlePassedToARemoteTaskReachesTheActor) {
   auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{5});
   auto handles = std::vector<actors::actor_handle<job::Counter>>{c};

@@ -154,10 +154,18 @@ Summer make_summer() {
   return {};
 }
 
+actors::async<std::string> sum_where_awaited(std::vector<actors::object_ref<std::int64_t>> refs) {
+  std::int64_t sum = 0;
+  for (auto v : co_await actors::when_all(std::move(refs)))
+    sum += v;
+  co_await actors::sleep_for(std::chrono::milliseconds(1));
+  co_return where_am_i(0) + " " + std::to_string(sum);
+}
+
 } // namespace job
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
-              &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where);
+              &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited);

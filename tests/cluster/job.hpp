@@ -85,6 +85,10 @@ class Summer {
 
 Summer make_summer();
 
+/// A coroutine task: waits for objects made on other nodes without a thread,
+/// then says where it ran and what they add up to ("<node hex> <sum>").
+actors::async<std::string> sum_where_awaited(std::vector<actors::object_ref<std::int64_t>> refs);
+
 /// Keeps references to objects and reads them later.
 class Keeper {
  public:

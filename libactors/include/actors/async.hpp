@@ -1,11 +1,18 @@
 #pragma once
 
-/// Coroutine methods of actors (C++20). A method that returns `actors::async<T>`
-/// may `co_await` an object_ref, `actors::when_all` of refs, or
-/// `actors::sleep_for`; while it waits it holds no thread, and other calls of its
-/// actor run. An actor with at least one such method is an *async actor*: its
-/// calls run on one thread at a time and interleave only at `co_await`, so its
-/// state needs no lock.
+/// Coroutine tasks and coroutine methods of actors (C++20). A function or method
+/// that returns `actors::async<T>` may `co_await` an object_ref, `actors::when_all`
+/// of refs, or `actors::sleep_for`; while it waits it holds no thread. A coroutine
+/// task keeps its resources (num_cpus, ...) from its start to its end. An actor
+/// with at least one coroutine method is an *async actor*: other calls of it run
+/// while one waits, on one thread at a time, interleaving only at `co_await`, so
+/// its state needs no lock.
+///
+///     actors::async<int> add_later(actors::object_ref<int> a, int b) {
+///       co_return co_await a + b;           // no thread held while `a` is made
+///     }
+///     ACTORS_REMOTE(add_later);
+///     actors::object_ref<int> r = actors::task(add_later).remote(ref, 1);
 ///
 ///     class Cache {
 ///      public:
@@ -121,8 +128,8 @@ inline coroutine_executor& executor_here(const char* what) {
   auto* ex = current_executor();
   if (!ex)
     throw error(errc::invalid_argument, std::string(what)
-                                          + " works only inside a coroutine method of an actor "
-                                            "(one that returns actors::async<T>)");
+                                          + " works only inside a coroutine task or a coroutine method of an "
+                                            "actor (one that returns actors::async<T>), run by the runtime");
   return *ex;
 }
 
@@ -192,9 +199,9 @@ struct all_awaiter {
 
 } // namespace detail
 
-/// The return type of a coroutine method of an actor: `co_return` a T (nothing
-/// for void). The caller's `handle.task(&C::m).remote(...)` returns
-/// object_ref<T>, as for a plain method returning T.
+/// The return type of a coroutine task or method: `co_return` a T (nothing for
+/// void). The caller's `task(f).remote(...)` or `handle.task(&C::m).remote(...)`
+/// returns object_ref<T>, as for a plain function or method returning T.
 template <class T>
 class async {
  public:
@@ -257,6 +264,37 @@ struct coroutine_method_traits {
   }
 };
 
+/// The registry entry of a coroutine task: `start` builds the coroutine on the
+/// decoded arguments, which the runtime keeps until it ends.
+template <class R, class... Ps>
+struct coroutine_function_traits {
+  using args = call_args<Ps...>;
+  using fn_type = R (*)(Ps...);
+
+  static value_box invoke(const void*, args_holder&) {
+    throw error(errc::invalid_argument, "a coroutine task cannot be run as a plain function");
+  }
+
+  static std::coroutine_handle<> start(const void* fn, args_holder& a, async_completion* done) {
+    auto f = reinterpret_cast<fn_type>(const_cast<void*>(fn));
+    R coroutine = static_cast<args&>(a).apply([f](auto&&... xs) -> R { return f(std::forward<decltype(xs)>(xs)...); });
+    return coroutine.release(done);
+  }
+
+  static function_entry entry(std::string name, fn_type f) {
+    function_entry e;
+    e.name = std::move(name);
+    e.invoke = &invoke;
+    e.start = &start;
+    e.construct = nullptr;
+    e.decode_args = &args::decode;
+    e.fn = reinterpret_cast<const void*>(f);
+    e.actor_class = nullptr;
+    e.signature = typeid(f).name();
+    return e;
+  }
+};
+
 template <class T>
 async<T> async_promise<T>::get_return_object() noexcept {
   return async<T>(std::coroutine_handle<async_promise<T>>::from_promise(*this));
@@ -268,7 +306,7 @@ inline async<void> async_promise<void>::get_return_object() noexcept {
 
 } // namespace detail
 
-/// `co_await ref` inside a coroutine method: suspends until the object is ready,
+/// `co_await ref` inside a coroutine task or method: suspends until the object is ready,
 /// holding no thread, then gives its value (or throws as get would).
 template <class U>
 detail::ref_awaiter<U> operator co_await(const object_ref<U>& ref) {

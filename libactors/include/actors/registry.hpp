@@ -32,9 +32,12 @@ struct is_async : std::false_type {};
 template <class T>
 struct is_async<actors::async<T>> : std::true_type {};
 
-/// The entry of a coroutine method; defined in actors/async.hpp.
+/// The entries of a coroutine method and a coroutine task; defined in
+/// actors/async.hpp.
 template <class C, class R, class M, class... Ps>
 struct coroutine_method_traits;
+template <class R, class... Ps>
+struct coroutine_function_traits;
 
 template <class T>
 struct is_unique_ptr : std::false_type {};
@@ -152,10 +155,10 @@ struct method_traits {
 
 template <class R, class... Ps>
 void register_one(std::string name, R (*f)(Ps...)) {
-  static_assert(!is_async<std::remove_cvref_t<R>>::value,
-                "a function returning actors::async<T> cannot be a task yet: coroutines run as methods of an "
-                "actor (see docs/guide/actors.md, coroutine methods)");
-  register_function(function_traits<R, Ps...>::entry(std::move(name), f));
+  if constexpr (is_async<std::remove_cvref_t<R>>::value)
+    register_function(coroutine_function_traits<std::remove_cvref_t<R>, Ps...>::entry(std::move(name), f));
+  else
+    register_function(function_traits<R, Ps...>::entry(std::move(name), f));
 }
 
 template <class C, class R, class M, class... Ps>

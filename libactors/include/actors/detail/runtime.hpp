@@ -72,12 +72,17 @@ using args_ptr = std::unique_ptr<args_holder>;
 
 // -- registry -------------------------------------------------------------------------
 
+class async_completion;
+
 /// A registered free function: a task body, and an actor factory if it returns a
 /// class (by value or unique_ptr).
 struct function_entry {
   std::string name;
   /// Runs the function on decoded arguments; throws what the function throws.
   value_box (*invoke)(const void* fn, args_holder& args);
+  /// A coroutine task (returns actors::async<T>): makes the coroutine, which
+  /// reports to `done` when it ends, and returns it unstarted; null otherwise.
+  std::coroutine_handle<> (*start)(const void* fn, args_holder& args, async_completion* done) = nullptr;
   /// Builds the actor instance when the function is a factory, else null.
   std::shared_ptr<void> (*construct)(const void* fn, args_holder& args);
   /// Decodes arguments sent over the wire.
@@ -89,7 +94,7 @@ struct function_entry {
   const char* signature;
 };
 
-/// What a coroutine method call reports to when it ends (runtime side).
+/// What a coroutine task or method call reports to when it ends (runtime side).
 class async_completion {
  public:
   virtual void finished(value_box value) = 0;
@@ -99,10 +104,11 @@ class async_completion {
   ~async_completion() = default;
 };
 
-/// Resumes the coroutines of one async actor, one at a time.
+/// Resumes a suspended coroutine: an async actor's calls one at a time on its
+/// thread, a coroutine task on its node's worker pool.
 class coroutine_executor {
  public:
-  /// Queues `h` to be resumed on the actor's thread; callable from any thread.
+  /// Queues `h` to be resumed; callable from any thread.
   virtual void resume(std::coroutine_handle<> h) = 0;
 
  protected:
