@@ -220,6 +220,26 @@ TEST_F(Faults, ActorOfAKilledNodeRestartsElsewhereWithinMaxRestarts) {
   EXPECT_THROW(actors::get(lost.task(&job::Counter::add).remote(std::int64_t{1}), 10s), actors::actor_died_error);
 }
 
+TEST_F(Faults, AsyncActorOfAKilledNodeRestartsElsewhereAndAwaitsAgain) {
+  auto victim = node_of(nodes[0]->pid());
+  auto other = node_of(nodes[1]->pid());
+  ASSERT_TRUE(victim.value);
+  ASSERT_TRUE(other.value);
+  auto summer = actors::actor(job::make_summer).max_restarts(1).node(victim, true).remote();
+  EXPECT_EQ(actors::get(summer.task(&job::Summer::where).remote(), 10s), victim.to_string());
+  EXPECT_EQ(actors::get(summer.task(&job::Summer::add_one).remote(actors::put(std::int64_t{5})), 10s), 5);
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  // A fresh instance elsewhere: its coroutine methods wait for objects made on
+  // another node, and its total starts again from 0.
+  std::vector<actors::object_ref<std::int64_t>> refs;
+  for (std::int64_t i = 1; i <= 5; ++i)
+    refs.push_back(actors::task(job::slow_square).node(other, false).remote(i, 100));
+  EXPECT_EQ(actors::get(summer.task(&job::Summer::add_all).remote(refs), 30s), 55);
+  EXPECT_NE(actors::get(summer.task(&job::Summer::where).remote(), 10s), victim.to_string());
+  EXPECT_EQ(actors::get(summer.task(&job::Summer::add_one).remote(actors::put(std::int64_t{1})), 10s), 56);
+}
+
 TEST_F(Faults, ValueLostWithItsNodeIsMadeAgainFromItsLineage) {
   auto holder = node_of(nodes[0]->pid());
   ASSERT_TRUE(holder.value);
