@@ -34,11 +34,9 @@ std::string dataset_stats::to_string() const {
 
 namespace detail {
 
-/// What the tasks of a plan (and of the plans it reads) reported.
+/// What the tasks of one plan's runs reported.
 class stats_log {
  public:
-  explicit stats_log(std::vector<std::shared_ptr<stats_log>> upstream = {}) : upstream_(std::move(upstream)) {}
-
   void add(const std::vector<op_stat>& stats) {
     std::lock_guard<std::mutex> guard{mu_};
     for (const auto& s : stats) {
@@ -59,8 +57,6 @@ class stats_log {
   void collect(dataset_stats& out, std::set<const stats_log*>& seen) const {
     if (!seen.insert(this).second)
       return;
-    for (const auto& u : upstream_)
-      u->collect(out, seen);
     std::lock_guard<std::mutex> guard{mu_};
     for (const auto& o : ops_) {
       auto it = std::find_if(out.operators.begin(), out.operators.end(),
@@ -79,7 +75,6 @@ class stats_log {
 
  private:
   mutable std::mutex mu_;
-  std::vector<std::shared_ptr<stats_log>> upstream_;
   std::map<std::string, std::size_t> index_;
   std::vector<operator_stats> ops_;
 };
@@ -137,12 +132,27 @@ auto recovering(const plan& p, const char* what, F f) {
   }
 }
 
+/// The logs a plan derived from `in` shows in its stats(): those `in` shows
+/// from plans made once, and `in`'s own if `in` is made once too. The runs of a
+/// plan that is not kept are not the derived plan's work: it runs `in`'s steps
+/// again in its own tasks, which report to its own log.
+std::vector<std::shared_ptr<stats_log>> passed_on(const plan& in) {
+  auto logs = in.lineage_stats;
+  if (in.produced_once)
+    logs.push_back(in.stats);
+  return logs;
+}
+
+/// A plan made once from `in` (an all-to-all operator): its own log, the lineage
+/// of `in`'s.
 std::shared_ptr<plan> derive(const plan_ptr& in) {
   auto p = std::make_shared<plan>();
   p->ops = in->ops;
   p->closures = in->closures;
   p->memos = in->memos;
-  p->stats = std::make_shared<stats_log>(std::vector<std::shared_ptr<stats_log>>{in->stats});
+  p->stats = std::make_shared<stats_log>();
+  p->lineage_stats = passed_on(*in);
+  p->produced_once = true;
   return p;
 }
 
@@ -282,6 +292,9 @@ plan_ptr source_plan(std::vector<pending_block> blocks, const block_ops* ops) {
 
 plan_ptr add_step(const plan_ptr& in, step s, const block_ops* out, std::shared_ptr<const closure> c) {
   auto p = std::make_shared<plan>(*in);
+  p->stats = std::make_shared<stats_log>();
+  p->lineage_stats = passed_on(*in);
+  p->produced_once = false;
   p->tail.push_back(std::move(s));
   p->ops = out;
   if (c)
@@ -306,7 +319,10 @@ plan_ptr union_plans(const plan_ptr& a, const plan_ptr& b) {
   p->closures.insert(p->closures.end(), b->closures.begin(), b->closures.end());
   p->memos = a->memos;
   p->memos.insert(p->memos.end(), b->memos.begin(), b->memos.end());
-  p->stats = std::make_shared<stats_log>(std::vector<std::shared_ptr<stats_log>>{a->stats, b->stats});
+  p->stats = std::make_shared<stats_log>();
+  p->lineage_stats = passed_on(*a);
+  for (auto& log : passed_on(*b))
+    p->lineage_stats.push_back(std::move(log));
   p->produce = [a, b] {
     auto out = pending_blocks(*a);
     auto more = pending_blocks(*b);
@@ -655,6 +671,9 @@ std::uint64_t write_once(const plan& p, const std::string& dir, bool csv) {
 plan_ptr materialize_plan(const plan_ptr& in) {
   auto p = std::make_shared<plan>(*in);
   p->tail.clear();
+  p->stats = std::make_shared<stats_log>();
+  p->lineage_stats = passed_on(*in);
+  p->produced_once = true;
   auto* log = p->stats.get();
   produce_once(*p, [in, log] { return store_all(pending_blocks(*in), *log, "materialize"); });
   recovering(*p, "materialize", [&] { return p->produce(); });
@@ -664,6 +683,8 @@ plan_ptr materialize_plan(const plan_ptr& in) {
 dataset_stats stats_of(const plan& p) {
   dataset_stats out;
   std::set<const stats_log*> seen;
+  for (const auto& log : p.lineage_stats)
+    log->collect(out, seen);
   p.stats->collect(out, seen);
   return out;
 }

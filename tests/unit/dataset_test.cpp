@@ -345,6 +345,40 @@ TEST_F(DatasetTest, WriteTextWritesOneFilePerBlock) {
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(DatasetTest, StatsOfADerivedDatasetShowOnlyItsOwnWork) {
+  auto names = [](const data::dataset_stats& st) {
+    std::set<std::string> out;
+    for (const auto& op : st.operators)
+      out.insert(op.name);
+    return out;
+  };
+  // Two datasets read one input: neither shows the other's operators.
+  auto base = data::range(100, 2);
+  auto doubled = base.map(twice);
+  auto even = base.filter(is_even);
+  EXPECT_EQ(doubled.count(), 100u);
+  EXPECT_EQ(even.count(), 50u);
+  EXPECT_TRUE(names(doubled.stats()).count("map(twice)")) << doubled.stats().to_string();
+  EXPECT_FALSE(names(doubled.stats()).count("filter(is_even)")) << doubled.stats().to_string();
+  EXPECT_TRUE(names(even.stats()).count("filter(is_even)")) << even.stats().to_string();
+  EXPECT_FALSE(names(even.stats()).count("map(twice)")) << even.stats().to_string();
+  // A kept input's work is part of both, once.
+  auto kept = base.random_shuffle(3).materialize();
+  auto a = kept.map(twice);
+  auto b = kept.filter(is_even);
+  EXPECT_EQ(a.count(), 100u);
+  EXPECT_EQ(b.count(), 50u);
+  auto sa = names(a.stats());
+  EXPECT_TRUE(sa.count("random_shuffle")) << a.stats().to_string();
+  EXPECT_TRUE(sa.count("map(twice)")) << a.stats().to_string();
+  EXPECT_FALSE(sa.count("filter(is_even)")) << a.stats().to_string();
+  for (const auto& op : b.stats().operators) {
+    if (op.name == "random_shuffle") {
+      EXPECT_EQ(op.rows, 100u) << "counted once, though two datasets read it";
+    }
+  }
+}
+
 TEST_F(DatasetTest, StatsNameOperatorsAndTheirRows) {
   auto ds = data::range(1000, 4).map(twice).filter([](const std::int64_t& x) { return x < 1000; });
   EXPECT_EQ(ds.count(), 500u);

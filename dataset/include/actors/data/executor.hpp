@@ -68,7 +68,14 @@ struct plan {
   const block_ops* ops = nullptr;
   /// Callables of this plan and its inputs, kept alive with it.
   std::vector<std::shared_ptr<const closure>> closures;
+  /// What this plan's own runs reported: the tasks that run its steps.
   std::shared_ptr<stats_log> stats;
+  /// The logs of the plans made once (materialized, shuffled, sorted, grouped …)
+  /// that this plan reads: their work is part of this plan's, and stats() shows it.
+  /// Plans that only read the same input as this one are not here.
+  std::vector<std::shared_ptr<stats_log>> lineage_stats;
+  /// Made once (produce_once) and kept: plans derived from it read its log too.
+  bool produced_once = false;
   /// The memos of this plan and of the plans it reads: its lineage, reset to
   /// recompute lost blocks.
   std::vector<std::shared_ptr<memo>> memos;
