@@ -217,6 +217,16 @@ void actor_host::on_creation_failed(actor_cell* a, std::uint64_t generation, con
   die_locked(a, lock, "it could not be created: " + why);
 }
 
+void actor_host::end_if_asked(actor_cell* a) {
+  if (!std::exchange(current_context().exit_requested, false))
+    return;
+  std::unique_lock<std::mutex> lock{a->mu};
+  if (a->st == actor_cell::state::dead)
+    return;
+  log(log_level::info, "actor_host", actor_label(a), " ends: a method called actors::exit_actor()");
+  die_locked(a, lock, "it ended itself with actors::exit_actor()");
+}
+
 void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, std::string why) {
   a->st = actor_cell::state::dead;
   a->death = std::move(why);
@@ -286,8 +296,11 @@ void actor_host::drain(actor_cell* a) {
       a->ready.pop_front();
       ctx.actor_restarted = a->restarts_used > 0;
       lock.unlock();
+      ctx.in_actor_method = true;
       run_coroutine(a, h);
+      ctx.in_actor_method = false;
       ctx.actor_restarted = false;
+      end_if_asked(a);
       continue;
     }
     if (a->st != actor_cell::state::alive || a->mailbox.empty()
@@ -314,13 +327,17 @@ void actor_host::drain(actor_cell* a) {
     if (call.method->start && call.result->current() == detail::object_cell::state::pending) {
       ++a->in_flight;
       lock.unlock();
+      ctx.in_actor_method = true;
       start_coroutine(a, std::move(call), std::move(instance));
+      ctx.in_actor_method = false;
       ctx.actor_restarted = false;
+      end_if_asked(a);
       continue;
     }
     lock.unlock();
     if (call.result->current() == detail::object_cell::state::pending) {
       auto slot = log_.started(call.method->name);
+      ctx.in_actor_method = true;
       try {
         working_dir_scope in_job{a->working_dir};
         store_.settle(call.result, call.method->invoke(call.method->method_bytes.data(), instance.get(), *call.args));
@@ -334,7 +351,9 @@ void actor_host::drain(actor_cell* a) {
                                                    call.method->name, node_.to_string()});
       }
     }
+    ctx.in_actor_method = false;
     ctx.actor_restarted = false;
+    end_if_asked(a);
     instance.reset();
     call.args.reset();
     detail::release(call.result);

@@ -383,7 +383,7 @@ void cancel_task(object_cell* cell) {
                                {}, {}});
 }
 
-actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_options opts) {
+actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_options opts, bool get_if_exists) {
   node& n = require_node();
   if (!factory.construct)
     throw error(errc::invalid_argument, "'" + factory.name
@@ -399,12 +399,21 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
   const bool later = !where && (nowhere || n.config.role == runtime::node_role::head)
                      && !n.sched.stats().total.fits(demand);
   auto location = where ? *where : n.id;
-  if (!opts.name.empty()
-      && !n.control->register_name(opts.name,
-                                   runtime::named_actor_entry{id, factory.actor_class, location}))
-    throw error(errc::invalid_argument, "an actor named '" + opts.name
-                                          + "' exists already: choose another name, or reach "
-                                            "it with get_actor");
+  for (int attempt = 1; !opts.name.empty()
+                        && !n.control->register_name(opts.name,
+                                                     runtime::named_actor_entry{id, factory.actor_class, location});
+       ++attempt) {
+    if (!get_if_exists)
+      throw error(errc::invalid_argument, "an actor named '" + opts.name
+                                            + "' exists already: choose another name, reach it with get_actor, or "
+                                              "ask for it with get_if_exists()");
+    if (auto* live = find_named_actor(opts.name, factory.actor_class))
+      return live;
+    // Its holder ended between the registration and the lookup.
+    if (attempt == 3)
+      throw error(errc::invalid_argument, "actor name '" + opts.name
+                                            + "' was taken and freed again three times while getting it: try again");
+  }
   if (later)
     return n.net->actors().create_when_placed(factory, *args, opts, id);
   if (!where)
@@ -475,6 +484,14 @@ bool wait_placement_group(const std::string& id, std::chrono::milliseconds timeo
 
 void remove_placement_group(const std::string& id) {
   require_node().net->groups().remove(id);
+}
+
+void exit_current_actor() {
+  auto& ctx = runtime::current_context();
+  if (!ctx.in_actor_method)
+    throw error(errc::invalid_argument, "actors::exit_actor() works only inside a method of an actor: it ends that "
+                                        "actor once the method returns");
+  ctx.exit_requested = true;
 }
 
 bool current_actor_was_restarted() {

@@ -160,7 +160,11 @@ struct execution_context {
   scheduler* sched = nullptr;
   worker_pool* pool = nullptr;
   double held_cpu = 0;
+  /// A method of an actor runs (actors::exit_actor may be called).
+  bool in_actor_method = false;
   bool actor_restarted = false;
+  /// The running method called actors::exit_actor: its actor ends after it.
+  bool exit_requested = false;
   /// The working directory of the job whose work runs (actors::working_dir), or
   /// null.
   std::shared_ptr<const std::string> working_dir;

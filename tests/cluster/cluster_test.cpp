@@ -173,6 +173,24 @@ TEST_F(Cluster, ACoroutineTaskAwaitsObjectsMadeOnOtherNodes) {
   EXPECT_EQ(actors::get(r, 30s), gpu_id + " 385");
 }
 
+TEST_F(Cluster, ARemoteActorThatCallsExitActorEndsWithoutARestart) {
+  auto c = actors::actor(job::make_counter).name("leaving").max_restarts(2).node(id_of(plain_id), false)
+             .remote(std::int64_t{3});
+  EXPECT_EQ(actors::get(c.task(&job::Counter::quit).remote(), 10s), 3);
+  EXPECT_THROW(actors::get(c.task(&job::Counter::value).remote(), 10s), actors::actor_died_error);
+  EXPECT_TRUE(actors::test::eventually([] { return !actors::get_actor<job::Counter>("leaving").has_value(); }))
+    << "the name was not freed";
+}
+
+TEST_F(Cluster, GetIfExistsFindsANamedActorLivingOnAnotherNode) {
+  auto a = actors::actor(job::make_counter).name("one-of-a-kind").get_if_exists().node(id_of(gpu_id), false)
+             .remote(std::int64_t{1});
+  auto b = actors::actor(job::make_counter).name("one-of-a-kind").get_if_exists().remote(std::int64_t{50});
+  EXPECT_EQ(actors::get(b.task(&job::Counter::add).remote(std::int64_t{1}), 10s), 2);
+  EXPECT_EQ(actors::get(a.task(&job::Counter::where).remote(), 10s), gpu_id);
+  actors::kill(a);
+}
+
 TEST_F(Cluster, ActorHandlePassedToARemoteTaskReachesTheActor) {
   auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{5});
   auto handles = std::vector<actors::actor_handle<job::Counter>>{c};

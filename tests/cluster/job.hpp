@@ -47,6 +47,8 @@ class Counter {
     return n_;
   }
   std::string where() const;
+  /// Ends the actor (actors::exit_actor) once it returns its value.
+  std::int64_t quit();
 
  private:
   std::int64_t n_;

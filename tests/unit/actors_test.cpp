@@ -39,6 +39,11 @@ class Counter {
   bool restarted() const {
     return actors::was_restarted();
   }
+  /// Ends the actor once it returns.
+  int quit() {
+    actors::exit_actor();
+    return *n_;
+  }
 
  private:
   std::shared_ptr<int> n_;
@@ -127,6 +132,12 @@ class Waiter {
   actors::async<void> nothing() {
     co_await actors::sleep_for(std::chrono::milliseconds(1));
   }
+  /// Ends the actor after a co_await.
+  actors::async<int> nap_and_quit() {
+    co_await actors::sleep_for(std::chrono::milliseconds(5));
+    actors::exit_actor();
+    co_return total_;
+  }
   int total() const {
     return total_;
   }
@@ -142,14 +153,33 @@ class Waiter {
   int most_ = 0;
 };
 
+/// Methods declared noexcept, plain and const.
+class Quiet {
+ public:
+  int bump() noexcept {
+    return ++n_;
+  }
+  int seen() const noexcept {
+    return n_;
+  }
+
+ private:
+  int n_ = 0;
+};
+
+Quiet make_quiet() {
+  return {};
+}
+
 Waiter make_waiter() {
   return {};
 }
 
 ACTORS_REMOTE(make_counter, make_counter_ptr, make_broken, &Counter::add, &Counter::value,
-              &Counter::fail, &Counter::restarted, add_through, spawn_from_task, hold_cpu, make_overlap,
+              &Counter::fail, &Counter::restarted, &Counter::quit, add_through, spawn_from_task, hold_cpu, make_overlap,
               &Overlap::stay, &Overlap::most, fail_after, make_waiter, &Waiter::add_when_ready,
-              &Waiter::nap_and_count, &Waiter::sum_all, &Waiter::nothing, &Waiter::total, &Waiter::most);
+              &Waiter::nap_and_count, &Waiter::sum_all, &Waiter::nothing, &Waiter::total, &Waiter::most,
+              make_quiet, &Quiet::bump, &Quiet::seen, &Waiter::nap_and_quit);
 
 class Actors : public actors::test::runtime_test {};
 
@@ -443,4 +473,67 @@ TEST_F(Actors, ObjectRefArgumentsToMethodsAreResolvedInOrder) {
   auto second = c.task(&Counter::add).remote(1);   // queued behind it
   EXPECT_EQ(actors::get(first), 50);
   EXPECT_EQ(actors::get(second), 51);
+}
+
+TEST_F(Actors, NoexceptMethodsRegisterAndRun) {
+  auto q = actors::actor(make_quiet).remote();
+  EXPECT_EQ(actors::get(q.task(&Quiet::bump).remote()), 1);
+  EXPECT_EQ(actors::get(q.task(&Quiet::bump).remote()), 2);
+  EXPECT_EQ(actors::get(q.task(&Quiet::seen).remote()), 2);
+}
+
+TEST_F(Actors, AnEmptyNodeIdIsRefusedAsAnAffinity) {
+  EXPECT_THROW(actors::actor(make_quiet).node(actors::node_id{}), actors::error);
+}
+
+TEST_F(Actors, ExitActorEndsTheActorOnceTheCallReturnsWithoutARestart) {
+  auto c = actors::actor(make_counter).name("leaving").max_restarts(3).remote(4);
+  EXPECT_EQ(actors::get(c.task(&Counter::add).remote(1)), 5);
+  auto last = c.task(&Counter::quit).remote();
+  auto later = c.task(&Counter::value).remote();
+  EXPECT_EQ(actors::get(last, 5s), 5) << "the call that ends the actor delivers its result";
+  EXPECT_THROW(actors::get(later, 5s), actors::actor_died_error);
+  try {
+    actors::get(c.task(&Counter::value).remote(), 5s);
+    FAIL() << "a call after exit_actor ran";
+  } catch (const actors::actor_died_error& e) {
+    EXPECT_NE(std::string(e.what()).find("exit_actor"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(actors::test::eventually([] { return !actors::get_actor<Counter>("leaving").has_value(); }))
+    << "the name was not freed";
+}
+
+TEST_F(Actors, ExitActorInACoroutineMethodEndsTheAsyncActor) {
+  auto w = actors::actor(make_waiter).max_restarts(2).remote();
+  EXPECT_EQ(actors::get(w.task(&Waiter::nap_and_quit).remote(), 5s), 0);
+  EXPECT_THROW(actors::get(w.task(&Waiter::total).remote(), 5s), actors::actor_died_error);
+}
+
+TEST_F(Actors, ExitActorOutsideAnActorMethodIsRefused) {
+  try {
+    actors::exit_actor();
+    FAIL() << "exit_actor outside an actor method was taken";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+  }
+}
+
+TEST_F(Actors, GetIfExistsReturnsTheLiveActorOfThatName) {
+  auto a = actors::actor(make_counter).name("shared").get_if_exists().remote(10);
+  auto b = actors::actor(make_counter).name("shared").get_if_exists().remote(99);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(actors::get(a.task(&Counter::add).remote(1)), 11);
+  EXPECT_EQ(actors::get(b.task(&Counter::value).remote()), 11) << "the second remote built another";
+  try {
+    actors::actor(make_quiet).name("shared").get_if_exists().remote();
+    FAIL() << "an actor of another class was returned";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::type_mismatch) << e.what();
+  }
+  EXPECT_THROW(actors::actor(make_counter).get_if_exists().remote(1), actors::error) << "no name";
+  // Once the holder is gone, the name is made anew.
+  actors::kill(a);
+  EXPECT_TRUE(actors::test::eventually([] { return !actors::get_actor<Counter>("shared").has_value(); }));
+  auto c = actors::actor(make_counter).name("shared").get_if_exists().remote(7);
+  EXPECT_EQ(actors::get(c.task(&Counter::value).remote()), 7);
 }

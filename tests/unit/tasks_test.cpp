@@ -87,8 +87,12 @@ const void* address_of(const std::vector<int>& v) {
   return &v;
 }
 
+std::int64_t negate(std::int64_t x) noexcept {
+  return -x;
+}
+
 ACTORS_REMOTE(square, inc, fib, needs_gpu, sleepy, sum_refs, track_concurrency, flaky, touch,
-              vector_size, address_of);
+              vector_size, address_of, negate);
 
 class Tasks : public actors::test::runtime_test {};
 
@@ -307,5 +311,32 @@ TEST(WorkerPool, BurstOfJobsStartsNoMoreThreadsThanCanRun) {
       std::this_thread::sleep_for(1ms);
     EXPECT_EQ(done.load(), jobs);
     EXPECT_LE(pool.threads(), 2u);
+  }
+}
+
+TEST_F(Tasks, NoexceptFunctionsRegisterAndRun) {
+  EXPECT_EQ(actors::get(actors::task(negate).remote(std::int64_t{5})), -5);
+}
+
+TEST_F(Tasks, GetOfSeveralRefsWithATimeoutHasOneDeadlineForAll) {
+  std::vector<actors::object_ref<std::int64_t>> quick{actors::task(square).remote(std::int64_t{3}),
+                                                      actors::task(square).remote(std::int64_t{4})};
+  EXPECT_EQ(actors::get(quick, 10s), (std::vector<std::int64_t>{9, 16}));
+  // On 2 CPUs the third starts when one of the first two ends: all three take
+  // 600 ms, though each would make a 400 ms timeout of its own.
+  std::vector<actors::object_ref<std::int64_t>> slow{actors::task(sleepy).remote(300),
+                                                     actors::task(sleepy).remote(300),
+                                                     actors::task(sleepy).remote(300)};
+  EXPECT_THROW(actors::get(slow, 400ms), actors::timeout_error);
+  EXPECT_EQ(actors::get(slow, 10s), (std::vector<std::int64_t>{300, 300, 300}));
+}
+
+TEST_F(Tasks, AnEmptyNodeIdIsRefusedAsAnAffinity) {
+  try {
+    actors::task(square).node(actors::node_id{}, false);
+    FAIL() << "node(node_id{}) was taken";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("node id is empty"), std::string::npos) << e.what();
   }
 }

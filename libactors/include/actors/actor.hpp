@@ -30,11 +30,19 @@ template <class R, class C, class... Ps>
 struct member_traits<R (C::*)(Ps...)> {
   using class_type = C;
   using result = R;
+  /// The type registration keys the method under (noexcept dropped).
+  using registered = R (C::*)(Ps...);
   template <template <class...> class T>
   using with_params = T<R, Ps...>;
 };
 template <class R, class C, class... Ps>
-struct member_traits<R (C::*)(Ps...) const> : member_traits<R (C::*)(Ps...)> {};
+struct member_traits<R (C::*)(Ps...) const> : member_traits<R (C::*)(Ps...)> {
+  using registered = R (C::*)(Ps...) const;
+};
+template <class R, class C, class... Ps>
+struct member_traits<R (C::*)(Ps...) noexcept> : member_traits<R (C::*)(Ps...)> {};
+template <class R, class C, class... Ps>
+struct member_traits<R (C::*)(Ps...) const noexcept> : member_traits<R (C::*)(Ps...) const> {};
 
 } // namespace detail
 
@@ -92,7 +100,8 @@ class actor_handle {
     using traits = detail::member_traits<M>;
     static_assert(std::is_base_of_v<typename traits::class_type, C>,
                   "the method does not belong to this actor's class");
-    const auto& entry = detail::method_of(detail::method_key(m), typeid(C).name());
+    typename traits::registered registered = m;
+    const auto& entry = detail::method_of(detail::method_key(registered), typeid(C).name());
     return typename traits::template with_params<actor_call>(cell_, &entry);
   }
 
@@ -147,6 +156,13 @@ class actor_builder {
     opts_.name = std::move(n);
     return *this;
   }
+  /// With a name: `remote` returns the live actor of that name if there is one
+  /// (its class must be C, else type_mismatch), instead of refusing the name as
+  /// taken. The arguments are then not used.
+  actor_builder& get_if_exists(bool yes = true) {
+    get_if_exists_ = yes;
+    return *this;
+  }
   /// Times the actor is rebuilt from its factory after it dies (default 0).
   actor_builder& max_restarts(int n) {
     opts_.max_restarts = n;
@@ -170,6 +186,7 @@ class actor_builder {
   /// Create the actor on node `id`; if `soft`, elsewhere when that node cannot
   /// host it.
   actor_builder& node(node_id id, bool soft = true) {
+    detail::check_affinity(id, "actor(factory).node(id)");
     opts_.placement.affinity = id;
     opts_.placement.soft = soft;
     return *this;
@@ -202,13 +219,16 @@ class actor_builder {
   /// calls fail with actor_died_error carrying the factory's message.
   template <class... As>
   actor_handle<C> remote(As&&... as) const {
+    if (get_if_exists_ && opts_.name.empty())
+      throw error(errc::invalid_argument, "actor(factory).get_if_exists() needs a name: add .name(\"...\")");
     auto args = detail::make_args<Ps...>(std::forward<As>(as)...);
-    return actor_handle<C>(detail::create_actor(*entry_, std::move(args), opts_), std::in_place);
+    return actor_handle<C>(detail::create_actor(*entry_, std::move(args), opts_, get_if_exists_), std::in_place);
   }
 
  private:
   const detail::function_entry* entry_;
   detail::actor_options opts_;
+  bool get_if_exists_ = false;
 };
 
 /// Starts creating an actor with `factory`, a registered function returning the
@@ -219,6 +239,16 @@ auto actor(R (*factory)(Ps...)) {
   static_assert(!std::is_void_v<C>,
                 "an actor factory returns its class by value or as std::unique_ptr");
   return actor_builder<C, R, Ps...>(factory);
+}
+
+/// A lambda or another function object as a factory: refused at compile time,
+/// since the node that builds the actor finds its factory by its registered name.
+template <class F>
+  requires(!std::is_function_v<std::remove_cvref_t<F>> && !std::is_pointer_v<std::decay_t<F>>)
+void actor(F&&) {
+  static_assert(detail::always_false<F>,
+                "actors::actor() takes a named factory function listed in ACTORS_REMOTE, not a lambda or function "
+                "object: other nodes find it by its registered name.");
 }
 
 /// The named actor of class C, or empty if no live actor has that name.
@@ -241,6 +271,13 @@ void kill(const actor_handle<C>& handle, bool no_restart = true) {
 /// True inside an actor method when the instance was rebuilt by a restart.
 inline bool was_restarted() {
   return detail::current_actor_was_restarted();
+}
+
+/// Inside an actor method: the actor ends once this call returns (its result is
+/// delivered), is not restarted, frees its name, and later calls fail with
+/// actor_died_error. Throws invalid_argument outside an actor method.
+inline void exit_actor() {
+  detail::exit_current_actor();
 }
 
 } // namespace actors

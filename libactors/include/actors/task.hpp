@@ -1,12 +1,14 @@
 #pragma once
 
 #include "actors/detail/args.hpp"
+#include "actors/detail/checks.hpp"
 #include "actors/detail/runtime.hpp"
 #include "actors/scheduling.hpp"
 #include "actors/object_ref.hpp"
 #include "actors/placement_group.hpp"
 #include "actors/registry.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -89,6 +91,7 @@ class task_builder {
   /// Run on node `id`; if `soft`, fall back to other nodes when it cannot take the
   /// task (dead, or lacking the resources), else fail or wait for it.
   task_builder& node(node_id id, bool soft = true) {
+    detail::check_affinity(id, "task(f).node(id)");
     opts_.placement.affinity = id;
     opts_.placement.soft = soft;
     return *this;
@@ -114,10 +117,21 @@ class task_builder {
 };
 
 /// Starts a remote call of `f`, which must be listed in an ACTORS_REMOTE line
-/// (otherwise throws not_registered_error saying so).
+/// (otherwise throws not_registered_error saying so). `noexcept` functions too.
 template <class R, class... Ps>
 task_builder<R, Ps...> task(R (*f)(Ps...)) {
   return task_builder<R, Ps...>(f);
+}
+
+/// A lambda or another function object: refused at compile time, since the node
+/// that runs a task finds its function by the name it was registered under.
+template <class F>
+  requires(!std::is_function_v<std::remove_cvref_t<F>> && !std::is_pointer_v<std::decay_t<F>>)
+void task(F&&) {
+  static_assert(detail::always_false<F>,
+                "actors::task() takes a named function listed in ACTORS_REMOTE, not a lambda or function object: "
+                "other nodes find a task's function by its registered name. Make it a plain function (what the "
+                "lambda captured becomes an argument) and list it in ACTORS_REMOTE.");
 }
 
 /// Blocks until the object is ready and returns a copy of its value. Rethrows the
@@ -151,6 +165,20 @@ std::vector<T> get(const std::vector<object_ref<T>>& refs) {
   out.reserve(refs.size());
   for (const auto& r : refs)
     out.push_back(get(r));
+  return out;
+}
+
+/// As `get` of every object, within one deadline for all: throws timeout_error if
+/// they are not all ready within `timeout`.
+template <class T, class Rep, class Period>
+std::vector<T> get(const std::vector<object_ref<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::milliseconds>(timeout);
+  std::vector<T> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    out.push_back(get(r, std::max(left, std::chrono::milliseconds{0})));
+  }
   return out;
 }
 

@@ -270,7 +270,10 @@ struct actor_options {
 
 /// Creates an actor from a registered factory; returns its retained cell at once
 /// (the instance is built in the background; calls queue until it exists).
-actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_options opts);
+/// With `get_if_exists`, a live actor already under the name (of the factory's
+/// class, else type_mismatch) is returned instead of refusing the name.
+actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_options opts,
+                         bool get_if_exists = false);
 
 /// Queues one method call; returns the retained cell of its result.
 object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, args_ptr args);
@@ -282,6 +285,8 @@ void kill_actor(actor_cell* actor, bool no_restart);
 
 /// True inside an actor method whose instance was built by a restart.
 bool current_actor_was_restarted();
+/// actors::exit_actor(): throws invalid_argument outside an actor method.
+void exit_current_actor();
 
 // -- placement groups ------------------------------------------------------------------
 
