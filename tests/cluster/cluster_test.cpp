@@ -348,6 +348,35 @@ TEST_F(Cluster, PackPlacementGroupKeepsBundlesTogether) {
   EXPECT_EQ(a, b);
 }
 
+TEST_F(Cluster, PackPlacementGroupOfTwoOneCpuBundlesUsesTheNodeThatHoldsBoth) {
+  // Every other node has one CPU: only this one can hold both bundles.
+  auto big = std::make_unique<process>(std::vector<std::string>{actors::test::env("ACTORSD"), "--num-cpus", "2",
+                                                                "--load", actors::test::env("JOB_LIBRARY"),
+                                                                "--address", address, "--token", token},
+                                       dir + "/big.log");
+  std::string big_id;
+  ASSERT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.alive && !n.is_driver && n.resources_total.count("CPU") && n.resources_total.at("CPU") == 2)
+        big_id = n.id.to_string();
+    return !big_id.empty();
+  }));
+  {
+    actors::placement_group pg({{{"CPU", 1}}, {{"CPU", 1}}}, actors::pack);
+    removed_at_end guard{pg};
+    ASSERT_TRUE(pg.wait(10s));
+    EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(pg, 0).remote(0), 10s), big_id);
+    EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(pg, 1).remote(1), 10s), big_id);
+  }
+  big->kill(SIGKILL);
+  EXPECT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.id.to_string() == big_id)
+        return !n.alive;
+    return false;
+  }));
+}
+
 TEST_F(Cluster, TaskNoNodeCanRunWaitsForOneThatJoins) {
   auto ref = actors::task(job::where_am_i).resource("TPU", 1).remote(0);
   EXPECT_THROW(actors::get(ref, 200ms), actors::timeout_error);
