@@ -4,12 +4,18 @@
 
 #include "actors/errors.hpp"
 
+#include <chrono>
+#include <thread>
+
 namespace actors::runtime {
 
 namespace {
 
 // Requests that block a user thread (actor creation and kill) give up after this.
 constexpr auto blocking_timeout = std::chrono::seconds(10);
+// How long a call through a handle waits for the actor's creator to rebuild it
+// after its node died.
+constexpr auto relocate_timeout = std::chrono::seconds(30);
 
 } // namespace
 
@@ -231,10 +237,14 @@ detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::meth
   detail::retain(pc.result);
   auto* result = pc.result;
   node_id target = a->location;
+  bool created_here = false;
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto c = created_.find(a->id);
+    if (auto r = relocated_.find(a->id); r != relocated_.end())
+      target = r->second;
     if (c != created_.end()) {
+      created_here = true;
       if (!c->second.death.empty()) {
         auto why = "actor " + a->id.to_string() + " is dead: " + c->second.death;
         fail_call(pc, why);
@@ -248,8 +258,75 @@ detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::meth
       }
     }
   }
+  if (!created_here && members_.is_dead(target)) {
+    // A handle this node was given: its creator knows where a restart put it.
+    std::string why;
+    auto now = locate(a->id, why);
+    if (!now) {
+      fail_call(pc, "actor " + a->id.to_string() + " cannot be reached: its node " + target.to_string()
+                      + " is gone, and " + why);
+      return result;
+    }
+    target = *now;
+  }
   send_call(target, std::move(pc));
   return result;
+}
+
+std::optional<node_id> actor_calls::locate(const actor_id& aid, std::string& why) {
+  const node_id creator{aid.owner};
+  const auto deadline = std::chrono::steady_clock::now() + relocate_timeout;
+  for (;;) {
+    if (members_.is_dead(creator) || !links_.reaches(creator)) {
+      why = "its creator, node " + creator.to_string() + ", is gone too";
+      return std::nullopt;
+    }
+    std::string lost;
+    auto answer = links_.request(creator, request_kind::locate_actor, wire::pack(wire::actor_ref{aid}),
+                                 blocking_timeout, lost);
+    if (!answer) {
+      why = "its creator, node " + creator.to_string() + ", did not say where it is (" + lost + ")";
+      return std::nullopt;
+    }
+    wire::actor_location at;
+    try {
+      at = wire::unpack<wire::actor_location>(*answer, "actor location");
+    } catch (const std::exception& e) {
+      why = e.what();
+      return std::nullopt;
+    }
+    if (!at.death.empty()) {
+      why = "it is dead: " + at.death;
+      return std::nullopt;
+    }
+    if (!at.restarting && at.node.value && !members_.is_dead(at.node)) {
+      std::lock_guard<std::mutex> guard{mu_};
+      relocated_[aid] = at.node;
+      return at.node;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      why = "its creator, node " + creator.to_string() + ", was still rebuilding it after "
+            + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(relocate_timeout).count()) + " s";
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+wire::actor_location actor_calls::serve_locate(const wire::actor_ref& ref) {
+  wire::actor_location at;
+  std::lock_guard<std::mutex> guard{mu_};
+  auto c = created_.find(ref.id);
+  if (c == created_.end())
+    at.death = "node " + local_.id.to_string() + " did not create actor " + ref.id.to_string()
+               + " (or it ended and was forgotten)";
+  else if (!c->second.death.empty())
+    at.death = c->second.death;
+  else if (c->second.restarting)
+    at.restarting = true;
+  else
+    at.node = c->second.location;
+  return at;
 }
 
 void actor_calls::requeue(pending_call pc, const node_id& lost, const std::string& why) {

@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -81,6 +82,8 @@ class actor_calls final : public membership_listener,
   wire::request_answer serve_create(wire::actor_create_request req);
   void serve_call(const wire::actor_call& req, const return_address& from);
   wire::request_answer serve_kill(const wire::kill_request& req);
+  /// Where an actor this node created lives now (asked by nodes holding handles).
+  wire::actor_location serve_locate(const wire::actor_ref& ref);
   void serve_drop(const wire::actor_ref& ref);
 
   /// Drops the actors hosted here for their creators, fails calls waiting for a
@@ -127,6 +130,10 @@ class actor_calls final : public membership_listener,
   /// instance; false with `why` if it refused or did not answer.
   bool create_there(const node_id& where, const actor_id& aid, const created_actor& a, int restarts,
                     std::string& why);
+  /// Where an actor another node created lives now, once the node this one last
+  /// knew for it died: asked of its creator, waiting out a restart (up to
+  /// relocate_timeout). Nullopt with `why` if it is dead or cannot be found.
+  std::optional<node_id> locate(const actor_id& aid, std::string& why);
 
   const local_parts local_;
   transport& links_;
@@ -141,6 +148,9 @@ class actor_calls final : public membership_listener,
   mutable std::mutex mu_;
   bool stopping_ = false;
   std::unordered_map<actor_id, created_actor> created_;
+  // Where actors other nodes created live now, as their creators said after the
+  // node this one knew for them died.
+  std::unordered_map<actor_id, node_id> relocated_;
   // Actors hosted here on behalf of the remote node that created them.
   std::unordered_map<actor_id, detail::actor_cell*> creator_holds_;
   // Threads rebuilding actors (creation blocks); joined by stop.

@@ -138,6 +138,11 @@ std::string cluster::on_request(request_kind kind, const std::string& payload) {
       else
         answer = {false, "node " + local_.id.to_string() + " cannot read the actor creation request"};
       return wire::pack(answer);
+    case request_kind::locate_actor:
+      if (auto ref = decode_payload<wire::actor_ref>(payload, "actor location request"))
+        return wire::pack(actors_->serve_locate(*ref));
+      return wire::pack(wire::actor_location{{}, false, "node " + local_.id.to_string()
+                                                          + " cannot read the actor location request"});
     case request_kind::kill_actor:
       if (auto req = decode_payload<wire::kill_request>(payload, "actor kill"))
         answer = actors_->serve_kill(*req);

@@ -51,6 +51,8 @@ enum class request_kind : std::uint8_t {
   create_actor = 1,
   /// wire::kill_request.
   kill_actor = 2,
+  /// wire::actor_ref, asked of the actor's creator; answered with wire::actor_location.
+  locate_actor = 3,
 };
 
 /// The way back to the endpoint a message came from. Opaque to the parts of the

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 7;
+inline constexpr std::uint32_t protocol_version = 8;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -361,6 +361,21 @@ struct actor_ref {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id;
+  }
+};
+
+/// Where an actor lives now, as its creator knows it (request_kind::locate_actor).
+struct actor_location {
+  /// The node hosting the current instance (none while restarting or dead).
+  node_id node;
+  /// Being rebuilt on another node: ask again shortly.
+  bool restarting = false;
+  /// Why it is dead for good; empty if it lives.
+  std::string death;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & node & restarting & death;
   }
 };
 

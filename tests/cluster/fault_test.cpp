@@ -220,6 +220,31 @@ TEST_F(Faults, ActorOfAKilledNodeRestartsElsewhereWithinMaxRestarts) {
   EXPECT_THROW(actors::get(lost.task(&job::Counter::add).remote(std::int64_t{1}), 10s), actors::actor_died_error);
 }
 
+TEST_F(Faults, AHandleOnAThirdNodeReachesTheActorRestartedElsewhere) {
+  auto victim = node_of(nodes[0]->pid());
+  auto third = node_of(nodes[1]->pid());
+  ASSERT_TRUE(victim.value);
+  ASSERT_TRUE(third.value);
+  auto c = actors::actor(job::make_counter).max_restarts(1).node(victim, true).remote(std::int64_t{10});
+  auto gone = actors::actor(job::make_counter).max_restarts(0).node(victim, true).remote(std::int64_t{10});
+  // A task on the third node calls the actors through handles it was given.
+  EXPECT_EQ(actors::get(actors::task(job::add_via).node(third, false).remote(c, std::int64_t{1}), 20s), 11);
+  EXPECT_EQ(actors::get(actors::task(job::add_via).node(third, false).remote(gone, std::int64_t{1}), 20s), 11);
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  // Rebuilt fresh from its factory, elsewhere.
+  EXPECT_EQ(actors::get(c.task(&job::Counter::add).remote(std::int64_t{1}), 20s), 11);
+  // The third node's handle follows it there.
+  EXPECT_EQ(actors::get(actors::task(job::add_via).node(third, false).remote(c, std::int64_t{5}), 30s), 16);
+  // One with no restarts left: the creator says so.
+  try {
+    actors::get(actors::task(job::add_via).node(third, false).remote(gone, std::int64_t{1}), 30s);
+    FAIL() << "a call reached an actor with no restarts left";
+  } catch (const actors::task_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no restarts left"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Faults, AsyncActorOfAKilledNodeRestartsElsewhereAndAwaitsAgain) {
   auto victim = node_of(nodes[0]->pid());
   auto other = node_of(nodes[1]->pid());

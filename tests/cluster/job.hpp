@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <actors/actor.hpp>
 #include <actors/async.hpp>
 #include <actors/object_ref.hpp>
 
@@ -55,6 +56,9 @@ class Counter {
 };
 
 Counter make_counter(std::int64_t start);
+
+/// Adds `d` to the counter through a handle this task was given; returns the sum.
+std::int64_t add_via(actors::actor_handle<Counter> counter, std::int64_t d);
 
 /// Counts the calls inside it at once (a threaded actor's test).
 class Overlap {
