@@ -220,11 +220,15 @@ void actor_host::on_creation_failed(actor_cell* a, std::uint64_t generation, con
 void actor_host::end_if_asked(actor_cell* a) {
   if (!std::exchange(current_context().exit_requested, false))
     return;
+  log(log_level::info, "actor_host", actor_label(a), " ends: a method called actors::exit_actor()");
+  end(a, "it ended itself with actors::exit_actor()");
+}
+
+void actor_host::end(actor_cell* a, const std::string& why) {
   std::unique_lock<std::mutex> lock{a->mu};
   if (a->st == actor_cell::state::dead)
     return;
-  log(log_level::info, "actor_host", actor_label(a), " ends: a method called actors::exit_actor()");
-  die_locked(a, lock, "it ended itself with actors::exit_actor()");
+  die_locked(a, lock, why);
 }
 
 void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, std::string why) {

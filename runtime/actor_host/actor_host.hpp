@@ -186,6 +186,8 @@ class actor_host {
                             detail::args_ptr args);
 
   void kill(actor_cell* actor, bool no_restart);
+  /// Ends the actor for good, not to be restarted; its calls fail saying `why`.
+  void end(actor_cell* actor, const std::string& why);
 
   /// The retained cell of a live actor hosted here, or null.
   actor_cell* find(const actor_id& id);

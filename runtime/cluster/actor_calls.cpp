@@ -560,6 +560,27 @@ wire::request_answer actor_calls::serve_kill(const wire::kill_request& req) {
   return {true, {}};
 }
 
+void actor_calls::node_gone_for_good(const node_id& id) {
+  std::vector<detail::actor_cell*> orphans;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto i = creator_holds_.begin(); i != creator_holds_.end();) {
+      if (i->first.owner == id.value && i->second->opts.name.empty()) {
+        orphans.push_back(i->second);
+        i = creator_holds_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  for (auto* a : orphans) {
+    log(log_level::info, "cluster", "actor ", a->id.to_string(), " ends with its creator, node ", id.to_string());
+    local_.host.end(a, "its creator, node " + id.to_string() + ", is gone (an unnamed actor lives as long as the "
+                         "process that created it)");
+    detail::release(a);
+  }
+}
+
 void actor_calls::serve_drop(const wire::actor_ref& ref) {
   detail::actor_cell* a = nullptr;
   {

@@ -22,6 +22,7 @@ constexpr auto join_timeout = std::chrono::seconds(10);
 } // namespace
 
 void membership_listener::node_lost(const node_id&, const std::string&) {}
+void membership_listener::node_gone_for_good(const node_id&) {}
 void membership_listener::view_changed() {}
 void membership_listener::cut_off(const std::string&) {}
 void membership_listener::rejoined() {}
@@ -103,6 +104,7 @@ void membership::rebuild_snapshot_locked() {
 
 void membership::apply_view(wire::cluster_view view) {
   std::vector<node_id> newly_dead;
+  std::vector<node_id> gone_for_good;
   bool self_dead = false;
   {
     std::lock_guard<std::mutex> guard{mu_};
@@ -121,6 +123,9 @@ void membership::apply_view(wire::cluster_view view) {
     std::lock_guard<std::mutex> guard{mu_};
     if (view.version < view_.version)
       return;
+    for (const auto& rec : view.nodes)
+      if (!rec.alive && rec.id != local_.id && held_dead_by_head_.insert(rec.id).second)
+        gone_for_good.push_back(rec.id);
     // A node this process knows dead stays dead, even while a restarted head
     // still waits for it to join again: ids do not come back.
     for (auto& rec : view.nodes)
@@ -135,6 +140,8 @@ void membership::apply_view(wire::cluster_view view) {
   changed_.notify_all();
   for (const auto& id : newly_dead)
     node_down(id, "the head declared it dead");
+  for (const auto& id : gone_for_good)
+    tell([&](membership_listener& l) { l.node_gone_for_good(id); });
   tell([](membership_listener& l) { l.view_changed(); });
 }
 

@@ -81,6 +81,9 @@ class membership_listener {
   virtual ~membership_listener() = default;
   /// Node `id` died, or this node lost it (`why`).
   virtual void node_lost(const node_id& id, const std::string& why);
+  /// The head's node table holds node `id` dead: it is gone for good (an id never
+  /// comes back), not only lost to this process. What it owned here may go.
+  virtual void node_gone_for_good(const node_id& id);
   /// The node table changed: placement may find room now.
   virtual void view_changed();
   /// This process can no longer get work run elsewhere (`why`).
@@ -225,6 +228,8 @@ class membership {
   wire::cluster_view view_;
   std::set<node_id> dead_;
   std::shared_ptr<const cluster_snapshot> snapshot_ = std::make_shared<cluster_snapshot>();
+  // Nodes the head's table held dead (node_gone_for_good told once each).
+  std::set<node_id> held_dead_by_head_;
   // This node as it joined, to join again with the same id when the head restarts.
   wire::node_record joined_as_;
   bool reconnecting_ = false;

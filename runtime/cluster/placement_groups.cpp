@@ -52,10 +52,12 @@ class placement_groups::reservation final : public work_item {
     {
       std::lock_guard<std::mutex> guard{g_.mu_};
       auto& h = g_.bundles_[{req_.group, req_.index}];
-      removed = h.removed;
+      // A bundle still queued when its creator went is not reserved.
+      removed = h.removed || g_.gone_creators_.count(req_.creator) > 0;
       if (!removed) {
         h.taken = demand;
         h.offered = renamed(req_.resources, req_.group, req_.index);
+        h.creator = req_.creator;
         h.active = true;
       }
     }
@@ -149,6 +151,22 @@ void placement_groups::view_changed() {
     place_waiting();
 }
 
+void placement_groups::node_gone_for_good(const node_id& id) {
+  std::vector<std::pair<std::string, std::uint32_t>> orphans;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    gone_creators_.insert(id);
+    for (const auto& [key, h] : bundles_)
+      if (h.creator == id)
+        orphans.push_back(key);
+  }
+  for (const auto& [group, index] : orphans) {
+    log(log_level::info, "cluster", "bundle ", index, " of placement group ", group, " is given back: its creator, node ",
+        id.to_string(), ", is gone");
+    release_bundle(group, index);
+  }
+}
+
 void placement_groups::count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const {
   std::lock_guard<std::mutex> guard{mu_};
   if (unplaced_ == 0)
@@ -165,6 +183,7 @@ void placement_groups::send_reservation(const std::string& group, std::uint32_t 
   req.group = group;
   req.index = index;
   req.resources = bundle;
+  req.creator = local_.id;
   if (node == local_.id) {
     reserve(std::move(req), return_address{});
     return;

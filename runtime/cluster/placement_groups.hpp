@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -58,6 +59,9 @@ class placement_groups final : public membership_listener, public demand_source 
   /// A bundle may have become visible, or a node joined that can hold a bundle
   /// that waits unplaced.
   void view_changed() override;
+  /// The bundles reserved here for a group whose creator is gone for good are
+  /// given back.
+  void node_gone_for_good(const node_id& id) override;
 
   /// The bundles that wait for a node that can hold them.
   void count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const override;
@@ -99,10 +103,13 @@ class placement_groups final : public membership_listener, public demand_source 
   struct bundle_hold {
     resource_set taken;
     resource_set offered;
+    node_id creator;
     bool active = false;
     bool removed = false;
   };
   std::map<std::pair<std::string, std::uint32_t>, bundle_hold> bundles_;
+  // Creators gone for good: their bundles still queued here are not reserved.
+  std::set<node_id> gone_creators_;
 };
 
 } // namespace actors::runtime

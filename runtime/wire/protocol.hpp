@@ -162,10 +162,12 @@ struct bundle_request {
   std::string group;
   std::uint32_t index = 0;
   std::map<std::string, double> resources;
+  /// The node that made the group: the bundle goes when that node is gone.
+  node_id creator;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & group & index & resources;
+    ar & key & group & index & resources & creator;
   }
 };
 

@@ -377,6 +377,29 @@ TEST_F(Cluster, PackPlacementGroupOfTwoOneCpuBundlesUsesTheNodeThatHoldsBoth) {
   }));
 }
 
+TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndUnnamedActorWithIt) {
+  auto free_cpus = [] {
+    double free = 0;
+    for (const auto& n : actors::nodes())
+      if (n.alive && n.resources_available.count("CPU"))
+        free += n.resources_available.at("CPU");
+    return free;
+  };
+  ASSERT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; })) << free_cpus();
+  auto go = dir + "/leave-now";
+  process leaving({actors::test::env("SECOND_DRIVER"), "--leave", go, "--actors-address=" + address,
+                   "--actors-token=" + token},
+                  dir + "/leaving.log");
+  ASSERT_TRUE(actors::test::eventually([&] { return leaving.output().find("made") != std::string::npos; }, 30s))
+    << leaving.output();
+  EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 0; }))
+    << "the two bundles and the actor hold the three CPUs; free: " << free_cpus();
+  std::ofstream(go) << "go\n";
+  ASSERT_TRUE(leaving.wait_exit(30s).has_value()) << leaving.output();
+  EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; }, 15s))
+    << "still held after the driver ended; free: " << free_cpus();
+}
+
 TEST_F(Cluster, TaskNoNodeCanRunWaitsForOneThatJoins) {
   auto ref = actors::task(job::where_am_i).resource("TPU", 1).remote(0);
   EXPECT_THROW(actors::get(ref, 200ms), actors::timeout_error);

@@ -1,14 +1,19 @@
 // A second driver program: joins the cluster given by --actors-address and
 // ACTORS_TOKEN, finds the named actor given as its argument and prints its value.
 // With --park instead of a name, it waits for a task that needs a resource no
-// node has, and prints how that wait ended.
+// node has, and prints how that wait ended. With --leave FILE, it makes a
+// placement group and an unnamed actor, says "made", and ends once FILE exists,
+// leaving both behind.
 #include "tests/cluster/job.hpp"
 
 #include <actors/actors.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 
 int main(int argc, char** argv) {
   // Call into the job library, so that the linker keeps it (and with it the
@@ -30,6 +35,23 @@ int main(int argc, char** argv) {
       actors::shutdown();
       return 4;
     }
+    return 0;
+  }
+  if (std::string(argv[1]) == "--leave") {
+    // Makes a placement group and an unnamed actor, then ends without removing
+    // or killing either: both go with this driver.
+    actors::placement_group pg({{{"CPU", 1}}, {{"CPU", 1}}}, actors::spread);
+    if (!pg.wait(std::chrono::seconds(20))) {
+      std::cout << "the placement group was not reserved in 20 s" << std::endl;
+      return 5;
+    }
+    auto kept = actors::actor(job::make_counter).num_cpus(1).remote(std::int64_t{1});
+    actors::get(kept.task(&job::Counter::value).remote());
+    std::cout << "made " << pg.id() << std::endl;
+    // Until the test has seen the CPUs taken: it makes the file named next.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (argc > 2 && !std::ifstream(argv[2]) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return 0;
   }
   auto counter = actors::get_actor<job::Counter>(argv[1]);

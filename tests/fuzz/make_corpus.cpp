@@ -53,7 +53,7 @@ void wire_seeds() {
   write_picked("wire", "cluster_view", 1, wire::pack(view));
   wire::node_report rep{rec.id, rec.total, rec.available, 3, {{{{"CPU", 1}}, 2}}, 1, 4};
   write_picked("wire", "node_report", 2, wire::pack(rep));
-  wire::bundle_request bundle{9, "pg1", 1, {{"CPU", 1}}};
+  wire::bundle_request bundle{9, "pg1", 1, {{"CPU", 1}}, rec.id};
   write_picked("wire", "bundle_request", 3, wire::pack(bundle));
   wire::inline_object inl{actors::object_id{1, 2}, typeid(int).name(), encode(42)};
   write_picked("wire", "inline_object", 4, wire::pack(inl));

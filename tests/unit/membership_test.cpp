@@ -38,6 +38,10 @@ struct recorder final : membership_listener {
     std::lock_guard<std::mutex> guard{mu};
     lost.emplace_back(id, why);
   }
+  void node_gone_for_good(const node_id& id) override {
+    std::lock_guard<std::mutex> guard{mu};
+    gone.push_back(id);
+  }
   void view_changed() override {
     ++views;
   }
@@ -54,6 +58,7 @@ struct recorder final : membership_listener {
   }
   std::mutex mu;
   std::vector<std::pair<node_id, std::string>> lost;
+  std::vector<node_id> gone;
   std::string cut;
   std::atomic<int> views{0};
   std::atomic<int> rejoins{0};
@@ -175,6 +180,24 @@ TEST_F(Membership, ATableThatMarksANodeDeadTellsListeners) {
   ASSERT_EQ(events.lost_count(), 1u);
   EXPECT_EQ(events.lost[0].first, c);
   EXPECT_EQ(events.lost[0].second, "the head declared it dead");
+}
+
+TEST_F(Membership, OnlyTheHeadsTableSaysANodeIsGoneForGoodAndOnce) {
+  make();
+  join();
+  // Lost here only (its connection closed): what it owned stays.
+  members->node_down(b, "its connection closed");
+  members->apply_view(view(2, {record(self, 2), record(b, 2), record(c, 2)}));
+  {
+    std::lock_guard<std::mutex> guard{events.mu};
+    EXPECT_TRUE(events.gone.empty());
+  }
+  // The head's table holds it dead: told once, however many tables say so.
+  members->apply_view(view(3, {record(self, 2), record(b, 2, false), record(c, 2)}));
+  members->apply_view(view(4, {record(self, 2), record(b, 2, false), record(c, 2)}));
+  std::lock_guard<std::mutex> guard{events.mu};
+  ASSERT_EQ(events.gone.size(), 1u);
+  EXPECT_EQ(events.gone[0], b);
 }
 
 TEST_F(Membership, ANodeKnownDeadStaysDeadWhateverALaterTableSays) {
