@@ -487,6 +487,28 @@ actor_cell* actor_host::find(const actor_id& id) {
   return nullptr;
 }
 
+std::size_t actor_host::end_created_by(const node_id& creator, const std::string& why) {
+  std::vector<actor_cell*> made;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto& [id, a] : actors_) {
+      if (id.owner != creator.value || a->opts.detached)
+        continue;
+      auto n = a->refs.load(std::memory_order_relaxed);
+      while (n > 0)
+        if (a->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) {
+          made.push_back(a);
+          break;
+        }
+    }
+  }
+  for (auto* a : made) {
+    end(a, why);
+    detail::release(a);
+  }
+  return made.size();
+}
+
 void actor_host::forget(actor_cell* a) noexcept {
   {
     std::lock_guard<std::mutex> guard{mu_};

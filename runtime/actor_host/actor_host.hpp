@@ -188,6 +188,9 @@ class actor_host {
   void kill(actor_cell* actor, bool no_restart);
   /// Ends the actor for good, not to be restarted; its calls fail saying `why`.
   void end(actor_cell* actor, const std::string& why);
+  /// Ends every actor hosted here that node `creator` made, except detached
+  /// ones; returns how many.
+  std::size_t end_created_by(const node_id& creator, const std::string& why);
 
   /// The retained cell of a live actor hosted here, or null.
   actor_cell* find(const actor_id& id);

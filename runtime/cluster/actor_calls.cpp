@@ -561,24 +561,28 @@ wire::request_answer actor_calls::serve_kill(const wire::kill_request& req) {
 }
 
 void actor_calls::node_gone_for_good(const node_id& id) {
-  std::vector<detail::actor_cell*> orphans;
+  // Named or not, and whether or not the creator still held a handle.
+  auto ended = local_.host.end_created_by(
+    id, "its creator, node " + id.to_string() + ", is gone (an actor lives as long as the process that created it, "
+          "unless it was made with .lifetime(actors::detached))");
+  if (ended > 0)
+    log(log_level::info, "cluster", ended, " actors end with their creator, node ", id.to_string());
+  std::vector<detail::actor_cell*> holds;
   {
     std::lock_guard<std::mutex> guard{mu_};
     for (auto i = creator_holds_.begin(); i != creator_holds_.end();) {
-      if (i->first.owner == id.value && i->second->opts.name.empty()) {
-        orphans.push_back(i->second);
+      if (i->first.owner == id.value && !i->second->opts.detached) {
+        holds.push_back(i->second);
         i = creator_holds_.erase(i);
       } else {
         ++i;
       }
     }
   }
-  for (auto* a : orphans) {
-    log(log_level::info, "cluster", "actor ", a->id.to_string(), " ends with its creator, node ", id.to_string());
-    local_.host.end(a, "its creator, node " + id.to_string() + ", is gone (an unnamed actor lives as long as the "
-                         "process that created it)");
+  // The creator will never drop its holds itself. A detached actor keeps its
+  // hold: it lives until killed.
+  for (auto* a : holds)
     detail::release(a);
-  }
 }
 
 void actor_calls::serve_drop(const wire::actor_ref& ref) {

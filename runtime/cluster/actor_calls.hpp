@@ -86,8 +86,8 @@ class actor_calls final : public membership_listener,
   wire::actor_location serve_locate(const wire::actor_ref& ref);
   void serve_drop(const wire::actor_ref& ref);
 
-  /// The host's side: an unnamed actor hosted here for a node that is gone for
-  /// good ends with it (a named one lives until killed).
+  /// The host's side: an actor hosted here for a node that is gone for good ends
+  /// with it, unless it is detached.
   void node_gone_for_good(const node_id& id) override;
 
   /// Drops the actors hosted here for their creators, fails calls waiting for a

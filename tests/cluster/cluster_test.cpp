@@ -377,7 +377,7 @@ TEST_F(Cluster, PackPlacementGroupOfTwoOneCpuBundlesUsesTheNodeThatHoldsBoth) {
   }));
 }
 
-TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndUnnamedActorWithIt) {
+TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetachedOnes) {
   auto free_cpus = [] {
     double free = 0;
     for (const auto& n : actors::nodes())
@@ -398,6 +398,12 @@ TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndUnnamedActorWithIt) {
   ASSERT_TRUE(leaving.wait_exit(30s).has_value()) << leaving.output();
   EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; }, 15s))
     << "still held after the driver ended; free: " << free_cpus();
+  EXPECT_TRUE(actors::test::eventually(
+    [] { return !actors::get_actor<job::Counter>("goes-with-its-driver").has_value(); }, 15s));
+  auto detached = actors::get_actor<job::Counter>("outlives-its-driver");
+  ASSERT_TRUE(detached.has_value()) << "a detached actor ended with its driver";
+  EXPECT_EQ(actors::get(detached->task(&job::Counter::add).remote(std::int64_t{1}), 10s), 4);
+  actors::kill(*detached);
 }
 
 TEST_F(Cluster, TaskNoNodeCanRunWaitsForOneThatJoins) {

@@ -2,8 +2,8 @@
 // ACTORS_TOKEN, finds the named actor given as its argument and prints its value.
 // With --park instead of a name, it waits for a task that needs a resource no
 // node has, and prints how that wait ended. With --leave FILE, it makes a
-// placement group and an unnamed actor, says "made", and ends once FILE exists,
-// leaving both behind.
+// placement group, an unnamed actor and two named ones (one detached), says
+// "made", and ends once FILE exists, leaving them all behind.
 #include "tests/cluster/job.hpp"
 
 #include <actors/actors.hpp>
@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
     }
     auto kept = actors::actor(job::make_counter).num_cpus(1).remote(std::int64_t{1});
     actors::get(kept.task(&job::Counter::value).remote());
+    auto named = actors::actor(job::make_counter).name("goes-with-its-driver").remote(std::int64_t{2});
+    auto detached =
+      actors::actor(job::make_counter).name("outlives-its-driver").lifetime(actors::detached).remote(std::int64_t{3});
+    actors::get(named.task(&job::Counter::value).remote());
+    actors::get(detached.task(&job::Counter::value).remote());
     std::cout << "made " << pg.id() << std::endl;
     // Until the test has seen the CPUs taken: it makes the file named next.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

@@ -150,8 +150,8 @@ class actor_builder {
   explicit actor_builder(R (*factory)(Ps...))
     : entry_(&detail::function_of(reinterpret_cast<const void*>(factory), typeid(factory).name())) {}
 
-  /// Registers the actor under a name that get_actor finds; a named actor lives
-  /// until killed.
+  /// Registers the actor under a name that get_actor finds, in every process of
+  /// the cluster.
   actor_builder& name(std::string n) {
     opts_.name = std::move(n);
     return *this;
@@ -161,6 +161,12 @@ class actor_builder {
   /// taken. The arguments are then not used.
   actor_builder& get_if_exists(bool yes = true) {
     get_if_exists_ = yes;
+    return *this;
+  }
+  /// `actors::detached`: the actor lives on after the process that created it
+  /// ends, until killed. By default it ends with that process.
+  actor_builder& lifetime(actor_lifetime l) {
+    opts_.detached = l == actor_lifetime::detached;
     return *this;
   }
   /// Times the actor is rebuilt from its factory after it dies (default 0).

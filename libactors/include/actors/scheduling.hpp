@@ -20,4 +20,13 @@ enum class scheduling_strategy : std::uint8_t {
 inline constexpr scheduling_strategy spread = scheduling_strategy::spread;
 inline constexpr scheduling_strategy pack = scheduling_strategy::pack;
 
+/// How long an actor lives, named or not: while the process that created it runs
+/// (the default), or, detached, until it is killed.
+enum class actor_lifetime : std::uint8_t {
+  with_creator = 0,
+  detached = 1,
+};
+
+inline constexpr actor_lifetime detached = actor_lifetime::detached;
+
 } // namespace actors

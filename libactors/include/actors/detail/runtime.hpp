@@ -261,10 +261,12 @@ struct actor_options {
   /// them on threads of its own; an async actor interleaves that many (1000
   /// unset) on one thread at a time.
   int max_concurrency = 0;
+  /// Lives on after its creator ends (actors::detached), until killed.
+  bool detached = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement & max_concurrency;
+    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement & max_concurrency & detached;
   }
 };
 
