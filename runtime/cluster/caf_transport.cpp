@@ -496,11 +496,9 @@ bool caf_transport::reaches(const node_id& id) const {
 void caf_transport::forget(const node_id& id) {
   std::lock_guard<std::mutex> guard{impl_->mu};
   impl_->forgotten.insert(id);
-  auto i = impl_->book.find(id);
-  if (i == impl_->book.end())
-    return;
-  impl_->ids.erase(i->second.address());
-  impl_->book.erase(i);
+  // `ids` keeps the endpoint's address: a connection that closes later is still
+  // reported as this node's (membership::connection_closed).
+  impl_->book.erase(id);
 }
 
 traffic_counts caf_transport::traffic() const {

@@ -160,7 +160,7 @@ void cluster::on_view(wire::cluster_view view) {
 }
 
 void cluster::on_peer_down(const node_id& id) {
-  members_.node_down(id, "its connection closed");
+  members_.connection_closed(id);
 }
 
 void cluster::on_head_down() {

@@ -124,7 +124,8 @@ void membership::apply_view(wire::cluster_view view) {
     if (view.version < view_.version)
       return;
     for (const auto& rec : view.nodes)
-      if (!rec.alive && rec.id != local_.id && held_dead_by_head_.insert(rec.id).second)
+      if (!rec.alive && rec.id != local_.id && held_dead_by_head_.insert(rec.id).second
+          && connection_closed_.count(rec.id) && gone_for_good_.insert(rec.id).second)
         gone_for_good.push_back(rec.id);
     // A node this process knows dead stays dead, even while a restarted head
     // still waits for it to join again: ids do not come back.
@@ -159,6 +160,17 @@ void membership::node_down(const node_id& id, const std::string& why) {
     log(log_level::info, "cluster", "node ", id.to_string(), " is taken for dead: ", why);
   changed_.notify_all();
   tell([&](membership_listener& l) { l.node_lost(id, why); });
+}
+
+void membership::connection_closed(const node_id& id) {
+  bool gone = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    gone = connection_closed_.insert(id).second && held_dead_by_head_.count(id) && gone_for_good_.insert(id).second;
+  }
+  node_down(id, "its connection closed");
+  if (gone)
+    tell([&](membership_listener& l) { l.node_gone_for_good(id); });
 }
 
 bool membership::is_dead(const node_id& id) const {

@@ -81,8 +81,10 @@ class membership_listener {
   virtual ~membership_listener() = default;
   /// Node `id` died, or this node lost it (`why`).
   virtual void node_lost(const node_id& id, const std::string& why);
-  /// The head's node table holds node `id` dead: it is gone for good (an id never
-  /// comes back), not only lost to this process. What it owned here may go.
+  /// Node `id` is gone for good: the head's node table holds it dead (an id never
+  /// comes back) and this process's connection to it closed. A node the head
+  /// holds dead but this process still reaches (a driver cut off from the head
+  /// only) goes on, and so does what it owns. What it owned here may go.
   virtual void node_gone_for_good(const node_id& id);
   /// The node table changed: placement may find room now.
   virtual void view_changed();
@@ -153,6 +155,9 @@ class membership {
 
   /// Node `id` is gone (`why`): marked dead, and every listener told, once.
   void node_down(const node_id& id, const std::string& why);
+  /// This process's connection to node `id` closed: node_down, and the node is
+  /// gone for good once the head's table holds it dead too.
+  void connection_closed(const node_id& id);
 
   /// The connection to the head closed. Work between live nodes goes on; a
   /// thread reconnects, or this node stops (drivers go on without the head).
@@ -228,8 +233,11 @@ class membership {
   wire::cluster_view view_;
   std::set<node_id> dead_;
   std::shared_ptr<const cluster_snapshot> snapshot_ = std::make_shared<cluster_snapshot>();
-  // Nodes the head's table held dead (node_gone_for_good told once each).
+  // Nodes the head's table held dead, nodes whose connection closed here, and
+  // those both, of which the listeners were told (node_gone_for_good).
   std::set<node_id> held_dead_by_head_;
+  std::set<node_id> connection_closed_;
+  std::set<node_id> gone_for_good_;
   // This node as it joined, to join again with the same id when the head restarts.
   wire::node_record joined_as_;
   bool reconnecting_ = false;

@@ -70,7 +70,7 @@ int spread(const std::string& name) {
     return wrong("an actor was placed on the driver, which offers no CPUs");
   std::cout << "actors on " << actor_hosts.size() << " nodes" << std::endl;
 
-  auto named = actors::actor(job::make_counter).name(name).remote(std::int64_t{10});
+  auto named = actors::actor(job::make_counter).name(name).lifetime(actors::detached).remote(std::int64_t{10});
   if (actors::get(named.task(&job::Counter::add).remote(std::int64_t{1}), 60s) != 11)
     return wrong("named counter add");
   std::cout << "named actor " << name << " ready" << std::endl;

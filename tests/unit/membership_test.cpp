@@ -182,22 +182,29 @@ TEST_F(Membership, ATableThatMarksANodeDeadTellsListeners) {
   EXPECT_EQ(events.lost[0].second, "the head declared it dead");
 }
 
-TEST_F(Membership, OnlyTheHeadsTableSaysANodeIsGoneForGoodAndOnce) {
+TEST_F(Membership, ANodeIsGoneForGoodOnceTheHeadHoldsItDeadAndItsConnectionClosedHere) {
   make();
   join();
-  // Lost here only (its connection closed): what it owned stays.
-  members->node_down(b, "its connection closed");
-  members->apply_view(view(2, {record(self, 2), record(b, 2), record(c, 2)}));
-  {
+  auto gone = [&] {
     std::lock_guard<std::mutex> guard{events.mu};
-    EXPECT_TRUE(events.gone.empty());
-  }
-  // The head's table holds it dead: told once, however many tables say so.
+    return events.gone;
+  };
+  // Lost here only (its connection closed): it may be alive, what it owned stays.
+  members->connection_closed(b);
+  members->apply_view(view(2, {record(self, 2), record(b, 2), record(c, 2)}));
+  EXPECT_TRUE(gone().empty());
+  // The head holds it dead too: told once, however many tables say so.
   members->apply_view(view(3, {record(self, 2), record(b, 2, false), record(c, 2)}));
   members->apply_view(view(4, {record(self, 2), record(b, 2, false), record(c, 2)}));
-  std::lock_guard<std::mutex> guard{events.mu};
-  ASSERT_EQ(events.gone.size(), 1u);
-  EXPECT_EQ(events.gone[0], b);
+  ASSERT_EQ(gone().size(), 1u);
+  EXPECT_EQ(gone()[0], b);
+  // Held dead by the head, but still connected here (a driver cut off from the
+  // head only): not gone, until its connection closes.
+  members->apply_view(view(5, {record(self, 2), record(b, 2, false), record(c, 2, false)}));
+  EXPECT_EQ(gone().size(), 1u);
+  members->connection_closed(c);
+  ASSERT_EQ(gone().size(), 2u);
+  EXPECT_EQ(gone()[1], c);
 }
 
 TEST_F(Membership, ANodeKnownDeadStaysDeadWhateverALaterTableSays) {
