@@ -217,9 +217,8 @@ void actor_host::on_creation_failed(actor_cell* a, std::uint64_t generation, con
   die_locked(a, lock, "it could not be created: " + why);
 }
 
-void actor_host::end_if_asked(actor_cell* a) {
-  if (!std::exchange(current_context().exit_requested, false))
-    return;
+void actor_host::end_as_asked(actor_cell* a) {
+  current_context().exit_requested = false;
   log(log_level::info, "actor_host", actor_label(a), " ends: a method called actors::exit_actor()");
   end(a, "it ended itself with actors::exit_actor()");
 }
@@ -304,7 +303,8 @@ void actor_host::drain(actor_cell* a) {
       run_coroutine(a, h);
       ctx.in_actor_method = false;
       ctx.actor_restarted = false;
-      end_if_asked(a);
+      if (ctx.exit_requested)
+        end_as_asked(a);
       continue;
     }
     if (a->st != actor_cell::state::alive || a->mailbox.empty()
@@ -335,7 +335,8 @@ void actor_host::drain(actor_cell* a) {
       start_coroutine(a, std::move(call), std::move(instance));
       ctx.in_actor_method = false;
       ctx.actor_restarted = false;
-      end_if_asked(a);
+      if (ctx.exit_requested)
+        end_as_asked(a);
       continue;
     }
     lock.unlock();
@@ -357,7 +358,8 @@ void actor_host::drain(actor_cell* a) {
     }
     ctx.in_actor_method = false;
     ctx.actor_restarted = false;
-    end_if_asked(a);
+    if (ctx.exit_requested)
+      end_as_asked(a);
     instance.reset();
     call.args.reset();
     detail::release(call.result);

@@ -225,9 +225,10 @@ class actor_host {
   /// The factory of creation `generation` returned or threw; ignored if stale.
   void on_created(actor_cell* actor, std::uint64_t generation, std::shared_ptr<void> instance);
   void on_creation_failed(actor_cell* actor, std::uint64_t generation, const std::string& why);
-  /// After a method (or a stretch of a coroutine method) that called
-  /// actors::exit_actor(): the actor dies, not to be restarted.
-  void end_if_asked(actor_cell* actor);
+  /// The method (or stretch of a coroutine method) just run called
+  /// actors::exit_actor(): clears the request; the actor dies, not to be
+  /// restarted. The drain checks `exit_requested` first, so calls pay nothing.
+  void end_as_asked(actor_cell* actor);
   /// Marks the actor dead and fails its queued calls; `lock` is released.
   void die_locked(actor_cell* actor, std::unique_lock<std::mutex>& lock, std::string why);
   void schedule_drain_locked(actor_cell* actor);

@@ -29,6 +29,16 @@ class runtime_test : public ::testing::Test {
   }
 };
 
+/// As runtime_test, on a node of one CPU: work that holds it makes others wait.
+class one_cpu_runtime_test : public runtime_test {
+ protected:
+  init_options options() const override {
+    init_options o;
+    o.num_cpus = 1;
+    return o;
+  }
+};
+
 /// Polls `done` until it holds or `limit` passes; returns whether it held.
 inline bool eventually(const std::function<bool()>& done,
                        std::chrono::milliseconds limit = std::chrono::seconds(10)) {

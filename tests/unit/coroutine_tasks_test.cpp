@@ -89,14 +89,7 @@ int threads_now() {
 
 class CoroutineTasks : public actors::test::runtime_test {};
 
-class CoroutineTasksOnOneCpu : public actors::test::runtime_test {
- protected:
-  actors::init_options options() const override {
-    actors::init_options o;
-    o.num_cpus = 1;
-    return o;
-  }
-};
+class CoroutineTasksOnOneCpu : public actors::test::one_cpu_runtime_test {};
 
 } // namespace
 

@@ -96,14 +96,7 @@ ACTORS_REMOTE(square, inc, fib, needs_gpu, sleepy, sum_refs, track_concurrency, 
 
 class Tasks : public actors::test::runtime_test {};
 
-class TasksOnOneCpu : public actors::test::runtime_test {
- protected:
-  actors::init_options options() const override {
-    actors::init_options o;
-    o.num_cpus = 1;
-    return o;
-  }
-};
+class TasksOnOneCpu : public actors::test::one_cpu_runtime_test {};
 
 class TasksWithGpu : public actors::test::runtime_test {
  protected:
