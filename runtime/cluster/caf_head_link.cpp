@@ -1,4 +1,5 @@
 #include "runtime/cluster/caf_head_link.hpp"
+#include "runtime/cluster/caf_connect.hpp"
 #include "runtime/common/addresses.hpp"
 
 #include "runtime/common/log.hpp"
@@ -75,9 +76,9 @@ join_answer caf_head_link::join(const wire::node_record& rec) {
 
 std::optional<join_answer> caf_head_link::reconnect(const wire::node_record& rec, std::string& why) {
   auto [host, port] = split_address(head_address_);
-  auto remote = sys_.middleman().remote_actor(host, port);
-  if (!remote) {
-    why = sys_.render(remote.error());
+  auto remote = connect_within(sys_, host, port);
+  if (!remote || !*remote) {
+    why = remote ? "nothing is published at that port" : sys_.render(remote.error());
     return std::nullopt;
   }
   auto answer = ask(*remote, rec);
@@ -148,11 +149,12 @@ void caf_head_link::lost() {
 
 std::unique_ptr<control_store> connect_control_store(caf::actor_system& sys, const std::string& address) {
   auto [host, port] = split_address(address);
-  auto remote = sys.middleman().remote_actor(host, port);
-  if (!remote)
-    throw error(errc::invalid_argument, "no cluster answers at " + address + " (" + sys.render(remote.error())
-                                          + "): start one with `actorsd --head`, or check the address "
-                                            "and that the head is running");
+  auto remote = connect_within(sys, host, port);
+  if (!remote || !*remote)
+    throw error(errc::invalid_argument,
+                "no cluster answers at " + address + " ("
+                  + (remote ? std::string{"nothing is published at that port"} : sys.render(remote.error()))
+                  + "): start one with `actorsd --head`, or check the address and that the head is running");
   return std::make_unique<control_store>(sys, *remote);
 }
 

@@ -1,8 +1,10 @@
 #include "runtime/cluster/caf_transport.hpp"
+#include "runtime/cluster/caf_connect.hpp"
 
 #include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/service_actor.hpp"
+#include "runtime/common/silent_connections.hpp"
 #include "runtime/wire/atoms.hpp"
 
 #include "actors/errors.hpp"
@@ -115,20 +117,22 @@ struct caf_transport::impl {
   /// Opens a direct connection to every live peer of `view` this node has none
   /// to. Of two peers only the one with the smaller id connects: when both did at
   /// once, CAF kept one of the two connections and closed the other, and the
-  /// close took the peer for dead. The head is left out: every node is connected
-  /// to it already.
+  /// close took the peer for dead. The head is left out, on both ends: every node
+  /// is connected to it already.
   void connect(const wire::cluster_view& view, const std::vector<caf::actor>& eps) {
     std::lock_guard<std::mutex> guard{mu};
     if (stopped)
       return;
     node_id self;
     std::string self_host;
+    bool self_head = false;
     for (std::size_t i = 0; i < eps.size(); ++i)
       if (eps[i] == endpoint) {
         self = view.nodes[i].id;
         self_host = view.nodes[i].host_id;
+        self_head = view.nodes[i].head;
       }
-    if (!self.value)
+    if (!self.value || self_head)
       return;
     for (const auto& rec : view.nodes) {
       if (!rec.alive || rec.id == self || rec.head || rec.id.value < self.value || rec.address == "in-process"
@@ -148,7 +152,7 @@ struct caf_transport::impl {
         continue;
       }
       connectors.emplace_back([this, host, port, id = rec.id] {
-        auto res = sys.middleman().connect(host, port);
+        auto res = connect_within(sys, host, port);
         if (!res)
           log(log_level::warning, "cluster", "cannot connect to node ", id.to_string(), " at ", host, ":", port,
               " (", sys.render(res.error()), "): messages to it go through the head (two hops instead of one); "
@@ -377,6 +381,7 @@ std::uint16_t caf_transport::publish(const std::string& bind) {
   if (!port)
     throw error(errc::invalid_argument,
                 "cannot open a port on " + bind + " for other nodes: " + impl_->sys.render(port.error()));
+  silent_connections::of_this_process().watch_port(&impl_->sys, *port);
   return *port;
 }
 
@@ -386,6 +391,7 @@ std::uint16_t caf_transport::serve_control(const caf::actor& control, const std:
     throw error(errc::invalid_argument, "cannot listen on " + bind + ":" + std::to_string(port) + ": "
                                           + impl_->sys.render(res.error())
                                           + "; is the port taken? pick another with --port");
+  silent_connections::of_this_process().watch_port(&impl_->sys, *res);
   std::lock_guard<std::mutex> guard{impl_->mu};
   impl_->control_bind = bind;
   impl_->control_port = *res;
@@ -504,6 +510,18 @@ void caf_transport::forget(const node_id& id) {
 traffic_counts caf_transport::traffic() const {
   return {impl_->messages_sent.load(), impl_->messages_received.load(), impl_->bytes_sent.load(),
           impl_->bytes_received.load()};
+}
+
+caf::expected<caf::actor> connect_within(caf::actor_system& sys, const std::string& host, std::uint16_t port,
+                                         std::chrono::milliseconds timeout) {
+  silent_connections::of_this_process().watch_peer(&sys, host, port);
+  caf::expected<caf::actor> result{caf::sec::request_timeout};
+  caf::scoped_actor self{sys};
+  self->request(sys.middleman().actor_handle(), timeout, caf::connect_atom::value, host, port)
+    .receive([&](const caf::node_id&, caf::strong_actor_ptr& published,
+                 const std::set<std::string>&) { result = caf::actor_cast<caf::actor>(std::move(published)); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
 }
 
 } // namespace actors::runtime

@@ -3,7 +3,9 @@
 #include "runtime/autoscaler/autoscaler.hpp"
 #include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/silent_connections.hpp"
 #include "runtime/common/task_memory.hpp"
+#include "runtime/node/caf_settings.hpp"
 #include "runtime/control_store/head_state.hpp"
 #include "runtime/node/local_nodes.hpp"
 #include "runtime/jobs/job_manager.hpp"
@@ -143,25 +145,36 @@ void resolve_addresses(node_config& cfg, const std::string& bind, const std::str
   cfg.advertise = std::move(chosen.advertise);
 }
 
-/// CAF's side of the node: the actor system its service actors live in.
+void apply_caf_settings(caf::actor_system_config& cfg) {
+  // Service actors answer requests from blocked user threads: the sharing policy
+  // wakes a worker ~10x faster than work stealing here, and two threads suffice
+  // because user code runs on the worker pool, not on CAF's threads.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", std::size_t{2});
+  // Direct connections between nodes are made by the cluster layer from the node
+  // table: CAF's own automatic connections leave helper actors behind that can
+  // hold up shutdown.
+  cfg.set("middleman.workers", std::size_t{0});
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
+  cfg.set("middleman.connection-timeout", caf::timespan{0});
+  cfg.load<caf::io::middleman>();
+}
+
+/// CAF's side of the node: the actor system its service actors live in. Its
+/// connections close after the heartbeat timeout of silence.
 struct node::caf_system {
-  static caf::actor_system_config& configure(caf::actor_system_config& cfg, int heartbeat_timeout_ms) {
-    // Service actors answer requests from blocked user threads: the sharing policy
-    // wakes a worker ~10x faster than work stealing here, and two threads suffice
-    // because user code runs on the worker pool, not on CAF's threads.
-    cfg.set("scheduler.policy", caf::atom("sharing"));
-    cfg.set("scheduler.max-threads", std::size_t{2});
-    // A frozen peer is noticed within the connection timeout. Direct connections
-    // between nodes are made by the cluster layer from the node table: CAF's own
-    // automatic connections leave helper actors behind that can hold up shutdown.
-    cfg.set("middleman.workers", std::size_t{0});
-    cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
-    cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(heartbeat_timeout_ms)});
-    cfg.load<caf::io::middleman>();
+  static caf::actor_system_config& configure(caf::actor_system_config& cfg) {
+    apply_caf_settings(cfg);
     return cfg;
   }
 
-  explicit caf_system(int heartbeat_timeout_ms) : system{configure(cfg, heartbeat_timeout_ms)} {}
+  explicit caf_system(const node_config& config) : system{configure(cfg)} {
+    auto& silence = silent_connections::of_this_process();
+    silence.set_timeout(&system, std::chrono::milliseconds(config.heartbeat_timeout_ms));
+    silence.start_sweeping();
+  }
+
+  ~caf_system() { silent_connections::of_this_process().forget(&system); }
 
   caf::actor_system_config cfg;
   caf::actor_system system;
@@ -180,7 +193,7 @@ std::unique_ptr<control_store> make_control_store(caf::actor_system& sys, const 
 node::node(node_config cfg)
   : id(random_node_id()),
     config(std::move(cfg)),
-    caf_(new caf_system(config.heartbeat_timeout_ms)),
+    caf_(new caf_system(config)),
     control(make_control_store(caf_->system, config)),
     links(std::make_unique<caf_transport>(caf_->system, config.token)),
     releases(id, *links),
