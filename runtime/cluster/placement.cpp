@@ -95,7 +95,13 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
     placed[bundle] = true;
     --left;
   };
-  if (strategy == scheduling_strategy::spread) {
+  const bool strict_pack = strategy == scheduling_strategy::strict_pack;
+  const bool strict_spread = strategy == scheduling_strategy::strict_spread;
+  // STRICT_PACK: a node that already holds some of the group is the only one the
+  // rest may go to.
+  const bool group_placed = std::any_of(nodes.begin(), nodes.end(), [](const bundle_room& r) { return r.holds_group; });
+  auto may_take_all = [&](const bundle_room& r) { return !group_placed || r.holds_group; };
+  if (strategy == scheduling_strategy::spread || strict_spread) {
     std::vector<bool> used(nodes.size(), false);
     for (std::size_t i = 0; i < nodes.size(); ++i)
       used[i] = nodes[i].holds_group;
@@ -104,7 +110,7 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
       for (std::size_t i = 0; i < nodes.size() && pick == nodes.size(); ++i)
         if (!used[i] && nodes[i].free.fits(bundles[b]))
           pick = i;
-      for (std::size_t i = 0; i < nodes.size() && pick == nodes.size(); ++i)
+      for (std::size_t i = 0; i < nodes.size() && pick == nodes.size() && !strict_spread; ++i)
         if (nodes[i].free.fits(bundles[b]))
           pick = i;
       if (pick < nodes.size()) {
@@ -112,6 +118,15 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
         put(b, nodes[pick]);
       }
     }
+  } else if (strict_pack) {
+    // The node with room for every bundle that is left less free CPU than any other.
+    std::size_t pick = nodes.size();
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      if (may_take_all(nodes[i]) && fitting(nodes[i].free, bundles, placed) == left
+          && (pick == nodes.size() || nodes[i].free.cpu < nodes[pick].free.cpu))
+        pick = i;
+    for (std::size_t b = 0; b < bundles.size() && pick < nodes.size(); ++b)
+      put(b, nodes[pick]);
   } else {
     // PACK: each round takes the node that has room for the most of the bundles
     // still to place; among equals, the one left with the least free CPU, so that
@@ -137,8 +152,18 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
   // the group's bundles already put there (`total` has lost those); SPREAD first
   // tries nodes holding none of them. A bundle queued behind its own group's on a
   // node too small for both would wait forever.
-  if (room_only)
+  if (room_only || left == 0)
     return out;
+  if (strict_pack) {
+    // All of them wait together on the first node whose total can hold them all.
+    for (auto& room : nodes)
+      if (may_take_all(room) && fitting(room.total, bundles, placed) == left) {
+        for (std::size_t b = 0; b < bundles.size(); ++b)
+          put(b, room);
+        break;
+      }
+    return out;
+  }
   std::vector<bool> holds(nodes.size(), false);
   for (std::size_t i = 0; i < nodes.size(); ++i)
     holds[i] = nodes[i].holds_group || std::find(out.begin(), out.end(), nodes[i].id) != out.end();
@@ -146,7 +171,9 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
     if (placed[b])
       continue;
     std::size_t pick = nodes.size();
-    for (int pass = strategy == scheduling_strategy::spread ? 0 : 1; pass < 2 && pick == nodes.size(); ++pass)
+    // STRICT_SPREAD has no second pass: a node holding one of the group takes no other.
+    for (int pass = strategy == scheduling_strategy::spread || strict_spread ? 0 : 1;
+         pass < (strict_spread ? 1 : 2) && pick == nodes.size(); ++pass)
       for (std::size_t i = 0; i < nodes.size() && pick == nodes.size(); ++i)
         if ((pass == 1 || !holds[i]) && nodes[i].total.fits(bundles[b]))
           pick = i;

@@ -84,9 +84,12 @@ struct bundle_claim {
 /// PACK puts the bundles on as few nodes as possible: all on one node if one has
 /// room for all of them (the one left with the least room), else on the nodes
 /// that take the most of them first. SPREAD puts each on a node of its own while
-/// there are nodes with room. A bundle no node has free room for goes to a node
-/// whose total can hold it (it waits there for room), unless `room_only`: then it
-/// gets none.
+/// there are nodes with room. STRICT_PACK puts all on one node (the one that
+/// already holds some of the group, if one does) or none anywhere; STRICT_SPREAD
+/// puts each on a node holding no other bundle of the group, or leaves it out. A
+/// bundle no node has free room for goes to a node whose total can hold it (it
+/// waits there for room), under the same rules, unless `room_only`: then it gets
+/// none.
 std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::vector<resource_set>& bundles,
                                    scheduling_strategy strategy, bool room_only = false);
 

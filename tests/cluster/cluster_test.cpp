@@ -377,6 +377,54 @@ TEST_F(Cluster, PackPlacementGroupOfTwoOneCpuBundlesUsesTheNodeThatHoldsBoth) {
   }));
 }
 
+TEST_F(Cluster, StrictGroupsWaitForNodesThatKeepTheirBundlesTogetherOrApart) {
+  // Every node has one CPU: no node holds two 1-CPU bundles (STRICT_PACK), and
+  // there are three nodes for four bundles (STRICT_SPREAD). Neither is reserved.
+  actors::placement_group packed({{{"CPU", 1}}, {{"CPU", 1}}}, actors::strict_pack);
+  removed_at_end packed_guard{packed};
+  EXPECT_FALSE(packed.wait(3s)) << "STRICT_PACK reserved two 1-CPU bundles on 1-CPU nodes";
+  // A 2-CPU node joins: both bundles go there.
+  auto big = std::make_unique<process>(std::vector<std::string>{actors::test::env("ACTORSD"), "--num-cpus", "2",
+                                                                "--load", actors::test::env("JOB_LIBRARY"),
+                                                                "--address", address, "--token", token},
+                                       dir + "/big.log");
+  std::string big_id;
+  ASSERT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.alive && !n.is_driver && n.resources_total.count("CPU") && n.resources_total.at("CPU") == 2)
+        big_id = n.id.to_string();
+    return !big_id.empty();
+  }));
+  ASSERT_TRUE(packed.wait(20s)) << "STRICT_PACK did not use the node that joined";
+  EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(packed, 0).remote(0), 10s), big_id);
+  EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(packed, 1).remote(1), 10s), big_id);
+  packed.remove();
+
+  // Four nodes now (three of one CPU, one of two): five bundles never all fit.
+  std::vector<std::map<std::string, double>> five(5, {{"CPU", 1}});
+  actors::placement_group apart_too_many(five, actors::strict_spread);
+  removed_at_end too_many_guard{apart_too_many};
+  EXPECT_FALSE(apart_too_many.wait(3s)) << "STRICT_SPREAD put two bundles on one node";
+  apart_too_many.remove();
+  std::vector<std::map<std::string, double>> four(4, {{"CPU", 1}});
+  actors::placement_group apart(four, actors::strict_spread);
+  removed_at_end apart_guard{apart};
+  ASSERT_TRUE(apart.wait(20s));
+  std::set<std::string> where;
+  for (std::size_t i = 0; i < 4; ++i)
+    where.insert(
+      actors::get(actors::task(job::where_am_i).placement_group(apart, i).remote(static_cast<int>(i)), 10s));
+  EXPECT_EQ(where.size(), 4u) << "STRICT_SPREAD put two bundles on one node";
+  apart.remove();
+  big->kill(SIGKILL);
+  EXPECT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.id.to_string() == big_id)
+        return !n.alive;
+    return false;
+  }));
+}
+
 TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetachedOnes) {
   auto free_cpus = [] {
     double free = 0;

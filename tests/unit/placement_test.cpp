@@ -3,6 +3,7 @@
 // group's bundles go.
 #include "runtime/cluster/placement.hpp"
 
+#include "actors/detail/checks.hpp"
 #include "actors/errors.hpp"
 
 #include <gtest/gtest.h>
@@ -24,6 +25,7 @@ using where = placement_decision::where;
 const node_id self{1};
 const node_id b{2};
 const node_id c{3};
+const node_id d4{4};
 
 resource_set cpus(double n) {
   return resource_set::from(n, actors::detail::resource_list{});
@@ -268,6 +270,54 @@ TEST(PlacementGroups, BundleNoNodeCanEverHoldIsUnplaced) {
   auto out = actors::runtime::place_bundles(nodes, bundles({1, 3}), actors::pack);
   EXPECT_TRUE(out[0].value);
   EXPECT_FALSE(out[1].value);
+}
+
+TEST(PlacementGroups, StrictPackPutsAllBundlesOnOneNodeOrNone) {
+  // Three 1-CPU bundles; only d4 has room for all of them.
+  std::vector<bundle_room> nodes{{b, cpus(2), cpus(2)}, {c, cpus(2), cpus(2)}, {d4, cpus(3), cpus(4)}};
+  auto out = actors::runtime::place_bundles(nodes, bundles({1, 1, 1}), actors::strict_pack, true);
+  EXPECT_EQ(std::count(out.begin(), out.end(), d4), 3);
+  // No node with room for all three now: with room only, none is placed.
+  nodes[2].free = cpus(1);
+  out = actors::runtime::place_bundles(nodes, bundles({1, 1, 1}), actors::strict_pack, true);
+  EXPECT_TRUE(std::none_of(out.begin(), out.end(), [](const node_id& n) { return n.value != 0; }))
+    << "STRICT_PACK placed part of the group";
+  // Otherwise all wait together on d4, the node whose total holds them all.
+  out = actors::runtime::place_bundles(nodes, bundles({1, 1, 1}), actors::strict_pack);
+  EXPECT_EQ(std::count(out.begin(), out.end(), d4), 3);
+  // And with no node that can ever hold them all, none is placed.
+  out = actors::runtime::place_bundles(nodes, bundles({2, 2, 1}), actors::strict_pack);
+  EXPECT_TRUE(std::none_of(out.begin(), out.end(), [](const node_id& n) { return n.value != 0; }));
+}
+
+TEST(PlacementGroups, StrictPackPlacesTheRestOnlyWithTheGroupsOthers) {
+  // d4 holds some of the group already: the rest go there or nowhere.
+  std::vector<bundle_room> nodes{{b, cpus(4), cpus(4)}, {d4, cpus(0), cpus(2), true}};
+  auto out = actors::runtime::place_bundles(nodes, bundles({1}), actors::strict_pack, true);
+  EXPECT_FALSE(out[0].value) << "went to a node without the group's other bundles";
+  nodes[1].free = cpus(1);
+  out = actors::runtime::place_bundles(nodes, bundles({1}), actors::strict_pack, true);
+  EXPECT_EQ(out[0], d4);
+}
+
+TEST(PlacementGroups, StrictSpreadNeverDoublesUp) {
+  // Two nodes, three bundles: SPREAD doubles up, STRICT_SPREAD leaves the third out.
+  std::vector<bundle_room> nodes{{self, cpus(4), cpus(4)}, {b, cpus(4), cpus(4)}};
+  auto out = actors::runtime::place_bundles(nodes, bundles({1, 1, 1}), actors::strict_spread);
+  EXPECT_TRUE(out[0].value && out[1].value);
+  EXPECT_NE(out[0], out[1]);
+  EXPECT_FALSE(out[2].value) << "a third bundle went to a node holding another";
+  // A bundle with no room now waits on a node holding none of the group.
+  std::vector<bundle_room> busy{{b, cpus(1), cpus(1)}, {c, cpus(0), cpus(1)}, {d4, cpus(0), cpus(1), true}};
+  out = actors::runtime::place_bundles(busy, bundles({1, 1}), actors::strict_spread);
+  EXPECT_EQ(out[0], b);
+  EXPECT_EQ(out[1], c);
+}
+
+TEST(PlacementGroups, StrictStrategiesAreRefusedForASingleTaskOrActor) {
+  EXPECT_THROW(actors::detail::check_strategy(actors::strict_pack, "task(f).strategy(s)"), actors::error);
+  EXPECT_THROW(actors::detail::check_strategy(actors::strict_spread, "task(f).strategy(s)"), actors::error);
+  EXPECT_NO_THROW(actors::detail::check_strategy(actors::spread, "task(f).strategy(s)"));
 }
 
 } // namespace

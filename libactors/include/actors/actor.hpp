@@ -186,6 +186,7 @@ class actor_builder {
   }
   /// How to pick a node: actors::spread round-robins over the nodes that fit.
   actor_builder& strategy(scheduling_strategy s) {
+    detail::check_strategy(s, "actor(factory).strategy(s)");
     opts_.placement.strategy = s;
     return *this;
   }

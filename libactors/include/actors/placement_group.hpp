@@ -12,7 +12,9 @@
 namespace actors {
 
 /// Resources reserved together across the cluster, as bundles: with `pack` on as
-/// few nodes as possible, with `spread` on different nodes where it can. Tasks and
+/// few nodes as possible, with `spread` on different nodes where it can; with
+/// `strict_pack` all on one node and with `strict_spread` each on a node of its
+/// own, and otherwise not at all (the group waits for such nodes). Tasks and
 /// actors then run inside a bundle with `.placement_group(pg, index)` and use only
 /// what it reserved. Copyable; copies name the same group.
 ///

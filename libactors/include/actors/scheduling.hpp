@@ -15,10 +15,16 @@ enum class scheduling_strategy : std::uint8_t {
   spread = 1,
   /// Keep together on as few nodes as possible (placement groups).
   pack = 2,
+  /// Placement groups only: every bundle on one node, or the group waits.
+  strict_pack = 3,
+  /// Placement groups only: each bundle on a node of its own, or it waits.
+  strict_spread = 4,
 };
 
 inline constexpr scheduling_strategy spread = scheduling_strategy::spread;
 inline constexpr scheduling_strategy pack = scheduling_strategy::pack;
+inline constexpr scheduling_strategy strict_pack = scheduling_strategy::strict_pack;
+inline constexpr scheduling_strategy strict_spread = scheduling_strategy::strict_spread;
 
 /// How long an actor lives, named or not: while the process that created it runs
 /// (the default), or, detached, until it is killed.

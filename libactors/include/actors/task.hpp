@@ -85,6 +85,7 @@ class task_builder {
   }
   /// How to pick a node: actors::spread round-robins over the nodes that fit.
   task_builder& strategy(scheduling_strategy s) {
+    detail::check_strategy(s, "task(f).strategy(s)");
     opts_.placement.strategy = s;
     return *this;
   }
