@@ -236,13 +236,12 @@ detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::meth
   pc.result = local_.store.create_pending();
   detail::retain(pc.result);
   auto* result = pc.result;
-  node_id target = a->location;
+  node_id target;
   bool created_here = false;
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto c = created_.find(a->id);
-    if (auto r = relocated_.find(a->id); r != relocated_.end())
-      target = r->second;
+    target = last_known_location(*a);
     if (c != created_.end()) {
       created_here = true;
       if (!c->second.death.empty()) {
@@ -271,6 +270,11 @@ detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::meth
   }
   send_call(target, std::move(pc));
   return result;
+}
+
+node_id actor_calls::last_known_location(const detail::actor_cell& a) const {
+  auto r = relocated_.find(a.id);
+  return r != relocated_.end() ? r->second : a.location;
 }
 
 std::optional<node_id> actor_calls::locate(const actor_id& aid, std::string& why) {
@@ -359,10 +363,12 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
 void actor_calls::kill(detail::actor_cell* a, bool no_restart) {
   node_id location;
   std::vector<pending_call> waiting;
+  bool created_here = false;
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto c = created_.find(a->id);
-    location = c != created_.end() ? c->second.location : a->location;
+    created_here = c != created_.end();
+    location = created_here ? c->second.location : last_known_location(*a);
     if (c != created_.end() && (no_restart || c->second.unplaced))
       c->second.death = "it was killed";
     if (c != created_.end() && c->second.unplaced)
@@ -372,6 +378,14 @@ void actor_calls::kill(detail::actor_cell* a, bool no_restart) {
     fail_call(pc, "actor " + a->id.to_string() + " is dead: it was killed before a node could host it");
   if (!location.value)
     return;
+  if (!created_here && members_.is_dead(location)) {
+    // A handle this node was given: the actor may live on elsewhere.
+    std::string why;
+    auto now = locate(a->id, why);
+    if (!now)
+      return; // dead already, or gone with its creator
+    location = *now;
+  }
   if (members_.is_dead(location) || !links_.reaches(location))
     return; // its node is gone, and the actor with it
   std::string why;
@@ -387,7 +401,7 @@ void actor_calls::handles_released(const detail::actor_cell& cell) noexcept {
     if (stopping_)
       return;
     auto i = created_.find(cell.id);
-    location = i != created_.end() ? i->second.location : cell.location;
+    location = i != created_.end() ? i->second.location : last_known_location(cell);
     if (i != created_.end() && i->second.unplaced) {
       // Never created: it need not be, and no node is to be told.
       i->second.death = "every handle to it was dropped";

@@ -134,6 +134,9 @@ class actor_calls final : public membership_listener,
   /// instance; false with `why` if it refused or did not answer.
   bool create_there(const node_id& where, const actor_id& aid, const created_actor& a, int restarts,
                     std::string& why);
+  /// The node an actor another node created was last known on here: where the
+  /// handle was made, or where `locate` found it since. Called under mu_.
+  node_id last_known_location(const detail::actor_cell& a) const;
   /// Where an actor another node created lives now, once the node this one last
   /// knew for it died: asked of its creator, waiting out a restart (up to
   /// relocate_timeout). Nullopt with `why` if it is dead or cannot be found.

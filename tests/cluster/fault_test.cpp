@@ -236,6 +236,14 @@ TEST_F(Faults, AHandleOnAThirdNodeReachesTheActorRestartedElsewhere) {
   EXPECT_EQ(actors::get(c.task(&job::Counter::add).remote(std::int64_t{1}), 20s), 11);
   // The third node's handle follows it there.
   EXPECT_EQ(actors::get(actors::task(job::add_via).node(third, false).remote(c, std::int64_t{5}), 30s), 16);
+  // And a kill through it reaches it there too.
+  EXPECT_TRUE(actors::get(actors::task(job::kill_via).node(third, false).remote(c), 30s));
+  try {
+    actors::get(c.task(&job::Counter::add).remote(std::int64_t{1}), 20s);
+    FAIL() << "a call reached an actor killed through a handle on a third node";
+  } catch (const actors::actor_died_error& e) {
+    EXPECT_NE(std::string(e.what()).find("killed"), std::string::npos) << e.what();
+  }
   // One with no restarts left: the creator says so.
   try {
     actors::get(actors::task(job::add_via).node(third, false).remote(gone, std::int64_t{1}), 30s);

@@ -63,6 +63,11 @@ std::int64_t add_via(actors::actor_handle<Counter> counter, std::int64_t d) {
   return actors::get(counter.task(&Counter::add).remote(d), std::chrono::seconds(20));
 }
 
+bool kill_via(actors::actor_handle<Counter> counter) {
+  actors::kill(counter);
+  return true;
+}
+
 std::int64_t Counter::quit() {
   actors::exit_actor();
   return n_;
@@ -175,6 +180,6 @@ actors::async<std::string> sum_where_awaited(std::vector<actors::object_ref<std:
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
-              &Counter::value, &Counter::where, &Counter::quit, add_via, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
+              &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited);

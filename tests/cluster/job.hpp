@@ -59,6 +59,8 @@ Counter make_counter(std::int64_t start);
 
 /// Adds `d` to the counter through a handle this task was given; returns the sum.
 std::int64_t add_via(actors::actor_handle<Counter> counter, std::int64_t d);
+/// Kills the actor through the handle it was given (no restart); true once done.
+bool kill_via(actors::actor_handle<Counter> counter);
 
 /// Counts the calls inside it at once (a threaded actor's test).
 class Overlap {
