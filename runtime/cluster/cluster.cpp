@@ -17,6 +17,7 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
     submitter_(local, links, ops_, members_, place_, held_),
     objects_(local, settings, links, ops_, members_, submitter_, held_),
     served_(local, objects_, env_),
+    cancels_(local, links, ops_, served_),
     actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names, env_)),
     groups_(local, links, ops_, members_, place_),
     output_(local.id, links, members_, settings.print_task_output),
@@ -119,6 +120,10 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
     case message_kind::bundle_reserve:
       if (auto req = decode_payload<wire::bundle_request>(payload, "bundle request"))
         groups_.serve_reserve(std::move(*req), from);
+      return;
+    case message_kind::cancel_task:
+      if (auto req = decode_payload<wire::cancel_request>(payload, "task cancel"))
+        cancels_.serve(*req);
       return;
     case message_kind::bundle_remove:
       if (auto ref = decode_payload<wire::bundle_ref>(payload, "bundle removal"))

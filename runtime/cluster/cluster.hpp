@@ -10,6 +10,7 @@
 #include "runtime/cluster/placement_groups.hpp"
 #include "runtime/cluster/runtime_env.hpp"
 #include "runtime/cluster/task_output.hpp"
+#include "runtime/cluster/task_cancels.hpp"
 #include "runtime/cluster/task_server.hpp"
 #include "runtime/cluster/spillback.hpp"
 #include "runtime/cluster/task_submitter.hpp"
@@ -60,6 +61,9 @@ class cluster final : public message_handler, public endpoint_events {
 
   task_submitter& tasks() noexcept {
     return submitter_;
+  }
+  task_cancels& cancels() noexcept {
+    return cancels_;
   }
   actor_calls& actors() noexcept {
     return *actors_;
@@ -122,6 +126,7 @@ class cluster final : public message_handler, public endpoint_events {
   task_submitter submitter_;
   object_directory objects_;
   task_server served_;
+  task_cancels cancels_;
   std::shared_ptr<actor_calls> actors_;
   placement_groups groups_;
   task_output output_;

@@ -5,6 +5,7 @@
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
+#include "runtime/scheduler/task_tree.hpp"
 #include "runtime/wire/protocol.hpp"
 
 #include "actors/ids.hpp"
@@ -23,6 +24,7 @@ struct local_parts {
   scheduler& sched;
   task_log& tasks;
   actor_host& host;
+  task_tree& children;
 };
 
 /// What the remote layer needs of the node's configuration.

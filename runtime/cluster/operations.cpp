@@ -70,6 +70,14 @@ void operations::node_lost(const node_id& id, const std::string& why) {
     op->lost(id, why);
 }
 
+std::optional<sent_request> operations::find_making(const detail::object_cell* result) const {
+  std::lock_guard<std::mutex> guard{mu_};
+  for (const auto& [key, e] : ops_)
+    if (e.op->makes() == result)
+      return sent_request{key, e.target};
+  return std::nullopt;
+}
+
 std::size_t operations::in_flight(const node_id& id) const {
   std::lock_guard<std::mutex> guard{mu_};
   auto i = in_flight_.find(id);

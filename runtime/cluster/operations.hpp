@@ -10,9 +10,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+namespace actors::detail {
+class object_cell;
+} // namespace actors::detail
 
 namespace actors::runtime {
 
@@ -26,6 +31,16 @@ class operation {
   virtual void answered(wire::result r) = 0;
   /// The node died, or could not be reached, before it answered (`why`).
   virtual void lost(const node_id& node, const std::string& why) = 0;
+  /// The object this request makes there (a task's result), if it makes one.
+  virtual const detail::object_cell* makes() const noexcept {
+    return nullptr;
+  }
+};
+
+/// Where a request went, and under which key.
+struct sent_request {
+  std::uint64_t key = 0;
+  node_id target;
 };
 
 /// The requests in flight from this node, by key: each answer goes to its
@@ -54,6 +69,9 @@ class operations final : public membership_listener {
 
   /// Every operation sent to node `id` is lost.
   void node_lost(const node_id& id, const std::string& why) override;
+
+  /// The request in flight that makes `result` (a task run on another node).
+  std::optional<sent_request> find_making(const detail::object_cell* result) const;
 
   /// Requests to node `id` not answered yet.
   std::size_t in_flight(const node_id& id) const;

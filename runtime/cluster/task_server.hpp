@@ -6,6 +6,11 @@
 #include "runtime/cluster/transport.hpp"
 #include "runtime/wire/protocol.hpp"
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
 namespace actors::runtime {
 
 /// Runs tasks here for the nodes that own them: finds the function (waiting for
@@ -22,12 +27,24 @@ class task_server {
   /// arguments the owner holds are fetched first.
   void serve(wire::task_request req, const return_address& from);
 
+  /// The result here of the task `owner` sent under `key`, retained for the
+  /// caller, or null if it is not running or waiting here (any more).
+  detail::object_cell* task_result(const node_id& owner, std::uint64_t key);
+
  private:
   void run(wire::task_request req, const return_address& from);
 
   const local_parts local_;
   object_directory& objects_;
   runtime_env& env_;
+  // The results of the tasks served here that have not settled, by owner and
+  // key. Each is retained until it settles; shared with the callbacks that
+  // take them out, which may run after this server is gone.
+  struct unsettled_table {
+    std::mutex mu;
+    std::map<std::pair<std::uint64_t, std::uint64_t>, detail::object_cell*> results;
+  };
+  std::shared_ptr<unsettled_table> unsettled_ = std::make_shared<unsettled_table>();
 };
 
 } // namespace actors::runtime

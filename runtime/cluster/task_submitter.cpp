@@ -67,6 +67,10 @@ class task_submitter::task_op final : public operation {
     detail::release(t_.result);
   }
 
+  const detail::object_cell* makes() const noexcept override {
+    return t_.result;
+  }
+
   void lost(const node_id& node, const std::string&) override {
     s_.slot_freed(target_);
     if (t_.attempt < t_.opts.max_retries && !s_.stopping()) {
@@ -484,6 +488,12 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
   batch.tasks.reserve(tasks.size());
   bool sent = true;
   for (auto& t : tasks) {
+    if (t.result->current() != detail::object_cell::state::pending) {
+      // Cancelled while it waited for room there.
+      slot_freed(where);
+      detail::release(t.result);
+      continue;
+    }
     wire::task_request req;
     req.function = t.fn->name;
     req.signature = t.fn->signature;

@@ -43,6 +43,8 @@ enum class message_kind : std::uint8_t {
   result_batch = 12,
   /// wire::output_lines: what tasks printed on the sender, for a driver.
   task_output = 13,
+  /// wire::cancel_request: the owner cancelled a task it sent here.
+  cancel_task = 14,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

@@ -266,8 +266,10 @@ namespace actors::detail {
 
 using runtime::node;
 
-object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
-  node& n = require_node();
+namespace {
+
+/// Places a task and hands it to this node or to the one chosen.
+object_cell* place_and_submit(node& n, const function_entry& fn, args_ptr args, task_options opts) {
   runtime::target_bundle(opts);
   auto demand = runtime::resource_set::from(opts.num_cpus, opts.resources);
   bool nowhere = false;
@@ -282,6 +284,17 @@ object_cell* submit_task(const function_entry& fn, args_ptr args, task_options o
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
   runtime::submit_local_task(n.store, n.sched, n.tasks, n.id, fn, std::move(args), std::move(opts), result);
+  return result;
+}
+
+} // namespace
+
+object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
+  node& n = require_node();
+  auto* result = place_and_submit(n, fn, std::move(args), std::move(opts));
+  // A task submitted by a running task is its child (a recursive cancel reaches it).
+  if (auto* parent = runtime::current_context().running_task)
+    n.children.add(parent, result);
   return result;
 }
 
@@ -372,15 +385,18 @@ std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size
   return flags;
 }
 
-void cancel_task(object_cell* cell) {
+void cancel_task(object_cell* cell, bool recursive) {
   if (!cell)
     return;
   node& n = require_node();
   if (!runtime::ours(n, cell))
     return;
-  n.store.settle(cell, failure{errc::cancelled,
-                               "the task making object " + cell->id.to_string() + " was cancelled",
-                               {}, {}});
+  n.net->cancels().cancel(cell, recursive);
+}
+
+bool running_task_cancelled() noexcept {
+  auto* running = runtime::current_context().running_task;
+  return running && running->current() != object_cell::state::pending;
 }
 
 actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_options opts, bool get_if_exists) {

@@ -206,7 +206,7 @@ node::node(node_config cfg)
          [this](const actor_id& actor, const std::string& name) { control->remove_name(name, actor); }) {
   head = std::make_unique<caf_head_link>(caf_->system, *links, *control, config.token, config.head_address,
                                          config.role != node_role::member);
-  net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host},
+  net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host, children},
                                   cluster_settings{config.token, config.head_address, config.driver,
                                                    config.head_reconnect_timeout_ms,
                                                    config.role != node_role::embedded ? config.bind : std::string(),

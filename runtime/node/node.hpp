@@ -15,6 +15,7 @@
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
+#include "runtime/scheduler/task_tree.hpp"
 #include "runtime/scheduler/worker_pool.hpp"
 
 #include "actors/ids.hpp"
@@ -139,6 +140,8 @@ class node {
   remote_releases releases;
   object_store store;
   task_log tasks;
+  /// The tasks each task running here submitted (recursive cancel).
+  task_tree children;
   worker_pool pool;
   scheduler sched;
   actor_host host;

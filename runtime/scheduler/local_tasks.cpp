@@ -158,6 +158,7 @@ class coroutine_task final : public detail::async_completion, public detail::cor
     std::coroutine_handle<> h;
     try {
       working_dir_scope in_job{run_.working_dir};
+      running_task_scope running{run_.result};
       h = run_.fn.start(run_.fn.fn, *run_.args, this);
     } catch (...) {
       failed(std::current_exception());
@@ -184,6 +185,7 @@ class coroutine_task final : public detail::async_completion, public detail::cor
  private:
   void go_on(std::coroutine_handle<> h) {
     working_dir_scope in_job{run_.working_dir};
+    running_task_scope running{run_.result};
     coroutine_scope on_pool{this};
     task_memory_budget budget{task_memory_limit_for(run_.opts.memory_bytes)};
     h.resume();
@@ -229,6 +231,7 @@ void task_item::run() {
   try {
     task_memory_budget budget{memory_limit};
     working_dir_scope in_job{run_.working_dir};
+    running_task_scope running{run_.result};
     result = run_.fn.invoke(run_.fn.fn, *run_.args);
   } catch (...) {
     run_.failed(slot, std::current_exception());

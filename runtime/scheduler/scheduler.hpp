@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+namespace actors::detail {
+class object_cell;
+} // namespace actors::detail
+
 namespace actors::runtime {
 
 /// Something the scheduler places on this node: a resource demand and a body that
@@ -168,9 +172,27 @@ struct execution_context {
   /// The working directory of the job whose work runs (actors::working_dir), or
   /// null.
   std::shared_ptr<const std::string> working_dir;
+  /// The result of the task that runs (actors::is_cancelled; the tasks it submits
+  /// are its children), or null.
+  detail::object_cell* running_task = nullptr;
 };
 
 execution_context& current_context() noexcept;
+
+/// While alive, the calling thread runs the task that makes `result`.
+class running_task_scope {
+ public:
+  explicit running_task_scope(detail::object_cell* result)
+    : previous_(std::exchange(current_context().running_task, result)) {}
+  ~running_task_scope() {
+    current_context().running_task = previous_;
+  }
+  running_task_scope(const running_task_scope&) = delete;
+  running_task_scope& operator=(const running_task_scope&) = delete;
+
+ private:
+  detail::object_cell* previous_;
+};
 
 /// While alive, the calling thread runs work of a job whose working directory
 /// here is `dir` (null: not a job's).

@@ -356,6 +356,20 @@ struct borrow_notice {
   }
 };
 
+/// The owner cancelled a task it sent the receiving node (message_kind::cancel_task).
+struct cancel_request {
+  /// The task's owner and the key it sent the task under.
+  node_id owner;
+  std::uint64_t key = 0;
+  /// Cancel the tasks it submitted too.
+  bool recursive = false;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & owner & key & recursive;
+  }
+};
+
 /// An actor hosted on the receiving node (its creator dropped its last handle).
 struct actor_ref {
   actor_id id;

@@ -307,6 +307,32 @@ TEST_F(Cluster, TasksGoWhereTheirLargeArgumentsAre) {
     EXPECT_EQ(actors::get(actors::task(job::where_holding).remote(big, i)), plain_id);
 }
 
+TEST_F(Cluster, CancelStopsATaskOnAnotherNodeAndRecursiveCancelTheTasksItSubmitted) {
+  auto plain = id_of(plain_id);
+  auto gpu = id_of(gpu_id);
+  // A spinner holds the plain node's only CPU for up to a minute: a task for
+  // that node waits behind it.
+  auto spinner = actors::task(job::spin_until_cancelled).node(plain, false).remote(60'000);
+  auto behind = actors::task(job::where_am_i).node(plain, false).remote(1);
+  EXPECT_TRUE(actors::wait(std::vector{behind}, 1, 1s).ready.empty()) << "the spinner did not hold the plain node";
+  actors::cancel(spinner);
+  EXPECT_THROW(actors::get(spinner, 10s), actors::task_cancelled_error);
+  // It saw the cancel there and stopped: the task behind it runs.
+  EXPECT_EQ(actors::get(behind, 10s), plain_id);
+
+  // A task on the plain node submits a spinner to the GPU node, then spins. A
+  // recursive cancel from here stops both.
+  auto parent = actors::task(job::spin_with_child_on).node(plain, false).remote(gpu, 60'000);
+  // Time for the parent to start and its child to reach the GPU node.
+  std::this_thread::sleep_for(1s);
+  auto behind_parent = actors::task(job::where_am_i).node(plain, false).remote(2);
+  auto behind_child = actors::task(job::where_am_i).node(gpu, false).remote(3);
+  EXPECT_TRUE(actors::wait(std::vector{behind_child}, 1, 2s).ready.empty()) << "the child did not hold the GPU node";
+  actors::cancel(parent, {.recursive = true});
+  EXPECT_EQ(actors::get(behind_parent, 10s), plain_id);
+  EXPECT_EQ(actors::get(behind_child, 10s), gpu_id);
+}
+
 TEST_F(Cluster, ChainOfDependentTasksAcrossNodes) {
   // Each step takes the previous step's object: the driver waits for it and sends
   // it along with the next task, which may run on another node.

@@ -63,6 +63,18 @@ std::int64_t add_via(actors::actor_handle<Counter> counter, std::int64_t d) {
   return actors::get(counter.task(&Counter::add).remote(d), std::chrono::seconds(20));
 }
 
+int spin_until_cancelled(int max_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+  while (!actors::is_cancelled() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return actors::is_cancelled() ? 1 : 0;
+}
+
+int spin_with_child_on(actors::node_id child_node, int max_ms) {
+  auto child = actors::task(spin_until_cancelled).node(child_node, false).remote(max_ms);
+  return spin_until_cancelled(max_ms);
+}
+
 bool kill_via(actors::actor_handle<Counter> counter) {
   actors::kill(counter);
   return true;
@@ -180,6 +192,6 @@ actors::async<std::string> sum_where_awaited(std::vector<actors::object_ref<std:
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
-              &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
+              &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, spin_until_cancelled, spin_with_child_on, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited);

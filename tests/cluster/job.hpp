@@ -29,6 +29,11 @@ std::string read_job_file(const std::string& name);
 std::vector<std::int64_t> make_vec(std::int64_t n);
 std::int64_t sum_vec(const std::vector<std::int64_t>& v);
 std::int64_t slow_square(std::int64_t x, int ms);
+/// Runs until cancelled or for `max_ms`; 1 if it stopped because it was cancelled.
+int spin_until_cancelled(int max_ms);
+/// Submits spin_until_cancelled(max_ms) to run on `child_node` only, then spins
+/// itself the same way.
+int spin_with_child_on(actors::node_id child_node, int max_ms);
 /// The node running the call; takes a vector only to be placed near it.
 std::string where_holding(const std::vector<std::int64_t>& v, int tag);
 

@@ -116,6 +116,8 @@ void wire_seeds() {
   write_picked("wire", "bundle_ref", 18, wire::pack(bundle_gone));
   wire::request_answer refused{false, "actor factory 'make_counter' is not registered on node 0000000000001234"};
   write_picked("wire", "request_answer", 19, wire::pack(refused));
+  wire::cancel_request cancel{rec.id, 12, true};
+  write_picked("wire", "cancel_request", 20, wire::pack(cancel));
 }
 
 void args_seeds() {

@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0)
     return 0;
   std::string blob(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 20) {
+  switch (data[0] % 21) {
     case 0: decode<wire::node_record>(blob, "node record"); break;
     case 1: decode<wire::cluster_view>(blob, "node table"); break;
     case 2: decode<wire::node_report>(blob, "node report"); break;
@@ -55,6 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 17: decode<wire::kill_request>(blob, "actor kill"); break;
     case 18: decode<wire::bundle_ref>(blob, "bundle removal"); break;
     case 19: decode<wire::request_answer>(blob, "request answer"); break;
+    case 20: decode<wire::cancel_request>(blob, "task cancel"); break;
   }
   return 0;
 }

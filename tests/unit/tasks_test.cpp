@@ -91,8 +91,31 @@ std::int64_t negate(std::int64_t x) noexcept {
   return -x;
 }
 
+// Spinners that run until cancelled (or for `max_ms`), counting how many stopped
+// because is_cancelled turned true.
+std::atomic<int> spinning{0};
+std::atomic<int> stopped_when_cancelled{0};
+
+int spin_until_cancelled(int max_ms) {
+  ++spinning;
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+  while (!actors::is_cancelled() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  --spinning;
+  if (!actors::is_cancelled())
+    return 0;
+  ++stopped_when_cancelled;
+  return 1;
+}
+
+// Submits a spinner of at most 3 s, then spins itself.
+int spin_with_a_child() {
+  auto child = actors::task(spin_until_cancelled).remote(3000);
+  return spin_until_cancelled(30'000);
+}
+
 ACTORS_REMOTE(square, inc, fib, needs_gpu, sleepy, sum_refs, track_concurrency, flaky, touch,
-              vector_size, address_of, negate);
+              vector_size, address_of, negate, spin_until_cancelled, spin_with_a_child);
 
 class Tasks : public actors::test::runtime_test {};
 
@@ -233,6 +256,38 @@ TEST_F(Tasks, CancelledPendingTaskNeverRunsAndGetSaysSo) {
   auto ref = actors::task(needs_gpu).resource("GPU", 1).remote(std::int64_t{1});
   actors::cancel(ref);
   EXPECT_THROW(actors::get(ref), actors::task_cancelled_error);
+}
+
+TEST_F(Tasks, ARunningTaskSeesItWasCancelledAndStopsEarly) {
+  stopped_when_cancelled = 0;
+  EXPECT_FALSE(actors::is_cancelled()) << "outside a task";
+  auto ref = actors::task(spin_until_cancelled).remote(30'000);
+  ASSERT_TRUE(actors::test::eventually([] { return spinning.load() == 1; }, 10s));
+  actors::cancel(ref);
+  EXPECT_THROW(actors::get(ref), actors::task_cancelled_error);
+  ASSERT_TRUE(actors::test::eventually([] { return stopped_when_cancelled.load() == 1; }, 10s));
+  EXPECT_TRUE(actors::test::eventually([] { return spinning.load() == 0; }, 10s));
+}
+
+TEST_F(Tasks, ARecursiveCancelReachesTheTasksATaskSubmittedAndAPlainOneDoesNot) {
+  for (bool recursive : {true, false}) {
+    stopped_when_cancelled = 0;
+    auto ref = actors::task(spin_with_a_child).remote();
+    ASSERT_TRUE(actors::test::eventually([] { return spinning.load() == 2; }, 10s)) << "parent and child did not both start";
+    actors::cancel(ref, {.recursive = recursive});
+    if (recursive) {
+      EXPECT_TRUE(actors::test::eventually([] { return stopped_when_cancelled.load() == 2; }, 10s)) << stopped_when_cancelled.load();
+    } else {
+      // The parent stops; its child goes on.
+      ASSERT_TRUE(actors::test::eventually([] { return stopped_when_cancelled.load() == 1; }, 10s));
+      std::this_thread::sleep_for(300ms);
+      EXPECT_EQ(spinning.load(), 1) << "a plain cancel stopped the child too";
+      EXPECT_EQ(stopped_when_cancelled.load(), 1);
+    }
+    // A child not cancelled ends at its 3 s bound, not counted.
+    ASSERT_TRUE(actors::test::eventually([] { return spinning.load() == 0; }, 10s));
+    EXPECT_EQ(stopped_when_cancelled.load(), recursive ? 2 : 1);
+  }
 }
 
 TEST_F(Tasks, LargeVectorRoundTripsThroughATask) {

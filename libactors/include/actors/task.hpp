@@ -230,11 +230,28 @@ wait_result<T> wait(const std::vector<object_ref<T>>& refs) {
   return wait(refs, refs.size());
 }
 
+/// How actors::cancel reaches further than the one task.
+struct cancel_options {
+  /// Also cancel the tasks that task submitted (and theirs), wherever they run.
+  bool recursive = false;
+};
+
 /// Cancels the task that makes `ref` if it has not finished; its `get` then throws
-/// task_cancelled_error. A running task is not interrupted: its result is dropped.
+/// task_cancelled_error. A task that has not started never does. A running one is
+/// not interrupted: `actors::is_cancelled()` turns true inside it, on whichever
+/// node it runs, so that it can stop early, and its result is dropped.
+///
+///     actors::cancel(ref, {.recursive = true});
 template <class T>
-void cancel(const object_ref<T>& ref) {
-  detail::cancel_task(ref.cell());
+void cancel(const object_ref<T>& ref, cancel_options opts = {}) {
+  detail::cancel_task(ref.cell(), opts.recursive);
+}
+
+/// Inside a running task: true once the task was cancelled (see cancel). A task
+/// that loops for long asks it now and then and returns early. False outside a
+/// task, and in actor methods.
+inline bool is_cancelled() noexcept {
+  return detail::running_task_cancelled();
 }
 
 } // namespace actors

@@ -246,7 +246,9 @@ std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size
                                std::chrono::milliseconds timeout);
 
 /// Cancels the task that makes the object, if it has not finished.
-void cancel_task(object_cell* cell);
+void cancel_task(object_cell* cell, bool recursive);
+/// Whether the task running on this thread was cancelled (false outside a task).
+bool running_task_cancelled() noexcept;
 
 // -- actors ---------------------------------------------------------------------------
 
