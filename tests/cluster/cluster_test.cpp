@@ -89,6 +89,38 @@ class Cluster : public ::testing::Test {
   static actors::node_id id_of(const std::string& hex) {
     return actors::node_id{std::stoull(hex, nullptr, 16)};
   }
+
+  /// A 2-CPU node started for one test (every other node has one CPU).
+  struct big_node {
+    std::unique_ptr<process> proc;
+    std::string id;
+  };
+
+  static big_node start_big_node() {
+    big_node big{std::make_unique<process>(std::vector<std::string>{actors::test::env("ACTORSD"), "--num-cpus", "2",
+                                                                    "--load", actors::test::env("JOB_LIBRARY"),
+                                                                    "--address", address, "--token", token},
+                                           dir + "/big.log"),
+                 {}};
+    EXPECT_TRUE(actors::test::eventually([&] {
+      for (const auto& n : actors::nodes())
+        if (n.alive && !n.is_driver && n.resources_total.count("CPU") && n.resources_total.at("CPU") == 2)
+          big.id = n.id.to_string();
+      return !big.id.empty();
+    }));
+    return big;
+  }
+
+  /// Kills it and waits until the cluster holds it dead.
+  static void kill_big_node(big_node& big) {
+    big.proc->kill(SIGKILL);
+    EXPECT_TRUE(actors::test::eventually([&] {
+      for (const auto& n : actors::nodes())
+        if (n.id.to_string() == big.id)
+          return !n.alive;
+      return false;
+    }));
+  }
 };
 
 } // namespace
@@ -376,31 +408,16 @@ TEST_F(Cluster, PackPlacementGroupKeepsBundlesTogether) {
 
 TEST_F(Cluster, PackPlacementGroupOfTwoOneCpuBundlesUsesTheNodeThatHoldsBoth) {
   // Every other node has one CPU: only this one can hold both bundles.
-  auto big = std::make_unique<process>(std::vector<std::string>{actors::test::env("ACTORSD"), "--num-cpus", "2",
-                                                                "--load", actors::test::env("JOB_LIBRARY"),
-                                                                "--address", address, "--token", token},
-                                       dir + "/big.log");
-  std::string big_id;
-  ASSERT_TRUE(actors::test::eventually([&] {
-    for (const auto& n : actors::nodes())
-      if (n.alive && !n.is_driver && n.resources_total.count("CPU") && n.resources_total.at("CPU") == 2)
-        big_id = n.id.to_string();
-    return !big_id.empty();
-  }));
+  auto big = start_big_node();
+  ASSERT_FALSE(big.id.empty());
   {
     actors::placement_group pg({{{"CPU", 1}}, {{"CPU", 1}}}, actors::pack);
     removed_at_end guard{pg};
     ASSERT_TRUE(pg.wait(10s));
-    EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(pg, 0).remote(0), 10s), big_id);
-    EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(pg, 1).remote(1), 10s), big_id);
+    EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(pg, 0).remote(0), 10s), big.id);
+    EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(pg, 1).remote(1), 10s), big.id);
   }
-  big->kill(SIGKILL);
-  EXPECT_TRUE(actors::test::eventually([&] {
-    for (const auto& n : actors::nodes())
-      if (n.id.to_string() == big_id)
-        return !n.alive;
-    return false;
-  }));
+  kill_big_node(big);
 }
 
 TEST_F(Cluster, StrictGroupsWaitForNodesThatKeepTheirBundlesTogetherOrApart) {
@@ -410,20 +427,11 @@ TEST_F(Cluster, StrictGroupsWaitForNodesThatKeepTheirBundlesTogetherOrApart) {
   removed_at_end packed_guard{packed};
   EXPECT_FALSE(packed.wait(3s)) << "STRICT_PACK reserved two 1-CPU bundles on 1-CPU nodes";
   // A 2-CPU node joins: both bundles go there.
-  auto big = std::make_unique<process>(std::vector<std::string>{actors::test::env("ACTORSD"), "--num-cpus", "2",
-                                                                "--load", actors::test::env("JOB_LIBRARY"),
-                                                                "--address", address, "--token", token},
-                                       dir + "/big.log");
-  std::string big_id;
-  ASSERT_TRUE(actors::test::eventually([&] {
-    for (const auto& n : actors::nodes())
-      if (n.alive && !n.is_driver && n.resources_total.count("CPU") && n.resources_total.at("CPU") == 2)
-        big_id = n.id.to_string();
-    return !big_id.empty();
-  }));
+  auto big = start_big_node();
+  ASSERT_FALSE(big.id.empty());
   ASSERT_TRUE(packed.wait(20s)) << "STRICT_PACK did not use the node that joined";
-  EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(packed, 0).remote(0), 10s), big_id);
-  EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(packed, 1).remote(1), 10s), big_id);
+  EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(packed, 0).remote(0), 10s), big.id);
+  EXPECT_EQ(actors::get(actors::task(job::where_am_i).placement_group(packed, 1).remote(1), 10s), big.id);
   packed.remove();
 
   // Four nodes now (three of one CPU, one of two): five bundles never all fit.
@@ -442,13 +450,7 @@ TEST_F(Cluster, StrictGroupsWaitForNodesThatKeepTheirBundlesTogetherOrApart) {
       actors::get(actors::task(job::where_am_i).placement_group(apart, i).remote(static_cast<int>(i)), 10s));
   EXPECT_EQ(where.size(), 4u) << "STRICT_SPREAD put two bundles on one node";
   apart.remove();
-  big->kill(SIGKILL);
-  EXPECT_TRUE(actors::test::eventually([&] {
-    for (const auto& n : actors::nodes())
-      if (n.id.to_string() == big_id)
-        return !n.alive;
-    return false;
-  }));
+  kill_big_node(big);
 }
 
 TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetachedOnes) {
