@@ -485,17 +485,20 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
 
 void object_directory::reply_when_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
                                           const node_id& requester, std::shared_ptr<std::atomic<bool>> given_back) {
-  c->on_settled([this, c, key, to, requester, given_back] {
-    if (given_back && given_back->load()) {
-      wire::result r;
-      r.key = key;
-      r.given_back = true;
-      links_.reply(to, message_kind::result, wire::pack(r));
-    } else {
-      links_.reply(to, message_kind::result, wire::pack(result_for(c, key, requester)));
-    }
-    detail::release(c);
-  });
+  c->on_settled([this, c, key, to, requester, given_back] { reply_settled(c, key, to, requester, given_back); });
+}
+
+void object_directory::reply_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
+                                     const node_id& requester, const std::shared_ptr<std::atomic<bool>>& given_back) {
+  if (given_back && given_back->load()) {
+    wire::result r;
+    r.key = key;
+    r.given_back = true;
+    links_.reply(to, message_kind::result, wire::pack(r));
+  } else {
+    links_.reply(to, message_kind::result, wire::pack(result_for(c, key, requester)));
+  }
+  detail::release(c);
 }
 
 void object_directory::reply_failure(std::uint64_t key, const return_address& to, detail::failure why) {

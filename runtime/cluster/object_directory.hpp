@@ -110,6 +110,9 @@ class object_directory final : public membership_listener, public data_source {
   /// `c` then), or, if `given_back` is set by then, that the task was given back.
   void reply_when_settled(detail::object_cell* c, std::uint64_t key, const return_address& to,
                           const node_id& requester, std::shared_ptr<std::atomic<bool>> given_back = nullptr);
+  /// The same at once, for a settled `c`.
+  void reply_settled(detail::object_cell* c, std::uint64_t key, const return_address& to, const node_id& requester,
+                     const std::shared_ptr<std::atomic<bool>>& given_back);
 
   /// Answers `to` that request `key` failed.
   void reply_failure(std::uint64_t key, const return_address& to, detail::failure why);

@@ -90,22 +90,12 @@ void task_server::run(wire::task_request req, const return_address& from) {
   }
   auto* result = local_.store.create_pending();
   detail::retain(result); // one for the task, one for the reply
-  // Listed until it settles, for the owner's cancel.
+  // Listed until it settles (under the reply's count), for the owner's cancel.
+  const auto listed = std::make_pair(req.owner.value, req.key);
   {
-    detail::retain(result);
     std::lock_guard<std::mutex> guard{unsettled_->mu};
-    unsettled_->results[{req.owner.value, req.key}] = result;
+    unsettled_->results[listed] = result;
   }
-  result->on_settled([table = std::weak_ptr<unsettled_table>(unsettled_),
-                      key = std::make_pair(req.owner.value, req.key), result] {
-    if (auto t = table.lock()) {
-      std::lock_guard<std::mutex> guard{t->mu};
-      auto i = t->results.find(key);
-      if (i != t->results.end() && i->second == result)
-        t->results.erase(i);
-    }
-    detail::release(result);
-  });
   // A task bound to nothing here may go back to its owner while it waits, when
   // other nodes have room (spillback.hpp).
   // One allocation: the hook captures only the flag the reply reads.
@@ -118,7 +108,16 @@ void task_server::run(wire::task_request req, const return_address& from) {
   submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *fn, std::move(args),
                     std::move(req.options), result, env_.working_dir_for(req.owner, job_libraries_wait),
                     std::move(give_back));
-  objects_.reply_when_settled(result, req.key, from, req.owner, std::move(given_back));
+  result->on_settled([this, table = std::weak_ptr<unsettled_table>(unsettled_), listed, result, from,
+                      owner = req.owner, given_back = std::move(given_back)] {
+    if (auto t = table.lock()) {
+      std::lock_guard<std::mutex> guard{t->mu};
+      auto i = t->results.find(listed);
+      if (i != t->results.end() && i->second == result)
+        t->results.erase(i);
+    }
+    objects_.reply_settled(result, listed.second, from, owner, given_back);
+  });
 }
 
 detail::object_cell* task_server::task_result(const node_id& owner, std::uint64_t key) {

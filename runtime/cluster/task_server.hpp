@@ -6,9 +6,10 @@
 #include "runtime/cluster/transport.hpp"
 #include "runtime/wire/protocol.hpp"
 
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 
 namespace actors::runtime {
@@ -38,11 +39,16 @@ class task_server {
   object_directory& objects_;
   runtime_env& env_;
   // The results of the tasks served here that have not settled, by owner and
-  // key. Each is retained until it settles; shared with the callbacks that
-  // take them out, which may run after this server is gone.
+  // key (each alive under the count its reply holds); shared with the callbacks
+  // that take them out, which may run after this server is gone.
+  struct owner_and_key_hash {
+    std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& k) const noexcept {
+      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
+    }
+  };
   struct unsettled_table {
     std::mutex mu;
-    std::map<std::pair<std::uint64_t, std::uint64_t>, detail::object_cell*> results;
+    std::unordered_map<std::pair<std::uint64_t, std::uint64_t>, detail::object_cell*, owner_and_key_hash> results;
   };
   std::shared_ptr<unsettled_table> unsettled_ = std::make_shared<unsettled_table>();
 };
