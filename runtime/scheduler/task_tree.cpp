@@ -64,9 +64,4 @@ std::vector<detail::object_cell*> task_tree::take(detail::object_cell* parent) {
   return out;
 }
 
-std::size_t task_tree::parents() const {
-  std::lock_guard<std::mutex> guard{table_->mu};
-  return table_->children.size();
-}
-
 } // namespace actors::runtime

@@ -29,12 +29,9 @@ class task_tree {
   /// releases it.
   std::vector<detail::object_cell*> take(detail::object_cell* parent);
 
-  /// Tasks with children now (for tests).
-  std::size_t parents() const;
-
  private:
   struct table {
-    mutable std::mutex mu;
+    std::mutex mu;
     std::unordered_map<detail::object_cell*, std::vector<detail::object_cell*>> children;
   };
   // Shared with the callbacks on the parents' results, which may outlive this.
