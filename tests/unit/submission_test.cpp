@@ -232,6 +232,28 @@ TEST_F(Submission, TaskIsSentAgainWhenItsNodeIsLostAndItsResultIsDeliveredOnce) 
   actors::detail::release(r);
 }
 
+TEST_F(Submission, ATaskCancelledWhileWaitingForRoomInANodesWindowIsNeverSent) {
+  // b's window fills with tasks whose messages are lost; the next one waits here.
+  network.cut(b->id);
+  std::vector<object_cell*> sent;
+  for (std::size_t i = 0; i < actors::runtime::tasks_in_flight_per_node; ++i)
+    sent.push_back(a->net.tasks().submit(b->id, function(numbered_run), actors::detail::make_args<int>(0), options()));
+  auto* waiting = a->net.tasks().submit(b->id, function(numbered_run), actors::detail::make_args<int>(0), options());
+  a->net.cancels().cancel(waiting, false);
+  EXPECT_EQ(waiting->current(), object_cell::state::failed);
+  // b is lost: the tasks sent there run again on c, and room opens for the
+  // waiting one, which was cancelled and must not run.
+  a->net.members().node_down(b->id, "its link went down");
+  for (auto* r : sent)
+    ASSERT_TRUE(settled(r));
+  ASSERT_TRUE(network.settle());
+  EXPECT_EQ(runs.load(), static_cast<int>(actors::runtime::tasks_in_flight_per_node))
+    << "the cancelled task ran";
+  for (auto* r : sent)
+    actors::detail::release(r);
+  actors::detail::release(waiting);
+}
+
 TEST_F(Submission, TaskOnACutNodeRunsElsewhere) {
   network.cut(b->id);
   auto* r = a->net.tasks().submit(b->id, function(square), actors::detail::make_args<int>(5), options());
