@@ -259,14 +259,15 @@ void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, s
 }
 
 detail::object_cell* actor_host::call(actor_cell* a, const detail::method_entry& method,
-                                      detail::args_ptr args) {
+                                      detail::args_ptr args, std::shared_ptr<item_sink> items,
+                                      std::uint64_t max_buffered) {
   std::unique_lock<std::mutex> lock{a->mu};
   if (a->st == actor_cell::state::dead)
     return store_.create_failed(died(a));
   auto* result = store_.create_pending();
   detail::retain(result); // one for the caller, one for the call
   detail::retain(a);      // the queued call keeps the actor alive
-  a->mailbox.push_back({&method, std::move(args), result});
+  a->mailbox.push_back({&method, std::move(args), result, std::move(items), max_buffered});
   if (a->st == actor_cell::state::alive)
     schedule_drain_locked(a);
   return result;
@@ -375,12 +376,44 @@ class coroutine_call final : public detail::async_completion {
  public:
   coroutine_call(actor_host& host, actor_cell* a, detail::actor_call_request call, std::shared_ptr<void> instance,
                  std::uint64_t slot)
-    : host_(host), a_(a), call_(std::move(call)), instance_(std::move(instance)), slot_(slot) {}
+    : host_(host), a_(a), call_(std::move(call)), instance_(std::move(instance)), slot_(slot) {
+    if (call_.method->yields) {
+      // The end of the call (a cancel) wakes a generator that waits for room.
+      pause_ = std::make_shared<producer_pause>();
+      call_.result->on_settled([p = pause_] { p->fire(); });
+    }
+  }
 
   void finished(detail::value_box value) override {
     host_.log_.finished(slot_, true);
-    host_.store_.settle(call_.result, std::move(value));
+    // A generator's result is the number of items it made.
+    host_.store_.settle(call_.result, call_.method->yields ? detail::box(std::uint64_t{made_}) : std::move(value));
     end();
+  }
+
+  /// A generator method's item: to the call's sink; it goes on at once unless the
+  /// sink has no room, then the actor resumes it when room comes. One whose
+  /// call was cancelled, or whose items nobody wants, ends here.
+  bool yielded(detail::value_box item, std::coroutine_handle<> h) override {
+    if (call_.result->current() != detail::object_cell::state::pending || (call_.items && !call_.items->wanted())) {
+      h.destroy();
+      host_.log_.finished(slot_, false);
+      host_.store_.settle(call_.result,
+                          detail::failure{errc::cancelled,
+                                          "call of '" + call_.method->name
+                                            + "' stopped: its caller dropped the stream of its items",
+                                          {}, {}});
+      end();
+      return false;
+    }
+    const auto index = made_++;
+    if (call_.items)
+      call_.items->deliver(index, std::move(item));
+    if (!pause_ || !call_.items || call_.items->has_room(made_))
+      return true;
+    pause_->set([a = a_, h] { a->resume(h); });
+    call_.items->when_room(made_, [p = pause_] { p->fire(); });
+    return false;
   }
 
   void failed(std::exception_ptr error) override {
@@ -413,6 +446,9 @@ class coroutine_call final : public detail::async_completion {
   detail::actor_call_request call_;
   std::shared_ptr<void> instance_;
   std::uint64_t slot_;
+  // A generator method's: items made, and where it waits for room.
+  std::uint64_t made_ = 0;
+  std::shared_ptr<producer_pause> pause_;
 };
 
 std::size_t actor_host::async_limit(const actor_cell* a) {

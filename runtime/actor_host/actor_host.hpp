@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/object_stream.hpp"
 #include "runtime/scheduler/resources.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
@@ -43,6 +44,10 @@ struct actor_call_request {
   args_ptr args;
   /// Retained for the call; settled with its result.
   object_cell* result;
+  /// A generator method's: where its items go (null: dropped), and how many
+  /// unread ones pause it (0: none).
+  std::shared_ptr<runtime::item_sink> items = nullptr;
+  std::uint64_t max_buffered = 0;
 };
 
 /// A hosted actor: the factory and arguments that build it, the instance, and the
@@ -181,9 +186,11 @@ class actor_host {
   static actor_cell* make_remote(const actor_id& id, node_id location, const char* class_name,
                                  std::weak_ptr<detail::remote_actor_creator> creator = {});
 
-  /// Queues a call; returns the result's cell with one reference.
+  /// Queues a call; returns the result's cell with one reference. A generator
+  /// method's items go to `items`, and it pauses while `max_buffered` are unread.
   detail::object_cell* call(actor_cell* actor, const detail::method_entry& method,
-                            detail::args_ptr args);
+                            detail::args_ptr args, std::shared_ptr<item_sink> items = nullptr,
+                            std::uint64_t max_buffered = 0);
 
   void kill(actor_cell* actor, bool no_restart);
   /// Ends the actor for good, not to be restarted; its calls fail saying `why`.

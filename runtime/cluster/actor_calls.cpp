@@ -45,7 +45,8 @@ class actor_calls::call_op final : public operation {
 };
 
 actor_calls::actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
-                         object_directory& objects, actor_names& names, runtime_env& env)
+                         object_directory& objects, actor_names& names, runtime_env& env,
+                         task_streams& streams)
   : local_(local),
     links_(links),
     ops_(ops),
@@ -53,7 +54,8 @@ actor_calls::actor_calls(local_parts local, transport& links, operations& ops, m
     place_(place),
     objects_(objects),
     names_(names),
-    env_(env) {}
+    env_(env),
+    streams_(streams) {}
 
 actor_calls::~actor_calls() {
   stop();
@@ -226,12 +228,15 @@ void actor_calls::send_call(const node_id& target, pending_call pc) {
     members_.node_down(target, "it is not in the node table");
 }
 
-detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args) {
+detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args,
+                                       object_id stream, std::uint64_t max_buffered) {
   pending_call pc;
   pc.call.id = a->id;
   pc.call.method = m.name;
   pc.call.signature = m.signature;
   pc.call.args = args->encode();
+  pc.call.stream = stream;
+  pc.call.max_buffered = max_buffered;
   pc.args = std::move(args);
   pc.result = local_.store.create_pending();
   detail::retain(pc.result);
@@ -560,7 +565,12 @@ void actor_calls::serve_call(const wire::actor_call& req, const return_address& 
                            detail::failure{errc::task_failed, e.what(), req.method, local_.id.to_string()});
     return;
   }
-  auto* result = local_.host.call(a, *m, std::move(args));
+  // A generator method's items go to the stream's owner as they come, before
+  // the call's answer.
+  std::shared_ptr<item_sink> items;
+  if (m->yields && req.stream.seq)
+    items = streams_.sink_for(req.stream, req.max_buffered, from);
+  auto* result = local_.host.call(a, *m, std::move(args), std::move(items), req.max_buffered);
   detail::release(a);
   objects_.reply_when_settled(result, req.key, from, node_id{});
 }

@@ -6,6 +6,7 @@
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/cluster/runtime_env.hpp"
+#include "runtime/cluster/task_streams.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/wire/protocol.hpp"
@@ -36,7 +37,7 @@ class actor_calls final : public membership_listener,
                           public std::enable_shared_from_this<actor_calls> {
  public:
   actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
-              object_directory& objects, actor_names& names, runtime_env& env);
+              object_directory& objects, actor_names& names, runtime_env& env, task_streams& streams);
   ~actor_calls() override;
 
   actor_calls(const actor_calls&) = delete;
@@ -62,8 +63,10 @@ class actor_calls final : public membership_listener,
   void count_waiting(std::map<std::map<std::string, double>, std::uint64_t>& shapes) const override;
 
   /// Sends a method call to the node hosting remote actor `a`; returns the
-  /// retained cell of its result.
-  detail::object_cell* call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args);
+  /// retained cell of its result. A generator method's items go to this node's
+  /// stream `stream`, pausing at `max_buffered` unread.
+  detail::object_cell* call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args,
+                            object_id stream = {}, std::uint64_t max_buffered = 0);
 
   /// Kills remote actor `a`; returns once its node has done it.
   void kill(detail::actor_cell* a, bool no_restart);
@@ -150,6 +153,7 @@ class actor_calls final : public membership_listener,
   object_directory& objects_;
   actor_names& names_;
   runtime_env& env_;
+  task_streams& streams_;
 
   // Guards everything below.
   mutable std::mutex mu_;

@@ -16,9 +16,10 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
     env_(local.id, members_, jobs, settings.job_cache),
     submitter_(local, links, ops_, members_, place_, held_),
     objects_(local, settings, links, ops_, members_, submitter_, held_),
-    served_(local, objects_, env_),
+    streams_(local, links, objects_),
+    served_(local, objects_, env_, streams_),
     cancels_(local, links, ops_, served_),
-    actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names, env_)),
+    actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names, env_, streams_)),
     groups_(local, links, ops_, members_, place_),
     output_(local.id, links, members_, settings.print_task_output),
     forget_dead_(links),
@@ -58,6 +59,7 @@ void cluster::stop() {
   ops_.stop();
   submitter_.stop();
   actors_->stop();
+  streams_.stop();
   objects_.stop();
   env_.stop();
 }
@@ -124,6 +126,14 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
     case message_kind::cancel_task:
       if (auto req = decode_payload<wire::cancel_request>(payload, "task cancel"))
         cancels_.serve(*req);
+      return;
+    case message_kind::stream_item:
+      if (auto item = decode_payload<wire::stream_item>(payload, "stream item"))
+        streams_.serve_item(std::move(*item));
+      return;
+    case message_kind::stream_ack:
+      if (auto ack = decode_payload<wire::stream_ack>(payload, "stream ack"))
+        streams_.serve_ack(*ack);
       return;
     case message_kind::bundle_remove:
       if (auto ref = decode_payload<wire::bundle_ref>(payload, "bundle removal"))

@@ -12,6 +12,7 @@
 #include "runtime/cluster/task_output.hpp"
 #include "runtime/cluster/task_cancels.hpp"
 #include "runtime/cluster/task_server.hpp"
+#include "runtime/cluster/task_streams.hpp"
 #include "runtime/cluster/spillback.hpp"
 #include "runtime/cluster/task_submitter.hpp"
 #include "runtime/cluster/transport.hpp"
@@ -125,6 +126,7 @@ class cluster final : public message_handler, public endpoint_events {
   runtime_env env_;
   task_submitter submitter_;
   object_directory objects_;
+  task_streams streams_;
   task_server served_;
   task_cancels cancels_;
   std::shared_ptr<actor_calls> actors_;

@@ -3,6 +3,7 @@
 #include "runtime/actor_host/actor_host.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/object_stream.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
 #include "runtime/scheduler/task_tree.hpp"
@@ -25,6 +26,8 @@ struct local_parts {
   task_log& tasks;
   actor_host& host;
   task_tree& children;
+  /// The streams of generators submitted here (their items arrive for them).
+  object_streams& streams;
 };
 
 /// What the remote layer needs of the node's configuration.

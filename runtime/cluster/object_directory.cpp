@@ -8,6 +8,17 @@
 
 namespace actors::runtime {
 
+void settle_answered(object_store& store, detail::object_cell* c, wire::result r,
+                     std::shared_ptr<detail::lineage> made_by) {
+  if (!r.ok)
+    store.settle(c, std::move(r.why));
+  else if (r.location.value)
+    store.settle_remote(c, {r.location, r.remote_id, std::move(r.type_name), r.size, std::move(made_by)});
+  else
+    store.settle_encoded(c, std::move(r.type_name), std::move(r.bytes));
+}
+
+
 std::pair<std::string, std::string> encoded_value(object_store& store, detail::object_cell* c) {
   const detail::type_ops* ops = nullptr;
   {

@@ -29,6 +29,11 @@ namespace actors::runtime {
 /// encoding.
 std::pair<std::string, std::string> encoded_value(object_store& store, detail::object_cell* c);
 
+/// Settles `c` with what another node answered for it: the failure, the bytes,
+/// or where that node holds the value (and `made_by`, how to make it again).
+void settle_answered(object_store& store, detail::object_cell* c, wire::result r,
+                     std::shared_ptr<detail::lineage> made_by = nullptr);
+
 /// Makes a value again from its lineage when the node holding it died.
 class object_rebuilder {
  public:

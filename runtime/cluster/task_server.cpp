@@ -105,9 +105,13 @@ void task_server::run(wire::task_request req, const return_address& from) {
     given_back = std::make_shared<std::atomic<bool>>(false);
     give_back = [flag = given_back] { flag->store(true); };
   }
+  // A generator's items go to its owner as they come.
+  std::shared_ptr<item_sink> items;
+  if (fn->yields)
+    items = streams_.sink_for(req.options.stream, req.options.max_buffered, from);
   submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *fn, std::move(args),
                     std::move(req.options), result, env_.working_dir_for(req.owner, job_libraries_wait),
-                    std::move(give_back));
+                    std::move(give_back), std::move(items));
   result->on_settled([this, table = std::weak_ptr<unsettled_table>(unsettled_), listed, result, from,
                       owner = req.owner, given_back = std::move(given_back)] {
     if (auto t = table.lock()) {

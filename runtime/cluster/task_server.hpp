@@ -3,6 +3,7 @@
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/object_directory.hpp"
 #include "runtime/cluster/runtime_env.hpp"
+#include "runtime/cluster/task_streams.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/wire/protocol.hpp"
 
@@ -21,8 +22,8 @@ namespace actors::runtime {
 /// concurrent use.
 class task_server {
  public:
-  task_server(local_parts local, object_directory& objects, runtime_env& env)
-    : local_(local), objects_(objects), env_(env) {}
+  task_server(local_parts local, object_directory& objects, runtime_env& env, task_streams& streams)
+    : local_(local), objects_(objects), env_(env), streams_(streams) {}
 
   /// A task request from another node; the answer goes back to `from`. Large
   /// arguments the owner holds are fetched first.
@@ -38,6 +39,7 @@ class task_server {
   const local_parts local_;
   object_directory& objects_;
   runtime_env& env_;
+  task_streams& streams_;
   // The results of the tasks served here that have not settled, by owner and
   // key (each alive under the count its reply holds); shared with the callbacks
   // that take them out, which may run after this server is gone.

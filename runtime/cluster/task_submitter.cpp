@@ -50,20 +50,12 @@ class task_submitter::task_op final : public operation {
       s_.retry(std::move(t_));
       return;
     }
-    auto& store = s_.local_.store;
-    if (!r.ok) {
-      store.settle(t_.result, std::move(r.why));
-    } else if (r.location.value) {
-      // Lineage: what it takes to make the value again if its node dies.
-      std::shared_ptr<detail::lineage> made_by;
-      if (t_.fn && t_.args)
-        made_by = std::make_shared<task_lineage>(t_.fn, std::shared_ptr<detail::args_holder>(std::move(t_.args)),
-                                                 t_.opts);
-      store.settle_remote(t_.result,
-                          {r.location, r.remote_id, std::move(r.type_name), r.size, std::move(made_by)});
-    } else {
-      store.settle_encoded(t_.result, std::move(r.type_name), std::move(r.bytes));
-    }
+    // Lineage: what it takes to make a value held there again if its node dies.
+    std::shared_ptr<detail::lineage> made_by;
+    if (r.ok && r.location.value && t_.fn && t_.args)
+      made_by = std::make_shared<task_lineage>(t_.fn, std::shared_ptr<detail::args_holder>(std::move(t_.args)),
+                                               t_.opts);
+    settle_answered(s_.local_.store, t_.result, std::move(r), std::move(made_by));
     detail::release(t_.result);
   }
 
@@ -211,8 +203,11 @@ void task_submitter::run(std::optional<node_id> where, remote_task t) {
     send(*where, std::move(t));
     return;
   }
+  std::shared_ptr<item_sink> items;
+  if (t.fn->yields)
+    items = local_.streams.find(t.opts.stream);
   submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *t.fn, std::move(t.args), t.opts,
-                    t.result);
+                    t.result, nullptr, {}, std::move(items));
 }
 
 void task_submitter::retry(remote_task t) {

@@ -45,6 +45,10 @@ enum class message_kind : std::uint8_t {
   task_output = 13,
   /// wire::cancel_request: the owner cancelled a task it sent here.
   cancel_task = 14,
+  /// wire::stream_item: an item of a generator the receiver owns.
+  stream_item = 15,
+  /// wire::stream_ack: the owner read items of a generator running here.
+  stream_ack = 16,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

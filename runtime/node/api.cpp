@@ -283,7 +283,11 @@ object_cell* place_and_submit(node& n, const function_entry& fn, args_ptr args, 
     return n.net->tasks().park(fn, std::move(args), std::move(opts));
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
-  runtime::submit_local_task(n.store, n.sched, n.tasks, n.id, fn, std::move(args), std::move(opts), result);
+  std::shared_ptr<runtime::item_sink> items;
+  if (fn.yields)
+    items = n.streams.find(opts.stream);
+  runtime::submit_local_task(n.store, n.sched, n.tasks, n.id, fn, std::move(args), std::move(opts), result, nullptr,
+                             {}, std::move(items));
   return result;
 }
 
@@ -296,6 +300,22 @@ object_cell* submit_task(const function_entry& fn, args_ptr args, task_options o
   if (auto* parent = runtime::current_context().running_task)
     n.children.add(parent, result);
   return result;
+}
+
+std::shared_ptr<object_stream> submit_stream(const function_entry& fn, args_ptr args, task_options opts) {
+  if (!fn.yields)
+    throw error(errc::invalid_argument, "'" + fn.name + "' is not a generator: it must return actors::generator<T>");
+  node& n = require_node();
+  // Open before the task goes out: its first items may come back at once.
+  auto stream = n.streams.open(opts.max_buffered);
+  opts.stream = stream->id();
+  auto* result = submit_task(fn, std::move(args), std::move(opts));
+  stream->watch(result, [result] { cancel_task(result, false); });
+  return stream;
+}
+
+object_cell* next_item(object_stream& stream, std::chrono::milliseconds timeout) {
+  return stream.next(timeout);
 }
 
 object_cell* put_object(value_box value) {
@@ -456,6 +476,27 @@ object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, ar
       failure{errc::actor_died, "actor " + actor->id.to_string() + " is dead: " + why, {}, {}});
   }
   return n.host.call(actor, method, std::move(args));
+}
+
+std::shared_ptr<object_stream> submit_actor_stream(actor_cell* actor, const method_entry& method, args_ptr args,
+                                                   std::uint64_t max_buffered) {
+  node& n = require_node();
+  if (!actor)
+    throw error(errc::invalid_argument, "call on an empty actor_handle: it names no actor");
+  if (!method.yields)
+    throw error(errc::invalid_argument,
+                "'" + method.name + "' is not a generator method: it must return actors::generator<T>");
+  // Open before the call goes out: its first items may come back at once.
+  auto stream = n.streams.open(max_buffered);
+  object_cell* result = nullptr;
+  if (actor->remote)
+    result = n.net->actors().call(actor, method, std::move(args), stream->id(), max_buffered);
+  else if (actor->host.load(std::memory_order_acquire) == &n.host)
+    result = n.host.call(actor, method, std::move(args), n.streams.find(stream->id()), max_buffered);
+  else
+    result = submit_actor_call(actor, method, std::move(args)); // dead: fails at once
+  stream->watch(result, [result] { cancel_task(result, false); });
+  return stream;
 }
 
 actor_cell* find_named_actor(const std::string& name, const char* class_name) {

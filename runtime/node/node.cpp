@@ -198,6 +198,7 @@ node::node(node_config cfg)
     links(std::make_unique<caf_transport>(caf_->system, config.token)),
     releases(id, *links),
     store(id, config.object_store_bytes, config.spill_dir, &releases),
+    streams(id, store),
     // Spinning pays off when work comes from this process alone (embedded), not
     // when it comes over the network from processes that share the cores.
     pool(static_cast<std::size_t>(std::ceil(config.num_cpus)), config.role == node_role::embedded),
@@ -206,7 +207,7 @@ node::node(node_config cfg)
          [this](const actor_id& actor, const std::string& name) { control->remove_name(name, actor); }) {
   head = std::make_unique<caf_head_link>(caf_->system, *links, *control, config.token, config.head_address,
                                          config.role != node_role::member);
-  net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host, children},
+  net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host, children, streams},
                                   cluster_settings{config.token, config.head_address, config.driver,
                                                    config.head_reconnect_timeout_ms,
                                                    config.role != node_role::embedded ? config.bind : std::string(),

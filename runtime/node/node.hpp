@@ -13,6 +13,7 @@
 #include "runtime/metrics/metrics_service.hpp"
 #include "runtime/node/supervisor.hpp"
 #include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/object_stream.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
 #include "runtime/scheduler/task_tree.hpp"
@@ -142,6 +143,8 @@ class node {
   task_log tasks;
   /// The tasks each task running here submitted (recursive cancel).
   task_tree children;
+  /// The streams of the generators submitted here, which their items find.
+  object_streams streams;
   worker_pool pool;
   scheduler sched;
   actor_host host;

@@ -8,6 +8,7 @@
 #include "actors/errors.hpp"
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -21,14 +22,16 @@ namespace {
 struct task_run {
   task_run(object_store& store, scheduler& sched, task_log& tlog, node_id node, const detail::function_entry& fn,
            detail::args_ptr args, detail::task_options opts, detail::object_cell* result, int attempt,
-           std::shared_ptr<const std::string> working_dir, std::int64_t queued_us)
+           std::shared_ptr<const std::string> working_dir, std::int64_t queued_us, std::shared_ptr<item_sink> items)
     : store(store), sched(sched), tlog(tlog), node(node), fn(fn), args(std::move(args)), opts(std::move(opts)),
-      result(result), attempt(attempt), working_dir(std::move(working_dir)), queued_us(queued_us) {}
+      result(result), attempt(attempt), working_dir(std::move(working_dir)), queued_us(queued_us),
+      items(std::move(items)) {}
 
   /// Takes the result's reference over.
   task_run(task_run&& o) noexcept
     : task_run(o.store, o.sched, o.tlog, o.node, o.fn, std::move(o.args), std::move(o.opts),
-               std::exchange(o.result, nullptr), o.attempt, std::move(o.working_dir), o.queued_us) {}
+               std::exchange(o.result, nullptr), o.attempt, std::move(o.working_dir), o.queued_us,
+               std::move(o.items)) {}
 
   ~task_run() {
     if (result)
@@ -46,6 +49,8 @@ struct task_run {
   int attempt;
   std::shared_ptr<const std::string> working_dir;
   std::int64_t queued_us;
+  /// A generator's: where its items go (null: dropped).
+  std::shared_ptr<item_sink> items;
 
   std::string label() const {
     return opts.name.empty() ? fn.name : opts.name;
@@ -143,11 +148,13 @@ class task_item final : public work_item {
   bool coroutine_started_ = false;
 };
 
-/// A coroutine task (its function returns actors::async<T>) from its start to
-/// its end. It keeps the task's demand, its arguments (which the coroutine's
-/// parameters may refer to) and its result while suspended; a `co_await` that
-/// suspends gives the pool thread back, and the coroutine goes on on the pool
-/// when what it waits for is ready.
+/// A coroutine task (its function returns actors::async<T> or generator<T>) from
+/// its start to its end. It keeps the task's demand, its arguments (which the
+/// coroutine's parameters may refer to) and its result while suspended; a
+/// `co_await` that suspends gives the pool thread back, and the coroutine goes on
+/// on the pool when what it waits for is ready. A generator's items go to the
+/// run's item sink as they are yielded; it waits (holding no thread) while the
+/// sink has no room, and stops at its next step once its result is cancelled.
 class coroutine_task final : public detail::async_completion, public detail::coroutine_executor {
  public:
   coroutine_task(task_run run, resource_set demand, std::uint64_t slot)
@@ -164,6 +171,11 @@ class coroutine_task final : public detail::async_completion, public detail::cor
       failed(std::current_exception());
       return;
     }
+    if (run_.fn.yields) {
+      // A cancel wakes a generator that waits for room.
+      pause_ = std::make_shared<producer_pause>();
+      run_.result->on_settled([p = pause_] { p->fire(); });
+    }
     go_on(h);
   }
 
@@ -173,7 +185,8 @@ class coroutine_task final : public detail::async_completion, public detail::cor
   }
 
   void finished(detail::value_box value) override {
-    run_.succeeded(slot_, std::move(value));
+    // A generator's result is the number of items it made.
+    run_.succeeded(slot_, run_.fn.yields ? detail::box(std::uint64_t{made_}) : std::move(value));
     end();
   }
 
@@ -182,8 +195,38 @@ class coroutine_task final : public detail::async_completion, public detail::cor
     end();
   }
 
+  bool yielded(detail::value_box item, std::coroutine_handle<> h) override {
+    if (stopped(h))
+      return false;
+    const auto index = made_++;
+    if (run_.items)
+      run_.items->deliver(index, std::move(item));
+    if (!pause_ || !run_.items || run_.items->has_room(made_))
+      return true;
+    pause_->set([this, h] { resume(h); });
+    run_.items->when_room(made_, [p = pause_] { p->fire(); });
+    return false;
+  }
+
  private:
+  /// A generator whose result was cancelled, or whose items are no longer
+  /// wanted, ends here instead of going on.
+  bool stopped(std::coroutine_handle<> h) {
+    if (!run_.fn.yields
+        || (run_.result->current() == detail::object_cell::state::pending && (!run_.items || run_.items->wanted())))
+      return false;
+    h.destroy();
+    run_.tlog.finished(slot_, false, run_.queued_us);
+    run_.store.settle(run_.result, detail::failure{errc::cancelled, run_.describe() + " stopped: its caller dropped "
+                                                                                       "the stream of its items",
+                                                   {}, {}});
+    end();
+    return true;
+  }
+
   void go_on(std::coroutine_handle<> h) {
+    if (stopped(h))
+      return;
     working_dir_scope in_job{run_.working_dir};
     running_task_scope running{run_.result};
     coroutine_scope on_pool{this};
@@ -202,6 +245,9 @@ class coroutine_task final : public detail::async_completion, public detail::cor
   resource_set demand_;
   std::uint64_t slot_;
   std::shared_ptr<resume_gate> gate_;
+  // A generator's: items made in this run, and where it waits for room.
+  std::uint64_t made_ = 0;
+  std::shared_ptr<producer_pause> pause_;
 };
 
 void task_run::fail_or_retry(const std::string& what) {
@@ -245,10 +291,11 @@ void task_item::run() {
 void submit_local_task(object_store& store, scheduler& sched, task_log& tlog, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result,
-                       std::shared_ptr<const std::string> working_dir, std::function<void()> on_give_back) {
+                       std::shared_ptr<const std::string> working_dir, std::function<void()> on_give_back,
+                       std::shared_ptr<item_sink> items) {
   tlog.note_submitted();
   auto* item = new task_item(task_run{store, sched, tlog, node, fn, std::move(args), std::move(opts), result, 0,
-                                      std::move(working_dir), task_log::clock_us()},
+                                      std::move(working_dir), task_log::clock_us(), std::move(items)},
                              std::move(on_give_back));
   when_ready(item->args(), [&sched, item] { sched.submit(std::unique_ptr<work_item>(item)); });
 }

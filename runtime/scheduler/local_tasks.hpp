@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/object_store/object_store.hpp"
+#include "runtime/scheduler/object_stream.hpp"
 #include "runtime/scheduler/scheduler.hpp"
 #include "runtime/scheduler/task_log.hpp"
 
@@ -19,10 +20,12 @@ namespace actors::runtime {
 /// `on_give_back`: set for a task another node's owner sent, which the scheduler
 /// may hand back while it waits (scheduler::give_back); called then instead of
 /// running it, just before `result` settles as cancelled.
+/// `items`: where a generator's items go (null: they are dropped, as its caller
+/// dropped the stream); its result settles with the number of items it made.
 void submit_local_task(object_store& store, scheduler& sched, task_log& log, node_id node,
                        const detail::function_entry& fn, detail::args_ptr args,
                        detail::task_options opts, detail::object_cell* result,
                        std::shared_ptr<const std::string> working_dir = nullptr,
-                       std::function<void()> on_give_back = {});
+                       std::function<void()> on_give_back = {}, std::shared_ptr<item_sink> items = nullptr);
 
 } // namespace actors::runtime

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 8;
+inline constexpr std::uint32_t protocol_version = 9;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -261,10 +261,14 @@ struct actor_call {
   std::string method;
   std::string signature;
   std::string args;
+  /// A generator method's stream (zero for other calls), and how many unread
+  /// items pause it (0: none).
+  object_id stream;
+  std::uint64_t max_buffered = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & method & signature & args;
+    ar & key & id & method & signature & args & stream & max_buffered;
   }
 };
 
@@ -353,6 +357,41 @@ struct borrow_notice {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & borrower & borrow;
+  }
+};
+
+/// One item of a generator running on the sender, for the stream's owner
+/// (message_kind::stream_item). Sent the way the task came, before its result.
+struct stream_item {
+  /// The stream (task_options::stream): its owner's id for it.
+  object_id stream;
+  /// The node that made the item (where acks go).
+  node_id from;
+  /// Its place in the stream, from 0; a run again sends the first ones again.
+  std::uint64_t index = 0;
+  /// The item, as a task's result: inline if small, else held by `from`.
+  result item;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & stream & from & index & item;
+  }
+};
+
+/// The owner of a stream has read this many of its items and received those
+/// before `received` (message_kind::stream_ack), so that a generator that waits
+/// for room (max_buffered, or its items in flight) goes on; or it dropped the
+/// stream (`closed`), and the generator stops.
+struct stream_ack {
+  object_id stream;
+  std::uint64_t read = 0;
+  /// The index of the next item the owner waits for: the items before it came.
+  std::uint64_t received = 0;
+  bool closed = false;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & stream & read & received & closed;
   }
 };
 

@@ -365,6 +365,121 @@ TEST_F(Cluster, CancelStopsATaskOnAnotherNodeAndRecursiveCancelTheTasksItSubmitt
   EXPECT_EQ(actors::get(behind_child, 10s), gpu_id);
 }
 
+TEST_F(Cluster, GeneratorItemsStreamFromAnotherNodeAsTheyAreMade) {
+  auto plain = id_of(plain_id);
+  auto gpu = id_of(gpu_id);
+  // Every item, in order.
+  std::int64_t expect = 0;
+  for (auto r : actors::task(job::numbers).node(plain, false).remote(std::int64_t{2000}, 0))
+    ASSERT_EQ(actors::get(r, 10s), expect++);
+  EXPECT_EQ(expect, 2000);
+
+  // The first item comes long before the producer ends (200 ms between items).
+  auto start = std::chrono::steady_clock::now();
+  auto slow = actors::task(job::numbers).node(plain, false).remote(std::int64_t{6}, 200);
+  auto first = slow.next(10s);
+  auto first_after = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(actors::get(*first), 0);
+  int rest = 0;
+  for (auto r : slow)
+    EXPECT_EQ(actors::get(r), ++rest);
+  auto all_after = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(rest, 5);
+  EXPECT_LT(first_after + 500ms, all_after) << "the first item came only with the last ones";
+
+  // Large items (8 MiB each) are held by the producer's node and fetched.
+  int i = 0;
+  for (auto r : actors::task(job::chunks).node(gpu, false).remote(3, std::int64_t{1} << 20)) {
+    auto v = actors::get(r, 20s);
+    ASSERT_EQ(v.size(), std::size_t{1} << 20);
+    EXPECT_EQ(v.front(), i);
+    EXPECT_EQ(v.back(), i);
+    ++i;
+  }
+  EXPECT_EQ(i, 3);
+
+  // A task on the GPU node reads a stream made on the plain node.
+  EXPECT_EQ(actors::get(actors::task(job::sum_stream_from).node(gpu, false).remote(plain, std::int64_t{100}), 30s),
+            4950);
+}
+
+TEST_F(Cluster, MaxBufferedPausesAGeneratorOnAnotherNodeUntilItsItemsAreRead) {
+  auto plain = id_of(plain_id);
+  auto now_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  };
+  auto read_stamps = [](actors::object_ref_stream<std::int64_t>& s) {
+    std::vector<std::int64_t> out;
+    for (auto r : s)
+      out.push_back(actors::get(r, 10s));
+    return out;
+  };
+  // Two items made, then it waits for this driver to read: the third is made
+  // after the first read, which comes after the pause here.
+  auto bounded = actors::task(job::stamps).node(plain, false).max_buffered(2).remote(10);
+  std::this_thread::sleep_for(1500ms);
+  const auto reading_from = now_us();
+  auto paced = read_stamps(bounded);
+  ASSERT_EQ(paced.size(), 10u);
+  EXPECT_GE(paced[2], reading_from) << "the producer went past max_buffered unread items";
+  // Without max_buffered it makes them all while nobody reads.
+  auto unbounded = actors::task(job::stamps).node(plain, false).remote(10);
+  std::this_thread::sleep_for(1500ms);
+  const auto read_later = now_us();
+  auto ahead = read_stamps(unbounded);
+  ASSERT_EQ(ahead.size(), 10u);
+  EXPECT_LT(ahead[9], read_later);
+}
+
+TEST_F(Cluster, DroppingAStreamStopsItsGeneratorOnAnotherNode) {
+  auto plain = id_of(plain_id);
+  {
+    // It holds the plain node's only CPU for as long as it runs.
+    auto s = actors::task(job::forever).node(plain, false).remote();
+    ASSERT_TRUE(s.next(10s).has_value());
+    auto behind = actors::task(job::where_am_i).node(plain, false).remote(1);
+    EXPECT_TRUE(actors::wait(std::vector{behind}, 1, 1s).ready.empty()) << "the generator did not hold the node";
+  }
+  // Dropped: it stops there and gives the CPU back.
+  EXPECT_EQ(actors::get(actors::task(job::where_am_i).node(plain, false).remote(2), 10s), plain_id);
+}
+
+TEST_F(Cluster, AnActorOnAnotherNodeStreamsFromAGeneratorMethod) {
+  auto plain = id_of(plain_id);
+  auto ticker = actors::actor(job::make_ticker).node(plain, false).remote();
+  EXPECT_EQ(actors::get(ticker.task(&job::Ticker::where).remote(), 10s), plain_id);
+  std::int64_t expect = 1000;
+  for (auto r : ticker.task(&job::Ticker::ticks).remote(std::int64_t{1000}, std::int64_t{500}))
+    ASSERT_EQ(actors::get(r, 10s), expect++);
+  EXPECT_EQ(expect, 1500);
+  // Paused at max_buffered there: the actor's other calls run meanwhile.
+  auto paused = ticker.task(&job::Ticker::ticks).max_buffered(3).remote(std::int64_t{0}, std::int64_t{100});
+  ASSERT_TRUE(actors::test::eventually(
+    [&] { return actors::get(ticker.task(&job::Ticker::made).remote(), 10s) == 503; }, 10s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(actors::get(ticker.task(&job::Ticker::made).remote(), 10s), 503);
+  std::int64_t read = 0;
+  for (auto r : paused)
+    EXPECT_EQ(actors::get(r, 10s), read++);
+  EXPECT_EQ(read, 100);
+  // Dropped: the endless generator there stops.
+  {
+    auto s = ticker.task(&job::Ticker::endless).remote();
+    ASSERT_TRUE(s.next(10s).has_value());
+  }
+  std::int64_t made = 0;
+  EXPECT_TRUE(actors::test::eventually([&] {
+    auto before = actors::get(ticker.task(&job::Ticker::made).remote(), 10s);
+    std::this_thread::sleep_for(50ms);
+    made = actors::get(ticker.task(&job::Ticker::made).remote(), 10s);
+    return made == before;
+  }, 10s)) << "the generator method on the other node did not stop";
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(actors::get(ticker.task(&job::Ticker::made).remote(), 10s), made);
+}
+
 TEST_F(Cluster, ChainOfDependentTasksAcrossNodes) {
   // Each step takes the previous step's object: the driver waits for it and sends
   // it along with the next task, which may run on another node.

@@ -273,6 +273,66 @@ TEST_F(Faults, AsyncActorOfAKilledNodeRestartsElsewhereAndAwaitsAgain) {
   EXPECT_EQ(actors::get(summer.task(&job::Summer::add_one).remote(actors::put(std::int64_t{1})), 10s), 56);
 }
 
+TEST_F(Faults, GeneratorWhoseNodeDiesRunsAgainElsewhereAndSkipsTheItemsReceived) {
+  auto victim = node_of(nodes[0]->pid());
+  ASSERT_TRUE(victim.value);
+  // Half a CPU each: both fit on the victim, which has one.
+  auto s = actors::task(job::numbers_where).num_cpus(0.5).node(victim, true).remote(std::int64_t{40}, 50);
+  auto lost = actors::task(job::numbers_where).num_cpus(0.5).node(victim, false).max_retries(0).remote(std::int64_t{40}, 50);
+  const auto made_there = " " + victim.to_string();
+  for (std::int64_t i = 0; i < 10; ++i) {
+    auto r = s.next(10s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(actors::get(*r), std::to_string(i) + made_there);
+    auto l = lost.next(10s);
+    ASSERT_TRUE(l.has_value());
+    EXPECT_EQ(actors::get(*l), std::to_string(i) + made_there);
+  }
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  // Run again on another node from its start: the items read already are
+  // skipped, the rest come in order, each once, made there.
+  std::vector<std::string> rest;
+  for (auto r : s)
+    rest.push_back(actors::get(r, 10s));
+  ASSERT_EQ(rest.size(), 30u);
+  for (std::size_t i = 0; i < rest.size(); ++i)
+    EXPECT_EQ(rest[i].substr(0, rest[i].find(' ')), std::to_string(i + 10)) << rest[i];
+  EXPECT_EQ(rest.back().find(made_there), std::string::npos) << "the last item was made on the dead node";
+  // With no retries: what came before the death is read, then the loss.
+  try {
+    while (auto l = lost.next(10s))
+      EXPECT_NE(actors::get(*l).find(made_there), std::string::npos);
+    FAIL() << "a generator with no retries left ended as if it had finished";
+  } catch (const actors::object_lost_error& e) {
+    EXPECT_NE(std::string(e.what()).find("died"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Faults, GeneratorMethodOfAnActorWhoseNodeDiesGoesOnOnTheRebuiltActor) {
+  auto victim = node_of(nodes[0]->pid());
+  ASSERT_TRUE(victim.value);
+  auto ticker =
+    actors::actor(job::make_ticker).max_restarts(1).max_task_retries(1).node(victim, true).remote();
+  ASSERT_EQ(actors::get(ticker.task(&job::Ticker::where).remote(), 10s), victim.to_string());
+  auto s = ticker.task(&job::Ticker::slow_ticks).remote(std::int64_t{40}, 50);
+  for (std::int64_t i = 0; i < 10; ++i) {
+    auto r = s.next(10s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(actors::get(*r), i);
+  }
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  // The call goes again to the rebuilt instance: the items read are skipped.
+  std::vector<std::int64_t> rest;
+  for (auto r : s)
+    rest.push_back(actors::get(r, 10s));
+  ASSERT_EQ(rest.size(), 30u);
+  for (std::size_t i = 0; i < rest.size(); ++i)
+    EXPECT_EQ(rest[i], static_cast<std::int64_t>(i) + 10);
+  EXPECT_NE(actors::get(ticker.task(&job::Ticker::where).remote(), 10s), victim.to_string());
+}
+
 TEST_F(Faults, ValueLostWithItsNodeIsMadeAgainFromItsLineage) {
   auto holder = node_of(nodes[0]->pid());
   ASSERT_TRUE(holder.value);

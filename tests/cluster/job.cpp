@@ -188,10 +188,90 @@ actors::async<std::string> sum_where_awaited(std::vector<actors::object_ref<std:
   co_return where_am_i(0) + " " + std::to_string(sum);
 }
 
+actors::generator<std::int64_t> numbers(std::int64_t n, int pause_ms) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i > 0 && pause_ms > 0)
+      co_await actors::sleep_for(std::chrono::milliseconds(pause_ms));
+    co_yield i;
+  }
+}
+
+actors::generator<std::string> numbers_where(std::int64_t n, int pause_ms) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i > 0 && pause_ms > 0)
+      co_await actors::sleep_for(std::chrono::milliseconds(pause_ms));
+    co_yield std::to_string(i) + " " + where_am_i(0);
+  }
+}
+
+actors::generator<std::vector<std::int64_t>> chunks(int n, std::int64_t len) {
+  for (int i = 0; i < n; ++i)
+    co_yield std::vector<std::int64_t>(static_cast<std::size_t>(len), i);
+}
+
+actors::generator<std::int64_t> stamps(int n) {
+  for (int i = 0; i < n; ++i)
+    co_yield std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+actors::generator<std::int64_t> forever() {
+  for (std::int64_t i = 0;; ++i) {
+    co_yield i;
+    co_await actors::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+actors::generator<std::int64_t> Ticker::ticks(std::int64_t first, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    ++made_;
+    co_yield first + i;
+  }
+}
+
+actors::generator<std::int64_t> Ticker::slow_ticks(std::int64_t n, int pause_ms) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i > 0)
+      co_await actors::sleep_for(std::chrono::milliseconds(pause_ms));
+    ++made_;
+    co_yield i;
+  }
+}
+
+actors::generator<std::int64_t> Ticker::endless() {
+  for (;;) {
+    ++made_;
+    co_yield made_;
+    co_await actors::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+std::int64_t Ticker::made() const {
+  return made_;
+}
+
+std::string Ticker::where() const {
+  return where_am_i(0);
+}
+
+Ticker make_ticker() {
+  return {};
+}
+
+std::int64_t sum_stream_from(actors::node_id producer, std::int64_t n) {
+  std::int64_t sum = 0;
+  for (auto r : actors::task(numbers).node(producer, false).remote(n, 0))
+    sum += actors::get(r, std::chrono::seconds(20));
+  return sum;
+}
+
 } // namespace job
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, spin_until_cancelled, spin_with_child_on, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
-              &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited);
+              &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,
+              stamps, forever, sum_stream_from, make_ticker, &Ticker::ticks, &Ticker::slow_ticks, &Ticker::endless, &Ticker::made,
+              &Ticker::where);

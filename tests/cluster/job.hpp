@@ -11,6 +11,7 @@
 
 #include <actors/actor.hpp>
 #include <actors/async.hpp>
+#include <actors/generator.hpp>
 #include <actors/object_ref.hpp>
 
 namespace job {
@@ -116,5 +117,37 @@ class Keeper {
 
 Keeper make_keeper(int);
 std::int64_t sum_refs(const std::vector<actors::object_ref<std::int64_t>>& refs);
+
+/// Yields 0 .. n-1, waiting `pause_ms` before each item after the first.
+actors::generator<std::int64_t> numbers(std::int64_t n, int pause_ms);
+/// As numbers, each item "i node" with the id of the node that made it.
+actors::generator<std::string> numbers_where(std::int64_t n, int pause_ms);
+/// Yields `n` vectors of `len` int64s, each filled with its index.
+actors::generator<std::vector<std::int64_t>> chunks(int n, std::int64_t len);
+/// Yields `n` times the time it was made at (microseconds of the system clock).
+actors::generator<std::int64_t> stamps(int n);
+/// Yields 0, 1, ... until cancelled.
+actors::generator<std::int64_t> forever();
+/// An actor with generator methods (an async actor).
+class Ticker {
+ public:
+  /// Yields first, first+1, ... n items.
+  actors::generator<std::int64_t> ticks(std::int64_t first, std::int64_t n);
+  /// Yields 0 .. n-1, `pause_ms` apart.
+  actors::generator<std::int64_t> slow_ticks(std::int64_t n, int pause_ms);
+  /// Yields until its stream is dropped, 1 ms apart.
+  actors::generator<std::int64_t> endless();
+  /// Items made so far, by all its generators.
+  std::int64_t made() const;
+  std::string where() const;
+
+ private:
+  std::int64_t made_ = 0;
+};
+
+Ticker make_ticker();
+
+/// Reads numbers(n, 0), made on `producer`, and returns their sum.
+std::int64_t sum_stream_from(actors::node_id producer, std::int64_t n);
 
 } // namespace job

@@ -118,6 +118,10 @@ void wire_seeds() {
   write_picked("wire", "request_answer", 19, wire::pack(refused));
   wire::cancel_request cancel{rec.id, 12, true};
   write_picked("wire", "cancel_request", 20, wire::pack(cancel));
+  wire::stream_item item{{rec.id.value, 3}, rec.id, 5, res};
+  write_picked("wire", "stream_item", 21, wire::pack(item));
+  wire::stream_ack ack{{rec.id.value, 3}, 4, 9, false};
+  write_picked("wire", "stream_ack", 22, wire::pack(ack));
 }
 
 void args_seeds() {

@@ -171,6 +171,9 @@ TEST_F(CoroutineTasks, CoAwaitOutsideTheRuntimeSaysWhereItWorks) {
       ended = true;
       error = e;
     }
+    bool yielded(actors::detail::value_box, std::coroutine_handle<>) override {
+      return true;
+    }
   } done;
   auto h = add_when_ready(ref, 1).release(&done);
   h.resume();

@@ -93,7 +93,7 @@ class Membership : public ::testing::Test {
     actors::runtime::cluster_settings settings{"token", "10.0.0.81:1", driver, reconnect_ms, {}, {}, {}};
     host = std::make_unique<actors::runtime::actor_host>(self, store, sched, pool, tasks);
     members = std::make_unique<membership>(
-      actors::runtime::local_parts{self, store, sched, tasks, *host, children}, settings, head, links);
+      actors::runtime::local_parts{self, store, sched, tasks, *host, children, streams}, settings, head, links);
     members->add_listener(events);
   }
 
@@ -117,6 +117,7 @@ class Membership : public ::testing::Test {
   actors::runtime::object_store store{self, 1 << 20, fs::temp_directory_path()};
   actors::runtime::task_log tasks;
   actors::runtime::task_tree children;
+  actors::runtime::object_streams streams{self, store};
   actors::runtime::worker_pool pool{2, false};
   actors::runtime::scheduler sched{actors::runtime::resource_set::from(2, actors::detail::resource_list{}), pool};
   std::unique_ptr<actors::runtime::actor_host> host;

@@ -101,7 +101,7 @@ struct fake_node {
       pool(static_cast<std::size_t>(std::max(1.0, std::ceil(cpus))), false),
       sched(actors::runtime::resource_set::from(cpus, actors::detail::resource_list{}), pool),
       host(id, store, sched, pool, tasks),
-      net(actors::runtime::local_parts{id, store, sched, tasks, host, children},
+      net(actors::runtime::local_parts{id, store, sched, tasks, host, children, streams},
           actors::runtime::cluster_settings{"token", "10.0.0.1:1", driver, 0, {}, {}, dir / "job-files"}, links, head, names,
           links) {
     links.attach(net);
@@ -137,6 +137,7 @@ struct fake_node {
   actors::runtime::object_store store;
   actors::runtime::task_log tasks;
   actors::runtime::task_tree children;
+  actors::runtime::object_streams streams{id, store};
   actors::runtime::worker_pool pool;
   actors::runtime::scheduler sched;
   actors::runtime::actor_host host;

@@ -53,17 +53,32 @@ class actor_call {
   actor_call(detail::actor_cell* actor, const detail::method_entry* method)
     : actor_(actor), method_(method) {}
 
-  /// Queues the call and returns at once with a reference to its future result.
-  /// Calls from one caller run in the order they were made.
+  /// A generator method pauses while `n` of the call's items are unread, and
+  /// goes on as they are read (default 0: it never pauses). Only for generators.
+  actor_call& max_buffered(std::size_t n) {
+    static_assert(detail::is_generator<std::remove_cvref_t<R>>::value,
+                  "max_buffered(n) is for generator methods (returning actors::generator<T>)");
+    max_buffered_ = n;
+    return *this;
+  }
+
+  /// Queues the call and returns at once with a reference to its future result
+  /// (an object_ref_stream<T> of its items for a generator<T>; include
+  /// <actors/generator.hpp>). Calls from one caller run in the order they were made.
   template <class... As>
-  result_ref<R> remote(As&&... as) const {
+  auto remote(As&&... as) const {
     auto args = detail::make_args<Ps...>(std::forward<As>(as)...);
-    return result_ref<R>(detail::submit_actor_call(actor_, *method_, std::move(args)), std::in_place);
+    if constexpr (detail::is_generator<std::remove_cvref_t<R>>::value)
+      return object_ref_stream<typename std::remove_cvref_t<R>::value_type>(
+        detail::submit_actor_stream(actor_, *method_, std::move(args), max_buffered_));
+    else
+      return result_ref<R>(detail::submit_actor_call(actor_, *method_, std::move(args)), std::in_place);
   }
 
  private:
   detail::actor_cell* actor_;
   const detail::method_entry* method_;
+  std::uint64_t max_buffered_ = 0;
 };
 
 /// A reference to a live actor of class C, wherever it runs. Copyable, comparable,

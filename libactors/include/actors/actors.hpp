@@ -6,6 +6,7 @@
 #include "actors/actor.hpp"
 #include "actors/async.hpp"
 #include "actors/errors.hpp"
+#include "actors/generator.hpp"
 #include "actors/ids.hpp"
 #include "actors/init.hpp"
 #include "actors/metrics.hpp"

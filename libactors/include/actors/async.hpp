@@ -241,7 +241,7 @@ namespace detail {
 /// The registry entry of a coroutine method (see registry.hpp): `start` builds
 /// the coroutine on the decoded arguments, which the runtime keeps until it ends.
 template <class C, class R, class M, class... Ps>
-struct coroutine_method_traits {
+struct coroutine_method_entry {
   using args = call_args<Ps...>;
 
   static value_box invoke(const void*, void*, args_holder&) {
@@ -267,7 +267,7 @@ struct coroutine_method_traits {
 /// The registry entry of a coroutine task: `start` builds the coroutine on the
 /// decoded arguments, which the runtime keeps until it ends.
 template <class R, class... Ps>
-struct coroutine_function_traits {
+struct coroutine_task_entry {
   using args = call_args<Ps...>;
   using fn_type = R (*)(Ps...);
 
@@ -294,6 +294,13 @@ struct coroutine_function_traits {
     return e;
   }
 };
+
+/// A coroutine task's and a coroutine method's entries; actors/generator.hpp
+/// specialises them for generators.
+template <class R, class... Ps>
+struct coroutine_function_traits : coroutine_task_entry<R, Ps...> {};
+template <class C, class R, class M, class... Ps>
+struct coroutine_method_traits : coroutine_method_entry<C, R, M, Ps...> {};
 
 template <class T>
 async<T> async_promise<T>::get_return_object() noexcept {

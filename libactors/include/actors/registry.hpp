@@ -22,6 +22,8 @@
 namespace actors {
 template <class T>
 class async;
+template <class T>
+class generator;
 } // namespace actors
 
 namespace actors::detail {
@@ -31,6 +33,16 @@ template <class R>
 struct is_async : std::false_type {};
 template <class T>
 struct is_async<actors::async<T>> : std::true_type {};
+
+/// Whether R is actors::generator<T> (a streaming coroutine's return type).
+template <class R>
+struct is_generator : std::false_type {};
+template <class T>
+struct is_generator<actors::generator<T>> : std::true_type {};
+
+/// Whether functions returning R are coroutines the runtime drives.
+template <class R>
+inline constexpr bool is_coroutine_v = is_async<R>::value || is_generator<R>::value;
 
 /// The entries of a coroutine method and a coroutine task; defined in
 /// actors/async.hpp.
@@ -155,7 +167,7 @@ struct method_traits {
 
 template <class R, class... Ps>
 void register_one(std::string name, R (*f)(Ps...)) {
-  if constexpr (is_async<std::remove_cvref_t<R>>::value)
+  if constexpr (is_coroutine_v<std::remove_cvref_t<R>>)
     register_function(coroutine_function_traits<std::remove_cvref_t<R>, Ps...>::entry(std::move(name), f));
   else
     register_function(function_traits<R, Ps...>::entry(std::move(name), f));
@@ -163,7 +175,7 @@ void register_one(std::string name, R (*f)(Ps...)) {
 
 template <class C, class R, class M, class... Ps>
 method_entry method_entry_of(std::string name, M m) {
-  if constexpr (is_async<std::remove_cvref_t<R>>::value)
+  if constexpr (is_coroutine_v<std::remove_cvref_t<R>>)
     return coroutine_method_traits<C, std::remove_cvref_t<R>, M, Ps...>::entry(std::move(name), m);
   else
     return method_traits<C, R, M, Ps...>::entry(std::move(name), m);

@@ -19,6 +19,9 @@
 
 namespace actors {
 
+template <class T>
+class object_ref_stream;
+
 namespace detail {
 /// What a call of a function or method returning R gives: R, or T for a
 /// coroutine returning actors::async<T>.
@@ -103,13 +106,27 @@ class task_builder {
     return *this;
   }
 
-  /// Submits the call and returns at once with a reference to its future result.
-  /// An object_ref<P> passed for a parameter of type P is waited for and its value
-  /// passed (dataflow).
+  /// A generator pauses while `n` of its items are unread by the caller, and goes
+  /// on as they are read (default 0: it never pauses). Only for generators.
+  task_builder& max_buffered(std::size_t n) {
+    static_assert(detail::is_generator<std::remove_cvref_t<R>>::value,
+                  "max_buffered(n) is for generator tasks (functions returning actors::generator<T>)");
+    opts_.max_buffered = n;
+    return *this;
+  }
+
+  /// Submits the call and returns at once with a reference to its future result
+  /// (an object_ref_stream<T> of its items for a generator<T>; include
+  /// <actors/generator.hpp>). An object_ref<P> passed for a parameter of type P is
+  /// waited for and its value passed (dataflow).
   template <class... As>
-  result_ref<R> remote(As&&... as) const {
+  auto remote(As&&... as) const {
     auto args = detail::make_args<Ps...>(std::forward<As>(as)...);
-    return result_ref<R>(detail::submit_task(*entry_, std::move(args), opts_), std::in_place);
+    if constexpr (detail::is_generator<std::remove_cvref_t<R>>::value)
+      return object_ref_stream<typename std::remove_cvref_t<R>::value_type>(
+        detail::submit_stream(*entry_, std::move(args), opts_));
+    else
+      return result_ref<R>(detail::submit_task(*entry_, std::move(args), opts_), std::in_place);
   }
 
  private:

@@ -83,6 +83,9 @@ struct function_entry {
   /// A coroutine task (returns actors::async<T>): makes the coroutine, which
   /// reports to `done` when it ends, and returns it unstarted; null otherwise.
   std::coroutine_handle<> (*start)(const void* fn, args_holder& args, async_completion* done) = nullptr;
+  /// A generator (returns actors::generator<T>): `start` makes it, and it reports
+  /// each item to `done` (async_completion::yielded).
+  bool yields = false;
   /// Builds the actor instance when the function is a factory, else null.
   std::shared_ptr<void> (*construct)(const void* fn, args_holder& args);
   /// Decodes arguments sent over the wire.
@@ -99,6 +102,9 @@ class async_completion {
  public:
   virtual void finished(value_box value) = 0;
   virtual void failed(std::exception_ptr error) = 0;
+  /// A generator yielded `item` at `h`: true if it goes on at once; false if it
+  /// stays suspended, and the runtime resumes it (or destroys it) later.
+  virtual bool yielded(value_box item, std::coroutine_handle<> h) = 0;
 
  protected:
   ~async_completion() = default;
@@ -132,6 +138,9 @@ struct method_entry {
   /// reports to `done` when it ends, and returns it unstarted; null otherwise.
   std::coroutine_handle<> (*start)(const void* method, void* self, args_holder& args,
                                    async_completion* done) = nullptr;
+  /// A generator method (returns actors::generator<T>): it reports each item to
+  /// `done` (async_completion::yielded).
+  bool yields = false;
   args_ptr (*decode_args)(const std::string& bytes);
   const char* actor_class;
   /// Bytes of the member pointer, kept alive for `invoke`.
@@ -188,10 +197,16 @@ struct task_options {
   placement_options placement;
   /// Bytes the task may allocate while it runs; 0: the node's limit.
   std::uint64_t memory_bytes = 0;
+  /// A generator's stream, where its items go (its owner's id for it); zero for
+  /// other tasks.
+  object_id stream;
+  /// A generator pauses while this many of its items are unread (0: never).
+  std::uint64_t max_buffered = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & num_cpus & resources & max_retries & retry_exceptions & name & placement & memory_bytes;
+    ar & num_cpus & resources & max_retries & retry_exceptions & name & placement & memory_bytes & stream
+      & max_buffered;
   }
 };
 
@@ -245,6 +260,18 @@ element_run span_of(object_cell* cell, const type_ops* want, const vector_layout
 std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size_t num_returns,
                                std::chrono::milliseconds timeout);
 
+/// The items of a generator task as its caller receives them (runtime).
+class object_stream;
+
+/// Submits one call of generator `fn`; returns its stream, whose last handle
+/// cancels the producer when it goes.
+std::shared_ptr<object_stream> submit_stream(const function_entry& fn, args_ptr args, task_options opts);
+
+/// The next item of the stream, retained, waiting at most `timeout`; null after
+/// the last one. Throws the producer's failure once the items before it are
+/// read, and timeout_error.
+object_cell* next_item(object_stream& stream, std::chrono::milliseconds timeout);
+
 /// Cancels the task that makes the object, if it has not finished.
 void cancel_task(object_cell* cell, bool recursive);
 /// Whether the task running on this thread was cancelled (false outside a task).
@@ -281,6 +308,11 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
 
 /// Queues one method call; returns the retained cell of its result.
 object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, args_ptr args);
+
+/// Queues one call of generator method `method`; returns its stream, whose last
+/// handle stops the call's items when it goes.
+std::shared_ptr<object_stream> submit_actor_stream(actor_cell* actor, const method_entry& method, args_ptr args,
+                                                   std::uint64_t max_buffered);
 
 /// The retained cell of a live named actor of class `class_name`, or null.
 actor_cell* find_named_actor(const std::string& name, const char* class_name);
