@@ -71,11 +71,12 @@ struct caf_transport::impl {
   caf::actor served_control;
   std::string control_bind;
   std::uint16_t control_port = 0;
-  // Results on their way to each peer: the first goes at once; those made while
-  // the endpoint has not flushed yet go together in one message (result_batch).
+  // Results and generator items on their way to each peer: the first goes at
+  // once; those made while the endpoint has not flushed yet go together, in
+  // order, one message per run of a kind (result_batch, stream_item_batch).
   struct outbox {
     caf::actor to;
-    std::vector<std::string> results;
+    std::vector<std::pair<message_kind, std::string>> queued;
     bool flush_pending = false;
   };
   std::unordered_map<caf::actor_addr, outbox> outboxes;
@@ -161,44 +162,61 @@ struct caf_transport::impl {
     }
   }
 
-  /// Sends `result` to `to` at once if nothing is on its way there, else adds it
-  /// to the results the endpoint sends there in one message when it flushes.
-  void reply_result(const caf::actor& to, std::string result) {
+  /// Sends a result or an item (`kind`) to `to` at once if nothing is on its
+  /// way there, else queues it for the endpoint to send with the others when it
+  /// flushes.
+  void reply_batched(const caf::actor& to, message_kind kind, std::string payload) {
     {
       std::lock_guard<std::mutex> guard{mu};
       auto& box = outboxes[to.address()];
       if (box.flush_pending) {
-        box.results.push_back(std::move(result));
+        box.queued.emplace_back(kind, std::move(payload));
         return;
       }
       box.to = to;
       box.flush_pending = true;
     }
-    counted_send(to, message_kind::result, std::move(result));
+    counted_send(to, kind, std::move(payload));
     // Whatever comes for this peer before the endpoint gets to this goes with it.
     caf::anon_send(endpoint, flush_atom::value, to.address());
   }
 
-  /// The endpoint flushes the results gathered for `who`.
+  /// The endpoint flushes what was gathered for `who`: each run of results or
+  /// items in one message, in the order they came.
   void flush(const caf::actor_addr& who) {
     caf::actor to;
-    std::vector<std::string> results;
+    std::vector<std::pair<message_kind, std::string>> queued;
     {
       std::lock_guard<std::mutex> guard{mu};
       auto i = outboxes.find(who);
       if (i == outboxes.end())
         return;
-      if (i->second.results.empty()) {
+      if (i->second.queued.empty()) {
         outboxes.erase(i);
         return;
       }
       to = i->second.to;
-      results.swap(i->second.results);
+      queued.swap(i->second.queued);
     }
-    if (results.size() == 1)
-      counted_send(to, message_kind::result, std::move(results.front()));
-    else
-      counted_send(to, message_kind::result_batch, wire::pack(wire::result_batch{std::move(results)}));
+    for (std::size_t first = 0; first < queued.size();) {
+      const auto kind = queued[first].first;
+      std::size_t end = first + 1;
+      while (end < queued.size() && queued[end].first == kind)
+        ++end;
+      if (end - first == 1) {
+        counted_send(to, kind, std::move(queued[first].second));
+      } else {
+        std::vector<std::string> run;
+        run.reserve(end - first);
+        for (std::size_t k = first; k < end; ++k)
+          run.push_back(std::move(queued[k].second));
+        if (kind == message_kind::result)
+          counted_send(to, message_kind::result_batch, wire::pack(wire::result_batch{std::move(run)}));
+        else
+          counted_send(to, message_kind::stream_item_batch, wire::pack(wire::stream_item_batch{std::move(run)}));
+      }
+      first = end;
+    }
     // Keep gathering while results keep coming: the next flush closes the window.
     caf::anon_send(endpoint, flush_atom::value, who);
   }
@@ -471,8 +489,8 @@ void caf_transport::reply(const return_address& to, message_kind kind, std::stri
   const auto* ep = static_cast<const caf::actor*>(to.handle());
   if (!ep || !*ep)
     return;
-  if (kind == message_kind::result)
-    impl_->reply_result(*ep, std::move(payload));
+  if (kind == message_kind::result || kind == message_kind::stream_item)
+    impl_->reply_batched(*ep, kind, std::move(payload));
   else
     impl_->counted_send(*ep, kind, std::move(payload));
 }

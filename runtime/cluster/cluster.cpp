@@ -131,6 +131,12 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
       if (auto item = decode_payload<wire::stream_item>(payload, "stream item"))
         streams_.serve_item(std::move(*item));
       return;
+    case message_kind::stream_item_batch:
+      if (auto batch = decode_payload<wire::stream_item_batch>(payload, "stream item batch"))
+        for (const auto& one : batch->items)
+          if (auto item = decode_payload<wire::stream_item>(one, "stream item"))
+            streams_.serve_item(std::move(*item));
+      return;
     case message_kind::stream_ack:
       if (auto ack = decode_payload<wire::stream_ack>(payload, "stream ack"))
         streams_.serve_ack(*ack);

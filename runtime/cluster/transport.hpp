@@ -49,6 +49,8 @@ enum class message_kind : std::uint8_t {
   stream_item = 15,
   /// wire::stream_ack: the owner read items of a generator running here.
   stream_ack = 16,
+  /// wire::stream_item_batch: several stream items, in the order they were made.
+  stream_item_batch = 17,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

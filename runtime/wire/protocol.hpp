@@ -378,6 +378,16 @@ struct stream_item {
   }
 };
 
+/// Several encoded `stream_item`s to one node, in one message, in the order made.
+struct stream_item_batch {
+  std::vector<std::string> items;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & items;
+  }
+};
+
 /// The owner of a stream has read this many of its items and received those
 /// before `received` (message_kind::stream_ack), so that a generator that waits
 /// for room (max_buffered, or its items in flight) goes on; or it dropped the

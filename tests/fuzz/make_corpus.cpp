@@ -122,6 +122,8 @@ void wire_seeds() {
   write_picked("wire", "stream_item", 21, wire::pack(item));
   wire::stream_ack ack{{rec.id.value, 3}, 4, 9, false};
   write_picked("wire", "stream_ack", 22, wire::pack(ack));
+  wire::stream_item_batch items{{wire::pack(item), wire::pack(item)}};
+  write_picked("wire", "stream_item_batch", 23, wire::pack(items));
 }
 
 void args_seeds() {
