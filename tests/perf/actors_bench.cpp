@@ -216,6 +216,8 @@ const std::vector<step_def>& steps() {
     {"get_span_same_host", {"get_span_same_host"}, 120},
     {"threaded_actor", {"threaded_actor"}, 30},
     {"async_actor", {"async_actor"}, 60},
+    {"generator_items", {"generator_items"}, 120},
+    {"generator_first_item", {"generator_first_item"}, 60},
     {"scaling_tasks_async", {"scaling_tasks_async"}, 120, in_scaling},
     {"scaling_actor_calls_async", {"scaling_actor_calls_async"}, 120, in_scaling},
     {"cluster_stop", {"cluster_stop"}, 60, in_spec | in_scaling},
@@ -600,6 +602,10 @@ class suite {
       threaded_actor();
     else if (id == "async_actor")
       async_actor();
+    else if (id == "generator_items")
+      generator_items();
+    else if (id == "generator_first_item")
+      generator_first_item();
     else if (id == "queued_tasks")
       queued_tasks();
     else if (id == "tasks_flood")
@@ -1421,6 +1427,59 @@ class suite {
       .num("max_ms", *std::max_element(rounds.begin(), rounds.end()))
       .str("method", "max_concurrency(4) actor: 4 calls of 200 ms sent at once until all 4 results are in; "
                      "median of 5 rounds (one at a time would take 800 ms)")
+      .emit();
+  }
+
+  /// A generator of 1,000,000 small items read by the driver as they come, made
+  /// on a worker in the cluster (target >= 200,000 items/s).
+  void generator_items() {
+    constexpr i64 n = 1'000'000;
+    std::vector<double> rates;
+    for (int r = 0; r < 3; ++r) {
+      auto b = actors::task(benchjob::count_items);
+      if (!workers_.empty())
+        b.node(workers_[0], false);
+      auto t0 = clk::now();
+      i64 expect = 0;
+      for (auto item : b.remote(n))
+        check(actors::get(item) == expect++, "generator_items: an item out of order");
+      check(expect == n, "generator_items: items missing");
+      rates.push_back(static_cast<double>(n) / since(t0));
+    }
+    line("generator_items", median(rates), "items/s")
+      .num("n", static_cast<double>(n))
+      .num("min", *std::min_element(rates.begin(), rates.end()))
+      .num("max", *std::max_element(rates.begin(), rates.end()))
+      .str("method", std::string("generator of 1,000,000 int64 items ") + (cluster_ ? "made on worker #0, " : "")
+                       + "read one by one by the driver (next + get) as they come; median of 3 runs")
+      .emit();
+  }
+
+  /// How long after its co_yield an item is readable by the driver, the producer
+  /// on a worker of the same host (target the first item within 1 ms).
+  void generator_first_item() {
+    auto b = actors::task(benchjob::stamped_items);
+    if (!workers_.empty())
+      b.node(workers_[0], false);
+    std::vector<double> first_ms;
+    std::vector<double> each_ms;
+    for (int r = 0; r < 5; ++r) {
+      bool first = true;
+      for (auto item : b.remote(i64{20}, i64{5})) {
+        auto made = actors::get(item);
+        auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+        (first ? first_ms : each_ms).push_back(static_cast<double>(now - made) / 1e3);
+        first = false;
+      }
+    }
+    line("generator_first_item", median(first_ms), "ms")
+      .num("item_median_ms", median(each_ms))
+      .num("item_max_ms", *std::max_element(each_ms.begin(), each_ms.end()))
+      .str("method", std::string("from the co_yield ") + (cluster_ ? "on worker #0 " : "")
+                       + "to get() in the driver, by the system clock of the one host; the first item of 5 "
+                         "streams of 20 items 5 ms apart (median), and every later item")
       .emit();
   }
 

@@ -146,6 +146,21 @@ actors::async<i64> Napper::nap(i64 ms) {
   co_return ms;
 }
 
+actors::generator<i64> count_items(i64 n) {
+  for (i64 i = 0; i < n; ++i)
+    co_yield i;
+}
+
+actors::generator<i64> stamped_items(i64 n, i64 pause_ms) {
+  for (i64 i = 0; i < n; ++i) {
+    if (i > 0)
+      co_await actors::sleep_for(std::chrono::milliseconds(pause_ms));
+    co_yield std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  }
+}
+
 Napper make_napper() {
   return {};
 }
@@ -330,7 +345,7 @@ column partition_stats(const column& part) {
 
 using namespace benchjob;
 ACTORS_REMOTE(square, inc, add, make_counter, &Counter::incr, echo_bytes, put_small_objects, wait_for_file,
-              sleep_ms, trim_memory, make_sleeper, &Sleeper::nap, make_napper, &Napper::nap,
+              sleep_ms, trim_memory, make_sleeper, &Sleeper::nap, make_napper, &Napper::nap, count_items, stamped_items,
               map_filter_sum, gen_partition, groupby_partial, sample_keys, range_split, hash_split,
               take_bucket, merge_sort16, concat16, partition_stats);
 

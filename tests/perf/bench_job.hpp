@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <actors/async.hpp>
+#include <actors/generator.hpp>
 #include <actors/object_ref.hpp>
 
 #include <actors/dataset.hpp>
@@ -50,6 +51,12 @@ class Napper {
   actors::async<i64> nap(i64 ms);
 };
 Napper make_napper();
+
+/// Yields 0 .. n-1 (the generator throughput benchmark).
+actors::generator<i64> count_items(i64 n);
+/// Yields `n` times the moment it yields (microseconds of the system clock),
+/// `pause_ms` apart (the generator latency benchmark).
+actors::generator<i64> stamped_items(i64 n, i64 pause_ms);
 
 /// a + b.
 i64 add(i64 a, i64 b);
