@@ -318,6 +318,10 @@ object_cell* next_item(object_stream& stream, std::chrono::milliseconds timeout)
   return stream.next(timeout);
 }
 
+void cancel_stream(object_stream& stream) {
+  stream.close();
+}
+
 object_cell* put_object(value_box value) {
   auto* cell = require_node().store.create_ready(std::move(value));
   if (cell->current() == object_cell::state::failed) {

@@ -8,7 +8,6 @@
 #include "actors/errors.hpp"
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 

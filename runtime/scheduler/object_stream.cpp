@@ -62,6 +62,8 @@ void object_stream::add(std::uint64_t index, object_cell* item, const node_id& p
                  " came before item ", expected, ": dropped (the stream will end as lost)");
   if (ack)
     send_ack(producer, read, expected);
+  else if (closed && remote)
+    send_ack(producer, 0, 0, true); // a producer not heard from when it was closed
 }
 
 bool object_stream::wanted() {
@@ -175,7 +177,8 @@ object_cell* object_stream::next(std::chrono::milliseconds timeout) {
     return c;
   }
   if (closed_)
-    throw error(errc::invalid_argument, "stream " + id_.to_string() + " was closed");
+    throw task_cancelled_error("stream " + id_.to_string() + " was cancelled: its generator was stopped and "
+                               "its unread items dropped");
   if (failure_) {
     auto why = *failure_;
     lock.unlock();

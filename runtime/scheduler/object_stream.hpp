@@ -116,12 +116,12 @@ class object_stream final : public runtime::item_sink, public std::enable_shared
 
   /// The next item, retained for the caller, waiting at most `timeout` (-1 ms:
   /// forever); null after the last one. Throws the task's failure after the
-  /// items made before it, and timeout_error.
+  /// items made before it, timeout_error, and task_cancelled_error once closed.
   object_cell* next(std::chrono::milliseconds timeout);
 
-  /// The caller dropped the stream: cancels the task if it runs (and tells a
-  /// producer on another node), and drops the items, those unread and those
-  /// still to come.
+  /// The caller dropped or cancelled the stream: cancels the task if it runs
+  /// (and tells a producer on another node), and drops the items, those unread
+  /// and those still to come; next() throws task_cancelled_error from then on.
   void close() noexcept;
 
  private:

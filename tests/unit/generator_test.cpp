@@ -337,3 +337,16 @@ TEST_F(Generators, DroppingAMethodsStreamStopsTheGenerator) {
   }
   EXPECT_TRUE(actors::test::eventually([] { return method_stopped.load(); }, 10s));
 }
+
+TEST_F(Generators, CancellingAStreamStopsItsProducerAndItsReadersHearIt) {
+  endless_stopped = false;
+  endless_made = 0;
+  auto s = actors::task(endless).remote(1);
+  auto copy = s;
+  ASSERT_TRUE(s.next(10s).has_value());
+  actors::cancel(s);
+  EXPECT_TRUE(actors::test::eventually([] { return endless_stopped.load(); }, 10s))
+    << "the generator still runs after its stream was cancelled";
+  EXPECT_THROW(copy.next(1s), actors::task_cancelled_error);
+  EXPECT_THROW(s.next(), actors::task_cancelled_error);
+}

@@ -233,6 +233,13 @@ class object_ref_stream {
     return iterator();
   }
 
+  /// Stops the generator (as dropping the last copy does) and drops the items not
+  /// read yet; next() throws task_cancelled_error from then on, in every copy.
+  void cancel() const {
+    if (s_)
+      detail::cancel_stream(*s_);
+  }
+
  private:
   std::optional<object_ref<T>> next_within(std::chrono::milliseconds timeout) {
     if (!s_)
@@ -244,6 +251,12 @@ class object_ref_stream {
 
   std::shared_ptr<detail::object_stream> s_;
 };
+
+/// `actors::cancel(stream)`: stream.cancel().
+template <class T>
+void cancel(const object_ref_stream<T>& stream) {
+  stream.cancel();
+}
 
 namespace detail {
 

@@ -272,6 +272,10 @@ std::shared_ptr<object_stream> submit_stream(const function_entry& fn, args_ptr 
 /// read, and timeout_error.
 object_cell* next_item(object_stream& stream, std::chrono::milliseconds timeout);
 
+/// Stops the stream's generator and drops its items; next_item throws
+/// task_cancelled_error from then on.
+void cancel_stream(object_stream& stream);
+
 /// Cancels the task that makes the object, if it has not finished.
 void cancel_task(object_cell* cell, bool recursive);
 /// Whether the task running on this thread was cancelled (false outside a task).
