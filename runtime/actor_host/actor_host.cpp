@@ -55,6 +55,7 @@ class actor_creation final : public work_item {
     std::shared_ptr<void> instance;
     try {
       working_dir_scope in_job{actor_->working_dir};
+      namespace_scope in_ns{&actor_->opts.ns};
       instance = actor_->factory->construct(actor_->factory->fn, *actor_->ctor_args);
     } catch (const std::exception& e) {
       host_.on_creation_failed(actor_, generation_,
@@ -346,6 +347,7 @@ void actor_host::drain(actor_cell* a) {
       ctx.in_actor_method = true;
       try {
         working_dir_scope in_job{a->working_dir};
+        namespace_scope in_ns{&a->opts.ns};
         store_.settle(call.result, call.method->invoke(call.method->method_bytes.data(), instance.get(), *call.args));
         log_.finished(slot, true);
       } catch (const std::exception& e) {
@@ -465,6 +467,7 @@ void actor_host::start_coroutine(actor_cell* a, detail::actor_call_request call,
   std::coroutine_handle<> h;
   try {
     working_dir_scope in_job{a->working_dir};
+    namespace_scope in_ns{&a->opts.ns};
     h = method->start(method->method_bytes.data(), self, args, record);
   } catch (...) {
     record->failed(std::current_exception());
@@ -475,6 +478,7 @@ void actor_host::start_coroutine(actor_cell* a, detail::actor_call_request call,
 
 void actor_host::run_coroutine(actor_cell* a, std::coroutine_handle<> h) {
   working_dir_scope in_job{a->working_dir};
+  namespace_scope in_ns{&a->opts.ns};
   coroutine_scope on_actor{a};
   h.resume();
 }

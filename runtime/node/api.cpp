@@ -268,6 +268,33 @@ using runtime::node;
 
 namespace {
 
+/// The namespace the calling thread works in: the running task's or actor's,
+/// else this process's.
+const std::string& namespace_here(const node& n) {
+  const auto* ns = runtime::current_context().ns;
+  return ns ? *ns : n.config.ns;
+}
+
+/// The key a name has in the control store: names are unique per namespace, and
+/// a namespace has no '/'.
+std::string qualified_name(const std::string& ns, const std::string& name) {
+  return ns + "/" + name;
+}
+
+/// The live actor under control-store key `key`, of class `class_name`, or null.
+actor_cell* find_by_key(node& n, const std::string& key, const std::string& shown, const char* class_name) {
+  auto entry = n.control->lookup_name(key);
+  if (!entry)
+    return nullptr;
+  if (entry->class_name != class_name)
+    throw error(errc::type_mismatch, "actor '" + shown + "' is a " + demangle(entry->class_name.c_str())
+                                       + ", not a " + demangle(class_name)
+                                       + ": call get_actor with its class");
+  if (entry->location != n.id)
+    return runtime::actor_host::make_remote(entry->id, entry->location, class_name);
+  return n.host.find(entry->id);
+}
+
 /// Places a task and hands it to this node or to the one chosen.
 object_cell* place_and_submit(node& n, const function_entry& fn, args_ptr args, task_options opts) {
   runtime::target_bundle(opts);
@@ -295,6 +322,9 @@ object_cell* place_and_submit(node& n, const function_entry& fn, args_ptr args, 
 
 object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
   node& n = require_node();
+  // It works in its caller's namespace, on whichever node it runs.
+  if (opts.ns.empty())
+    opts.ns = namespace_here(n);
   auto* result = place_and_submit(n, fn, std::move(args), std::move(opts));
   // A task submitted by a running task is its child (a recursive cancel reaches it).
   if (auto* parent = runtime::current_context().running_task)
@@ -430,6 +460,16 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
                                           + "' is not an actor factory: it must return a class "
                                             "by value or as std::unique_ptr");
   runtime::target_bundle(opts);
+  if (opts.ns.empty())
+    opts.ns = namespace_here(n);
+  else if (opts.ns.find('/') != std::string::npos)
+    throw error(errc::invalid_argument, "namespace '" + opts.ns + "' has a '/': a namespace is one name, such as "
+                                                                   "'billing' or 'team-a.prod'");
+  // From here on the name is its control-store key, which its host and a rebuild
+  // register and free.
+  const std::string shown = opts.name;
+  if (!opts.name.empty())
+    opts.name = qualified_name(opts.ns, opts.name);
   auto id = n.host.next_id();
   auto demand = runtime::resource_set::from(opts.num_cpus, opts.resources);
   bool nowhere = false;
@@ -444,14 +484,14 @@ actor_cell* create_actor(const function_entry& factory, args_ptr args, actor_opt
                                                      runtime::named_actor_entry{id, factory.actor_class, location});
        ++attempt) {
     if (!get_if_exists)
-      throw error(errc::invalid_argument, "an actor named '" + opts.name
-                                            + "' exists already: choose another name, reach it with get_actor, or "
-                                              "ask for it with get_if_exists()");
-    if (auto* live = find_named_actor(opts.name, factory.actor_class))
+      throw error(errc::invalid_argument, "an actor named '" + shown + "' exists already in namespace '" + opts.ns
+                                            + "': choose another name, reach it with get_actor, or ask for it with "
+                                              "get_if_exists()");
+    if (auto* live = find_by_key(n, opts.name, shown, factory.actor_class))
       return live;
     // Its holder ended between the registration and the lookup.
     if (attempt == 3)
-      throw error(errc::invalid_argument, "actor name '" + opts.name
+      throw error(errc::invalid_argument, "actor name '" + shown
                                             + "' was taken and freed again three times while getting it: try again");
   }
   if (later)
@@ -503,18 +543,13 @@ std::shared_ptr<object_stream> submit_actor_stream(actor_cell* actor, const meth
   return stream;
 }
 
-actor_cell* find_named_actor(const std::string& name, const char* class_name) {
+actor_cell* find_named_actor(const std::string& name, const std::string& ns, const char* class_name) {
   node& n = require_node();
-  auto entry = n.control->lookup_name(name);
-  if (!entry)
-    return nullptr;
-  if (entry->class_name != class_name)
-    throw error(errc::type_mismatch, "actor '" + name + "' is a " + demangle(entry->class_name.c_str())
-                                       + ", not a " + demangle(class_name)
-                                       + ": call get_actor with its class");
-  if (entry->location != n.id)
-    return runtime::actor_host::make_remote(entry->id, entry->location, class_name);
-  return n.host.find(entry->id);
+  return find_by_key(n, qualified_name(ns.empty() ? namespace_here(n) : ns, name), name, class_name);
+}
+
+std::string current_namespace() {
+  return namespace_here(require_node());
 }
 
 void kill_actor(actor_cell* actor, bool no_restart) {

@@ -63,8 +63,24 @@ std::string random_token() {
   return t;
 }
 
+/// The namespace `ns` names, checked, or a fresh anonymous one for an empty `ns`.
+std::string namespace_of(const std::string& ns) {
+  if (ns.empty())
+    return "anonymous-" + random_token().substr(0, 16);
+  if (ns.size() > 128)
+    throw error(errc::invalid_argument, "namespace '" + ns.substr(0, 32) + "...' is " + std::to_string(ns.size())
+                                          + " characters long: at most 128");
+  for (unsigned char c : ns)
+    if (c == '/' || c < 0x20 || c == 0x7f)
+      throw error(errc::invalid_argument, "namespace '" + ns
+                                            + "' has a '/' or a control character: a namespace is one name, such "
+                                              "as 'billing' or 'team-a.prod'");
+  return ns;
+}
+
 node_config resolve(const init_options& opts) {
   node_config cfg;
+  cfg.ns = namespace_of(opts.ns);
   if (opts.node && opts.address.empty())
     throw error(errc::invalid_argument,
                 "--actors-node needs the head's address: --actors-address=HOST:PORT");

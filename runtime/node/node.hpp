@@ -47,6 +47,9 @@ struct node_config {
   std::string token;
   /// A driver started by `actors job submit`: its job's id (ACTORS_JOB_ID).
   std::string job_id;
+  /// The namespace of this process's named actors (init_options::ns, or a fresh
+  /// anonymous one).
+  std::string ns;
   /// A node serving the cluster (actorsd, --actors-node): what its tasks print
   /// goes to their drivers too.
   bool forward_output = false;

@@ -29,7 +29,7 @@ double parse_number(const std::string& text, const std::string& what) {
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
                                    "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
                                    "heartbeat-timeout", "head-reconnect-timeout", "state-dir", "bind",
-                                   "advertise-address", "log-to-driver", "autoscale", "launch-id"};
+                                   "advertise-address", "log-to-driver", "autoscale", "launch-id", "namespace"};
 
 // Flags that take no value.
 bool is_switch(const std::string& key) {
@@ -62,6 +62,8 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.autoscale = value;
   else if (key == "launch-id")
     opts.launch_id = value;
+  else if (key == "namespace")
+    opts.ns = value;
   else if (key == "log-to-driver") {
     if (value == "true" || value == "1")
       opts.log_to_driver = true;

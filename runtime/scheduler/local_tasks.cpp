@@ -164,6 +164,7 @@ class coroutine_task final : public detail::async_completion, public detail::cor
     std::coroutine_handle<> h;
     try {
       working_dir_scope in_job{run_.working_dir};
+      namespace_scope in_ns{&run_.opts.ns};
       running_task_scope running{run_.result};
       h = run_.fn.start(run_.fn.fn, *run_.args, this);
     } catch (...) {
@@ -227,6 +228,7 @@ class coroutine_task final : public detail::async_completion, public detail::cor
     if (stopped(h))
       return;
     working_dir_scope in_job{run_.working_dir};
+    namespace_scope in_ns{&run_.opts.ns};
     running_task_scope running{run_.result};
     coroutine_scope on_pool{this};
     task_memory_budget budget{task_memory_limit_for(run_.opts.memory_bytes)};
@@ -276,6 +278,7 @@ void task_item::run() {
   try {
     task_memory_budget budget{memory_limit};
     working_dir_scope in_job{run_.working_dir};
+    namespace_scope in_ns{&run_.opts.ns};
     running_task_scope running{run_.result};
     result = run_.fn.invoke(run_.fn.fn, *run_.args);
   } catch (...) {

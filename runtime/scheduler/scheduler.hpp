@@ -12,6 +12,8 @@
 #include <mutex>
 #include <deque>
 #include <set>
+#include <string>
+#include <utility>
 #include <utility>
 #include <string>
 #include <vector>
@@ -175,6 +177,9 @@ struct execution_context {
   /// The result of the task that runs (actors::is_cancelled; the tasks it submits
   /// are its children), or null.
   detail::object_cell* running_task = nullptr;
+  /// The namespace of the task or actor that runs (named actors; what the work
+  /// it starts works in), or null: the process's.
+  const std::string* ns = nullptr;
 };
 
 execution_context& current_context() noexcept;
@@ -208,6 +213,22 @@ class working_dir_scope {
 
  private:
   std::shared_ptr<const std::string> previous_;
+};
+
+/// While alive, the calling thread runs work in namespace `ns` (empty or null:
+/// the process's); `ns` must outlive it.
+class namespace_scope {
+ public:
+  explicit namespace_scope(const std::string* ns)
+    : previous_(std::exchange(current_context().ns, ns && !ns->empty() ? ns : nullptr)) {}
+  ~namespace_scope() {
+    current_context().ns = previous_;
+  }
+  namespace_scope(const namespace_scope&) = delete;
+  namespace_scope& operator=(const namespace_scope&) = delete;
+
+ private:
+  const std::string* previous_;
 };
 
 /// While alive, the calling thread counts as blocked: its CPUs and its pool slot

@@ -71,7 +71,9 @@ class Cluster : public ::testing::Test {
     token = cluster->token;
     cluster->start_node(daemon({}));
     cluster->start_node(daemon({"--resources", "GPU=1"}));
-    cluster->join({}, 3);
+    actors::init_options opts;
+    opts.ns = "cluster-test";
+    cluster->join(opts, 3);
     for (const auto& n : actors::nodes()) {
       if (n.is_head)
         head_id = n.id.to_string();
@@ -230,15 +232,40 @@ TEST_F(Cluster, ActorHandlePassedToARemoteTaskReachesTheActor) {
   EXPECT_EQ(actors::get(again[0].task(&job::Counter::add).remote(std::int64_t{1})), 6);
 }
 
-TEST_F(Cluster, NamedActorIsFoundByASecondDriver) {
+TEST_F(Cluster, NamedActorIsFoundByASecondDriverOfItsNamespaceOnly) {
   auto c = actors::actor(job::make_counter).name("shared-counter").remote(std::int64_t{41});
   actors::get(c.task(&job::Counter::value).remote());
   auto [code, out] = actors::test::run({actors::test::env("SECOND_DRIVER"), "shared-counter",
-                                        "--actors-address=" + address, "--actors-token=" + token},
+                                        "--actors-address=" + address, "--actors-token=" + token,
+                                        "--actors-namespace=cluster-test"},
                                        dir + "/second.log");
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("value 42"), std::string::npos) << out;
   EXPECT_EQ(actors::get(c.task(&job::Counter::value).remote()), 42);
+  // A driver of another namespace, or of none (an anonymous one of its own), does
+  // not see it.
+  for (std::string other : {"--actors-namespace=elsewhere", "--actors-metrics-port=-1"}) {
+    auto [ocode, oout] = actors::test::run({actors::test::env("SECOND_DRIVER"), "shared-counter",
+                                            "--actors-address=" + address, "--actors-token=" + token, other},
+                                           dir + "/other-namespace.log");
+    EXPECT_EQ(ocode, 1) << oout;
+    EXPECT_NE(oout.find("not found"), std::string::npos) << oout;
+  }
+  EXPECT_EQ(actors::get(c.task(&job::Counter::value).remote()), 42);
+}
+
+TEST_F(Cluster, ATaskOnAnotherNodeNamesAndFindsActorsInItsDriversNamespace) {
+  auto plain = id_of(plain_id);
+  auto named = actors::task(job::make_named_counter).node(plain, false).remote(std::string("by-a-task"));
+  EXPECT_TRUE(actors::get(named, 20s));
+  auto made = actors::get_actor<job::Counter>("by-a-task");
+  ASSERT_TRUE(made.has_value()) << "the task named its actor in another namespace";
+  EXPECT_EQ(actors::get(made->task(&job::Counter::add).remote(std::int64_t{1}), 10s), 1);
+  // And it finds the driver's named actors, where a lookup of its node's own
+  // namespace would not.
+  auto added = actors::task(job::add_to_named).node(plain, false).remote(std::string("by-a-task"), std::int64_t{2});
+  EXPECT_EQ(actors::get(added, 20s), 3);
+  actors::kill(*made);
 }
 
 TEST_F(Cluster, StatusAndListShowTheNodes) {
@@ -579,7 +606,7 @@ TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetach
   ASSERT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; })) << free_cpus();
   auto go = dir + "/leave-now";
   process leaving({actors::test::env("SECOND_DRIVER"), "--leave", go, "--actors-address=" + address,
-                   "--actors-token=" + token},
+                   "--actors-token=" + token, "--actors-namespace=cluster-test"},
                   dir + "/leaving.log");
   ASSERT_TRUE(actors::test::eventually([&] { return leaving.output().find("made") != std::string::npos; }, 30s))
     << leaving.output();

@@ -75,6 +75,18 @@ int spin_with_child_on(actors::node_id child_node, int max_ms) {
   return spin_until_cancelled(max_ms);
 }
 
+bool make_named_counter(const std::string& name) {
+  auto c = actors::actor(make_counter).name(name).lifetime(actors::detached).remote(std::int64_t{0});
+  return actors::get(c.task(&Counter::value).remote(), std::chrono::seconds(20)) == 0;
+}
+
+std::int64_t add_to_named(const std::string& name, std::int64_t d) {
+  auto c = actors::get_actor<Counter>(name);
+  if (!c)
+    return -1;
+  return actors::get(c->task(&Counter::add).remote(d), std::chrono::seconds(20));
+}
+
 bool kill_via(actors::actor_handle<Counter> counter) {
   actors::kill(counter);
   return true;
@@ -273,5 +285,6 @@ ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, su
               &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, spin_until_cancelled, spin_with_child_on, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,
-              stamps, forever, sum_stream_from, make_ticker, &Ticker::ticks, &Ticker::slow_ticks, &Ticker::endless, &Ticker::made,
+              stamps, forever, sum_stream_from, make_named_counter, add_to_named, make_ticker, &Ticker::ticks,
+              &Ticker::slow_ticks, &Ticker::endless, &Ticker::made,
               &Ticker::where);

@@ -63,6 +63,12 @@ class Counter {
 
 Counter make_counter(std::int64_t start);
 
+/// Creates a detached counter at 0 named `name` (in the namespace the task works
+/// in); true once it answers.
+bool make_named_counter(const std::string& name);
+/// Adds `d` to the counter named `name` (found with get_actor); -1 if none.
+std::int64_t add_to_named(const std::string& name, std::int64_t d);
+
 /// Adds `d` to the counter through a handle this task was given; returns the sum.
 std::int64_t add_via(actors::actor_handle<Counter> counter, std::int64_t d);
 /// Kills the actor through the handle it was given (no restart); true once done.

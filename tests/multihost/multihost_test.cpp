@@ -163,7 +163,7 @@ class MultiHost : public ::testing::Test {
 
   std::vector<std::string> driver_args(std::vector<std::string> job) {
     std::vector<std::string> args{env("MULTIHOST_DRIVER"), "--actors-address=" + head_address(),
-                                  "--actors-metrics-port=-1",
+                                  "--actors-metrics-port=-1", "--actors-namespace=multihost",
                                   "--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms)};
     args.insert(args.end(), job.begin(), job.end());
     return args;
@@ -212,10 +212,12 @@ TEST_F(MultiHost, ProcessesOnFourHostsRunTasksActorsNamedActorsAndMoveLargeValue
     EXPECT_EQ(bed->process_output("node" + std::to_string(host)).find("go through the head"), std::string::npos)
       << bed->process_output("node" + std::to_string(host));
 
-  // A second driver on a fifth host finds the named actor the first one made.
+  // A second driver on a fifth host, in the same namespace, finds the named actor
+  // the first one made.
   auto [code2, out2] =
     bed->run(second_driver_host, "second_driver",
-             {env("SECOND_DRIVER"), "hosts-counter", "--actors-address=" + head_address(), "--actors-metrics-port=-1"},
+             {env("SECOND_DRIVER"), "hosts-counter", "--actors-address=" + head_address(), "--actors-metrics-port=-1",
+              "--actors-namespace=multihost"},
              60s);
   EXPECT_EQ(code2, 0) << out2;
   EXPECT_NE(out2.find("value 12"), std::string::npos) << out2;

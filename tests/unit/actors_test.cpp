@@ -385,6 +385,48 @@ TEST_F(Actors, DuplicateNameIsRefused) {
   EXPECT_THROW(actors::actor(make_counter).name("once").remote(0), actors::error);
 }
 
+TEST_F(Actors, NamesAreUniquePerNamespaceAndFoundInTheCallersOne) {
+  // A program given no namespace has an anonymous one of its own.
+  EXPECT_EQ(actors::current_namespace().rfind("anonymous-", 0), 0u) << actors::current_namespace();
+  auto mine = actors::actor(make_counter).name("dup").remote(1);
+  auto in_a = actors::actor(make_counter).name("dup").in_namespace("team-a").remote(2);
+  auto in_b = actors::actor(make_counter).name("dup").in_namespace("team-b").remote(3);
+  EXPECT_THROW(actors::actor(make_counter).name("dup").in_namespace("team-a").remote(0), actors::error);
+  auto found = actors::get_actor<Counter>("dup");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(*found, mine);
+  EXPECT_EQ(actors::get_actor<Counter>("dup", actors::current_namespace()), found);
+  EXPECT_EQ(actors::get_actor<Counter>("dup", "team-a"), std::optional{in_a});
+  EXPECT_EQ(actors::get(actors::get_actor<Counter>("dup", "team-b")->task(&Counter::value).remote()), 3);
+  EXPECT_FALSE(actors::get_actor<Counter>("dup", "team-c").has_value());
+  try {
+    actors::actor(make_counter).name("x").in_namespace("a/b").remote(0);
+    FAIL() << "a namespace with a '/' was taken";
+  } catch (const actors::error& e) {
+    EXPECT_NE(std::string(e.what()).find("'/'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Namespaces, AProgramsNamespaceIsItsOptionAndIsChecked) {
+  actors::init_options o;
+  o.num_cpus = 1;
+  o.ns = "payments";
+  actors::init(o);
+  EXPECT_EQ(actors::current_namespace(), "payments");
+  auto c = actors::actor(make_counter).name("ledger").remote(0);
+  EXPECT_TRUE(actors::get_actor<Counter>("ledger", "payments").has_value());
+  actors::shutdown();
+  o.ns = "pay/ments";
+  try {
+    actors::init(o);
+    actors::shutdown();
+    FAIL() << "a namespace with a '/' was taken";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("pay/ments"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Actors, NamedActorOutlivesItsHandlesUntilKilled) {
   {
     auto c = actors::actor(make_counter).name("kept").remote(7);

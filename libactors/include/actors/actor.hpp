@@ -166,9 +166,15 @@ class actor_builder {
     : entry_(&detail::function_of(reinterpret_cast<const void*>(factory), typeid(factory).name())) {}
 
   /// Registers the actor under a name that get_actor finds, in every process of
-  /// the cluster.
+  /// the cluster that works in the same namespace (see init_options::ns).
   actor_builder& name(std::string n) {
     opts_.name = std::move(n);
+    return *this;
+  }
+  /// Names the actor in namespace `ns` instead of the caller's (see
+  /// init_options::ns); its methods work in `ns` too. No '/'.
+  actor_builder& in_namespace(std::string ns) {
+    opts_.ns = std::move(ns);
     return *this;
   }
   /// With a name: `remote` returns the live actor of that name if there is one
@@ -273,13 +279,27 @@ void actor(F&&) {
                 "object: other nodes find it by its registered name.");
 }
 
-/// The named actor of class C, or empty if no live actor has that name.
+/// The actor of class C named `name` in namespace `ns`, or empty if no live actor
+/// has that name there.
 template <class C>
-std::optional<actor_handle<C>> get_actor(const std::string& name) {
-  auto* cell = detail::find_named_actor(name, typeid(C).name());
+std::optional<actor_handle<C>> get_actor(const std::string& name, const std::string& ns) {
+  auto* cell = detail::find_named_actor(name, ns, typeid(C).name());
   if (!cell)
     return std::nullopt;
   return actor_handle<C>(cell, std::in_place);
+}
+
+/// The actor of class C named `name` in the caller's namespace (see
+/// init_options::ns), or empty if no live actor has that name there.
+template <class C>
+std::optional<actor_handle<C>> get_actor(const std::string& name) {
+  return get_actor<C>(name, std::string());
+}
+
+/// The namespace named actors of the caller live in: the running task's or
+/// actor's (its driver's), else this program's (init_options::ns).
+inline std::string current_namespace() {
+  return detail::current_namespace();
 }
 
 /// Kills the actor. With no_restart (the default) it is dead for good: calls made

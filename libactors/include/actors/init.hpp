@@ -73,6 +73,11 @@ struct init_options {
   /// The autoscaler launch this node answers; set by the autoscaler for the
   /// nodes it starts.
   std::string launch_id;
+  /// The namespace of this program's named actors (`--actors-namespace`,
+  /// ACTORS_NAMESPACE): names are unique within one, and get_actor looks in the
+  /// caller's. Empty: a fresh anonymous namespace of this program alone. The
+  /// tasks and actors it starts, on any node, work in it too. No '/'.
+  std::string ns;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,

@@ -202,11 +202,13 @@ struct task_options {
   object_id stream;
   /// A generator pauses while this many of its items are unread (0: never).
   std::uint64_t max_buffered = 0;
+  /// The namespace the task works in (its named actors); empty: the caller's.
+  std::string ns;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & num_cpus & resources & max_retries & retry_exceptions & name & placement & memory_bytes & stream
-      & max_buffered;
+      & max_buffered & ns;
   }
 };
 
@@ -296,10 +298,14 @@ struct actor_options {
   int max_concurrency = 0;
   /// Lives on after its creator ends (actors::detached), until killed.
   bool detached = false;
+  /// The namespace its name is in and its methods work in; empty: the caller's.
+  /// Once created, `name` is qualified with it ("ns/name").
+  std::string ns;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement & max_concurrency & detached;
+    ar & name & max_restarts & max_task_retries & num_cpus & resources & placement & max_concurrency & detached
+      & ns;
   }
 };
 
@@ -318,8 +324,13 @@ object_cell* submit_actor_call(actor_cell* actor, const method_entry& method, ar
 std::shared_ptr<object_stream> submit_actor_stream(actor_cell* actor, const method_entry& method, args_ptr args,
                                                    std::uint64_t max_buffered);
 
-/// The retained cell of a live named actor of class `class_name`, or null.
-actor_cell* find_named_actor(const std::string& name, const char* class_name);
+/// The retained cell of a live actor named `name` in namespace `ns` (empty: the
+/// caller's), of class `class_name`, or null.
+actor_cell* find_named_actor(const std::string& name, const std::string& ns, const char* class_name);
+
+/// The namespace the caller works in: the running task's or actor's, else this
+/// process's.
+std::string current_namespace();
 
 void kill_actor(actor_cell* actor, bool no_restart);
 
