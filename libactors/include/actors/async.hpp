@@ -199,17 +199,15 @@ struct all_awaiter {
 
 } // namespace detail
 
-/// The return type of a coroutine task or method: `co_return` a T (nothing for
-/// void). The caller's `task(f).remote(...)` or `handle.task(&C::m).remote(...)`
-/// returns object_ref<T>, as for a plain function or method returning T.
-template <class T>
-class async {
- public:
-  using promise_type = detail::async_promise<T>;
-  using value_type = T;
+namespace detail {
 
-  async(async&& other) noexcept : h_(std::exchange(other.h_, {})) {}
-  async& operator=(async&& other) noexcept {
+/// Owns a coroutine not started yet, until release() hands it to the runtime
+/// (async<T> and generator<T>). Move-only; destroys one never released.
+template <class Promise>
+class owned_coroutine {
+ public:
+  owned_coroutine(owned_coroutine&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  owned_coroutine& operator=(owned_coroutine&& other) noexcept {
     if (this != &other) {
       if (h_)
         h_.destroy();
@@ -217,23 +215,41 @@ class async {
     }
     return *this;
   }
-  async(const async&) = delete;
-  async& operator=(const async&) = delete;
-  ~async() {
+  owned_coroutine(const owned_coroutine&) = delete;
+  owned_coroutine& operator=(const owned_coroutine&) = delete;
+  ~owned_coroutine() {
     if (h_)
       h_.destroy();
   }
 
-  /// Hands the unstarted coroutine to the runtime, which reports its end to `done`.
-  std::coroutine_handle<> release(detail::async_completion* done) noexcept {
+  /// Hands the unstarted coroutine to the runtime, which hears from it through
+  /// `done` (its end, and a generator's items).
+  std::coroutine_handle<> release(async_completion* done) noexcept {
     h_.promise().done = done;
     return std::exchange(h_, {});
   }
 
+ protected:
+  explicit owned_coroutine(std::coroutine_handle<Promise> h) noexcept : h_(h) {}
+
+ private:
+  std::coroutine_handle<Promise> h_;
+};
+
+} // namespace detail
+
+/// The return type of a coroutine task or method: `co_return` a T (nothing for
+/// void). The caller's `task(f).remote(...)` or `handle.task(&C::m).remote(...)`
+/// returns object_ref<T>, as for a plain function or method returning T.
+template <class T>
+class async : public detail::owned_coroutine<detail::async_promise<T>> {
+ public:
+  using promise_type = detail::async_promise<T>;
+  using value_type = T;
+
  private:
   friend struct detail::async_promise<T>;
-  explicit async(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
+  explicit async(std::coroutine_handle<promise_type> h) noexcept : detail::owned_coroutine<promise_type>(h) {}
 };
 
 namespace detail {

@@ -121,38 +121,14 @@ struct generator_promise {
 /// The return type of a streaming task: `co_yield` each item (a T), then return.
 /// The caller's `task(f).remote(...)` returns object_ref_stream<T>.
 template <class T>
-class generator {
+class generator : public detail::owned_coroutine<detail::generator_promise<T>> {
  public:
   using promise_type = detail::generator_promise<T>;
   using value_type = T;
 
-  generator(generator&& other) noexcept : h_(std::exchange(other.h_, {})) {}
-  generator& operator=(generator&& other) noexcept {
-    if (this != &other) {
-      if (h_)
-        h_.destroy();
-      h_ = std::exchange(other.h_, {});
-    }
-    return *this;
-  }
-  generator(const generator&) = delete;
-  generator& operator=(const generator&) = delete;
-  ~generator() {
-    if (h_)
-      h_.destroy();
-  }
-
-  /// Hands the unstarted coroutine to the runtime, which takes its items and its
-  /// end through `done`.
-  std::coroutine_handle<> release(detail::async_completion* done) noexcept {
-    h_.promise().done = done;
-    return std::exchange(h_, {});
-  }
-
  private:
   friend struct detail::generator_promise<T>;
-  explicit generator(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
+  explicit generator(std::coroutine_handle<promise_type> h) noexcept : detail::owned_coroutine<promise_type>(h) {}
 };
 
 template <class T>
