@@ -408,14 +408,7 @@ class coroutine_call final : public detail::async_completion {
       end();
       return false;
     }
-    const auto index = made_++;
-    if (call_.items)
-      call_.items->deliver(index, std::move(item));
-    if (!pause_ || !call_.items || call_.items->has_room(made_))
-      return true;
-    pause_->set([a = a_, h] { a->resume(h); });
-    call_.items->when_room(made_, [p = pause_] { p->fire(); });
-    return false;
+    return hand_over(call_.items.get(), pause_, made_++, std::move(item), [a = a_, h] { a->resume(h); });
   }
 
   void failed(std::exception_ptr error) override {

@@ -198,14 +198,7 @@ class coroutine_task final : public detail::async_completion, public detail::cor
   bool yielded(detail::value_box item, std::coroutine_handle<> h) override {
     if (stopped(h))
       return false;
-    const auto index = made_++;
-    if (run_.items)
-      run_.items->deliver(index, std::move(item));
-    if (!pause_ || !run_.items || run_.items->has_room(made_))
-      return true;
-    pause_->set([this, h] { resume(h); });
-    run_.items->when_room(made_, [p = pause_] { p->fire(); });
-    return false;
+    return hand_over(run_.items.get(), pause_, made_++, std::move(item), [this, h] { resume(h); });
   }
 
  private:

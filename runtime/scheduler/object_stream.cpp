@@ -52,6 +52,10 @@ void object_stream::add(std::uint64_t index, object_cell* item, const node_id& p
     acked_ = read_;
   }
   const bool closed = closed_;
+  // A producer not heard from when it closed learns it at its first item.
+  const bool tell_closed = closed && remote && told_closed_ != producer;
+  if (tell_closed)
+    told_closed_ = producer;
   lock.unlock();
   if (fresh)
     changed_.notify_all();
@@ -62,8 +66,8 @@ void object_stream::add(std::uint64_t index, object_cell* item, const node_id& p
                  " came before item ", expected, ": dropped (the stream will end as lost)");
   if (ack)
     send_ack(producer, read, expected);
-  else if (closed && remote)
-    send_ack(producer, 0, 0, true); // a producer not heard from when it was closed
+  else if (tell_closed)
+    send_ack(producer, 0, 0, true);
 }
 
 bool object_stream::wanted() {
@@ -203,8 +207,10 @@ void object_stream::close() noexcept {
     if (closed_)
       return;
     closed_ = true;
-    if (!ended_)
+    if (!ended_) {
       producer = producer_;
+      told_closed_ = producer_;
+    }
     unread.swap(items_);
     cancel = std::move(cancel_);
     for (auto& [made, go] : room_waiters_)

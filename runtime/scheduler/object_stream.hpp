@@ -57,6 +57,22 @@ class producer_pause {
   std::function<void()> wake_;
 };
 
+/// Hands a running generator's item `index` to `items` (null: dropped) and says
+/// whether the generator goes on at once. If it does not, `pause` calls `resume`
+/// once `items` has room again (or the call ends and fires it).
+template <class Resume>
+bool hand_over(item_sink* items, const std::shared_ptr<producer_pause>& pause, std::uint64_t index,
+               detail::value_box item, Resume resume) {
+  if (!items)
+    return true;
+  items->deliver(index, std::move(item));
+  if (items->has_room(index + 1))
+    return true;
+  pause->set(std::move(resume));
+  items->when_room(index + 1, [pause] { pause->fire(); });
+  return false;
+}
+
 /// Items a generator on another node may have sent that its caller's node has
 /// not acknowledged: past that it waits, so that a fast generator never buries
 /// the connection (and the heartbeats on it) under its items.
@@ -153,8 +169,10 @@ class object_stream final : public runtime::item_sink, public std::enable_shared
   // The index after the last item that came: an index below it starts a run
   // again, whose producer must hear at once what came before.
   std::uint64_t next_seen_ = 0;
-  // Where the last item came from (zero: this node).
+  // Where the last item came from (zero: this node), and the last producer told
+  // that the stream closed (told once).
   node_id producer_;
+  node_id told_closed_;
   // Producers on this node waiting for room: (items made, go on).
   std::vector<std::pair<std::uint64_t, std::function<void()>>> room_waiters_;
   object_cell* result_ = nullptr;
