@@ -10,9 +10,35 @@
 #include <utility>
 #include <vector>
 
+namespace actors::detail {
+
+namespace {
+thread_local handle_counter* counting_handles = nullptr;
+} // namespace
+
+handle_counter::handle_counter() noexcept : outer_(counting_handles) {
+  counting_handles = this;
+}
+
+handle_counter::~handle_counter() {
+  counting_handles = outer_;
+}
+
+void handle_counter::note() noexcept {
+  if (counting_handles)
+    ++counting_handles->count_;
+}
+
+} // namespace actors::detail
+
 namespace actors::runtime {
 
 namespace {
+
+// A named or detached actor lives until killed: its host holds it.
+bool held_by_host(const actor_cell* a) {
+  return !a->opts.name.empty() || a->opts.detached;
+}
 
 std::string actor_label(const actor_cell* a) {
   std::string s = "actor " + a->id.to_string();
@@ -160,8 +186,8 @@ actor_cell* actor_host::create(const actor_id& id, const detail::function_entry&
   a->async_actor = detail::is_async_class(factory.actor_class);
   if (a->opts.max_concurrency > 1 && !a->async_actor)
     a->threads = std::make_shared<worker_pool>(static_cast<std::size_t>(a->opts.max_concurrency), false);
-  if (!a->opts.name.empty())
-    detail::retain(a); // a named actor lives until killed: the host holds it
+  if (held_by_host(a))
+    detail::retain(a);
   {
     std::lock_guard<std::mutex> guard{mu_};
     actors_.emplace(a->id, a);
@@ -243,6 +269,7 @@ void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, s
   bool reserved = std::exchange(a->reserved, false);
   auto failure = died(a);
   bool named = !a->opts.name.empty();
+  bool held = held_by_host(a);
   lock.unlock();
   instance.reset(); // the user's destructor runs outside the lock
   if (reserved)
@@ -252,11 +279,10 @@ void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, s
     detail::release(c.result);
     detail::release(a);
   }
-  if (named) {
-    if (on_named_death_)
-      on_named_death_(a->id, a->opts.name);
-    detail::release(a); // the host's hold on a named actor
-  }
+  if (named && on_named_death_)
+    on_named_death_(a->id, a->opts.name);
+  if (held)
+    detail::release(a); // the host's hold
 }
 
 detail::object_cell* actor_host::call(actor_cell* a, const detail::method_entry& method,

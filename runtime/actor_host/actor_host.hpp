@@ -38,6 +38,27 @@ class remote_actor_creator {
   virtual void handles_released(const actor_cell& cell) noexcept = 0;
 };
 
+/// Counts the actor handles encoded on this thread while it lives, so that a
+/// value naming actors can be held for its reader as one naming objects is.
+/// Nests: the innermost counts.
+class handle_counter {
+ public:
+  handle_counter() noexcept;
+  ~handle_counter();
+  handle_counter(const handle_counter&) = delete;
+  handle_counter& operator=(const handle_counter&) = delete;
+
+  std::size_t count() const noexcept {
+    return count_;
+  }
+  /// An actor handle was encoded on this thread.
+  static void note() noexcept;
+
+ private:
+  std::size_t count_ = 0;
+  handle_counter* outer_;
+};
+
 /// One call waiting in an actor's mailbox.
 struct actor_call_request {
   const method_entry* method;
@@ -123,8 +144,11 @@ class actor_cell final : public coroutine_executor {
   bool remote = false;
   /// Set when this remote cell was made by creating the actor: the hosting node
   /// keeps the actor for the creator, which is told when the cell goes (if the
-  /// creator's remote layer still exists).
+  /// creator's remote layer still exists). Also set on a borrowing cell.
   std::weak_ptr<remote_actor_creator> creator;
+  /// A remote cell of an actor another node created, made from a handle read
+  /// here: this node borrows the actor from its creator while such cells live.
+  bool borrowed = false;
 };
 
 } // namespace actors::detail

@@ -81,20 +81,21 @@ detail::actor_cell* actor_calls::create(node_id where, const detail::function_en
   auto done = wire::unpack<wire::request_answer>(*answer, "actor creation answer");
   if (!done.ok)
     throw error(errc::actor_died, done.reason);
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    auto& c = created_[id];
-    c.factory = &factory;
-    c.args = std::move(req.args);
-    c.opts = opts;
-    c.location = where;
-  }
-  return actor_host::make_remote(id, where, factory.actor_class, weak_from_this());
+  auto* cell = actor_host::make_remote(id, where, factory.actor_class, weak_from_this());
+  std::lock_guard<std::mutex> guard{mu_};
+  auto& c = created_[id];
+  c.factory = &factory;
+  c.args = std::move(req.args);
+  c.opts = opts;
+  c.location = where;
+  c.cell = cell;
+  return cell;
 }
 
 detail::actor_cell* actor_calls::create_when_placed(const detail::function_entry& factory,
                                                     const detail::args_holder& args,
                                                     const detail::actor_options& opts, const actor_id& id) {
+  auto* cell = actor_host::make_remote(id, node_id{}, factory.actor_class, weak_from_this());
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto& c = created_[id];
@@ -103,12 +104,13 @@ detail::actor_cell* actor_calls::create_when_placed(const detail::function_entry
     c.opts = opts;
     c.restarting = true; // calls wait for it
     c.unplaced = true;
+    c.cell = cell;
   }
   log(log_level::warning, "cluster", "actor ", id.to_string(), " needs ",
       resource_set::from(opts.num_cpus, opts.resources).to_string(),
       ", which no live node has free: it is created when a node that can host it joins, and its calls wait");
   view_changed();
-  return actor_host::make_remote(id, node_id{}, factory.actor_class, weak_from_this());
+  return cell;
 }
 
 void actor_calls::view_changed() {
@@ -400,12 +402,18 @@ void actor_calls::kill(detail::actor_cell* a, bool no_restart) {
 }
 
 void actor_calls::handles_released(const detail::actor_cell& cell) noexcept {
+  if (cell.borrowed) {
+    borrow_ended(cell.id);
+    return;
+  }
   node_id location;
   {
     std::lock_guard<std::mutex> guard{mu_};
     if (stopping_)
       return;
     auto i = created_.find(cell.id);
+    if (i != created_.end() && i->second.cell == &cell)
+      i->second.cell = nullptr;
     location = i != created_.end() ? i->second.location : last_known_location(cell);
     if (i != created_.end() && i->second.unplaced) {
       // Never created: it need not be, and no node is to be told.
@@ -423,6 +431,85 @@ void actor_calls::handles_released(const detail::actor_cell& cell) noexcept {
     log(log_level::warning, "cluster", "could not tell node ", location.to_string(), " to drop actor ",
         cell.id.to_string(), ": ", e.what());
   }
+}
+
+namespace {
+
+// Adds a handle to `a` unless its last one went already (it is being dropped).
+bool retain_if_alive(detail::actor_cell* a) {
+  auto n = a->refs.load(std::memory_order_relaxed);
+  while (n > 0)
+    if (a->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
+      return true;
+  return false;
+}
+
+} // namespace
+
+detail::actor_cell* actor_calls::adopt_handle(const actor_id& id, const node_id& location) {
+  if (id.owner == local_.id.value) {
+    // Back at its creator: every handle here shares the creator's cell.
+    std::lock_guard<std::mutex> guard{mu_};
+    auto c = created_.find(id);
+    if (c != created_.end() && c->second.cell && retain_if_alive(c->second.cell))
+      return c->second.cell;
+    // Its handles here went already, so the actor was dropped: its calls fail.
+    return actor_host::make_remote(id, location, nullptr);
+  }
+  auto* a = actor_host::make_remote(id, location, nullptr, weak_from_this());
+  a->borrowed = true;
+  std::lock_guard<std::mutex> guard{borrow_mu_};
+  if (++borrowing_[id] == 1)
+    tell_creator(id, true);
+  return a;
+}
+
+void actor_calls::borrow_ended(const actor_id& id) noexcept {
+  std::lock_guard<std::mutex> guard{borrow_mu_};
+  auto i = borrowing_.find(id);
+  if (i == borrowing_.end() || --i->second > 0)
+    return;
+  borrowing_.erase(i);
+  tell_creator(id, false);
+}
+
+void actor_calls::tell_creator(const actor_id& id, bool borrow) noexcept {
+  const node_id creator{id.owner};
+  try {
+    links_.send(creator, message_kind::actor_borrow, wire::pack(wire::actor_borrow{id, local_.id, borrow}));
+  } catch (const std::exception& e) {
+    // A creator that is gone took its actors with it.
+    log(log_level::debug, "cluster", "could not tell node ", creator.to_string(), " about handles to actor ",
+        id.to_string(), ": ", e.what());
+  }
+}
+
+void actor_calls::serve_borrow(const wire::actor_borrow& notice) {
+  const std::pair<actor_id, node_id> key{notice.id, notice.borrower};
+  detail::actor_cell* extra = nullptr; // released after the lock
+  if (notice.borrow) {
+    // Hosted here, or created here and hosted elsewhere: the cell that keeps it.
+    auto* hold = local_.host.find(notice.id);
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!hold) {
+      auto c = created_.find(notice.id);
+      if (c != created_.end() && c->second.cell && retain_if_alive(c->second.cell))
+        hold = c->second.cell;
+    }
+    if (!hold)
+      return; // dropped already: the borrower's calls fail as any others would
+    if (stopping_ || !lent_.emplace(key, hold).second)
+      extra = hold;
+  } else {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = lent_.find(key);
+    if (i == lent_.end())
+      return;
+    extra = i->second;
+    lent_.erase(i);
+  }
+  if (extra)
+    detail::release(extra);
 }
 
 void actor_calls::node_lost(const node_id& id, const std::string& why) {
@@ -603,6 +690,18 @@ void actor_calls::node_gone_for_good(const node_id& id) {
       }
     }
   }
+  {
+    // Nor will a borrower that is gone.
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto i = lent_.begin(); i != lent_.end();) {
+      if (i->first.second == id) {
+        holds.push_back(i->second);
+        i = lent_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
   // The creator will never drop its holds itself. A detached actor keeps its
   // hold: it lives until killed.
   for (auto* a : holds)
@@ -632,6 +731,9 @@ void actor_calls::stop() {
     for (auto& [id, a] : creator_holds_)
       holds.push_back(a);
     creator_holds_.clear();
+    for (auto& [key, a] : lent_)
+      holds.push_back(a);
+    lent_.clear();
     restarters.swap(restarters_);
   }
   for (auto* a : holds)

@@ -14,12 +14,14 @@
 #include "actors/detail/runtime.hpp"
 #include "actors/ids.hpp"
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace actors::runtime {
@@ -71,8 +73,20 @@ class actor_calls final : public membership_listener,
   /// Kills remote actor `a`; returns once its node has done it.
   void kill(detail::actor_cell* a, bool no_restart);
 
-  /// The last handle to an actor this node created elsewhere went.
+  /// The last handle to an actor this node created elsewhere went, or the last
+  /// cell borrowing an actor another node created.
   void handles_released(const detail::actor_cell& cell) noexcept override;
+
+  // -- borrowing ------------------------------------------------------------------------
+
+  /// A handle to actor `id`, hosted elsewhere on node `location`, was read here;
+  /// returns its cell (one reference). The creator's own cell if this node
+  /// created the actor; otherwise a cell that borrows the actor from its creator
+  /// while it lives, so that the actor outlives the creator's handles.
+  detail::actor_cell* adopt_handle(const actor_id& id, const node_id& location);
+  /// A node starts or stops borrowing an actor this node created: the actor is
+  /// kept (one hold per borrowing node) until it stops or dies.
+  void serve_borrow(const wire::actor_borrow& notice);
 
   /// Rebuilds elsewhere the actors this node created on node `id`.
   void node_lost(const node_id& id, const std::string& why) override;
@@ -121,8 +135,15 @@ class actor_calls final : public membership_listener,
     bool unplaced = false;
     /// A thread is creating the unplaced actor on a node now.
     bool placing = false;
+    /// The creator's cell, which every handle here shares, while one lives.
+    detail::actor_cell* cell = nullptr;
   };
 
+  /// The last cell here borrowing actor `id` went.
+  void borrow_ended(const actor_id& id) noexcept;
+  /// Tells actor `id`'s creator that this node starts or stops borrowing it.
+  /// Called under borrow_mu_.
+  void tell_creator(const actor_id& id, bool borrow) noexcept;
   void send_call(const node_id& target, pending_call pc);
   void fail_call(pending_call& pc, const std::string& why);
   /// A call in flight to an actor whose node `lost` died: sent again to the new
@@ -166,6 +187,15 @@ class actor_calls final : public membership_listener,
   std::unordered_map<actor_id, detail::actor_cell*> creator_holds_;
   // Threads rebuilding actors (creation blocks); joined by stop.
   std::vector<std::thread> restarters_;
+  // Holds on actors this node created (or hosts) for the nodes borrowing them:
+  // one per actor and borrower.
+  std::map<std::pair<actor_id, node_id>, detail::actor_cell*> lent_;
+
+  // Guards borrowing_; held while a borrow notice is sent, so that the notices
+  // for one actor leave in the order its count changed.
+  std::mutex borrow_mu_;
+  // Cells here borrowing actors other nodes created, per actor.
+  std::unordered_map<actor_id, std::size_t> borrowing_;
 };
 
 } // namespace actors::runtime

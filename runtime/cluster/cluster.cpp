@@ -115,6 +115,10 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
       if (auto notice = decode_payload<wire::borrow_notice>(payload, "borrow"))
         objects_.serve_borrow(*notice);
       return;
+    case message_kind::actor_borrow:
+      if (auto notice = decode_payload<wire::actor_borrow>(payload, "actor borrow"))
+        actors_->serve_borrow(*notice);
+      return;
     case message_kind::drop_actor:
       if (auto ref = decode_payload<wire::actor_ref>(payload, "actor drop"))
         actors_->serve_drop(*ref);

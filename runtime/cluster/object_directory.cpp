@@ -1,5 +1,6 @@
 #include "runtime/cluster/object_directory.hpp"
 
+#include "runtime/actor_host/actor_host.hpp"
 #include "runtime/common/log.hpp"
 
 #include "actors/errors.hpp"
@@ -466,9 +467,10 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
       return r;
     }
     reference_collector refs;
+    detail::handle_counter handles;
     auto [encoded_type, bytes] = encoded_value(local_.store, c);
     auto named = refs.take();
-    bool names_objects = !named.empty();
+    bool names_objects = !named.empty() || handles.count() > 0;
     for (auto* x : named)
       detail::release(x);
     r.ok = true;
@@ -479,8 +481,9 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
       return r;
     }
     // Its weight was underestimated, or it names objects (made here, say, by a put
-    // in the task) that must live until the requester borrows them, which it does
-    // when it decodes the value: hold it here until the requester drops it.
+    // in the task) or actors that must live until the requester borrows them,
+    // which it does when it decodes the value: hold it here until the requester
+    // drops it.
     hold_for(c, requester);
     r.location = local_.id;
     r.remote_id = c->id;

@@ -51,6 +51,9 @@ enum class message_kind : std::uint8_t {
   stream_ack = 16,
   /// wire::stream_item_batch: several stream items, in the order they were made.
   stream_item_batch = 17,
+  /// wire::actor_borrow: the sender starts or stops holding handles to an actor
+  /// the receiver created.
+  actor_borrow = 18,
 };
 
 /// Requests whose sender waits for the answer (a wire::request_answer).

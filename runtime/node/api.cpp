@@ -610,7 +610,7 @@ object_cell* resolve_object(const object_id& id) {
 actor_cell* resolve_actor(const actor_id& id, const node_id& location) {
   node& n = require_node();
   if (location.value && location != n.id)
-    return runtime::actor_host::make_remote(id, location, nullptr);
+    return n.net->actors().adopt_handle(id, location);
   if (auto* a = n.host.find(id))
     return a;
   return n.host.make_dead(id, "it is not known on node " + n.id.to_string()
@@ -618,7 +618,8 @@ actor_cell* resolve_actor(const actor_id& id, const node_id& location) {
 }
 
 void note_serialized(actor_cell*) noexcept {
-  // Actors hosted here are found by id for as long as they live; nothing to pin.
+  // Nothing to pin: a value naming actors is held for its reader while it reads.
+  handle_counter::note();
 }
 
 } // namespace actors::detail

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 9;
+inline constexpr std::uint32_t protocol_version = 10;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -351,6 +351,19 @@ struct release_request {
 /// the owner keeps the object while any node borrows it.
 struct borrow_notice {
   object_id id;
+  node_id borrower;
+  bool borrow = true;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & borrower & borrow;
+  }
+};
+
+/// Tells an actor's creator that node `borrower` starts (or stops) holding
+/// handles to it: the creator keeps the actor while any node borrows it.
+struct actor_borrow {
+  actor_id id;
   node_id borrower;
   bool borrow = true;
 

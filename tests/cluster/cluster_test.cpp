@@ -22,6 +22,7 @@
 #include <set>
 #include <sys/socket.h>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using actors::test::process;
@@ -800,6 +801,65 @@ TEST_F(Cluster, PrometheusFindsEveryNodeThroughTheHeadsServiceDiscovery) {
     << query("actors_tasks_total");
   prometheus.kill(SIGTERM);
   prometheus.wait_exit(10s);
+}
+
+namespace {
+
+/// Whether `actors list actors` shows the actor with id `id`.
+bool listed(const std::string& cli, const std::string& dir, const std::string& id) {
+  auto [code, out] = actors::test::run({cli, "list", "actors"}, dir + "/list-actors-" + id + ".log");
+  EXPECT_EQ(code, 0) << out;
+  return out.find(id) != std::string::npos;
+}
+
+} // namespace
+
+TEST_F(Cluster, AnActorHandleHeldOnAnotherNodeKeepsAnUnnamedActorAlive) {
+  auto cli = actors::test::env("ACTORS_CLI");
+  auto keeper = actors::actor(job::make_handle_keeper).node(id_of(plain_id), false).remote(0);
+  std::string id;
+  {
+    auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{5});
+    id = c.id().to_string();
+    actors::get(keeper.task(&job::HandleKeeper::keep).remote(c), 10s);
+  } // the driver, which created it, drops its only handle
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(actors::get(keeper.task(&job::HandleKeeper::add).remote(std::int64_t{1}), 10s), 6);
+  EXPECT_TRUE(listed(cli, dir, id));
+  // The last handle goes: so does the actor.
+  actors::get(keeper.task(&job::HandleKeeper::drop).remote(), 10s);
+  EXPECT_TRUE(actors::test::eventually([&] { return !listed(cli, dir, id); }, 10s))
+    << "the actor outlived every handle to it";
+}
+
+TEST_F(Cluster, AnActorHandleThatComesBackToItsCreatorKeepsTheActorAlive) {
+  actors::actor_handle<job::Counter> back;
+  {
+    auto c = actors::actor(job::make_counter).node(id_of(gpu_id), false).remote(std::int64_t{1});
+    back = actors::get(actors::task(job::echo_handle).node(id_of(plain_id), false).remote(c), 10s);
+  } // the handle it was created with goes; the one that came back stays
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(actors::get(back.task(&job::Counter::add).remote(std::int64_t{1}), 10s), 2);
+  actors::kill(back);
+}
+
+TEST_F(Cluster, ReferencesInsideAResultAreBorrowedByTheNodeThatReadsIt) {
+  // An object owned by the node that ran the task, which kept no reference.
+  std::vector<actors::object_ref<std::int64_t>> inner;
+  {
+    auto outer = actors::task(job::put_here).node(id_of(plain_id), false).remote(std::int64_t{41});
+    inner = actors::get(outer, 10s);
+  } // the result that named it goes
+  // A handle to an unnamed actor the task created, which kept no handle.
+  actors::actor_handle<job::Counter> counter;
+  {
+    auto outer = actors::task(job::counter_on).node(id_of(plain_id), false).remote(id_of(gpu_id), std::int64_t{7});
+    counter = actors::get(outer, 10s);
+  }
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(inner.size(), 1u);
+  EXPECT_EQ(actors::get(inner[0], 10s), 41);
+  EXPECT_EQ(actors::get(counter.task(&job::Counter::add).remote(std::int64_t{1}), 10s), 8);
 }
 
 TEST_F(Cluster, ObjectBorrowedByAnotherNodeOutlivesTheOwnersReference) {

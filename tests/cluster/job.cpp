@@ -278,6 +278,34 @@ std::int64_t sum_stream_from(actors::node_id producer, std::int64_t n) {
   return sum;
 }
 
+std::vector<actors::object_ref<std::int64_t>> put_here(std::int64_t n) {
+  return {actors::put(n)};
+}
+
+actors::actor_handle<Counter> counter_on(actors::node_id host, std::int64_t start) {
+  return actors::actor(make_counter).node(host, false).remote(start);
+}
+
+actors::actor_handle<Counter> echo_handle(actors::actor_handle<Counter> counter) {
+  return counter;
+}
+
+void HandleKeeper::keep(actors::actor_handle<Counter> counter) {
+  kept_ = std::move(counter);
+}
+
+std::int64_t HandleKeeper::add(std::int64_t d) {
+  return actors::get(kept_.task(&Counter::add).remote(d), std::chrono::seconds(20));
+}
+
+void HandleKeeper::drop() {
+  kept_ = {};
+}
+
+HandleKeeper make_handle_keeper(int) {
+  return {};
+}
+
 } // namespace job
 
 using namespace job;
@@ -287,4 +315,5 @@ ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, su
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,
               stamps, forever, sum_stream_from, make_named_counter, add_to_named, make_ticker, &Ticker::ticks,
               &Ticker::slow_ticks, &Ticker::endless, &Ticker::made,
-              &Ticker::where);
+              &Ticker::where, put_here, counter_on, echo_handle, make_handle_keeper, &HandleKeeper::keep, &HandleKeeper::add,
+              &HandleKeeper::drop);

@@ -156,4 +156,28 @@ Ticker make_ticker();
 /// Reads numbers(n, 0), made on `producer`, and returns their sum.
 std::int64_t sum_stream_from(actors::node_id producer, std::int64_t n);
 
+/// Puts `n` (an object this task's node owns) and returns a reference to it,
+/// dropping its own.
+std::vector<actors::object_ref<std::int64_t>> put_here(std::int64_t n);
+/// Creates an unnamed counter at `start` on node `host` (this task's node is its
+/// creator) and returns its handle, dropping its own.
+actors::actor_handle<Counter> counter_on(actors::node_id host, std::int64_t start);
+/// Returns the handle it was given.
+actors::actor_handle<Counter> echo_handle(actors::actor_handle<Counter> counter);
+
+/// Keeps a handle to a counter and calls it later.
+class HandleKeeper {
+ public:
+  void keep(actors::actor_handle<Counter> counter);
+  /// Adds `d` to the kept counter; returns the sum.
+  std::int64_t add(std::int64_t d);
+  /// Drops the kept handle.
+  void drop();
+
+ private:
+  actors::actor_handle<Counter> kept_;
+};
+
+HandleKeeper make_handle_keeper(int);
+
 } // namespace job

@@ -124,6 +124,8 @@ void wire_seeds() {
   write_picked("wire", "stream_ack", 22, wire::pack(ack));
   wire::stream_item_batch items{{wire::pack(item), wire::pack(item)}};
   write_picked("wire", "stream_item_batch", 23, wire::pack(items));
+  wire::actor_borrow actor_borrow{actors::actor_id{rec.id.value, 2}, rec.id, true};
+  write_picked("wire", "actor_borrow", 24, wire::pack(actor_borrow));
 }
 
 void args_seeds() {

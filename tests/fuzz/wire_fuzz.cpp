@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0)
     return 0;
   std::string blob(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 24) {
+  switch (data[0] % 25) {
     case 0: decode<wire::node_record>(blob, "node record"); break;
     case 1: decode<wire::cluster_view>(blob, "node table"); break;
     case 2: decode<wire::node_report>(blob, "node report"); break;
@@ -59,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 21: decode<wire::stream_item>(blob, "stream item"); break;
     case 22: decode<wire::stream_ack>(blob, "stream ack"); break;
     case 23: decode<wire::stream_item_batch>(blob, "stream item batch"); break;
+    case 24: decode<wire::actor_borrow>(blob, "actor borrow"); break;
   }
   return 0;
 }

@@ -466,6 +466,17 @@ TEST_F(Actors, DroppingTheLastHandleStopsAnUnnamedActor) {
   EXPECT_TRUE(actors::test::eventually([&] { return counters_destroyed.load() > before; }));
 }
 
+TEST_F(Actors, ADetachedActorOutlivesItsHandlesEvenUnnamed) {
+  int before = counters_destroyed.load();
+  {
+    auto c = actors::actor(make_counter).lifetime(actors::detached).remote(0);
+    actors::get(c.task(&Counter::add).remote(1));
+  }
+  // An unnamed one, dropped the same way, goes at once (the test above).
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(counters_destroyed.load(), before) << "a detached actor lives until killed or the cluster stops";
+}
+
 TEST_F(Actors, HandlesTravelIntoAndOutOfTasks) {
   auto c = actors::actor(make_counter).remote(100);
   EXPECT_EQ(actors::get(actors::task(add_through).remote(c, 1)), 101);
