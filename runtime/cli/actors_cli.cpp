@@ -249,6 +249,30 @@ rt::wire::state_table gather(caf::actor_system& sys, const rt::wire::cluster_vie
   return all;
 }
 
+/// The head's record of every placement group, as rows.
+rt::wire::state_table group_rows(const std::vector<rt::wire::group_record>& groups) {
+  static const char* const strategies[] = {"DEFAULT", "SPREAD", "PACK", "STRICT_PACK", "STRICT_SPREAD"};
+  rt::wire::state_table t;
+  t.columns = {"GROUP", "NAME", "NAMESPACE", "STRATEGY", "BUNDLES", "NODES", "STATE", "CREATOR", "LIFETIME"};
+  for (const auto& g : groups) {
+    std::ostringstream bundles;
+    std::ostringstream nodes;
+    for (std::size_t i = 0; i < g.bundles.size(); ++i) {
+      bundles << (i ? " {" : "{");
+      bool first = true;
+      for (const auto& [name, amount] : g.bundles[i]) {
+        bundles << (first ? "" : ",") << name << ":" << amount;
+        first = false;
+      }
+      bundles << "}";
+      nodes << (i ? " " : "") << (i < g.nodes.size() && g.nodes[i].value ? g.nodes[i].to_string() : "-");
+    }
+    t.rows.push_back({g.id, g.name, g.ns, g.strategy < 5 ? strategies[g.strategy] : "?", bundles.str(), nodes.str(),
+                      g.state, g.creator.to_string(), g.detached ? "detached" : "with_creator"});
+  }
+  return t;
+}
+
 std::string lower(std::string s) {
   for (auto& c : s)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -428,8 +452,12 @@ int main(int argc, char** argv) {
           || (words[1] != "actors" && words[1] != "tasks" && words[1] != "objects"
               && words[1] != "placement-groups"))
         fail("list what? actors list nodes|actors|tasks|objects|placement-groups");
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-      print_rows(gather(sys, view, words[1], token), json, state_filter);
+      if (words[1] == "placement-groups") {
+        print_rows(group_rows(control->groups(token)), json, state_filter);
+      } else {
+        auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
+        print_rows(gather(sys, view, words[1], token), json, state_filter);
+      }
     } else if (cmd == "summary") {
       if (words.size() < 2 || words[1] != "tasks")
         fail("summary of what? actors summary tasks");

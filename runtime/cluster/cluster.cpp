@@ -7,7 +7,7 @@
 namespace actors::runtime {
 
 cluster::cluster(local_parts local, cluster_settings settings, transport& links, head_link& head,
-                 actor_names& names, job_service_client& jobs)
+                 actor_names& names, group_records& records, job_service_client& jobs)
   : local_(local),
     links_(links),
     members_(local, settings, head, links),
@@ -20,7 +20,7 @@ cluster::cluster(local_parts local, cluster_settings settings, transport& links,
     served_(local, objects_, env_, streams_),
     cancels_(local, links, ops_, served_),
     actors_(std::make_shared<actor_calls>(local, links, ops_, members_, place_, objects_, names, env_, streams_)),
-    groups_(local, links, ops_, members_, place_),
+    groups_(local, links, ops_, members_, place_, records),
     output_(local.id, links, members_, settings.print_task_output),
     forget_dead_(links),
     spillback_(local, members_) {
@@ -215,9 +215,6 @@ wire::state_table cluster::on_state_query(const std::string& what) {
                         std::to_string(e.start_us), std::to_string(e.end_us), std::to_string(e.worker)});
     for (const auto& name : local_.sched.pending_names(10000))
       t.rows.push_back({name, "PENDING", "", "", ""});
-  } else if (what == "placement-groups") {
-    t.columns = {"GROUP", "BUNDLES", "NODES", "STATE"};
-    t.rows = groups_.describe();
   }
   return t;
 }

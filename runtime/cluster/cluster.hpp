@@ -44,7 +44,7 @@ class cluster final : public message_handler, public endpoint_events {
  public:
   /// Every reference must outlive this object.
   cluster(local_parts local, cluster_settings settings, transport& links, head_link& head, actor_names& names,
-          job_service_client& jobs);
+          group_records& records, job_service_client& jobs);
   ~cluster() override;
 
   cluster(const cluster&) = delete;

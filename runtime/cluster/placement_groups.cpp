@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 namespace actors::runtime {
 
@@ -52,12 +53,14 @@ class placement_groups::reservation final : public work_item {
     {
       std::lock_guard<std::mutex> guard{g_.mu_};
       auto& h = g_.bundles_[{req_.group, req_.index}];
-      // A bundle still queued when its creator went is not reserved.
-      removed = h.removed || g_.gone_creators_.count(req_.creator) > 0;
+      // A bundle still queued when its creator went is not reserved, unless its
+      // group is detached.
+      removed = h.removed || (!req_.detached && g_.gone_creators_.count(req_.creator) > 0);
       if (!removed) {
         h.taken = demand;
         h.offered = renamed(req_.resources, req_.group, req_.index);
         h.creator = req_.creator;
+        h.detached = req_.detached;
         h.active = true;
       }
     }
@@ -122,8 +125,8 @@ class placement_groups::bundle_op final : public operation {
 };
 
 placement_groups::placement_groups(local_parts local, transport& links, operations& ops, membership& members,
-                                   placer& place)
-  : local_(local), links_(links), ops_(ops), members_(members), place_(place) {}
+                                   placer& place, group_records& records)
+  : local_(local), links_(links), ops_(ops), members_(members), place_(place), records_(records) {}
 
 void placement_groups::answered(const std::string& group, std::uint32_t index, bool ok, const std::string& why) {
   {
@@ -137,6 +140,43 @@ void placement_groups::answered(const std::string& group, std::uint32_t index, b
       g->second.failure = why;
   }
   changed_.notify_all();
+  report(group);
+}
+
+wire::group_record placement_groups::record_of(const std::string& id) const {
+  const auto& g = groups_.at(id);
+  wire::group_record r;
+  r.id = id;
+  r.name = g.opts.name;
+  r.ns = g.opts.ns;
+  r.creator = local_.id;
+  r.detached = g.opts.detached;
+  r.bundles = g.bundles;
+  r.strategy = static_cast<std::uint8_t>(g.opts.strategy);
+  r.nodes = g.nodes;
+  bool ready = std::all_of(g.reserved.begin(), g.reserved.end(), [](bool b) { return b; });
+  r.state = !g.failure.empty() ? "FAILED: " + g.failure : ready ? "CREATED" : "PENDING";
+  return r;
+}
+
+void placement_groups::report(const std::string& id) {
+  std::optional<wire::group_record> r;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (groups_.count(id))
+      r = record_of(id);
+  }
+  if (r)
+    records_.update_group(*r);
+}
+
+bool placement_groups::visible(const std::string& id, const std::vector<node_id>& nodes) const {
+  if (members_.alive_count() <= 1)
+    return true;
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (!nodes[i].value || !members_.offers(nodes[i], bundle_resource("bundle", id, i)))
+      return false;
+  return true;
 }
 
 void placement_groups::view_changed() {
@@ -157,7 +197,7 @@ void placement_groups::node_gone_for_good(const node_id& id) {
     std::lock_guard<std::mutex> guard{mu_};
     gone_creators_.insert(id);
     for (const auto& [key, h] : bundles_)
-      if (h.creator == id)
+      if (h.creator == id && !h.detached)
         orphans.push_back(key);
   }
   for (const auto& [group, index] : orphans) {
@@ -178,12 +218,14 @@ void placement_groups::count_waiting(std::map<std::map<std::string, double>, std
 }
 
 void placement_groups::send_reservation(const std::string& group, std::uint32_t index,
-                                        const std::map<std::string, double>& bundle, const node_id& node) {
+                                        const std::map<std::string, double>& bundle, const node_id& node,
+                                        bool detached) {
   wire::bundle_request req;
   req.group = group;
   req.index = index;
   req.resources = bundle;
   req.creator = local_.id;
+  req.detached = detached;
   if (node == local_.id) {
     reserve(std::move(req), return_address{});
     return;
@@ -197,6 +239,7 @@ void placement_groups::place_waiting() {
   struct waiting_group {
     std::string id;
     scheduling_strategy strategy;
+    bool detached;
     std::vector<std::uint32_t> indices;
     std::vector<std::map<std::string, double>> bundles;
   };
@@ -206,7 +249,7 @@ void placement_groups::place_waiting() {
   {
     std::lock_guard<std::mutex> guard{mu_};
     for (const auto& [id, g] : groups_) {
-      waiting_group w{id, g.strategy, {}, {}};
+      waiting_group w{id, g.opts.strategy, g.opts.detached, {}, {}};
       for (std::uint32_t i = 0; i < g.bundles.size(); ++i) {
         if (g.nodes[i].value) {
           sent[id].push_back({g.nodes[i], resource_set::from(0, g.bundles[i]),
@@ -244,22 +287,42 @@ void placement_groups::place_waiting() {
       sent[w.id].push_back({where[k], resource_set::from(0, w.bundles[k]), false, false});
       log(log_level::info, "cluster", "bundle ", w.indices[k], " of placement group ", w.id, " goes to node ",
           where[k].to_string(), ", which joined since the group was made");
-      send_reservation(w.id, w.indices[k], w.bundles[k], where[k]);
+      send_reservation(w.id, w.indices[k], w.bundles[k], where[k], w.detached);
     }
+    report(w.id);
   }
 }
 
 std::string placement_groups::create(const std::vector<std::map<std::string, double>>& bundles,
-                                     scheduling_strategy strategy) {
+                                     const group_options& opts) {
   auto id = new_group_id();
-  auto where = place_.place_bundles(bundles, strategy);
+  auto where = place_.place_bundles(bundles, opts.strategy);
+  wire::group_record record;
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto& g = groups_[id];
     g.bundles = bundles;
-    g.strategy = strategy;
+    g.opts = opts;
     g.nodes = where;
     g.reserved.assign(bundles.size(), false);
+    record = record_of(id);
+  }
+  // Recorded at the head before anything is reserved: a name taken refuses it.
+  std::string why;
+  bool added = false;
+  try {
+    added = records_.add_group(record, why);
+  } catch (...) {
+    std::lock_guard<std::mutex> guard{mu_};
+    groups_.erase(id);
+    throw;
+  }
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!added) {
+      groups_.erase(id);
+      throw error(errc::invalid_argument, why);
+    }
     for (const auto& n : where)
       unplaced_ += n.value ? 0 : 1;
   }
@@ -270,12 +333,17 @@ std::string placement_groups::create(const std::vector<std::map<std::string, dou
           "node type for it)");
       continue;
     }
-    send_reservation(id, i, bundles[i], where[i]);
+    send_reservation(id, i, bundles[i], where[i], opts.detached);
   }
   return id;
 }
 
 bool placement_groups::wait(const std::string& id, std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!groups_.count(id))
+      return wait_elsewhere(id, timeout);
+  }
   std::unique_lock<std::mutex> lock{mu_};
   auto ready = [&] {
     auto g = groups_.find(id);
@@ -286,12 +354,7 @@ bool placement_groups::wait(const std::string& id, std::chrono::milliseconds tim
     if (!std::all_of(g->second.reserved.begin(), g->second.reserved.end(), [](bool b) { return b; }))
       return false;
     // Ready once placement here can see every bundle's resources.
-    if (members_.alive_count() <= 1)
-      return true;
-    for (std::size_t i = 0; i < g->second.nodes.size(); ++i)
-      if (!members_.offers(g->second.nodes[i], bundle_resource("bundle", id, i)))
-        return false;
-    return true;
+    return visible(id, g->second.nodes);
   };
   if (timeout.count() < 0) {
     changed_.wait(lock, ready);
@@ -300,18 +363,49 @@ bool placement_groups::wait(const std::string& id, std::chrono::milliseconds tim
   return changed_.wait_for(lock, timeout, ready);
 }
 
+bool placement_groups::wait_elsewhere(const std::string& id, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto r = records_.find_group(id, {}, {});
+    if (!r)
+      throw error(errc::invalid_argument, "placement group " + id + " is not known to the cluster (removed?)");
+    if (r->state.rfind("FAILED", 0) == 0)
+      throw error(errc::invalid_argument, "placement group " + id + " cannot be reserved: " + r->state.substr(8));
+    if (r->state == "CREATED" && visible(id, r->nodes))
+      return true;
+    if (timeout.count() >= 0 && std::chrono::steady_clock::now() >= until)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::optional<wire::group_record> placement_groups::find(const std::string& ns, const std::string& name) {
+  return records_.find_group({}, ns, name);
+}
+
 void placement_groups::remove(const std::string& id) {
   std::vector<node_id> nodes;
+  bool here = false;
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto g = groups_.find(id);
-    if (g == groups_.end())
-      return;
-    nodes = g->second.nodes;
-    for (const auto& n : nodes)
-      unplaced_ -= n.value ? 0 : 1;
-    groups_.erase(g);
+    if (g != groups_.end()) {
+      here = true;
+      nodes = g->second.nodes;
+      for (const auto& n : nodes)
+        unplaced_ -= n.value ? 0 : 1;
+      groups_.erase(g);
+    }
   }
+  if (!here) {
+    // Made by another process (a detached group, or one found by name): the
+    // head's record says where its bundles went.
+    auto r = records_.find_group(id, {}, {});
+    if (!r)
+      return;
+    nodes = r->nodes;
+  }
+  records_.remove_group(id);
   for (std::uint32_t i = 0; i < nodes.size(); ++i) {
     if (!nodes[i].value)
       continue;
@@ -349,28 +443,6 @@ void placement_groups::release_bundle(const std::string& group, std::uint32_t in
   local_.sched.remove_total(h.offered);
   local_.sched.release(h.taken);
   members_.report();
-}
-
-std::vector<std::vector<std::string>> placement_groups::describe() const {
-  std::vector<std::vector<std::string>> rows;
-  std::lock_guard<std::mutex> guard{mu_};
-  for (const auto& [id, g] : groups_) {
-    std::string bundles_text;
-    std::string nodes_text;
-    for (std::size_t i = 0; i < g.bundles.size(); ++i) {
-      if (i) {
-        bundles_text += ' ';
-        nodes_text += ' ';
-      }
-      bundles_text += '{';
-      bundles_text += resource_set::from(0, g.bundles[i]).to_string();
-      bundles_text += '}';
-      nodes_text += g.nodes[i].value ? g.nodes[i].to_string() : std::string("-");
-    }
-    bool ready = std::all_of(g.reserved.begin(), g.reserved.end(), [](bool b) { return b; });
-    rows.push_back({id, bundles_text, nodes_text, !g.failure.empty() ? "FAILED" : ready ? "CREATED" : "PENDING"});
-  }
-  return rows;
 }
 
 } // namespace actors::runtime

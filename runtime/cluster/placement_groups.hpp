@@ -5,6 +5,7 @@
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/control_store/control_store.hpp"
 #include "runtime/wire/protocol.hpp"
 
 #include "actors/scheduling.hpp"
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -32,29 +34,42 @@ std::string bundle_resource(const std::string& resource, const std::string& grou
 /// host's side: reserves a bundle through the scheduler (it takes the bundle's
 /// resources and offers them again under the bundle's names) and gives it back.
 /// A bundle that fits no live node waits unplaced: it counts as demand for the
-/// autoscaler and is placed when a node that can hold it joins. Safe for
-/// concurrent use.
+/// autoscaler and is placed when a node that can hold it joins. The creator
+/// keeps the head's record of each group current (`group_records`), so that any
+/// process can list, find, wait for and remove it. Safe for concurrent use.
 class placement_groups final : public membership_listener, public demand_source {
  public:
-  placement_groups(local_parts local, transport& links, operations& ops, membership& members, placer& place);
+  placement_groups(local_parts local, transport& links, operations& ops, membership& members, placer& place,
+                   group_records& records);
+
+  /// What a group is besides its bundles.
+  struct group_options {
+    scheduling_strategy strategy = scheduling_strategy::pack;
+    /// Empty: unnamed. Unique in namespace `ns`.
+    std::string name;
+    std::string ns;
+    /// Outlives its creator, until removed.
+    bool detached = false;
+  };
 
   placement_groups(const placement_groups&) = delete;
   placement_groups& operator=(const placement_groups&) = delete;
 
-  /// Starts reserving a group's bundles on the nodes that fit them; returns its id.
-  std::string create(const std::vector<std::map<std::string, double>>& bundles, scheduling_strategy strategy);
-  /// True once every bundle of the group is reserved and seen in the node table.
+  /// Records a group at the head and starts reserving its bundles on the nodes
+  /// that fit them; returns its id. Throws actors::error if its name is taken.
+  std::string create(const std::vector<std::map<std::string, double>>& bundles, const group_options& opts);
+  /// True once every bundle of the group is reserved and seen in the node table;
+  /// for a group another process created, once the head's record says so.
   bool wait(const std::string& id, std::chrono::milliseconds timeout);
-  /// Gives the group's resources back on every node.
+  /// Gives the group's resources back on every node, whoever created it.
   void remove(const std::string& id);
+  /// The group named `name` in namespace `ns`, as the head records it.
+  std::optional<wire::group_record> find(const std::string& ns, const std::string& name);
 
   /// Another node asks this one to reserve a bundle; the answer goes to `from`.
   void serve_reserve(wire::bundle_request req, const return_address& from);
   /// Another node gives a bundle reserved here back.
   void serve_remove(const wire::bundle_ref& ref);
-
-  /// Rows for `actors list placement-groups`: the groups created here.
-  std::vector<std::vector<std::string>> describe() const;
 
   /// A bundle may have become visible, or a node joined that can hold a bundle
   /// that waits unplaced.
@@ -74,15 +89,23 @@ class placement_groups final : public membership_listener, public demand_source 
   void release_bundle(const std::string& group, std::uint32_t index);
   /// Asks `node` to reserve bundle `index` of `group`.
   void send_reservation(const std::string& group, std::uint32_t index, const std::map<std::string, double>& bundle,
-                        const node_id& node);
+                        const node_id& node, bool detached);
+  /// wait() for a group another process created: polls the head's record.
+  bool wait_elsewhere(const std::string& id, std::chrono::milliseconds timeout);
   /// Places the bundles that wait unplaced on the nodes that fit them now.
   void place_waiting();
-
+  /// The head's record of group `id` as this node knows it. Called under mu_.
+  wire::group_record record_of(const std::string& id) const;
+  /// Sends the head the record of group `id`, if it is still here.
+  void report(const std::string& id);
+  /// Whether every bundle of group `id` shows in this node's node table.
+  bool visible(const std::string& id, const std::vector<node_id>& nodes) const;
   const local_parts local_;
   transport& links_;
   operations& ops_;
   membership& members_;
   placer& place_;
+  group_records& records_;
 
   // Guards everything below.
   mutable std::mutex mu_;
@@ -90,7 +113,7 @@ class placement_groups final : public membership_listener, public demand_source 
   // Groups this node created: where each bundle went and whether it is reserved.
   struct group_state {
     std::vector<std::map<std::string, double>> bundles;
-    scheduling_strategy strategy = scheduling_strategy::pack;
+    group_options opts;
     /// Where each bundle went; none yet for a bundle that fits no live node.
     std::vector<node_id> nodes;
     std::vector<bool> reserved;
@@ -104,6 +127,7 @@ class placement_groups final : public membership_listener, public demand_source 
     resource_set taken;
     resource_set offered;
     node_id creator;
+    bool detached = false;
     bool active = false;
     bool removed = false;
   };

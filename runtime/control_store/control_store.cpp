@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
@@ -60,6 +61,8 @@ struct control_store_state {
   std::vector<caf::actor> endpoints; // parallel to view.nodes
   bool dirty = false;
   std::unordered_map<std::string, wire::named_actor> names;
+  // Placement groups by id.
+  std::map<std::string, wire::group_record> groups;
   // Where the tables are saved as they change (empty: nowhere), and how many
   // times a head started from them.
   std::filesystem::path state_dir;
@@ -84,6 +87,7 @@ void persist(store_actor* self) {
   saved.token = st.token;
   saved.view = st.view;
   saved.names.insert(st.names.begin(), st.names.end());
+  saved.groups = st.groups;
   saved.restarts = st.restarts;
   {
     std::lock_guard<std::mutex> guard{st.saved->mu};
@@ -115,6 +119,16 @@ void broadcast(store_actor* self) {
       self->send(st.endpoints[i], view_atom::value, blob, st.endpoints);
 }
 
+/// What goes with a dead node: the names of the actors it hosted, and the
+/// placement groups it created that are not detached (their bundles' nodes give
+/// them back themselves).
+void forget_node(control_store_state& st, const node_id& id) {
+  for (auto it = st.names.begin(); it != st.names.end();)
+    it = it->second.location == id ? st.names.erase(it) : std::next(it);
+  for (auto it = st.groups.begin(); it != st.groups.end();)
+    it = it->second.creator == id && !it->second.detached ? st.groups.erase(it) : std::next(it);
+}
+
 void mark_dead(store_actor* self, std::size_t i, const std::string& why, bool orderly) {
   auto& rec = self->state.view.nodes[i];
   if (!rec.alive)
@@ -127,8 +141,7 @@ void mark_dead(store_actor* self, std::size_t i, const std::string& why, bool or
   else
     log(log_level::warning, "control_store", "node ", rec.id.to_string(), " at ", rec.address,
         " is dead: ", why);
-  for (auto it = self->state.names.begin(); it != self->state.names.end();)
-    it = it->second.location == rec.id ? self->state.names.erase(it) : std::next(it);
+  forget_node(self->state, rec.id);
   persist(self);
   broadcast(self);
 }
@@ -141,6 +154,7 @@ void restore(store_actor* self, head_state saved, const node_id& same_head) {
   auto& st = self->state;
   st.view = std::move(saved.view);
   st.names.insert(saved.names.begin(), saved.names.end());
+  st.groups = std::move(saved.groups);
   st.restarts = saved.restarts + 1;
   st.endpoints.assign(st.view.nodes.size(), caf::actor{});
   std::size_t waiting = 0;
@@ -150,8 +164,7 @@ void restore(store_actor* self, head_state saved, const node_id& same_head) {
       rec.alive = false;
       rec.died_ms = now_ms();
       rec.available.clear();
-      for (auto it = st.names.begin(); it != st.names.end();)
-        it = it->second.location == rec.id ? st.names.erase(it) : std::next(it);
+      forget_node(st, rec.id);
     } else if (rec.alive) {
       ++waiting;
     }
@@ -425,6 +438,51 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
         return false;
       }
     },
+    [=](group_put_atom, const std::string& blob, bool fresh) -> std::tuple<bool, std::string> {
+      auto& st = self->state;
+      try {
+        auto g = wire::unpack<wire::group_record>(blob, "placement group record");
+        auto i = st.groups.find(g.id);
+        if (!fresh) {
+          // An update of a group removed meanwhile is dropped.
+          if (i == st.groups.end())
+            return {false, "placement group " + g.id + " was removed"};
+          i->second = std::move(g);
+          persist(self);
+          return {true, {}};
+        }
+        if (!g.name.empty())
+          for (const auto& [id, other] : st.groups)
+            if (id != g.id && other.name == g.name && other.ns == g.ns)
+              return {false, "a placement group named '" + g.name + "' exists already in namespace '" + g.ns
+                               + "': choose another name, or find it with actors::get_placement_group"};
+        st.groups[g.id] = std::move(g);
+        persist(self);
+        return {true, {}};
+      } catch (const std::exception& e) {
+        log(log_level::warning, "control_store", "refused a placement group record: ", e.what());
+        return {false, e.what()};
+      }
+    },
+    [=](group_find_atom, const std::string& id, const std::string& ns,
+        const std::string& name) -> std::tuple<bool, std::string> {
+      for (const auto& [key, g] : self->state.groups)
+        if (id.empty() ? (!name.empty() && g.name == name && g.ns == ns) : key == id)
+          return {true, wire::pack(g)};
+      return {false, {}};
+    },
+    [=](group_remove_atom, const std::string& id) {
+      if (self->state.groups.erase(id) > 0)
+        persist(self);
+    },
+    [=](group_list_atom, const std::string& token) -> std::tuple<bool, std::string> {
+      if (token != self->state.token)
+        return {false, {}};
+      std::vector<wire::group_record> all;
+      for (const auto& [id, g] : self->state.groups)
+        all.push_back(g);
+      return {true, wire::pack(all)};
+    },
     [=](name_lookup_atom, const std::string& name) -> std::tuple<bool, std::string> {
       auto i = self->state.names.find(name);
       if (i == self->state.names.end())
@@ -570,6 +628,63 @@ std::optional<named_actor_entry> control_store::lookup_name(const std::string& n
 void control_store::remove_name(const std::string& name, const actor_id& id) {
   if (auto to = handle())
     caf::anon_send(to, name_remove_atom::value, name, id.owner, id.seq);
+}
+
+bool control_store::add_group(const wire::group_record& g, std::string& why) {
+  auto to = impl_->current();
+  caf::scoped_actor self{impl_->sys};
+  bool ok = false;
+  self->request(to, request_timeout, group_put_atom::value, wire::pack(g), true)
+    .receive(
+      [&](bool added, const std::string& reason) {
+        ok = added;
+        why = reason;
+      },
+      [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
+  return ok;
+}
+
+void control_store::update_group(const wire::group_record& g) {
+  if (auto to = handle())
+    caf::anon_send(to, group_put_atom::value, wire::pack(g), false);
+}
+
+std::optional<wire::group_record> control_store::find_group(const std::string& id, const std::string& ns,
+                                                            const std::string& name) {
+  auto to = impl_->current();
+  caf::scoped_actor self{impl_->sys};
+  std::optional<wire::group_record> out;
+  self->request(to, request_timeout, group_find_atom::value, id, ns, name)
+    .receive(
+      [&](bool found, const std::string& blob) {
+        if (found)
+          out = wire::unpack<wire::group_record>(blob, "placement group record");
+      },
+      [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
+  return out;
+}
+
+void control_store::remove_group(const std::string& id) {
+  if (auto to = handle())
+    caf::anon_send(to, group_remove_atom::value, id);
+}
+
+std::vector<wire::group_record> control_store::groups(const std::string& token) {
+  auto to = impl_->current();
+  caf::scoped_actor self{impl_->sys};
+  std::vector<wire::group_record> out;
+  bool ok = false;
+  self->request(to, request_timeout, group_list_atom::value, token)
+    .receive(
+      [&](bool accepted, const std::string& blob) {
+        ok = accepted;
+        if (ok)
+          out = wire::unpack<std::vector<wire::group_record>>(blob, "placement groups");
+      },
+      [&](const caf::error& e) { unreachable_store(e, impl_->sys); });
+  if (!ok)
+    throw error(errc::invalid_argument, "the head refused to list the placement groups: wrong or missing cluster token");
+  return out;
 }
 
 void control_store::request_resources(const std::string& bundles) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "runtime/wire/protocol.hpp"
+
 #include "actors/ids.hpp"
 
 #include <cstdint>
@@ -7,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace caf {
 class actor_system;
@@ -37,13 +40,30 @@ class actor_names {
   virtual void remove_name(const std::string& name, const actor_id& id) = 0;
 };
 
+/// The cluster's placement groups as the head records them: every group, where
+/// its bundles went and its state, whoever created it. Safe for concurrent use.
+class group_records {
+ public:
+  virtual ~group_records() = default;
+  /// Records a new group; false with `why` if its name is taken in its namespace.
+  virtual bool add_group(const wire::group_record& g, std::string& why) = 0;
+  /// Records what changed of a group recorded before. Does not wait.
+  virtual void update_group(const wire::group_record& g) = 0;
+  /// The group with id `id`, or (with `id` empty) the one named `name` in
+  /// namespace `ns`; nullopt if none.
+  virtual std::optional<wire::group_record> find_group(const std::string& id, const std::string& ns,
+                                                       const std::string& name) = 0;
+  /// Forgets a group. Does not wait.
+  virtual void remove_group(const std::string& id) = 0;
+};
+
 /// Client of the control store, the head's service actor that keeps the cluster's
 /// shared tables: the nodes (membership, their resources, liveness) and the named
 /// actors. Each call is one request to that actor, local or on the head, and blocks
 /// the calling thread until it answers (10 s at most). While the head is away (see
 /// link_lost), a call waits for it to come back within the same 10 s. Safe for
 /// concurrent use.
-class control_store final : public actor_names {
+class control_store final : public actor_names, public group_records {
  public:
   /// Spawns the control-store actor in `sys` (this node is the head); `token` is
   /// what joining nodes must show. With a `state_dir`, the store saves its tables
@@ -58,6 +78,15 @@ class control_store final : public actor_names {
   bool register_name(const std::string& name, const named_actor_entry& entry) override;
   std::optional<named_actor_entry> lookup_name(const std::string& name) override;
   void remove_name(const std::string& name, const actor_id& id) override;
+
+  bool add_group(const wire::group_record& g, std::string& why) override;
+  void update_group(const wire::group_record& g) override;
+  std::optional<wire::group_record> find_group(const std::string& id, const std::string& ns,
+                                               const std::string& name) override;
+  void remove_group(const std::string& id) override;
+  /// Every placement group of the cluster. Throws actors::error if `token` is
+  /// not the cluster's.
+  std::vector<wire::group_record> groups(const std::string& token);
 
   /// The node table as an encoded wire::cluster_view. Throws actors::error if
   /// `token` is not the cluster's.

@@ -15,18 +15,20 @@ namespace actors::runtime {
 /// The control store's tables as they are saved.
 struct head_state {
   /// Bumped on any incompatible change of the fields below.
-  static constexpr std::uint32_t format_version = 4;
+  static constexpr std::uint32_t format_version = 5;
 
   std::string token;
   /// The node table, with each node's liveness when it was saved.
   wire::cluster_view view;
   std::map<std::string, wire::named_actor> names;
+  /// Placement groups by id.
+  std::map<std::string, wire::group_record> groups;
   /// How many times a head has loaded this state (1 after the first restart).
   std::uint64_t restarts = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & token & view & names & restarts;
+    ar & token & view & names & groups & restarts;
   }
 };
 

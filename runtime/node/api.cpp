@@ -563,14 +563,32 @@ void kill_actor(actor_cell* actor, bool no_restart) {
 }
 
 std::string create_placement_group(const std::vector<std::map<std::string, double>>& bundles,
-                                   scheduling_strategy strategy) {
+                                   scheduling_strategy strategy, const std::string& name, const std::string& ns,
+                                   bool detached) {
+  node& n = require_node();
   if (bundles.empty())
     throw error(errc::invalid_argument, "a placement group needs at least one bundle");
   for (const auto& b : bundles)
-    for (const auto& [name, amount] : b)
-      if (amount < 0 || name.empty())
-        throw error(errc::invalid_argument, "bundle resource '" + name + "' has a bad amount");
-  return require_node().net->groups().create(bundles, strategy);
+    for (const auto& [resource, amount] : b)
+      if (amount < 0 || resource.empty())
+        throw error(errc::invalid_argument, "bundle resource '" + resource + "' has a bad amount");
+  runtime::placement_groups::group_options opts;
+  opts.strategy = strategy;
+  opts.name = name;
+  opts.ns = ns.empty() ? namespace_here(n) : ns;
+  opts.detached = detached;
+  if (opts.ns.find('/') != std::string::npos)
+    throw error(errc::invalid_argument, "namespace '" + opts.ns + "' has a '/': a namespace is one name, such as "
+                                                                   "'billing' or 'team-a.prod'");
+  return n.net->groups().create(bundles, opts);
+}
+
+std::pair<std::string, std::size_t> find_placement_group(const std::string& name, const std::string& ns) {
+  node& n = require_node();
+  auto r = n.net->groups().find(ns.empty() ? namespace_here(n) : ns, name);
+  if (!r)
+    return {};
+  return {r->id, r->bundles.size()};
 }
 
 bool wait_placement_group(const std::string& id, std::chrono::milliseconds timeout) {

@@ -229,7 +229,7 @@ node::node(node_config cfg)
                                                    config.role != node_role::embedded ? config.bind : std::string(),
                                                    config.advertise, config.spill_dir / "job-files",
                                                    config.log_to_driver},
-                                  *links, *head, *control, *links);
+                                  *links, *head, *control, *control, *links);
   links->start(*net, *net);
 }
 

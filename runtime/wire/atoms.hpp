@@ -34,6 +34,12 @@ using drain_atom = caf::atom_constant<caf::atom("ac_drain")>;
 using retire_atom = caf::atom_constant<caf::atom("ac_retire")>;
 using request_resources_atom = caf::atom_constant<caf::atom("ac_reqres")>;
 using autoscaler_atom = caf::atom_constant<caf::atom("ac_ascale")>;
+// Placement groups at the control store: record (or update) one, find one by id
+// or by name, forget one, list them all.
+using group_put_atom = caf::atom_constant<caf::atom("ac_pgput")>;
+using group_find_atom = caf::atom_constant<caf::atom("ac_pgfind")>;
+using group_remove_atom = caf::atom_constant<caf::atom("ac_pgdel")>;
+using group_list_atom = caf::atom_constant<caf::atom("ac_pglist")>;
 // A member checks that the control store still answers.
 using ping_atom = caf::atom_constant<caf::atom("ac_ping")>;
 

@@ -162,12 +162,14 @@ struct bundle_request {
   std::string group;
   std::uint32_t index = 0;
   std::map<std::string, double> resources;
-  /// The node that made the group: the bundle goes when that node is gone.
+  /// The node that made the group: the bundle goes when that node is gone,
+  /// unless the group is detached.
   node_id creator;
+  bool detached = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & group & index & resources & creator;
+    ar & key & group & index & resources & creator & detached;
   }
 };
 
@@ -500,6 +502,30 @@ struct named_actor {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & class_name & location;
+  }
+};
+
+/// A placement group as the head records it (`ac_pgput`, `ac_pglist`): its
+/// creator keeps the record current, and the head forgets it when the group is
+/// removed or its creator is gone (unless it is detached).
+struct group_record {
+  std::string id;
+  /// Empty for an unnamed group; unique in its namespace otherwise.
+  std::string name;
+  std::string ns;
+  node_id creator;
+  bool detached = false;
+  std::vector<std::map<std::string, double>> bundles;
+  /// An actors::scheduling_strategy.
+  std::uint8_t strategy = 0;
+  /// Where each bundle went; 0 for one that waits for a node that can hold it.
+  std::vector<node_id> nodes;
+  /// PENDING, CREATED, or FAILED followed by the reason.
+  std::string state;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & id & name & ns & creator & detached & bundles & strategy & nodes & state;
   }
 };
 

@@ -596,14 +596,27 @@ TEST_F(Cluster, StrictGroupsWaitForNodesThatKeepTheirBundlesTogetherOrApart) {
   kill_big_node(big);
 }
 
+namespace {
+
+double free_cpus() {
+  double free = 0;
+  for (const auto& n : actors::nodes())
+    if (n.alive && n.resources_available.count("CPU"))
+      free += n.resources_available.at("CPU");
+  return free;
+}
+
+/// What `actors list placement-groups` prints.
+std::string listed_groups(const std::string& dir, const std::string& tag) {
+  auto [code, out] = actors::test::run({actors::test::env("ACTORS_CLI"), "list", "placement-groups"},
+                                       dir + "/list-pg-" + tag + ".log");
+  EXPECT_EQ(code, 0) << out;
+  return out;
+}
+
+} // namespace
+
 TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetachedOnes) {
-  auto free_cpus = [] {
-    double free = 0;
-    for (const auto& n : actors::nodes())
-      if (n.alive && n.resources_available.count("CPU"))
-        free += n.resources_available.at("CPU");
-    return free;
-  };
   ASSERT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; })) << free_cpus();
   auto go = dir + "/leave-now";
   process leaving({actors::test::env("SECOND_DRIVER"), "--leave", go, "--actors-address=" + address,
@@ -613,16 +626,72 @@ TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetach
     << leaving.output();
   EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 0; }))
     << "the two bundles and the actor hold the three CPUs; free: " << free_cpus();
+  auto made = leaving.output();
+  auto group = made.substr(made.find("made ") + 5, 12);
+  EXPECT_NE(listed_groups(dir, "before").find(group), std::string::npos) << "the head lists every group";
   std::ofstream(go) << "go\n";
   ASSERT_TRUE(leaving.wait_exit(30s).has_value()) << leaving.output();
   EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; }, 15s))
     << "still held after the driver ended; free: " << free_cpus();
+  EXPECT_TRUE(actors::test::eventually(
+    [&] { return listed_groups(dir, "after").find(group) == std::string::npos; }, 15s))
+    << "the head still lists a group whose driver ended";
   EXPECT_TRUE(actors::test::eventually(
     [] { return !actors::get_actor<job::Counter>("goes-with-its-driver").has_value(); }, 15s));
   auto detached = actors::get_actor<job::Counter>("outlives-its-driver");
   ASSERT_TRUE(detached.has_value()) << "a detached actor ended with its driver";
   EXPECT_EQ(actors::get(detached->task(&job::Counter::add).remote(std::int64_t{1}), 10s), 4);
   actors::kill(*detached);
+}
+
+TEST_F(Cluster, ADetachedPlacementGroupOutlivesItsDriverAndIsFoundAndRemovedFromAnother) {
+  ASSERT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; })) << free_cpus();
+  process maker({actors::test::env("SECOND_DRIVER"), "--detached-group", "kept-group", "--actors-address=" + address,
+                 "--actors-token=" + token, "--actors-namespace=cluster-test"},
+                dir + "/detached-group.log");
+  ASSERT_TRUE(maker.wait_exit(30s).has_value()) << maker.output();
+  auto made = maker.output();
+  ASSERT_NE(made.find("made "), std::string::npos) << made;
+  auto group = made.substr(made.find("made ") + 5, 12);
+  // Its driver has ended and the head holds it dead: the bundle stays reserved.
+  ASSERT_TRUE(actors::test::eventually([&] {
+    for (const auto& n : actors::nodes())
+      if (n.is_driver && n.alive && n.id != actors::current_node_id())
+        return false;
+    return true;
+  }, 15s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(free_cpus(), 2) << "a detached group's bundle was given back with its driver";
+
+  EXPECT_FALSE(actors::get_placement_group("kept-group", "another-namespace").has_value());
+  auto pg = actors::get_placement_group("kept-group");
+  ASSERT_TRUE(pg.has_value()) << "not found from a second driver of its namespace";
+  EXPECT_EQ(pg->id(), group);
+  EXPECT_EQ(pg->bundle_count(), 1u);
+  EXPECT_TRUE(pg->wait(10s));
+  auto where = actors::get(actors::task(job::where_am_i).placement_group(*pg, 0).remote(0), 10s);
+
+  auto listed = listed_groups(dir, "detached");
+  auto row = listed.substr(listed.find(group));
+  row = row.substr(0, row.find('\n'));
+  for (const char* part : {"kept-group", "cluster-test", "PACK", "{CPU:1}", "CREATED", "detached"})
+    EXPECT_NE(row.find(part), std::string::npos) << part << " missing from " << row;
+  EXPECT_NE(row.find(where), std::string::npos) << "the bundle's node is listed: " << row;
+
+  actors::placement_group_options same_name;
+  same_name.name = "kept-group";
+  try {
+    actors::placement_group taken({{{"CPU", 1}}}, actors::pack, same_name);
+    ADD_FAILURE() << "a second group took the name";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("exists already"), std::string::npos) << e.what();
+  }
+
+  pg->remove();
+  EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; }, 10s)) << free_cpus();
+  EXPECT_FALSE(actors::get_placement_group("kept-group").has_value());
+  EXPECT_EQ(listed_groups(dir, "removed").find(group), std::string::npos);
 }
 
 TEST_F(Cluster, TaskNoNodeCanRunWaitsForOneThatJoins) {

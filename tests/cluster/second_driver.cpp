@@ -3,7 +3,9 @@
 // With --park instead of a name, it waits for a task that needs a resource no
 // node has, and prints how that wait ended. With --leave FILE, it makes a
 // placement group, an unnamed actor and two named ones (one detached), says
-// "made", and ends once FILE exists, leaving them all behind.
+// "made", and ends once FILE exists, leaving them all behind. With
+// --detached-group NAME, it makes a detached placement group of that name with one
+// 1-CPU bundle, says "made" and its id once it is reserved, and ends.
 #include "tests/cluster/job.hpp"
 
 #include <actors/actors.hpp>
@@ -35,6 +37,18 @@ int main(int argc, char** argv) {
       actors::shutdown();
       return 4;
     }
+    return 0;
+  }
+  if (std::string(argv[1]) == "--detached-group" && argc > 2) {
+    actors::placement_group_options opts;
+    opts.name = argv[2];
+    opts.lifetime = actors::detached;
+    actors::placement_group pg({{{"CPU", 1}}}, actors::pack, opts);
+    if (!pg.wait(std::chrono::seconds(20))) {
+      std::cout << "the placement group was not reserved in 20 s" << std::endl;
+      return 5;
+    }
+    std::cout << "made " << pg.id() << std::endl;
     return 0;
   }
   if (std::string(argv[1]) == "--leave") {

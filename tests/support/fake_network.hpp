@@ -251,7 +251,8 @@ class fake_head final : public runtime::head_link {
 };
 
 /// Named actors kept in a map.
-class fake_names final : public runtime::actor_names {
+/// The head's tables of names and placement groups, in memory.
+class fake_names final : public runtime::actor_names, public runtime::group_records {
  public:
   bool register_name(const std::string& name, const runtime::named_actor_entry& entry) override {
     std::lock_guard<std::mutex> guard{mu_};
@@ -275,9 +276,41 @@ class fake_names final : public runtime::actor_names {
       names_.erase(i);
   }
 
+  bool add_group(const runtime::wire::group_record& g, std::string& why) override {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (const auto& [id, other] : groups_)
+      if (!g.name.empty() && other.name == g.name && other.ns == g.ns) {
+        why = "name taken";
+        return false;
+      }
+    groups_[g.id] = g;
+    return true;
+  }
+
+  void update_group(const runtime::wire::group_record& g) override {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (auto i = groups_.find(g.id); i != groups_.end())
+      i->second = g;
+  }
+
+  std::optional<runtime::wire::group_record> find_group(const std::string& id, const std::string& ns,
+                                                        const std::string& name) override {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (const auto& [key, g] : groups_)
+      if (id.empty() ? (g.name == name && g.ns == ns) : key == id)
+        return g;
+    return std::nullopt;
+  }
+
+  void remove_group(const std::string& id) override {
+    std::lock_guard<std::mutex> guard{mu_};
+    groups_.erase(id);
+  }
+
  private:
   std::mutex mu_;
   std::map<std::string, runtime::named_actor_entry> names_;
+  std::map<std::string, runtime::wire::group_record> groups_;
 };
 
 } // namespace actors::test

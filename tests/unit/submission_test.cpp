@@ -103,7 +103,7 @@ struct fake_node {
       host(id, store, sched, pool, tasks),
       net(actors::runtime::local_parts{id, store, sched, tasks, host, children, streams},
           actors::runtime::cluster_settings{"token", "10.0.0.1:1", driver, 0, {}, {}, dir / "job-files"}, links, head, names,
-          links) {
+          names, links) {
     links.attach(net);
   }
 

@@ -341,9 +341,14 @@ void exit_current_actor();
 
 // -- placement groups ------------------------------------------------------------------
 
-/// Starts reserving bundles; returns the group's id.
+/// Starts reserving bundles; returns the group's id. `ns` empty: the caller's
+/// namespace.
 std::string create_placement_group(const std::vector<std::map<std::string, double>>& bundles,
-                                   scheduling_strategy strategy);
+                                   scheduling_strategy strategy, const std::string& name, const std::string& ns,
+                                   bool detached);
+/// The id and bundle count of the group named `name` in namespace `ns` (empty:
+/// the caller's); an empty id if there is none.
+std::pair<std::string, std::size_t> find_placement_group(const std::string& name, const std::string& ns);
 bool wait_placement_group(const std::string& id, std::chrono::milliseconds timeout);
 void remove_placement_group(const std::string& id);
 
