@@ -284,7 +284,7 @@ node_id actor_calls::last_known_location(const detail::actor_cell& a) const {
   return r != relocated_.end() ? r->second : a.location;
 }
 
-std::optional<node_id> actor_calls::locate(const actor_id& aid, std::string& why) {
+std::optional<node_id> actor_calls::locate(const actor_id& aid, std::string& why, int* max_task_retries) {
   const node_id creator{aid.owner};
   const auto deadline = std::chrono::steady_clock::now() + relocate_timeout;
   for (;;) {
@@ -310,6 +310,8 @@ std::optional<node_id> actor_calls::locate(const actor_id& aid, std::string& why
       why = "it is dead: " + at.death;
       return std::nullopt;
     }
+    if (max_task_retries)
+      *max_task_retries = at.max_task_retries;
     if (!at.restarting && at.node.value && !members_.is_dead(at.node)) {
       std::lock_guard<std::mutex> guard{mu_};
       relocated_[aid] = at.node;
@@ -337,6 +339,8 @@ wire::actor_location actor_calls::serve_locate(const wire::actor_ref& ref) {
     at.restarting = true;
   else
     at.node = c->second.location;
+  if (c != created_.end())
+    at.max_task_retries = c->second.opts.max_task_retries;
   return at;
 }
 
@@ -345,6 +349,14 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
   {
     std::lock_guard<std::mutex> guard{mu_};
     auto i = created_.find(pc.call.id);
+    if (i == created_.end() && !stopping_ && !members_.stopping()) {
+      // Through a handle this node was given: the creator says where the actor
+      // is rebuilt and how often a call may go again. Asking blocks (it waits
+      // out the rebuild): on a thread of its own.
+      auto shared = std::make_shared<pending_call>(std::move(pc));
+      restarters_.emplace_back([this, shared, lost, why] { resend_elsewhere(std::move(*shared), lost, why); });
+      return;
+    }
     bool again = i != created_.end() && i->second.death.empty() && i->second.call_retries_left > 0
                  && (i->second.restarting || i->second.location != lost);
     if (!again) {
@@ -365,6 +377,27 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
     return;
   }
   send_call(target, std::move(pc));
+}
+
+void actor_calls::resend_elsewhere(pending_call pc, const node_id& lost, const std::string& why) {
+  const auto aid = pc.call.id;
+  std::string not_found;
+  int retries = 0;
+  auto now = locate(aid, not_found, &retries);
+  if (!now) {
+    fail_call(pc, "the actor's node " + lost.to_string() + " is gone (" + why + "), and " + not_found);
+    return;
+  }
+  if (pc.retries_used >= retries) {
+    fail_call(pc, "the actor's node " + lost.to_string() + " is gone (" + why
+                    + ") while the call ran, and it has no retries left (max_task_retries="
+                    + std::to_string(retries) + ")");
+    return;
+  }
+  ++pc.retries_used;
+  log(log_level::info, "cluster", "a call to actor ", aid.to_string(), " goes again to node ", now->to_string(),
+      ": its node ", lost.to_string(), " is gone");
+  send_call(*now, std::move(pc));
 }
 
 void actor_calls::kill(detail::actor_cell* a, bool no_restart) {

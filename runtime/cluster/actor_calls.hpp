@@ -117,6 +117,9 @@ class actor_calls final : public membership_listener,
     wire::actor_call call;
     detail::object_cell* result = nullptr; // retained until settled
     detail::args_ptr args;                 // keeps argument objects alive until answered
+    /// Times it was sent again after its actor's node died (through a handle
+    /// this node was given; the creator counts its own calls per restart).
+    int retries_used = 0;
   };
   class call_op;
   /// An actor this node created on another node: what it takes to build it
@@ -149,6 +152,10 @@ class actor_calls final : public membership_listener,
   /// A call in flight to an actor whose node `lost` died: sent again to the new
   /// instance if its retries allow.
   void requeue(pending_call pc, const node_id& lost, const std::string& why);
+  /// requeue() for a call through a handle another node created: asks the
+  /// creator where the actor is now and sends it there if the actor's
+  /// max_task_retries allow. Blocks.
+  void resend_elsewhere(pending_call pc, const node_id& lost, const std::string& why);
   void restart(const actor_id& aid);
   /// Creates unplaced actor `aid` on a node that can host it now, if any.
   void place_unplaced(const actor_id& aid);
@@ -164,7 +171,8 @@ class actor_calls final : public membership_listener,
   /// Where an actor another node created lives now, once the node this one last
   /// knew for it died: asked of its creator, waiting out a restart (up to
   /// relocate_timeout). Nullopt with `why` if it is dead or cannot be found.
-  std::optional<node_id> locate(const actor_id& aid, std::string& why);
+  /// Sets `max_task_retries` (if given) to the actor's, as the creator said.
+  std::optional<node_id> locate(const actor_id& aid, std::string& why, int* max_task_retries = nullptr);
 
   const local_parts local_;
   transport& links_;

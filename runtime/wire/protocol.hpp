@@ -452,10 +452,13 @@ struct actor_location {
   bool restarting = false;
   /// Why it is dead for good; empty if it lives.
   std::string death;
+  /// Its max_task_retries: how many times a call through a handle elsewhere is
+  /// sent again after the actor's node died.
+  std::int32_t max_task_retries = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & node & restarting & death;
+    ar & node & restarting & death & max_task_retries;
   }
 };
 

@@ -253,6 +253,33 @@ TEST_F(Faults, AHandleOnAThirdNodeReachesTheActorRestartedElsewhere) {
   }
 }
 
+TEST_F(Faults, ACallInFlightThroughAHandleOnAThirdNodeGoesAgainWithinMaxTaskRetries) {
+  auto victim = node_of(nodes[0]->pid());
+  auto third = node_of(nodes[1]->pid());
+  ASSERT_TRUE(victim.value);
+  ASSERT_TRUE(third.value);
+  auto retried = actors::actor(job::make_overlap).max_restarts(1).max_task_retries(1).node(victim, true).remote();
+  auto not_retried = actors::actor(job::make_overlap).max_restarts(1).node(victim, true).remote();
+  EXPECT_EQ(actors::get(retried.task(&job::Overlap::where).remote(), 10s), victim.to_string());
+  EXPECT_EQ(actors::get(not_retried.task(&job::Overlap::where).remote(), 10s), victim.to_string());
+  // Tasks on the third node call through handles they were given; the actors'
+  // node dies while the calls run.
+  auto a = actors::task(job::stay_via).node(third, false).remote(retried, 3000);
+  auto b = actors::task(job::stay_via).node(third, false).remote(not_retried, 3000);
+  std::this_thread::sleep_for(1s);
+  nodes[0]->kill(SIGKILL);
+  ASSERT_TRUE(actors::test::eventually([&] { return declared_dead(victim); }, 10s));
+  // Sent again to the rebuilt instance, where it is the only call inside.
+  EXPECT_EQ(actors::get(a, 60s), 1);
+  try {
+    actors::get(b, 60s);
+    FAIL() << "a call with max_task_retries 0 was sent again";
+  } catch (const actors::task_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no retries left"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(actors::get(retried.task(&job::Overlap::where).remote(), 20s), victim.to_string());
+}
+
 TEST_F(Faults, AsyncActorOfAKilledNodeRestartsElsewhereAndAwaitsAgain) {
   auto victim = node_of(nodes[0]->pid());
   auto other = node_of(nodes[1]->pid());

@@ -169,6 +169,10 @@ std::unique_ptr<Overlap> make_overlap() {
   return std::make_unique<Overlap>();
 }
 
+std::int64_t stay_via(actors::actor_handle<Overlap> o, int ms) {
+  return actors::get(o.task(&Overlap::stay).remote(ms), std::chrono::seconds(60));
+}
+
 actors::async<std::int64_t> Summer::add_all(std::vector<actors::object_ref<std::int64_t>> refs) {
   for (auto v : co_await actors::when_all(std::move(refs)))
     total_ += v;
@@ -315,5 +319,5 @@ ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, su
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,
               stamps, forever, sum_stream_from, make_named_counter, add_to_named, make_ticker, &Ticker::ticks,
               &Ticker::slow_ticks, &Ticker::endless, &Ticker::made,
-              &Ticker::where, put_here, counter_on, echo_handle, make_handle_keeper, &HandleKeeper::keep, &HandleKeeper::add,
+              &Ticker::where, put_here, counter_on, echo_handle, stay_via, make_handle_keeper, &HandleKeeper::keep, &HandleKeeper::add,
               &HandleKeeper::drop);

@@ -89,6 +89,8 @@ class Overlap {
 };
 
 std::unique_ptr<Overlap> make_overlap();
+/// Calls o.stay(ms) through the handle it was given; returns its answer.
+std::int64_t stay_via(actors::actor_handle<Overlap> o, int ms);
 
 /// An async actor (coroutine methods): sums objects made on other nodes as they
 /// come, holding no thread while it waits.
