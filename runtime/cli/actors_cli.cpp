@@ -4,7 +4,10 @@
 // `actors timeline`, `actors stop`.
 
 #include "runtime/cli/job_command.hpp"
+#include "runtime/cluster/caf_connect.hpp"
 #include "runtime/cluster/caf_head_link.hpp"
+#include "runtime/secure/certs.hpp"
+#include "runtime/secure/tls_gateway.hpp"
 #include "runtime/wire/protocol.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/wire/atoms.hpp"
@@ -31,7 +34,7 @@ namespace {
 
 namespace rt = actors::runtime;
 
-const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] COMMAND
+const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] [TLS FILES] COMMAND
 
 commands:
   status [--json]                nodes, their resources (free/total), alive and
@@ -49,6 +52,14 @@ commands:
   job submit|list|status|logs|stop
                                  run a program on the cluster from anywhere
                                  (see actors job --help)
+  certs --out DIR [--hosts H1,H2,...] [--days N]
+                                 make a CA and a certificate per host (and one
+                                 named client, for drivers and this command)
+                                 for a TLS cluster
+
+TLS FILES, for a cluster whose processes talk TLS (also ACTORS_TLS_CERT,
+ACTORS_TLS_KEY, ACTORS_TLS_CA):
+  --tls-cert FILE --tls-key FILE --tls-ca FILE
 
 Without --address, the cluster whose head runs on this machine is used (its
 session file in $ACTORS_SESSION_DIR or /tmp/actors). Every command needs the
@@ -219,8 +230,8 @@ rt::wire::state_table gather(caf::actor_system& sys, const rt::wire::cluster_vie
     if (!n.alive || n.address == "in-process")
       continue;
     auto colon = n.address.rfind(':');
-    auto endpoint = sys.middleman().remote_actor(n.address.substr(0, colon),
-                                                 static_cast<std::uint16_t>(std::stoi(n.address.substr(colon + 1))));
+    auto endpoint = rt::connect_within(sys, n.address.substr(0, colon),
+                                       static_cast<std::uint16_t>(std::stoi(n.address.substr(colon + 1))));
     if (!endpoint) {
       std::cerr << "actors: node " << n.id.to_string() << " at " << n.address << " did not answer\n";
       continue;
@@ -367,15 +378,20 @@ int main(int argc, char** argv) {
     token = t;
   if (const char* a = std::getenv("ACTORS_ADDRESS"))
     address = a;
+  rt::tls_settings tls;
+  for (auto [env, field] : {std::pair{"ACTORS_TLS_CERT", &tls.cert}, std::pair{"ACTORS_TLS_KEY", &tls.key},
+                            std::pair{"ACTORS_TLS_CA", &tls.ca}})
+    if (const char* v = std::getenv(env))
+      *field = v;
   std::vector<std::string> words;
   bool json = false;
   std::string state_filter;
   std::string output;
-  // The words after `job` are the job command's own.
+  // The words after `job` (or `certs`) are that command's own.
   std::vector<std::string> job_args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (words.empty() && arg == "job") {
+    if (words.empty() && (arg == "job" || arg == "certs")) {
       words.push_back(arg);
       job_args.assign(argv + i + 1, argv + argc);
       break;
@@ -399,6 +415,12 @@ int main(int argc, char** argv) {
       token = argv[++i];
     } else if (arg.rfind("--token=", 0) == 0) {
       token = arg.substr(8);
+    } else if (arg == "--tls-cert" && i + 1 < argc) {
+      tls.cert = argv[++i];
+    } else if (arg == "--tls-key" && i + 1 < argc) {
+      tls.key = argv[++i];
+    } else if (arg == "--tls-ca" && i + 1 < argc) {
+      tls.ca = argv[++i];
     } else if (arg.rfind("--", 0) == 0) {
       fail("unknown option '" + arg + "'; see actors --help");
     } else {
@@ -407,6 +429,8 @@ int main(int argc, char** argv) {
   }
   if (words.empty())
     fail("no command given; see actors --help");
+  if (words[0] == "certs")
+    return rt::certs_command(job_args);
   if (address.empty() || token.empty()) {
     auto s = rt::read_session();
     if (address.empty()) {
@@ -424,7 +448,13 @@ int main(int argc, char** argv) {
   cfg.set("middleman.workers", std::size_t{0});
   cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
+  std::unique_ptr<rt::tls_gateway> gateway;
   try {
+    if (tls.wanted()) {
+      tls.check("TLS ");
+      gateway = std::make_unique<rt::tls_gateway>(tls);
+      rt::tls_gateway::use_for_this_process(gateway.get());
+    }
     if (words[0] == "job")
       return rt::job_command(sys, address, token, job_args);
     auto control = rt::connect_control_store(sys, address);

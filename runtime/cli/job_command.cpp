@@ -4,6 +4,7 @@
 
 #include "runtime/cli/job_command.hpp"
 
+#include "runtime/cluster/caf_connect.hpp"
 #include "runtime/cluster/caf_head_link.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/jobs/blob_store.hpp"
@@ -63,8 +64,8 @@ class job_client {
     for (const auto& n : view.nodes)
       if (n.head && n.alive) {
         auto colon = n.address.rfind(':');
-        auto ep = sys.middleman().remote_actor(n.address.substr(0, colon),
-                                               static_cast<std::uint16_t>(std::stoi(n.address.substr(colon + 1))));
+        auto ep = connect_within(sys, n.address.substr(0, colon),
+                                 static_cast<std::uint16_t>(std::stoi(n.address.substr(colon + 1))));
         if (!ep)
           fail("cannot reach the head's node at " + n.address + ": " + sys.render(ep.error()));
         head_ = *ep;

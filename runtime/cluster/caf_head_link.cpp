@@ -1,8 +1,9 @@
 #include "runtime/cluster/caf_head_link.hpp"
+
 #include "runtime/cluster/caf_connect.hpp"
 #include "runtime/common/addresses.hpp"
-
 #include "runtime/common/log.hpp"
+#include "runtime/secure/tls_gateway.hpp"
 #include "runtime/wire/atoms.hpp"
 
 #include "actors/errors.hpp"
@@ -154,7 +155,11 @@ std::unique_ptr<control_store> connect_control_store(caf::actor_system& sys, con
     throw error(errc::invalid_argument,
                 "no cluster answers at " + address + " ("
                   + (remote ? std::string{"nothing is published at that port"} : sys.render(remote.error()))
-                  + "): start one with `actorsd --head`, or check the address and that the head is running");
+                  + "): start one with `actorsd --head`, or check the address and that the head is running"
+                  + (tls_gateway::of_this_process()
+                       ? "; over TLS, also that it runs TLS and that this process's certificate is of its CA (its "
+                         "log names the refused connection)"
+                       : "; if the cluster runs TLS, start this process with its TLS files"));
   return std::make_unique<control_store>(sys, *remote);
 }
 

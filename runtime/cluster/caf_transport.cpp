@@ -5,6 +5,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/common/service_actor.hpp"
 #include "runtime/common/silent_connections.hpp"
+#include "runtime/secure/tls_gateway.hpp"
 #include "runtime/wire/atoms.hpp"
 
 #include "actors/errors.hpp"
@@ -394,27 +395,38 @@ caf::actor caf_transport::endpoint() const {
   return impl_->endpoint;
 }
 
+namespace {
+
+// With TLS, CAF serves loopback only, behind the process's gateway.
+const char* const behind_gateway = "127.0.0.1";
+
+} // namespace
+
 std::uint16_t caf_transport::publish(const std::string& bind) {
-  auto port = impl_->sys.middleman().publish(impl_->endpoint, 0, bind.c_str(), true);
+  auto* gateway = tls_gateway::of_this_process();
+  auto port = impl_->sys.middleman().publish(impl_->endpoint, 0, gateway ? behind_gateway : bind.c_str(), true);
   if (!port)
     throw error(errc::invalid_argument,
                 "cannot open a port on " + bind + " for other nodes: " + impl_->sys.render(port.error()));
   silent_connections::of_this_process().watch_port(&impl_->sys, *port);
-  return *port;
+  return gateway ? gateway->serve(bind, 0, *port) : *port;
 }
 
 std::uint16_t caf_transport::serve_control(const caf::actor& control, const std::string& bind, std::uint16_t port) {
-  auto res = impl_->sys.middleman().publish(control, port, bind.c_str(), true);
+  auto* gateway = tls_gateway::of_this_process();
+  auto res = gateway ? impl_->sys.middleman().publish(control, 0, behind_gateway, true)
+                     : impl_->sys.middleman().publish(control, port, bind.c_str(), true);
   if (!res)
     throw error(errc::invalid_argument, "cannot listen on " + bind + ":" + std::to_string(port) + ": "
                                           + impl_->sys.render(res.error())
                                           + "; is the port taken? pick another with --port");
   silent_connections::of_this_process().watch_port(&impl_->sys, *res);
+  auto outside = gateway ? gateway->serve(bind, port, *res) : *res;
   std::lock_guard<std::mutex> guard{impl_->mu};
-  impl_->control_bind = bind;
+  impl_->control_bind = gateway ? behind_gateway : bind;
   impl_->control_port = *res;
   impl_->served_control = control;
-  return *res;
+  return outside;
 }
 
 bool caf_transport::serve_restarted_control(const caf::actor& fresh) {
@@ -530,8 +542,15 @@ traffic_counts caf_transport::traffic() const {
           impl_->bytes_received.load()};
 }
 
-caf::expected<caf::actor> connect_within(caf::actor_system& sys, const std::string& host, std::uint16_t port,
+caf::expected<caf::actor> connect_within(caf::actor_system& sys, const std::string& peer_host, std::uint16_t peer_port,
                                          std::chrono::milliseconds timeout) {
+  // With TLS, CAF dials the gateway's loopback port for that peer instead.
+  std::string host = peer_host;
+  std::uint16_t port = peer_port;
+  if (auto* gateway = tls_gateway::of_this_process()) {
+    port = gateway->route_to(peer_host, peer_port);
+    host = behind_gateway;
+  }
   silent_connections::of_this_process().watch_peer(&sys, host, port);
   caf::expected<caf::actor> result{caf::sec::request_timeout};
   caf::scoped_actor self{sys};

@@ -69,6 +69,15 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
                            ones, as FILE (YAML) says; see docs/guide/autoscaling.md
   --launch-id ID           node: the autoscaler launch this node answers (set by
                            the autoscaler's launch command)
+  --tls-cert FILE          TLS between the cluster's processes: this host's
+  --tls-key FILE           certificate and key, and the cluster's CA (PEM; all
+  --tls-ca FILE            three, on every process; `actors certs` makes them;
+                           also ACTORS_TLS_CERT, ACTORS_TLS_KEY, ACTORS_TLS_CA)
+  --handshake-timeout MS   with TLS: close a connection that has not finished its
+                           TLS handshake and sent a first message by then
+                           (default 10000)
+  --max-frame-bytes N      with TLS: close a connection announcing a larger
+                           message (default 256M)
 )";
 
 [[noreturn]] void fail(const std::string& why) {
@@ -99,6 +108,8 @@ std::vector<std::string> launched_node_command(const daemon_options& o, const ac
     args.insert(args.end(), {"--resources", custom});
   args.insert(args.end(), {"--launch-id", spec.launch_id, "--heartbeat-timeout",
                            std::to_string(o.node.heartbeat_timeout_ms)});
+  if (!o.node.tls_cert.empty())
+    args.insert(args.end(), {"--tls-cert", o.node.tls_cert, "--tls-key", o.node.tls_key, "--tls-ca", o.node.tls_ca});
   for (const auto& lib : o.libraries)
     args.insert(args.end(), {"--load", lib});
   return args;
@@ -108,6 +119,10 @@ daemon_options parse(int argc, char** argv) {
   daemon_options o;
   if (const char* t = std::getenv("ACTORS_TOKEN"))
     o.token = t;
+  for (auto [env, field] : {std::pair{"ACTORS_TLS_CERT", &o.node.tls_cert}, std::pair{"ACTORS_TLS_KEY", &o.node.tls_key},
+                            std::pair{"ACTORS_TLS_CA", &o.node.tls_ca}})
+    if (const char* v = std::getenv(env))
+      *field = v;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -174,6 +189,20 @@ daemon_options parse(int argc, char** argv) {
         o.autoscale_file = need();
       } else if (arg == "--launch-id") {
         o.launch_id = need();
+      } else if (arg == "--tls-cert") {
+        o.node.tls_cert = need();
+      } else if (arg == "--tls-key") {
+        o.node.tls_key = need();
+      } else if (arg == "--tls-ca") {
+        o.node.tls_ca = need();
+      } else if (arg == "--handshake-timeout") {
+        o.node.handshake_timeout_ms = std::stoi(need());
+        if (o.node.handshake_timeout_ms < 100)
+          fail("--handshake-timeout must be at least 100 ms");
+      } else if (arg == "--max-frame-bytes") {
+        o.node.max_frame_bytes = actors::runtime::parse_bytes(need(), "--max-frame-bytes");
+        if (o.node.max_frame_bytes < (std::size_t{1} << 20) || o.node.max_frame_bytes > 0xffffffffu)
+          fail("--max-frame-bytes must be from 1M to 4G");
       } else {
         fail("unknown option '" + arg + "'; see actorsd --help");
       }

@@ -190,6 +190,11 @@ wire::job_info job_manager::submit(const wire::job_spec& spec) {
   env.push_back("ACTORS_ADDRESS=" + settings_.cluster_address);
   env.push_back("ACTORS_TOKEN=" + settings_.token);
   env.push_back("ACTORS_JOB_ID=" + j->info.id);
+  if (!settings_.tls_cert.empty()) {
+    env.push_back("ACTORS_TLS_CERT=" + settings_.tls_cert);
+    env.push_back("ACTORS_TLS_KEY=" + settings_.tls_key);
+    env.push_back("ACTORS_TLS_CA=" + settings_.tls_ca);
+  }
 
   std::vector<std::string> args{program.string()};
   args.insert(args.end(), spec.args.begin(), spec.args.end());

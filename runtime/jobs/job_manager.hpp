@@ -30,6 +30,11 @@ struct job_manager_settings {
   std::string cluster_address;
   /// The cluster's token, given to each program as ACTORS_TOKEN.
   std::string token;
+  /// The head's TLS files (empty: plaintext), given to each program as
+  /// ACTORS_TLS_CERT, ACTORS_TLS_KEY and ACTORS_TLS_CA: it runs on the head's host.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
 };
 
 /// Runs the programs that `actors job submit` sends to the head, each as a driver

@@ -179,7 +179,7 @@ void init(const init_options& given) {
     try {
       runtime::spawned_nodes = std::make_unique<runtime::local_nodes>(
         opts.local_nodes - 1, runtime::program_args(), n->cluster_address, n->config.token, opts.num_cpus,
-        opts.heartbeat_timeout_ms);
+        opts.heartbeat_timeout_ms, n->config.tls);
     } catch (...) {
       shutdown();
       throw;

@@ -24,7 +24,7 @@ std::vector<std::string>& program_args() {
 std::vector<std::string> node_process_command(const std::vector<std::string>& user_args, const std::string& address,
                                               const std::string& token, std::optional<double> num_cpus,
                                               const std::string& resources, int heartbeat_timeout_ms,
-                                              const std::string& launch_id) {
+                                              const std::string& launch_id, const tls_settings& tls) {
   std::vector<std::string> args{"/proc/self/exe"};
   args.insert(args.end(), user_args.begin(), user_args.end());
   args.push_back("--actors-node");
@@ -37,6 +37,11 @@ std::vector<std::string> node_process_command(const std::vector<std::string>& us
   if (!launch_id.empty())
     args.push_back("--actors-launch-id=" + launch_id);
   args.push_back("--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms));
+  if (tls.wanted()) {
+    args.push_back("--actors-tls-cert=" + tls.cert);
+    args.push_back("--actors-tls-key=" + tls.key);
+    args.push_back("--actors-tls-ca=" + tls.ca);
+  }
   // They belong to the head's process: when it goes, they go, rather than wait for it.
   args.push_back("--actors-head-reconnect-timeout=0");
   return args;
@@ -44,10 +49,10 @@ std::vector<std::string> node_process_command(const std::vector<std::string>& us
 
 local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user_args,
                          const std::string& address, const std::string& token, std::optional<double> num_cpus,
-                         int heartbeat_timeout_ms) {
+                         int heartbeat_timeout_ms, const tls_settings& tls) {
   // A head offering none keeps its node processes at the default: all CPUs.
   auto args = node_process_command(user_args, address, token, num_cpus && *num_cpus > 0 ? num_cpus : std::nullopt, "",
-                                   heartbeat_timeout_ms, "");
+                                   heartbeat_timeout_ms, "", tls);
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "runtime/secure/tls_gateway.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -18,7 +20,7 @@ class local_nodes {
   /// and the node flags. Throws actors::error if one cannot start.
   local_nodes(std::size_t count, const std::vector<std::string>& user_args,
               const std::string& address, const std::string& token, std::optional<double> num_cpus,
-              int heartbeat_timeout_ms);
+              int heartbeat_timeout_ms, const tls_settings& tls = {});
   ~local_nodes();
 
   local_nodes(const local_nodes&) = delete;
@@ -38,11 +40,12 @@ class local_nodes {
 /// What a node process of this program runs: /proc/self/exe with `user_args`
 /// and the flags that make it a node of the head at `address`, offering
 /// `num_cpus` (unset: the default) and `resources` ("GPU=1,..."), answering
-/// `launch_id` if not empty. It stops as soon as it loses the head.
+/// `launch_id` if not empty, with this process's TLS files. It stops as soon as
+/// it loses the head.
 std::vector<std::string> node_process_command(const std::vector<std::string>& user_args, const std::string& address,
                                               const std::string& token, std::optional<double> num_cpus,
                                               const std::string& resources, int heartbeat_timeout_ms,
-                                              const std::string& launch_id);
+                                              const std::string& launch_id, const tls_settings& tls = {});
 
 /// The arguments this program was started with, without the actors flags (set by
 /// init(argc, argv); empty otherwise).

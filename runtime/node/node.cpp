@@ -114,13 +114,19 @@ node_config resolve(const init_options& opts) {
   }
   cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
   cfg.launch_id = opts.launch_id;
+  // Absolute: jobs the head starts run in directories of their own.
+  auto absolute = [](const std::string& path) {
+    return path.empty() ? path : std::filesystem::absolute(path).string();
+  };
+  cfg.tls = tls_settings{absolute(opts.tls_cert), absolute(opts.tls_key), absolute(opts.tls_ca)};
   if (cfg.role == node_role::head && !opts.autoscale.empty()) {
     cfg.autoscale_file = opts.autoscale;
-    cfg.local_node = [user_args = program_args(), heartbeat = opts.heartbeat_timeout_ms](const launch_spec& spec) {
+    cfg.local_node = [user_args = program_args(), heartbeat = opts.heartbeat_timeout_ms,
+                      tls = cfg.tls](const launch_spec& spec) {
       auto cpu = spec.type.resources.find("CPU");
       return node_process_command(user_args, spec.head_address, spec.token,
                                   cpu == spec.type.resources.end() ? 0.0 : cpu->second,
-                                  resources_flag(spec.type.resources), heartbeat, spec.launch_id);
+                                  resources_flag(spec.type.resources), heartbeat, spec.launch_id, tls);
     };
   }
   cfg.metrics_port = opts.metrics_port;
@@ -152,6 +158,8 @@ node_config resolve(const init_options& opts) {
     cfg.spill_dir = opts.spill_dir;
   }
   resolve_addresses(cfg, opts.bind, opts.advertise_address);
+  cfg.gateway.handshake_timeout = std::chrono::milliseconds(opts.handshake_timeout_ms);
+  cfg.gateway.max_frame_bytes = static_cast<std::uint32_t>(opts.max_frame_bytes);
   return cfg;
 }
 
@@ -198,6 +206,19 @@ struct node::caf_system {
 
 namespace {
 
+/// The process's TLS gateway when TLS is wanted: every connection goes through it.
+std::unique_ptr<tls_gateway> make_gateway(const node_config& config) {
+  if (!config.tls.wanted())
+    return nullptr;
+  if (config.role == node_role::embedded)
+    throw error(errc::invalid_argument, "TLS is for a cluster's connections, and this process runs alone: join a "
+                                        "cluster with --actors-address, or start one with --actors-local-nodes");
+  config.tls.check("TLS ");
+  auto g = std::make_unique<tls_gateway>(config.tls, config.gateway);
+  tls_gateway::use_for_this_process(g.get());
+  return g;
+}
+
 std::unique_ptr<control_store> make_control_store(caf::actor_system& sys, const node_config& config) {
   if (config.role == node_role::member)
     return connect_control_store(sys, config.head_address);
@@ -210,6 +231,7 @@ node::node(node_config cfg)
   : id(random_node_id()),
     config(std::move(cfg)),
     caf_(new caf_system(config)),
+    gateway(make_gateway(config)),
     control(make_control_store(caf_->system, config)),
     links(std::make_unique<caf_transport>(caf_->system, config.token)),
     releases(id, *links),
@@ -226,7 +248,10 @@ node::node(node_config cfg)
   net = std::make_unique<cluster>(local_parts{id, store, sched, tasks, host, children, streams},
                                   cluster_settings{config.token, config.head_address, config.driver,
                                                    config.head_reconnect_timeout_ms,
-                                                   config.role != node_role::embedded ? config.bind : std::string(),
+                                                   // With TLS, large values take the CAF path,
+                                                   // which the gateway encrypts: no data channel.
+                                                   config.role != node_role::embedded && !gateway ? config.bind
+                                                                                                  : std::string(),
                                                    config.advertise, config.spill_dir / "job-files",
                                                    config.log_to_driver},
                                   *links, *head, *control, *control, *links);
@@ -268,7 +293,8 @@ void node::start() {
     cluster_address =
       config.advertise + ":" + std::to_string(links->serve_control(control->handle(), config.bind, config.port));
     jobs = std::make_unique<job_service>(
-      caf_->system, job_manager_settings{config.spill_dir / "jobs", cluster_address, config.token});
+      caf_->system, job_manager_settings{config.spill_dir / "jobs", cluster_address, config.token, config.tls.cert,
+                                         config.tls.key, config.tls.ca});
     links->serve_jobs(jobs->handle());
     if (!config.autoscale_file.empty()) {
       autoscaler = std::make_unique<autoscaler_service>(caf_->system, *control,

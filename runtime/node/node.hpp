@@ -18,6 +18,7 @@
 #include "runtime/scheduler/task_log.hpp"
 #include "runtime/scheduler/task_tree.hpp"
 #include "runtime/scheduler/worker_pool.hpp"
+#include "runtime/secure/tls_gateway.hpp"
 
 #include "actors/ids.hpp"
 #include "actors/init.hpp"
@@ -92,6 +93,10 @@ struct node_config {
   local_node_command local_node;
   /// The autoscaler's launch this node answers (`actorsd --launch-id`).
   std::string launch_id;
+  /// TLS between the cluster's processes (none wanted: plaintext), and what
+  /// its gateway refuses on the way in.
+  tls_settings tls;
+  gateway_limits gateway;
 };
 
 /// Fills in the defaults of `opts` (CPUs, store size, spill directory, addresses)
@@ -135,6 +140,9 @@ class node {
   std::unique_ptr<caf_system> caf_;
 
  public:
+  /// TLS to and from the cluster's other processes (null: plaintext). Before
+  /// anything connects; it stops after everything that does.
+  std::unique_ptr<tls_gateway> gateway;
   // Declared in the order they start; they stop in reverse.
   /// The control store (served here on the head and embedded node) or its client.
   std::unique_ptr<control_store> control;

@@ -29,7 +29,8 @@ double parse_number(const std::string& text, const std::string& what) {
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
                                    "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
                                    "heartbeat-timeout", "head-reconnect-timeout", "state-dir", "bind",
-                                   "advertise-address", "log-to-driver", "autoscale", "launch-id", "namespace"};
+                                   "advertise-address", "log-to-driver", "autoscale", "launch-id", "namespace",
+                                   "tls-cert", "tls-key", "tls-ca", "handshake-timeout", "max-frame-bytes"};
 
 // Flags that take no value.
 bool is_switch(const std::string& key) {
@@ -64,6 +65,23 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.launch_id = value;
   else if (key == "namespace")
     opts.ns = value;
+  else if (key == "tls-cert")
+    opts.tls_cert = value;
+  else if (key == "tls-key")
+    opts.tls_key = value;
+  else if (key == "tls-ca")
+    opts.tls_ca = value;
+  else if (key == "max-frame-bytes") {
+    auto bytes = parse_bytes(value, what);
+    if (bytes < 1024 * 1024 || bytes > 0xffffffffu)
+      bad(what, value, "expected a size from 1M to 4G");
+    opts.max_frame_bytes = bytes;
+  } else if (key == "handshake-timeout") {
+    double ms = parse_number(value, what);
+    if (ms < 100 || ms > 600'000)
+      bad(what, value, "expected milliseconds between 100 and 600000");
+    opts.handshake_timeout_ms = static_cast<int>(ms);
+  }
   else if (key == "log-to-driver") {
     if (value == "true" || value == "1")
       opts.log_to_driver = true;

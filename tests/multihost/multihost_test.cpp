@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -104,12 +105,32 @@ class MultiHost : public ::testing::Test {
   }
 
   /// What every daemon of the tests adds to its unit's command line: the tests'
-  /// heartbeat timeout, and the job library unless the test sends it as a job.
-  std::vector<std::string> test_flags() const {
+  /// heartbeat timeout, the job library unless the test sends it as a job, and
+  /// with TLS the files of `host`.
+  std::vector<std::string> test_flags(int host) const {
     std::vector<std::string> flags{"--heartbeat-timeout", std::to_string(heartbeat_timeout_ms)};
     if (daemons_load_job_library)
       flags.insert(flags.end(), {"--load", env("JOB_LIBRARY")});
+    if (!certs.empty())
+      flags.insert(flags.end(), {"--tls-cert", certs + "/" + bed->address(host) + ".pem", "--tls-key",
+                                 certs + "/" + bed->address(host) + ".key", "--tls-ca", certs + "/ca.pem"});
     return flags;
+  }
+
+  /// With TLS: the flags of the `actors` command, as a client.
+  std::vector<std::string> cli_tls() const {
+    if (certs.empty())
+      return {};
+    return {"--tls-cert", certs + "/client.pem", "--tls-key", certs + "/client.key", "--tls-ca", certs + "/ca.pem"};
+  }
+
+  /// Makes a CA and certificates for the three daemon hosts: the cluster talks TLS.
+  void use_tls() {
+    certs = dir + "/certs";
+    auto [code, out] = actors::test::run({env("ACTORS_CLI"), "certs", "--out", certs, "--hosts",
+                                          bed->address(1) + "," + bed->address(2) + "," + bed->address(3)},
+                                         dir + "/certs.log");
+    ASSERT_EQ(code, 0) << out;
   }
 
   /// The head on host 1 as actors-head.service runs it, listening on its host's
@@ -118,7 +139,7 @@ class MultiHost : public ::testing::Test {
     auto& p = bed->start(head_host, "head",
                          unit_command("actors-head.service",
                                       {{"ACTORS_BIND", bed->address(head_host)}, {"ACTORS_ADVERTISE", ""}},
-                                      with(test_flags(), {"--num-cpus", "1"})));
+                                      with(test_flags(head_host), {"--num-cpus", "1"})));
     EXPECT_TRUE(eventually([&] { return p.output().find("join with") != std::string::npos; }, 15s))
       << p.output();
     return p;
@@ -131,13 +152,13 @@ class MultiHost : public ::testing::Test {
     return bed->start(host, "node" + std::to_string(host),
                       unit_command("actors-node.service",
                                    {{"ACTORS_HEAD", head_address()}, {"ACTORS_BIND", bind}, {"ACTORS_NUM_CPUS", "1"}},
-                                   test_flags()));
+                                   test_flags(host)));
   }
 
   /// The cluster as `actors list nodes --json` on the head's host prints it.
   std::string nodes_json() {
-    return bed->run(head_host, "list", {env("ACTORS_CLI"), "--address", head_address(), "list", "nodes", "--json"},
-                    20s)
+    return bed->run(head_host, "list",
+                    with({env("ACTORS_CLI"), "--address", head_address(), "list", "nodes", "--json"}, cli_tls()), 20s)
       .second;
   }
 
@@ -165,6 +186,9 @@ class MultiHost : public ::testing::Test {
     std::vector<std::string> args{env("MULTIHOST_DRIVER"), "--actors-address=" + head_address(),
                                   "--actors-metrics-port=-1", "--actors-namespace=multihost",
                                   "--actors-heartbeat-timeout=" + std::to_string(heartbeat_timeout_ms)};
+    if (!certs.empty())
+      args.insert(args.end(), {"--actors-tls-cert=" + certs + "/client.pem", "--actors-tls-key=" + certs + "/client.key",
+                               "--actors-tls-ca=" + certs + "/ca.pem"});
     args.insert(args.end(), job.begin(), job.end());
     return args;
   }
@@ -189,6 +213,8 @@ class MultiHost : public ::testing::Test {
   std::string dir;
   std::unique_ptr<netns_bed> bed;
   bool daemons_load_job_library = true;
+  // The certificates' directory with TLS (empty: plaintext).
+  std::string certs;
 };
 
 TEST_F(MultiHost, ProcessesOnFourHostsRunTasksActorsNamedActorsAndMoveLargeValues) {
@@ -347,6 +373,63 @@ TEST_F(MultiHost, JobSubmittedFromAnotherHostRunsOnNodesThatNeverHadItsLibraryAn
     printers.insert((*i)[1]);
   EXPECT_EQ(printers.size(), 3u) << out;
   EXPECT_NE(out.find("SUCCEEDED"), std::string::npos) << out;
+}
+
+TEST_F(MultiHost, ATlsClusterOnThreeHostsRunsJobsRefusesAPlaintextNodeAndSendsNoPlaintext) {
+  use_tls();
+  // Everything that crosses the bridge between the hosts, captured.
+  auto pcap = dir + "/bridge.pcap";
+  process dump({"/usr/bin/env", "tcpdump", "-i", bed->bridge(), "-U", "-s", "0", "-w", pcap, "tcp"},
+               dir + "/tcpdump.log");
+  ASSERT_TRUE(eventually([&] { return dump.output().find("listening on") != std::string::npos; }, 10s))
+    << dump.output();
+  start_head();
+  start_node(2);
+  // A node of host 3 without TLS is refused, and says it cannot join.
+  auto plain = certs;
+  certs.clear();
+  auto& refused = start_node(3);
+  certs = plain;
+  EXPECT_TRUE(refused.wait_exit(30s).has_value()) << "a plaintext node joined a TLS cluster";
+  EXPECT_NE(refused.output().find("no cluster answers"), std::string::npos) << refused.output();
+  EXPECT_TRUE(eventually(
+    [&] {
+      return bed->process_output("head").find("refused a connection from " + bed->address(3))
+             != std::string::npos;
+    },
+    10s))
+    << bed->process_output("head");
+  EXPECT_NE(bed->process_output("head").find("does not speak TLS"), std::string::npos) << bed->process_output("head");
+  // With its files it joins.
+  bed->start(3, "node3-tls",
+             unit_command("actors-node.service",
+                          {{"ACTORS_HEAD", head_address()}, {"ACTORS_BIND", "0.0.0.0"}, {"ACTORS_NUM_CPUS", "1"}},
+                          test_flags(3)));
+  ASSERT_TRUE(eventually([&] { return live_nodes().size() == 2; }, 20s)) << nodes_json();
+
+  // A driver on host 4: tasks, actors, a named actor and 256 MiB each way.
+  const std::string name = "tls-secret-name-7781";
+  auto& d = bed->start(driver_host, "driver", driver_args({"spread", name}));
+  auto code = d.wait_exit(240s);
+  ASSERT_TRUE(code.has_value()) << d.output();
+  EXPECT_EQ(*code, 0) << d.output();
+  EXPECT_NE(d.output().find("200 squares right"), std::string::npos) << d.output();
+  // A job sent from host 5; its driver runs on the head's host with the head's files.
+  auto [scode, sout] = bed->run(second_driver_host, "submit",
+                                with(with({env("ACTORS_CLI"), "--address", head_address()}, cli_tls()),
+                                     {"job", "submit", "--", env("MULTIHOST_DRIVER"), "say", "9"}),
+                                120s);
+  EXPECT_EQ(scode, 0) << sout << bed->process_output("head");
+  EXPECT_NE(sout.find("9 tasks printed on 3 nodes"), std::string::npos) << sout;
+
+  dump.kill(SIGINT);
+  ASSERT_TRUE(dump.wait_exit(10s).has_value());
+  std::ifstream in(pcap, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 1'000'000u) << "the capture saw little traffic: " << dump.output();
+  EXPECT_NE(bytes.find(std::string("\x17\x03\x03", 3)), std::string::npos) << "no TLS application data records";
+  EXPECT_EQ(bytes.find(name), std::string::npos) << "an actor's name crossed the network in plaintext";
+  EXPECT_EQ(bytes.find(token), std::string::npos) << "the token crossed the network in plaintext";
 }
 
 } // namespace

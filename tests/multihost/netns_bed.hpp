@@ -145,10 +145,12 @@ class netns_bed {
     ip({"-n", ns(from), "route", "del", "blackhole", address(to) + "/32"});
   }
 
- private:
+  /// The bridge every host's link is on (in this test's own namespace).
   std::string bridge() const {
     return prefix_ + "-br";
   }
+
+ private:
 
   std::string veth(int i) const {
     return prefix_ + "-v" + std::to_string(i);

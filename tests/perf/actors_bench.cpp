@@ -381,6 +381,8 @@ struct settings {
   std::string actorsd = ACTORS_BENCH_ACTORSD;
   std::string cli = ACTORS_BENCH_CLI;
   std::string job = ACTORS_BENCH_JOB;
+  // A directory of `actors certs --hosts 127.0.0.1` files: the cluster talks TLS.
+  std::string tls;
   std::string mode = "all";
   std::set<std::string> only;
   std::set<std::string> skip;
@@ -626,6 +628,9 @@ class suite {
     std::vector<std::string> args{set_.actorsd};
     args.insert(args.end(), extra.begin(), extra.end());
     args.insert(args.end(), {"--load", set_.job});
+    if (!set_.tls.empty())
+      args.insert(args.end(), {"--tls-cert", set_.tls + "/127.0.0.1.pem", "--tls-key", set_.tls + "/127.0.0.1.key",
+                               "--tls-ca", set_.tls + "/ca.pem"});
     return args;
   }
 
@@ -644,6 +649,12 @@ class suite {
       throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
     dir_ = tmpl;
     ::setenv("ACTORS_SESSION_DIR", dir_.c_str(), 1);
+    if (!set_.tls.empty()) {
+      // For the actors command (`stop`); the daemons get their own files as flags.
+      ::setenv("ACTORS_TLS_CERT", (set_.tls + "/client.pem").c_str(), 1);
+      ::setenv("ACTORS_TLS_KEY", (set_.tls + "/client.key").c_str(), 1);
+      ::setenv("ACTORS_TLS_CA", (set_.tls + "/ca.pem").c_str(), 1);
+    }
 
     auto t0 = clk::now();
     head_ = std::make_unique<actors::test::process>(
@@ -673,6 +684,11 @@ class suite {
     actors::init_options opts;
     opts.address = address_;
     opts.token = token_;
+    if (!set_.tls.empty()) {
+      opts.tls_cert = set_.tls + "/client.pem";
+      opts.tls_key = set_.tls + "/client.key";
+      opts.tls_ca = set_.tls + "/ca.pem";
+    }
     actors::init(opts);
     for (;;) {
       workers_.clear();
@@ -1795,6 +1811,8 @@ int supervise_mode(const settings& set, const std::string& mode, std::size_t wor
   for (int attempt = 0; attempt < 4; ++attempt) {
     std::vector<std::string> args{self_exe(), "--child", "--mode", mode, "--workers", std::to_string(workers),
                                   "--actorsd", set.actorsd, "--cli", set.cli, "--job", set.job};
+    if (!set.tls.empty())
+      args.insert(args.end(), {"--tls", set.tls});
     for (const auto& [name, value] : set.counts)
       args.insert(args.end(), {count_flag(name), std::to_string(value)});
     if (!set.only.empty())
@@ -1924,7 +1942,8 @@ std::size_t positive(const std::string& flag, const std::string& v) {
 void usage(const settings& defaults) {
   std::printf("usage: actors_bench [--mode all|both|cluster|embedded|scaling[,...]] [--only NAME[,NAME...]]\n"
               "                    [--scaling-nodes N[,N...]] [--actorsd PATH] [--cli PATH] [--job PATH]\n"
-              "                    [COUNT FLAGS]\n"
+              "                    [--tls DIR] [COUNT FLAGS]\n"
+              "--tls DIR: the cluster talks TLS with the files `actors certs --out DIR --hosts 127.0.0.1` made\n"
               "modes: cluster, embedded, scaling (a fresh cluster for each worker count of\n"
               "  --scaling-nodes, default 1,2,4,8); both = cluster,embedded; all (default) = all three\n"
               "--only: step ids or printed names, e.g. tasks_sync_latency,queued_tasks,scaling_tasks_async\n"
@@ -1961,6 +1980,8 @@ settings parse(int argc, char** argv) {
       s.cli = value();
     else if (a == "--job")
       s.job = value();
+    else if (a == "--tls")
+      s.tls = value();
     else if (a == "--child")
       s.child = true;
     else if (a == "--workers") {

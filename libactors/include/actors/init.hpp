@@ -78,6 +78,19 @@ struct init_options {
   /// caller's. Empty: a fresh anonymous namespace of this program alone. The
   /// tasks and actors it starts, on any node, work in it too. No '/'.
   std::string ns;
+  /// TLS between this program and the cluster's other processes: this
+  /// process's certificate (PEM), its private key, and the cluster's CA
+  /// certificate. All three, or none (plaintext). Every process of a TLS
+  /// cluster needs them (see docs/security.md; `actors certs` makes them).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  /// With TLS: how long a new connection may take to finish its TLS handshake
+  /// and send a first message, in milliseconds, before it is closed.
+  int handshake_timeout_ms = 10000;
+  /// With TLS: the largest message a connection may announce; a larger one
+  /// closes that connection.
+  std::size_t max_frame_bytes = std::size_t{256} << 20;
 };
 
 /// Starts the runtime from command-line flags (`--actors-num-cpus=4`,
@@ -85,7 +98,9 @@ struct init_options {
 /// `--actors-spill-dir=…`, `--actors-task-memory-limit=2G`, `--actors-address=host:port`, `--actors-local-nodes=3`,
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
-/// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`, `--actors-log-to-driver=false`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
+/// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`, `--actors-log-to-driver=false`,
+/// `--actors-tls-cert=FILE`, `--actors-tls-key=FILE`, `--actors-tls-ca=FILE`, `--actors-handshake-timeout=MS`,
+/// `--actors-max-frame-bytes=SIZE`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
 void init(int argc, char** argv);
 
