@@ -16,6 +16,8 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -383,6 +385,18 @@ Family& family_of(const std::string& name, const std::string& help, Builder buil
   return f;
 }
 
+/// The one handle of a prometheus-cpp metric: a metric made again (a counter
+/// built inside a function called per block, say) gets the same, so that
+/// handles stay as many as the metrics. Called under handles_mu.
+template <class Metric>
+handle* handle_of(Metric* metric) {
+  static std::map<const void*, std::unique_ptr<handle>> handles;
+  auto& h = handles[metric];
+  if (!h)
+    h.reset(new handle{metric});
+  return h.get();
+}
+
 } // namespace
 
 handle* counter_handle(const std::string& name, const std::string& help,
@@ -390,7 +404,7 @@ handle* counter_handle(const std::string& name, const std::string& help,
   std::lock_guard<std::mutex> guard{handles_mu};
   auto& f = family_of<decltype(prometheus::BuildCounter()), prometheus::Family<prometheus::Counter>>(
     name, help, prometheus::BuildCounter());
-  return new handle{&f.Add(labels)};
+  return handle_of(&f.Add(labels));
 }
 
 handle* gauge_handle(const std::string& name, const std::string& help,
@@ -398,7 +412,7 @@ handle* gauge_handle(const std::string& name, const std::string& help,
   std::lock_guard<std::mutex> guard{handles_mu};
   auto& f = family_of<decltype(prometheus::BuildGauge()), prometheus::Family<prometheus::Gauge>>(
     name, help, prometheus::BuildGauge());
-  return new handle{&f.Add(labels)};
+  return handle_of(&f.Add(labels));
 }
 
 handle* histogram_handle(const std::string& name, const std::string& help,
@@ -406,7 +420,7 @@ handle* histogram_handle(const std::string& name, const std::string& help,
   std::lock_guard<std::mutex> guard{handles_mu};
   auto& f = family_of<decltype(prometheus::BuildHistogram()), prometheus::Family<prometheus::Histogram>>(
     name, help, prometheus::BuildHistogram());
-  return new handle{&f.Add(labels, prometheus::Histogram::BucketBoundaries(buckets))};
+  return handle_of(&f.Add(labels, prometheus::Histogram::BucketBoundaries(buckets)));
 }
 
 void add(handle* h, double v) {

@@ -276,14 +276,27 @@ struct tls_gateway::impl : std::enable_shared_from_this<tls_gateway::impl> {
     }
   };
 
+  /// Calls `again` now, or after a pause when accepting failed (out of file
+  /// descriptors, say), so that a failing accept does not spin.
+  template <class F>
+  void accept_again(const error_code& ec, F again) {
+    if (ec == asio::error::operation_aborted || stopped.load())
+      return;
+    if (!ec) {
+      again();
+      return;
+    }
+    auto pause = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(50));
+    pause->async_wait([pause, again](const error_code&) { again(); });
+  }
+
   void accept_peers(std::shared_ptr<tcp::acceptor> acc, std::uint16_t inner_port) {
     acc->async_accept([this, self = shared_from_this(), acc, inner_port](const error_code& ec, tcp::socket raw) {
       if (stopped.load())
         return;
       if (!ec)
         take_peer(std::move(raw), inner_port);
-      if (ec != asio::error::operation_aborted)
-        accept_peers(acc, inner_port);
+      accept_again(ec, [this, acc, inner_port] { accept_peers(acc, inner_port); });
     });
   }
 
@@ -323,8 +336,7 @@ struct tls_gateway::impl : std::enable_shared_from_this<tls_gateway::impl> {
         return;
       if (!ec)
         dial(std::move(local), host, port);
-      if (ec != asio::error::operation_aborted)
-        accept_local(acc, host, port);
+      accept_again(ec, [this, acc, host, port] { accept_local(acc, host, port); });
     });
   }
 
