@@ -536,16 +536,18 @@ void actor_host::kill(actor_cell* a, bool no_restart) {
                                               + std::to_string(a->opts.max_restarts) + ")");
 }
 
+bool retain_if_alive(actor_cell* a) noexcept {
+  auto n = a->refs.load(std::memory_order_relaxed);
+  while (n > 0)
+    if (a->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
+      return true;
+  return false;
+}
+
 actor_cell* actor_host::find(const actor_id& id) {
   std::lock_guard<std::mutex> guard{mu_};
   auto i = actors_.find(id);
-  if (i == actors_.end())
-    return nullptr;
-  auto n = i->second->refs.load(std::memory_order_relaxed);
-  while (n > 0)
-    if (i->second->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
-      return i->second;
-  return nullptr;
+  return i != actors_.end() && retain_if_alive(i->second) ? i->second : nullptr;
 }
 
 std::size_t actor_host::end_created_by(const node_id& creator, const std::string& why) {
@@ -598,13 +600,9 @@ void actor_host::stop() {
   std::vector<actor_cell*> all;
   {
     std::lock_guard<std::mutex> guard{mu_};
-    for (auto& [id, a] : actors_) {
-      auto n = a->refs.load();
-      while (n > 0 && !a->refs.compare_exchange_weak(n, n + 1)) {
-      }
-      if (n > 0)
+    for (auto& [id, a] : actors_)
+      if (retain_if_alive(a))
         all.push_back(a);
-    }
   }
   for (auto* a : all)
     kill(a, true);

@@ -157,6 +157,10 @@ namespace actors::runtime {
 
 using detail::actor_cell;
 
+/// Adds a reference to `a` unless its last one went already (it is being
+/// forgotten); true if it added one.
+bool retain_if_alive(actor_cell* a) noexcept;
+
 struct actor_host_stats {
   std::size_t creating = 0;
   std::size_t alive = 0;

@@ -378,11 +378,7 @@ int main(int argc, char** argv) {
     token = t;
   if (const char* a = std::getenv("ACTORS_ADDRESS"))
     address = a;
-  rt::tls_settings tls;
-  for (auto [env, field] : {std::pair{"ACTORS_TLS_CERT", &tls.cert}, std::pair{"ACTORS_TLS_KEY", &tls.key},
-                            std::pair{"ACTORS_TLS_CA", &tls.ca}})
-    if (const char* v = std::getenv(env))
-      *field = v;
+  auto tls = rt::tls_settings::from_environment();
   std::vector<std::string> words;
   bool json = false;
   std::string state_filter;

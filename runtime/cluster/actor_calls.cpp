@@ -466,19 +466,6 @@ void actor_calls::handles_released(const detail::actor_cell& cell) noexcept {
   }
 }
 
-namespace {
-
-// Adds a handle to `a` unless its last one went already (it is being dropped).
-bool retain_if_alive(detail::actor_cell* a) {
-  auto n = a->refs.load(std::memory_order_relaxed);
-  while (n > 0)
-    if (a->refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
-      return true;
-  return false;
-}
-
-} // namespace
-
 detail::actor_cell* actor_calls::adopt_handle(const actor_id& id, const node_id& location) {
   if (id.owner == local_.id.value) {
     // Back at its creator: every handle here shares the creator's cell.

@@ -143,8 +143,7 @@ void placement_groups::answered(const std::string& group, std::uint32_t index, b
   report(group);
 }
 
-wire::group_record placement_groups::record_of(const std::string& id) const {
-  const auto& g = groups_.at(id);
+wire::group_record placement_groups::record_of(const std::string& id, const group_state& g) const {
   wire::group_record r;
   r.id = id;
   r.name = g.opts.name;
@@ -163,8 +162,8 @@ void placement_groups::report(const std::string& id) {
   std::optional<wire::group_record> r;
   {
     std::lock_guard<std::mutex> guard{mu_};
-    if (groups_.count(id))
-      r = record_of(id);
+    if (auto g = groups_.find(id); g != groups_.end())
+      r = record_of(id, g->second);
   }
   if (r)
     records_.update_group(*r);
@@ -297,32 +296,19 @@ std::string placement_groups::create(const std::vector<std::map<std::string, dou
                                      const group_options& opts) {
   auto id = new_group_id();
   auto where = place_.place_bundles(bundles, opts.strategy);
-  wire::group_record record;
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    auto& g = groups_[id];
-    g.bundles = bundles;
-    g.opts = opts;
-    g.nodes = where;
-    g.reserved.assign(bundles.size(), false);
-    record = record_of(id);
-  }
-  // Recorded at the head before anything is reserved: a name taken refuses it.
+  group_state g;
+  g.bundles = bundles;
+  g.opts = opts;
+  g.nodes = where;
+  g.reserved.assign(bundles.size(), false);
+  // Recorded at the head before it is known here or reserved: a name taken
+  // refuses it.
   std::string why;
-  bool added = false;
-  try {
-    added = records_.add_group(record, why);
-  } catch (...) {
-    std::lock_guard<std::mutex> guard{mu_};
-    groups_.erase(id);
-    throw;
-  }
+  if (!records_.add_group(record_of(id, g), why))
+    throw error(errc::invalid_argument, why);
   {
     std::lock_guard<std::mutex> guard{mu_};
-    if (!added) {
-      groups_.erase(id);
-      throw error(errc::invalid_argument, why);
-    }
+    groups_.emplace(id, std::move(g));
     for (const auto& n : where)
       unplaced_ += n.value ? 0 : 1;
   }

@@ -94,8 +94,6 @@ class placement_groups final : public membership_listener, public demand_source 
   bool wait_elsewhere(const std::string& id, std::chrono::milliseconds timeout);
   /// Places the bundles that wait unplaced on the nodes that fit them now.
   void place_waiting();
-  /// The head's record of group `id` as this node knows it. Called under mu_.
-  wire::group_record record_of(const std::string& id) const;
   /// Sends the head the record of group `id`, if it is still here.
   void report(const std::string& id);
   /// Whether every bundle of group `id` shows in this node's node table.
@@ -120,6 +118,8 @@ class placement_groups final : public membership_listener, public demand_source 
     std::string failure;
   };
   std::unordered_map<std::string, group_state> groups_;
+  /// The head's record of group `id`, `g` as this node knows it.
+  wire::group_record record_of(const std::string& id, const group_state& g) const;
   // How many bundles of groups_ wait unplaced.
   std::size_t unplaced_ = 0;
   // Bundles reserved on this node: what they took and what they offer renamed.

@@ -119,10 +119,10 @@ daemon_options parse(int argc, char** argv) {
   daemon_options o;
   if (const char* t = std::getenv("ACTORS_TOKEN"))
     o.token = t;
-  for (auto [env, field] : {std::pair{"ACTORS_TLS_CERT", &o.node.tls_cert}, std::pair{"ACTORS_TLS_KEY", &o.node.tls_key},
-                            std::pair{"ACTORS_TLS_CA", &o.node.tls_ca}})
-    if (const char* v = std::getenv(env))
-      *field = v;
+  auto tls = actors::runtime::tls_settings::from_environment();
+  o.node.tls_cert = tls.cert;
+  o.node.tls_key = tls.key;
+  o.node.tls_ca = tls.ca;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;

@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <atomic>
 #include <fstream>
@@ -92,6 +93,14 @@ void load_identity(ssl::context& ctx, const tls_settings& files) {
 }
 
 } // namespace
+
+tls_settings tls_settings::from_environment() {
+  auto var = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  return {var("ACTORS_TLS_CERT"), var("ACTORS_TLS_KEY"), var("ACTORS_TLS_CA")};
+}
 
 void tls_settings::check(const std::string& flag_prefix) const {
   check_file(cert, flag_prefix + "certificate");

@@ -24,6 +24,9 @@ struct tls_settings {
   std::string key;
   std::string ca;
 
+  /// ACTORS_TLS_CERT, ACTORS_TLS_KEY and ACTORS_TLS_CA (each empty if unset).
+  static tls_settings from_environment();
+
   /// Any of the three given: TLS is wanted.
   bool wanted() const {
     return !cert.empty() || !key.empty() || !ca.empty();
