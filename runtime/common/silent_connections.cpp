@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -119,21 +120,32 @@ std::size_t silent_connections::sweep() {
     return 0;
   while (auto* entry = readdir(dir)) {
     char* end = nullptr;
-    long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir))
+    long number = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || number == dirfd(dir))
       continue;
+    // The descriptors belong to other threads (CAF's multiplexer), which may
+    // close one at any time and open another under the same number. A copy
+    // names the socket it was made from until it is closed, so the checks and
+    // the shutdown below are about one socket, never one that took its number.
+    int fd = fcntl(static_cast<int>(number), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+      continue;
+    struct descriptor_copy {
+      int fd;
+      ~descriptor_copy() { ::close(fd); }
+    } copy{fd};
     struct stat st {};
-    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode))
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
       continue;
     sockaddr_storage local{}, peer{};
     socklen_t local_len = sizeof local, peer_len = sizeof peer;
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0
-        || getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0
+        || getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0
         || (local.ss_family != AF_INET && local.ss_family != AF_INET6))
       continue;
     tcp_info info{};
     socklen_t info_len = sizeof info;
-    if (getsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0
         || info.tcpi_state != TCP_ESTABLISHED)
       continue;
     auto here = endpoint_of(local);
@@ -145,7 +157,7 @@ std::size_t silent_connections::sweep() {
       timeout = timeout_of(q->second);
     if (timeout.count() <= 0 || info.tcpi_last_data_recv <= static_cast<std::uint32_t>(timeout.count()))
       continue;
-    ::shutdown(static_cast<int>(fd), SHUT_RDWR);
+    ::shutdown(fd, SHUT_RDWR);
     ++closed;
     log(log_level::warning, "cluster", "closed the connection with ", there.first, ":", there.second,
         ": nothing came over it for ", info.tcpi_last_data_recv / 1000.0, " s, longer than the heartbeat timeout (",

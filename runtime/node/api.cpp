@@ -13,12 +13,14 @@
 #include "actors/actors.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <unistd.h>
 
 namespace actors::runtime {
 
@@ -191,6 +193,21 @@ void init(const init_options& given) {
                   "ACTORS_LOG_LEVEL=info to see what they print");
     }
   }
+  // A program that returns from main without shutdown() stops its runtime at
+  // exit, before the static objects the runtime's threads use are destroyed.
+  // Registered after the first start, so that the statics that start touched
+  // are destroyed after this runs. A forked child that exits has a copy of the
+  // node without its threads, and a task that calls exit would wait for itself:
+  // both leave the node alone.
+  static std::once_flag stop_at_exit;
+  static pid_t started_by = 0;
+  std::call_once(stop_at_exit, [] {
+    started_by = ::getpid();
+    std::atexit([] {
+      if (::getpid() == started_by && runtime::current_context().pool == nullptr)
+        actors::shutdown();
+    });
+  });
   if (opts.node) {
     // A node serves until the cluster stops it; the program's main never goes on.
     auto cause = runtime::serve_until_stopped([opts] { return runtime::resolve(opts); });

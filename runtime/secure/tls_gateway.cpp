@@ -467,16 +467,19 @@ void tls_gateway::stop() {
     return;
   if (this_process.load() == this)
     this_process.store(nullptr);
-  asio::post(impl_->io, [g = impl_] {
-    error_code ignored;
-    for (auto& acc : g->acceptors)
-      acc->close(ignored);
-    g->acceptors.clear();
-  });
   impl_->work.reset();
   impl_->io.stop();
   if (impl_->thread.joinable())
     impl_->thread.join();
+  // The gateway's thread is gone: close the acceptors here and run what that
+  // completes, so that the accept handlers, which hold the gateway's state, end
+  // and the state is freed with this object. Open pipes go with the io_context.
+  error_code ignored;
+  for (auto& acc : impl_->acceptors)
+    acc->close(ignored);
+  impl_->acceptors.clear();
+  impl_->io.restart();
+  impl_->io.poll();
 }
 
 tls_gateway* tls_gateway::of_this_process() noexcept {

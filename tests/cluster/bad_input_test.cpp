@@ -258,7 +258,7 @@ TEST_F(BadInput, AConnectionStormWhileTheCoresAreBusyNeverStopsANewDriverOrNodeF
     process joining(daemon({"--address", address, "--token", token}), dir + "/storm-node.log");
     // The driver joined once it looked the name up; the node once it is listed.
     EXPECT_TRUE(actors::test::eventually(
-      [&] { return driver.output().find("not found") != std::string::npos; }, 5s))
+      [&] { return driver.output().find("not found") != std::string::npos; }, actors::test::scaled(5s)))
       << "run " << run << ": a new driver did not join within 5 s:\n" << driver.output();
     EXPECT_TRUE(actors::test::eventually(
       [&] {
@@ -267,7 +267,7 @@ TEST_F(BadInput, AConnectionStormWhileTheCoresAreBusyNeverStopsANewDriverOrNodeF
             return true;
         return false;
       },
-      5s))
+      actors::test::scaled(5s)))
       << "run " << run << ": a new node did not join within 5 s:\n" << joining.output();
     for (int fd : storm)
       ::close(fd);

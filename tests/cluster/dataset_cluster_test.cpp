@@ -297,7 +297,10 @@ TEST_F(DatasetCluster, DataBiggerThanTheObjectStoreStreamsThroughCountAndSort) {
     auto peak = peak_rss(daemons[i]->pid());
     std::cout << "count, node " << i << ": resident " << (before[i] >> 20) << " MiB before, peak " << (peak >> 20)
               << " MiB\n";
-    EXPECT_LT(peak, before[i] + store_bytes + (32u << 20)) << "node " << i;
+    // A sanitizer build's resident memory holds its shadow and quarantine.
+    if (!actors::test::sanitized) {
+      EXPECT_LT(peak, before[i] + store_bytes + (32u << 20)) << "node " << i;
+    }
   }
   auto sorted = dsjob::sorted(ds, true).materialize();
   std::int64_t expect = n - 1;
@@ -313,7 +316,9 @@ TEST_F(DatasetCluster, DataBiggerThanTheObjectStoreStreamsThroughCountAndSort) {
   for (std::size_t i = 0; i < daemons.size(); ++i) {
     auto peak = peak_rss(daemons[i]->pid());
     std::cout << "sort, node " << i << ": peak " << (peak >> 20) << " MiB\n";
-    EXPECT_LT(peak, before[i] + n * sizeof(std::int64_t) / 2) << "node " << i;
+    if (!actors::test::sanitized) {
+      EXPECT_LT(peak, before[i] + n * sizeof(std::int64_t) / 2) << "node " << i;
+    }
   }
 }
 

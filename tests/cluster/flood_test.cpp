@@ -40,7 +40,10 @@ class Flood : public ::testing::Test {
 };
 
 TEST_F(Flood, AMillionTinyTasksFromOneDriverAllComeBackAndNobodyIsDeclaredDead) {
-  const std::int64_t n = std::getenv("FLOOD_TASKS") ? std::atoll(std::getenv("FLOOD_TASKS")) : 1'000'000;
+  // A sanitizer build floods with a fifth: enough to fill every window and queue.
+  const std::int64_t n = std::getenv("FLOOD_TASKS")         ? std::atoll(std::getenv("FLOOD_TASKS"))
+                         : actors::test::sanitized ? 200'000
+                                                   : 1'000'000;
   std::vector<actors::object_ref<std::int64_t>> refs;
   refs.reserve(static_cast<std::size_t>(n));
   auto t0 = std::chrono::steady_clock::now();

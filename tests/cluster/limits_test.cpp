@@ -37,17 +37,7 @@ constexpr std::int64_t MiB = 1 << 20;
 
 // Sanitizers bring their own operator new, which wins over the runtime's: no
 // task memory limit is kept in such a build.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool memory_limits_kept = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool memory_limits_kept = false;
-#else
-constexpr bool memory_limits_kept = true;
-#endif
-#else
-constexpr bool memory_limits_kept = true;
-#endif
+constexpr bool memory_limits_kept = !actors::test::sanitized;
 
 /// One head process (which runs tasks too) with the flags under test, and this
 /// test as the driver.

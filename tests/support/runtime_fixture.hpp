@@ -10,6 +10,29 @@
 
 namespace actors::test {
 
+/// True in a build with AddressSanitizer or ThreadSanitizer (GCC defines the
+/// first two macros, clang answers __has_feature). Such a build runs several
+/// times slower, its resident memory holds the sanitizer's shadow and
+/// quarantine, and its operator new replaces the runtime's.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+/// A time limit of a test, stretched four times in a sanitizer build: what the
+/// limit checks is that the work ends, and the normal build keeps the figure.
+template <class Rep, class Period>
+constexpr std::chrono::duration<Rep, Period> scaled(std::chrono::duration<Rep, Period> limit) {
+  return sanitized ? limit * 4 : limit;
+}
+
 /// Starts an embedded runtime for each test and stops it afterwards.
 class runtime_test : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 // past their limit (node-wide or their own) failing while the runtime goes on.
 
 #include "runtime/common/task_memory.hpp"
+#include "tests/support/runtime_fixture.hpp"
 
 #include <actors/actors.hpp>
 
@@ -20,17 +21,7 @@ constexpr std::size_t MiB = std::size_t{1} << 20;
 
 // Sanitizers bring their own operator new, which wins over the runtime's: no
 // limit is kept there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool limits_kept = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool limits_kept = false;
-#else
-constexpr bool limits_kept = true;
-#endif
-#else
-constexpr bool limits_kept = true;
-#endif
+constexpr bool limits_kept = !actors::test::sanitized;
 
 std::int64_t fill_mib(int mib) {
   std::vector<std::unique_ptr<char[]>> held;

@@ -109,7 +109,9 @@ void init(const init_options& opts);
 
 /// Stops the runtime: waits for running tasks, stops every actor and frees every
 /// object. References still held become dangling in the sense that `get` throws.
-/// The runtime may be started again with init.
+/// The runtime may be started again with init. A program that returns from
+/// main (or calls std::exit) without calling it stops the runtime at exit the
+/// same way.
 void shutdown();
 
 /// True between init and shutdown.
