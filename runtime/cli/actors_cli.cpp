@@ -13,15 +13,21 @@
 #include "runtime/wire/atoms.hpp"
 #include "runtime/node/session.hpp"
 
+#include "actors/version.hpp"
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
@@ -33,6 +39,8 @@
 namespace {
 
 namespace rt = actors::runtime;
+// Keys stay in the order they are written, so the output reads as before.
+using json = nlohmann::ordered_json;
 
 const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] [TLS FILES] COMMAND
 
@@ -64,6 +72,8 @@ ACTORS_TLS_KEY, ACTORS_TLS_CA):
 Without --address, the cluster whose head runs on this machine is used (its
 session file in $ACTORS_SESSION_DIR or /tmp/actors). Every command needs the
 cluster's token: --token, ACTORS_TOKEN, or that session file.
+
+actors --version prints the version and the wire protocol.
 )";
 
 [[noreturn]] void fail(const std::string& why) {
@@ -71,21 +81,10 @@ cluster's token: --token, ACTORS_TOKEN, or that session file.
   std::exit(2);
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-      out += esc;
-    } else {
-      out += c;
-    }
-  }
-  return out;
+/// Writes `j` as one line of JSON. Names come from users: bytes that are not
+/// UTF-8 become U+FFFD rather than making the output invalid.
+void print_json_text(std::ostream& out, const json& j) {
+  out << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
 std::string resources(const std::map<std::string, double>& avail, const std::map<std::string, double>& total) {
@@ -114,16 +113,11 @@ std::string age(std::int64_t since_ms) {
   return os.str();
 }
 
-std::string json_map(const std::map<std::string, double>& m) {
-  std::ostringstream os;
-  os << "{";
-  bool first = true;
-  for (const auto& [name, amount] : m) {
-    os << (first ? "" : ",") << "\"" << json_escape(name) << "\":" << amount;
-    first = false;
-  }
-  os << "}";
-  return os.str();
+json json_map(const std::map<std::string, double>& m) {
+  json out = json::object();
+  for (const auto& [name, amount] : m)
+    out[name] = amount;
+  return out;
 }
 
 std::string shape_text(const std::map<std::string, double>& m) {
@@ -164,62 +158,50 @@ void print_autoscaler(const rt::wire::cluster_view& v) {
     std::cout << "  " << e << "\n";
 }
 
-/// `actors status --json`: {"nodes": [...], "autoscaler": {...} or null}.
-void print_status_json(const rt::wire::cluster_view& v, const std::function<void()>& nodes) {
-  std::cout << "{\"nodes\": ";
-  nodes();
-  std::cout << ", \"autoscaler\": ";
-  if (v.autoscaler.empty()) {
-    std::cout << "null}\n";
-    return;
-  }
-  auto s = rt::wire::unpack<rt::wire::autoscaler_status>(v.autoscaler, "autoscaler status");
-  std::cout << "{\"node_types\": {";
-  for (std::size_t i = 0; i < s.node_types.size(); ++i) {
-    const auto& t = s.node_types[i];
-    std::cout << (i ? ", " : "") << "\"" << json_escape(t.name) << "\": {\"resources\": " << json_map(t.resources)
-              << ", \"min\": " << t.min << ", \"max\": " << t.max << ", \"running\": " << t.running
-              << ", \"launching\": " << t.launching << "}";
-  }
-  std::cout << "}, \"pending_demand\": [";
-  for (std::size_t i = 0; i < s.pending.size(); ++i)
-    std::cout << (i ? ", " : "") << "{\"shape\": " << json_map(s.pending[i].shape)
-              << ", \"count\": " << s.pending[i].count << "}";
-  std::cout << "], \"infeasible\": [";
-  for (std::size_t i = 0; i < s.infeasible.size(); ++i)
-    std::cout << (i ? ", " : "") << json_map(s.infeasible[i]);
-  std::cout << "], \"events\": [";
-  for (std::size_t i = 0; i < s.events.size(); ++i)
-    std::cout << (i ? ", " : "") << "\"" << json_escape(s.events[i]) << "\"";
-  std::cout << "]}}\n";
+/// `actors list nodes --json`: one object per node.
+json nodes_json(const rt::wire::cluster_view& v) {
+  json out = json::array();
+  for (const auto& n : v.nodes)
+    out.push_back({{"id", n.id.to_string()},
+                   {"address", n.address},
+                   {"alive", n.alive},
+                   {"head", n.head},
+                   {"driver", n.driver},
+                   {"pid", n.pid},
+                   {"metrics_port", n.metrics_port},
+                   {"data_address", n.data_address},
+                   {"resources_total", json_map(n.total)},
+                   {"resources_available", json_map(n.available)},
+                   {"load", n.load},
+                   {"launch_id", n.launch_id},
+                   {"draining", n.draining}});
+  return out;
 }
 
-void print_json(const rt::wire::cluster_view& v, bool newline = true) {
-  std::cout << "[";
-  for (std::size_t i = 0; i < v.nodes.size(); ++i) {
-    const auto& n = v.nodes[i];
-    std::cout << (i ? ",\n " : "") << "{\"id\":\"" << n.id.to_string() << "\",\"address\":\""
-              << json_escape(n.address) << "\",\"alive\":" << (n.alive ? "true" : "false")
-              << ",\"head\":" << (n.head ? "true" : "false")
-              << ",\"driver\":" << (n.driver ? "true" : "false") << ",\"pid\":" << n.pid
-              << ",\"metrics_port\":" << n.metrics_port << ",\"data_address\":\"" << json_escape(n.data_address)
-              << "\""
-              << ",\"resources_total\":{";
-    bool first = true;
-    for (const auto& [name, amount] : n.total) {
-      std::cout << (first ? "" : ",") << "\"" << json_escape(name) << "\":" << amount;
-      first = false;
-    }
-    std::cout << "},\"resources_available\":{";
-    first = true;
-    for (const auto& [name, amount] : n.available) {
-      std::cout << (first ? "" : ",") << "\"" << json_escape(name) << "\":" << amount;
-      first = false;
-    }
-    std::cout << "},\"load\":" << n.load << ",\"launch_id\":\"" << json_escape(n.launch_id)
-              << "\",\"draining\":" << (n.draining ? "true" : "false") << "}";
-  }
-  std::cout << (newline ? "]\n" : "]");
+/// `actors status --json`: {"nodes": [...], "autoscaler": {...} or null}.
+json status_json(const rt::wire::cluster_view& v) {
+  json out = {{"nodes", nodes_json(v)}, {"autoscaler", nullptr}};
+  if (v.autoscaler.empty())
+    return out;
+  auto s = rt::wire::unpack<rt::wire::autoscaler_status>(v.autoscaler, "autoscaler status");
+  json types = json::object();
+  for (const auto& t : s.node_types)
+    types[t.name] = {{"resources", json_map(t.resources)},
+                     {"min", t.min},
+                     {"max", t.max},
+                     {"running", t.running},
+                     {"launching", t.launching}};
+  json pending = json::array();
+  for (const auto& p : s.pending)
+    pending.push_back({{"shape", json_map(p.shape)}, {"count", p.count}});
+  json infeasible = json::array();
+  for (const auto& shape : s.infeasible)
+    infeasible.push_back(json_map(shape));
+  out["autoscaler"] = {{"node_types", std::move(types)},
+                       {"pending_demand", std::move(pending)},
+                       {"infeasible", std::move(infeasible)},
+                       {"events", s.events}};
+  return out;
 }
 
 /// Rows of one kind from every live node, each with its node's id in front.
@@ -290,7 +272,21 @@ std::string lower(std::string s) {
   return s;
 }
 
-void print_rows(const rt::wire::state_table& t, bool json, const std::string& state_filter) {
+/// A cell of a listing as JSON: counts, sizes and times are numbers, the rest
+/// (ids, names, states) strings, whatever they look like.
+json cell_json(const std::string& column, const std::string& cell) {
+  static const std::set<std::string> numeric{"RESTARTS", "BYTES",  "START_US", "END_US", "WORKER",
+                                             "FINISHED", "FAILED", "RUNNING",  "PENDING"};
+  if (numeric.count(column) && !cell.empty()) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
+    if (ec == std::errc() && end == cell.data() + cell.size())
+      return v;
+  }
+  return cell;
+}
+
+void print_rows(const rt::wire::state_table& t, bool as_json, const std::string& state_filter) {
   std::size_t state_col = t.columns.size();
   for (std::size_t i = 0; i < t.columns.size(); ++i)
     if (t.columns[i] == "STATE" || t.columns[i] == "WHERE")
@@ -298,19 +294,17 @@ void print_rows(const rt::wire::state_table& t, bool json, const std::string& st
   auto keep = [&](const std::vector<std::string>& row) {
     return state_filter.empty() || (state_col < row.size() && lower(row[state_col]).rfind(lower(state_filter), 0) == 0);
   };
-  if (json) {
-    std::cout << "[";
-    bool first = true;
+  if (as_json) {
+    json out = json::array();
     for (const auto& row : t.rows) {
       if (!keep(row))
         continue;
-      std::cout << (first ? "" : ",\n ") << "{";
+      json object = json::object();
       for (std::size_t i = 0; i < row.size() && i < t.columns.size(); ++i)
-        std::cout << (i ? "," : "") << "\"" << lower(t.columns[i]) << "\":\"" << json_escape(row[i]) << "\"";
-      std::cout << "}";
-      first = false;
+        object[lower(t.columns[i])] = cell_json(t.columns[i], row[i]);
+      out.push_back(std::move(object));
     }
-    std::cout << "]\n";
+    print_json_text(std::cout, out);
     return;
   }
   std::vector<std::size_t> width(t.columns.size());
@@ -338,8 +332,7 @@ void write_timeline(const rt::wire::state_table& t, const std::string& path) {
   if (!out)
     fail("cannot write " + path);
   std::map<std::string, int> pids;
-  out << "{\"traceEvents\":[";
-  bool first = true;
+  json events = json::array();
   for (const auto& row : t.rows) {
     // NODE NAME STATE START_US END_US WORKER
     if (row.size() < 6 || row[3].empty())
@@ -347,15 +340,17 @@ void write_timeline(const rt::wire::state_table& t, const std::string& path) {
     auto pid = pids.emplace(row[0], static_cast<int>(pids.size()) + 1).first->second;
     long long start = std::stoll(row[3]);
     long long end = row[4].empty() || row[4] == "0" ? start : std::stoll(row[4]);
-    out << (first ? "" : ",") << "\n{\"name\":\"" << json_escape(row[1]) << "\",\"cat\":\"" << lower(row[2])
-        << "\",\"ph\":\"X\",\"ts\":" << start << ",\"dur\":" << (end - start) << ",\"pid\":" << pid
-        << ",\"tid\":" << row[5] << "}";
-    first = false;
+    events.push_back({{"name", row[1]},
+                      {"cat", lower(row[2])},
+                      {"ph", "X"},
+                      {"ts", start},
+                      {"dur", end - start},
+                      {"pid", pid},
+                      {"tid", cell_json("WORKER", row[5])}});
   }
   for (const auto& [node, pid] : pids)
-    out << (first ? "" : ",") << "\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" << pid
-        << ",\"args\":{\"name\":\"node " << node << "\"}}";
-  out << "\n]}\n";
+    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", "node " + node}}}});
+  print_json_text(out, json{{"traceEvents", std::move(events)}});
 }
 
 void print_table(const rt::wire::cluster_view& v) {
@@ -380,7 +375,7 @@ int main(int argc, char** argv) {
     address = a;
   auto tls = rt::tls_settings::from_environment();
   std::vector<std::string> words;
-  bool json = false;
+  bool json_out = false;
   std::string state_filter;
   std::string output;
   // The words after `job` (or `certs`) are that command's own.
@@ -395,8 +390,11 @@ int main(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::cout << usage;
       return 0;
+    } else if (arg == "--version") {
+      std::cout << "actors " << actors::version() << " (wire protocol " << rt::wire::protocol_version << ")\n";
+      return 0;
     } else if (arg == "--json") {
-      json = true;
+      json_out = true;
     } else if (arg == "--state" && i + 1 < argc) {
       state_filter = argv[++i];
     } else if (arg.rfind("--state=", 0) == 0) {
@@ -457,10 +455,10 @@ int main(int argc, char** argv) {
     const auto& cmd = words[0];
     if (cmd == "status" || (cmd == "list" && words.size() >= 2 && words[1] == "nodes")) {
       auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-      if (json && cmd == "status") {
-        print_status_json(view, [&] { print_json(view, false); });
-      } else if (json) {
-        print_json(view);
+      if (json_out && cmd == "status") {
+        print_json_text(std::cout, status_json(view));
+      } else if (json_out) {
+        print_json_text(std::cout, nodes_json(view));
       } else {
         if (cmd == "status") {
           std::size_t alive = 0;
@@ -479,10 +477,10 @@ int main(int argc, char** argv) {
               && words[1] != "placement-groups"))
         fail("list what? actors list nodes|actors|tasks|objects|placement-groups");
       if (words[1] == "placement-groups") {
-        print_rows(group_rows(control->groups(token)), json, state_filter);
+        print_rows(group_rows(control->groups(token)), json_out, state_filter);
       } else {
         auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-        print_rows(gather(sys, view, words[1], token), json, state_filter);
+        print_rows(gather(sys, view, words[1], token), json_out, state_filter);
       }
     } else if (cmd == "summary") {
       if (words.size() < 2 || words[1] != "tasks")
@@ -498,7 +496,7 @@ int main(int argc, char** argv) {
       for (auto& [name, by_state] : counts)
         out.rows.push_back({name, std::to_string(by_state["FINISHED"]), std::to_string(by_state["FAILED"]),
                             std::to_string(by_state["RUNNING"]), std::to_string(by_state["PENDING"])});
-      print_rows(out, json, "");
+      print_rows(out, json_out, "");
     } else if (cmd == "timeline") {
       if (output.empty())
         fail("timeline needs -o FILE");

@@ -4,6 +4,8 @@
 
 #include "actors/errors.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <sstream>
 
@@ -384,20 +386,19 @@ bool membership::wait_for_nodes(std::size_t count, std::chrono::milliseconds tim
 
 std::string membership::discovery_json() const {
   std::lock_guard<std::mutex> guard{mu_};
-  std::string out = "[";
-  bool first = true;
+  auto out = nlohmann::ordered_json::array();
   for (const auto& rec : view_.nodes) {
     if (!rec.alive || rec.metrics_port <= 0)
       continue;
     auto colon = rec.address.rfind(':');
     std::string host = colon == std::string::npos || rec.address == "in-process" ? "127.0.0.1"
                                                                                   : rec.address.substr(0, colon);
-    out += std::string(first ? "" : ",") + "{\"targets\":[\"" + host + ":" + std::to_string(rec.metrics_port)
-           + "\"],\"labels\":{\"actors_node\":\"" + rec.id.to_string() + "\",\"actors_role\":\""
-           + (rec.head ? "head" : rec.driver ? "driver" : "node") + "\"}}";
-    first = false;
+    out.push_back({{"targets", nlohmann::ordered_json::array({host + ":" + std::to_string(rec.metrics_port)})},
+                   {"labels",
+                    {{"actors_node", rec.id.to_string()},
+                     {"actors_role", rec.head ? "head" : rec.driver ? "driver" : "node"}}}});
   }
-  return out + "]";
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 // -- stopping ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include "runtime/node/options.hpp"
 #include "runtime/node/session.hpp"
+#include "runtime/wire/protocol.hpp"
 
 #include "actors/actors.hpp"
 
@@ -78,6 +79,7 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
                            (default 10000)
   --max-frame-bytes N      with TLS: close a connection announcing a larger
                            message (default 256M)
+  --version                print the version and the wire protocol, and exit
 )";
 
 [[noreturn]] void fail(const std::string& why) {
@@ -141,6 +143,10 @@ daemon_options parse(int argc, char** argv) {
     try {
       if (arg == "--help" || arg == "-h") {
         std::cout << usage;
+        std::exit(0);
+      } else if (arg == "--version") {
+        std::cout << "actorsd " << actors::version() << " (wire protocol "
+                  << actors::runtime::wire::protocol_version << ")\n";
         std::exit(0);
       } else if (arg == "--head") {
         o.head = true;

@@ -2,9 +2,11 @@
 
 #include "runtime/autoscaler/autoscaler.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/wire/protocol.hpp"
 
 #include "actors/errors.hpp"
 #include "actors/metrics.hpp"
+#include "actors/version.hpp"
 
 #include <civetweb.h>
 #include <prometheus/counter.h>
@@ -84,6 +86,14 @@ std::vector<MetricFamily> node_metrics(const metrics_sources& n) {
     return v;
   };
   std::vector<MetricFamily> out;
+  // Which build each node runs, as the usual *_build_info gauge of 1.
+  auto build = family("actors_build_info", "The version of actors this node runs and its wire protocol",
+                      MetricType::Gauge);
+  add_gauge(build,
+            labels({{"version", actors::version()},
+                    {"protocol", std::to_string(wire::protocol_version)}}),
+            1);
+  out.push_back(std::move(build));
   auto sched = n.sched.stats();
   auto store = n.store.stats();
   auto hosted = n.host.stats();

@@ -622,7 +622,8 @@ TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetach
   process leaving({actors::test::env("SECOND_DRIVER"), "--leave", go, "--actors-address=" + address,
                    "--actors-token=" + token, "--actors-namespace=cluster-test"},
                   dir + "/leaving.log");
-  ASSERT_TRUE(actors::test::eventually([&] { return leaving.output().find("made") != std::string::npos; }, 30s))
+  ASSERT_TRUE(actors::test::eventually([&] { return leaving.output().find("made") != std::string::npos; },
+                                       actors::test::scaled(30s)))
     << leaving.output();
   EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 0; }))
     << "the two bundles and the actor hold the three CPUs; free: " << free_cpus();
@@ -772,6 +773,41 @@ TEST_F(Cluster, ListShowsActorsTasksAndObjectsOfEveryNode) {
   EXPECT_EQ(pcode, 0) << parsed;
   EXPECT_EQ(parsed, std::to_string(events) + "\n");
   actors::kill(c);
+}
+
+TEST_F(Cluster, JsonOutputStaysJsonWhateverANameHoldsAndItsNumbersAreNumbers) {
+  // A task name with a tab, a newline, a control character, quotes, a
+  // backslash and a byte that is not UTF-8.
+  const std::string name = "tab\there \"quoted\" back\\slash\nnewline \x01 bad\xff";
+  actors::get(actors::task(job::square).name(name).node(id_of(plain_id), false).remote(std::int64_t{7}), 30s);
+  auto trace = dir + "/json-trace.json";
+  // Every --json output and the timeline, read by a JSON parser; the name comes
+  // back with U+FFFD for the bad byte.
+  const char* check = R"py(
+import json, subprocess, sys
+cli, trace = sys.argv[1], sys.argv[2]
+want = 'tab\there "quoted" back\\slash\nnewline \x01 bad\ufffd'
+def read(*args):
+    out = subprocess.run([cli, *args], stdout=subprocess.PIPE, check=True).stdout
+    return json.loads(out.decode('utf-8'))
+tasks = [t for t in read('list', 'tasks', '--json') if t['name'] == want]
+assert tasks, 'list tasks --json has no task named as given'
+assert all(type(t['start_us']) is int and type(t['end_us']) is int and type(t['worker']) is int for t in tasks), tasks
+summary = [r for r in read('summary', 'tasks', '--json') if r['name'] == want]
+assert len(summary) == 1 and summary[0]['finished'] == 1 and type(summary[0]['pending']) is int, summary
+nodes = read('list', 'nodes', '--json')
+assert all(type(n['pid']) is int and type(n['alive']) is bool for n in nodes), nodes
+status = read('status', '--json')
+assert len(status['nodes']) == len(nodes), status
+subprocess.run([cli, 'timeline', '-o', trace], stdout=subprocess.DEVNULL, check=True)
+events = [e for e in json.load(open(trace, encoding='utf-8'))['traceEvents'] if e.get('name') == want]
+assert events and all(type(e['ts']) is int for e in events), events
+print('parsed')
+)py";
+  auto [code, out] = actors::test::run({"/usr/bin/python3", "-c", check, actors::test::env("ACTORS_CLI"), trace},
+                                       dir + "/json-check.log");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out, "parsed\n") << out;
 }
 
 TEST_F(Cluster, SameNameWithAnotherSignatureIsAClearError) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the build into a scratch root, then builds and runs a program outside the
-# tree with `g++ -std=c++20 app.cpp $(pkg-config --cflags --libs actors)`.
+# Installs the build into a scratch root, then builds and runs programs outside the
+# tree with `g++ -std=c++20 app.cpp $(pkg-config --cflags --libs actors)` and with a
+# CMake project that calls find_package(actors).
 # Usage: check_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(realpath "$1")
@@ -36,3 +37,39 @@ data_lib=$(find "$root" -name 'libactors_data.so' | head -n1)
 out=$(LD_LIBRARY_PATH=$(dirname "$lib"):$(dirname "$data_lib") ./data_app --actors-num-cpus=2)
 echo "installed dataset program printed: $out"
 [ "$out" = "14850 297" ] || { echo "unexpected output from the dataset program" >&2; exit 1; }
+
+# CMake: find_package(actors) from the installed tree, both targets, and a
+# version request the package must refuse.
+config_dir=$(dirname "$(find "$root" -name actorsConfig.cmake | head -n1)")
+[ -f "$config_dir/actorsConfigVersion.cmake" ] || { echo "actorsConfigVersion.cmake was not installed" >&2; exit 1; }
+install_prefix="$root$(meson introspect "$build" --buildoptions \
+  | python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')"
+mkdir -p "$work/cmake-app" && cd "$work/cmake-app"
+cp "$src/tests/install/app.cpp" "$src/tests/install/data_app.cpp" .
+cat > CMakeLists.txt <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(actors_consumer CXX)
+find_package(actors 0.1 REQUIRED)
+add_executable(app app.cpp)
+target_link_libraries(app PRIVATE actors::actors)
+add_executable(data_app data_app.cpp)
+target_link_libraries(data_app PRIVATE actors::data)
+CMAKE
+cmake -S . -B build -DCMAKE_PREFIX_PATH="$install_prefix" -DCMAKE_BUILD_TYPE=Release >cmake.log 2>&1 \
+  || { cat cmake.log; echo "cmake could not configure a project with find_package(actors)" >&2; exit 1; }
+cmake --build build >>cmake.log 2>&1 || { cat cmake.log; echo "the CMake project did not build" >&2; exit 1; }
+out=$(./build/app --actors-num-cpus=2)
+echo "CMake-built program printed: $out"
+[ "$out" = "1 4 9 16 25 " ] || { echo "unexpected output from the CMake-built program" >&2; exit 1; }
+out=$(./build/data_app --actors-num-cpus=2)
+echo "CMake-built dataset program printed: $out"
+[ "$out" = "14850 297" ] || { echo "unexpected output from the CMake-built dataset program" >&2; exit 1; }
+mkdir too-new && cd too-new
+printf 'cmake_minimum_required(VERSION 3.16)\nproject(too_new CXX)\nfind_package(actors 1.0 REQUIRED)\n' > CMakeLists.txt
+if cmake -S . -B build -DCMAKE_PREFIX_PATH="$install_prefix" >cmake.log 2>&1; then
+  echo "find_package(actors 1.0) was accepted by version $(grep -o '"[0-9.]*"' "$config_dir/actorsConfigVersion.cmake" | head -n1)" >&2
+  exit 1
+fi
+grep -q "with requested version \"1.0\"" cmake.log && grep -q "version: 0.1" cmake.log \
+  || { cat cmake.log; echo "cmake refused version 1.0 for another reason than the version" >&2; exit 1; }
+echo "find_package(actors 1.0) is refused, as it should be"

@@ -1,3 +1,4 @@
+#include "runtime/wire/protocol.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
@@ -68,6 +69,16 @@ TEST_F(Metrics, NodeServesItsMetricsInThePrometheusFormat) {
   EXPECT_EQ(sample(text, "actors_tasks_total{node=\"" + node + "\",state=\"finished\"}"), 7);
   EXPECT_EQ(sample(text, "actors_resources{node=\"" + node + "\",resource=\"CPU\",kind=\"total\"}"), 2);
   EXPECT_GE(sample(text, "app_counted_squares_total{kind=\"test\"}"), 7);
+  EXPECT_EQ(sample(text, "actors_build_info{node=\"" + node + "\",version=\"" + actors::version() + "\",protocol=\""
+                           + std::to_string(actors::runtime::wire::protocol_version) + "\"}"),
+            1)
+    << text.substr(0, 2000);
+}
+
+TEST(Version, TheLibraryReportsTheVersionOfItsHeaders) {
+  EXPECT_STREQ(actors::version(), ACTORS_VERSION);
+  EXPECT_EQ(std::string(ACTORS_VERSION), std::to_string(ACTORS_VERSION_MAJOR) + "." + std::to_string(ACTORS_VERSION_MINOR)
+                                             + "." + std::to_string(ACTORS_VERSION_PATCH));
 }
 
 TEST_F(Metrics, OutputPassesPromtool) {

@@ -18,3 +18,4 @@
 #include "actors/serialization.hpp"
 #include "actors/shared_span.hpp"
 #include "actors/task.hpp"
+#include "actors/version.hpp"
