@@ -39,6 +39,10 @@ class actor_calls::call_op final : public operation {
     a_.requeue(std::move(pc_), node, why);
   }
 
+  void not_sent(const node_id& node) override {
+    a_.redirect_unsent(std::move(pc_), node);
+  }
+
  private:
   actor_calls& a_;
   pending_call pc_;
@@ -354,7 +358,7 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
       // is rebuilt and how often a call may go again. Asking blocks (it waits
       // out the rebuild): on a thread of its own.
       auto shared = std::make_shared<pending_call>(std::move(pc));
-      restarters_.emplace_back([this, shared, lost, why] { resend_elsewhere(std::move(*shared), lost, why); });
+      restarters_.emplace_back([this, shared, lost, why] { resend_elsewhere(std::move(*shared), lost, why, true); });
       return;
     }
     bool again = i != created_.end() && i->second.death.empty() && i->second.call_retries_left > 0
@@ -379,7 +383,45 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
   send_call(target, std::move(pc));
 }
 
-void actor_calls::resend_elsewhere(pending_call pc, const node_id& lost, const std::string& why) {
+void actor_calls::redirect_unsent(pending_call pc, const node_id& dead) {
+  const std::string why = "it was declared dead before the call went out";
+  node_id target;
+  std::string death;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    auto i = created_.find(pc.call.id);
+    if (i == created_.end()) {
+      if (!stopping_ && !members_.stopping()) {
+        // Through a handle this node was given: its creator says where the
+        // actor is rebuilt. Asking blocks: on a thread of its own.
+        auto shared = std::make_shared<pending_call>(std::move(pc));
+        restarters_.emplace_back(
+            [this, shared, dead, why] { resend_elsewhere(std::move(*shared), dead, why, false); });
+        return;
+      }
+    } else {
+      auto& c = i->second;
+      if (!c.restarting && c.death.empty() && c.location == dead)
+        lose_instance(i->first, c, dead, why); // before membership's word reaches this part
+      if (c.death.empty() && c.restarting) {
+        c.waiting.push_back(std::move(pc));
+        return;
+      }
+      if (!c.death.empty())
+        death = "actor " + i->first.to_string() + " is dead: " + c.death;
+      else if (c.location != dead)
+        target = c.location;
+    }
+  }
+  if (!target.value) {
+    fail_call(pc, death.empty() ? "the actor's node " + dead.to_string() + " is gone (" + why + ")" : death);
+    return;
+  }
+  send_call(target, std::move(pc));
+}
+
+void actor_calls::resend_elsewhere(pending_call pc, const node_id& lost, const std::string& why,
+                                   bool spends_retry) {
   const auto aid = pc.call.id;
   std::string not_found;
   int retries = 0;
@@ -388,13 +430,14 @@ void actor_calls::resend_elsewhere(pending_call pc, const node_id& lost, const s
     fail_call(pc, "the actor's node " + lost.to_string() + " is gone (" + why + "), and " + not_found);
     return;
   }
-  if (pc.retries_used >= retries) {
+  if (spends_retry && pc.retries_used >= retries) {
     fail_call(pc, "the actor's node " + lost.to_string() + " is gone (" + why
                     + ") while the call ran, and it has no retries left (max_task_retries="
                     + std::to_string(retries) + ")");
     return;
   }
-  ++pc.retries_used;
+  if (spends_retry)
+    ++pc.retries_used;
   log(log_level::info, "cluster", "a call to actor ", aid.to_string(), " goes again to node ", now->to_string(),
       ": its node ", lost.to_string(), " is gone");
   send_call(*now, std::move(pc));
@@ -534,17 +577,19 @@ void actor_calls::serve_borrow(const wire::actor_borrow& notice) {
 
 void actor_calls::node_lost(const node_id& id, const std::string& why) {
   std::lock_guard<std::mutex> guard{mu_};
-  for (auto& [aid, a] : created_) {
-    if (a.location != id || a.restarting || !a.death.empty())
-      continue;
-    if (a.restarts < a.opts.max_restarts && !members_.stopping()) {
-      a.restarting = true;
-      a.call_retries_left = a.opts.max_task_retries;
-      restarters_.emplace_back([this, aid = aid] { restart(aid); });
-    } else {
-      a.death = "its node " + id.to_string() + " is gone (" + why + ") and it has no restarts left (max_restarts="
-                + std::to_string(a.opts.max_restarts) + ")";
-    }
+  for (auto& [aid, a] : created_)
+    if (a.location == id && !a.restarting && a.death.empty())
+      lose_instance(aid, a, id, why);
+}
+
+void actor_calls::lose_instance(const actor_id& aid, created_actor& a, const node_id& id, const std::string& why) {
+  if (a.restarts < a.opts.max_restarts && !members_.stopping()) {
+    a.restarting = true;
+    a.call_retries_left = a.opts.max_task_retries;
+    restarters_.emplace_back([this, aid] { restart(aid); });
+  } else {
+    a.death = "its node " + id.to_string() + " is gone (" + why + ") and it has no restarts left (max_restarts="
+              + std::to_string(a.opts.max_restarts) + ")";
   }
 }
 

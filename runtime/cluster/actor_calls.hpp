@@ -152,10 +152,16 @@ class actor_calls final : public membership_listener,
   /// A call in flight to an actor whose node `lost` died: sent again to the new
   /// instance if its retries allow.
   void requeue(pending_call pc, const node_id& lost, const std::string& why);
+  /// A call whose node was known dead before it went out: it never ran, so it
+  /// waits for (or goes to) the actor's next instance without spending a retry.
+  void redirect_unsent(pending_call pc, const node_id& dead);
   /// requeue() for a call through a handle another node created: asks the
-  /// creator where the actor is now and sends it there if the actor's
-  /// max_task_retries allow. Blocks.
-  void resend_elsewhere(pending_call pc, const node_id& lost, const std::string& why);
+  /// creator where the actor is now and sends it there, if the actor's
+  /// max_task_retries allow when the call had gone out (`spends_retry`). Blocks.
+  void resend_elsewhere(pending_call pc, const node_id& lost, const std::string& why, bool spends_retry);
+  /// Actor `aid`'s instance on node `id` is gone: it restarts if its
+  /// max_restarts allow, else it is dead. Called under mu_.
+  void lose_instance(const actor_id& aid, created_actor& a, const node_id& id, const std::string& why);
   void restart(const actor_id& aid);
   /// Creates unplaced actor `aid` on a node that can host it now, if any.
   void place_unplaced(const actor_id& aid);

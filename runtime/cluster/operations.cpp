@@ -28,7 +28,7 @@ void operations::add(std::uint64_t key, const node_id& target, std::unique_ptr<o
   // one that takes it out of the table handles it.
   if (members_.is_dead(target))
     if (auto late = take(key))
-      late->lost(target, "it died before the request could be sent");
+      late->not_sent(target);
 }
 
 std::unique_ptr<operation> operations::take(std::uint64_t key) {

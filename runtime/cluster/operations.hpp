@@ -31,6 +31,11 @@ class operation {
   virtual void answered(wire::result r) = 0;
   /// The node died, or could not be reached, before it answered (`why`).
   virtual void lost(const node_id& node, const std::string& why) = 0;
+  /// The node was known dead before the request went out: it never reached it.
+  /// A kind that may go elsewhere without spending a retry says so here.
+  virtual void not_sent(const node_id& node) {
+    lost(node, "it died before the request could be sent");
+  }
   /// The object this request makes there (a task's result), if it makes one.
   virtual const detail::object_cell* makes() const noexcept {
     return nullptr;

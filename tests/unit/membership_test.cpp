@@ -3,6 +3,8 @@
 // and what makes a node stop serving.
 #include "runtime/cluster/membership.hpp"
 
+#include "runtime/cluster/operations.hpp"
+
 #include "runtime/actor_host/actor_host.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/scheduler.hpp"
@@ -62,6 +64,21 @@ struct recorder final : membership_listener {
   std::string cut;
   std::atomic<int> views{0};
   std::atomic<int> rejoins{0};
+};
+
+/// A request whose answer is never wanted here: records how it ended.
+struct probe_operation final : actors::runtime::operation {
+  explicit probe_operation(std::string& ended) : ended(ended) {}
+  void answered(wire::result) override {
+    ended = "answered";
+  }
+  void lost(const node_id& node, const std::string& why) override {
+    ended = "lost by " + node.to_string() + ": " + why;
+  }
+  void not_sent(const node_id& node) override {
+    ended = "not sent to " + node.to_string();
+  }
+  std::string& ended;
 };
 
 wire::node_record record(node_id id, double cpu, bool alive = true) {
@@ -332,6 +349,27 @@ TEST_F(Membership, FirstCauseToStopWins) {
   members->end_serving(stop_cause::service_failed);
   members->end_serving(stop_cause::requested);
   EXPECT_EQ(members->wait_until_stopped(), stop_cause::service_failed);
+}
+
+TEST_F(Membership, ARequestForANodeKnownDeadIsNotSentAndOneInFlightIsLost) {
+  make();
+  join();
+  actors::runtime::operations ops{*members};
+  std::string to_live, in_flight, to_dead;
+  ops.add(1, c, std::make_unique<probe_operation>(to_live));
+  ops.add(2, b, std::make_unique<probe_operation>(in_flight));
+  members->node_down(b, "its connection closed");
+  // A request made once b is known dead never went out: its kind may send it
+  // elsewhere without spending a retry.
+  ops.add(3, b, std::make_unique<probe_operation>(to_dead));
+  ops.node_lost(b, "its connection closed");
+  EXPECT_EQ(in_flight, "lost by " + b.to_string() + ": its connection closed");
+  EXPECT_EQ(to_dead, "not sent to " + b.to_string());
+  EXPECT_EQ(to_live, "");
+  wire::result answer;
+  answer.key = 1;
+  ops.answer(std::move(answer));
+  EXPECT_EQ(to_live, "answered");
 }
 
 } // namespace
