@@ -3,6 +3,7 @@
 // reference, blocks on several nodes, and data four times the object store.
 
 #include "tests/cluster/dataset_job.hpp"
+#include "tests/support/dashboard.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
@@ -113,13 +114,22 @@ TEST_F(DatasetCluster, BlocksAreMadeAndTransformedOnSeveralNodes) {
       EXPECT_EQ(op.rows, 1200u);
     }
   EXPECT_TRUE(saw) << ds.stats().to_string();
-  // Each node that ran them counts the operators' rows for Prometheus.
+  // Each node that ran them counts the operators' rows for Prometheus, under
+  // every dataset metric the dashboard's Datasets row plots.
+  std::set<std::string> plotted;
+  for (const auto& name : actors::test::dashboard_metrics(actors::test::dashboard_text()))
+    if (name.rfind("actors_dataset_", 0) == 0)
+      plotted.insert(name);
+  EXPECT_TRUE(plotted.count("actors_dataset_rows_total")) << "the dashboard has no dataset rows panel";
   int counted = 0;
   for (const auto& n : actors::nodes())
     if (n.alive && nodes.count(n.id.to_string()) && n.metrics_port > 0) {
       auto text = actors::test::http_get(n.metrics_port, "/metrics");
       counted += text.find("actors_dataset_rows_total{") != std::string::npos
                  && text.find("operator=\"map\"") != std::string::npos;
+      for (const auto& name : plotted)
+        EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos)
+          << "node " << n.id.to_string() << " ran dataset work but does not export " << name;
     }
   EXPECT_EQ(counted, static_cast<int>(nodes.size()));
 }
