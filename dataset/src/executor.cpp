@@ -2,6 +2,7 @@
 // consumers that stream), and for all-to-all operators a split task per input block
 // and a merge task per output block, the pieces travelling between the nodes.
 
+#include "dataset/src/progress.hpp"
 #include "dataset/src/tasks.hpp"
 
 #include <actors/actors.hpp>
@@ -171,11 +172,29 @@ object_ref<task_report> submit(const pending_block& b, stage_request req) {
 
 using report_handler = std::function<void(std::size_t, task_report&, const object_ref<task_report>&)>;
 
+/// What a progress line calls a stage: the steps its blocks run, then what it
+/// finishes with ("map(parse)->filter(valid)->count").
+std::string stage_name(const std::vector<pending_block>& blocks, const std::string& finish) {
+  std::string name;
+  if (!blocks.empty())
+    for (const auto& s : blocks.front().steps)
+      name += s.label + "->";
+  return name + finish;
+}
+
+/// The rows a stage's task made: its last operator's.
+std::uint64_t rows_made(const task_report& rep) {
+  return rep.stats.empty() ? rep.rows : rep.stats.back().rows;
+}
+
 /// Runs `n` tasks made by `start(i)` with at most `window` in flight, handing each
-/// report to `done` in order. The window bounds what the nodes hold at once: a
-/// queued task already holds its input block.
-void run_window(std::size_t n, std::size_t window, const std::function<object_ref<task_report>(std::size_t)>& start,
-                stats_log& log, const report_handler& done) {
+/// report to `done` in order, and shows the stage `what` as a progress line. The
+/// window bounds what the nodes hold at once: a queued task already holds its
+/// input block.
+void run_window(std::size_t n, std::size_t window, const std::string& what,
+                const std::function<object_ref<task_report>(std::size_t)>& start, stats_log& log,
+                const report_handler& done) {
+  progress_line progress(what, n);
   std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
   std::size_t next = 0;
   while (next < n || !flight.empty()) {
@@ -187,6 +206,7 @@ void run_window(std::size_t n, std::size_t window, const std::function<object_re
     flight.pop_front();
     auto rep = get(ref);
     log.add(rep.stats);
+    progress.block_done(rows_made(rep));
     done(i, rep, ref);
   }
 }
@@ -195,7 +215,9 @@ void run_window(std::size_t n, std::size_t window, const std::function<object_re
 /// block order.
 void run_blocks(const std::vector<pending_block>& blocks, const stage_request& req, stats_log& log,
                 std::size_t window, const report_handler& done) {
-  run_window(blocks.size(), window, [&](std::size_t i) { return submit(blocks[i], req); }, log, done);
+  run_window(
+    blocks.size(), window, stage_name(blocks, req.label), [&](std::size_t i) { return submit(blocks[i], req); }, log,
+    done);
 }
 
 /// Every block stored, in order, with its row count.
@@ -226,7 +248,7 @@ std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& 
                                      stats_log& log) {
   std::vector<pending_block> out(pieces.size());
   run_window(
-    pieces.size(), stream_window(),
+    pieces.size(), stream_window(), req.label + ".merge",
     [&](std::size_t j) {
       std::vector<object_ref<any_block>> refs;
       for (const auto& p : pieces[j])
@@ -252,7 +274,8 @@ std::vector<pending_block> exchange(std::vector<pending_block> blocks, std::size
   std::vector<std::vector<block_ref>> pieces(k);
   std::vector<object_ref<task_report>> keep; // the reports naming the pieces
   run_window(
-    blocks.size(), stream_window(), [&](std::size_t i) { return submit(blocks[i], split(i)); }, log,
+    blocks.size(), stream_window(), stage_name(blocks, blocks.empty() ? std::string() : split(0).label),
+    [&](std::size_t i) { return submit(blocks[i], split(i)); }, log,
     [&](std::size_t, task_report& rep, const object_ref<task_report>& ref) {
       for (std::size_t j = 0; j < rep.blocks.size() && j < k; ++j)
         pieces[j].push_back(std::move(rep.blocks[j]));
@@ -501,7 +524,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
     // 1. A sample of keys from every block picks the k-1 range boundaries.
     std::vector<any_block> keys;
     run_window(
-      stored.size(), stream_window(),
+      stored.size(), stream_window(), "sort.sample",
       [&](std::size_t i) {
         stage_request req;
         req.finish = finish_kind::sample;
@@ -649,11 +672,13 @@ std::uint64_t write_once(const plan& p, const std::string& dir, bool csv) {
   std::uint64_t n = 0;
   std::size_t window = stream_window();
   std::deque<object_ref<task_report>> inflight;
+  progress_line progress(stage_name(blocks, csv ? "write_csv" : "write_text"), blocks.size());
   for (std::size_t i = 0; i <= blocks.size(); ++i) {
     while (!inflight.empty() && (inflight.size() >= window || i == blocks.size())) {
       auto rep = get(inflight.front());
       inflight.pop_front();
       p.stats->add(rep.stats);
+      progress.block_done(rep.rows);
       n += rep.rows;
     }
     if (i == blocks.size())

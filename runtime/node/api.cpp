@@ -27,6 +27,8 @@ namespace actors::runtime {
 namespace {
 
 std::atomic<node*> the_node{nullptr};
+// init_options::progress, for a program that is not a serving node.
+std::atomic<bool> progress_wanted{false};
 // The node processes an embedded head started (--actors-local-nodes).
 std::unique_ptr<local_nodes> spawned_nodes;
 
@@ -176,6 +178,7 @@ void init(const init_options& given) {
     if (s && s->address == opts.address && opts.token.empty())
       opts.token = s->token;
   }
+  runtime::progress_wanted.store(opts.progress && !opts.node, std::memory_order_relaxed);
   auto* n = &runtime::start_node(runtime::resolve(opts));
   if (n->config.role == runtime::node_role::head && opts.local_nodes > 1) {
     try {
@@ -268,6 +271,11 @@ bool is_initialized() {
 
 node_id current_node_id() {
   return require_node().id;
+}
+
+bool show_progress() {
+  return runtime::current_node() && runtime::progress_wanted.load(std::memory_order_relaxed)
+         && ::isatty(STDERR_FILENO) == 1;
 }
 
 std::string working_dir() {

@@ -26,10 +26,18 @@ double parse_number(const std::string& text, const std::string& what) {
   return v;
 }
 
+bool parse_bool(const std::string& text, const std::string& what) {
+  if (text == "true" || text == "1")
+    return true;
+  if (text != "false" && text != "0")
+    bad(what, text, "expected true or false");
+  return false;
+}
+
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
                                    "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
                                    "heartbeat-timeout", "head-reconnect-timeout", "state-dir", "bind",
-                                   "advertise-address", "log-to-driver", "autoscale", "launch-id", "namespace",
+                                   "advertise-address", "log-to-driver", "progress", "autoscale", "launch-id", "namespace",
                                    "tls-cert", "tls-key", "tls-ca", "handshake-timeout", "max-frame-bytes"};
 
 // Flags that take no value.
@@ -82,14 +90,10 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
       bad(what, value, "expected milliseconds between 100 and 600000");
     opts.handshake_timeout_ms = static_cast<int>(ms);
   }
-  else if (key == "log-to-driver") {
-    if (value == "true" || value == "1")
-      opts.log_to_driver = true;
-    else if (value == "false" || value == "0")
-      opts.log_to_driver = false;
-    else
-      bad(what, value, "expected true or false");
-  }
+  else if (key == "log-to-driver")
+    opts.log_to_driver = parse_bool(value, what);
+  else if (key == "progress")
+    opts.progress = parse_bool(value, what);
   else if (key == "head-reconnect-timeout") {
     double ms = parse_number(value, what);
     if (ms > 86'400'000)

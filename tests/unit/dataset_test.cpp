@@ -4,6 +4,8 @@
 #include <actors/actors.hpp>
 #include <actors/dataset.hpp>
 
+#include "dataset/src/progress.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -68,6 +70,24 @@ class DatasetTest : public ::testing::Test {
     return d;
   }
 };
+
+TEST(DatasetProgress, ALineShowsBlocksRowsRateAndTimeLeftWithinTheWidth) {
+  using actors::data::detail::progress_text;
+  using std::chrono::duration;
+  // Nothing done yet: no rate and no time left to guess from.
+  EXPECT_EQ(progress_text("map(parse)->count", 0, 8, 0, duration<double>(0.5), 100),
+            "dataset map(parse)->count: 0/8 blocks, 0 rows");
+  // 2 of 8 blocks in 4 s: 6 more take 12 s.
+  EXPECT_EQ(progress_text("map(parse)->count", 2, 8, 2'500'000, duration<double>(4), 100),
+            "dataset map(parse)->count: 2/8 blocks, 2.50M rows, 625.0k rows/s, 12s left");
+  EXPECT_EQ(progress_text("sort.sample", 8, 8, 12'000, duration<double>(2), 100),
+            "dataset sort.sample: 8/8 blocks, 12.0k rows, 6000 rows/s");
+  EXPECT_EQ(progress_text("x", 1, 61, 10, duration<double>(1), 100), "dataset x: 1/61 blocks, 10 rows, 10 rows/s, 1m00s left");
+  // A long stage name gives way to the figures.
+  auto line = progress_text(std::string(200, 'm'), 2, 8, 100, duration<double>(1), 60);
+  EXPECT_EQ(line.size(), 60u);
+  EXPECT_NE(line.find("...: 2/8 blocks, 100 rows"), std::string::npos) << line;
+}
 
 TEST_F(DatasetTest, RangeCountCollectAndBlocks) {
   auto ds = data::range(1000, 7);

@@ -66,6 +66,10 @@ struct init_options {
   /// A driver prints what its tasks print on the nodes, each line with the node
   /// and its pid in front (as they come, within about 100 ms). False: not.
   bool log_to_driver = true;
+  /// Consuming a dataset draws a live line per running operator on stderr
+  /// (blocks and rows done, rate, time left), cleared when it ends, if stderr is
+  /// a terminal. False: never (`--actors-progress=false`).
+  bool progress = true;
   /// An autoscaler config file (YAML, see docs/guide/autoscaling.md): this
   /// process runs the head, and its autoscaler starts node processes of this
   /// same program for work that waits, and stops them when idle.
@@ -99,6 +103,7 @@ struct init_options {
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
 /// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`, `--actors-log-to-driver=false`,
+/// `--actors-progress=false`,
 /// `--actors-tls-cert=FILE`, `--actors-tls-key=FILE`, `--actors-tls-ca=FILE`, `--actors-handshake-timeout=MS`,
 /// `--actors-max-frame-bytes=SIZE`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
@@ -119,6 +124,11 @@ bool is_initialized();
 
 /// The node this code runs on (inside a task or method: the node running it).
 node_id current_node_id();
+
+/// Whether this program draws live progress lines on stderr: the runtime runs,
+/// this process is not a node serving the cluster, stderr is a terminal, and
+/// init_options::progress was not turned off.
+bool show_progress();
 
 /// Where the files of the current job are: inside a task or actor of a job sent
 /// with `actors job submit --working-dir DIR`, this node's copy of DIR (fetched
