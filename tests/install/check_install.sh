@@ -44,7 +44,7 @@ g++ -std=c++20 tune_app.cpp $(pkg-config --cflags --libs actors-tune) -o tune_ap
 tune_lib=$(find "$root" -name 'libactors_tune.so' | head -n1)
 out=$(LD_LIBRARY_PATH=$(dirname "$lib"):$(dirname "$tune_lib") ./tune_app --actors-num-cpus=2 2>/dev/null)
 echo "installed tune program printed: $out"
-[ "$out" = "4 1" ] || { echo "unexpected output from the tune program" >&2; exit 1; }
+[ "$out" = "4 3" ] || { echo "unexpected output from the tune program" >&2; exit 1; }
 
 # CMake: find_package(actors) from the installed tree, every target, and a
 # version request the package must refuse.
@@ -76,7 +76,7 @@ echo "CMake-built dataset program printed: $out"
 [ "$out" = "14850 297" ] || { echo "unexpected output from the CMake-built dataset program" >&2; exit 1; }
 out=$(./build/tune_app --actors-num-cpus=2 2>/dev/null)
 echo "CMake-built tune program printed: $out"
-[ "$out" = "4 1" ] || { echo "unexpected output from the CMake-built tune program" >&2; exit 1; }
+[ "$out" = "4 3" ] || { echo "unexpected output from the CMake-built tune program" >&2; exit 1; }
 mkdir too-new && cd too-new
 printf 'cmake_minimum_required(VERSION 3.16)\nproject(too_new CXX)\nfind_package(actors 1.0 REQUIRED)\n' > CMakeLists.txt
 if cmake -S . -B build -DCMAKE_PREFIX_PATH="$install_prefix" >cmake.log 2>&1; then
