@@ -138,6 +138,9 @@ struct live_trial {
   std::size_t id;
   std::unique_ptr<trial_actor> actor;
   object_ref<tune::metrics> step;
+  /// The restore sent before the first step, when the trial goes on from a
+  /// checkpoint.
+  std::optional<object_ref<void>> restore;
 };
 
 class run_loop {
@@ -238,16 +241,17 @@ class run_loop {
   void launch(std::size_t id) {
     auto& t = trials_[id];
     try {
+      // Nothing here waits: the actor may wait for resources that trials in
+      // flight hold, and only this loop ends those trials. The restore, sent
+      // first, runs before the step (one caller's calls keep their order); its
+      // outcome is read with the step's.
       auto actor = start_(t.config);
+      std::optional<object_ref<void>> restore;
       if (checkpoints_[id])
-        actors::get(actor->restore(*checkpoints_[id]));
+        restore = actor->restore(*checkpoints_[id]);
       t.state = trial_state::running;
       auto step = actor->step();
-      live_.push_back({id, std::move(actor), std::move(step)});
-    } catch (const actor_died_error& e) {
-      fail(t, std::string("its actor could not start: ") + e.what());
-    } catch (const task_error& e) {
-      fail(t, "restore() threw: " + e.original_message());
+      live_.push_back({id, std::move(actor), std::move(step), std::move(restore)});
     } catch (const std::exception& e) {
       fail(t, std::string("could not start: ") + e.what());
     }
@@ -295,6 +299,16 @@ class run_loop {
     auto& t = trials_[it->id];
     tune::metrics m;
     try {
+      if (it->restore) {
+        try {
+          actors::get(*it->restore);
+        } catch (const task_error& e) {
+          t.error = "restore() threw: " + e.original_message();
+          end(it, trial_state::error);
+          return;
+        }
+        it->restore.reset();
+      }
       m = actors::get(it->step);
     } catch (const task_error& e) {
       t.error = "step() threw: " + e.original_message();
@@ -362,18 +376,9 @@ class run_loop {
   /// on a new actor built with that config and given the source's checkpoint.
   void exploit(std::vector<live_trial>::iterator it, const decision& d) {
     auto& t = trials_[it->id];
-    // A live source's newest state, else its last saved one.
-    auto src = std::find_if(live_.begin(), live_.end(), [&](const live_trial& l) { return l.id == d.source; });
+    // The source's last saved checkpoint, not a fresh save: the source may be
+    // waiting for resources, and this loop must not wait on it.
     std::string checkpoint = *checkpoints_[d.source];
-    if (src != live_.end() && src != it) {
-      // The source's step in flight was sent before this save, so the save
-      // follows it; waiting on it here is what keeps the copy current.
-      try {
-        checkpoint = actors::get(src->actor->save());
-      } catch (const std::exception&) {
-        // The source failed meanwhile: its last saved checkpoint serves.
-      }
-    }
     t.config = d.new_config;
     checkpoints_[t.id] = checkpoint;
     checkpoint_steps_[t.id] = t.steps;
