@@ -7,48 +7,27 @@
 #include <actors/tune.hpp>
 
 #include "tests/support/http.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/unit/tune_trainers.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace tune = actors::tune;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// loss = (x - 0.5)^2 + 1/steps; throws at step `fail_at` when that is set.
-class Quadratic {
- public:
-  explicit Quadratic(tune::config c)
-    : x_(c.get<double>("x")), fail_at_(c.contains("fail_at") ? c.get<int>("fail_at") : 0) {}
-  tune::metrics step() {
-    ++count_;
-    if (fail_at_ != 0 && count_ == fail_at_)
-      throw std::runtime_error("diverged at step " + std::to_string(count_));
-    return {{"loss", (x_ - 0.5) * (x_ - 0.5) + 1.0 / count_}, {"count", count_}};
-  }
-  std::string save() const {
-    return std::to_string(count_);
-  }
-  void restore(const std::string& checkpoint) {
-    count_ = std::stoi(checkpoint);
-  }
-
- private:
-  double x_;
-  int fail_at_;
-  int count_ = 0;
-};
-Quadratic make_quadratic(tune::config c) {
-  return Quadratic(std::move(c));
-}
 
 /// Earns 1 - |x - target| a step, the target moving from 0.2 to 0.8 halfway
 /// through 20 steps; reports what it earned so far.
@@ -80,8 +59,7 @@ Earner make_earner(tune::config c) {
   return Earner(std::move(c));
 }
 
-ACTORS_REMOTE(make_quadratic, &Quadratic::step, &Quadratic::save, &Quadratic::restore, make_earner, &Earner::step,
-              &Earner::save, &Earner::restore);
+ACTORS_REMOTE(make_earner, &Earner::step, &Earner::save, &Earner::restore);
 
 class Tune : public ::testing::Test {
  protected:
@@ -335,4 +313,52 @@ TEST_F(Tune, ResumeFinishesARunWhoseDriverStoppedWithoutRepeatingFinishedTrials)
   bool went_on = std::any_of(first_step_after_resume.begin(), first_step_after_resume.end(),
                              [](const auto& e) { return e.second > 1; });
   EXPECT_TRUE(went_on);
+}
+
+TEST_F(Tune, ResumeFinishesARunWhoseDriverProcessWasKilled) {
+  const char* driver = std::getenv("TUNE_DRIVER");
+  ASSERT_NE(driver, nullptr) << "set TUNE_DRIVER to the tune_driver program (meson test does)";
+  fs::create_directories(dir_);
+  auto finished_in = [&](std::size_t id) {
+    return read(dir_ / ("trial_" + std::to_string(id)) / "trial.json").find("\"TERMINATED\"") != std::string::npos;
+  };
+  {
+    actors::test::process child({driver, dir_.string()}, (dir_ / "driver.log").string());
+    // Killed once two trials are done and the others are not.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::size_t done = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto results = read(dir_ / "results.json");
+      done = 0;
+      for (auto at = results.find("\"TERMINATED\""); at != std::string::npos; at = results.find("\"TERMINATED\"", at + 1))
+        ++done;
+      if (done >= 2)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_GE(done, 2u) << child.output();
+    child.kill(SIGKILL);
+    ASSERT_TRUE(child.wait_exit(std::chrono::seconds(10)).has_value());
+  }
+  std::set<std::size_t> finished_before;
+  for (std::size_t id = 0; id < 6; ++id)
+    if (finished_in(id))
+      finished_before.insert(id);
+  ASSERT_GE(finished_before.size(), 2u);
+  ASSERT_LT(finished_before.size(), 6u) << "the driver finished before it was killed";
+
+  std::map<std::size_t, std::size_t> first_step_after_resume;
+  auto r = slow_run(dir_.string())
+             .on_result([&](const tune::trial& t) { first_step_after_resume.try_emplace(t.id, t.steps); })
+             .resume();
+  ASSERT_EQ(r.trials().size(), 6u);
+  for (const auto& t : r.trials()) {
+    EXPECT_STREQ(tune::to_string(t.state), "TERMINATED") << t.error;
+    ASSERT_EQ(t.history.size(), 6u) << "trial " << t.id;
+    for (std::size_t i = 0; i < 6; ++i)
+      EXPECT_EQ(t.history[i].values.at("count"), static_cast<double>(i + 1)) << "trial " << t.id;
+  }
+  for (auto id : finished_before)
+    EXPECT_EQ(first_step_after_resume.count(id), 0u) << "finished trial " << id << " ran again";
+  EXPECT_EQ(first_step_after_resume.size(), 6u - finished_before.size());
 }
