@@ -155,6 +155,26 @@ TEST_F(Tune, RunsEveryTrialAsAnActorAndFindsTheBest) {
   EXPECT_DOUBLE_EQ(sample(scraped, "actors_tune_best", "metric=\"loss\""), best);
 }
 
+TEST_F(Tune, PrintsAProgressTableAndASummaryOnStderr) {
+  ::testing::internal::CaptureStderr();
+  auto r = tune::tuner(make_quadratic, &Quadratic::step)
+             .space({{"x", tune::grid({0.25, 0.5, 0.75})}})
+             .metric("loss", tune::min)
+             .max_steps(3)
+             .progress(tune::progress_table::always)
+             .progress_every(0)
+             .run();
+  auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("trial  state        steps         loss  config"), std::string::npos) << err;
+  EXPECT_NE(err.find("RUNNING"), std::string::npos) << err;
+  EXPECT_NE(err.find("x=0.25"), std::string::npos) << err;
+  EXPECT_NE(err.find("== tune finished: 3 trials: 3 TERMINATED, 0 STOPPED, 0 ERROR; best trial 1: loss=0.333333 "
+                     "after 3 steps, x=0.5"),
+            std::string::npos)
+    << err;
+  EXPECT_EQ(r.best().config.get<double>("x"), 0.5);
+}
+
 TEST_F(Tune, AshaStopsTrialsOnTheCluster) {
   std::size_t results = 0;
   auto r = tune::tuner(make_quadratic, &Quadratic::step)

@@ -170,7 +170,8 @@ class run_loop {
 
   result_grid run() {
     auto last_table = std::chrono::steady_clock::now();
-    bool tty = isatty(2) != 0;
+    bool tables = s_.progress == progress_table::always
+               || (s_.progress == progress_table::on_terminal && isatty(2) != 0);
     storage_.write_results(trials_, s_.metric);
     while (true) {
       while (live_.size() < s_.max_concurrent && !queue_.empty()) {
@@ -190,7 +191,7 @@ class run_loop {
           on_step(it);
       }
       gauges_.update(trials_, s_.metric, s_.mode);
-      if (tty && std::chrono::steady_clock::now() - last_table > std::chrono::duration<double>(s_.progress_seconds)) {
+      if (tables && std::chrono::steady_clock::now() - last_table >= std::chrono::duration<double>(s_.progress_seconds)) {
         std::fputs(progress_table(trials_, s_.metric).c_str(), stderr);
         last_table = std::chrono::steady_clock::now();
       }

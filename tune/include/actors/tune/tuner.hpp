@@ -93,6 +93,9 @@ class result_grid {
   objective mode_ = objective::min;
 };
 
+/// When the progress table prints on stderr.
+enum class progress_table : std::uint8_t { on_terminal, always, never };
+
 namespace detail {
 
 /// A running trial's actor, behind the calls the driver loop makes (the
@@ -123,6 +126,7 @@ struct run_settings {
   std::size_t checkpoint_every = 1;
   std::size_t max_failures = 3;
   double progress_seconds = 5;
+  progress_table progress = progress_table::on_terminal;
   std::function<void(const trial&)> on_result;
 };
 
@@ -251,9 +255,15 @@ class tuner {
     s_.max_failures = n;
     return *this;
   }
-  /// Seconds between progress tables on a terminal's stderr (default 5).
+  /// Seconds between progress tables on stderr (default 5).
   tuner& progress_every(double seconds) {
     s_.progress_seconds = seconds;
+    return *this;
+  }
+  /// Whether the progress table prints: only when stderr is a terminal (the
+  /// default), always, or never. The summary at the end always prints.
+  tuner& progress(progress_table when) {
+    s_.progress = when;
     return *this;
   }
   /// Called on the driver's thread after each result of each trial, with the
