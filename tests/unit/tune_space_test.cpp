@@ -119,6 +119,9 @@ TEST(TuneSpace, ABadSpaceIsRefusedNamingTheParameter) {
   EXPECT_NE(message_of([] { tune::sample({{"lr", tune::loguniform(0, 1)}}, 1, 0); }).find("above 0"),
             std::string::npos);
   EXPECT_NE(message_of([] { tune::sample({{"n", tune::randint(5, 5)}}, 1, 0); }).find("\"n\""), std::string::npos);
+  EXPECT_NE(message_of([] { tune::sample({{"n", tune::randint(-(std::int64_t{1} << 62), 5)}}, 1, 0); })
+              .find("2^53"),
+            std::string::npos);
   EXPECT_NE(message_of([] { tune::sample({{"c", tune::choice({})}}, 1, 0); }).find("no values"), std::string::npos);
   EXPECT_NE(message_of([] { tune::sample({{"g", tune::grid({})}}, 1, 0); }).find("no values"), std::string::npos);
   EXPECT_NE(message_of([] { tune::sample({{"a", tune::uniform(0, 1)}, {"a", tune::uniform(0, 1)}}, 1, 0); })

@@ -123,6 +123,10 @@ void check_space(const search_space& space) {
         if (!(d.low < d.high))
           bad_space(name, std::string(kind_name(d.type)) + "(" + param_value(d.low).to_string() + ", "
                             + param_value(d.high).to_string() + ") is empty: the low bound must be below the high one");
+        if (d.type == domain::kind::randint
+            && (d.low != std::floor(d.low) || d.high != std::floor(d.high) || std::abs(d.low) > 0x1.0p53
+                || std::abs(d.high) > 0x1.0p53))
+          bad_space(name, "randint bounds must be whole numbers within +-2^53");
         if (d.type == domain::kind::loguniform && d.low <= 0)
           bad_space(name, "loguniform needs a low bound above 0 (it draws the logarithm)");
         break;
