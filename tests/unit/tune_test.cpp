@@ -235,6 +235,22 @@ TEST_F(Tune, AnUnknownMetricFailsTheTrialsSayingWhatStepReported) {
   }
 }
 
+TEST_F(Tune, AFactoryThatThrowsIsATrialErrorNamingWhatFailed) {
+  // The trainer reads "x", which this space does not have.
+  auto r = tune::tuner(make_quadratic, &Quadratic::step)
+             .space({{"y", tune::uniform(0, 1)}})
+             .metric("loss", tune::min)
+             .num_samples(2)
+             .max_steps(3)
+             .max_failures(1)
+             .run();
+  for (const auto& t : r.trials()) {
+    EXPECT_STREQ(tune::to_string(t.state), "ERROR");
+    EXPECT_NE(t.error.find("config has no parameter \"x\""), std::string::npos) << t.error;
+    EXPECT_EQ(t.steps, 0u);
+  }
+}
+
 TEST_F(Tune, BadOptionsAreRefusedBeforeAnyTrialStarts) {
   auto refused = [](auto&& run) -> std::string {
     try {
