@@ -137,6 +137,8 @@ TEST(TuneSpace, AMissingOrMistypedParameterSaysWhatThereIs) {
   auto missing = message_of([&] { c.get<double>("momentum"); });
   EXPECT_NE(missing.find("momentum"), std::string::npos);
   EXPECT_NE(missing.find("act, lr"), std::string::npos);
-  EXPECT_NE(message_of([&] { c.get<double>("act"); }).find("text"), std::string::npos);
-  EXPECT_NE(message_of([&] { c.get<std::string>("lr"); }).find("number"), std::string::npos);
+  EXPECT_NE(message_of([&] { c.get<double>("act"); }).find("parameter \"act\" is the text \"relu\""),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { c.get<std::string>("lr"); }).find("parameter \"lr\" is the number 0.1"),
+            std::string::npos);
 }

@@ -100,6 +100,15 @@ const param_value& config::at(const std::string& name) const {
   return it->second;
 }
 
+void config::check_kind(const std::string& name, const param_value& v, bool want_text) {
+  if (want_text && v.is_number())
+    throw error(errc::invalid_argument, "parameter \"" + name + "\" is the number " + v.to_string()
+                                          + ", not a text: read it with get<double> or get<int>");
+  if (!want_text && !v.is_number())
+    throw error(errc::invalid_argument, "parameter \"" + name + "\" is the text \"" + v.as_text()
+                                          + "\", not a number: read it with get<std::string>");
+}
+
 std::string config::to_string() const {
   std::string out;
   for (const auto& [n, v] : values_)

@@ -89,6 +89,7 @@ class config {
   template <class T>
   T get(const std::string& name) const {
     const param_value& v = at(name);
+    check_kind(name, v, std::is_same_v<T, std::string>);
     if constexpr (std::is_same_v<T, std::string>)
       return v.as_text();
     else if constexpr (std::is_same_v<T, bool>)
@@ -126,6 +127,10 @@ class config {
   }
 
  private:
+  /// Throws actors::error (invalid_argument) naming `name` when `v` is a number
+  /// read as a text or a text read as a number.
+  static void check_kind(const std::string& name, const param_value& v, bool want_text);
+
   std::map<std::string, param_value> values_;
 };
 
