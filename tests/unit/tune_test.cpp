@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -59,7 +60,28 @@ Earner make_earner(tune::config c) {
   return Earner(std::move(c));
 }
 
-ACTORS_REMOTE(make_earner, &Earner::step, &Earner::save, &Earner::restore);
+/// Counts how many trials are inside step() at once (the embedded cluster runs
+/// every actor in this process).
+std::atomic<int> in_step{0};
+std::atomic<int> most_in_step{0};
+
+class Overlapper {
+ public:
+  explicit Overlapper(tune::config) {}
+  tune::metrics step() {
+    int now = ++in_step;
+    for (int seen = most_in_step; now > seen && !most_in_step.compare_exchange_weak(seen, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    --in_step;
+    return {{"loss", 1}};
+  }
+};
+Overlapper make_overlapper(tune::config c) {
+  return Overlapper(std::move(c));
+}
+
+ACTORS_REMOTE(make_earner, &Earner::step, &Earner::save, &Earner::restore, make_overlapper, &Overlapper::step);
 
 class Tune : public ::testing::Test {
  protected:
@@ -173,6 +195,26 @@ TEST_F(Tune, PrintsAProgressTableAndASummaryOnStderr) {
             std::string::npos)
     << err;
   EXPECT_EQ(r.best().config.get<double>("x"), 0.5);
+}
+
+TEST_F(Tune, AtMostMaxConcurrentTrialsRunAtOnce) {
+  auto run = [](std::size_t max_concurrent) {
+    most_in_step = 0;
+    auto r = tune::tuner(make_overlapper, &Overlapper::step)
+               .space({{"x", tune::uniform(0, 1)}})
+               .metric("loss", tune::min)
+               .num_samples(6)
+               .max_steps(4)
+               .max_concurrent(max_concurrent)
+               .resources({}) // no CPUs reserved: only max_concurrent limits them
+               .run();
+    EXPECT_EQ(r.count(tune::trial_state::terminated), 6u);
+    return most_in_step.load();
+  };
+  EXPECT_EQ(run(1), 1);
+  int three = run(3);
+  EXPECT_LE(three, 3);
+  EXPECT_GE(three, 2);
 }
 
 TEST_F(Tune, AshaStopsTrialsOnTheCluster) {
