@@ -38,14 +38,22 @@ out=$(LD_LIBRARY_PATH=$(dirname "$lib"):$(dirname "$data_lib") ./data_app --acto
 echo "installed dataset program printed: $out"
 [ "$out" = "14850 297" ] || { echo "unexpected output from the dataset program" >&2; exit 1; }
 
-# CMake: find_package(actors) from the installed tree, both targets, and a
+# Parameter search: the actors-tune package, which requires actors.
+cp "$src/tests/install/tune_app.cpp" "$work/"
+g++ -std=c++20 tune_app.cpp $(pkg-config --cflags --libs actors-tune) -o tune_app
+tune_lib=$(find "$root" -name 'libactors_tune.so' | head -n1)
+out=$(LD_LIBRARY_PATH=$(dirname "$lib"):$(dirname "$tune_lib") ./tune_app --actors-num-cpus=2 2>/dev/null)
+echo "installed tune program printed: $out"
+[ "$out" = "4 3" ] || { echo "unexpected output from the tune program" >&2; exit 1; }
+
+# CMake: find_package(actors) from the installed tree, every target, and a
 # version request the package must refuse.
 config_dir=$(dirname "$(find "$root" -name actorsConfig.cmake | head -n1)")
 [ -f "$config_dir/actorsConfigVersion.cmake" ] || { echo "actorsConfigVersion.cmake was not installed" >&2; exit 1; }
 install_prefix="$root$(meson introspect "$build" --buildoptions \
   | python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')"
 mkdir -p "$work/cmake-app" && cd "$work/cmake-app"
-cp "$src/tests/install/app.cpp" "$src/tests/install/data_app.cpp" .
+cp "$src/tests/install/app.cpp" "$src/tests/install/data_app.cpp" "$src/tests/install/tune_app.cpp" .
 cat > CMakeLists.txt <<'CMAKE'
 cmake_minimum_required(VERSION 3.16)
 project(actors_consumer CXX)
@@ -54,6 +62,8 @@ add_executable(app app.cpp)
 target_link_libraries(app PRIVATE actors::actors)
 add_executable(data_app data_app.cpp)
 target_link_libraries(data_app PRIVATE actors::data)
+add_executable(tune_app tune_app.cpp)
+target_link_libraries(tune_app PRIVATE actors::tune)
 CMAKE
 cmake -S . -B build -DCMAKE_PREFIX_PATH="$install_prefix" -DCMAKE_BUILD_TYPE=Release >cmake.log 2>&1 \
   || { cat cmake.log; echo "cmake could not configure a project with find_package(actors)" >&2; exit 1; }
@@ -64,6 +74,9 @@ echo "CMake-built program printed: $out"
 out=$(./build/data_app --actors-num-cpus=2)
 echo "CMake-built dataset program printed: $out"
 [ "$out" = "14850 297" ] || { echo "unexpected output from the CMake-built dataset program" >&2; exit 1; }
+out=$(./build/tune_app --actors-num-cpus=2 2>/dev/null)
+echo "CMake-built tune program printed: $out"
+[ "$out" = "4 3" ] || { echo "unexpected output from the CMake-built tune program" >&2; exit 1; }
 mkdir too-new && cd too-new
 printf 'cmake_minimum_required(VERSION 3.16)\nproject(too_new CXX)\nfind_package(actors 1.0 REQUIRED)\n' > CMakeLists.txt
 if cmake -S . -B build -DCMAKE_PREFIX_PATH="$install_prefix" >cmake.log 2>&1; then
