@@ -14,7 +14,7 @@ fail() { echo "check_api_reference: $*" >&2; exit 1; }
 version="$(sed -n 's/^#define ACTORS_VERSION "\(.*\)"$/\1/p' "$build/libactors/include/actors/version.hpp")"
 grep -q "$version" "$html/index.html" || fail "the index does not show version $version"
 for page in classactors_1_1object__ref classactors_1_1actor__handle classactors_1_1data_1_1dataset \
-            classactors_1_1metrics_1_1counter classactors_1_1object__lost__error; do
+            classactors_1_1metrics_1_1counter classactors_1_1object__lost__error classactors_1_1tune_1_1tuner; do
   [ -f "$html/$page.html" ] || fail "no page $page.html: a public class is missing from the reference"
 done
 grep -q "A reference to an immutable object somewhere in the cluster" "$html/classactors_1_1object__ref.html" \
