@@ -111,6 +111,25 @@ std::string read(const fs::path& p) {
   return s.str();
 }
 
+/// A resumed run of six 6-step counting trials: every trial ended TERMINATED
+/// with its six steps counted in order (a trial that went on from its
+/// checkpoint did so where it had stopped), and none of `finished_before` ran
+/// again. `first_step_after_resume` holds each trial's first step seen by the
+/// resumed run.
+void expect_resumed(const tune::result_grid& r, const std::set<std::size_t>& finished_before,
+                    const std::map<std::size_t, std::size_t>& first_step_after_resume) {
+  ASSERT_EQ(r.trials().size(), 6u);
+  for (const auto& t : r.trials()) {
+    EXPECT_STREQ(tune::to_string(t.state), "TERMINATED") << t.error;
+    ASSERT_EQ(t.history.size(), 6u) << "trial " << t.id;
+    for (std::size_t i = 0; i < 6; ++i)
+      EXPECT_EQ(t.history[i].values.at("count"), static_cast<double>(i + 1)) << "trial " << t.id;
+  }
+  for (auto id : finished_before)
+    EXPECT_EQ(first_step_after_resume.count(id), 0u) << "finished trial " << id << " ran again";
+  EXPECT_EQ(first_step_after_resume.size(), 6u - finished_before.size());
+}
+
 /// The value of the series `name` whose labels include `label`, or -1.
 double sample(const std::string& text, const std::string& name, const std::string& label) {
   std::istringstream in(text);
@@ -376,17 +395,7 @@ TEST_F(Tune, ResumeFinishesARunWhoseDriverStoppedWithoutRepeatingFinishedTrials)
   auto r = make()
              .on_result([&](const tune::trial& t) { first_step_after_resume.try_emplace(t.id, t.steps); })
              .resume();
-  ASSERT_EQ(r.trials().size(), 6u);
-  for (const auto& t : r.trials()) {
-    EXPECT_STREQ(tune::to_string(t.state), "TERMINATED") << t.error;
-    ASSERT_EQ(t.history.size(), 6u) << "trial " << t.id;
-    // The actor's own count matches the history: a trial that went on from its
-    // checkpoint did so where it had stopped.
-    for (std::size_t i = 0; i < 6; ++i)
-      EXPECT_EQ(t.history[i].values.at("count"), static_cast<double>(i + 1)) << "trial " << t.id;
-  }
-  for (auto id : finished_first)
-    EXPECT_EQ(first_step_after_resume.count(id), 0u) << "finished trial " << id << " ran again";
+  expect_resumed(r, finished_first, first_step_after_resume);
   // A trial that was midway went on from its checkpoint, not from step 1.
   bool went_on = std::any_of(first_step_after_resume.begin(), first_step_after_resume.end(),
                              [](const auto& e) { return e.second > 1; });
@@ -429,14 +438,5 @@ TEST_F(Tune, ResumeFinishesARunWhoseDriverProcessWasKilled) {
   auto r = slow_run(dir_.string())
              .on_result([&](const tune::trial& t) { first_step_after_resume.try_emplace(t.id, t.steps); })
              .resume();
-  ASSERT_EQ(r.trials().size(), 6u);
-  for (const auto& t : r.trials()) {
-    EXPECT_STREQ(tune::to_string(t.state), "TERMINATED") << t.error;
-    ASSERT_EQ(t.history.size(), 6u) << "trial " << t.id;
-    for (std::size_t i = 0; i < 6; ++i)
-      EXPECT_EQ(t.history[i].values.at("count"), static_cast<double>(i + 1)) << "trial " << t.id;
-  }
-  for (auto id : finished_before)
-    EXPECT_EQ(first_step_after_resume.count(id), 0u) << "finished trial " << id << " ran again";
-  EXPECT_EQ(first_step_after_resume.size(), 6u - finished_before.size());
+  expect_resumed(r, finished_before, first_step_after_resume);
 }
