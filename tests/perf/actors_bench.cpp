@@ -25,6 +25,8 @@
 
 #include <actors/actors.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -77,48 +79,18 @@ double since(clk::time_point t) {
 
 // -- JSON lines ------------------------------------------------------------------------
 
-std::string jnum(double v) {
-  if (!std::isfinite(v))
-    return "null";
+using json = nlohmann::ordered_json;
+
+/// A figure in a message: 9 significant digits, like the figures on the lines.
+std::string number_text(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g", v);
   return buf;
 }
 
-std::string jstr(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string jarr(const std::vector<double>& xs) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < xs.size(); ++i)
-    out += (i ? ", " : "") + jnum(xs[i]);
-  return out + "]";
+/// A figure on a line: a number, or null when it is not finite.
+json figure(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
 }
 
 std::mutex out_mu;
@@ -140,33 +112,38 @@ std::size_t g_nodes = 0; // the worker count, on the lines of the scaling mode
 class line {
  public:
   line(const std::string& name, std::optional<double> value, const std::string& unit) {
-    s_ = "{\"name\": " + jstr(g_prefix + name) + ", \"value\": " + (value ? jnum(*value) : "null")
-       + ", \"unit\": " + jstr(unit);
+    j_["name"] = g_prefix + name;
+    j_["value"] = value ? figure(*value) : json(nullptr);
+    j_["unit"] = unit;
   }
   line& num(const std::string& k, double v) {
-    return raw(k, jnum(v));
+    return raw(k, figure(v));
   }
   line& str(const std::string& k, const std::string& v) {
-    return raw(k, jstr(v));
+    return raw(k, json(v));
   }
   line& arr(const std::string& k, const std::vector<double>& v) {
-    return raw(k, jarr(v));
+    json a = json::array();
+    for (double x : v)
+      a.push_back(figure(x));
+    return raw(k, std::move(a));
   }
-  line& raw(const std::string& k, const std::string& json) {
-    s_ += ", " + jstr(k) + ": " + json;
+  line& raw(const std::string& k, json v) {
+    j_[k] = std::move(v);
     return *this;
   }
   void emit() {
-    raw("mode", jstr(g_mode));
+    j_["mode"] = g_mode;
     if (g_nodes)
-      raw("nodes", std::to_string(g_nodes));
+      j_["nodes"] = g_nodes;
     if (g_restarted)
-      raw("restarted", "true");
-    emit_raw(s_ + "}");
+      j_["restarted"] = true;
+    // A message may hold bytes that are not UTF-8 (a task's error text): replaced, never thrown on.
+    emit_raw(j_.dump(-1, ' ', false, json::error_handler_t::replace));
   }
 
  private:
-  std::string s_;
+  json j_ = json::object();
 };
 
 void emit_error(const std::string& name, const std::string& msg) {
@@ -440,7 +417,7 @@ struct watchdog {
         std::lock_guard<std::mutex> guard{mu};
         if (deadline && clk::now() > *deadline) {
           for (const char* n : step->names)
-            emit_error(n, std::string("exceeded its cap of ") + jnum(step->cap_s)
+            emit_error(n, std::string("exceeded its cap of ") + number_text(step->cap_s)
                             + " s; the remaining benchmarks run again on a fresh cluster");
           emit_raw(std::string("#end ") + step->id);
           kill_daemons();
@@ -1245,15 +1222,13 @@ class suite {
   void memory() {
     table_.clear();
     double hwm_total = 0;
-    std::string procs = "{";
+    json procs = json::object();
     for (const auto& p : sampler_.processes()) {
       long hwm = status_kb(p.pid, "VmHWM");
       long rss = status_kb(p.pid, "VmRSS");
       hwm_total += mib(std::max(0L, hwm));
-      procs += std::string(procs.size() > 1 ? ", " : "") + jstr(p.role) + ": {\"pid\": " + std::to_string(p.pid) +
-               ", \"hwm_mib\": " + jnum(mib(hwm)) + ", \"rss_mib\": " + jnum(mib(rss)) + "}";
+      procs[p.role] = {{"pid", p.pid}, {"hwm_mib", figure(mib(hwm))}, {"rss_mib", figure(mib(rss))}};
     }
-    procs += "}";
     line("peak_rss_sum_of_process_hwm", hwm_total, "MiB").raw("processes", procs).emit();
     line("peak_rss_sampled_total", sampler_.peak_bytes() / 1048576.0, "MiB").num("interval_s", 0.25).emit();
   }
@@ -1270,11 +1245,11 @@ class suite {
     wait_all(refs, 30s, "malloc_trim tasks");
   }
 
-  std::string per_process_rss() {
-    std::string procs = "{";
+  json per_process_rss() {
+    json procs = json::object();
     for (const auto& p : sampler_.processes())
-      procs += std::string(procs.size() > 1 ? ", " : "") + jstr(p.role) + ": " + jnum(mib(status_kb(p.pid, "VmRSS")));
-    return procs + "}";
+      procs[p.role] = figure(mib(status_kb(p.pid, "VmRSS")));
+    return procs;
   }
 
   void mem_per_queued_task() {
@@ -1296,7 +1271,7 @@ class suite {
         blockers.push_back(actors::task(benchjob::sleep_ms).remote(i64{5000}));
     }
     std::this_thread::sleep_for(200ms);
-    std::string before = per_process_rss();
+    json before = per_process_rss();
     double base = sampler_.rss_bytes();
     std::vector<actors::object_ref<i64>> refs;
     refs.reserve(n);
@@ -1306,7 +1281,7 @@ class suite {
     double submit = since(t0);
     std::this_thread::sleep_for(300ms);
     double after = sampler_.rss_bytes();
-    std::string after_procs = per_process_rss();
+    json after_procs = per_process_rss();
     auto measured_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now().time_since_epoch()).count();
     wait_all(blockers, 30s, "blockers");
     for (i64 end_ns : actors::get(blockers))
@@ -1394,7 +1369,7 @@ class suite {
     const i64 n = set_.count("small_objects");
     trim_all();
     std::this_thread::sleep_for(100ms);
-    std::string before = per_process_rss();
+    json before = per_process_rss();
     double base = sampler_.rss_bytes();
     std::vector<actors::object_ref<bytes>> refs;
     auto t0 = clk::now();
@@ -1410,7 +1385,7 @@ class suite {
     double put = since(t0);
     std::this_thread::sleep_for(300ms);
     double after = sampler_.rss_bytes();
-    std::string after_procs = per_process_rss();
+    json after_procs = per_process_rss();
     for (i64 i = 0; i < n; i += std::max<i64>(1, n / 100))
       check(actors::get(refs[static_cast<std::size_t>(i)]) == small_obj(i),
             "mem_per_small_object: bytes of object " + std::to_string(i) + " differ");
@@ -1529,7 +1504,7 @@ class suite {
     const auto n = static_cast<std::size_t>(set_.count("live_actors"));
     trim_all();
     std::this_thread::sleep_for(100ms);
-    std::string before = per_process_rss();
+    json before = per_process_rss();
     double base = sampler_.rss_bytes();
     std::vector<actors::actor_handle<benchjob::Counter>> hs;
     hs.reserve(n);
@@ -1547,7 +1522,7 @@ class suite {
     double create = since(t0);
     std::this_thread::sleep_for(300ms);
     double after = sampler_.rss_bytes();
-    std::string after_procs = per_process_rss();
+    json after_procs = per_process_rss();
     auto t1 = clk::now();
     call_each(2, "live_actors: second call");
     double call = since(t1);
@@ -1589,7 +1564,7 @@ class suite {
     } cleanup{gate_path};
     trim_all();
     std::this_thread::sleep_for(100ms);
-    std::string before = per_process_rss();
+    json before = per_process_rss();
     double base = sampler_.rss_bytes();
     auto gate = actors::task(benchjob::wait_for_file).remote(gate_path, i64{300});
     std::vector<actors::object_ref<i64>> refs;
@@ -1600,7 +1575,7 @@ class suite {
     double submit = since(t0);
     std::this_thread::sleep_for(300ms);
     double after = sampler_.rss_bytes();
-    std::string after_procs = per_process_rss();
+    json after_procs = per_process_rss();
     check(!actors::wait(std::vector<actors::object_ref<i64>>{refs.back()}, 1, 0s).pending.empty(),
           "queued_tasks: a task finished before the gate opened");
     { std::ofstream{gate_path}; }
@@ -1759,7 +1734,7 @@ class suite {
       line l("cluster_stop", t, "s");
       if (cluster_)
         l.str("method", "actors::shutdown, then `actors stop`, until the " + std::to_string(set_.workers + 1) +
-                          " daemons exited").raw("forced_kill", forced ? "true" : "false");
+                          " daemons exited").raw("forced_kill", forced);
       else
         l.str("method", "actors::shutdown");
       l.emit();
