@@ -79,6 +79,9 @@ const char* usage = R"(usage: actorsd --head [--port PORT] [options]
                            (default 10000)
   --max-frame-bytes N      with TLS: close a connection announcing a larger
                            message (default 256M)
+  --log-level LEVEL        error, warning (default), info or debug: the lines on
+                           stderr (also ACTORS_LOG_LEVEL); the log file
+                           SESSION_DIR/logs/<role>-<node id>.log takes info and up
   --version                print the version and the wire protocol, and exit
 )";
 
@@ -97,6 +100,7 @@ struct daemon_options {
   std::string state_dir;
   std::string autoscale_file;
   std::string launch_id;
+  std::string log_level; // as given, passed on to the nodes the autoscaler launches
   actors::init_options node;
 };
 
@@ -114,11 +118,18 @@ std::vector<std::string> launched_node_command(const daemon_options& o, const ac
     args.insert(args.end(), {"--tls-cert", o.node.tls_cert, "--tls-key", o.node.tls_key, "--tls-ca", o.node.tls_ca});
   for (const auto& lib : o.libraries)
     args.insert(args.end(), {"--load", lib});
+  if (!o.log_level.empty())
+    args.insert(args.end(), {"--log-level", o.log_level});
   return args;
 }
 
 daemon_options parse(int argc, char** argv) {
   daemon_options o;
+  try {
+    actors::runtime::check_log_level_environment();
+  } catch (const actors::error& e) {
+    fail(e.what());
+  }
   if (const char* t = std::getenv("ACTORS_TOKEN"))
     o.token = t;
   auto tls = actors::runtime::tls_settings::from_environment();
@@ -205,6 +216,9 @@ daemon_options parse(int argc, char** argv) {
         o.node.handshake_timeout_ms = std::stoi(need());
         if (o.node.handshake_timeout_ms < 100)
           fail("--handshake-timeout must be at least 100 ms");
+      } else if (arg == "--log-level") {
+        o.log_level = need();
+        actors::runtime::set_log_level(actors::runtime::parse_log_level(o.log_level, "--log-level"));
       } else if (arg == "--max-frame-bytes") {
         o.node.max_frame_bytes = actors::runtime::parse_bytes(need(), "--max-frame-bytes");
         if (o.node.max_frame_bytes < (std::size_t{1} << 20) || o.node.max_frame_bytes > 0xffffffffu)

@@ -120,6 +120,20 @@ node& start_node(node_config cfg) {
 
 namespace {
 // Orders a stop asked for by a signal against a node being replaced.
+
+const char* describe(stop_cause cause) {
+  switch (cause) {
+    case stop_cause::requested:
+      return "asked to stop (actors stop, a signal, or its head shutting down)";
+    case stop_cause::head_gone:
+      return "the head went away and did not come back in time";
+    case stop_cause::service_failed:
+      return "a service of this node died and could not be restarted";
+    default:
+      return "the head declared it dead";
+  }
+}
+
 std::mutex serving_mu;
 bool serving_stop_requested = false;
 } // namespace
@@ -131,8 +145,11 @@ stop_cause serve_until_stopped(const std::function<node_config()>& fresh_config,
     std::lock_guard<std::mutex> guard{serving_mu};
     // Only a member starts again: a head's id and port are what the others know it by.
     if ((cause != stop_cause::declared_dead && cause != stop_cause::service_failed) || serving_stop_requested
-        || require_node().config.role != node_role::member)
+        || require_node().config.role != node_role::member) {
+      log(log_level::info, "node", require_node().role_name(), " ", require_node().id.to_string(), " stops: ",
+          serving_stop_requested ? "asked to stop (actors stop or a signal)" : describe(cause));
       return cause;
+    }
     auto was = require_node().id;
     actors::shutdown();
     node* now = nullptr;
@@ -165,6 +182,7 @@ using runtime::require_node;
 void init(const init_options& given) {
   if (runtime::current_node())
     throw error(errc::invalid_argument, "actors::init was called twice: call actors::shutdown first");
+  runtime::check_log_level_environment();
   init_options opts = given;
   if (opts.address == "auto" || (!opts.address.empty() && opts.token.empty())) {
     auto s = runtime::read_session();

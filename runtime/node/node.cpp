@@ -8,6 +8,7 @@
 #include "runtime/node/caf_settings.hpp"
 #include "runtime/control_store/head_state.hpp"
 #include "runtime/node/local_nodes.hpp"
+#include "runtime/node/session.hpp"
 #include "runtime/jobs/job_manager.hpp"
 #include "runtime/object_store/shared_memory.hpp"
 
@@ -258,7 +259,21 @@ node::node(node_config cfg)
   links->start(*net, *net);
 }
 
+/// What a node's log file and lines call its part in the cluster.
+std::string node::role_name() const {
+  if (config.role == node_role::head)
+    return "head";
+  if (config.role == node_role::embedded)
+    return "embedded";
+  return config.driver ? "driver" : "node";
+}
+
 void node::start() {
+  // This process's log lines name the node; a process of a cluster also keeps
+  // them in SESSION_DIR/logs/<role>-<node id>.log.
+  set_log_node(id.to_string());
+  if (config.role != node_role::embedded)
+    set_log_file(session_dir() / "logs" / (role_name() + "-" + id.to_string() + ".log"));
   // Before any task can arrive.
   node_task_memory_limit.store(config.task_memory_limit);
   // A file-size limit (ulimit -f) must fail a spill write with EFBIG, not kill
@@ -323,6 +338,10 @@ void node::start() {
   rec.job_id = config.job_id;
   rec.launch_id = config.launch_id;
   net->join(rec);
+  log(log_level::info, "node", role_name(), " ", id.to_string(), " (pid ", ::getpid(), ") ",
+      config.role == node_role::member ? "joined the cluster at " + config.head_address
+      : config.role == node_role::head ? "serves the cluster at " + cluster_address + " as its head"
+                                       : "runs alone in this process");
   services = std::make_unique<supervisor>(caf_->system, [this](const std::string& why) { net->service_failed(why); });
   services->watch("node endpoint", links->endpoint());
   if (config.role != node_role::member)
@@ -367,6 +386,8 @@ node::~node() {
     std::error_code ec;
     std::filesystem::remove_all(config.spill_dir, ec);
   }
+  log(log_level::info, "node", role_name(), " ", id.to_string(), " stopped");
+  set_log_file({});
 }
 
 } // namespace actors::runtime

@@ -129,6 +129,9 @@ class node {
   /// process's node, since work may arrive as soon as it has joined.
   void start();
 
+  /// What its log file and lines call its part: head, node, driver or embedded.
+  std::string role_name() const;
+
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 

@@ -1,6 +1,7 @@
 #include "runtime/node/options.hpp"
 
 #include "actors/errors.hpp"
+#include "runtime/common/log.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -37,7 +38,7 @@ bool parse_bool(const std::string& text, const std::string& what) {
 const char* const known_flags[] = {"address",   "num-cpus", "resources", "object-store-bytes",
                                    "spill-dir", "task-memory-limit", "local-nodes", "token", "node", "metrics-port",
                                    "heartbeat-timeout", "head-reconnect-timeout", "state-dir", "bind",
-                                   "advertise-address", "log-to-driver", "progress", "autoscale", "launch-id", "namespace",
+                                   "advertise-address", "log-to-driver", "log-level", "progress", "autoscale", "launch-id", "namespace",
                                    "tls-cert", "tls-key", "tls-ca", "handshake-timeout", "max-frame-bytes"};
 
 // Flags that take no value.
@@ -94,6 +95,8 @@ void apply(init_options& opts, const std::string& key, const std::string& value,
     opts.log_to_driver = parse_bool(value, what);
   else if (key == "progress")
     opts.progress = parse_bool(value, what);
+  else if (key == "log-level")
+    set_log_level(parse_log_level(value, what));
   else if (key == "head-reconnect-timeout") {
     double ms = parse_number(value, what);
     if (ms > 86'400'000)

@@ -17,6 +17,8 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <regex>
+#include <sstream>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <set>
@@ -773,6 +775,60 @@ TEST_F(Cluster, ListShowsActorsTasksAndObjectsOfEveryNode) {
   EXPECT_EQ(pcode, 0) << parsed;
   EXPECT_EQ(parsed, std::to_string(events) + "\n");
   actors::kill(c);
+}
+
+TEST_F(Cluster, EachProcessKeepsItsLogInTheSessionDirectoryAndSaysWhyItStopped) {
+  auto text_of = [](const std::string& file) {
+    std::ifstream in(file);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  // Every line: UTC time with milliseconds, level, node, pid, component.
+  const std::regex line_format(
+    R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warning|info|debug) node=[0-9a-f]+ pid=\d+ \[[a-z_]+\] .+$)");
+  auto every_line_formatted = [&](const std::string& text) {
+    std::istringstream in(text);
+    std::size_t n = 0;
+    for (std::string l; std::getline(in, l); ++n)
+      if (!std::regex_match(l, line_format))
+        return "not in the log format: " + l;
+    return n ? std::string() : std::string("no lines");
+  };
+  auto head_log = text_of(dir + "/logs/head-" + head_id + ".log");
+  EXPECT_NE(head_log.find("head " + head_id + " (pid " + std::to_string(head().pid()) + ") serves the cluster at "
+                          + address + " as its head"),
+            std::string::npos)
+    << head_log;
+  EXPECT_EQ(every_line_formatted(head_log), "");
+  for (const auto& n : actors::nodes()) {
+    if (!n.alive || n.is_head || n.is_driver)
+      continue;
+    const auto id = n.id.to_string();
+    auto node_log = text_of(dir + "/logs/node-" + id + ".log");
+    EXPECT_NE(node_log.find("node " + id + " (pid " + std::to_string(n.pid) + ") joined the cluster at " + address),
+              std::string::npos)
+      << node_log;
+    EXPECT_EQ(every_line_formatted(node_log), "") << id;
+  }
+  // This test program is a driver: its own file.
+  const auto self = actors::current_node_id().to_string();
+  auto driver_log = text_of(dir + "/logs/driver-" + self + ".log");
+  EXPECT_NE(driver_log.find("driver " + self + " (pid " + std::to_string(::getpid()) + ") joined the cluster at "),
+            std::string::npos)
+    << driver_log;
+
+  // A node asked to stop says so, and that it stopped, as its last lines.
+  auto big = start_big_node();
+  ASSERT_FALSE(big.id.empty());
+  big.proc->kill(SIGTERM);
+  ASSERT_TRUE(big.proc->wait_exit(30s).has_value()) << big.proc->output();
+  auto big_log = text_of(dir + "/logs/node-" + big.id + ".log");
+  auto asked = big_log.find("node " + big.id + " stops: asked to stop (actors stop or a signal)");
+  auto stopped = big_log.find("node " + big.id + " stopped");
+  EXPECT_NE(asked, std::string::npos) << big_log;
+  EXPECT_NE(stopped, std::string::npos) << big_log;
+  EXPECT_LT(asked, stopped) << big_log;
 }
 
 TEST_F(Cluster, JsonOutputStaysJsonWhateverANameHoldsAndItsNumbersAreNumbers) {
