@@ -103,7 +103,7 @@ struct init_options {
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
 /// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`, `--actors-log-to-driver=false`,
-/// `--actors-progress=false`,
+/// `--actors-progress=false`, `--actors-log-level=LEVEL`,
 /// `--actors-tls-cert=FILE`, `--actors-tls-key=FILE`, `--actors-tls-ca=FILE`, `--actors-handshake-timeout=MS`,
 /// `--actors-max-frame-bytes=SIZE`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
