@@ -119,8 +119,8 @@ node& start_node(node_config cfg) {
 }
 
 namespace {
-// Orders a stop asked for by a signal against a node being replaced.
 
+/// Why a serving node stops, for its log.
 const char* describe(stop_cause cause) {
   switch (cause) {
     case stop_cause::requested:
@@ -134,6 +134,7 @@ const char* describe(stop_cause cause) {
   }
 }
 
+// Orders a stop asked for by a signal against a node being replaced.
 std::mutex serving_mu;
 bool serving_stop_requested = false;
 } // namespace
