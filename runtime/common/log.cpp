@@ -66,11 +66,6 @@ class process_log {
     return *l;
   }
 
-  log_level stderr_level() {
-    std::lock_guard<std::mutex> guard{mu_};
-    return stderr_level_;
-  }
-
   log_level most_detailed() const {
     return static_cast<log_level>(most_detailed_.load(std::memory_order_relaxed));
   }
@@ -188,10 +183,6 @@ void check_log_level_environment() {
 
 log_level current_log_level() {
   return process_log::get().most_detailed();
-}
-
-log_level stderr_log_level() {
-  return process_log::get().stderr_level();
 }
 
 void set_log_level(log_level level) {

@@ -14,11 +14,6 @@ enum class log_level { error = 0, warning = 1, info = 2, debug = 3 };
 /// log file is open if that is more.
 log_level current_log_level();
 
-/// The level of the lines on stderr: set_log_level, else ACTORS_LOG_LEVEL
-/// (error, warning, info, debug), else warning. Also the log file's when more
-/// detailed than info.
-log_level stderr_log_level();
-
 /// `text` as a level; throws actors::error (invalid_argument) naming `what`
 /// (the flag or variable it came from) when it is not one.
 log_level parse_log_level(const std::string& text, const std::string& what);
