@@ -805,10 +805,14 @@ TEST_F(Cluster, EachProcessKeepsItsLogInTheSessionDirectoryAndSaysWhyItStopped) 
     if (!n.alive || n.is_head || n.is_driver)
       continue;
     const auto id = n.id.to_string();
-    auto node_log = text_of(dir + "/logs/node-" + id + ".log");
-    EXPECT_NE(node_log.find("node " + id + " (pid " + std::to_string(n.pid) + ") joined the cluster at " + address),
-              std::string::npos)
-      << node_log;
+    // The head lists a node as soon as it takes the join, a moment before the
+    // node writes that it joined.
+    const auto joined = "node " + id + " (pid " + std::to_string(n.pid) + ") joined the cluster at " + address;
+    std::string node_log;
+    EXPECT_TRUE(actors::test::eventually([&] {
+      node_log = text_of(dir + "/logs/node-" + id + ".log");
+      return node_log.find(joined) != std::string::npos;
+    }, 10s)) << node_log;
     EXPECT_EQ(every_line_formatted(node_log), "") << id;
   }
   // This test program is a driver: its own file.
