@@ -1,7 +1,8 @@
 // actors: the command-line view of a running cluster. Reads the head's node
 // table through its control store, and each node's actors, tasks and objects
 // from its endpoint: `actors status`, `actors list ...`, `actors summary tasks`,
-// `actors timeline`, `actors stop`.
+// `actors timeline`, `actors logs`, `actors stop`; and `actors job ...` and
+// `actors certs`. The command line is CLI11's, a subcommand per command.
 
 #include "runtime/cli/job_command.hpp"
 #include "runtime/cluster/caf_connect.hpp"
@@ -11,6 +12,7 @@
 #include "runtime/wire/protocol.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/wire/atoms.hpp"
+#include "runtime/node/command_line.hpp"
 #include "runtime/node/session.hpp"
 
 #include "actors/version.hpp"
@@ -34,6 +36,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -41,40 +44,6 @@ namespace {
 namespace rt = actors::runtime;
 // Keys stay in the order they are written, so the output reads as before.
 using json = nlohmann::ordered_json;
-
-const char* usage = R"(usage: actors [--address HOST:PORT] [--token TOKEN] [TLS FILES] COMMAND
-
-commands:
-  status [--json]                nodes, their resources (free/total), alive and
-                                 dead; the autoscaler's node types, demand and
-                                 last events
-  list nodes [--json]            one line (or JSON object) per node
-  list actors|tasks|objects|placement-groups
-                                 the actors, recent tasks, objects and placement
-                                 groups of every node
-       [--state STATE] [--json]  (STATE filters, e.g. --state failed)
-  summary tasks                  task counts by name and state, over every node
-  timeline -o FILE               recent task and method executions as Chrome
-                                 trace JSON (open in Perfetto or chrome://tracing)
-  stop                           every node of the cluster exits cleanly
-  job submit|list|status|logs|stop
-                                 run a program on the cluster from anywhere
-                                 (see actors job --help)
-  certs --out DIR [--hosts H1,H2,...] [--days N]
-                                 make a CA and a certificate per host (and one
-                                 named client, for drivers and this command)
-                                 for a TLS cluster
-
-TLS FILES, for a cluster whose processes talk TLS (also ACTORS_TLS_CERT,
-ACTORS_TLS_KEY, ACTORS_TLS_CA):
-  --tls-cert FILE --tls-key FILE --tls-ca FILE
-
-Without --address, the cluster whose head runs on this machine is used (its
-session file in $ACTORS_SESSION_DIR or /tmp/actors). Every command needs the
-cluster's token: --token, ACTORS_TOKEN, or that session file.
-
-actors --version prints the version and the wire protocol.
-)";
 
 [[noreturn]] void fail(const std::string& why) {
   std::cerr << "actors: " << why << "\n";
@@ -364,6 +333,80 @@ void print_table(const rt::wire::cluster_view& v) {
               << (n.alive ? resources(n.available, n.total) : std::string("-")) << "\n";
 }
 
+/// The node of `view` whose id starts with `given` (the head when `given` is
+/// empty or "head"); fails naming the candidates when none or several match.
+const rt::wire::node_record& pick_node(const rt::wire::cluster_view& view, const std::string& given) {
+  std::vector<const rt::wire::node_record*> found;
+  for (const auto& n : view.nodes)
+    if ((given.empty() || given == "head") ? n.head && n.alive : n.id.to_string().rfind(lower(given), 0) == 0)
+      found.push_back(&n);
+  if (found.size() == 1)
+    return *found.front();
+  if (found.empty() && (given.empty() || given == "head"))
+    fail("the node table lists no live head");
+  std::string ids;
+  for (const auto* n : found)
+    ids += " " + n->id.to_string();
+  if (found.empty())
+    for (const auto& n : view.nodes)
+      ids += " " + n.id.to_string();
+  fail(std::string(found.empty() ? "no node's id starts with '" : "more than one node's id starts with '") + given
+       + "'; the " + (found.empty() ? "nodes" : "candidates") + " are:" + ids + " (see actors status)");
+}
+
+/// `actors logs`: a node's log file, read through the head's endpoint (which
+/// asks the node), so it works from any host that reaches the head.
+int print_node_log(caf::actor_system& sys, const rt::wire::cluster_view& view, const std::string& token,
+                   const std::string& node, bool follow, std::uint32_t tail) {
+  const auto& target = pick_node(view, node);
+  if (!target.alive)
+    fail("node " + target.id.to_string() + " is dead; its log stays on its host, in the session directory's logs/"
+         + " (default /tmp/actors/logs)");
+  const rt::wire::node_record* head = nullptr;
+  for (const auto& n : view.nodes)
+    if (n.head && n.alive)
+      head = &n;
+  if (!head)
+    fail("the node table lists no live head to read the log through");
+  auto colon = head->address.rfind(':');
+  auto endpoint = rt::connect_within(sys, head->address.substr(0, colon),
+                                     static_cast<std::uint16_t>(std::stoi(head->address.substr(colon + 1))));
+  if (!endpoint)
+    fail("the head's node at " + head->address + " did not answer: " + sys.render(endpoint.error()));
+  std::uint64_t from = 0;
+  std::uint64_t inode = 0;
+  caf::scoped_actor self{sys};
+  for (;;) {
+    bool more = false;
+    self->request(*endpoint, std::chrono::seconds(20), rt::msg::log_atom::value, target.id.value, token, from, inode,
+                  tail)
+      .receive(
+        [&](bool ok, const std::string& text, std::uint64_t next, std::uint64_t file) {
+          if (!ok)
+            fail("cannot read the log of node " + target.id.to_string() + ": " + text);
+          std::cout << text << std::flush;
+          more = tail == 0 && next != from && !text.empty();
+          from = next;
+          inode = file;
+        },
+        [&](const caf::error& e) {
+          fail("the head did not answer for the log of node " + target.id.to_string() + ": " + sys.render(e));
+        });
+    tail = 0;
+    if (more)
+      continue;
+    if (!follow)
+      return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+/// The node table, from the head's control store.
+rt::wire::cluster_view node_table(caf::actor_system& sys, const std::string& address, const std::string& token) {
+  auto control = rt::connect_control_store(sys, address);
+  return rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -374,57 +417,177 @@ int main(int argc, char** argv) {
   if (const char* a = std::getenv("ACTORS_ADDRESS"))
     address = a;
   auto tls = rt::tls_settings::from_environment();
-  std::vector<std::string> words;
+
+  CLI::App app{"The command-line view of a running actors cluster.", "actors"};
+  app.set_version_flag("--version",
+                       "actors " + std::string(actors::version()) + " (wire protocol "
+                         + std::to_string(rt::wire::protocol_version) + ")",
+                       "print the version and the wire protocol, and exit");
+  app.fallthrough(); // --address, --token and the TLS files go before or after the command
+  app.get_formatter()->column_width(34);
+  app.add_option("--address", address,
+                 "the cluster's head (default: ACTORS_ADDRESS, or the cluster\n"
+                 "started on this machine, from its session file)")
+    ->type_name("HOST:PORT");
+  app.add_option("--token", token, "the cluster's token (default: ACTORS_TOKEN, or the session file)")
+    ->type_name("TOKEN");
+  app.add_option("--tls-cert", tls.cert,
+                 "for a TLS cluster: this client's certificate, its key and the\n"
+                 "cluster's CA (PEM; also ACTORS_TLS_CERT, _KEY, _CA)")
+    ->type_name("FILE")
+    ->group("TLS");
+  app.add_option("--tls-key", tls.key, "this client's private key")->type_name("FILE")->group("TLS");
+  app.add_option("--tls-ca", tls.ca, "the cluster's CA certificate")->type_name("FILE")->group("TLS");
+
+  // What the command the user gave does, once connected.
+  rt::cluster_command run;
   bool json_out = false;
+  auto json_flag = [&json_out](CLI::App* cmd, const char* what) { cmd->add_flag("--json", json_out, what); };
+
+  auto* status = app.add_subcommand("status",
+                                    "nodes, alive and dead, with free/total resources; the\n"
+                                    "autoscaler's node types, demand and last events");
+  json_flag(status, "the same as one JSON object");
+  status->callback([&] {
+    run = [&](caf::actor_system& sys, const std::string& at, const std::string& tok) {
+      auto view = node_table(sys, at, tok);
+      if (json_out) {
+        print_json_text(std::cout, status_json(view));
+        return 0;
+      }
+      std::size_t alive = 0;
+      for (const auto& n : view.nodes)
+        alive += n.alive;
+      std::cout << "cluster at " << at << ": " << alive << " nodes alive, " << view.nodes.size() - alive << " dead\n";
+      print_table(view);
+      print_autoscaler(view);
+      return 0;
+    };
+  });
+
+  std::string listed;
   std::string state_filter;
+  auto* list = app.add_subcommand("list",
+                                  "one line (or JSON object) per node, actor, recent task,\n"
+                                  "object or placement group, over every node");
+  list->add_option("what", listed, "what to list")
+    ->required()
+    ->check(CLI::IsMember({"nodes", "actors", "tasks", "objects", "placement-groups"}))
+    ->type_name("WHAT");
+  list->add_option("--state", state_filter, "keep the rows whose state starts with STATE, e.g. failed")
+    ->type_name("STATE");
+  json_flag(list, "a JSON array of objects, numbers as numbers");
+  list->callback([&] {
+    run = [&](caf::actor_system& sys, const std::string& at, const std::string& tok) {
+      if (listed == "placement-groups") {
+        auto control = rt::connect_control_store(sys, at);
+        print_rows(group_rows(control->groups(tok)), json_out, state_filter);
+        return 0;
+      }
+      auto view = node_table(sys, at, tok);
+      if (listed == "nodes") {
+        if (json_out)
+          print_json_text(std::cout, nodes_json(view));
+        else
+          print_table(view);
+      } else {
+        print_rows(gather(sys, view, listed, tok), json_out, state_filter);
+      }
+      return 0;
+    };
+  });
+
+  std::string summarized;
+  auto* summary = app.add_subcommand("summary", "task counts by name and state, over every node");
+  summary->add_option("what", summarized, "what to count")
+    ->required()
+    ->check(CLI::IsMember({"tasks"}))
+    ->type_name("WHAT");
+  json_flag(summary, "a JSON array of objects");
+  summary->callback([&] {
+    run = [&](caf::actor_system& sys, const std::string& at, const std::string& tok) {
+      auto t = gather(sys, node_table(sys, at, tok), "tasks", tok);
+      std::map<std::string, std::map<std::string, std::size_t>> counts;
+      for (const auto& row : t.rows)
+        if (row.size() >= 3)
+          ++counts[row[1]][row[2]];
+      rt::wire::state_table out;
+      out.columns = {"NAME", "FINISHED", "FAILED", "RUNNING", "PENDING"};
+      for (auto& [name, by_state] : counts)
+        out.rows.push_back({name, std::to_string(by_state["FINISHED"]), std::to_string(by_state["FAILED"]),
+                            std::to_string(by_state["RUNNING"]), std::to_string(by_state["PENDING"])});
+      print_rows(out, json_out, "");
+      return 0;
+    };
+  });
+
   std::string output;
-  // The words after `job` (or `certs`) are that command's own.
-  std::vector<std::string> job_args;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (words.empty() && (arg == "job" || arg == "certs")) {
-      words.push_back(arg);
-      job_args.assign(argv + i + 1, argv + argc);
-      break;
-    }
-    if (arg == "--help" || arg == "-h") {
-      std::cout << usage;
+  auto* timeline = app.add_subcommand("timeline",
+                                      "recent task and method executions as Chrome trace JSON\n"
+                                      "(open in Perfetto or chrome://tracing)");
+  timeline->add_option("-o,--output", output, "the file to write")->required()->type_name("FILE");
+  timeline->callback([&] {
+    run = [&](caf::actor_system& sys, const std::string& at, const std::string& tok) {
+      auto t = gather(sys, node_table(sys, at, tok), "tasks", tok);
+      write_timeline(t, output);
+      std::cout << "wrote " << t.rows.size() << " executions to " << output << "\n";
       return 0;
-    } else if (arg == "--version") {
-      std::cout << "actors " << actors::version() << " (wire protocol " << rt::wire::protocol_version << ")\n";
+    };
+  });
+
+  std::string log_node;
+  bool follow = false;
+  std::uint32_t tail = 0;
+  auto* logs = app.add_subcommand("logs",
+                                  "a node's log file (the head's by default), read through\n"
+                                  "the head from any host");
+  logs->add_option("node", log_node, "the node: its id or the start of it, as actors status shows it,\nor head")
+    ->type_name("NODE");
+  logs->add_flag("-f,--follow", follow, "keep printing lines as the node writes them (Ctrl-C stops)");
+  logs->add_option("--tail", tail, "start with the last N lines (default: the whole file)")
+    ->type_name("N")
+    ->check(rt::whole_number(1, 1'000'000));
+  logs->callback([&] {
+    run = [&](caf::actor_system& sys, const std::string& at, const std::string& tok) {
+      return print_node_log(sys, node_table(sys, at, tok), tok, log_node, follow, tail);
+    };
+  });
+
+  app.add_subcommand("stop", "every node of the cluster exits cleanly")->callback([&] {
+    run = [](caf::actor_system& sys, const std::string& at, const std::string& tok) {
+      auto control = rt::connect_control_store(sys, at);
+      if (!control->stop_cluster(tok))
+        fail("the head refused to stop: wrong or missing token (--token or ACTORS_TOKEN)");
+      std::cout << "asked every node of " << at << " to stop\n";
       return 0;
-    } else if (arg == "--json") {
-      json_out = true;
-    } else if (arg == "--state" && i + 1 < argc) {
-      state_filter = argv[++i];
-    } else if (arg.rfind("--state=", 0) == 0) {
-      state_filter = arg.substr(8);
-    } else if ((arg == "-o" || arg == "--output") && i + 1 < argc) {
-      output = argv[++i];
-    } else if (arg == "--address" && i + 1 < argc) {
-      address = argv[++i];
-    } else if (arg.rfind("--address=", 0) == 0) {
-      address = arg.substr(10);
-    } else if (arg == "--token" && i + 1 < argc) {
-      token = argv[++i];
-    } else if (arg.rfind("--token=", 0) == 0) {
-      token = arg.substr(8);
-    } else if (arg == "--tls-cert" && i + 1 < argc) {
-      tls.cert = argv[++i];
-    } else if (arg == "--tls-key" && i + 1 < argc) {
-      tls.key = argv[++i];
-    } else if (arg == "--tls-ca" && i + 1 < argc) {
-      tls.ca = argv[++i];
-    } else if (arg.rfind("--", 0) == 0) {
-      fail("unknown option '" + arg + "'; see actors --help");
-    } else {
-      words.push_back(arg);
-    }
-  }
-  if (words.empty())
-    fail("no command given; see actors --help");
-  if (words[0] == "certs")
-    return rt::certs_command(job_args);
+    };
+  });
+
+  rt::add_job_commands(app, run);
+
+  // certs makes files; it talks to no cluster.
+  std::string certs_out;
+  std::vector<std::string> certs_hosts;
+  int certs_days = 825;
+  auto* certs = app.add_subcommand("certs",
+                                   "make a CA and a certificate per host (and one named client,\n"
+                                   "for drivers and this command) for a TLS cluster");
+  certs->add_option("--out", certs_out, "the directory the files go to")->required()->type_name("DIR");
+  certs->add_option("--hosts", certs_hosts, "the hosts' names or addresses")->delimiter(',')->type_name("H1,H2,...");
+  certs->add_option("--days", certs_days, "how long the certificates are valid (default 825)")
+    ->type_name("N")
+    ->check(rt::whole_number(1, 36500));
+
+  // Set last, so that the subcommands do not inherit it.
+  app.footer("Without --address, the cluster whose head runs on this machine is used (its\n"
+             "session file in $ACTORS_SESSION_DIR or /tmp/actors). Every command needs the\n"
+             "cluster's token. `actors COMMAND --help` describes a command.");
+  rt::parse_command_line(app, argc, argv);
+  if (certs->parsed())
+    return rt::make_certs(certs_out, certs_hosts, certs_days);
+  if (!run)
+    fail(app.got_subcommand("job") ? "job needs a command: submit, list, status, logs or stop; see actors job --help"
+                                   : "no command given; see actors --help");
   if (address.empty() || token.empty()) {
     auto s = rt::read_session();
     if (address.empty()) {
@@ -449,70 +612,8 @@ int main(int argc, char** argv) {
       gateway = std::make_unique<rt::tls_gateway>(tls);
       rt::tls_gateway::use_for_this_process(gateway.get());
     }
-    if (words[0] == "job")
-      return rt::job_command(sys, address, token, job_args);
-    auto control = rt::connect_control_store(sys, address);
-    const auto& cmd = words[0];
-    if (cmd == "status" || (cmd == "list" && words.size() >= 2 && words[1] == "nodes")) {
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-      if (json_out && cmd == "status") {
-        print_json_text(std::cout, status_json(view));
-      } else if (json_out) {
-        print_json_text(std::cout, nodes_json(view));
-      } else {
-        if (cmd == "status") {
-          std::size_t alive = 0;
-          for (const auto& n : view.nodes)
-            alive += n.alive;
-          std::cout << "cluster at " << address << ": " << alive << " nodes alive, "
-                    << view.nodes.size() - alive << " dead\n";
-        }
-        print_table(view);
-        if (cmd == "status")
-          print_autoscaler(view);
-      }
-    } else if (cmd == "list") {
-      if (words.size() < 2
-          || (words[1] != "actors" && words[1] != "tasks" && words[1] != "objects"
-              && words[1] != "placement-groups"))
-        fail("list what? actors list nodes|actors|tasks|objects|placement-groups");
-      if (words[1] == "placement-groups") {
-        print_rows(group_rows(control->groups(token)), json_out, state_filter);
-      } else {
-        auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-        print_rows(gather(sys, view, words[1], token), json_out, state_filter);
-      }
-    } else if (cmd == "summary") {
-      if (words.size() < 2 || words[1] != "tasks")
-        fail("summary of what? actors summary tasks");
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-      auto t = gather(sys, view, "tasks", token);
-      std::map<std::string, std::map<std::string, std::size_t>> counts;
-      for (const auto& row : t.rows)
-        if (row.size() >= 3)
-          ++counts[row[1]][row[2]];
-      rt::wire::state_table out;
-      out.columns = {"NAME", "FINISHED", "FAILED", "RUNNING", "PENDING"};
-      for (auto& [name, by_state] : counts)
-        out.rows.push_back({name, std::to_string(by_state["FINISHED"]), std::to_string(by_state["FAILED"]),
-                            std::to_string(by_state["RUNNING"]), std::to_string(by_state["PENDING"])});
-      print_rows(out, json_out, "");
-    } else if (cmd == "timeline") {
-      if (output.empty())
-        fail("timeline needs -o FILE");
-      auto view = rt::wire::unpack<rt::wire::cluster_view>(control->view(token), "node table");
-      auto t = gather(sys, view, "tasks", token);
-      write_timeline(t, output);
-      std::cout << "wrote " << t.rows.size() << " executions to " << output << "\n";
-    } else if (cmd == "stop") {
-      if (!control->stop_cluster(token))
-        fail("the head refused to stop: wrong or missing token (--token or ACTORS_TOKEN)");
-      std::cout << "asked every node of " << address << " to stop\n";
-    } else {
-      fail("unknown command '" + cmd + "'; see actors --help");
-    }
+    return run(sys, address, token);
   } catch (const std::exception& e) {
     fail(e.what());
   }
-  return 0;
 }

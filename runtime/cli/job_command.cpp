@@ -16,6 +16,8 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -32,22 +34,6 @@ namespace actors::runtime {
 namespace {
 
 namespace fs = std::filesystem;
-
-const char* job_usage = R"(usage: actors job submit [--working-dir DIR] [--load LIB.so]... [--env K=V]... [--no-wait]
-                         -- PROGRAM [ARGS...]
-       actors job list
-       actors job status ID
-       actors job logs ID [--follow]
-       actors job stop ID
-
-submit sends PROGRAM, the libraries (whose ACTORS_REMOTE lines register the
-job's functions; every node that runs the job's work fetches and loads them)
-and the working directory (at most 100 MiB as a tar archive) to the head, which
-runs PROGRAM there as a driver of the cluster, in that directory, with the
-libraries on its LD_LIBRARY_PATH and ACTORS_ADDRESS, ACTORS_TOKEN and
-ACTORS_JOB_ID set. Its output is printed here as it comes; the exit status is
-the job's. With --no-wait, submit prints the job's id and returns.
-)";
 
 [[noreturn]] void fail(const std::string& why) {
   std::cerr << "actors: " << why << "\n";
@@ -188,48 +174,34 @@ wire::job_info print_logs(job_client& jobs, const std::string& id, bool follow) 
   }
 }
 
-int submit(job_client& jobs, const std::vector<std::string>& args) {
+/// What `actors job submit` was given.
+struct submit_options {
   std::string working_dir;
   std::vector<std::string> libraries;
-  std::vector<std::pair<std::string, std::string>> env;
-  bool wait = true;
-  std::size_t i = 0;
-  auto value = [&](const std::string& flag) -> std::string {
-    if (i + 1 >= args.size())
-      fail(flag + " needs a value\n" + job_usage);
-    return args[++i];
-  };
-  for (; i < args.size() && args[i] != "--"; ++i) {
-    const auto& a = args[i];
-    if (a == "--working-dir")
-      working_dir = value(a);
-    else if (a == "--load")
-      libraries.push_back(value(a));
-    else if (a == "--env") {
-      auto kv = value(a);
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        fail("--env takes NAME=VALUE, not '" + kv + "'");
-      env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    } else if (a == "--no-wait")
-      wait = false;
-    else
-      fail("unknown option '" + a + "' for job submit (the program goes after --)\n" + job_usage);
-  }
-  if (i + 1 >= args.size())
-    fail("job submit needs the program after --\n" + std::string(job_usage));
+  std::vector<std::string> env; // NAME=VALUE
+  bool no_wait = false;
+  std::vector<std::string> command; // PROGRAM ARGS...
+};
+
+int submit(job_client& jobs, const submit_options& o) {
   wire::job_spec spec;
   std::vector<std::pair<wire::job_file, fs::path>> files;
-  auto program = find_program(args[i + 1]);
+  auto program = find_program(o.command.front());
   spec.program = describe(program, "program");
   files.emplace_back(spec.program, program);
-  spec.args.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 2, args.end());
-  for (const auto& lib : libraries) {
+  spec.args.assign(o.command.begin() + 1, o.command.end());
+  for (const auto& lib : o.libraries) {
     spec.libraries.push_back(describe(lib, "library"));
     files.emplace_back(spec.libraries.back(), lib);
   }
-  spec.env = env;
+  for (const auto& kv : o.env) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("--env takes NAME=VALUE, not '" + kv + "'");
+    spec.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
   std::string archive;
+  const auto& working_dir = o.working_dir;
   if (!working_dir.empty()) {
     std::error_code ec;
     if (!fs::is_directory(working_dir, ec))
@@ -262,7 +234,7 @@ int submit(job_client& jobs, const std::vector<std::string>& args) {
     fs::remove(archive, ec);
   }
   auto info = wire::unpack<wire::job_info>(jobs.ask("submit", wire::pack(spec)), "job");
-  if (!wait) {
+  if (o.no_wait) {
     std::cout << info.id << "\n";
     return 0;
   }
@@ -276,56 +248,94 @@ int submit(job_client& jobs, const std::vector<std::string>& args) {
 
 } // namespace
 
-int job_command(caf::actor_system& sys, const std::string& address, const std::string& token,
-                const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << job_usage;
-    return args.empty() ? 2 : 0;
-  }
-  job_client jobs(sys, address, token);
-  const auto& cmd = args[0];
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (cmd == "submit")
-    return submit(jobs, rest);
-  if (cmd == "list") {
-    auto list = wire::unpack<wire::job_list>(jobs.ask("list", {}), "job list");
-    std::cout << std::left << std::setw(14) << "ID" << std::setw(11) << "STATE" << std::setw(21) << "STARTED"
-              << std::setw(6) << "EXIT" << "PROGRAM\n";
-    for (const auto& j : list.jobs)
-      std::cout << std::left << std::setw(14) << j.id << std::setw(11) << j.state << std::setw(21)
-                << when(j.start_ms) << std::setw(6) << (ended(j) ? std::to_string(j.exit_code) : "-") << j.program
-                << "\n";
-    return 0;
-  }
-  if (rest.empty())
-    fail("job " + cmd + " needs a job id\n" + job_usage);
-  wire::job_query q{rest[0], {}, 0, {}};
-  if (cmd == "status") {
-    auto j = wire::unpack<wire::job_info>(jobs.ask("status", wire::pack(q)), "job");
-    std::cout << "job " << j.id << ": " << j.state << "\nprogram: " << j.program;
-    for (const auto& a : j.args)
-      std::cout << " " << a;
-    std::cout << "\npid: " << j.pid << " on the head\nstarted: " << when(j.start_ms) << "\nended: " << when(j.end_ms)
-              << "\n";
-    if (ended(j))
-      std::cout << "exit code: " << j.exit_code << "\n";
-    if (!j.message.empty())
-      std::cout << "message: " << j.message << "\n";
-    return 0;
-  }
-  if (cmd == "logs") {
-    bool follow = rest.size() > 1 && rest[1] == "--follow";
-    if (rest.size() > 1 && !follow)
-      fail("unknown option '" + rest[1] + "' for job logs\n" + job_usage);
-    auto j = print_logs(jobs, rest[0], follow);
-    return follow ? status_of(j) : 0;
-  }
-  if (cmd == "stop") {
-    auto j = wire::unpack<wire::job_info>(jobs.ask("stop", wire::pack(q)), "job");
-    std::cout << "job " << j.id << ": " << j.state << "\n";
-    return 0;
-  }
-  fail("unknown job command '" + cmd + "'\n" + job_usage);
+void add_job_commands(CLI::App& app, cluster_command& run) {
+  auto* job = app.add_subcommand("job", "run a program on the cluster from anywhere, and follow it");
+  auto o = std::make_shared<submit_options>();
+  auto* submit_cmd = job->add_subcommand("submit", "run PROGRAM on the head as a driver of the cluster");
+  submit_cmd->footer("The program and its arguments go after --:\n"
+                     "  actors job submit --load libjob.so -- ./prog --rows 10");
+  submit_cmd->add_option("--working-dir", o->working_dir, "a directory the job starts in (sent as a tar archive)")
+    ->type_name("DIR");
+  submit_cmd->add_option("--load", o->libraries, "a library registering the job's functions (repeatable)")
+    ->type_name("LIB.so")
+    ->allow_extra_args(false);
+  submit_cmd->add_option("--env", o->env, "an environment variable of the job (repeatable)")
+    ->type_name("NAME=VALUE")
+    ->allow_extra_args(false);
+  submit_cmd->add_flag("--no-wait", o->no_wait, "print the job's id and return instead of following it");
+  submit_cmd->add_option("command", o->command, "the program and its arguments, after --")
+    ->type_name("PROGRAM [ARGS...]")
+    ->required();
+  submit_cmd->callback([o, &run] {
+    run = [o](caf::actor_system& sys, const std::string& address, const std::string& token) {
+      job_client jobs(sys, address, token);
+      return submit(jobs, *o);
+    };
+  });
+
+  job->add_subcommand("list", "the jobs the head ran and runs")->callback([&run] {
+    run = [](caf::actor_system& sys, const std::string& address, const std::string& token) {
+      job_client jobs(sys, address, token);
+      auto list = wire::unpack<wire::job_list>(jobs.ask("list", {}), "job list");
+      std::cout << std::left << std::setw(14) << "ID" << std::setw(11) << "STATE" << std::setw(21) << "STARTED"
+                << std::setw(6) << "EXIT" << "PROGRAM\n";
+      for (const auto& j : list.jobs)
+        std::cout << std::left << std::setw(14) << j.id << std::setw(11) << j.state << std::setw(21)
+                  << when(j.start_ms) << std::setw(6) << (ended(j) ? std::to_string(j.exit_code) : "-") << j.program
+                  << "\n";
+      return 0;
+    };
+  });
+
+  // status, logs and stop name one job.
+  auto id = std::make_shared<std::string>();
+  auto follow = std::make_shared<bool>(false);
+  auto* status_cmd = job->add_subcommand("status", "a job's state, program, pid and exit code");
+  auto* logs_cmd = job->add_subcommand("logs", "a job's output so far; with --follow, until it ends");
+  auto* stop_cmd = job->add_subcommand("stop", "end a job (its program gets SIGTERM)");
+  for (auto* cmd : {status_cmd, logs_cmd, stop_cmd})
+    cmd->add_option("id", *id, "the job, as `actors job list` shows it")->type_name("ID")->required();
+  logs_cmd->add_flag("-f,--follow", *follow, "keep printing until the job ends; exit with its status");
+
+  status_cmd->callback([id, &run] {
+    run = [id](caf::actor_system& sys, const std::string& address, const std::string& token) {
+      job_client jobs(sys, address, token);
+      auto j = wire::unpack<wire::job_info>(jobs.ask("status", wire::pack(wire::job_query{*id, {}, 0, {}})), "job");
+      std::cout << "job " << j.id << ": " << j.state << "\nprogram: " << j.program;
+      for (const auto& a : j.args)
+        std::cout << " " << a;
+      std::cout << "\npid: " << j.pid << " on the head\nstarted: " << when(j.start_ms)
+                << "\nended: " << when(j.end_ms) << "\n";
+      if (ended(j))
+        std::cout << "exit code: " << j.exit_code << "\n";
+      if (!j.message.empty())
+        std::cout << "message: " << j.message << "\n";
+      return 0;
+    };
+  });
+  logs_cmd->callback([id, follow, &run] {
+    run = [id, follow](caf::actor_system& sys, const std::string& address, const std::string& token) {
+      job_client jobs(sys, address, token);
+      auto j = print_logs(jobs, *id, *follow);
+      return *follow ? status_of(j) : 0;
+    };
+  });
+  stop_cmd->callback([id, &run] {
+    run = [id](caf::actor_system& sys, const std::string& address, const std::string& token) {
+      job_client jobs(sys, address, token);
+      auto j = wire::unpack<wire::job_info>(jobs.ask("stop", wire::pack(wire::job_query{*id, {}, 0, {}})), "job");
+      std::cout << "job " << j.id << ": " << j.state << "\n";
+      return 0;
+    };
+  });
+  // Set last, so that the subcommands do not inherit it.
+  job->footer("submit sends PROGRAM, the libraries (whose ACTORS_REMOTE lines register the\n"
+              "job's functions; every node that runs the job's work fetches and loads them)\n"
+              "and the working directory (at most 100 MiB as a tar archive) to the head, which\n"
+              "runs PROGRAM there as a driver of the cluster, in that directory, with the\n"
+              "libraries on its LD_LIBRARY_PATH and ACTORS_ADDRESS, ACTORS_TOKEN and\n"
+              "ACTORS_JOB_ID set. Its output is printed here as it comes; the exit status is\n"
+              "the job's.");
 }
 
 } // namespace actors::runtime

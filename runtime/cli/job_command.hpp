@@ -1,18 +1,26 @@
 #pragma once
 
+#include <functional>
 #include <string>
-#include <vector>
 
 namespace caf {
 class actor_system;
 }
 
+namespace CLI {
+class App;
+}
+
 namespace actors::runtime {
 
-/// `actors job submit|list|status|logs|stop ...` against the cluster whose head
-/// is at `address`: `args` are the words after `job`. Returns the exit status
-/// (for submit: the job's, once it ended); prints errors and exits 2 on misuse.
-int job_command(caf::actor_system& sys, const std::string& address, const std::string& token,
-                const std::vector<std::string>& args);
+/// What a command of the actors program does, once its command line is parsed,
+/// to the cluster whose head is at `address`. Returns the exit status.
+using cluster_command =
+  std::function<int(caf::actor_system& sys, const std::string& address, const std::string& token)>;
+
+/// Adds `job submit|list|status|logs|stop` to `app`; the one the user gives sets
+/// `run` (for submit the exit status is the job's, once it ended). Prints
+/// errors and exits 2 when the head refuses a request.
+void add_job_commands(CLI::App& app, cluster_command& run);
 
 } // namespace actors::runtime

@@ -3,6 +3,7 @@
 
 #include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/log_reader.hpp"
 #include "runtime/common/service_actor.hpp"
 #include "runtime/common/silent_connections.hpp"
 #include "runtime/secure/tls_gateway.hpp"
@@ -314,6 +315,44 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
       return self->delegate(jobs, a, op, token, payload);
     },
     [=](flush_atom, const caf::actor_addr& who) { self->state.owner->flush(who); },
+    [=](log_atom, std::uint64_t target, const std::string& token, std::uint64_t from, std::uint64_t inode,
+        std::uint32_t tail) -> caf::result<bool, std::string, std::uint64_t, std::uint64_t> {
+      auto* d = self->state.owner;
+      if (token != d->token) {
+        log(log_level::warning, "cluster", "refused a log request with a wrong cluster token");
+        return {false, std::string("wrong or missing cluster token"), std::uint64_t{0}, std::uint64_t{0}};
+      }
+      if (target != 0) {
+        auto ep = d->endpoint_of(node_id{target});
+        if (!ep)
+          return {false, "node " + node_id{target}.to_string() + " is not in this node's table (dead, or never joined)",
+                  std::uint64_t{0}, std::uint64_t{0}};
+        if (ep != d->endpoint) {
+          // Asked on behalf of a caller that may not reach that node itself.
+          auto answer = self->make_response_promise();
+          self->request(ep, std::chrono::seconds(10), log_atom::value, std::uint64_t{0}, token, from, inode, tail)
+            .then(
+              [answer](bool ok, std::string& text, std::uint64_t next, std::uint64_t file) mutable {
+                answer.deliver(ok, std::move(text), next, file);
+              },
+              [answer, target](const caf::error&) mutable {
+                answer.deliver(false, "node " + node_id{target}.to_string() + " did not answer within 10 s",
+                               std::uint64_t{0}, std::uint64_t{0});
+              });
+          return answer;
+        }
+      }
+      auto file = log_file();
+      if (file.empty())
+        return {false, std::string("this process keeps no log file (a program's embedded cluster logs to its stderr)"),
+                std::uint64_t{0}, std::uint64_t{0}};
+      try {
+        auto chunk = read_log_chunk(file, from, inode, std::min<std::uint32_t>(tail, 1'000'000));
+        return {true, std::move(chunk.text), chunk.next, chunk.inode};
+      } catch (const std::exception& e) {
+        return {false, std::string(e.what()), std::uint64_t{0}, std::uint64_t{0}};
+      }
+    },
     [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
       auto* d = self->state.owner;
       auto* events = d->events.load();

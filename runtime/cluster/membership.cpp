@@ -1,5 +1,6 @@
 #include "runtime/cluster/membership.hpp"
 
+#include "runtime/common/flag_names.hpp"
 #include "runtime/common/log.hpp"
 
 #include "actors/errors.hpp"
@@ -245,10 +246,10 @@ void membership::head_lost() {
   if (timeout > 0) {
     log(log_level::warning, "cluster", "lost the connection to the head at ", settings_.head_address,
         ": reconnecting for up to ", timeout / 1000.0,
-        " s (--actors-head-reconnect-timeout); work between live nodes goes on");
+        " s (", flag_name("head-reconnect-timeout"), "); work between live nodes goes on");
     return;
   }
-  give_up_on_head("reconnecting is off (--actors-head-reconnect-timeout=0)");
+  give_up_on_head("reconnecting is off (" + flag_name("head-reconnect-timeout") + "=0)");
 }
 
 void membership::give_up_on_head(const std::string& why) {
@@ -280,7 +281,7 @@ void membership::declared_dead_by_head() {
   // A driver's work and objects were given up with it, and it cannot join again
   // under its id: what waits for the cluster would wait forever.
   auto why = "the head declared this program (node " + local_.id.to_string()
-             + ") dead while it was unreachable for longer than --actors-heartbeat-timeout, and gave up "
+             + ") dead while it was unreachable for longer than " + flag_name("heartbeat-timeout") + ", and gave up "
                "its work in the cluster: restart the program";
   log(log_level::error, "cluster", why);
   tell([&](membership_listener& l) { l.cut_off(why); });
@@ -307,7 +308,7 @@ void membership::reconnect_to_head() {
     if (steady_clock::now() >= deadline) {
       std::ostringstream why;
       why << "did not come back within " << settings_.head_reconnect_timeout_ms / 1000.0
-          << " s (--actors-head-reconnect-timeout; last attempt: " << last_error << ")";
+          << " s (" << flag_name("head-reconnect-timeout") << "; last attempt: " << last_error << ")";
       give_up_on_head(why.str());
       return;
     }

@@ -226,8 +226,9 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
       if (token != st.token) {
         log(log_level::warning, "control_store", "refused a node that gave a wrong cluster token");
         return refuse(wire::join_refusal::wrong_token,
-                      "wrong cluster token: pass the head's token with --actors-token or "
-                      "ACTORS_TOKEN (actorsd prints it and writes it to the session file)");
+                      "wrong cluster token: pass the head's token (actorsd --token, a program's "
+                      "--actors-token, or ACTORS_TOKEN; actorsd prints it and writes it to the "
+                      "session file)");
       }
       wire::node_record rec;
       try {

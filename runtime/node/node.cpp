@@ -2,6 +2,7 @@
 
 #include "runtime/autoscaler/autoscaler.hpp"
 #include "runtime/common/addresses.hpp"
+#include "runtime/common/flag_names.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/silent_connections.hpp"
 #include "runtime/common/task_memory.hpp"
@@ -111,7 +112,7 @@ node_config resolve(const init_options& opts) {
                                             + ": give a name and an amount of 0 or more");
     if (name == "CPU")
       throw error(errc::invalid_argument,
-                  "set CPUs with num_cpus (--actors-num-cpus), not as a custom resource");
+                  "set CPUs with num_cpus (" + flag_name("num-cpus") + "), not as a custom resource");
   }
   cfg.resources = resource_set::from(cfg.num_cpus, opts.resources);
   cfg.launch_id = opts.launch_id;
@@ -146,7 +147,7 @@ node_config resolve(const init_options& opts) {
     if (!mkdtemp(tmpl.data()))
       throw error(errc::invalid_argument, "cannot make a spill directory under "
                                             + std::filesystem::temp_directory_path().string()
-                                            + ": set spill_dir (--actors-spill-dir) to a writable directory");
+                                            + ": set spill_dir (" + flag_name("spill-dir") + ") to a writable directory");
     cfg.spill_dir = tmpl;
     cfg.owns_spill_dir = true;
   } else {

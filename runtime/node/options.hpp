@@ -9,6 +9,24 @@
 
 namespace actors::runtime {
 
+/// A setting of a node: a program takes it as --actors-NAME (or ACTORS_NAME),
+/// actorsd as --NAME. One table, so that both check a value the same way and
+/// say the same about it.
+struct node_flag {
+  const char* name;       ///< "num-cpus"
+  const char* value_name; ///< "N" in the help; empty for a switch
+  const char* help;       ///< lines of the help, '\n' between them
+  bool daemon;            ///< actorsd takes it as --NAME
+};
+
+/// Every node setting, in the order the help lists them.
+const std::vector<node_flag>& node_flags();
+
+/// Sets the node setting `name` of `opts` from `value`. Throws actors::error
+/// saying what is wrong with the value, with `what` naming where it came from
+/// ("flag --actors-num-cpus", "--num-cpus", "environment variable ACTORS_...").
+void apply_node_flag(init_options& opts, const std::string& name, const std::string& value, const std::string& what);
+
 /// Reads ACTORS_* environment variables, then --actors-* flags (which win), into
 /// `opts`. Leaves other arguments alone. Throws actors::error naming the bad flag.
 void parse_options(int argc, char** argv, init_options& opts);

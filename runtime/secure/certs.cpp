@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -140,51 +139,11 @@ bool valid_host(const std::string& host) {
   return true;
 }
 
-const char* const usage = "usage: actors certs --out DIR [--hosts H1,H2,...] [--days N]\n";
-
 } // namespace
 
-int certs_command(const std::vector<std::string>& args) {
-  std::string out;
-  std::vector<std::string> hosts;
-  int days = 825;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto value = [&](const char* flag) -> std::string {
-      if (i + 1 >= args.size()) {
-        std::cerr << "actors certs: " << flag << " needs a value\n" << usage;
-        std::exit(2);
-      }
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << usage;
-      return 0;
-    } else if (a == "--out") {
-      out = value("--out");
-    } else if (a == "--hosts") {
-      std::stringstream ss(value("--hosts"));
-      for (std::string h; std::getline(ss, h, ',');)
-        if (!h.empty())
-          hosts.push_back(h);
-    } else if (a == "--days") {
-      auto text = value("--days");
-      try {
-        std::size_t used = 0;
-        days = std::stoi(text, &used);
-        if (used != text.size() || days < 1 || days > 36500)
-          throw std::invalid_argument("range");
-      } catch (const std::exception&) {
-        std::cerr << "actors certs: --days takes a whole number of days from 1 to 36500, not '" << text << "'\n";
-        return 2;
-      }
-    } else {
-      std::cerr << "actors certs: unknown option '" << a << "'\n" << usage;
-      return 2;
-    }
-  }
-  if (out.empty()) {
-    std::cerr << "actors certs: --out DIR is needed: the directory the files go to\n" << usage;
+int make_certs(const std::string& out, std::vector<std::string> hosts, int days) {
+  if (days < 1 || days > 36500) {
+    std::cerr << "actors certs: --days takes a whole number of days from 1 to 36500, not " << days << "\n";
     return 2;
   }
   for (const auto& h : hosts)

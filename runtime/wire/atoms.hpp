@@ -29,6 +29,11 @@ using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 /// To the head's endpoint: a request of the job service (runtime/jobs/), with an
 /// operation, the cluster token and a payload; answered (ok, answer or error).
 using job_atom = caf::atom_constant<caf::atom("ac_job")>;
+/// To a node's endpoint: a chunk of a node's log file (`actors logs`), with the
+/// node's id (0: this node; another: the endpoint asks that node), the cluster
+/// token, where to read from and in which file, and how many last lines;
+/// answered (ok, text or error, next offset, file).
+using log_atom = caf::atom_constant<caf::atom("ac_log")>;
 // The autoscaler and request_resources, at the control store.
 using drain_atom = caf::atom_constant<caf::atom("ac_drain")>;
 using retire_atom = caf::atom_constant<caf::atom("ac_retire")>;

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -833,6 +834,49 @@ TEST_F(Cluster, EachProcessKeepsItsLogInTheSessionDirectoryAndSaysWhyItStopped) 
   EXPECT_NE(asked, std::string::npos) << big_log;
   EXPECT_NE(stopped, std::string::npos) << big_log;
   EXPECT_LT(asked, stopped) << big_log;
+}
+
+TEST_F(Cluster, ActorsLogsReadsANodesLogThroughTheHeadAndFollowsTheHeads) {
+  const auto cli = actors::test::env("ACTORS_CLI");
+  auto text_of = [](const std::string& file) {
+    std::ifstream in(file);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  // A node named by the start of its id: its whole file, as on its disk.
+  const auto node_log = dir + "/logs/node-" + gpu_id + ".log";
+  std::string out;
+  EXPECT_TRUE(actors::test::eventually([&] {
+    auto [code, text] = actors::test::run({cli, "logs", gpu_id.substr(0, 6)}, dir + "/logs-node.log");
+    out = text;
+    return code == 0 && text.find("node " + gpu_id + " (pid ") != std::string::npos;
+  }, 10s)) << out;
+  EXPECT_EQ(text_of(node_log).rfind(out, 0), std::size_t{0}) << "not the start of " << node_log << ":\n" << out;
+
+  // The head's last line.
+  auto [tail_code, tail] = actors::test::run({cli, "logs", "head", "--tail", "1"}, dir + "/logs-tail.log");
+  EXPECT_EQ(tail_code, 0) << tail;
+  EXPECT_EQ(std::count(tail.begin(), tail.end(), '\n'), 1) << tail;
+  EXPECT_NE(tail.find("node=" + head_id), std::string::npos) << tail;
+
+  // A node no id starts with: the ids to choose from.
+  auto [bad_code, bad] = actors::test::run({cli, "logs", "zz"}, dir + "/logs-bad.log");
+  EXPECT_EQ(bad_code, 2) << bad;
+  EXPECT_NE(bad.find("no node's id starts with 'zz'"), std::string::npos) << bad;
+  EXPECT_NE(bad.find(gpu_id), std::string::npos) << bad;
+
+  // Following the head's log: a line the head writes later shows up.
+  process follower({cli, "logs", "--follow", "--tail", "1"}, dir + "/logs-follow.log");
+  EXPECT_TRUE(actors::test::eventually([&] { return !follower.output().empty(); }, 10s));
+  auto [wrong_code, wrong] = actors::test::run({cli, "--token", "not-the-token", "status"}, dir + "/logs-wrong.log");
+  EXPECT_NE(wrong_code, 0) << wrong;
+  EXPECT_TRUE(actors::test::eventually([&] {
+    return follower.output().find("refused to list the nodes to a caller with a wrong cluster token")
+           != std::string::npos;
+  }, 10s)) << follower.output();
+  follower.kill(SIGTERM);
+  EXPECT_TRUE(follower.wait_exit(10s).has_value());
 }
 
 TEST_F(Cluster, JsonOutputStaysJsonWhateverANameHoldsAndItsNumbersAreNumbers) {

@@ -427,6 +427,12 @@ TEST_F(HeadFaults, HeadKilledMidJobComesBackWithItsNodesNamesAndStatus) {
   EXPECT_EQ(actors::get(actors::task(job::square).node(second, false).remote(std::int64_t{7}), 10s), 49);
   EXPECT_FALSE(nodes[0]->wait_exit(0ms).has_value()) << nodes[0]->output();
   EXPECT_FALSE(nodes[1]->wait_exit(0ms).has_value()) << nodes[1]->output();
+  // Each says how long it keeps trying, naming actorsd's own flag.
+  EXPECT_TRUE(actors::test::eventually([&] {
+    return nodes[0]->output().find("s (--head-reconnect-timeout); work between live nodes goes on")
+           != std::string::npos;
+  }, 5s)) << nodes[0]->output();
+  EXPECT_EQ(nodes[0]->output().find("--actors-head-reconnect-timeout"), std::string::npos) << nodes[0]->output();
 
   // The head comes back on the same port with the same state directory.
   head = std::make_unique<process>(daemon(head_args(port)), dir + "/head2.log");

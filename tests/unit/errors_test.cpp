@@ -382,6 +382,16 @@ TEST(Init, HeartbeatTimeoutShorterThanTwoBeatsIsRefused) {
   EXPECT_FALSE(actors::is_initialized());
 }
 
+TEST(Init, NumbersAreWholeValuesWithNothingAfterThem) {
+  for (std::string flag : {"--actors-metrics-port=80x", "--actors-heartbeat-timeout=1000.5",
+                           "--actors-local-nodes=2nodes", "--actors-handshake-timeout=", "--actors-num-cpus=2x"}) {
+    auto e = init_error({"prog", flag});
+    EXPECT_EQ(e.code(), actors::errc::invalid_argument) << flag;
+    EXPECT_TRUE(contains(e.what(), flag.substr(0, flag.find('=')))) << e.what();
+    EXPECT_FALSE(actors::is_initialized());
+  }
+}
+
 TEST(Init, BadByteSizeUnitThrowsNamingTheFlag) {
   auto e = init_error({"prog", "--actors-object-store-bytes=2X"});
   EXPECT_EQ(e.code(), actors::errc::invalid_argument);

@@ -1,6 +1,8 @@
 // The runtime's log (runtime/common/log.hpp): the line format, levels, the
-// strict level names, and the log file beside stderr.
+// strict level names, and the log file beside stderr; reading that file back in
+// chunks for `actors logs` (runtime/common/log_reader.hpp).
 #include "runtime/common/log.hpp"
+#include "runtime/common/log_reader.hpp"
 
 #include "actors/errors.hpp"
 
@@ -130,6 +132,70 @@ TEST_F(Log, AFileThatCannotBeOpenedIsReportedAndStderrGoesOn) {
   auto out = taken();
   EXPECT_NE(out.find("cannot write the log file"), std::string::npos) << out;
   EXPECT_NE(out.find("still here"), std::string::npos) << out;
+}
+
+TEST_F(Log, ALogFileIsReadInChunksThatFollowItAsItGrowsAndIsRotated) {
+  fs::create_directories(dir_);
+  auto file = dir_ / "node.log";
+  std::ofstream(file) << "one\ntwo\nthree\n";
+  auto all = rt::read_log_chunk(file, 0, 0, 0);
+  EXPECT_EQ(all.text, "one\ntwo\nthree\n");
+  EXPECT_EQ(all.next, 14u);
+  EXPECT_NE(all.inode, 0u);
+  // Nothing new: nothing.
+  auto none = rt::read_log_chunk(file, all.next, all.inode, 0);
+  EXPECT_EQ(none.text, "");
+  EXPECT_EQ(none.next, all.next);
+  // What was added since.
+  std::ofstream(file, std::ios::app) << "four\n";
+  auto added = rt::read_log_chunk(file, none.next, none.inode, 0);
+  EXPECT_EQ(added.text, "four\n");
+  EXPECT_EQ(added.next, 19u);
+  // Rotated: another file under the name, read from its start even when it is
+  // already longer than the offset.
+  fs::rename(file, dir_ / "node.1.log");
+  std::ofstream(file) << "a new file that is longer than the old one was\n";
+  auto rotated = rt::read_log_chunk(file, added.next, added.inode, 0);
+  EXPECT_EQ(rotated.text, "a new file that is longer than the old one was\n");
+  EXPECT_NE(rotated.inode, added.inode);
+  // Shorter than the offset (truncated in place): from the start too.
+  std::ofstream(file) << "short\n";
+  EXPECT_EQ(rt::read_log_chunk(file, rotated.next, rotated.inode, 0).text, "short\n");
+}
+
+TEST_F(Log, ALogChunkEndsAtALineAndTheTailIsTheLastLines) {
+  fs::create_directories(dir_);
+  auto file = dir_ / "node.log";
+  std::ofstream(file) << "first line\nsecond line\nthird line\nunfinished";
+  // At most 30 bytes: the two whole lines within them, then the rest.
+  auto part = rt::read_log_chunk(file, 0, 0, 0, 30);
+  EXPECT_EQ(part.text, "first line\nsecond line\n");
+  auto rest = rt::read_log_chunk(file, part.next, part.inode, 0, 30);
+  EXPECT_EQ(rest.text, "third line\nunfinished");
+  // The last lines, the unfinished one counting as one.
+  EXPECT_EQ(rt::read_log_chunk(file, 0, 0, 1).text, "unfinished");
+  EXPECT_EQ(rt::read_log_chunk(file, 0, 0, 2).text, "third line\nunfinished");
+  std::ofstream(file, std::ios::app) << "\n";
+  auto tail = rt::read_log_chunk(file, 0, 0, 2);
+  EXPECT_EQ(tail.text, "third line\nunfinished\n");
+  EXPECT_EQ(tail.next, fs::file_size(file));
+  EXPECT_EQ(rt::read_log_chunk(file, 0, 0, 100).text, "first line\nsecond line\nthird line\nunfinished\n");
+  // A tail of a large file reads back only as far as it needs.
+  {
+    std::ofstream big(file);
+    for (int i = 0; i < 200000; ++i)
+      big << "line " << i << "\n";
+  }
+  EXPECT_EQ(rt::read_log_chunk(file, 0, 0, 3).text, "line 199997\nline 199998\nline 199999\n");
+}
+
+TEST_F(Log, AMissingLogFileIsAnErrorNamingIt) {
+  try {
+    rt::read_log_chunk(dir_ / "absent.log", 0, 0, 0);
+    FAIL() << "read a file that is not there";
+  } catch (const actors::error& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.log"), std::string::npos) << e.what();
+  }
 }
 
 } // namespace
