@@ -66,17 +66,14 @@ std::vector<std::string> launched_node_command(const daemon_options& o, const ac
 daemon_options parse(int argc, char** argv) {
   actors::runtime::use_daemon_flag_names();
   daemon_options o;
+  // Each setting from its ACTORS_* variable first; a flag overrides it.
   try {
-    actors::runtime::check_log_level_environment();
+    actors::runtime::read_node_environment(o.node, true);
   } catch (const actors::error& e) {
     fail(e.what());
   }
-  if (const char* t = std::getenv("ACTORS_TOKEN"))
-    o.node.token = t;
-  auto tls = actors::runtime::tls_settings::from_environment();
-  o.node.tls_cert = tls.cert;
-  o.node.tls_key = tls.key;
-  o.node.tls_ca = tls.ca;
+  if (const char* level = std::getenv("ACTORS_LOG_LEVEL"))
+    o.log_level = level;
 
   CLI::App app{"actorsd --head [--port PORT] [options]: runs the head of a cluster\n"
                "actorsd --address HOST:PORT [options]: runs a node that joins it\n\n"
@@ -100,8 +97,9 @@ daemon_options parse(int argc, char** argv) {
                  "head: keep a Prometheus file_sd list of every node's\nmetrics endpoint in FILE")
     ->type_name("FILE");
   actors::runtime::add_node_options(app, o.node);
-  app.footer("Also ACTORS_TOKEN, ACTORS_LOG_LEVEL and ACTORS_TLS_CERT, _KEY, _CA. SIGINT or\n"
-             "SIGTERM stops the daemon cleanly. See docs/guide/cluster.md.");
+  app.footer("Each node setting can also come from its environment variable, the name\n"
+             "in capitals with ACTORS_ in front (ACTORS_NUM_CPUS, ACTORS_TOKEN, ...); a flag\n"
+             "wins. SIGINT or SIGTERM stops the daemon cleanly. See docs/guide/cluster.md.");
   actors::runtime::parse_command_line(app, argc, argv);
   if (auto* level = app.get_option("--log-level"); level->count() > 0)
     o.log_level = level->as<std::string>();

@@ -259,14 +259,20 @@ std::vector<std::string> other_arguments(int argc, char** argv) {
   return out;
 }
 
-void parse_options(int argc, char** argv, init_options& opts) {
+void read_node_environment(init_options& opts, bool daemon_settings_only) {
   for (const auto& flag : flags) {
+    if (daemon_settings_only && !flag.daemon)
+      continue;
     std::string env = "ACTORS_";
     for (const char* p = flag.name; *p; ++p)
       env += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
     if (const char* v = std::getenv(env.c_str()))
       apply_node_flag(opts, flag.name, v, "environment variable " + env);
   }
+}
+
+void parse_options(int argc, char** argv, init_options& opts) {
+  read_node_environment(opts, false);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--actors-", 0) != 0)

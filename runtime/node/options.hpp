@@ -27,6 +27,11 @@ const std::vector<node_flag>& node_flags();
 /// ("flag --actors-num-cpus", "--num-cpus", "environment variable ACTORS_...").
 void apply_node_flag(init_options& opts, const std::string& name, const std::string& value, const std::string& what);
 
+/// Sets each node setting whose ACTORS_<NAME> environment variable is set
+/// (ACTORS_NUM_CPUS for num-cpus); with `daemon_settings_only`, only those
+/// actorsd takes. Throws as apply_node_flag, naming the variable.
+void read_node_environment(init_options& opts, bool daemon_settings_only);
+
 /// Reads ACTORS_* environment variables, then --actors-* flags (which win), into
 /// `opts`. Leaves other arguments alone. Throws actors::error naming the bad flag.
 void parse_options(int argc, char** argv, init_options& opts);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -66,6 +67,19 @@ TEST(Actorsd, UnknownOptionsAndMissingValuesAreRefusedByName) {
   auto [both, both_out] = run(env("ACTORSD"), {"--head", "--address", "127.0.0.1:1"});
   EXPECT_EQ(both, 2) << both_out;
   EXPECT_TRUE(contains(both_out, "exactly one of --head")) << both_out;
+}
+
+TEST(Actorsd, NodeSettingsAlsoComeFromTheEnvironmentCheckedTheSameWay) {
+  ASSERT_EQ(::setenv("ACTORS_HEARTBEAT_TIMEOUT", "100", 1), 0);
+  auto [code, out] = run(env("ACTORSD"), {"--head"});
+  ::unsetenv("ACTORS_HEARTBEAT_TIMEOUT");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_TRUE(contains(out, "bad value '100' for environment variable ACTORS_HEARTBEAT_TIMEOUT")) << out;
+  // A program's own settings are not the daemon's: left alone.
+  ASSERT_EQ(::setenv("ACTORS_LOCAL_NODES", "many", 1), 0);
+  auto [help_code, help] = run(env("ACTORSD"), {"--help"});
+  ::unsetenv("ACTORS_LOCAL_NODES");
+  EXPECT_EQ(help_code, 0) << help;
 }
 
 TEST(Actorsd, HelpListsEveryFlagWithItsValueAndVersionPrintsTheProtocol) {
