@@ -49,6 +49,9 @@ struct cluster_settings {
   std::filesystem::path job_cache;
   /// A driver prints what its tasks print on other nodes (task_output).
   bool print_task_output = true;
+  /// How long a peer may stay silent before it is declared dead; a member also
+  /// waits this long (5 s at least) for the head to answer its probe.
+  int heartbeat_timeout_ms = 3000;
 };
 
 /// A payload from another node, decoded; malformed bytes are logged (saying what

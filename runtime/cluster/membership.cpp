@@ -16,8 +16,12 @@ namespace {
 
 // How long the head may take to answer a member's probe before the member takes
 // it for gone and reconnects (a head that restarted, or that holds the member
-// dead, then says so).
-constexpr auto head_probe_timeout = std::chrono::seconds(5);
+// dead, then says so): the heartbeat timeout, and 5 s at least. A cluster given
+// a long heartbeat timeout for a slow network or busy hosts gets as long here.
+std::chrono::milliseconds head_probe_timeout(const cluster_settings& s) {
+  using std::chrono::milliseconds;
+  return std::max<milliseconds>(std::chrono::seconds(5), milliseconds(s.heartbeat_timeout_ms));
+}
 
 // How long a join waits for the head's answer and for the first node table.
 constexpr auto join_timeout = std::chrono::seconds(10);
@@ -220,10 +224,10 @@ void membership::report() {
   }
   if (probe)
     head_.probe(
-      local_.id, head_probe_timeout,
+      local_.id, head_probe_timeout(settings_),
       [this] {
         log(log_level::warning, "cluster", "the head at ", settings_.head_address, " did not answer within ",
-            std::chrono::duration<double>(head_probe_timeout).count(), " s");
+            std::chrono::duration<double>(head_probe_timeout(settings_)).count(), " s");
         head_lost();
       },
       [this] { declared_dead_by_head(); });

@@ -255,7 +255,7 @@ node::node(node_config cfg)
                                                    config.role != node_role::embedded && !gateway ? config.bind
                                                                                                   : std::string(),
                                                    config.advertise, config.spill_dir / "job-files",
-                                                   config.log_to_driver},
+                                                   config.log_to_driver, config.heartbeat_timeout_ms},
                                   *links, *head, *control, *control, *links);
   links->start(*net, *net);
 }
