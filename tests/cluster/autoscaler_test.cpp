@@ -142,7 +142,7 @@ TEST_F(Autoscaler, LaunchesNodesForWaitingTasksAndRemovesThemWhenIdle) {
     refs.push_back(actors::task(job::slow_square).remote(std::int64_t{i}, 200));
   EXPECT_TRUE(within(5s, [] { return launched_alive() >= 1; })) << "no node was launched within 5 s\n"
                                                                   << status(*cluster);
-  auto got = actors::get(refs);
+  auto got = actors::get(refs, actors::test::scaled(120s));
   double took = seconds_since(t0);
   for (int i = 0; i < n; ++i)
     ASSERT_EQ(got[static_cast<std::size_t>(i)], std::int64_t{i} * i);
@@ -325,7 +325,7 @@ TEST_F(Autoscaler, ALaunchedNodeKilledDuringAJobIsReplaced) {
     }
   ASSERT_GT(victim, 0);
   ASSERT_EQ(::kill(static_cast<pid_t>(victim), SIGKILL), 0);
-  auto got = actors::get(refs);
+  auto got = actors::get(refs, actors::test::scaled(120s));
   for (int i = 0; i < n; ++i)
     EXPECT_EQ(got[static_cast<std::size_t>(i)], std::int64_t{i} * i);
   // Seen as its process ending (the local provider) or as its leaving the table.

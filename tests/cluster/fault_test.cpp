@@ -168,7 +168,7 @@ TEST_F(Faults, EveryResultArrivesWhenANodeIsKilledDuringTenThousandTasks) {
   // Let part of the job finish, then kill one node while the rest is in flight.
   actors::wait(refs, 2'000, 30s);
   nodes[0]->kill(SIGKILL);
-  auto values = actors::get(refs);
+  auto values = actors::get(refs, actors::test::scaled(120s));
   for (std::int64_t i = 0; i < 10'000; ++i)
     ASSERT_EQ(values[static_cast<std::size_t>(i)], i * i) << "at " << i;
 }

@@ -69,6 +69,11 @@ class local_cluster {
   void join(actors::init_options opts, int daemons) {
     opts.address = address;
     opts.token = token;
+    // The daemons take ACTORS_HEARTBEAT_TIMEOUT from the environment (the
+    // ThreadSanitizer run sets it); the driver too, unless the test chose one.
+    if (const char* ms = std::getenv("ACTORS_HEARTBEAT_TIMEOUT");
+        ms && opts.heartbeat_timeout_ms == actors::init_options{}.heartbeat_timeout_ms)
+      opts.heartbeat_timeout_ms = std::atoi(ms);
     actors::init(opts);
     if (!eventually([&] { return daemons_alive() == daemons; }))
       throw std::runtime_error("the cluster did not reach " + std::to_string(daemons)
