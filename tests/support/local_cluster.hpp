@@ -64,8 +64,9 @@ class local_cluster {
   }
 
   /// Joins this process as the driver with `opts` (the address and token filled
-  /// in) and waits until `daemons` head and node processes are alive. Throws with
-  /// the head's log if they are not within 10 s.
+  /// in) and waits until at least `daemons` head and node processes are alive
+  /// (an autoscaler's min_nodes may add more meanwhile). Throws with the head's
+  /// log if they are not within 10 s.
   void join(actors::init_options opts, int daemons) {
     opts.address = address;
     opts.token = token;
@@ -75,7 +76,7 @@ class local_cluster {
         ms && opts.heartbeat_timeout_ms == actors::init_options{}.heartbeat_timeout_ms)
       opts.heartbeat_timeout_ms = std::atoi(ms);
     actors::init(opts);
-    if (!eventually([&] { return daemons_alive() == daemons; }))
+    if (!eventually([&] { return daemons_alive() >= daemons; }))
       throw std::runtime_error("the cluster did not reach " + std::to_string(daemons)
                                + " head and node processes:\n" + head->output());
   }
