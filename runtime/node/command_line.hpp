@@ -12,8 +12,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include <cerrno>
-#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -40,10 +38,7 @@ inline void add_node_options(CLI::App& app, init_options& opts) {
 inline CLI::Validator whole_number(long long lo, long long hi) {
   return CLI::Validator(
     [lo, hi](std::string& text) -> std::string {
-      char* end = nullptr;
-      errno = 0;
-      long long v = std::strtoll(text.c_str(), &end, 10);
-      if (text.empty() || errno != 0 || *end != '\0' || v < lo || v > hi)
+      if (!whole_number_in(text, lo, hi))
         return "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not '" + text
                + "'";
       return {};

@@ -38,12 +38,10 @@ bool parse_bool(const std::string& text, const std::string& what) {
 /// A whole number from lo to hi, all of `text` (no "80x").
 long long parse_whole(const std::string& text, const std::string& what, long long lo, long long hi,
                       const std::string& hint) {
-  char* end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || errno || *end != '\0' || v < lo || v > hi)
+  auto v = whole_number_in(text, lo, hi);
+  if (!v)
     bad(what, text, hint);
-  return v;
+  return *v;
 }
 
 // Milliseconds from lo to hi.
@@ -200,6 +198,15 @@ void apply_node_flag(init_options& opts, const std::string& key, const std::stri
       parse_whole(value, what, 1, 1024, "expected a whole number of processes, from 1 to 1024"));
   else
     throw error(errc::invalid_argument, what + " is not a setting of a node");
+}
+
+std::optional<long long> whole_number_in(const std::string& text, long long lo, long long hi) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || errno || *end != '\0' || v < lo || v > hi)
+    return std::nullopt;
+  return v;
 }
 
 std::size_t parse_bytes(const std::string& text, const std::string& what) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ void parse_options(int argc, char** argv, init_options& opts);
 
 /// The arguments that are not --actors-* flags (argv[0] excluded).
 std::vector<std::string> other_arguments(int argc, char** argv);
+
+/// `text` as a whole number from lo to hi, all of it ("80x" is not 80); none if
+/// it is not one.
+std::optional<long long> whole_number_in(const std::string& text, long long lo, long long hi);
 
 /// "1G", "512M", "64K" or a plain number of bytes.
 std::size_t parse_bytes(const std::string& text, const std::string& what);
