@@ -104,8 +104,9 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-// The heartbeat timeout of every process; a cut shorter than it costs nothing.
-constexpr int heartbeat_timeout_ms = 1500;
+// The heartbeat timeout of every process (ACTORS_HEARTBEAT_TIMEOUT, if set,
+// instead); a cut shorter than it costs nothing.
+const int heartbeat_timeout_ms = static_cast<int>(actors::test::heartbeat_timeout(1500ms).count());
 
 /// The cluster: a head and its nodes, as real processes in `dir`. With
 /// partitions, each runs on a host of its own (a network namespace; host 1 the

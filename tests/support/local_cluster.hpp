@@ -72,9 +72,9 @@ class local_cluster {
     opts.token = token;
     // The daemons take ACTORS_HEARTBEAT_TIMEOUT from the environment (the
     // ThreadSanitizer run sets it); the driver too, unless the test chose one.
-    if (const char* ms = std::getenv("ACTORS_HEARTBEAT_TIMEOUT");
-        ms && opts.heartbeat_timeout_ms == actors::init_options{}.heartbeat_timeout_ms)
-      opts.heartbeat_timeout_ms = std::atoi(ms);
+    if (opts.heartbeat_timeout_ms == actors::init_options{}.heartbeat_timeout_ms)
+      opts.heartbeat_timeout_ms = static_cast<int>(
+        heartbeat_timeout(std::chrono::milliseconds(opts.heartbeat_timeout_ms)).count());
     actors::init(opts);
     if (!eventually([&] { return daemons_alive() >= daemons; }))
       throw std::runtime_error("the cluster did not reach " + std::to_string(daemons)

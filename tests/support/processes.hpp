@@ -120,4 +120,13 @@ inline std::string env(const char* name) {
   return v;
 }
 
+/// The heartbeat timeout of a cluster test that chooses its own (`usual`, short
+/// so that failures are seen soon), unless ACTORS_HEARTBEAT_TIMEOUT is set: the
+/// ThreadSanitizer run sets 15 s, because its processes fall silent for seconds
+/// while they are busy. Tests that time failure detection measure against it.
+inline std::chrono::milliseconds heartbeat_timeout(std::chrono::milliseconds usual) {
+  const char* ms = std::getenv("ACTORS_HEARTBEAT_TIMEOUT");
+  return ms && std::atoi(ms) > 0 ? std::chrono::milliseconds(std::atoi(ms)) : usual;
+}
+
 } // namespace actors::test
