@@ -239,7 +239,22 @@ class fake_head final : public runtime::head_link {
     ++lost_count;
   }
 
+  /// Records how long the probe would wait; `silent_probes` makes it call back
+  /// as a head that never answers.
+  void probe(const node_id&, std::chrono::milliseconds timeout, std::function<void()> on_silence,
+             std::function<void()>) override {
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      probe_timeouts.push_back(timeout);
+      if (!silent_probes)
+        return;
+    }
+    on_silence();
+  }
+
   std::mutex mu;
+  std::vector<std::chrono::milliseconds> probe_timeouts;
+  bool silent_probes = false;
   runtime::join_answer join_answer{true, true, runtime::wire::join_refusal::none, {}};
   /// What each reconnect attempt gets, in order (the last one repeats); empty or
   /// nullopt: no head answers.

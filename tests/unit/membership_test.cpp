@@ -106,8 +106,9 @@ class Membership : public ::testing::Test {
     pool.stop();
   }
 
-  void make(bool driver = false, int reconnect_ms = 5000) {
+  void make(bool driver = false, int reconnect_ms = 5000, int heartbeat_timeout_ms = 3000) {
     actors::runtime::cluster_settings settings{"token", "10.0.0.81:1", driver, reconnect_ms, {}, {}, {}};
+    settings.heartbeat_timeout_ms = heartbeat_timeout_ms;
     host = std::make_unique<actors::runtime::actor_host>(self, store, sched, pool, tasks);
     members = std::make_unique<membership>(
       actors::runtime::local_parts{self, store, sched, tasks, *host, children, streams}, settings, head, links);
@@ -270,6 +271,44 @@ TEST_F(Membership, ReportsCarryThisNodesResources) {
   ASSERT_EQ(head.reports.size(), 1u);
   EXPECT_EQ(head.reports[0].id, self);
   EXPECT_EQ(head.reports[0].total.at("CPU"), 2);
+}
+
+TEST_F(Membership, EveryTenthReportProbesTheHeadForAsLongAsTheHeartbeatTimeoutAndFiveSecondsAtLeast) {
+  // The default heartbeat timeout (3 s) is shorter than the floor: 5 s.
+  make();
+  join();
+  for (int i = 0; i < 10; ++i)
+    members->report();
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    ASSERT_EQ(head.probe_timeouts.size(), 1u) << "one probe per ten reports";
+    EXPECT_EQ(head.probe_timeouts[0], 5000ms);
+  }
+  // A cluster given a longer timeout for a slow network or busy hosts waits as long.
+  members.reset();
+  host.reset();
+  head.probe_timeouts.clear();
+  make(false, 5000, 15000);
+  join();
+  for (int i = 0; i < 10; ++i)
+    members->report();
+  std::lock_guard<std::mutex> guard{head.mu};
+  ASSERT_EQ(head.probe_timeouts.size(), 1u);
+  EXPECT_EQ(head.probe_timeouts[0], 15000ms);
+}
+
+TEST_F(Membership, AProbeTheHeadLeavesUnansweredStartsReconnecting) {
+  make();
+  join();
+  head.silent_probes = true;
+  for (int i = 0; i < 10; ++i)
+    members->report();
+  ASSERT_TRUE(actors::test::eventually([&] {
+    std::lock_guard<std::mutex> guard{head.mu};
+    return !head.reconnects.empty();
+  })) << "an unanswered probe did not start reconnecting";
+  std::lock_guard<std::mutex> guard{head.mu};
+  EXPECT_EQ(head.lost_count, 1);
 }
 
 TEST_F(Membership, HeadRestartRejoinsWithTheSameIdAndTellsListeners) {
