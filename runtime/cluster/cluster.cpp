@@ -174,6 +174,8 @@ std::string cluster::on_request(request_kind kind, const std::string& payload) {
       else
         answer = {false, "node " + local_.id.to_string() + " cannot read the kill request"};
       return wire::pack(answer);
+    case request_kind::ping:
+      return wire::pack(wire::request_answer{true, {}});
   }
   log(log_level::warning, "cluster", "refused a request of unknown kind ", static_cast<int>(kind),
       ": is the peer of the same version?");

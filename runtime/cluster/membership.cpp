@@ -34,7 +34,7 @@ void membership_listener::view_changed() {}
 void membership_listener::cut_off(const std::string&) {}
 void membership_listener::rejoined() {}
 
-membership::membership(local_parts local, cluster_settings settings, head_link& head, const transport& links)
+membership::membership(local_parts local, cluster_settings settings, head_link& head, transport& links)
   : local_(local), settings_(std::move(settings)), head_(head), links_(links) {}
 
 membership::~membership() {
@@ -261,11 +261,50 @@ void membership::give_up_on_head(const std::string& why) {
     log(log_level::error, "cluster", "the head at ", settings_.head_address, " is gone and ", why,
         ": named actors, new nodes and the node table are out of reach from now on; restart the "
         "cluster and this program");
+    std::lock_guard<std::mutex> guard{mu_};
+    if (!stopping_)
+      reconnectors_.emplace_back([this] { watch_peers_without_head(); });
     return;
   }
   log(log_level::error, "cluster", "the head at ", settings_.head_address, " is gone and ", why,
       ": this node stops; start it again once the head runs");
   end_serving(stop_cause::head_gone);
+}
+
+// Without its head a driver no longer hears which nodes died, and what it sends
+// to a node it has no direct connection to went through the head and is lost
+// with it: work waiting there would wait forever. So every heartbeat timeout (a
+// second at least) it asks each node it holds alive whether it serves, and takes
+// one that does not answer within that time for dead, as when a connection
+// closes: what waited there goes again elsewhere or fails.
+void membership::watch_peers_without_head() {
+  using namespace std::chrono;
+  const auto timeout = milliseconds(std::max(1000, settings_.heartbeat_timeout_ms));
+  for (;;) {
+    std::vector<node_id> peers;
+    {
+      std::unique_lock<std::mutex> lock{mu_};
+      if (changed_.wait_for(lock, timeout, [&] { return stopping_ || stopped_; }))
+        return;
+      for (const auto& rec : view_.nodes)
+        if (rec.alive && rec.id != local_.id && !dead_.count(rec.id))
+          peers.push_back(rec.id);
+    }
+    for (const auto& id : peers) {
+      std::string why;
+      if (links_.request(id, request_kind::ping, {}, timeout, why))
+        continue;
+      {
+        std::lock_guard<std::mutex> guard{mu_};
+        if (stopping_ || stopped_)
+          return;
+      }
+      std::ostringstream what;
+      what << "it did not answer within " << timeout.count() / 1000.0 << " s (" << why
+           << "), and the head that would say whether it lives is gone";
+      node_down(id, what.str());
+    }
+  }
 }
 
 void membership::declared_dead_by_head() {

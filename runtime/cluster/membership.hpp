@@ -127,9 +127,10 @@ struct cluster_snapshot {
 /// has free, and knows why this node stops serving. Safe for concurrent use.
 class membership {
  public:
-  /// `links` tells which nodes have a known endpoint. Every reference must outlive
-  /// this object.
-  membership(local_parts local, cluster_settings settings, head_link& head, const transport& links);
+  /// `links` tells which nodes have a known endpoint, and asks a driver's peers
+  /// whether they serve once the head is gone for good. Every reference must
+  /// outlive this object.
+  membership(local_parts local, cluster_settings settings, head_link& head, transport& links);
   ~membership();
 
   membership(const membership&) = delete;
@@ -217,12 +218,14 @@ class membership {
   /// node, a driver is cut off from the cluster.
   void declared_dead_by_head();
   void reconnect_to_head();
+  /// A driver without its head: takes each peer that stops answering for dead.
+  void watch_peers_without_head();
   wire::node_record current_record() const;
 
   const local_parts local_;
   const cluster_settings settings_;
   head_link& head_;
-  const transport& links_;
+  transport& links_;
   std::vector<membership_listener*> listeners_;
   std::vector<const demand_source*> demand_sources_;
   std::atomic<std::size_t> alive_count_{0};
@@ -245,7 +248,8 @@ class membership {
   std::uint64_t reports_ = 0;
   // The head declared this node dead (handled once).
   bool declared_dead_ = false;
-  // The threads that reconnected (or reconnect) to the head; joined by stop.
+  // The threads that reconnected (or reconnect) to the head, and a driver's
+  // watch of its peers once the head is gone; joined by stop.
   std::vector<std::thread> reconnectors_;
   bool stopped_ = false;
   stop_cause why_stopped_ = stop_cause::requested;

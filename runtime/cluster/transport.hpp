@@ -64,6 +64,9 @@ enum class request_kind : std::uint8_t {
   kill_actor = 2,
   /// wire::actor_ref, asked of the actor's creator; answered with wire::actor_location.
   locate_actor = 3,
+  /// An empty payload; answered with an ok wire::request_answer by a node that
+  /// serves (a driver that gave up on the head checks its peers with it).
+  ping = 4,
 };
 
 /// The way back to the endpoint a message came from. Opaque to the parts of the

@@ -369,6 +369,46 @@ TEST_F(Membership, HeadThatNeverComesBackStopsAServingNode) {
   EXPECT_EQ(events.rejoins.load(), 0);
 }
 
+/// Answers requests as a serving node does (only pings are asked here).
+struct serving_node final : actors::runtime::message_handler {
+  void on_message(actors::runtime::message_kind, const std::string&,
+                  const actors::runtime::return_address&) override {}
+  std::string on_request(actors::runtime::request_kind kind, const std::string&) override {
+    ++asked;
+    return wire::pack(wire::request_answer{kind == actors::runtime::request_kind::ping, {}});
+  }
+  std::atomic<int> asked{0};
+};
+
+TEST_F(Membership, DriverWithoutItsHeadTakesAPeerThatStopsAnsweringForDead) {
+  // b serves; c does not answer (its only route was through the head).
+  serving_node b_serves;
+  auto& b_link = net.add(b);
+  b_link.attach(b_serves);
+  // However the test ends, membership's threads stop asking b before b_serves goes.
+  struct stop_first {
+    std::unique_ptr<membership>& members;
+    actors::test::fake_network::endpoint& link;
+    ~stop_first() {
+      members.reset();
+      link.detach();
+    }
+  } guard{members, b_link};
+  make(true, /*reconnect_ms=*/300, /*heartbeat_timeout_ms=*/1000);
+  join();
+  members->head_lost();
+  ASSERT_TRUE(actors::test::eventually([&] { return members->is_dead(c); }, 10s))
+    << "a peer that no longer answers stays alive for a driver without its head";
+  EXPECT_GT(b_serves.asked.load(), 0);
+  EXPECT_FALSE(members->is_dead(b)) << "a peer that answers is not taken for dead";
+  std::lock_guard<std::mutex> lock{events.mu};
+  EXPECT_TRUE(events.cut.empty()) << "a driver goes on without its head: " << events.cut;
+  ASSERT_EQ(events.lost.size(), 1u);
+  EXPECT_EQ(events.lost[0].first, c);
+  EXPECT_NE(events.lost[0].second.find("did not answer within 1 s"), std::string::npos) << events.lost[0].second;
+  EXPECT_NE(events.lost[0].second.find("the head that would say whether it lives is gone"), std::string::npos);
+}
+
 TEST_F(Membership, HeadThatRefusesTheNodeStopsIt) {
   make();
   join();
