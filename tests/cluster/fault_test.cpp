@@ -41,7 +41,7 @@ class Faults : public ::testing::Test {
   std::string& token = cluster.token;
   std::unique_ptr<process>& head = cluster.head;
   std::vector<std::unique_ptr<process>>& nodes = cluster.nodes;
-  /// Every process's: 1.5 s (the default is 3 s), longer under ThreadSanitizer.
+  /// Every process's: 1.5 s (the default is 3 s), or ACTORS_HEARTBEAT_TIMEOUT.
   const std::chrono::milliseconds heartbeat = actors::test::heartbeat_timeout(1500ms);
 
   std::vector<std::string> daemon(std::vector<std::string> extra) {

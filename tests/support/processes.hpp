@@ -122,8 +122,8 @@ inline std::string env(const char* name) {
 
 /// The heartbeat timeout of a cluster test that chooses its own (`usual`, short
 /// so that failures are seen soon), unless ACTORS_HEARTBEAT_TIMEOUT is set: the
-/// ThreadSanitizer run sets 15 s, because its processes fall silent for seconds
-/// while they are busy. Tests that time failure detection measure against it.
+/// ThreadSanitizer run sets 15 s, as its processes run 5 to 15 times slower.
+/// Tests that time failure detection measure against it.
 inline std::chrono::milliseconds heartbeat_timeout(std::chrono::milliseconds usual) {
   const char* ms = std::getenv("ACTORS_HEARTBEAT_TIMEOUT");
   return ms && std::atoi(ms) > 0 ? std::chrono::milliseconds(std::atoi(ms)) : usual;
