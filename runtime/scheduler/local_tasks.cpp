@@ -102,6 +102,12 @@ struct task_run {
   }
 
   void fail_or_retry(const std::string& what);
+
+  /// Whether an exception from this run would run the task again here, with the
+  /// same arguments.
+  bool may_retry() const {
+    return opts.retry_exceptions && attempt < opts.max_retries;
+  }
 };
 
 /// One call of a registered function, placed by the scheduler.
@@ -245,7 +251,7 @@ class coroutine_task final : public detail::async_completion, public detail::cor
 };
 
 void task_run::fail_or_retry(const std::string& what) {
-  if (opts.retry_exceptions && attempt < opts.max_retries) {
+  if (may_retry()) {
     tlog.note_retried();
     log(log_level::info, "tasks", describe(), " threw (", what, "); retry ", attempt + 1, " of ", opts.max_retries);
     task_run again{std::move(*this)};
@@ -273,6 +279,8 @@ void task_item::run() {
     working_dir_scope in_job{run_.working_dir};
     namespace_scope in_ns{&run_.opts.ns};
     running_task_scope running{run_.result};
+    if (!run_.may_retry())
+      run_.args->last_use();
     result = run_.fn.invoke(run_.fn.fn, *run_.args);
   } catch (...) {
     run_.failed(slot, std::current_exception());

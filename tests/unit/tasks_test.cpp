@@ -87,6 +87,24 @@ const void* address_of(const std::vector<int>& v) {
   return &v;
 }
 
+// A by-value parameter: where its elements are, after the task emptied it.
+const void* elements_of(std::vector<int> v) {
+  const void* at = v.data();
+  v.clear();
+  return at;
+}
+
+std::atomic<int> sum_calls{0};
+
+// Sums its by-value parameter, empties it, and fails the first time.
+std::int64_t sum_failing_once(std::vector<int> v) {
+  const auto total = std::accumulate(v.begin(), v.end(), std::int64_t{0});
+  v.clear();
+  if (sum_calls++ == 0)
+    throw std::runtime_error("the first attempt fails");
+  return total;
+}
+
 std::int64_t negate(std::int64_t x) noexcept {
   return -x;
 }
@@ -115,7 +133,8 @@ int spin_with_a_child() {
 }
 
 ACTORS_REMOTE(square, inc, fib, needs_gpu, sleepy, sum_refs, track_concurrency, flaky, touch,
-              vector_size, address_of, negate, spin_until_cancelled, spin_with_a_child);
+              vector_size, address_of, elements_of, sum_failing_once, negate, spin_until_cancelled,
+              spin_with_a_child);
 
 class Tasks : public actors::test::runtime_test {};
 
@@ -305,6 +324,26 @@ TEST_F(Tasks, PutValueIsSharedNotCopiedWithinTheNode) {
   EXPECT_EQ(a.get(), b.get());
   // A task reading the object by const reference sees the stored value itself.
   EXPECT_EQ(actors::get(actors::task(address_of).remote(ref)), static_cast<const void*>(a.get()));
+}
+
+TEST_F(Tasks, AByValueArgumentIsMovedIntoTheTaskNotCopied) {
+  std::vector<int> v(100'000, 7);
+  const void* at = v.data();
+  EXPECT_EQ(actors::get(actors::task(elements_of).remote(std::move(v))), at);
+}
+
+TEST_F(Tasks, AByValueArgumentIsCopiedWhileARetryMayNeedIt) {
+  sum_calls = 0;
+  auto ref = actors::task(sum_failing_once).max_retries(1).retry_exceptions(true).remote(std::vector<int>(1000, 7));
+  EXPECT_EQ(actors::get(ref), 7000) << "the retry saw what the first attempt emptied";
+  EXPECT_EQ(sum_calls.load(), 2);
+}
+
+TEST_F(Tasks, AByValueParameterGetsACopyOfAnObjectNeverTheObjectItself) {
+  auto ref = actors::put(std::vector<int>(1000, 7));
+  const void* stored = actors::get_shared(ref)->data();
+  EXPECT_NE(actors::get(actors::task(elements_of).remote(ref)), stored);
+  EXPECT_EQ(actors::get(ref), std::vector<int>(1000, 7));
 }
 
 TEST_F(Tasks, MemoryStaysFlatOverAMillionDroppedResults) {

@@ -69,6 +69,15 @@ class arg_slot {
     return value_ ? *value_ : *static_cast<const T*>(pinned_.get());
   }
 
+  /// The value for a by-value parameter on the arguments' last use: moved out of
+  /// the slot when the slot holds it, copied when it is a referenced object's
+  /// (shared with every other reader of that object).
+  T take() {
+    if (value_)
+      return std::move(*value_);
+    return get();
+  }
+
   template <class Archive>
   void save(Archive& ar, unsigned) const {
     bool by_ref = !value_;
@@ -168,21 +177,21 @@ class call_args final : public args_holder {
  private:
   template <class F, std::size_t... I>
   decltype(auto) call(F&& f, std::index_sequence<I...>) {
-    return std::forward<F>(f)(pass<Ps>(std::get<I>(slots_))...);
+    return std::forward<F>(f)(pass<Ps>(std::get<I>(slots_), last_use_)...);
   }
 
-  /// Hands a stored argument to a parameter declared as `P`: by const reference, or
-  /// a copy for by-value and rvalue-reference parameters (the arguments are kept so
-  /// that the call can be retried).
+  /// Hands a stored argument to a parameter declared as `P`: by const reference;
+  /// for by-value and rvalue-reference parameters a copy while the arguments are
+  /// kept for a retry, the value itself (moved) on their last use.
   template <class P>
-  static decltype(auto) pass(const arg_slot<stored_t<P>>& s) {
+  static decltype(auto) pass(arg_slot<stored_t<P>>& s, bool last_use) {
     static_assert(!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>,
                   "remote functions take arguments by value or const reference, "
                   "not by non-const reference");
-    if constexpr (std::is_rvalue_reference_v<P>)
-      return stored_t<P>(s.get());
-    else
+    if constexpr (std::is_lvalue_reference_v<P>)
       return (s.get());
+    else
+      return last_use ? s.take() : stored_t<P>(s.get());
   }
 
   slots slots_;

@@ -66,6 +66,17 @@ class args_holder {
   virtual void dependencies(std::vector<object_cell*>& out) const = 0;
   /// Wire form of the arguments (the cluster sends it to the node that runs them).
   virtual std::string encode() const = 0;
+
+  /// Says that the call about to run is the last one with these arguments: no
+  /// retry and nothing else reads them afterwards. Parameters taken by value (or
+  /// by rvalue reference) then take the argument values over instead of copying
+  /// them, so a large vector passed to `f(std::vector<T> v)` is not copied.
+  void last_use() noexcept {
+    last_use_ = true;
+  }
+
+ protected:
+  bool last_use_ = false;
 };
 
 using args_ptr = std::unique_ptr<args_holder>;
