@@ -77,26 +77,6 @@ bool read_whole(const std::string& path, std::byte* out, std::size_t size) {
   return done == size;
 }
 
-// The elements of a vector encoded in `bytes`, if they are there as they are
-// in memory (`layout`) and aligned for their type: first element and count.
-std::optional<std::pair<const void*, std::size_t>> raw_elements(std::string_view bytes,
-                                                                const detail::vector_layout& layout) {
-  constexpr std::size_t count_size = sizeof(std::uint64_t);
-  if (layout.raw_offset < count_size || bytes.size() < layout.raw_offset
-      || bytes.substr(0, layout.prefix.size()) != layout.prefix)
-    return std::nullopt;
-  std::uint64_t count = 0;
-  std::memcpy(&count, bytes.data() + layout.raw_offset - count_size, count_size);
-  const std::size_t body = bytes.size() - layout.raw_offset;
-  // Anything else is malformed, and decoding says how.
-  if (body % layout.element_size != 0 || body / layout.element_size != count)
-    return std::nullopt;
-  const char* first = bytes.data() + layout.raw_offset;
-  if (reinterpret_cast<std::uintptr_t>(first) % layout.element_align != 0)
-    return std::nullopt;
-  return std::make_pair(static_cast<const void*>(first), static_cast<std::size_t>(count));
-}
-
 // What a span holds: what its elements lie in, and a count on their cell.
 class span_hold {
  public:
@@ -174,26 +154,35 @@ std::optional<shared_copy> object_store::share(object_cell* cell) {
     }
     const auto what = "object " + cell->id.to_string() + " (a " + detail::demangle(from.type_name.c_str()) + ")";
 
-    // The encoding and its size. (Holding `from.value` keeps the value from
-    // spilling meanwhile.)
+    // The encoding's size, and the encoding itself unless its size is known
+    // without it (then it is written straight into the segment below). Holding
+    // `from.value` keeps the value from spilling meanwhile.
     std::string encoding;
+    bool encode_into_segment = false;
     pin_list pins;
     std::size_t size = 0;
+    auto cannot_encode_it = [&](const std::exception& e) {
+      share_refused(cannot_encode, what + " cannot go into shared memory, it cannot be encoded: " + e.what());
+    };
     if (from.value) {
       if (!from.ops->encode) {
         share_refused(no_encoding, what + " cannot go into shared memory: its type has no encoding, so only "
                                      "this process can read it");
         return std::nullopt;
       }
-      try {
-        reference_collector collect;
-        encoding = from.ops->encode(from.value.get());
-        pins.cells = collect.take();
-      } catch (const std::exception& e) {
-        share_refused(cannot_encode, what + " cannot go into shared memory, it cannot be encoded: " + e.what());
-        return std::nullopt;
+      size = from.ops->encoded_size(from.value.get());
+      encode_into_segment = size > 0;
+      if (!encode_into_segment) {
+        try {
+          reference_collector collect;
+          encoding = from.ops->encode(from.value.get());
+          pins.cells = collect.take();
+        } catch (const std::exception& e) {
+          cannot_encode_it(e);
+          return std::nullopt;
+        }
+        size = encoding.size();
       }
-      size = encoding.size();
     } else if (from.encoded) {
       size = from.encoded->bytes.size();
     } else {
@@ -226,7 +215,16 @@ std::optional<shared_copy> object_store::share(object_cell* cell) {
                                   + "; other processes of the host get it over the socket instead");
       return std::nullopt;
     }
-    if (from.value) {
+    if (encode_into_segment) {
+      try {
+        reference_collector collect;
+        from.ops->encode_into(from.value.get(), reinterpret_cast<char*>(writer->data()), size);
+        pins.cells = collect.take();
+      } catch (const std::exception& e) {
+        cannot_encode_it(e); // dropping the writer removes the segment
+        return std::nullopt;
+      }
+    } else if (from.value) {
       std::memcpy(writer->data(), encoding.data(), size);
       std::string().swap(encoding);
     } else if (from.encoded) {
@@ -318,7 +316,8 @@ detail::element_run object_store::elements(object_cell* cell, const detail::type
     std::lock_guard<std::mutex> guard{cell->mu};
     if (!cell->value.value && cell->encoded && layout.raw_offset > 0) {
       check_encoded_type(cell, want);
-      if (auto raw = raw_elements(cell->encoded->view(), layout)) {
+      const auto bytes = cell->encoded->view();
+      if (auto raw = detail::raw_vector_elements(bytes.data(), bytes.size(), layout)) {
         std::tie(run.data, run.count) = *raw;
         if (cell->encoded->mapping)
           holder = cell->encoded->mapping;

@@ -685,6 +685,23 @@ TEST_F(ObjectStore, ShareMakesOneSegmentPerValueUntilTheCellIsFreed) {
   EXPECT_EQ(std::memcmp(mapped->data(), encoded.data(), encoded.size()), 0);
 }
 
+TEST_F(ObjectStore, ShareWritesTheEncodingOfEveryKindOfValue) {
+  // A vector of arithmetic values is encoded straight into its segment, other
+  // values into a string first: the segment holds the same bytes either way.
+  const std::vector<double> doubles(200'000, 2.5);
+  const std::vector<std::string> strings(20'000, std::string(10, 's'));
+  const std::pair<object_cell*, std::string> values[] = {
+    {keep(store().create_ready(actors::detail::box(doubles))), actors::detail::encode(doubles)},
+    {keep(store().create_ready(actors::detail::box(strings))), actors::detail::encode(strings)},
+  };
+  for (const auto& [c, expect] : values) {
+    auto shared = store().share(c);
+    ASSERT_TRUE(shared);
+    EXPECT_EQ(shared->size, expect.size());
+    EXPECT_TRUE(segment_bytes(shared->segment) == expect) << shared->type_name;
+  }
+}
+
 TEST_F(ObjectStore, SegmentsGoWhenTheStoreIsDestroyed) {
   auto* a = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 22))));
   auto* b = keep(store().create_ready(actors::detail::box(make_blob(2 * MiB, 23))));

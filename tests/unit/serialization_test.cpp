@@ -219,6 +219,41 @@ TEST(Serialization, LargeEncodingsAndDecodedVectorsLiveInHugePages) {
   EXPECT_TRUE(back == v);
 }
 
+TEST(Serialization, LargeVectorsInsideOtherValuesAreDecodedIntoHugePages) {
+  if (!huge_pages_on_request())
+    GTEST_SKIP() << "this kernel gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)";
+  ::mallopt(M_PERTURB, 0); // as above
+  // Not a vector at the top: the archive's vector load reserves the pages (task
+  // arguments are read this way).
+  std::pair<int, std::vector<std::uint8_t>> v{7, std::vector<std::uint8_t>(std::size_t{64} << 20, 3)};
+  auto bytes = actors::detail::encode(v);
+  auto back = actors::detail::decode<std::pair<int, std::vector<std::uint8_t>>>(bytes);
+  EXPECT_GT(huge_kb_at(back.second.data() + back.second.size() / 2), 0)
+    << "the decoded 64 MiB vector inside a pair is in 4 KiB pages";
+  EXPECT_TRUE(back == v);
+}
+
+TEST(Serialization, LargeTaskArgumentsAreEncodedIntoHugePages) {
+  if (!huge_pages_on_request())
+    GTEST_SKIP() << "this kernel gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)";
+  ::mallopt(M_PERTURB, 0); // as above
+  auto args = actors::detail::make_args<std::int32_t, const std::vector<std::uint8_t>&>(
+    std::int32_t{1}, std::vector<std::uint8_t>(std::size_t{64} << 20, 5));
+  auto bytes = args->encode();
+  EXPECT_GT(huge_kb_at(bytes.data() + bytes.size() / 2), 0) << "the encoding of 64 MiB of arguments is in 4 KiB pages";
+}
+
+TEST(Serialization, LargeVectorsDecodeRightFromUnalignedBytes) {
+  // Doubles that do not lie on an 8-byte boundary are not copied as doubles in
+  // one pass; the archive reads them.
+  std::vector<double> v(std::size_t{1} << 20);
+  std::iota(v.begin(), v.end(), 0.5);
+  auto bytes = actors::detail::encode(v);
+  std::string shifted = "x" + bytes;
+  EXPECT_EQ(actors::detail::decode<std::vector<double>>(shifted.data() + 1, bytes.size()), v);
+  EXPECT_EQ(actors::detail::decode<std::vector<double>>(bytes), v);
+}
+
 TEST(Serialization, DecodesFromAByteRangeWithoutReadingPastIt) {
   // The encoding sits in the middle of a larger buffer, as in a mapping or a
   // message: only [data, data + size) is read.
@@ -397,6 +432,51 @@ TEST(Serialization, LengthsLargerThanTheInputAreRefusedBeforeAllocating) {
   auto v = with_length(actors::detail::encode(std::vector<std::int64_t>{1, 2}), std::uint64_t{1} << 40);
   why = error_of([&] { (void)actors::detail::decode<std::vector<std::int64_t>>(v); });
   EXPECT_NE(why.find("a collection declares 1099511627776 elements"), std::string::npos) << why;
+}
+
+TEST(Serialization, EncodeIntoWritesWhatEncodeWrites) {
+  std::vector<double> v(100'000);
+  std::iota(v.begin(), v.end(), 1.0);
+  const auto expect = actors::detail::encode(v);
+  ASSERT_EQ(actors::detail::encoded_size(v), expect.size()) << "a vector of doubles is written raw";
+  std::string out(expect.size(), '\0');
+  actors::detail::encode_into(v, out.data(), out.size());
+  EXPECT_TRUE(out == expect);
+
+  // A type whose size is not known without encoding it still encodes into a
+  // range of its encoding's size.
+  std::map<std::string, int> m{{"a", 1}, {"b", 2}};
+  EXPECT_EQ(actors::detail::encoded_size(m), 0u);
+  const auto mexpect = actors::detail::encode(m);
+  std::string mout(mexpect.size(), '\0');
+  actors::detail::encode_into(m, mout.data(), mout.size());
+  EXPECT_TRUE(mout == mexpect);
+
+  // A range of the wrong size is an error, not an overrun or a short value.
+  std::string small(expect.size() - 1, '\0');
+  auto why = error_of([&] { actors::detail::encode_into(v, small.data(), small.size()); });
+  EXPECT_NE(why.find("needs more"), std::string::npos) << why;
+  std::string large(expect.size() + 1, '\0');
+  why = error_of([&] { actors::detail::encode_into(v, large.data(), large.size()); });
+  EXPECT_NE(why.find("took " + std::to_string(expect.size()) + " of the " + std::to_string(expect.size() + 1)),
+            std::string::npos)
+    << why;
+}
+
+TEST(Serialization, AVectorWhoseElementsRunPastTheInputIsRefused) {
+  // Three 8-byte elements declared, two there: the count alone fits the bytes
+  // left (16), the elements do not.
+  auto two = actors::detail::encode(std::vector<std::int64_t>{1, 2});
+  auto v = with_length(two, 3);
+  auto why = error_of([&] { (void)actors::detail::decode<std::vector<std::int64_t>>(v); });
+  EXPECT_NE(why.find("a vector declares 3 elements of 8 bytes but only 16 bytes are left"), std::string::npos)
+    << why;
+  // Inside another value too.
+  auto pair = actors::detail::encode(std::make_pair(std::int32_t{5}, std::vector<std::int64_t>{1, 2}));
+  const auto count_at = pair.size() - 8 - 16; // the vector's count, then its two elements
+  std::string forged = pair.substr(0, count_at) + with_length(pair.substr(count_at), 3);
+  why = error_of([&] { (void)actors::detail::decode<std::pair<std::int32_t, std::vector<std::int64_t>>>(forged); });
+  EXPECT_NE(why.find("a vector declares 3 elements"), std::string::npos) << why;
 }
 
 TEST(Serialization, BoolThatIsNeitherZeroNorOneIsRefused) {

@@ -11,6 +11,7 @@
 #include "actors/detail/huge_pages.hpp"
 #include "actors/errors.hpp"
 
+#include <boost/archive/archive_exception.hpp>
 #include <boost/serialization/array.hpp>
 #include <boost/serialization/deque.hpp>
 #include <boost/serialization/list.hpp>
@@ -25,13 +26,17 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
@@ -179,10 +184,13 @@ void reserve_large(V& v, std::size_t n) {
   advise_huge_pages(v.data(), v.capacity() * sizeof(typename V::value_type));
 }
 
+/// A std::vector of arithmetic values, which the archive may write raw
+/// (vector_layout_of).
 template <class T>
-struct is_trivial_vector : std::false_type {};
+struct is_arithmetic_vector : std::false_type {};
 template <class T>
-struct is_trivial_vector<std::vector<T, std::allocator<T>>> : std::is_trivially_copyable<T> {};
+struct is_arithmetic_vector<std::vector<T, std::allocator<T>>>
+  : std::bool_constant<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>> {};
 
 /// Encodes `x` with a Boost binary archive.
 template <class T>
@@ -201,6 +209,88 @@ std::string encode(const T& x) {
   }
 }
 
+/// Where the elements of a stored std::vector<T> (T trivially copyable) are, for
+/// reading them in place (get_span) and copying them in one pass (decode,
+/// encode_into). Made once per T by vector_layout_of<T>.
+struct vector_layout {
+  std::size_t element_size = 0;
+  std::size_t element_align = 0;
+  /// Where the elements start in the vector's encoding when the archive writes
+  /// them as they are in memory (arithmetic T): after `prefix` and the element
+  /// count (8 bytes). 0 when they are not written raw.
+  std::size_t raw_offset = 0;
+  /// The bytes before the count in every encoding of such a vector.
+  std::string_view prefix;
+  /// The first element and the size of a decoded std::vector<T>.
+  std::pair<const void*, std::size_t> (*elements)(const void* vector) = nullptr;
+};
+
+/// How a std::vector<T> lies in memory and in its encoding, worked out once.
+/// Boost's binary archive writes a vector of arithmetic values as the class
+/// information of the vector type if it has any (none for most arithmetic types,
+/// 5 bytes for long double), the element count (8 bytes), then the elements as
+/// they are in memory. That is checked here rather than assumed: an empty and a
+/// two-element vector are encoded, and the layout is used only if they match it.
+template <class T>
+const vector_layout& vector_layout_of() {
+  static const vector_layout layout = [] {
+    vector_layout l;
+    l.element_size = sizeof(T);
+    l.element_align = alignof(T);
+    l.elements = +[](const void* v) -> std::pair<const void*, std::size_t> {
+      const auto& vec = *static_cast<const std::vector<T>*>(v);
+      return {vec.data(), vec.size()};
+    };
+    if constexpr (std::is_arithmetic_v<T>) {
+      static const std::string empty = encode(std::vector<T>{});
+      const std::vector<T> two{T(1), T(2)};
+      const std::string sample = encode(two);
+      auto count_at = [](const std::string& bytes, std::size_t at) {
+        std::uint64_t n = 0;
+        std::memcpy(&n, bytes.data() + at, sizeof n);
+        return n;
+      };
+      // Compared by value: padding (as in long double) is not part of one.
+      auto element_at = [&](std::size_t i) {
+        T x;
+        std::memcpy(&x, sample.data() + empty.size() + i * sizeof(T), sizeof(T));
+        return x;
+      };
+      const std::size_t n = sizeof(std::uint64_t);
+      if (empty.size() >= n && sample.size() == empty.size() + sizeof(T) * 2
+          && sample.compare(0, empty.size() - n, empty, 0, empty.size() - n) == 0
+          && count_at(empty, empty.size() - n) == 0 && count_at(sample, empty.size() - n) == 2
+          && element_at(0) == two[0] && element_at(1) == two[1]) {
+        l.raw_offset = empty.size();
+        l.prefix = std::string_view(empty).substr(0, empty.size() - n);
+      }
+    }
+    return l;
+  }();
+  return layout;
+}
+
+/// The elements of a vector encoded in the `size` bytes at `data`, if they lie
+/// there as they do in memory (`layout`) and are aligned for their type: the
+/// first element and the count. Nullopt for anything else, which the archive
+/// then decodes (and says what is wrong with, if anything is).
+inline std::optional<std::pair<const void*, std::size_t>> raw_vector_elements(const char* data, std::size_t size,
+                                                                              const vector_layout& layout) {
+  constexpr std::size_t count_size = sizeof(std::uint64_t);
+  if (layout.raw_offset < count_size || size < layout.raw_offset
+      || std::string_view(data, layout.prefix.size()) != layout.prefix)
+    return std::nullopt;
+  std::uint64_t count = 0;
+  std::memcpy(&count, data + layout.raw_offset - count_size, count_size);
+  const std::size_t body = size - layout.raw_offset;
+  if (body % layout.element_size != 0 || body / layout.element_size != count)
+    return std::nullopt;
+  const char* first = data + layout.raw_offset;
+  if (reinterpret_cast<std::uintptr_t>(first) % layout.element_align != 0)
+    return std::nullopt;
+  return std::make_pair(static_cast<const void*>(first), static_cast<std::size_t>(count));
+}
+
 /// Decodes a value written by `encode<T>` from the `size` bytes at `data`, read in
 /// place (a string, a file's bytes, a shared-memory mapping). Throws
 /// boost::archive exceptions, or actors::error for a length or bool the bytes
@@ -212,12 +302,20 @@ T decode(const char* data, std::size_t size) {
     bytes_source source(data, size);
     iarchive ar(source, archive_flags);
     T x{};
-    // The archive resizes the vector to its length and copies the elements in:
-    // reserved here first (the length is at most size / sizeof element), the
-    // pages are huge ones and nothing is reallocated.
-    if constexpr (is_trivial_vector<T>::value)
-      if (size >= huge_buffer_bytes)
-        reserve_large(x, size / sizeof(typename T::value_type));
+    // A large vector of arithmetic values written raw is copied once, into huge
+    // pages reserved at its length. The archive (bounded_iarchive's vector load)
+    // would reserve them too, but zero the vector before it copies.
+    if constexpr (is_arithmetic_vector<T>::value) {
+      using E = typename T::value_type;
+      if (size >= huge_buffer_bytes) {
+        if (auto raw = raw_vector_elements(data, size, vector_layout_of<E>())) {
+          const auto* first = static_cast<const E*>(raw->first);
+          reserve_large(x, raw->second);
+          x.assign(first, first + raw->second);
+          return x;
+        }
+      }
+    }
     ar >> x;
     return x;
   } else {
@@ -229,6 +327,53 @@ T decode(const char* data, std::size_t size) {
 template <class T>
 T decode(const std::string& bytes) {
   return decode<T>(bytes.data(), bytes.size());
+}
+
+/// The exact size of `encode(x)` when it is known without encoding: a
+/// std::vector of arithmetic values written raw (vector_layout_of). 0 otherwise.
+template <class T>
+std::size_t encoded_size(const T& x) {
+  if constexpr (is_arithmetic_vector<T>::value) {
+    using E = typename T::value_type;
+    const auto& layout = vector_layout_of<E>();
+    if (layout.raw_offset > 0)
+      return layout.raw_offset + x.size() * sizeof(E);
+  }
+  return 0;
+}
+
+/// A stream buffer over a fixed byte range: writing past its end fails, and the
+/// archive writing into it throws.
+class span_sink : public std::streambuf {
+ public:
+  span_sink(char* data, std::size_t size) {
+    setp(data, data + size);
+  }
+  std::size_t written() const {
+    return static_cast<std::size_t>(pptr() - pbase());
+  }
+};
+
+/// Writes `encode(x)` straight into the `size` bytes at `out` (a shared-memory
+/// segment), without the string in between. `size` must be the encoding's exact
+/// size (encoded_size); throws actors::error if it is not.
+template <class T>
+void encode_into(const T& x, char* out, std::size_t size) {
+  if constexpr (is_serializable_v<T>) {
+    span_sink sink(out, size);
+    try {
+      oarchive ar(sink, archive_flags);
+      ar << x;
+    } catch (const boost::archive::archive_exception& e) {
+      throw error(errc::serialization_failed, "encoding a value into " + std::to_string(size)
+                                                + " bytes failed, it needs more: " + e.what());
+    }
+    if (sink.written() != size)
+      throw error(errc::serialization_failed, "the encoding of a value took " + std::to_string(sink.written())
+                                                + " of the " + std::to_string(size) + " bytes made for it");
+  } else {
+    throw_not_serializable(typeid(T).name());
+  }
 }
 
 /// The operations the runtime needs on a stored value of one C++ type, without
@@ -243,6 +388,13 @@ struct type_ops {
   /// Decodes the `size` bytes at `data` (read in place, not copied).
   std::shared_ptr<const void> (*decode)(const char* data, std::size_t size);
   std::size_t (*byte_size)(const void* value);
+  /// The exact size of the value's encoding where it is known without encoding
+  /// (encoded_size below), else 0.
+  std::size_t (*encoded_size)(const void* value);
+  /// Writes the encoding of the value into the `size` bytes at `out`, `size`
+  /// being what encoded_size said (encode_into below). Null when the type has
+  /// no encoding.
+  void (*encode_into)(const void* value, char* out, std::size_t size);
 };
 
 template <class T>
@@ -255,6 +407,11 @@ const type_ops* ops_of() {
       return std::make_shared<const T>(decode<T>(data, size));
     },
     +[](const void* p) { return detail::byte_size(*static_cast<const T*>(p)); },
+    +[](const void* p) { return encoded_size(*static_cast<const T*>(p)); },
+    is_serializable_v<T> ? +[](const void* p, char* out, std::size_t size) {
+      encode_into(*static_cast<const T*>(p), out, size);
+    }
+                         : nullptr,
   };
   return &ops;
 }

@@ -98,51 +98,6 @@ class shared_span {
 
 namespace detail {
 
-/// How a std::vector<T> lies in memory and in its encoding, worked out once.
-/// Boost's binary archive writes a vector of arithmetic values as the class
-/// information of the vector type if it has any (none for most arithmetic types,
-/// 5 bytes for long double), the element count (8 bytes), then the elements as
-/// they are in memory. That is checked here rather than assumed: an empty and a
-/// two-element vector are encoded, and the layout is used only if they match it.
-template <class T>
-const vector_layout& vector_layout_of() {
-  static const vector_layout layout = [] {
-    vector_layout l;
-    l.element_size = sizeof(T);
-    l.element_align = alignof(T);
-    l.elements = +[](const void* v) -> std::pair<const void*, std::size_t> {
-      const auto& vec = *static_cast<const std::vector<T>*>(v);
-      return {vec.data(), vec.size()};
-    };
-    if constexpr (std::is_arithmetic_v<T>) {
-      static const std::string empty = encode(std::vector<T>{});
-      const std::vector<T> two{T(1), T(2)};
-      const std::string sample = encode(two);
-      auto count_at = [](const std::string& bytes, std::size_t at) {
-        std::uint64_t n = 0;
-        std::memcpy(&n, bytes.data() + at, sizeof n);
-        return n;
-      };
-      // Compared by value: padding (as in long double) is not part of one.
-      auto element_at = [&](std::size_t i) {
-        T x;
-        std::memcpy(&x, sample.data() + empty.size() + i * sizeof(T), sizeof(T));
-        return x;
-      };
-      const std::size_t n = sizeof(std::uint64_t);
-      if (empty.size() >= n && sample.size() == empty.size() + sizeof(T) * 2
-          && sample.compare(0, empty.size() - n, empty, 0, empty.size() - n) == 0
-          && count_at(empty, empty.size() - n) == 0 && count_at(sample, empty.size() - n) == 2
-          && element_at(0) == two[0] && element_at(1) == two[1]) {
-        l.raw_offset = empty.size();
-        l.prefix = std::string_view(empty).substr(0, empty.size() - n);
-      }
-    }
-    return l;
-  }();
-  return layout;
-}
-
 template <class T>
 shared_span<const T> span_of_vector(const object_ref<std::vector<T>>& ref, std::chrono::milliseconds timeout) {
   static_assert(std::is_trivially_copyable_v<T>,

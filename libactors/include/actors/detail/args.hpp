@@ -59,6 +59,12 @@ class arg_slot {
     pinned_.reset();
   }
 
+  /// What the value weighs in memory (byte_size), 0 for a reference: about what
+  /// its encoding takes.
+  std::size_t size_hint() const {
+    return value_ ? byte_size(*value_) : 0;
+  }
+
   /// Holds a value or a reference. Boost leaves an object unread when the bytes
   /// say it is one read before (object tracking), which forged bytes can say.
   bool filled() const noexcept {
@@ -134,6 +140,8 @@ class call_args final : public args_holder {
   std::string encode() const override {
     if constexpr ((is_serializable_v<stored_t<Ps>> && ...)) {
       std::string out;
+      // Reserved at about its final size, in huge pages when that is large.
+      reserve_large(out, std::apply([](const auto&... s) { return (s.size_hint() + ... + std::size_t{64}); }, slots_));
       string_sink sink(out);
       {
         oarchive ar(sink, archive_flags);

@@ -237,21 +237,6 @@ inline constexpr std::chrono::milliseconds forever{-1};
 std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
                                       std::chrono::milliseconds timeout);
 
-/// Where the elements of a stored std::vector<T> (T trivially copyable) are, for
-/// reading them in place (get_span). Made once per T by vector_layout_of<T>.
-struct vector_layout {
-  std::size_t element_size = 0;
-  std::size_t element_align = 0;
-  /// Where the elements start in the vector's encoding when the archive writes
-  /// them as they are in memory (arithmetic T): after `prefix` and the element
-  /// count (8 bytes). 0 when they are not written raw.
-  std::size_t raw_offset = 0;
-  /// The bytes before the count in every encoding of such a vector.
-  std::string_view prefix;
-  /// The first element and the size of a decoded std::vector<T>.
-  std::pair<const void*, std::size_t> (*elements)(const void* vector) = nullptr;
-};
-
 /// Elements read in place, and what keeps them there: the value or the bytes
 /// they lie in, and a count on the object's cell.
 struct element_run {
