@@ -962,7 +962,7 @@ class suite {
       std::this_thread::sleep_for(200ms);
     }
     const double gb = static_cast<double>(large_size) / 1e9;
-    std::string method = cluster_ ? "echo task pinned to worker #0 (the worker copies the argument into its result); "
+    std::string method = cluster_ ? "echo task pinned to worker #0 (it takes the buffer by value and returns it); "
                                     "put ends when the result is ready; get: actors::get_shared"
                                   : "actors::put (copy into the store); get: actors::get (copy out)";
     line("put_gigabytes", gb / median(puts), "GB/s")

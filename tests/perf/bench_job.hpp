@@ -65,7 +65,7 @@ i64 add(i64 a, i64 b);
 /// §0.3 small_obj(i): 8-byte little-endian i, 12 times, then 4 zero bytes.
 bytes small_obj(i64 i);
 /// Returns its argument: a copy of the bytes, held where the task ran.
-bytes echo_bytes(const bytes& b);
+bytes echo_bytes(bytes b);
 /// Puts small_obj(first .. first+n-1) into the store of the node it runs on (which
 /// owns them) and returns their references.
 std::vector<actors::object_ref<bytes>> put_small_objects(i64 first, i64 n);

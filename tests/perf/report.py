@@ -148,8 +148,9 @@ that matter when reading the figures:
   `actors::get(vector)`. Embedded: `actors::put` / `actors::get`.
 * **§7 large objects.** Ours: `echo_bytes` pinned to worker #0 with the buffer
   moved into the call (an untimed copy is made first); the put ends when the
-  result is ready (the worker holds it; the worker also copies the argument into
-  its result), the get is `actors::get_shared`. Embedded: `actors::put(buf)` (a
+  result is ready (the worker holds it: `echo_bytes` takes its parameter by
+  value and returns it, so the argument becomes the result without a copy), the
+  get is `actors::get_shared`. Embedded: `actors::put(buf)` (a
   copy into the store) and `actors::get` (a copy out). The peer:
   `client.scatter(buf, workers=[w0], direct=True)` and `client.gather(…,
   direct=True)`; the `_via_scheduler` figures use `direct=False`.
