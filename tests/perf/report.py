@@ -652,6 +652,15 @@ def main():
 
     beyond_spec(w, ours, peer, ours_s, peer_s, png_path, png_rel, m.get("nproc"))
 
+    # Figures measured outside the full runs (changes side by side with the build
+    # before them, TLS): prose kept by hand next to this script, like gaps.md.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+    if os.path.exists(notes):
+        with open(notes, encoding="utf-8") as f:
+            for line in f.read().rstrip("\n").split("\n"):
+                w(line)
+        w("")
+
     # Details
     w("## Each benchmark")
     w("")
