@@ -66,12 +66,6 @@ std::vector<std::string> launched_node_command(const daemon_options& o, const ac
 daemon_options parse(int argc, char** argv) {
   actors::runtime::use_daemon_flag_names();
   daemon_options o;
-  // Each setting from its ACTORS_* variable first; a flag overrides it.
-  try {
-    actors::runtime::read_node_environment(o.node, true);
-  } catch (const actors::error& e) {
-    fail(e.what());
-  }
   if (const char* level = std::getenv("ACTORS_LOG_LEVEL"))
     o.log_level = level;
 
@@ -103,6 +97,14 @@ daemon_options parse(int argc, char** argv) {
   actors::runtime::parse_command_line(app, argc, argv);
   if (auto* level = app.get_option("--log-level"); level->count() > 0)
     o.log_level = level->as<std::string>();
+  // Each setting whose flag was not given from its ACTORS_* variable: a flag wins.
+  try {
+    actors::runtime::read_node_environment(o.node, true, [&app](const std::string& name) {
+      return app.get_option("--" + name)->count() > 0;
+    });
+  } catch (const actors::error& e) {
+    fail(e.what());
+  }
   if (o.head == !o.address.empty())
     fail("give exactly one of --head (start a cluster) or --address HOST:PORT (join one)");
   if (!o.node.state_dir.empty() && !o.head)

@@ -3,12 +3,14 @@
 #include "actors/errors.hpp"
 #include "runtime/common/log.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 namespace actors::runtime {
 
@@ -266,9 +268,10 @@ std::vector<std::string> other_arguments(int argc, char** argv) {
   return out;
 }
 
-void read_node_environment(init_options& opts, bool daemon_settings_only) {
+void read_node_environment(init_options& opts, bool daemon_settings_only,
+                           const std::function<bool(const std::string&)>& flag_given) {
   for (const auto& flag : flags) {
-    if (daemon_settings_only && !flag.daemon)
+    if ((daemon_settings_only && !flag.daemon) || (flag_given && flag_given(flag.name)))
       continue;
     std::string env = "ACTORS_";
     for (const char* p = flag.name; *p; ++p)
@@ -279,7 +282,8 @@ void read_node_environment(init_options& opts, bool daemon_settings_only) {
 }
 
 void parse_options(int argc, char** argv, init_options& opts) {
-  read_node_environment(opts, false);
+  // The flags first, so that the variables of settings a flag gives are not read.
+  std::vector<std::pair<std::string, std::string>> given; // setting, value
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--actors-", 0) != 0)
@@ -304,8 +308,13 @@ void parse_options(int argc, char** argv, init_options& opts) {
       value = argv[++i];
     else
       throw error(errc::invalid_argument, "flag '" + arg + "' needs a value: --actors-" + key + "=VALUE");
-    apply_node_flag(opts, key, value, "flag --actors-" + key);
+    given.emplace_back(key, std::move(value));
   }
+  read_node_environment(opts, false, [&given](const std::string& name) {
+    return std::any_of(given.begin(), given.end(), [&](const auto& g) { return g.first == name; });
+  });
+  for (const auto& [key, value] : given)
+    apply_node_flag(opts, key, value, "flag --actors-" + key);
 }
 
 } // namespace actors::runtime

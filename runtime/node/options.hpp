@@ -3,6 +3,7 @@
 #include "actors/init.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,8 +31,12 @@ void apply_node_flag(init_options& opts, const std::string& name, const std::str
 
 /// Sets each node setting whose ACTORS_<NAME> environment variable is set
 /// (ACTORS_NUM_CPUS for num-cpus); with `daemon_settings_only`, only those
-/// actorsd takes. Throws as apply_node_flag, naming the variable.
-void read_node_environment(init_options& opts, bool daemon_settings_only);
+/// actorsd takes. A setting for which `flag_given(name)` says its flag was given
+/// is skipped: the flag wins, so its variable is not even read, and a bad one
+/// beside a good flag stops nothing. Throws as apply_node_flag, naming the
+/// variable.
+void read_node_environment(init_options& opts, bool daemon_settings_only,
+                           const std::function<bool(const std::string&)>& flag_given = {});
 
 /// Reads ACTORS_* environment variables, then --actors-* flags (which win), into
 /// `opts`. Leaves other arguments alone. Throws actors::error naming the bad flag.

@@ -75,6 +75,15 @@ TEST(Actorsd, NodeSettingsAlsoComeFromTheEnvironmentCheckedTheSameWay) {
   ::unsetenv("ACTORS_HEARTBEAT_TIMEOUT");
   EXPECT_EQ(code, 2) << out;
   EXPECT_TRUE(contains(out, "bad value '100' for environment variable ACTORS_HEARTBEAT_TIMEOUT")) << out;
+  // Beside its flag, the variable is not read: the daemon goes on to the next
+  // check of its command line (here a mistake, so that it stops there).
+  ASSERT_EQ(::setenv("ACTORS_HEARTBEAT_TIMEOUT", "100", 1), 0);
+  auto [flag_code, flag_out] =
+    run(env("ACTORSD"), {"--head", "--address", "127.0.0.1:1", "--heartbeat-timeout", "5000"});
+  ::unsetenv("ACTORS_HEARTBEAT_TIMEOUT");
+  EXPECT_EQ(flag_code, 2) << flag_out;
+  EXPECT_FALSE(contains(flag_out, "ACTORS_HEARTBEAT_TIMEOUT")) << flag_out;
+  EXPECT_TRUE(contains(flag_out, "exactly one of --head")) << flag_out;
   // A program's own settings are not the daemon's: left alone.
   ASSERT_EQ(::setenv("ACTORS_LOCAL_NODES", "many", 1), 0);
   auto [help_code, help] = run(env("ACTORSD"), {"--help"});

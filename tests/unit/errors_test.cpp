@@ -431,6 +431,22 @@ TEST(Init, OtherArgumentsAreLeftAlone) {
   actors::shutdown();
 }
 
+TEST(Init, AFlagWinsOverABadEnvironmentVariable) {
+  ASSERT_EQ(setenv("ACTORS_NUM_CPUS", "abc", 1), 0);
+  bool started = false;
+  try {
+    args a{"prog", "--actors-num-cpus", "2"};
+    actors::init(a.argc(), a.argv());
+    started = true;
+    EXPECT_EQ(actors::get(actors::task(err_ok).remote(0)), 1);
+    actors::shutdown();
+  } catch (const actors::error& e) {
+    ADD_FAILURE() << "the variable was read although its flag was given: " << e.what();
+  }
+  unsetenv("ACTORS_NUM_CPUS");
+  EXPECT_TRUE(started);
+}
+
 TEST(Init, BadEnvironmentVariableThrowsNamingIt) {
   ASSERT_EQ(setenv("ACTORS_NUM_CPUS", "abc", 1), 0);
   actors::error e(actors::errc::none, "");
