@@ -52,6 +52,9 @@ struct cluster_settings {
   /// How long a peer may stay silent before it is declared dead; a member also
   /// waits this long (5 s at least) for the head to answer its probe.
   int heartbeat_timeout_ms = 3000;
+  /// Large values move to and from the processes of this host that share memory
+  /// too through /dev/shm segments; false: over sockets, as between hosts.
+  bool shared_memory = true;
 };
 
 /// A payload from another node, decoded; malformed bytes are logged (saying what

@@ -134,7 +134,7 @@ object_directory::object_directory(local_parts local, const cluster_settings& se
     members_(members),
     rebuilder_(rebuilder),
     arguments_(held),
-    host_(host_id()),
+    host_(settings.shared_memory ? host_id() : std::string()),
     data_host_(settings.data_advertise) {
   // A node alone in its process (no bind address) has no peers: no channel.
   if (settings.data_bind.empty())
@@ -234,12 +234,16 @@ void object_directory::fetch_bytes(const wire::located_object& obj,
   start_fetch(fs, obj.size, /*may_share=*/false);
 }
 
+bool object_directory::shares_memory_with(const wire::node_record& peer) const {
+  return !host_.empty() && peer.host_id == host_ && peer.shares_memory;
+}
+
 void object_directory::start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size, bool may_share) {
   // On one host a large value comes as a shared memory segment: the first
   // request through the node endpoint asks for it.
   auto holder = members_.record(fs->holder);
   fs->same_host =
-    may_share && holder && !host_.empty() && holder->host_id == host_ && fs->holder != local_.id;
+    may_share && holder && shares_memory_with(*holder) && fs->holder != local_.id;
   if (!fs->same_host && size >= data_channel_threshold && fetch_over_data_channel(fs))
     return;
   send_chunk_request(fs, 0);
@@ -460,7 +464,7 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
       // A large result for an owner on this host goes into shared memory now, so
       // that reading it there costs a mapping, not a copy through a socket.
       if (weight >= shared_memory_threshold)
-        if (auto rec = members_.record(requester); rec && !host_.empty() && rec->host_id == host_)
+        if (auto rec = members_.record(requester); rec && shares_memory_with(*rec))
           local_.store.share(c);
       r.location = local_.id;
       r.remote_id = c->id;
@@ -547,7 +551,8 @@ void object_directory::serve_fetch(const wire::fetch_request& req, const return_
   c->on_settled([this, c, req, from] {
     wire::result r;
     bool shared = false;
-    if (req.same_host && req.offset == 0 && c->current() == detail::object_cell::state::ready) {
+    // A node that does not share memory never makes a segment, whatever it is asked.
+    if (req.same_host && !host_.empty() && req.offset == 0 && c->current() == detail::object_cell::state::ready) {
       if (auto copy = local_.store.share(c)) {
         r.key = req.key;
         r.ok = true;

@@ -161,6 +161,9 @@ class object_directory final : public membership_listener, public data_source {
   /// On the holder's host (unless `may_share` is false: held arguments are not
   /// objects of its store) the value comes as a shared memory segment.
   void start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size = 0, bool may_share = true);
+  /// Whether `peer` and this node pass large values through shared memory: same
+  /// host, and both share memory.
+  bool shares_memory_with(const wire::node_record& peer) const;
   /// Settles the stand-in `c` with what a fetch brought, or why it failed.
   void settle_fetched(detail::object_cell* c, bool ok, fetched_value v, detail::failure why);
   /// Fetches the whole value over the holder's data channel; falls back to
@@ -179,7 +182,8 @@ class object_directory final : public membership_listener, public data_source {
   membership& members_;
   object_rebuilder& rebuilder_;
   const held_arguments& arguments_;
-  // This process's host (same for every node sharing its memory).
+  // This process's host (same for every node sharing its memory); empty when
+  // this node does not share memory (--shared-memory false).
   const std::string host_;
   std::string data_host_;
   std::unique_ptr<data_server> data_server_;

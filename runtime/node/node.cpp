@@ -141,6 +141,7 @@ node_config resolve(const init_options& opts) {
       cfg.job_id = job;
   cfg.forward_output = opts.node;
   cfg.log_to_driver = opts.log_to_driver;
+  cfg.shared_memory = opts.shared_memory;
   if (opts.spill_dir.empty()) {
     auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
     std::string tmpl = base.string();
@@ -255,7 +256,8 @@ node::node(node_config cfg)
                                                    config.role != node_role::embedded && !gateway ? config.bind
                                                                                                   : std::string(),
                                                    config.advertise, config.spill_dir / "job-files",
-                                                   config.log_to_driver, config.heartbeat_timeout_ms},
+                                                   config.log_to_driver, config.heartbeat_timeout_ms,
+                                                   config.shared_memory},
                                   *links, *head, *control, *control, *links);
   links->start(*net, *net);
 }
@@ -335,6 +337,7 @@ void node::start() {
   rec.metrics_port = metrics ? metrics->port() : 0;
   rec.data_address = net->objects().data_address();
   rec.host_id = host_id();
+  rec.shares_memory = config.shared_memory;
   rec.pid = ::getpid();
   rec.job_id = config.job_id;
   rec.launch_id = config.launch_id;

@@ -56,6 +56,9 @@ struct node_config {
   bool forward_output = false;
   /// A driver: print what its tasks print on the nodes.
   bool log_to_driver = true;
+  /// Large values move to and from the host's other processes through shared
+  /// memory.
+  bool shared_memory = true;
   /// Interface the node's ports listen on.
   std::string bind = "127.0.0.1";
   /// The host the other processes dial to reach this node's ports (never a

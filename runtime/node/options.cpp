@@ -106,6 +106,10 @@ const std::vector<node_flag> flags = {
   {"progress", "BOOL",
    "a live line per running dataset operator on a terminal\n"
    "(default true)", false},
+  {"shared-memory", "BOOL",
+   "move large values to and from the host's other processes\n"
+   "through /dev/shm (default true; false: over sockets, as\n"
+   "between hosts)", true},
   {"autoscale", "FILE",
    "head: launch nodes for work that waits and remove idle ones,\n"
    "as FILE (YAML) says; see docs/guide/autoscaling.md", true},
@@ -182,6 +186,8 @@ void apply_node_flag(init_options& opts, const std::string& key, const std::stri
     opts.log_to_driver = parse_bool(value, what);
   else if (key == "progress")
     opts.progress = parse_bool(value, what);
+  else if (key == "shared-memory")
+    opts.shared_memory = parse_bool(value, what);
   else if (key == "log-level")
     set_log_level(parse_log_level(value, what));
   else if (key == "head-reconnect-timeout")

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 12;
+inline constexpr std::uint32_t protocol_version = 13;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -71,6 +71,10 @@ struct node_record {
   /// The same for the processes of one host (and one network namespace), which
   /// can share memory (runtime/object_store/shared_memory.hpp).
   std::string host_id;
+  /// The process moves large values to and from the others of its host through
+  /// shared memory (`--shared-memory`, on by default); two processes share a
+  /// value only when both do.
+  bool shares_memory = true;
   /// A driver started by `actors job submit`: its job's id (empty otherwise).
   /// Nodes fetch that job's libraries and files before they run its work.
   std::string job_id;
@@ -89,7 +93,8 @@ struct node_record {
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
-      & metrics_port & data_address & host_id & job_id & pending & actors & objects & launch_id & draining;
+      & metrics_port & data_address & host_id & job_id & pending & actors & objects & launch_id & draining
+      & shares_memory;
   }
 };
 

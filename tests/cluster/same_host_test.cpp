@@ -1,6 +1,7 @@
 // Processes of one host share large values through shared memory (real actorsd
 // processes on loopback): the driver maps a node's segment instead of reading a
-// socket, and no segment outlives its node, killed or stopped.
+// socket, and no segment outlives its node, killed or stopped. A process started
+// with shared memory off makes and maps no segment: its values cross the socket.
 #include "tests/cluster/job.hpp"
 #include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
@@ -35,6 +36,14 @@ std::vector<std::string> segments_of(const actors::node_id& id) {
   return out;
 }
 
+/// The live node that is neither the head nor a driver.
+actors::node_id worker() {
+  for (const auto& n : actors::nodes())
+    if (n.alive && !n.is_head && !n.is_driver)
+      return n.id;
+  return {};
+}
+
 class SameHost : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -47,14 +56,6 @@ class SameHost : public ::testing::Test {
 
   void TearDown() override {
     actors::test::tear_down(cluster);
-  }
-
-  /// The live node that is neither the head nor a driver.
-  static actors::node_id worker() {
-    for (const auto& n : actors::nodes())
-      if (n.alive && !n.is_head && !n.is_driver)
-        return n.id;
-    return {};
   }
 
   std::unique_ptr<actors::test::local_cluster> cluster;
@@ -101,6 +102,57 @@ TEST_F(SameHost, NoSegmentOutlivesAStoppedCluster) {
   actors::test::tear_down(cluster);
   for (const auto& id : ids)
     EXPECT_TRUE(segments_of(id).empty()) << "node " << id.to_string() << " left a segment";
+}
+
+/// A head, one node started with `node_flags`, and this program as a driver
+/// with `driver`.
+class SharedMemoryOff : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> node_flags, actors::init_options driver) {
+    cluster = std::make_unique<actors::test::local_cluster>("shared-memory-off-test");
+    cluster->start_head(actors::test::one_cpu_daemon({"--head", "--port", "0"}));
+    cluster->start_node(actors::test::one_cpu_daemon(std::move(node_flags)));
+    cluster->join(driver, 2);
+    node = worker();
+    ASSERT_TRUE(node.value) << cluster->logs();
+  }
+
+  void TearDown() override {
+    actors::test::tear_down(cluster);
+  }
+
+  /// Values both ways between the driver and the node, of 16 MiB each, come out
+  /// right, and nothing of either process is in /dev/shm meanwhile.
+  void expect_values_cross_the_socket() {
+    constexpr std::int64_t n = std::int64_t{1} << 21;
+    auto made = actors::task(job::make_vec).node(node, false).remote(n);
+    auto span = actors::get_span(made, 30s);
+    ASSERT_EQ(span.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(span.back(), n);
+    EXPECT_EQ(actors::get(made).front(), 1);
+    // A large argument from the driver to a task there.
+    auto summed = actors::task(job::sum_vec).node(node, false).remote(job::make_vec(n));
+    EXPECT_EQ(actors::get(summed, 30s), n * (n + 1) / 2);
+    // And a large result of the node fed to another of its tasks by reference.
+    EXPECT_EQ(actors::get(actors::task(job::sum_vec).node(node, false).remote(made), 30s), n * (n + 1) / 2);
+    for (const auto& info : actors::nodes())
+      EXPECT_TRUE(segments_of(info.id).empty()) << "node " << info.id.to_string() << " made a segment";
+  }
+
+  std::unique_ptr<actors::test::local_cluster> cluster;
+  actors::node_id node;
+};
+
+TEST_F(SharedMemoryOff, ANodeWithoutSharedMemorySendsAndTakesLargeValuesOverTheSocket) {
+  start({"--shared-memory", "false"}, {});
+  expect_values_cross_the_socket();
+}
+
+TEST_F(SharedMemoryOff, ADriverWithoutSharedMemoryMapsNoSegmentOfANodeThatShares) {
+  actors::init_options driver;
+  driver.shared_memory = false;
+  start({}, driver);
+  expect_values_cross_the_socket();
 }
 
 } // namespace

@@ -70,6 +70,12 @@ struct init_options {
   /// (blocks and rows done, rate, time left), cleared when it ends, if stderr is
   /// a terminal. False: never (`--actors-progress=false`).
   bool progress = true;
+  /// Large values (64 KiB and more) move between this process and the others
+  /// of its host through shared memory (/dev/shm), not a socket. False: this
+  /// process never makes or maps a segment, and every value it sends or fetches
+  /// crosses a socket, as between hosts (`--actors-shared-memory=false`, e.g.
+  /// for a container whose /dev/shm is small).
+  bool shared_memory = true;
   /// An autoscaler config file (YAML, see docs/guide/autoscaling.md): this
   /// process runs the head, and its autoscaler starts node processes of this
   /// same program for work that waits, and stops them when idle.
@@ -103,7 +109,7 @@ struct init_options {
 /// `--actors-token=…`, `--actors-node`, `--actors-metrics-port=N`,
 /// `--actors-heartbeat-timeout=MS`, `--actors-head-reconnect-timeout=MS`,
 /// `--actors-state-dir=DIR`, `--actors-bind=ADDR`, `--actors-advertise-address=ADDR`, `--actors-log-to-driver=false`,
-/// `--actors-progress=false`, `--actors-log-level=LEVEL`,
+/// `--actors-progress=false`, `--actors-shared-memory=false`, `--actors-log-level=LEVEL`,
 /// `--actors-tls-cert=FILE`, `--actors-tls-key=FILE`, `--actors-tls-ca=FILE`, `--actors-handshake-timeout=MS`,
 /// `--actors-max-frame-bytes=SIZE`) and ACTORS_* environment variables. Other arguments are left alone. Throws actors::error on a malformed
 /// flag, naming it. Call once, from the main thread, before any other call.
