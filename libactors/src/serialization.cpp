@@ -10,6 +10,9 @@
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 namespace actors::detail {
 
@@ -18,6 +21,33 @@ std::string demangle(const char* mangled) {
   std::unique_ptr<char, void (*)(void*)> out{abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
                                              std::free};
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
+}
+
+namespace {
+
+struct type_registry {
+  std::mutex mu;
+  std::unordered_map<std::string_view, const type_ops*> by_name;
+};
+
+type_registry& registry() {
+  static auto* r = new type_registry; // never destroyed: ops_of may run during exit
+  return *r;
+}
+
+} // namespace
+
+void register_type_ops(const type_ops* ops) {
+  auto& r = registry();
+  std::lock_guard<std::mutex> guard{r.mu};
+  r.by_name.emplace(ops->name, ops);
+}
+
+const type_ops* type_ops_named(std::string_view name) {
+  auto& r = registry();
+  std::lock_guard<std::mutex> guard{r.mu};
+  auto i = r.by_name.find(name);
+  return i == r.by_name.end() ? nullptr : i->second;
 }
 
 void throw_not_serializable(const char* type_name) {

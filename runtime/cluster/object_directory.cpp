@@ -72,6 +72,9 @@ struct object_directory::fetch_state {
   bool finished = false;
   /// The fetcher and the holder share a host: ask for a shared memory segment.
   bool same_host = false;
+  /// The fetch is for a cell: a value whose type allows it may be received
+  /// straight into its memory (fetched_value::value) rather than as bytes.
+  bool into_value = true;
   /// Called once, on success or failure.
   std::function<void(bool ok, fetched_value value, detail::failure why)> done;
 
@@ -95,6 +98,54 @@ struct object_directory::fetch_state {
     std::lock_guard<std::mutex> guard{mu};
     return finished;
   }
+};
+
+/// A value received over the data channel straight into its memory: the
+/// encoding's head into a small buffer, the rest into the value (a vector of
+/// numbers), which grows a step ahead of the bytes read.
+class value_destination final : public payload_destination {
+ public:
+  /// A destination for a payload of `size` bytes of the type named `type_name`,
+  /// if this process knows that type and its values can be received in place;
+  /// else null (the payload goes into a string, decoded later).
+  static std::unique_ptr<payload_destination> for_type(const std::string& type_name, std::uint64_t size) {
+    const auto* ops = detail::type_ops_named(type_name);
+    if (!ops || !ops->receive_in_place)
+      return nullptr;
+    auto receiving = ops->receive_in_place(static_cast<std::size_t>(size));
+    if (!receiving)
+      return nullptr;
+    return std::unique_ptr<payload_destination>(new value_destination(ops, std::move(*receiving)));
+  }
+
+  std::pair<char*, std::size_t> writable(std::uint64_t offset) override {
+    if (offset < r_.head_size)
+      return {head_.data() + offset, r_.head_size - offset};
+    const std::size_t body = static_cast<std::size_t>(offset) - r_.head_size;
+    const std::size_t through = std::min(r_.body_size, body + step);
+    char* data = r_.grow(r_.value.get(), through, r_.body_size);
+    return {data + body, through - body};
+  }
+
+  /// The value, once every byte arrived; empty if its head does not say what
+  /// the bytes are.
+  detail::value_box take() {
+    if (!r_.head_matches(r_.value.get(), head_, r_.body_size))
+      return {};
+    return detail::value_box{std::move(r_.value), ops_};
+  }
+
+ private:
+  // How far ahead of the bytes read the value grows: zeroing a step just before
+  // the socket fills it costs little, since it is still in cache.
+  static constexpr std::size_t step = std::size_t{4} << 20;
+
+  value_destination(const detail::type_ops* ops, detail::receiving_in_place r)
+    : ops_(ops), r_(std::move(r)), head_(r_.head_size, '\0') {}
+
+  const detail::type_ops* ops_;
+  detail::receiving_in_place r_;
+  std::string head_;
 };
 
 /// A thread waiting for a fetch into a cell whose value another node holds.
@@ -226,6 +277,7 @@ void object_directory::fetch_bytes(const wire::located_object& obj,
   auto fs = std::make_shared<fetch_state>();
   fs->id = obj.remote_id;
   fs->holder = obj.holder;
+  fs->into_value = false;
   fs->done = [done = std::move(done)](bool ok, fetched_value v, detail::failure why) {
     if (v.mapping) // held arguments never come this way; copy them if they do
       v.bytes.assign(reinterpret_cast<const char*>(v.mapping->data()), v.mapping->size());
@@ -254,6 +306,8 @@ void object_directory::settle_fetched(detail::object_cell* c, bool ok, fetched_v
     local_.store.settle(c, std::move(why));
   else if (v.mapping)
     local_.store.settle_shared(c, std::move(v.type), std::move(v.mapping));
+  else if (v.value.value)
+    local_.store.settle(c, std::move(v.value));
   else
     local_.store.settle_encoded(c, std::move(v.type), std::move(v.bytes));
 }
@@ -272,6 +326,9 @@ bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state
     std::lock_guard<std::mutex> guard{mu_};
     channel_fetches_.emplace(holder, fs);
   }
+  choose_destination into_value;
+  if (fs->into_value)
+    into_value = [](const std::string& type_name, std::uint64_t size) { return value_destination::for_type(type_name, size); };
   data_client_->fetch(host, port, fs->id, [this, fs, holder](fetch_result r) {
     {
       std::lock_guard<std::mutex> guard{mu_};
@@ -281,6 +338,20 @@ bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state
           channel_fetches_.erase(i);
           break;
         }
+    }
+    if (r.ok() && r.destination) {
+      auto value = static_cast<value_destination&>(*r.destination).take();
+      if (!value.value) {
+        fs->finish(false, detail::failure{errc::object_lost,
+                                          "fetching object " + fs->id.to_string() + " from node " + holder.to_string()
+                                            + " over the data channel failed: the head of its "
+                                            + detail::demangle(r.type_name.c_str())
+                                            + " does not match its size (corrupt stream)",
+                                          {}, {}});
+        return;
+      }
+      fs->finish_with(true, {}, fetched_value{std::move(r.type_name), {}, nullptr, std::move(value)});
+      return;
     }
     if (r.ok()) {
       fs->finish(true, {}, std::move(r.type_name), std::move(r.bytes));
@@ -294,7 +365,7 @@ bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state
       return;
     }
     fs->finish(false, detail::failure{errc::object_lost, r.what, {}, {}});
-  });
+  }, std::move(into_value));
   return true;
 }
 
@@ -399,11 +470,22 @@ void object_directory::fetch_into(detail::object_cell* c) {
     fs->holder = where.node;
     detail::retain(c);
     auto size = where.size;
-    fs->done = [this, c, w](bool ok, fetched_value v, detail::failure why) {
-      if (ok && v.mapping)
+    fs->done = [this, c, w, where](bool ok, fetched_value v, detail::failure why) {
+      if (ok && v.mapping) {
         local_.store.fill_shared(c, std::move(v.mapping));
-      else if (ok)
+      } else if (ok && v.value.value) {
+        const std::string sent = v.value.ops->name;
+        if (!local_.store.fill_value(c, std::move(v.value))) {
+          ok = false;
+          why = detail::failure{errc::object_lost,
+                                "node " + where.node.to_string() + " sent object " + where.id.to_string() + " as a "
+                                  + detail::demangle(sent.c_str()) + ", but it holds a "
+                                  + detail::demangle(where.type_name.c_str()),
+                                {}, {}};
+        }
+      } else if (ok) {
         local_.store.fill(c, std::move(v.bytes));
+      }
       {
         std::lock_guard<std::mutex> guard{mu_};
         w->finished = true;
@@ -673,9 +755,19 @@ void object_directory::lookup(const object_id& id, reply done) {
           }
         }
         std::string type;
+        detail::value_box value;
+        if (!bytes) {
+          std::lock_guard<std::mutex> guard{c->mu};
+          value = c->value;
+        }
         if (bytes) {
           std::lock_guard<std::mutex> guard{c->mu};
           type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+        } else if (auto in_place = value.value ? value.ops->in_place(value.value.get()) : std::nullopt) {
+          // A vector of numbers goes out as it lies in memory, behind a short head.
+          return lookup_result::found_in_place(value.ops->name, std::move(in_place->head),
+                                               std::string_view(in_place->body, in_place->body_size),
+                                               std::move(value.value));
         } else {
           auto [t, encoded] = encoded_value(local_.store, c);
           type = std::move(t);

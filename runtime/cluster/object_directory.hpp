@@ -146,10 +146,13 @@ class object_directory final : public membership_listener, public data_source {
 
  private:
   /// A fetched value: its bytes, or a mapping of the holder's segment.
+  /// What a fetch brought: an encoding (`type`, `bytes`), a mapping of the
+  /// holder's segment, or the value itself, received straight into its memory.
   struct fetched_value {
     std::string type;
     std::string bytes;
     std::shared_ptr<const shm_mapping> mapping;
+    detail::value_box value;
   };
   struct fetch_state;
   struct fetch_wait;

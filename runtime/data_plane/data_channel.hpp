@@ -15,22 +15,40 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace actors::runtime {
 
 /// What a data_source answers for one object: its type name and encoded bytes, or
 /// the text of why it has none.
 struct lookup_result {
-  /// The encoded value, shared and immutable: the server writes it to the socket as
-  /// it is (no copy) while the store may go on holding it. Null on failure.
-  std::shared_ptr<const std::string> bytes;
+  /// The encoded value, which the server writes to the socket as it is (no copy):
+  /// `head`, then the `body` bytes, which `keep` holds alive and nobody changes.
+  /// The body is an encoding the store may go on holding (no head), or the value
+  /// itself when its encoding is a short head followed by its bytes as they are
+  /// in memory (a vector of numbers): then it is sent without being encoded.
+  /// Null `keep` on failure.
+  std::string head;
+  std::string_view body;
+  std::shared_ptr<const void> keep;
   /// The value's type name, sent along with the bytes.
   std::string type_name;
-  /// Why there is no value (when `bytes` is null), e.g. "object X is no longer held
+  /// Why there is no value (when `keep` is null), e.g. "object X is no longer held
   /// by node N"; the fetching side sees it as the peer's error text.
   std::string error;
 
+  bool ok() const noexcept {
+    return keep != nullptr;
+  }
+  /// The bytes of the encoded value.
+  std::uint64_t size() const noexcept {
+    return head.size() + body.size();
+  }
+
   static lookup_result found(std::string type_name, std::shared_ptr<const std::string> bytes);
+  static lookup_result found_in_place(std::string type_name, std::string head, std::string_view body,
+                                      std::shared_ptr<const void> keep);
   static lookup_result failed(std::string why);
 };
 
@@ -133,14 +151,35 @@ enum class fetch_errc : std::uint8_t {
   stopped = 7,
 };
 
+/// Where the payload of one fetch goes instead of fetch_result::bytes: the memory
+/// of the value it becomes, picked by the fetch's caller (choose_destination)
+/// once the response names the value's type and size.
+class payload_destination {
+ public:
+  virtual ~payload_destination() = default;
+  /// Where the payload's bytes from `offset` on go: at least one byte, and no
+  /// more than the rest of the payload. Memory is committed as it is asked for,
+  /// not for whatever size a broken peer announces.
+  virtual std::pair<char*, std::size_t> writable(std::uint64_t offset) = 0;
+};
+
+/// Picks the destination of a payload of `size` bytes of type `type_name`; null
+/// (or no chooser at all) reads it into fetch_result::bytes. May throw, which
+/// fails the fetch saying why.
+using choose_destination =
+  std::function<std::unique_ptr<payload_destination>(const std::string& type_name, std::uint64_t size)>;
+
 /// The outcome of one fetch.
 struct fetch_result {
   fetch_errc error = fetch_errc::none;
   /// On success: the value's type name as the peer sent it.
   std::string type_name;
   /// On success: the encoded value, read from the socket straight into this string;
-  /// move it into its destination.
+  /// move it into its destination. Empty when a destination was chosen.
   std::string bytes;
+  /// On success, when the caller chose one: the destination that holds the
+  /// payload.
+  std::unique_ptr<payload_destination> destination;
   /// On failure: "fetching object <id> from <host>:<port> failed: <what failed>".
   std::string what;
 
@@ -185,8 +224,9 @@ class data_client {
 
   /// Fetches object `id` from the data server at `host:port` (a numeric address or a
   /// name) and calls `done` with its bytes or the error. A connection that was idle
-  /// and turns out closed by the peer is replaced once, transparently.
-  void fetch(std::string host, std::uint16_t port, object_id id, callback done);
+  /// and turns out closed by the peer is replaced once, transparently. `choose`,
+  /// called on the client's thread, may pick where the payload goes.
+  void fetch(std::string host, std::uint16_t port, object_id id, callback done, choose_destination choose = {});
 
   /// Fails every fetch not finished yet with fetch_errc::stopped, closes every
   /// connection and joins the thread; later fetches fail at once. Idempotent. Called

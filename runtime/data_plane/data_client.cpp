@@ -48,6 +48,7 @@ struct data_client::impl {
   struct pending {
     object_id id;
     callback done;
+    choose_destination choose;
     /// Sent once on a reused connection that turned out closed by the peer.
     bool retried = false;
   };
@@ -66,7 +67,7 @@ struct data_client::impl {
       opts.connections_per_peer = 1;
   }
 
-  void fetch(std::string host, std::uint16_t port, object_id id, callback done);
+  void fetch(std::string host, std::uint16_t port, object_id id, callback done, choose_destination choose);
   void on_fetch(const std::string& host, std::uint16_t port, pending p);
   void dispatch(peer_pool& pool);
   void open(peer_pool& pool);
@@ -298,12 +299,18 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
       return;
     }
     try {
-      // Allocated once, at the announced size, and read into in place: the caller
-      // moves this string into the object it becomes.
-      payload.reserve(size);
-      actors::detail::advise_huge_pages(payload.data(), payload.capacity());
-    } catch (const std::exception&) {
-      fail(fetch_errc::too_large, "cannot allocate the " + std::to_string(size) + " bytes it announces");
+      // The caller's destination (the value the bytes become), or a string
+      // allocated once, at the announced size, and read into in place: the caller
+      // moves it into the object it becomes.
+      if (current->choose)
+        destination = current->choose(text, size);
+      if (!destination) {
+        payload.reserve(size);
+        actors::detail::advise_huge_pages(payload.data(), payload.capacity());
+      }
+    } catch (const std::exception& e) {
+      fail(fetch_errc::too_large, "cannot make room for the " + std::to_string(size) + " bytes it announces: "
+                                    + e.what());
       return;
     }
     got = 0;
@@ -319,10 +326,16 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
     // read. Zeroing a step just before the kernel fills it costs little, since the
     // step is still in cache; and memory is committed only as bytes arrive, not
     // for whatever size a broken peer announces.
-    if (got == payload.size())
-      payload.resize(static_cast<std::size_t>(std::min<std::uint64_t>(size, got + payload_step)));
-    sock.async_read_some(asio::buffer(payload.data() + got, payload.size() - got),
-                         [self = shared_from_this()](error_code ec, std::size_t n) { self->on_payload(ec, n); });
+    asio::mutable_buffer into;
+    if (destination) {
+      auto [at, n] = destination->writable(got);
+      into = asio::buffer(at, static_cast<std::size_t>(std::min<std::uint64_t>(n, size - got)));
+    } else {
+      if (got == payload.size())
+        payload.resize(static_cast<std::size_t>(std::min<std::uint64_t>(size, got + payload_step)));
+      into = asio::buffer(payload.data() + got, payload.size() - got);
+    }
+    sock.async_read_some(into, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_payload(ec, n); });
   }
 
   void on_payload(error_code ec, std::size_t n) {
@@ -347,6 +360,7 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
     fetch_result r;
     r.type_name = std::move(text);
     r.bytes = std::move(payload);
+    r.destination = std::move(destination);
     text.clear();
     payload.clear();
     reused = true;
@@ -420,7 +434,7 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
       setup_failed(fetch_errc::timeout, "no connection within " + quiet);
     else if (at == phase::hello)
       setup_failed(fetch_errc::timeout, "no hello reply within " + quiet);
-    else if (payload.empty())
+    else if (payload.empty() && !destination)
       fail(fetch_errc::timeout, "no response within " + quiet);
     else
       fail(fetch_errc::timeout, "nothing arrived for " + quiet + " after " + std::to_string(got) + " of "
@@ -461,10 +475,12 @@ struct data_client::impl::connection : std::enable_shared_from_this<connection> 
   std::uint64_t got = 0;
   std::string text;
   std::string payload;
+  std::unique_ptr<payload_destination> destination; // instead of `payload`
 };
 
-void data_client::impl::fetch(std::string host, std::uint16_t port, object_id id, callback done) {
-  pending p{id, std::move(done)};
+void data_client::impl::fetch(std::string host, std::uint16_t port, object_id id, callback done,
+                              choose_destination choose) {
+  pending p{id, std::move(done), std::move(choose)};
   {
     std::lock_guard<std::mutex> guard{mu};
     if (!stopping) {
@@ -556,8 +572,9 @@ data_client::~data_client() {
   stop();
 }
 
-void data_client::fetch(std::string host, std::uint16_t port, object_id id, callback done) {
-  impl_->fetch(std::move(host), port, id, std::move(done));
+void data_client::fetch(std::string host, std::uint16_t port, object_id id, callback done,
+                        choose_destination choose) {
+  impl_->fetch(std::move(host), port, id, std::move(done), std::move(choose));
 }
 
 void data_client::stop() {

@@ -49,7 +49,19 @@ struct post_gate {
 lookup_result lookup_result::found(std::string type_name, std::shared_ptr<const std::string> bytes) {
   lookup_result r;
   r.type_name = std::move(type_name);
-  r.bytes = std::move(bytes);
+  if (bytes)
+    r.body = *bytes;
+  r.keep = std::move(bytes);
+  return r;
+}
+
+lookup_result lookup_result::found_in_place(std::string type_name, std::string head, std::string_view body,
+                                            std::shared_ptr<const void> keep) {
+  lookup_result r;
+  r.type_name = std::move(type_name);
+  r.head = std::move(head);
+  r.body = body;
+  r.keep = std::move(keep);
   return r;
 }
 
@@ -230,11 +242,11 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
     if (at != phase::lookup || no != request_no)
       return; // closed meanwhile, or a second answer to the same request
     std::uint32_t status = status_ok;
-    if (r.bytes && r.type_name.size() > max_text)
+    if (r.ok() && r.type_name.size() > max_text)
       r = lookup_result::failed("its type name is longer than " + std::to_string(max_text) + " bytes");
-    if (r.bytes) {
+    if (r.ok()) {
       text = std::move(r.type_name);
-      payload = std::move(r.bytes);
+      payload = std::move(r);
     } else {
       status = status_error;
       text = r.error.empty() ? std::string{"no reason given"} : std::move(r.error);
@@ -247,13 +259,14 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
     put64(out.data() + 16, current.seq);
     put32(out.data() + 24, static_cast<std::uint32_t>(text.size()));
     put32(out.data() + 28, 0);
-    put64(out.data() + 32, payload ? payload->size() : 0);
+    put64(out.data() + 32, payload.size());
     at = phase::writing;
     last_activity = clock_type::now();
     arm();
-    // The header, the text and the caller's bytes as they are, in one gathered write.
-    std::array<asio::const_buffer, 3> frame{asio::buffer(out.data(), response_size), asio::buffer(text),
-                                            payload ? asio::buffer(*payload) : asio::const_buffer{}};
+    // The header, the text and the source's bytes as they are, in one gathered write.
+    std::array<asio::const_buffer, 4> frame{asio::buffer(out.data(), response_size), asio::buffer(text),
+                                            asio::buffer(payload.head),
+                                            asio::buffer(payload.body.data(), payload.body.size())};
     asio::async_write(
       sock, frame,
       [self = shared_from_this()](error_code ec, std::size_t) -> std::size_t {
@@ -274,9 +287,9 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
     }
     if (status == status_ok) {
       ++server.served;
-      server.bytes_served += payload->size();
+      server.bytes_served += payload.size();
     }
-    payload.reset();
+    payload = {};
     text.clear();
     read_request();
   }
@@ -322,7 +335,7 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
     error_code ignored;
     sock.close(ignored);
     watch.cancel();
-    payload.reset();
+    payload = {};
     server.connections.erase(shared_from_this());
   }
 
@@ -337,7 +350,7 @@ struct data_server::impl::connection : std::enable_shared_from_this<connection> 
   std::array<unsigned char, response_size> out{};
   std::string token;
   std::string text;
-  std::shared_ptr<const std::string> payload;
+  lookup_result payload; // what is being written (empty otherwise)
   object_id current;
   std::uint64_t request_no = 0;
 };

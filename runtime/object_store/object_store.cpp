@@ -246,6 +246,22 @@ void object_store::fill(object_cell* cell, std::string bytes) {
   bytes_in_memory_ += cell->bytes;
 }
 
+bool object_store::fill_value(object_cell* cell, detail::value_box value) {
+  {
+    std::lock_guard<std::mutex> guard{cell->mu};
+    if (cell->value.value || cell->encoded || !cell->remote)
+      return true;
+    if (cell->remote->type_name != value.ops->name)
+      return false;
+    cell->value = std::move(value);
+    cell->bytes = cell->value.ops->byte_size(cell->value.value.get());
+    cell->counted = true;
+  }
+  std::lock_guard<std::mutex> guard{mu_};
+  bytes_in_memory_ += cell->bytes;
+  return true;
+}
+
 object_cell* object_store::find_or_make_foreign(const object_id& id, bool& created) {
   created = false;
   if (auto* c = find(id))

@@ -134,6 +134,11 @@ class object_store {
   /// the cell has its value already.
   void fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping);
 
+  /// Like `fill`, with the value itself (received straight into its memory).
+  /// False, and no effect, if it is not of the type the holder said the object
+  /// has.
+  bool fill_value(object_cell* cell, detail::value_box value);
+
   /// Puts the encoding of a ready value held here (in memory, as bytes, or
   /// spilled) into a sealed shared-memory segment of this node, so that another
   /// process of this host maps it and decodes it in place: no socket, no copy.

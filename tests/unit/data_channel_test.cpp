@@ -392,6 +392,119 @@ TEST(DataChannel, DeliversValuesByteExactWithTheirTypeName) {
   EXPECT_EQ(server->stats().objects_served, 4u);
 }
 
+/// Answers every lookup with `head` and the bytes of a vector it keeps alive
+/// only through the answer.
+class in_place_source : public data_source {
+ public:
+  in_place_source(std::string head, std::string body) : head_(std::move(head)), body_(std::move(body)) {}
+
+  void lookup(const object_id&, reply done) override {
+    auto value = std::make_shared<const std::vector<char>>(body_.begin(), body_.end());
+    std::string_view bytes(value->data(), value->size());
+    done(lookup_result::found_in_place("in_place", head_, bytes, std::move(value)));
+  }
+
+ private:
+  std::string head_, body_;
+};
+
+TEST(DataChannel, AValueSentInPlaceArrivesAsItsHeadThenItsBytes) {
+  const std::string head = "HEAD-13-bytes";
+  const std::string body = random_bytes(40 * MiB + 3, 77);
+  in_place_source source(head, body);
+  auto server = start_server(source);
+  ASSERT_TRUE(server);
+  data_client client{client_options()};
+  for (std::uint64_t i = 0; i < 2; ++i) { // the connection is reused after it
+    auto r = fetch_one(client, server->port(), object_id{3, i});
+    ASSERT_TRUE(r.ok()) << r.what;
+    EXPECT_EQ(r.type_name, "in_place");
+    ASSERT_EQ(r.bytes.size(), head.size() + body.size());
+    EXPECT_TRUE(r.bytes == head + body) << "the received bytes are not the head and then the body";
+  }
+  EXPECT_EQ(server->stats().bytes_served, 2 * (head.size() + body.size()));
+}
+
+/// The result of a fetch, waited for 10 s at most.
+fetch_result within_bound(std::future<fetch_result> f) {
+  if (f.wait_for(bound) != std::future_status::ready) {
+    ADD_FAILURE() << "no answer to the fetch within the bound";
+    fetch_result none;
+    none.error = fetch_errc::timeout;
+    return none;
+  }
+  return f.get();
+}
+
+/// A destination that hands out at most `piece` bytes at a time, into one
+/// buffer of the announced size.
+class piecewise_destination : public payload_destination {
+ public:
+  piecewise_destination(std::uint64_t size, std::size_t piece) : bytes(size, '\0'), piece_(piece) {}
+
+  std::pair<char*, std::size_t> writable(std::uint64_t offset) override {
+    ++calls;
+    return {bytes.data() + offset, std::min<std::size_t>(piece_, bytes.size() - offset)};
+  }
+
+  std::string bytes;
+  std::size_t calls = 0;
+
+ private:
+  std::size_t piece_;
+};
+
+TEST(DataChannel, APayloadGoesWhereTheCallerChose) {
+  map_source source;
+  const std::string value = random_bytes(5 * MiB + 11, 21);
+  source.add(object_id{4, 1}, "chosen", value);
+  source.add(object_id{4, 2}, "not_chosen", "small");
+  auto server = start_server(source);
+  ASSERT_TRUE(server);
+  data_client client{client_options()};
+  auto fetch_choosing = [&](object_id id) {
+    std::promise<fetch_result> got;
+    client.fetch("127.0.0.1", server->port(), id, [&](fetch_result r) { got.set_value(std::move(r)); },
+                 [](const std::string& type, std::uint64_t size) -> std::unique_ptr<payload_destination> {
+                   if (type != "chosen")
+                     return nullptr;
+                   return std::make_unique<piecewise_destination>(size, 100'000);
+                 });
+    return within_bound(got.get_future());
+  };
+  auto r = fetch_choosing(object_id{4, 1});
+  ASSERT_TRUE(r.ok()) << r.what;
+  EXPECT_TRUE(r.bytes.empty()) << "the payload went into the string instead";
+  ASSERT_TRUE(r.destination);
+  auto& d = static_cast<piecewise_destination&>(*r.destination);
+  EXPECT_TRUE(d.bytes == value) << "the bytes in the chosen destination differ";
+  EXPECT_GE(d.calls, value.size() / 100'000) << "the destination was not asked piece by piece";
+  // Where the chooser declines, the string takes the payload.
+  auto plain = fetch_choosing(object_id{4, 2});
+  ASSERT_TRUE(plain.ok()) << plain.what;
+  EXPECT_FALSE(plain.destination);
+  EXPECT_EQ(plain.bytes, "small");
+}
+
+TEST(DataChannel, AChooserThatThrowsFailsThatFetchSayingWhy) {
+  map_source source;
+  source.add(object_id{5, 1}, "t", random_bytes(MiB, 5));
+  auto server = start_server(source);
+  ASSERT_TRUE(server);
+  data_client client{client_options()};
+  std::promise<fetch_result> got;
+  client.fetch("127.0.0.1", server->port(), object_id{5, 1}, [&](fetch_result r) { got.set_value(std::move(r)); },
+               [](const std::string&, std::uint64_t) -> std::unique_ptr<payload_destination> {
+                 throw std::bad_alloc();
+               });
+  auto r = within_bound(got.get_future());
+  EXPECT_EQ(r.error, fetch_errc::too_large);
+  EXPECT_NE(r.what.find("cannot make room for the 1048576 bytes"), std::string::npos) << r.what;
+  // The client goes on fetching.
+  auto again = fetch_one(client, server->port(), object_id{5, 1});
+  EXPECT_TRUE(again.ok()) << again.what;
+}
+
 TEST(DataChannel, SixteenConcurrentFetchesAllArriveRight) {
   map_source source;
   std::vector<std::string> values;

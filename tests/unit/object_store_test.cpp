@@ -643,6 +643,34 @@ TEST_F(ObjectStore, FillSharedGivesACellHeldElsewhereItsBytes) {
   EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), before);
 }
 
+TEST_F(ObjectStore, FillValueGivesACellHeldElsewhereTheValueItselfIfItIsOfItsType) {
+  const blob b = make_blob(2 * MiB, 13);
+  auto held_elsewhere = [&] {
+    auto* c = keep(store().create_pending());
+    object_cell::remote_copy where;
+    where.node = actors::node_id{0x7777};
+    where.id = actors::object_id{0x7777, 2};
+    where.type_name = actors::detail::ops_of<blob>()->name;
+    where.size = 2 * MiB;
+    EXPECT_TRUE(store().settle_remote(c, where));
+    return c;
+  };
+  auto* c = held_elsewhere();
+  auto box = actors::detail::box(blob(b));
+  const void* received = box.value.get();
+  ASSERT_TRUE(store().fill_value(c, box));
+  EXPECT_FALSE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
+  // Read as it is, not decoded or copied, and counted at its size.
+  EXPECT_EQ(store().value(c, actors::detail::ops_of<blob>()).get(), received);
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b));
+
+  // A value of another type than the holder named is refused and changes nothing.
+  auto* other = held_elsewhere();
+  EXPECT_FALSE(store().fill_value(other, actors::detail::box(std::string("not a blob"))));
+  EXPECT_TRUE(object_store::held_elsewhere(other, actors::detail::ops_of<blob>()));
+  EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b));
+}
+
 // -- sharing this node's values ------------------------------------------------------------
 
 /// The bytes of segment `name`, mapped anew, or empty if it cannot be opened.

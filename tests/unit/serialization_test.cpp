@@ -463,6 +463,78 @@ TEST(Serialization, EncodeIntoWritesWhatEncodeWrites) {
     << why;
 }
 
+TEST(Serialization, AVectorOfNumbersIsItsHeadAndItsOwnBytes) {
+  // The head and the vector's own memory, written one after the other, are
+  // exactly its encoding; the body is the vector's memory, not a copy.
+  auto same_as_encode = [](const auto& v) {
+    auto parts = actors::detail::encoded_in_place(v);
+    if (!parts)
+      return ::testing::AssertionFailure() << "no encoding in place";
+    if (parts->body != reinterpret_cast<const char*>(v.data()))
+      return ::testing::AssertionFailure() << "the body is not the vector's memory";
+    if (parts->head + std::string(parts->body, parts->body_size) != actors::detail::encode(v))
+      return ::testing::AssertionFailure() << "head and body differ from encode()";
+    return ::testing::AssertionSuccess();
+  };
+  std::vector<double> d(10'000);
+  std::iota(d.begin(), d.end(), 0.5);
+  EXPECT_TRUE(same_as_encode(d));
+  EXPECT_TRUE(same_as_encode(std::vector<char>{'a', 'b', 'c'}));
+  EXPECT_TRUE(same_as_encode(std::vector<std::int64_t>{}));
+  EXPECT_TRUE(same_as_encode(std::vector<std::uint16_t>{1, 2, 3}));
+  // Anything else has to be encoded.
+  EXPECT_FALSE(actors::detail::encoded_in_place(std::vector<std::string>{"a"}));
+  EXPECT_FALSE(actors::detail::encoded_in_place(std::vector<bool>{true}));
+  EXPECT_FALSE(actors::detail::encoded_in_place(std::string("abc")));
+  // Through the type's operations, as the data channel reaches it.
+  const auto* ops = actors::detail::ops_of<std::vector<double>>();
+  auto parts = ops->in_place(&d);
+  ASSERT_TRUE(parts);
+  EXPECT_EQ(parts->head.size() + parts->body_size, actors::detail::encode(d).size());
+  using names = std::map<std::string, int>;
+  names m{{"a", 1}};
+  EXPECT_FALSE(actors::detail::ops_of<names>()->in_place(&m));
+}
+
+TEST(Serialization, AVectorOfNumbersIsReceivedStraightIntoItsMemory) {
+  std::vector<std::int32_t> sent(300'001);
+  std::iota(sent.begin(), sent.end(), -7);
+  const auto encoding = actors::detail::encode(sent);
+  const auto* ops = actors::detail::type_ops_named(actors::detail::ops_of<std::vector<std::int32_t>>()->name);
+  ASSERT_EQ(ops, actors::detail::ops_of<std::vector<std::int32_t>>()) << "ops_of makes a type findable by its name";
+  auto r = ops->receive_in_place(encoding.size());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->head_size + r->body_size, encoding.size());
+  // The bytes arrive in pieces: the head, then the body a step at a time, each
+  // written where grow() says, which never moves what came before.
+  std::string head = encoding.substr(0, r->head_size);
+  char* first = nullptr;
+  for (std::size_t at = 0; at < r->body_size;) {
+    const std::size_t through = std::min(r->body_size, at + 65'536 + 3);
+    char* data = r->grow(r->value.get(), through, r->body_size);
+    if (!first)
+      first = data;
+    ASSERT_EQ(data, first) << "the value moved while it was being received";
+    std::memcpy(data + at, encoding.data() + r->head_size + at, through - at);
+    at = through;
+  }
+  EXPECT_TRUE(r->head_matches(r->value.get(), head, r->body_size));
+  EXPECT_EQ(*static_cast<const std::vector<std::int32_t>*>(r->value.get()), sent);
+
+  // A head that names another count, or another prefix, is not this value's.
+  std::string wrong = head;
+  wrong[wrong.size() - 8] ^= 1;
+  EXPECT_FALSE(r->head_matches(r->value.get(), wrong, r->body_size));
+  EXPECT_FALSE(r->head_matches(r->value.get(), head.substr(1), r->body_size));
+
+  // A size no encoding of such a vector has, and types that are decoded instead.
+  EXPECT_FALSE(ops->receive_in_place(encoding.size() + 1));
+  EXPECT_FALSE(ops->receive_in_place(r->head_size - 1));
+  EXPECT_FALSE(actors::detail::ops_of<std::vector<std::string>>()->receive_in_place(64));
+  EXPECT_FALSE(actors::detail::ops_of<std::string>()->receive_in_place(64));
+  EXPECT_EQ(actors::detail::type_ops_named("no such type"), nullptr);
+}
+
 TEST(Serialization, AVectorWhoseElementsRunPastTheInputIsRefused) {
   // Three 8-byte elements declared, two there: the count alone fits the bytes
   // left (16), the elements do not.

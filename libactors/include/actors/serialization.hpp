@@ -24,6 +24,7 @@
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -376,6 +377,94 @@ void encode_into(const T& x, char* out, std::size_t size) {
   }
 }
 
+/// An encoding that is a short head followed by bytes a value holds in memory
+/// as they are: the head, and where those bytes are (while the value lives).
+struct encoding_in_place {
+  std::string head;
+  const char* body = nullptr;
+  std::size_t body_size = 0;
+};
+
+/// `encode(x)` as a head and `x`'s own bytes, for a std::vector of arithmetic
+/// values written raw (vector_layout_of): a sender writes the two as they are
+/// and makes no encoding. Nullopt for any other value.
+template <class T>
+std::optional<encoding_in_place> encoded_in_place(const T& x) {
+  if constexpr (is_arithmetic_vector<T>::value) {
+    using E = typename T::value_type;
+    const auto& layout = vector_layout_of<E>();
+    if (layout.raw_offset > 0) {
+      encoding_in_place e;
+      e.head.reserve(layout.raw_offset);
+      e.head.assign(layout.prefix);
+      const std::uint64_t count = x.size();
+      e.head.append(reinterpret_cast<const char*>(&count), sizeof count);
+      e.body = reinterpret_cast<const char*>(x.data());
+      e.body_size = x.size() * sizeof(E);
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+/// A value whose encoding is being received straight into it: the encoding's
+/// first `head_size` bytes are the head, which must match (head_matches), and
+/// the rest are the value's own bytes as they are in memory, written at
+/// `grow(value, n)` as they arrive.
+struct receiving_in_place {
+  std::size_t head_size = 0;
+  /// The bytes after the head: the value's own.
+  std::size_t body_size = 0;
+  /// The value being received into, reserved at its final size.
+  std::shared_ptr<void> value;
+  /// Makes the first `bytes` (at most body_size) bytes of the value's memory
+  /// writable and says where they start. Commits memory as it is asked for, not
+  /// before, and never moves what was written.
+  char* (*grow)(void* value, std::size_t bytes, std::size_t body_size) = nullptr;
+  /// Whether `head` is what the encoding of the value, with all body_size
+  /// bytes written, starts with.
+  bool (*head_matches)(const void* value, std::string_view head, std::size_t body_size) = nullptr;
+};
+
+/// For a std::vector of arithmetic values written raw, whose encoding takes
+/// `encoded_size` bytes: the vector to receive those bytes into (reserved at its
+/// length, in huge pages when large). Nullopt for any other type, or a size no
+/// such vector's encoding has.
+template <class T>
+std::optional<receiving_in_place> receive_in_place(std::size_t encoded_size) {
+  if constexpr (is_arithmetic_vector<T>::value) {
+    using E = typename T::value_type;
+    const auto& layout = vector_layout_of<E>();
+    if (layout.raw_offset == 0 || encoded_size < layout.raw_offset
+        || (encoded_size - layout.raw_offset) % sizeof(E) != 0)
+      return std::nullopt;
+    auto v = std::make_shared<T>();
+    receiving_in_place r;
+    r.head_size = layout.raw_offset;
+    r.body_size = encoded_size - layout.raw_offset;
+    reserve_large(*v, r.body_size / sizeof(E));
+    r.grow = +[](void* value, std::size_t bytes, std::size_t body_size) {
+      auto& vec = *static_cast<T*>(value);
+      const std::size_t want = (std::min(bytes, body_size) + sizeof(E) - 1) / sizeof(E);
+      if (vec.size() < want)
+        vec.resize(want); // within the reserve: the elements stay where they are
+      return reinterpret_cast<char*>(vec.data());
+    };
+    r.head_matches = +[](const void* value, std::string_view head, std::size_t body_size) {
+      const auto& vec = *static_cast<const T*>(value);
+      const auto& l = vector_layout_of<E>();
+      if (head.size() != l.raw_offset || head.substr(0, l.prefix.size()) != l.prefix)
+        return false;
+      std::uint64_t count = 0;
+      std::memcpy(&count, head.data() + l.prefix.size(), sizeof count);
+      return count == body_size / sizeof(E) && vec.size() == count;
+    };
+    r.value = std::move(v);
+    return r;
+  }
+  return std::nullopt;
+}
+
 /// The operations the runtime needs on a stored value of one C++ type, without
 /// knowing the type. One static instance per type; compared by address in-process
 /// and by `name` across processes.
@@ -395,7 +484,21 @@ struct type_ops {
   /// being what encoded_size said (encode_into below). Null when the type has
   /// no encoding.
   void (*encode_into)(const void* value, char* out, std::size_t size);
+  /// The value's encoding as a head and the value's own bytes, where it is one
+  /// (encoded_in_place above); nullopt otherwise.
+  std::optional<encoding_in_place> (*in_place)(const void* value);
+  /// A value of this type to receive an encoding of `encoded_size` bytes
+  /// straight into, where the type allows it (receive_in_place above).
+  std::optional<receiving_in_place> (*receive_in_place)(std::size_t encoded_size);
 };
+
+/// Makes `ops` findable by its name (ops_of does it for every type it is
+/// asked for). Thread-safe.
+void register_type_ops(const type_ops* ops);
+
+/// The operations of the type named `name`, if this process has used that type
+/// (through ops_of); null otherwise. Thread-safe.
+const type_ops* type_ops_named(std::string_view name);
 
 template <class T>
 const type_ops* ops_of() {
@@ -412,7 +515,11 @@ const type_ops* ops_of() {
       encode_into(*static_cast<const T*>(p), out, size);
     }
                          : nullptr,
+    +[](const void* p) { return encoded_in_place(*static_cast<const T*>(p)); },
+    +[](std::size_t size) { return receive_in_place<T>(size); },
   };
+  static const bool registered = (register_type_ops(&ops), true);
+  (void)registered;
   return &ops;
 }
 
