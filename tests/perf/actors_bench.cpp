@@ -2,7 +2,7 @@
 // partitioned data, memory); docs/performance.md describes it and holds the
 // figures. Prints one JSON object per line on stdout.
 //
-//   actors_bench [--mode all|both|cluster|embedded|scaling[,...]] [--only NAME[,NAME...]]
+//   actors_bench [--mode all|both|cluster|embedded|shared_memory|scaling[,...]] [--only NAME[,NAME...]]
 //                [--scaling-nodes 1,2,4,8] [--COUNT N ...] [--actorsd PATH] [--cli PATH] [--job PATH]
 //
 // cluster:  a head (`actorsd --head --num-cpus 0`) and two workers
@@ -12,9 +12,15 @@
 //           `embedded_`.
 // scaling:  the cluster shape with N workers for each N of --scaling-nodes, a fresh
 //           cluster per N; lines carry "nodes": N.
-// `both` is cluster and embedded; `all` (the default) adds scaling. The counts of
-// the benchmarks after the spec's suite are flags (see --help), so that a short run
-// can check them.
+// shared_memory: the cluster shape with shared memory between its processes on
+//           (the default of actorsd and of a driver), for the large values, the
+//           sorts and get_span; names get the prefix `shared_memory_`. The other
+//           cluster modes start every process with shared memory off, so that
+//           their data crosses loopback sockets, as the spec asks of the figures
+//           compared with the peer.
+// `both` is cluster, embedded and shared_memory; `all` (the default) adds scaling.
+// The counts of the benchmarks after the spec's suite are flags (see --help), so
+// that a short run can check them.
 //
 // Each mode runs in a child process of this one. If a benchmark exceeds its cap or
 // the child dies, the failure is reported as that benchmark's error line and the
@@ -152,7 +158,27 @@ void emit_error(const std::string& name, const std::string& msg) {
 
 // -- the benchmarks, in the order of the spec --------------------------------------------
 
-enum mode_bits : unsigned { in_cluster = 1, in_embedded = 2, in_scaling = 4, in_spec = in_cluster | in_embedded };
+enum mode_bits : unsigned {
+  in_cluster = 1,
+  in_embedded = 2,
+  in_scaling = 4,
+  in_shared_memory = 8,
+  in_spec = in_cluster | in_embedded,
+  // The steps every cluster-shaped mode runs around its benchmarks.
+  in_every_cluster = in_spec | in_scaling | in_shared_memory,
+};
+
+unsigned mode_bit(const std::string& mode) {
+  return mode == "cluster" ? in_cluster
+         : mode == "embedded" ? in_embedded
+         : mode == "scaling" ? in_scaling
+                             : in_shared_memory;
+}
+
+/// What the names of a mode's lines start with.
+std::string prefix_of(const std::string& mode) {
+  return mode == "embedded" ? "embedded_" : mode == "shared_memory" ? "shared_memory_" : "";
+}
 
 struct step_def {
   const char* id;
@@ -163,8 +189,8 @@ struct step_def {
 
 const std::vector<step_def>& steps() {
   static const std::vector<step_def> s = {
-    {"cluster_start", {"cluster_start"}, 60, in_spec | in_scaling},
-    {"warmup", {"warmup"}, 60, in_spec | in_scaling},
+    {"cluster_start", {"cluster_start"}, 60, in_every_cluster},
+    {"warmup", {"warmup"}, 60, in_every_cluster},
     {"tasks_sync", {"tasks_sync"}, 45},
     {"tasks_async", {"tasks_async"}, 90},
     {"tasks_chain", {"tasks_chain"}, 90},
@@ -172,15 +198,15 @@ const std::vector<step_def>& steps() {
     {"actor_calls_async", {"actor_calls_async"}, 90},
     {"put_get_small", {"put_get_small"}, 45},
     {"put_get_small_batch", {"put_get_small_batch"}, 90},
-    {"large_objects", {"put_gigabytes", "get_gigabytes"}, 150},
+    {"large_objects", {"put_gigabytes", "get_gigabytes"}, 150, in_spec | in_shared_memory},
     {"data_map_reduce", {"data_map_reduce"}, 90},
     {"data_groupby", {"data_groupby"}, 120},
-    {"data_sort", {"data_sort"}, 120},
+    {"data_sort", {"data_sort"}, 120, in_spec | in_shared_memory},
     {"data_shuffle", {"data_shuffle"}, 10},
     {"data_hash_shuffle", {"data_hash_shuffle"}, 120},
     {"dataset_map_reduce", {"dataset_map_reduce"}, 90},
     {"dataset_groupby", {"dataset_groupby"}, 120},
-    {"dataset_sort", {"dataset_sort"}, 120},
+    {"dataset_sort", {"dataset_sort"}, 120, in_spec | in_shared_memory},
     {"memory", {"peak_rss_sum_of_process_hwm", "peak_rss_sampled_total"}, 15},
     // Beyond the spec: after its memory figures, which the big counts below would raise.
     {"tasks_sync_latency", {"tasks_sync_latency"}, 90},
@@ -190,15 +216,15 @@ const std::vector<step_def>& steps() {
     {"live_actors", {"live_actors_create", "live_actors_call", "mem_per_idle_actor"}, 240},
     {"queued_tasks", {"queued_tasks"}, 380},
     {"tasks_flood", {"tasks_flood"}, 480},
-    {"get_span_same_host", {"get_span_same_host"}, 120},
+    {"get_span_same_host", {"get_span_same_host"}, 120, in_shared_memory},
     {"threaded_actor", {"threaded_actor"}, 30},
     {"async_actor", {"async_actor"}, 60},
     {"generator_items", {"generator_items"}, 120},
     {"generator_first_item", {"generator_first_item"}, 60},
     {"scaling_tasks_async", {"scaling_tasks_async"}, 120, in_scaling},
     {"scaling_actor_calls_async", {"scaling_actor_calls_async"}, 120, in_scaling},
-    {"cluster_stop", {"cluster_stop"}, 60, in_spec | in_scaling},
-    {"script_total", {"script_total"}, 10, in_spec | in_scaling},
+    {"cluster_stop", {"cluster_stop"}, 60, in_every_cluster},
+    {"script_total", {"script_total"}, 10, in_every_cluster},
   };
   return s;
 }
@@ -235,7 +261,7 @@ bool picked(const std::set<std::string>& only, const step_def& s) {
     if (o == s.id)
       return true;
     for (const char* n : s.names)
-      if (o == n || o == std::string("embedded_") + n)
+      if (o == n || o == std::string("embedded_") + n || o == std::string("shared_memory_") + n)
         return true;
   }
   return false;
@@ -432,8 +458,7 @@ struct watchdog {
 class suite {
  public:
   suite(settings s, const std::string& mode)
-    : set_(std::move(s)), cluster_(mode != "embedded"),
-      mode_(mode == "cluster" ? in_cluster : mode == "embedded" ? in_embedded : in_scaling) {}
+    : set_(std::move(s)), cluster_(mode != "embedded"), mode_(mode_bit(mode)) {}
 
   int run() {
     script_t0_ = clk::now();
@@ -605,6 +630,8 @@ class suite {
     std::vector<std::string> args{set_.actorsd};
     args.insert(args.end(), extra.begin(), extra.end());
     args.insert(args.end(), {"--load", set_.job});
+    if (mode_ != in_shared_memory) // the figures compared with the peer cross sockets
+      args.insert(args.end(), {"--shared-memory", "false"});
     if (!set_.tls.empty())
       args.insert(args.end(), {"--tls-cert", set_.tls + "/127.0.0.1.pem", "--tls-key", set_.tls + "/127.0.0.1.key",
                                "--tls-ca", set_.tls + "/ca.pem"});
@@ -661,6 +688,7 @@ class suite {
     actors::init_options opts;
     opts.address = address_;
     opts.token = token_;
+    opts.shared_memory = mode_ == in_shared_memory;
     if (!set_.tls.empty()) {
       opts.tls_cert = set_.tls + "/client.pem";
       opts.tls_key = set_.tls + "/client.key";
@@ -1764,10 +1792,6 @@ std::string count_flag(const std::string& name) {
   return f;
 }
 
-unsigned mode_bit(const std::string& mode) {
-  return mode == "cluster" ? in_cluster : mode == "embedded" ? in_embedded : in_scaling;
-}
-
 /// Whether `--only` picks a step that `mode` runs (the steps every mode runs aside).
 bool mode_picked(const settings& set, const std::string& mode) {
   for (const auto& s : steps()) {
@@ -1869,7 +1893,7 @@ int supervise_mode(const settings& set, const std::string& mode, std::size_t wor
                                           : "was killed by signal " + std::to_string(WTERMSIG(status));
     std::fprintf(stderr, "actors_bench: the %s run %s\n", mode.c_str(), why.c_str());
     if (!current.empty()) {
-      g_prefix = mode == "embedded" ? "embedded_" : "";
+      g_prefix = prefix_of(mode);
       g_mode = mode;
       g_nodes = mode == "scaling" ? workers : 0;
       g_restarted = restarted;
@@ -1891,16 +1915,17 @@ std::vector<std::string> modes_of(const std::string& arg) {
   std::vector<std::string> out;
   for (const auto& m : split_list(arg)) {
     if (m == "all")
-      out.insert(out.end(), {"cluster", "embedded", "scaling"});
+      out.insert(out.end(), {"cluster", "embedded", "shared_memory", "scaling"});
     else if (m == "both")
-      out.insert(out.end(), {"cluster", "embedded"});
-    else if (m == "cluster" || m == "embedded" || m == "scaling")
+      out.insert(out.end(), {"cluster", "embedded", "shared_memory"});
+    else if (m == "cluster" || m == "embedded" || m == "shared_memory" || m == "scaling")
       out.push_back(m);
     else
-      throw std::invalid_argument("--mode: " + m + " is not one of all, both, cluster, embedded, scaling");
+      throw std::invalid_argument("--mode: " + m +
+                                  " is not one of all, both, cluster, embedded, shared_memory, scaling");
   }
-  std::vector<std::string> ordered; // run order: cluster, embedded, scaling
-  for (const char* m : {"cluster", "embedded", "scaling"})
+  std::vector<std::string> ordered; // run order: cluster, embedded, shared_memory, scaling
+  for (const char* m : {"cluster", "embedded", "shared_memory", "scaling"})
     if (std::find(out.begin(), out.end(), m) != out.end())
       ordered.push_back(m);
   return ordered;
@@ -1915,12 +1940,14 @@ std::size_t positive(const std::string& flag, const std::string& v) {
 }
 
 void usage(const settings& defaults) {
-  std::printf("usage: actors_bench [--mode all|both|cluster|embedded|scaling[,...]] [--only NAME[,NAME...]]\n"
+  std::printf("usage: actors_bench [--mode all|both|cluster|embedded|shared_memory|scaling[,...]] [--only NAME[,NAME...]]\n"
               "                    [--scaling-nodes N[,N...]] [--actorsd PATH] [--cli PATH] [--job PATH]\n"
               "                    [--tls DIR] [COUNT FLAGS]\n"
               "--tls DIR: the cluster talks TLS with the files `actors certs --out DIR --hosts 127.0.0.1` made\n"
-              "modes: cluster, embedded, scaling (a fresh cluster for each worker count of\n"
-              "  --scaling-nodes, default 1,2,4,8); both = cluster,embedded; all (default) = all three\n"
+              "modes: cluster, embedded, shared_memory (the cluster with shared memory on: large\n"
+              "  objects, sorts, get_span), scaling (a fresh cluster for each worker count of\n"
+              "  --scaling-nodes, default 1,2,4,8); both = cluster,embedded,shared_memory;\n"
+              "  all (default) = all four\n"
               "--only: step ids or printed names, e.g. tasks_sync_latency,queued_tasks,scaling_tasks_async\n"
               "count flags (defaults):\n");
   for (const auto& [name, value] : defaults.counts)
@@ -2017,7 +2044,7 @@ int main(int argc, char** argv) {
   }
   if (set.child) {
     g_mode = set.mode;
-    g_prefix = set.mode == "embedded" ? "embedded_" : "";
+    g_prefix = prefix_of(set.mode);
     g_nodes = set.mode == "scaling" ? set.workers : 0;
     int code = suite(set, set.mode).run();
     std::fflush(stdout);

@@ -8,7 +8,8 @@ keeps their JSON lines and the load other processes put on the machine.
 
 Each run has up to three parts, ours then the peer's in each:
   suite    the spec's suite: actors_bench --mode both (which also runs our figures
-           beyond the spec) -> ours-N.jsonl; dask_bench.py -> peer-N.jsonl
+           beyond the spec, and the shared-memory ones) -> ours-N.jsonl;
+           dask_bench.py -> peer-N.jsonl
   extra    ours: 256 MiB over the data channel between two network namespaces
            joined by veth (tests/perf/netns_transfer.sh; needs root, and --only
            skips it unless it names data_channel_netns_256mib) -> ours-netns-N.jsonl;
