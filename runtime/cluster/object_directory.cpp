@@ -328,7 +328,9 @@ bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state
   }
   choose_destination into_value;
   if (fs->into_value)
-    into_value = [](const std::string& type_name, std::uint64_t size) { return value_destination::for_type(type_name, size); };
+    into_value = [](const std::string& type_name, std::uint64_t size) {
+      return value_destination::for_type(type_name, size);
+    };
   data_client_->fetch(host, port, fs->id, [this, fs, holder](fetch_result r) {
     {
       std::lock_guard<std::mutex> guard{mu_};
