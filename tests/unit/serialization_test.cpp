@@ -463,6 +463,21 @@ TEST(Serialization, EncodeIntoWritesWhatEncodeWrites) {
     << why;
 }
 
+/// A type whose encoding fails inside the archive, not for want of room.
+struct refuses_to_encode {
+  template <class Archive>
+  void serialize(Archive&, unsigned) {
+    throw boost::archive::archive_exception(boost::archive::archive_exception::unregistered_class);
+  }
+};
+
+TEST(Serialization, EncodeIntoSaysRoomIsShortOnlyWhenItIs) {
+  std::string out(64, '\0');
+  auto why = error_of([&] { actors::detail::encode_into(refuses_to_encode{}, out.data(), out.size()); });
+  EXPECT_NE(why.find("encoding a value into 64 bytes failed: "), std::string::npos) << why;
+  EXPECT_EQ(why.find("needs more"), std::string::npos) << why;
+}
+
 TEST(Serialization, AVectorOfNumbersIsItsHeadAndItsOwnBytes) {
   // The head and the vector's own memory, written one after the other, are
   // exactly its encoding; the body is the vector's memory, not a copy.

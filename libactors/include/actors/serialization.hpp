@@ -366,8 +366,13 @@ void encode_into(const T& x, char* out, std::size_t size) {
       oarchive ar(sink, archive_flags);
       ar << x;
     } catch (const boost::archive::archive_exception& e) {
+      // The sink refuses a write past its end: the range is too small. Anything
+      // else is the archive's own failure, said as it is.
+      if (e.code == boost::archive::archive_exception::output_stream_error)
+        throw error(errc::serialization_failed, "encoding a value into " + std::to_string(size)
+                                                  + " bytes failed, it needs more: " + e.what());
       throw error(errc::serialization_failed, "encoding a value into " + std::to_string(size)
-                                                + " bytes failed, it needs more: " + e.what());
+                                                + " bytes failed: " + e.what());
     }
     if (sink.written() != size)
       throw error(errc::serialization_failed, "the encoding of a value took " + std::to_string(sink.written())
