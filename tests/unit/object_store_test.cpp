@@ -141,6 +141,19 @@ class ObjectStore : public ::testing::Test {
     return *store_;
   }
 
+  /// A kept cell standing for a blob of `size` bytes that node 0x7777 holds
+  /// as its object `seq`.
+  object_cell* cell_held_elsewhere(std::uint64_t seq, std::uint64_t size) {
+    auto* c = keep(store().create_pending());
+    object_cell::remote_copy where;
+    where.node = actors::node_id{0x7777};
+    where.id = actors::object_id{0x7777, seq};
+    where.type_name = actors::detail::ops_of<blob>()->name;
+    where.size = size;
+    EXPECT_TRUE(store().settle_remote(c, where));
+    return c;
+  }
+
   temp_dir dir_;
   std::size_t limit_ = 0;
   std::unique_ptr<object_store> store_;
@@ -623,13 +636,7 @@ TEST_F(ObjectStore, SettleSharedReadsFromTheMappingWithoutCountingIt) {
 TEST_F(ObjectStore, FillSharedGivesACellHeldElsewhereItsBytes) {
   shm_registry holder(actors::node_id{0x7777});
   const blob b = make_blob(2 * MiB, 12);
-  auto* c = keep(store().create_pending());
-  object_cell::remote_copy where;
-  where.node = actors::node_id{0x7777};
-  where.id = actors::object_id{0x7777, 1};
-  where.type_name = actors::detail::ops_of<blob>()->name;
-  where.size = 2 * MiB;
-  ASSERT_TRUE(store().settle_remote(c, where));
+  auto* c = cell_held_elsewhere(1, 2 * MiB);
   EXPECT_TRUE(object_store::held_elsewhere(c, actors::detail::ops_of<blob>()));
 
   store().fill_shared(c, segment_of(holder, actors::detail::encode(b)));
@@ -645,17 +652,7 @@ TEST_F(ObjectStore, FillSharedGivesACellHeldElsewhereItsBytes) {
 
 TEST_F(ObjectStore, FillValueGivesACellHeldElsewhereTheValueItselfIfItIsOfItsType) {
   const blob b = make_blob(2 * MiB, 13);
-  auto held_elsewhere = [&] {
-    auto* c = keep(store().create_pending());
-    object_cell::remote_copy where;
-    where.node = actors::node_id{0x7777};
-    where.id = actors::object_id{0x7777, 2};
-    where.type_name = actors::detail::ops_of<blob>()->name;
-    where.size = 2 * MiB;
-    EXPECT_TRUE(store().settle_remote(c, where));
-    return c;
-  };
-  auto* c = held_elsewhere();
+  auto* c = cell_held_elsewhere(2, 2 * MiB);
   auto box = actors::detail::box(blob(b));
   const void* received = box.value.get();
   ASSERT_TRUE(store().fill_value(c, box));
@@ -665,7 +662,7 @@ TEST_F(ObjectStore, FillValueGivesACellHeldElsewhereTheValueItselfIfItIsOfItsTyp
   EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b));
 
   // A value of another type than the holder named is refused and changes nothing.
-  auto* other = held_elsewhere();
+  auto* other = cell_held_elsewhere(3, 2 * MiB);
   EXPECT_FALSE(store().fill_value(other, actors::detail::box(std::string("not a blob"))));
   EXPECT_TRUE(object_store::held_elsewhere(other, actors::detail::ops_of<blob>()));
   EXPECT_EQ(store().stats().bytes_in_memory, actors::detail::byte_size(b));
