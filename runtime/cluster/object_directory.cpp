@@ -758,19 +758,17 @@ void object_directory::lookup(const object_id& id, reply done) {
         }
         std::string type;
         detail::value_box value;
-        if (!bytes) {
+        {
           std::lock_guard<std::mutex> guard{c->mu};
           value = c->value;
+          type = value.value ? value.ops->name : c->encoded ? c->encoded->type_name : std::string();
         }
-        if (bytes) {
-          std::lock_guard<std::mutex> guard{c->mu};
-          type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
-        } else if (auto in_place = value.value ? value.ops->in_place(value.value.get()) : std::nullopt) {
+        if (!bytes) {
           // A vector of numbers goes out as it lies in memory, behind a short head.
-          return lookup_result::found_in_place(value.ops->name, std::move(in_place->head),
-                                               std::string_view(in_place->body, in_place->body_size),
-                                               std::move(value.value));
-        } else {
+          if (auto in_place = value.value ? value.ops->in_place(value.value.get()) : std::nullopt)
+            return lookup_result::found_in_place(std::move(type), std::move(in_place->head),
+                                                 std::string_view(in_place->body, in_place->body_size),
+                                                 std::move(value.value));
           auto [t, encoded] = encoded_value(local_.store, c);
           type = std::move(t);
           bytes = std::make_shared<const std::string>(std::move(encoded));
