@@ -181,7 +181,17 @@ TEST_F(Tls, ACaptureOfTheTrafficHoldsNeitherTheTokenNorAValue) {
   said.push_back(actors::task(job::say).strategy(actors::spread).remote(std::string(100'000, 'x') + marker));
   for (const auto& where : actors::get(said, 30s))
     EXPECT_EQ(where.size(), 16u);
-  std::this_thread::sleep_for(500ms);
+  // tcpdump writes each packet as it takes it from the kernel (-U); on a busy
+  // machine that lags, so wait for the capture to hold the traffic, not a
+  // fixed time.
+  actors::test::eventually(
+    [&] {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(pcap, ec);
+      return !ec && size > 20'000u;
+    },
+    10s);
+  std::this_thread::sleep_for(200ms);
   dump.kill(SIGINT);
   ASSERT_TRUE(dump.wait_exit(10s).has_value());
   std::ifstream in(pcap, std::ios::binary);
