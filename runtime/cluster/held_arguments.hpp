@@ -1,49 +1,82 @@
 #pragma once
 
 #include "actors/ids.hpp"
+#include "actors/serialization.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 namespace actors::runtime {
 
-/// Encoded arguments too large to travel inside a task request: the owner keeps
-/// them here until the task answers, and the node that runs the task fetches
-/// them as it fetches a large value (over the data channel, or in chunks). They
-/// are not objects of the store: their ids are in a range of the owner's id
-/// space that the store never gives out. Safe for concurrent use.
+/// Arguments of tasks this node sent that are too large to travel inside the
+/// request: the owner keeps them here until the task answers, and the node that
+/// runs the task fetches them as it fetches a large value (over the data
+/// channel, or in chunks). Each is a large argument value, kept back as it is
+/// (args_holder::encode_keeping_back), or the encoding of all of a task's arguments when
+/// only together they are too large. They are not objects of the store: their
+/// ids are in a range of the owner's id space that the store never gives out.
+/// Safe for concurrent use.
 class held_arguments {
  public:
-  /// The type name fetchers see for held arguments.
+  /// The type name fetchers see for the encoding of a task's arguments.
   static constexpr const char* type_name = "actors:arguments";
+
+  /// What is held under one id: a value, or an encoding of type `type`.
+  struct held {
+    detail::value_box value;
+    std::shared_ptr<const std::string> bytes;
+    std::string type;
+  };
 
   /// Whether `id` names held arguments rather than an object.
   static bool holds_arguments(const object_id& id) noexcept {
     return (id.seq & arguments_bit) != 0;
   }
 
-  /// Keeps `bytes`; returns the id a node fetches them by.
+  /// Keeps the encoded arguments `bytes`; returns the id a node fetches them by.
   object_id hold(const node_id& self, std::shared_ptr<const std::string> bytes) {
-    object_id id{self.value, arguments_bit | next_.fetch_add(1, std::memory_order_relaxed)};
-    std::lock_guard<std::mutex> guard{mu_};
-    held_.emplace(id, std::move(bytes));
-    return id;
+    return keep(self, held{{}, std::move(bytes), type_name});
   }
 
-  /// The bytes held under `id`, or null once they were dropped.
-  std::shared_ptr<const std::string> find(const object_id& id) const {
+  /// Keeps an argument value; returns the id a node fetches it by.
+  object_id hold_value(const node_id& self, detail::value_box value) {
+    std::string type = value.ops->name;
+    return keep(self, held{std::move(value), nullptr, std::move(type)});
+  }
+
+  /// What is held under `id`, or nullopt once it was dropped.
+  std::optional<held> find(const object_id& id) const {
     std::lock_guard<std::mutex> guard{mu_};
     auto i = held_.find(id);
-    return i == held_.end() ? nullptr : i->second;
+    if (i == held_.end())
+      return std::nullopt;
+    return i->second;
   }
 
-  /// The task answered (or its node died): the bytes go.
+  /// The encoding of what is held under `id` (a value is encoded the first time
+  /// and the encoding kept with it, for the chunks that follow), or null once
+  /// it was dropped. Throws if the value cannot be encoded.
+  std::shared_ptr<const std::string> encoded(const object_id& id) {
+    auto h = find(id);
+    if (!h)
+      return nullptr;
+    if (h->bytes)
+      return h->bytes;
+    auto bytes = std::make_shared<const std::string>(h->value.ops->encode(h->value.value.get()));
+    std::lock_guard<std::mutex> guard{mu_};
+    if (auto i = held_.find(id); i != held_.end() && !i->second.bytes)
+      i->second.bytes = bytes;
+    return bytes;
+  }
+
+  /// The task answered (or its node died): what it held goes.
   void drop(const object_id& id) {
-    std::shared_ptr<const std::string> gone; // freed after the lock
+    std::optional<held> gone; // freed after the lock
     std::lock_guard<std::mutex> guard{mu_};
     auto i = held_.find(id);
     if (i == held_.end())
@@ -55,9 +88,16 @@ class held_arguments {
  private:
   static constexpr std::uint64_t arguments_bit = std::uint64_t{1} << 63;
 
+  object_id keep(const node_id& self, held h) {
+    object_id id{self.value, arguments_bit | next_.fetch_add(1, std::memory_order_relaxed)};
+    std::lock_guard<std::mutex> guard{mu_};
+    held_.emplace(id, std::move(h));
+    return id;
+  }
+
   std::atomic<std::uint64_t> next_{1};
   mutable std::mutex mu_;
-  std::unordered_map<object_id, std::shared_ptr<const std::string>> held_;
+  std::unordered_map<object_id, held> held_;
 };
 
 } // namespace actors::runtime

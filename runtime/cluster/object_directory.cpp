@@ -178,7 +178,7 @@ class object_directory::fetch_op final : public operation {
 
 object_directory::object_directory(local_parts local, const cluster_settings& settings, transport& links,
                                    operations& ops, membership& members, object_rebuilder& rebuilder,
-                                   const held_arguments& held)
+                                   held_arguments& held)
   : local_(local),
     links_(links),
     ops_(ops),
@@ -283,6 +283,53 @@ void object_directory::fetch_bytes(const wire::located_object& obj,
       v.bytes.assign(reinterpret_cast<const char*>(v.mapping->data()), v.mapping->size());
     done(ok, std::move(v.bytes), std::move(why));
   };
+  start_fetch(fs, obj.size, /*may_share=*/false);
+}
+
+void object_directory::fetch_argument(const wire::located_object& obj, detail::withheld_argument& arg,
+                                      std::function<void(bool ok, detail::failure why)> done) {
+  auto fs = std::make_shared<fetch_state>();
+  fs->id = obj.remote_id;
+  fs->holder = obj.holder;
+  auto* into = &arg;
+  fs->done = [into, holder = obj.holder, done = std::move(done)](bool ok, fetched_value v, detail::failure why) {
+    if (!ok) {
+      done(false, std::move(why));
+      return;
+    }
+    const std::string& sent = v.value.value ? std::string(v.value.ops->name) : v.type;
+    auto wrong_type = [&] {
+      return detail::failure{errc::serialization_failed,
+                             "node " + holder.to_string() + " sent argument " + into->id.to_string() + " as a "
+                               + detail::demangle(sent.c_str()) + ", but the function takes a "
+                               + detail::demangle(into->ops->name),
+                             {}, {}};
+    };
+    if (sent != into->ops->name) {
+      done(false, wrong_type());
+      return;
+    }
+    try {
+      if (v.value.value) {
+        if (!into->adopt(v.value)) {
+          done(false, wrong_type());
+          return;
+        }
+      } else if (v.mapping) {
+        into->decode(reinterpret_cast<const char*>(v.mapping->data()), v.mapping->size());
+      } else {
+        into->decode(v.bytes.data(), v.bytes.size());
+      }
+    } catch (const std::exception& e) {
+      done(false, detail::failure{errc::serialization_failed,
+                                  "argument " + into->id.to_string() + " from node " + holder.to_string()
+                                    + " does not decode: " + e.what(),
+                                  {}, {}});
+      return;
+    }
+    done(true, {});
+  };
+  // Not through shared memory: the argument is no object of the holder's store.
   start_fetch(fs, obj.size, /*may_share=*/false);
 }
 
@@ -610,16 +657,30 @@ void object_directory::reply_failure(std::uint64_t key, const return_address& to
   links_.reply(to, message_kind::result, wire::pack(r));
 }
 
+std::string object_directory::arguments_gone(const object_id& id) const {
+  return "the arguments " + id.to_string() + " are no longer held by node " + local_.id.to_string()
+         + ": their task was answered or given up";
+}
+
 void object_directory::serve_fetch(const wire::fetch_request& req, const return_address& from) {
   if (held_arguments::holds_arguments(req.id)) {
-    if (auto bytes = arguments_.find(req.id))
-      links_.reply(from, message_kind::result, wire::pack(chunk_of(held_arguments::type_name, *bytes, req)));
-    else
+    std::optional<held_arguments::held> held;
+    std::shared_ptr<const std::string> bytes;
+    try {
+      held = arguments_.find(req.id);
+      bytes = held ? arguments_.encoded(req.id) : nullptr;
+    } catch (const std::exception& e) {
       reply_failure(req.key, from,
-                    detail::failure{errc::object_lost,
-                                    "the arguments " + req.id.to_string() + " are no longer held by node "
-                                      + local_.id.to_string() + ": their task was answered or given up",
+                    detail::failure{errc::serialization_failed,
+                                    "the argument " + req.id.to_string() + " on node " + local_.id.to_string()
+                                      + " cannot be sent: " + e.what(),
                                     {}, {}});
+      return;
+    }
+    if (bytes)
+      links_.reply(from, message_kind::result, wire::pack(chunk_of(held->type, *bytes, req)));
+    else
+      reply_failure(req.key, from, detail::failure{errc::object_lost, arguments_gone(req.id), {}, {}});
     return;
   }
   auto* c = local_.store.find(req.id);
@@ -723,10 +784,27 @@ wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetc
 
 void object_directory::lookup(const object_id& id, reply done) {
   if (held_arguments::holds_arguments(id)) {
-    auto bytes = arguments_.find(id);
-    done(bytes ? lookup_result::found(held_arguments::type_name, std::move(bytes))
-               : lookup_result::failed("the arguments " + id.to_string() + " are no longer held by node "
-                                       + local_.id.to_string() + ": their task was answered or given up"));
+    done([&] {
+      auto held = arguments_.find(id);
+      if (!held)
+        return lookup_result::failed(arguments_gone(id));
+      if (held->bytes)
+        return lookup_result::found(std::move(held->type), std::move(held->bytes));
+      // An argument value kept back goes out as a result does: a vector of
+      // numbers from its own memory, anything else encoded.
+      auto& value = held->value;
+      if (auto in_place = value.ops->in_place(value.value.get()))
+        return lookup_result::found_in_place(std::move(held->type), std::move(in_place->head),
+                                             std::string_view(in_place->body, in_place->body_size),
+                                             std::move(value.value));
+      try {
+        return lookup_result::found(std::move(held->type), std::make_shared<const std::string>(
+                                                              value.ops->encode(value.value.get())));
+      } catch (const std::exception& e) {
+        return lookup_result::failed("the argument " + id.to_string() + " on node " + local_.id.to_string()
+                                     + " cannot be sent: " + e.what());
+      }
+    }());
     return;
   }
   auto* c = local_.store.find(id);

@@ -74,7 +74,7 @@ class object_directory final : public membership_listener, public data_source {
   /// Serves large values on `settings.data_bind` (none if empty), to peers that
   /// show `settings.token`. Throws actors::error if it cannot listen there.
   object_directory(local_parts local, const cluster_settings& settings, transport& links, operations& ops,
-                   membership& members, object_rebuilder& rebuilder, const held_arguments& held);
+                   membership& members, object_rebuilder& rebuilder, held_arguments& held);
   ~object_directory() override;
 
   object_directory(const object_directory&) = delete;
@@ -99,6 +99,13 @@ class object_directory final : public membership_listener, public data_source {
   /// task it sent here) and calls `done` with them, or with why not.
   void fetch_bytes(const wire::located_object& obj,
                    std::function<void(bool ok, std::string bytes, detail::failure why)> done);
+
+  /// Fetches the argument value `obj.holder` kept back under `obj.remote_id`
+  /// (for a task it sent here), received straight into its memory where its type
+  /// allows, and gives it to `arg`; then calls `done` with whether it worked.
+  /// `arg` must live until then.
+  void fetch_argument(const wire::located_object& obj, detail::withheld_argument& arg,
+                      std::function<void(bool ok, detail::failure why)> done);
 
   /// Blocks until the value of `c` (held by another node) is here; if the holder
   /// is gone, makes it again from its lineage. Throws object_lost_error if
@@ -159,6 +166,8 @@ class object_directory final : public membership_listener, public data_source {
   class fetch_op;
 
   detail::object_cell* foreign(const object_id& id, bool& created);
+  /// Why held arguments `id` cannot be sent: they were dropped.
+  std::string arguments_gone(const object_id& id) const;
   /// Fetches `fs` from its holder: over the data channel if the value is known to
   /// be large (`size`, 0 if unknown) and the holder has one, else in chunks.
   /// On the holder's host (unless `may_share` is false: held arguments are not
@@ -184,7 +193,7 @@ class object_directory final : public membership_listener, public data_source {
   operations& ops_;
   membership& members_;
   object_rebuilder& rebuilder_;
-  const held_arguments& arguments_;
+  held_arguments& arguments_;
   // This process's host (same for every node sharing its memory); empty when
   // this node does not share memory (--shared-memory false).
   const std::string host_;

@@ -88,6 +88,57 @@ void task_server::run(wire::task_request req, const return_address& from) {
                                            {}, {}});
     return;
   }
+  std::vector<detail::withheld_argument> withheld;
+  args->withheld(withheld);
+  if (withheld.empty())
+    start(*fn, std::move(req), std::move(args), from);
+  else
+    fetch_withheld(*fn, std::move(req), std::move(args), std::move(withheld), from);
+}
+
+void task_server::fetch_withheld(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args,
+                                 std::vector<detail::withheld_argument> withheld, const return_address& from) {
+  struct fetching {
+    wire::task_request req;
+    detail::args_ptr args;
+    std::vector<detail::withheld_argument> withheld;
+    std::mutex mu;
+    std::size_t left = 0;
+    bool failed = false;
+  };
+  auto f = std::make_shared<fetching>();
+  f->left = withheld.size();
+  f->req = std::move(req);
+  f->args = std::move(args);
+  f->withheld = std::move(withheld);
+  const node_id owner = f->req.owner;
+  const std::size_t count = f->withheld.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& arg = f->withheld[i];
+    wire::located_object where{arg.id, owner, arg.id, arg.ops->name, arg.size};
+    objects_.fetch_argument(where, arg, [this, &fn, f, from](bool ok, detail::failure why) {
+      bool report = false;
+      bool last = false;
+      {
+        std::lock_guard<std::mutex> guard{f->mu};
+        report = !ok && !f->failed;
+        f->failed = f->failed || !ok;
+        last = --f->left == 0;
+      }
+      if (report)
+        objects_.reply_failure(f->req.key, from,
+                               detail::failure{why.code,
+                                               "an argument of task '" + f->req.function
+                                                 + "' could not be fetched from its owner: " + why.message,
+                                               {}, {}});
+      if (last && !f->failed)
+        start(fn, std::move(f->req), std::move(f->args), from);
+    });
+  }
+}
+
+void task_server::start(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args,
+                        const return_address& from) {
   auto* result = local_.store.create_pending();
   detail::retain(result); // one for the task, one for the reply
   // Listed until it settles (under the reply's count), for the owner's cancel.
@@ -107,9 +158,9 @@ void task_server::run(wire::task_request req, const return_address& from) {
   }
   // A generator's items go to its owner as they come.
   std::shared_ptr<item_sink> items;
-  if (fn->yields)
+  if (fn.yields)
     items = streams_.sink_for(req.options.stream, req.options.max_buffered, from);
-  submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, *fn, std::move(args),
+  submit_local_task(local_.store, local_.sched, local_.tasks, local_.id, fn, std::move(args),
                     std::move(req.options), result, env_.working_dir_for(req.owner, job_libraries_wait),
                     std::move(give_back), std::move(items));
   result->on_settled([this, table = std::weak_ptr<unsettled_table>(unsettled_), listed, result, from,

@@ -26,7 +26,8 @@ class task_server {
     : local_(local), objects_(objects), env_(env), streams_(streams) {}
 
   /// A task request from another node; the answer goes back to `from`. Large
-  /// arguments the owner holds are fetched first.
+  /// arguments the owner holds are fetched first: the encoding of them all
+  /// before they are decoded, each value it kept back before the task starts.
   void serve(wire::task_request req, const return_address& from);
 
   /// The result here of the task `owner` sent under `key`, retained for the
@@ -34,7 +35,15 @@ class task_server {
   detail::object_cell* task_result(const node_id& owner, std::uint64_t key);
 
  private:
+  /// Decodes the arguments of `req`, fetches what the owner kept back of them,
+  /// then starts it.
   void run(wire::task_request req, const return_address& from);
+  /// Fetches the argument values the owner of `req` kept back into `args`, then
+  /// starts it; or answers why not.
+  void fetch_withheld(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args, std::vector<detail::withheld_argument> withheld,
+                      const return_address& from);
+  /// Runs the task `req` with its decoded arguments and answers when it settles.
+  void start(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args, const return_address& from);
 
   const local_parts local_;
   object_directory& objects_;

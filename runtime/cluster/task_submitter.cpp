@@ -30,12 +30,12 @@ struct task_lineage final : detail::lineage {
 /// A task sent to another node, waiting for its result.
 class task_submitter::task_op final : public operation {
  public:
-  task_op(task_submitter& s, node_id target, remote_task t, object_id held_args)
-    : s_(s), target_(target), t_(std::move(t)), held_args_(held_args) {}
+  task_op(task_submitter& s, node_id target, remote_task t, std::vector<object_id> held)
+    : s_(s), target_(target), t_(std::move(t)), held_(std::move(held)) {}
 
   ~task_op() override {
-    if (held_args_.seq)
-      s_.held_.drop(held_args_);
+    for (const auto& id : held_)
+      s_.held_.drop(id);
   }
 
   void answered(wire::result r) override {
@@ -79,7 +79,7 @@ class task_submitter::task_op final : public operation {
   const node_id target_;
   remote_task t_;
   // Arguments too large for the request, kept until the task answers.
-  const object_id held_args_;
+  const std::vector<object_id> held_;
 };
 
 task_submitter::task_submitter(local_parts local, transport& links, operations& ops, membership& members,
@@ -496,9 +496,19 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
     req.owner = local_.id;
     req.inlined = inline_dependencies(*t.args);
     req.located = located_dependencies(*t.args);
+    // Large arguments stay here (one huge message is slow and costs several
+    // times its size in memory): the node fetches them like large values. Each
+    // large value stays as it is, and goes from its own memory over the data
+    // channel; the request names it.
+    std::vector<object_id> held;
     try {
-      req.args = t.args->encode();
+      req.args = t.args->encode_keeping_back(data_channel_threshold, [&](detail::value_box value, std::uint64_t) {
+        held.push_back(held_.hold_value(local_.id, std::move(value)));
+        return held.back();
+      });
     } catch (const std::exception& e) {
+      for (const auto& id : held)
+        held_.drop(id);
       slot_freed(where);
       fail(t, errc::serialization_failed,
            "task '" + t.label + "' cannot run on node " + where.to_string()
@@ -506,17 +516,16 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
       continue;
     }
     req.key = ops_.next_key();
-    object_id held;
     if (req.args.size() > wire::chunk_size) {
-      // Large arguments stay here (one huge message is slow and costs several
-      // times its size in memory): the node fetches them like a large value.
+      // Many arguments, none of them large: their encoding stays here.
       auto size = req.args.size();
-      held = held_.hold(local_.id, std::make_shared<const std::string>(std::move(req.args)));
+      auto id = held_.hold(local_.id, std::make_shared<const std::string>(std::move(req.args)));
+      held.push_back(id);
       req.args.clear();
       req.args_held = true;
-      req.held_args = {held, local_.id, held, held_arguments::type_name, size};
+      req.held_args = {id, local_.id, id, held_arguments::type_name, size};
     }
-    ops_.add(req.key, where, std::make_unique<task_op>(*this, where, std::move(t), held));
+    ops_.add(req.key, where, std::make_unique<task_op>(*this, where, std::move(t), std::move(held)));
     batch.tasks.push_back(std::move(req));
   }
   if (sent && batch.tasks.size() == 1)

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 13;
+inline constexpr std::uint32_t protocol_version = 14;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as

@@ -363,6 +363,26 @@ TEST_F(Cluster, LargeResultStaysOnItsNodeAndMovesInChunksOnDemand) {
             500'000'500'000);
 }
 
+TEST_F(Cluster, LargeArgumentsKeptByTheDriverReachTheirTaskAndItsRunElsewhereWhenItsNodeDies) {
+  // 16 and 8 MiB vectors passed by value: the driver keeps them, and the node
+  // running the task fetches each.
+  constexpr std::int64_t n = std::int64_t{1} << 21;
+  const std::int64_t expect = n * (n + 1) / 2 + (n / 2) * (n / 2 + 1) / 2;
+  EXPECT_EQ(actors::get(actors::task(job::slow_sum_both)
+                          .node(id_of(plain_id), false)
+                          .remote(job::make_vec(n), job::make_vec(n / 2), 0),
+                        30s),
+            expect);
+  // Its node dies while it runs: the run on another node fetches them again.
+  auto big = start_big_node();
+  auto slow = actors::task(job::slow_sum_both)
+                .node(id_of(big.id), true)
+                .remote(job::make_vec(n), job::make_vec(n / 2), 3000);
+  std::this_thread::sleep_for(1s);
+  kill_big_node(big);
+  EXPECT_EQ(actors::get(slow, 30s), expect) << "the run after its node died got other arguments";
+}
+
 TEST_F(Cluster, TasksGoWhereTheirLargeArgumentsAre) {
   auto big = actors::task(job::make_vec).node(id_of(plain_id), false).remote(std::int64_t{500'000});
   actors::wait(std::vector{big});

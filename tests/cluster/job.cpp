@@ -55,6 +55,11 @@ std::int64_t slow_square(std::int64_t x, int ms) {
   return x * x;
 }
 
+std::int64_t slow_sum_both(std::vector<std::int64_t> a, const std::vector<std::int64_t>& b, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return sum_vec(a) + sum_vec(b);
+}
+
 std::string where_holding(const std::vector<std::int64_t>&, int) {
   return actors::current_node_id().to_string();
 }
@@ -313,7 +318,7 @@ HandleKeeper make_handle_keeper(int) {
 } // namespace job
 
 using namespace job;
-ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, where_holding, make_counter, &Counter::add,
+ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, slow_sum_both, where_holding, make_counter, &Counter::add,
               &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, spin_until_cancelled, spin_with_child_on, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,

@@ -30,6 +30,8 @@ std::string read_job_file(const std::string& name);
 std::vector<std::int64_t> make_vec(std::int64_t n);
 std::int64_t sum_vec(const std::vector<std::int64_t>& v);
 std::int64_t slow_square(std::int64_t x, int ms);
+/// The sum of both vectors, after `ms` milliseconds.
+std::int64_t slow_sum_both(std::vector<std::int64_t> a, const std::vector<std::int64_t>& b, int ms);
 /// Runs until cancelled or for `max_ms`; 1 if it stopped because it was cancelled.
 int spin_until_cancelled(int max_ms);
 /// Submits spin_until_cancelled(max_ms) to run on `child_node` only, then spins

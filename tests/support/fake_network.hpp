@@ -12,6 +12,7 @@
 #include "runtime/control_store/control_store.hpp"
 
 #include <condition_variable>
+#include <functional>
 #include <deque>
 #include <map>
 #include <memory>
@@ -118,6 +119,13 @@ class fake_network {
     return i == delivered_.end() ? 0 : i->second;
   }
 
+  /// From now on `watch` sees each message of `kind` as it is delivered, with
+  /// its addressee (on the delivery thread, before the addressee does).
+  void tap(runtime::message_kind kind, std::function<void(const node_id& to, const std::string& payload)> watch) {
+    std::lock_guard<std::mutex> guard{mu_};
+    taps_[kind] = std::move(watch);
+  }
+
   /// Waits until every message sent so far was delivered (or lost).
   bool settle(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
     std::unique_lock<std::mutex> lock{mu_};
@@ -184,7 +192,11 @@ class fake_network {
       }
       ++delivered_[{m.to, m.kind}];
       delivering_ = m.to;
+      auto tap = taps_.find(m.kind);
+      auto watch = tap == taps_.end() ? nullptr : tap->second;
       lock.unlock();
+      if (watch)
+        watch(m.to, m.payload);
       handler->on_message(m.kind, m.payload, runtime::return_address{std::make_shared<const node_id>(m.from)});
       lock.lock();
       delivering_ = node_id{};
@@ -199,6 +211,7 @@ class fake_network {
   std::set<node_id> cut_;
   std::deque<message> queue_;
   std::map<std::pair<node_id, runtime::message_kind>, int> delivered_;
+  std::map<runtime::message_kind, std::function<void(const node_id&, const std::string&)>> taps_;
   node_id delivering_;
   bool stopped_ = false;
   std::thread delivery_;

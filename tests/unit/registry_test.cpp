@@ -1,12 +1,15 @@
-// ACTORS_REMOTE and the registry: how names are split, what an entry records, and
-// the errors for functions and methods that were never listed.
+// ACTORS_REMOTE and the registry: how names are split, what an entry records, the
+// errors for functions and methods that were never listed, and the wire form of
+// a call's arguments when the caller keeps a large one back.
 
 #include <actors/actors.hpp>
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -46,10 +49,19 @@ std::unique_ptr<RegCounter> make_reg_counter_ptr(int start) {
   return std::make_unique<RegCounter>(start);
 }
 
+double reg_sum_scaled(std::vector<double> v, int k) {
+  return std::accumulate(v.begin(), v.end(), 0.0) * k;
+}
+
+/// Where the vector the call got keeps its elements.
+std::uint64_t reg_data_address(std::vector<double> v) {
+  return reinterpret_cast<std::uintptr_t>(v.data());
+}
+
 // Spread over lines and with odd spacing, as users write it.
 ACTORS_REMOTE(reg_square,
               make_reg_counter,   make_reg_counter_ptr,
-              &RegCounter::add, &RegCounter::value);
+              &RegCounter::add, &RegCounter::value, reg_sum_scaled, reg_data_address);
 
 /// The node every runtime test starts: two CPUs, defaults otherwise.
 actors::init_options two_cpus() {
@@ -218,6 +230,153 @@ TEST_F(RegistryWithRuntime, UniquePtrFactoryBuildsAWorkingActor) {
   auto counter = actors::actor(make_reg_counter_ptr).remote(4);
   EXPECT_EQ(actors::get(counter.task(&RegCounter::add).remote(1)), 5);
   EXPECT_EQ(actors::get(counter.task(&RegCounter::value).remote()), 5);
+}
+
+// -- large arguments kept back by the caller ------------------------------------------------
+
+/// A vector of `n` doubles 0, 1, 2, ...
+std::vector<double> counting(std::size_t n) {
+  std::vector<double> v(n);
+  std::iota(v.begin(), v.end(), 0.0);
+  return v;
+}
+
+constexpr std::size_t one_mib = std::size_t{1} << 20;
+const actors::object_id kept_id{0xa, (std::uint64_t{1} << 63) | 7};
+
+/// Keeps each value encode_keeping_back gives it, under kept_id.
+struct keeper {
+  std::vector<actors::detail::value_box> kept;
+  std::vector<std::uint64_t> sizes;
+  actors::detail::keep_argument fn() {
+    return [this](actors::detail::value_box box, std::uint64_t size) {
+      kept.push_back(std::move(box));
+      sizes.push_back(size);
+      return kept_id;
+    };
+  }
+};
+
+TEST(Registry, ALargeArgumentIsKeptBackAsItIsAndTheWireNamesItInstead) {
+  auto v = counting(one_mib / 4); // 2 MiB
+  const double expect = std::accumulate(v.begin(), v.end(), 0.0) * 3;
+  const std::size_t encoded = actors::detail::encoded_size(v);
+  const double* elements = v.data();
+  auto args = actors::detail::make_args<std::vector<double>, int>(std::move(v), 3);
+  keeper k;
+  auto wire = args->encode_keeping_back(one_mib, k.fn());
+  ASSERT_EQ(k.kept.size(), 1u) << "only the vector is that large";
+  EXPECT_EQ(k.sizes[0], encoded);
+  EXPECT_STREQ(k.kept[0].ops->name, typeid(std::vector<double>).name());
+  EXPECT_EQ(static_cast<const std::vector<double>*>(k.kept[0].value.get())->data(), elements)
+    << "the value was copied to be kept back, not moved";
+  EXPECT_LT(wire.size(), 64u) << "the wire form carries the value's bytes";
+
+  // The node running the call decodes the arguments, then fetches the value.
+  const auto* entry = actors::detail::function_named("reg_sum_scaled");
+  ASSERT_NE(entry, nullptr);
+  auto on_node = entry->decode_args(wire);
+  std::vector<actors::detail::withheld_argument> withheld;
+  on_node->withheld(withheld);
+  ASSERT_EQ(withheld.size(), 1u);
+  EXPECT_EQ(withheld[0].id, kept_id);
+  EXPECT_EQ(withheld[0].size, encoded);
+  EXPECT_STREQ(withheld[0].ops->name, typeid(std::vector<double>).name());
+  try {
+    (void)entry->invoke(entry->fn, *on_node);
+    ADD_FAILURE() << "a call ran on an argument it was never given";
+  } catch (const actors::error& e) {
+    EXPECT_NE(std::string(e.what()).find("never fetched"), std::string::npos) << e.what();
+  }
+  auto bytes = withheld[0].ops->encode(k.kept[0].value.get());
+  withheld[0].decode(bytes.data(), bytes.size());
+  auto result = entry->invoke(entry->fn, *on_node);
+  EXPECT_EQ(*static_cast<const double*>(result.value.get()), expect);
+  std::vector<actors::detail::withheld_argument> again;
+  on_node->withheld(again);
+  EXPECT_TRUE(again.empty()) << "an argument that has its value is fetched again";
+
+  // The caller still reads its value (a run here, after its node died), and
+  // writes it whole when asked for a plain encoding (to copy a lineage).
+  auto here = entry->invoke(entry->fn, *args);
+  EXPECT_EQ(*static_cast<const double*>(here.value.get()), expect);
+  auto copy = entry->decode_args(args->encode());
+  std::vector<actors::detail::withheld_argument> none;
+  copy->withheld(none);
+  EXPECT_TRUE(none.empty()) << "a plain encoding names a value kept back for an earlier sending";
+  auto copied = entry->invoke(entry->fn, *copy);
+  EXPECT_EQ(*static_cast<const double*>(copied.value.get()), expect);
+}
+
+TEST(Registry, ACallGoingOutAgainKeepsTheSameValueBackUnderANewId) {
+  auto args = actors::detail::make_args<std::vector<double>, int>(counting(one_mib / 4), 1);
+  keeper first;
+  (void)args->encode_keeping_back(one_mib, first.fn());
+  const actors::object_id second_id{0xa, (std::uint64_t{1} << 63) | 8};
+  std::vector<actors::detail::value_box> second;
+  auto wire = args->encode_keeping_back(one_mib, [&](actors::detail::value_box box, std::uint64_t) {
+    second.push_back(std::move(box));
+    return second_id;
+  });
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].value.get(), first.kept[0].value.get()) << "the retry kept a copy back";
+  auto on_node = actors::detail::function_named("reg_sum_scaled")->decode_args(wire);
+  std::vector<actors::detail::withheld_argument> withheld;
+  on_node->withheld(withheld);
+  ASSERT_EQ(withheld.size(), 1u);
+  EXPECT_EQ(withheld[0].id, second_id);
+}
+
+TEST(Registry, AValueReceivedInPlaceIsMovedIntoTheCallAndOneOfAnotherTypeIsRefused) {
+  auto args = actors::detail::make_args<std::vector<double>>(counting(one_mib / 4));
+  keeper k;
+  auto wire = args->encode_keeping_back(one_mib, k.fn());
+  const auto* entry = actors::detail::function_named("reg_data_address");
+  ASSERT_NE(entry, nullptr);
+  auto on_node = entry->decode_args(wire);
+  std::vector<actors::detail::withheld_argument> withheld;
+  on_node->withheld(withheld);
+  ASSERT_EQ(withheld.size(), 1u);
+
+  auto other = std::make_shared<std::vector<int>>(10, 1);
+  EXPECT_FALSE(withheld[0].adopt({other, actors::detail::ops_of<std::vector<int>>()}));
+  EXPECT_EQ(other->size(), 10u) << "a value of another type was taken";
+
+  auto received = std::make_shared<std::vector<double>>(counting(one_mib / 4));
+  const auto address = reinterpret_cast<std::uintptr_t>(received->data());
+  ASSERT_TRUE(withheld[0].adopt({received, actors::detail::ops_of<std::vector<double>>()}));
+  on_node->last_use();
+  auto result = entry->invoke(entry->fn, *on_node);
+  EXPECT_EQ(*static_cast<const std::uint64_t*>(result.value.get()), address)
+    << "the received vector was copied on its way into the call";
+}
+
+TEST(Registry, TheCallerNeverMovesAValueWhileItIsBeingSent) {
+  auto args = actors::detail::make_args<std::vector<double>>(counting(one_mib / 4));
+  keeper k;
+  (void)args->encode_keeping_back(one_mib, k.fn());
+  const auto* entry = actors::detail::function_named("reg_data_address");
+  const auto* sending = static_cast<const std::vector<double>*>(k.kept[0].value.get());
+  args->last_use();
+  auto result = entry->invoke(entry->fn, *args);
+  EXPECT_NE(*static_cast<const std::uint64_t*>(result.value.get()), reinterpret_cast<std::uintptr_t>(sending->data()));
+  EXPECT_EQ(sending->size(), one_mib / 4) << "the value held for the node was moved from";
+}
+
+TEST(Registry, AnArgumentOfAnUnknownFormIsAClearError) {
+  auto wire = actors::detail::make_args<int>(5)->encode();
+  // One byte says how the argument is written; the int follows it.
+  ASSERT_GE(wire.size(), 1 + sizeof(int));
+  const auto form = wire.size() - 1 - sizeof(int);
+  ASSERT_EQ(wire[form], '\0');
+  wire[form] = '\x07';
+  try {
+    (void)actors::detail::function_named("reg_square")->decode_args(wire);
+    ADD_FAILURE() << "an argument of form 7 decoded";
+  } catch (const actors::error& e) {
+    EXPECT_EQ(e.code(), actors::errc::serialization_failed);
+    EXPECT_NE(std::string(e.what()).find("corrupt"), std::string::npos) << e.what();
+  }
 }
 
 } // namespace

@@ -1,7 +1,8 @@
 // The remote layer of three nodes in one process over a fake network
 // (tests/support/fake_network.hpp): tasks sent to another node, sent again when
-// that node is lost, each result delivered once; actors rebuilt on another node
-// with their calls; tasks held until a node that can run them joins.
+// that node is lost, each result delivered once; large arguments kept by the
+// owner and fetched by the node; actors rebuilt on another node with their
+// calls; tasks held until a node that can run them joins.
 #include "runtime/cluster/cluster.hpp"
 #include "runtime/cluster/object_directory.hpp"
 #include "tests/support/fake_network.hpp"
@@ -13,8 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <typeinfo>
 
 using namespace std::chrono_literals;
@@ -49,6 +52,16 @@ int square(int x) {
   return x * x;
 }
 
+double sum_both(std::vector<double> x, const std::vector<std::int32_t>& y, int k) {
+  return std::accumulate(x.begin(), x.end(), 0.0) + k * std::accumulate(y.begin(), y.end(), 0.0);
+}
+
+/// The length of `v`; waits at `held` like numbered_run.
+std::int64_t numbered_length(std::vector<double> v) {
+  numbered_run(0);
+  return static_cast<std::int64_t>(v.size());
+}
+
 std::atomic<int> constructions{0};
 
 class Counter {
@@ -75,7 +88,7 @@ Counter make_counter(int start) {
   return Counter(start);
 }
 
-ACTORS_REMOTE(numbered_run, square, make_counter, &Counter::add, &Counter::add_held);
+ACTORS_REMOTE(numbered_run, square, sum_both, numbered_length, make_counter, &Counter::add, &Counter::add_held);
 
 template <class F>
 const actors::detail::function_entry& function(F* f) {
@@ -185,10 +198,27 @@ class Submission : public ::testing::Test {
     return actors::test::eventually([&] { return r->current() != object_cell::state::pending; });
   }
 
-  static int int_value(fake_node& n, object_cell* r) {
-    auto p = n.store.value(r, actors::detail::ops_of<int>());
-    return *static_cast<const int*>(p.get());
+  template <class T = int>
+  static T value_of(fake_node& n, object_cell* r) {
+    auto p = n.store.value(r, actors::detail::ops_of<T>());
+    return *static_cast<const T*>(p.get());
   }
+
+  /// From now on, the types of the values `to` fetches, as their first chunks
+  /// reach it.
+  std::shared_ptr<std::vector<std::string>> fetched_by(node_id to) {
+    auto types = std::make_shared<std::vector<std::string>>();
+    network.tap(message_kind::result, [this, to, types](const node_id& addressee, const std::string& payload) {
+      auto r = wire::unpack<wire::result>(payload, "result");
+      if (addressee == to && r.ok && r.offset == 0 && !r.bytes.empty()) {
+        std::lock_guard<std::mutex> guard{tapped};
+        types->push_back(r.type_name);
+      }
+    });
+    return types;
+  }
+
+  std::mutex tapped;
 
   actors::detail::task_options options(int max_retries = 3) {
     actors::detail::task_options o;
@@ -208,9 +238,56 @@ TEST_F(Submission, TaskRunsOnTheNodeItIsSentToAndItsResultComesBack) {
   auto* r = a->net.tasks().submit(b->id, function(square), actors::detail::make_args<int>(7), options());
   ASSERT_TRUE(settled(r));
   ASSERT_EQ(r->current(), object_cell::state::ready);
-  EXPECT_EQ(int_value(*a, r), 49);
+  EXPECT_EQ(value_of(*a, r), 49);
   EXPECT_EQ(network.delivered(b->id, message_kind::task), 1);
   EXPECT_EQ(network.delivered(c->id, message_kind::task), 0);
+  actors::detail::release(r);
+}
+
+TEST_F(Submission, LargeArgumentValuesStayWithTheOwnerAndTheNodeFetchesEachAsItIs) {
+  std::vector<wire::task_request> requests;
+  network.tap(message_kind::task, [&](const node_id&, const std::string& payload) {
+    auto req = wire::unpack<wire::task_request>(payload, "task request");
+    std::lock_guard<std::mutex> guard{tapped};
+    requests.push_back(std::move(req));
+  });
+  auto fetched = fetched_by(b->id);
+  std::vector<double> x(std::size_t{3} << 17, 0.5);     // 3 MiB
+  std::vector<std::int32_t> y(std::size_t{1} << 19, 2); // 2 MiB
+  auto* r = a->net.tasks().submit(
+    b->id, function(sum_both),
+    actors::detail::make_args<std::vector<double>, const std::vector<std::int32_t>&, int>(std::move(x), std::move(y),
+                                                                                          3),
+    options());
+  ASSERT_TRUE(settled(r));
+  ASSERT_EQ(r->current(), object_cell::state::ready) << r->why->message;
+  EXPECT_EQ(value_of<double>(*a, r), 0.5 * (3 << 17) + 3 * 2.0 * (1 << 19));
+  ASSERT_TRUE(network.settle());
+  std::lock_guard<std::mutex> guard{tapped};
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_FALSE(requests[0].args_held) << "the arguments were encoded together and held";
+  EXPECT_LT(requests[0].args.size(), 1024u) << "the request carries a large argument";
+  std::sort(fetched->begin(), fetched->end());
+  std::vector<std::string> each{typeid(std::vector<double>).name(), typeid(std::vector<std::int32_t>).name()};
+  std::sort(each.begin(), each.end());
+  EXPECT_EQ(*fetched, each) << "b did not fetch each large argument as a value of its own type";
+  actors::detail::release(r);
+}
+
+TEST_F(Submission, ALargeArgumentIsFetchedAgainByTheNodeATaskGoesToWhenItsFirstNodeIsLost) {
+  held_run = 1;
+  auto fetched = fetched_by(c->id);
+  auto* r = a->net.tasks().submit(b->id, function(numbered_length),
+                                  actors::detail::make_args<std::vector<double>>(std::vector<double>(3 << 17, 1.0)),
+                                  options());
+  ASSERT_TRUE(entered_gate.wait()) << "the task never started on b";
+  a->net.members().node_down(b->id, "it stopped answering");
+  ASSERT_TRUE(settled(r));
+  ASSERT_EQ(r->current(), object_cell::state::ready) << r->why->message;
+  EXPECT_EQ(value_of<std::int64_t>(*a, r), 3 << 17) << "c ran it on a vector of another length";
+  EXPECT_EQ(network.delivered(c->id, message_kind::task), 1);
+  std::lock_guard<std::mutex> guard{tapped};
+  EXPECT_EQ(*fetched, std::vector<std::string>{typeid(std::vector<double>).name()});
   actors::detail::release(r);
 }
 
@@ -222,13 +299,13 @@ TEST_F(Submission, TaskIsSentAgainWhenItsNodeIsLostAndItsResultIsDeliveredOnce) 
   a->net.members().node_down(b->id, "it stopped answering");
   ASSERT_TRUE(settled(r));
   ASSERT_EQ(r->current(), object_cell::state::ready);
-  EXPECT_EQ(int_value(*a, r), 2) << "the second run (on c) answers";
+  EXPECT_EQ(value_of(*a, r), 2) << "the second run (on c) answers";
   EXPECT_EQ(network.delivered(c->id, message_kind::task), 1);
   // b finishes late and answers; a drops that answer.
   hold_gate.open();
   ASSERT_TRUE(actors::test::eventually([&] { return network.delivered(a->id, message_kind::result) == 2; }));
   ASSERT_TRUE(network.settle());
-  EXPECT_EQ(int_value(*a, r), 2);
+  EXPECT_EQ(value_of(*a, r), 2);
   EXPECT_EQ(runs.load(), 2) << "run once on b, once again on c, never a third time";
   actors::detail::release(r);
 }
@@ -261,7 +338,7 @@ TEST_F(Submission, TaskOnACutNodeRunsElsewhere) {
   a->net.members().node_down(b->id, "its connection closed");
   ASSERT_TRUE(settled(r));
   ASSERT_EQ(r->current(), object_cell::state::ready);
-  EXPECT_EQ(int_value(*a, r), 25);
+  EXPECT_EQ(value_of(*a, r), 25);
   EXPECT_EQ(network.delivered(c->id, message_kind::task), 1);
   actors::detail::release(r);
 }
@@ -293,7 +370,7 @@ TEST_F(Submission, TaskNoNodeCanRunWaitsUntilOneJoins) {
   show_table();
   ASSERT_TRUE(settled(r));
   ASSERT_EQ(r->current(), object_cell::state::ready);
-  EXPECT_EQ(int_value(*a, r), 9);
+  EXPECT_EQ(value_of(*a, r), 9);
   EXPECT_EQ(network.delivered(d->id, message_kind::task), 1);
   actors::detail::release(r);
 }
@@ -305,13 +382,13 @@ TEST_F(Submission, ActorIsRebuiltOnAnotherNodeWhenItsNodeIsLost) {
                                        actors::actor_id{a->id.value, 1});
   auto* first = a->net.actors().call(actor, method(&Counter::add), actors::detail::make_args<int>(5));
   ASSERT_TRUE(settled(first));
-  EXPECT_EQ(int_value(*a, first), 15);
+  EXPECT_EQ(value_of(*a, first), 15);
   a->net.members().node_down(b->id, "it stopped answering");
   // A call made now waits for the new instance, built from the factory again.
   auto* second = a->net.actors().call(actor, method(&Counter::add), actors::detail::make_args<int>(1));
   ASSERT_TRUE(settled(second));
   ASSERT_EQ(second->current(), object_cell::state::ready) << second->why->message;
-  EXPECT_EQ(int_value(*a, second), 11);
+  EXPECT_EQ(value_of(*a, second), 11);
   EXPECT_EQ(constructions.load(), 2);
   EXPECT_EQ(c->host.stats().alive, 1u) << "rebuilt on c, the only other node that can host it";
   actors::detail::release(first);
@@ -330,7 +407,7 @@ TEST_F(Submission, CallInFlightGoesToTheRebuiltActorWithinMaxTaskRetries) {
   a->net.members().node_down(b->id, "it stopped answering");
   ASSERT_TRUE(settled(call));
   ASSERT_EQ(call->current(), object_cell::state::ready) << call->why->message;
-  EXPECT_EQ(int_value(*a, call), 15) << "answered by the new instance on c";
+  EXPECT_EQ(value_of(*a, call), 15) << "answered by the new instance on c";
   actors::detail::release(call);
   actors::detail::release(actor);
 }

@@ -10,6 +10,8 @@
 
 #include <boost/serialization/split_member.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +31,10 @@ struct is_object_ref<object_ref<T>> : std::true_type {};
 template <class P>
 using stored_t = std::remove_cvref_t<P>;
 
-/// One argument: the value itself, or a reference to an object holding it.
+/// One argument: the value itself, or a reference to an object holding it. A
+/// large value may be kept back by the caller of a call that runs on another
+/// node (withhold, for one encoding): the wire form then names it, and the node
+/// fetches it into the argument (withheld) before the call.
 template <class T>
 class arg_slot {
  public:
@@ -59,64 +64,150 @@ class arg_slot {
     pinned_.reset();
   }
 
-  /// What the value weighs in memory (byte_size), 0 for a reference: about what
-  /// its encoding takes.
+  /// What the value weighs in memory (byte_size), 0 for a reference or a value
+  /// kept back: about what its encoding takes.
   std::size_t size_hint() const {
-    return value_ ? byte_size(*value_) : 0;
+    if (value_)
+      return byte_size(*value_);
+    return kept_ && !kept_id_.seq ? byte_size(*kept_) : 0;
   }
 
-  /// Holds a value or a reference. Boost leaves an object unread when the bytes
-  /// say it is one read before (object tracking), which forged bytes can say.
+  /// Holds a value or a reference, or names a value its caller kept back.
+  /// Boost leaves an object unread when the bytes say it is one read before
+  /// (object tracking), which forged bytes can say.
   bool filled() const noexcept {
-    return value_.has_value() || static_cast<bool>(ref_);
+    return value_.has_value() || static_cast<bool>(ref_) || kept_ || kept_id_.seq != 0;
   }
 
   const T& get() const {
-    return value_ ? *value_ : *static_cast<const T*>(pinned_.get());
+    if (value_)
+      return *value_;
+    if (kept_)
+      return *kept_;
+    if (!pinned_ && kept_id_.seq)
+      throw error(errc::serialization_failed,
+                  "argument " + kept_id_.to_string()
+                    + " was kept back by its caller and never fetched: a call that names one must come "
+                      "through a task request");
+    return *static_cast<const T*>(pinned_.get());
   }
 
   /// The value for a by-value parameter on the arguments' last use: moved out of
-  /// the slot when the slot holds it, copied when it is a referenced object's
-  /// (shared with every other reader of that object).
+  /// the slot when the slot holds it (alone, if it is kept back: nothing is
+  /// sending it), copied when it is a referenced object's (shared with every
+  /// other reader of that object).
   T take() {
     if (value_)
       return std::move(*value_);
+    if (kept_ && kept_.use_count() == 1)
+      return std::move(*kept_);
     return get();
+  }
+
+  /// Keeps the value back for the next encoding if it is that large (see
+  /// args_holder::encode_keeping_back); `forget` ends it.
+  void withhold(std::size_t threshold, const keep_argument& keep) {
+    if constexpr (is_serializable_v<T>) {
+      if (!value_ && !kept_)
+        return;
+      const T& v = value_ ? *value_ : *kept_;
+      std::size_t size = encoded_size(v);
+      if (size == 0)
+        size = byte_size(v);
+      if (size < threshold)
+        return;
+      if (value_) {
+        kept_ = std::make_shared<T>(std::move(*value_));
+        value_.reset();
+      }
+      kept_size_ = size;
+      kept_id_ = keep(value_box{kept_, ops_of<T>()}, size);
+    }
+  }
+
+  /// After the encoding that kept the value back: the next one writes it whole.
+  void forget() noexcept {
+    if (kept_)
+      kept_id_ = {};
+  }
+
+  /// See args_holder::withheld.
+  void withheld(std::vector<withheld_argument>& out) {
+    if constexpr (is_serializable_v<T>) {
+      if (value_ || kept_ || ref_ || !kept_id_.seq)
+        return;
+      withheld_argument w;
+      w.id = kept_id_;
+      w.size = kept_size_;
+      w.ops = ops_of<T>();
+      w.decode = [this](const char* data, std::size_t size) { value_.emplace(detail::decode<T>(data, size)); };
+      w.adopt = [this](const value_box& box) {
+        // By name: a library loaded into the process has its own ops_of<T>.
+        if (!box.ops || !box.value || std::strcmp(box.ops->name, ops_of<T>()->name) != 0)
+          return false;
+        // Received into a value made for this (receive_in_place makes it
+        // mutable), which the box alone holds.
+        value_.emplace(std::move(*const_cast<T*>(static_cast<const T*>(box.value.get()))));
+        return true;
+      };
+      out.push_back(std::move(w));
+    }
   }
 
   template <class Archive>
   void save(Archive& ar, unsigned) const {
-    bool by_ref = !value_;
-    ar << by_ref;
-    if (by_ref)
+    std::uint8_t form = value_ || (kept_ && !kept_id_.seq) ? by_value : ref_ ? by_reference : kept_back;
+    ar << form;
+    if (form == by_value)
+      ar << (value_ ? *value_ : *kept_);
+    else if (form == by_reference)
       ar << ref_;
     else
-      ar << *value_;
+      ar << kept_id_ << kept_size_;
   }
 
   template <class Archive>
   void load(Archive& ar, unsigned) {
-    bool by_ref = false;
-    ar >> by_ref;
-    if (by_ref) {
+    std::uint8_t form = by_value;
+    ar >> form;
+    if (form == by_reference) {
       ar >> ref_;
       // A slot holds a value or a reference; one with neither would be read
       // through a null pointer when the function is called.
       if (!ref_)
         throw error(errc::serialization_failed,
                     "an argument passed by reference names no object (a zero object id)");
-    } else {
+    } else if (form == by_value) {
       value_.emplace();
       ar >> *value_;
+    } else if (form == kept_back) {
+      ar >> kept_id_ >> kept_size_;
+      if (!kept_id_.seq)
+        throw error(errc::serialization_failed, "an argument kept back by its caller names no value (a zero id)");
+    } else {
+      throw error(errc::serialization_failed,
+                  "an argument's form is " + std::to_string(form)
+                    + ", which no caller writes (0 value, 1 reference, 2 kept back): the bytes are corrupt");
     }
   }
 
   BOOST_SERIALIZATION_SPLIT_MEMBER()
 
  private:
+  // How a slot is written on the wire: its first byte.
+  static constexpr std::uint8_t by_value = 0;
+  static constexpr std::uint8_t by_reference = 1;
+  static constexpr std::uint8_t kept_back = 2;
+
   std::optional<T> value_;
   object_ref<T> ref_;
   std::shared_ptr<const void> pinned_;
+  // A value kept back by the caller (withhold), shared with what serves it to
+  // the node running the call, and the id it goes by there during one encoding
+  // (on that node: the id to fetch, with no value until it is given one).
+  std::shared_ptr<T> kept_;
+  object_id kept_id_;
+  std::uint64_t kept_size_ = 0;
 };
 
 template <class T>
@@ -135,6 +226,21 @@ class call_args final : public args_holder {
 
   void dependencies(std::vector<object_cell*>& out) const override {
     std::apply([&](const auto&... s) { (s.dependencies(out), ...); }, slots_);
+  }
+
+  std::string encode_keeping_back(std::size_t threshold, const keep_argument& keep) override {
+    struct forget_all {
+      slots& s;
+      ~forget_all() {
+        std::apply([](auto&... x) { (x.forget(), ...); }, s);
+      }
+    } guard{slots_};
+    std::apply([&](auto&... s) { (s.withhold(threshold, keep), ...); }, slots_);
+    return encode();
+  }
+
+  void withheld(std::vector<withheld_argument>& out) override {
+    std::apply([&](auto&... s) { (s.withheld(out), ...); }, slots_);
   }
 
   std::string encode() const override {

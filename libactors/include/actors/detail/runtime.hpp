@@ -58,6 +58,29 @@ void note_serialized(actor_cell* cell) noexcept;
 
 // -- arguments ----------------------------------------------------------------------
 
+/// A large argument value that its caller kept back (a cluster sends the id it
+/// holds it under instead of its bytes): the node that runs the call fetches it
+/// and gives it to the argument before the call.
+struct withheld_argument {
+  /// Its id at the caller, which holds it until the call answers.
+  object_id id;
+  /// About what its encoding weighs (exact for a vector of numbers).
+  std::uint64_t size = 0;
+  /// The parameter's type.
+  const type_ops* ops = nullptr;
+  /// Gives the argument its value decoded from its encoding; throws if the
+  /// bytes do not decode.
+  std::function<void(const char* data, std::size_t size)> decode;
+  /// Gives the argument a value of its type received straight into memory,
+  /// which nothing else holds (it is moved from); false, leaving it, if the
+  /// value is of another type.
+  std::function<bool(const value_box& value)> adopt;
+};
+
+/// What the caller does with a large argument value it keeps back: holds it
+/// (with the rough size of its encoding) and says the id it goes by.
+using keep_argument = std::function<object_id(value_box value, std::uint64_t size)>;
+
 /// The arguments of one call, typed by the callee's signature (see args.hpp).
 class args_holder {
  public:
@@ -66,6 +89,17 @@ class args_holder {
   virtual void dependencies(std::vector<object_cell*>& out) const = 0;
   /// Wire form of the arguments (the cluster sends it to the node that runs them).
   virtual std::string encode() const = 0;
+
+  /// The wire form with each argument value whose encoding weighs at least
+  /// `threshold` bytes kept back: it goes to `keep`, and the wire form names it
+  /// by the id `keep` gives it. The arguments go on reading their values here
+  /// (a local run, a retry), shared with what `keep` holds; encode still writes
+  /// them whole.
+  virtual std::string encode_keeping_back(std::size_t threshold, const keep_argument& keep) = 0;
+  /// On the node that runs the call, after decoding: the values their caller
+  /// kept back, to fetch and give to the arguments before the call. Each entry
+  /// points into these arguments and lives as long as they do.
+  virtual void withheld(std::vector<withheld_argument>& out) = 0;
 
   /// Says that the call about to run is the last one with these arguments: no
   /// retry and nothing else reads them afterwards. Parameters taken by value (or
