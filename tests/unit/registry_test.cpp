@@ -257,6 +257,13 @@ struct keeper {
   }
 };
 
+/// What `args`, decoded on the node running the call, must fetch first.
+std::vector<actors::detail::withheld_argument> to_fetch(actors::detail::args_holder& args) {
+  std::vector<actors::detail::withheld_argument> out;
+  args.withheld(out);
+  return out;
+}
+
 TEST(Registry, ALargeArgumentIsKeptBackAsItIsAndTheWireNamesItInstead) {
   auto v = counting(one_mib / 4); // 2 MiB
   const double expect = std::accumulate(v.begin(), v.end(), 0.0) * 3;
@@ -276,8 +283,7 @@ TEST(Registry, ALargeArgumentIsKeptBackAsItIsAndTheWireNamesItInstead) {
   const auto* entry = actors::detail::function_named("reg_sum_scaled");
   ASSERT_NE(entry, nullptr);
   auto on_node = entry->decode_args(wire);
-  std::vector<actors::detail::withheld_argument> withheld;
-  on_node->withheld(withheld);
+  auto withheld = to_fetch(*on_node);
   ASSERT_EQ(withheld.size(), 1u);
   EXPECT_EQ(withheld[0].id, kept_id);
   EXPECT_EQ(withheld[0].size, encoded);
@@ -292,8 +298,7 @@ TEST(Registry, ALargeArgumentIsKeptBackAsItIsAndTheWireNamesItInstead) {
   withheld[0].decode(bytes.data(), bytes.size());
   auto result = entry->invoke(entry->fn, *on_node);
   EXPECT_EQ(*static_cast<const double*>(result.value.get()), expect);
-  std::vector<actors::detail::withheld_argument> again;
-  on_node->withheld(again);
+  auto again = to_fetch(*on_node);
   EXPECT_TRUE(again.empty()) << "an argument that has its value is fetched again";
 
   // The caller still reads its value (a run here, after its node died), and
@@ -301,8 +306,7 @@ TEST(Registry, ALargeArgumentIsKeptBackAsItIsAndTheWireNamesItInstead) {
   auto here = entry->invoke(entry->fn, *args);
   EXPECT_EQ(*static_cast<const double*>(here.value.get()), expect);
   auto copy = entry->decode_args(args->encode());
-  std::vector<actors::detail::withheld_argument> none;
-  copy->withheld(none);
+  auto none = to_fetch(*copy);
   EXPECT_TRUE(none.empty()) << "a plain encoding names a value kept back for an earlier sending";
   auto copied = entry->invoke(entry->fn, *copy);
   EXPECT_EQ(*static_cast<const double*>(copied.value.get()), expect);
@@ -321,8 +325,7 @@ TEST(Registry, ACallGoingOutAgainKeepsTheSameValueBackUnderANewId) {
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].value.get(), first.kept[0].value.get()) << "the retry kept a copy back";
   auto on_node = actors::detail::function_named("reg_sum_scaled")->decode_args(wire);
-  std::vector<actors::detail::withheld_argument> withheld;
-  on_node->withheld(withheld);
+  auto withheld = to_fetch(*on_node);
   ASSERT_EQ(withheld.size(), 1u);
   EXPECT_EQ(withheld[0].id, second_id);
 }
@@ -334,8 +337,7 @@ TEST(Registry, AValueReceivedInPlaceIsMovedIntoTheCallAndOneOfAnotherTypeIsRefus
   const auto* entry = actors::detail::function_named("reg_data_address");
   ASSERT_NE(entry, nullptr);
   auto on_node = entry->decode_args(wire);
-  std::vector<actors::detail::withheld_argument> withheld;
-  on_node->withheld(withheld);
+  auto withheld = to_fetch(*on_node);
   ASSERT_EQ(withheld.size(), 1u);
 
   auto other = std::make_shared<std::vector<int>>(10, 1);
