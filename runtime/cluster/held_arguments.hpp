@@ -17,8 +17,8 @@ namespace actors::runtime {
 /// request: the owner keeps them here until the task answers, and the node that
 /// runs the task fetches them as it fetches a large value (over the data
 /// channel, or in chunks). Each is a large argument value, kept back as it is
-/// (args_holder::encode_keeping_back), or the encoding of all of a task's arguments when
-/// only together they are too large. They are not objects of the store: their
+/// (args_holder::encode_keeping_back), or the encoding of all of a task's
+/// arguments when only together they are too large. They are not objects of the store: their
 /// ids are in a range of the owner's id space that the store never gives out.
 /// Safe for concurrent use.
 class held_arguments {

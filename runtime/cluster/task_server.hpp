@@ -40,10 +40,11 @@ class task_server {
   void run(wire::task_request req, const return_address& from);
   /// Fetches the argument values the owner of `req` kept back into `args`, then
   /// starts it; or answers why not.
-  void fetch_withheld(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args, std::vector<detail::withheld_argument> withheld,
-                      const return_address& from);
+  void fetch_withheld(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args,
+                      std::vector<detail::withheld_argument> withheld, const return_address& from);
   /// Runs the task `req` with its decoded arguments and answers when it settles.
-  void start(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args, const return_address& from);
+  void start(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args,
+             const return_address& from);
 
   const local_parts local_;
   object_directory& objects_;
