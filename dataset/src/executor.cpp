@@ -248,7 +248,7 @@ std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& 
                                      stats_log& log) {
   std::vector<pending_block> out(pieces.size());
   run_window(
-    pieces.size(), stream_window(), req.label + ".merge",
+    pieces.size(), stage_window(), req.label + ".merge",
     [&](std::size_t j) {
       std::vector<object_ref<any_block>> refs;
       for (const auto& p : pieces[j])
@@ -274,7 +274,7 @@ std::vector<pending_block> exchange(std::vector<pending_block> blocks, std::size
   std::vector<std::vector<block_ref>> pieces(k);
   std::vector<object_ref<task_report>> keep; // the reports naming the pieces
   run_window(
-    blocks.size(), stream_window(), stage_name(blocks, blocks.empty() ? std::string() : split(0).label),
+    blocks.size(), stage_window(), stage_name(blocks, blocks.empty() ? std::string() : split(0).label),
     [&](std::size_t i) { return submit(blocks[i], split(i)); }, log,
     [&](std::size_t, task_report& rep, const object_ref<task_report>& ref) {
       for (std::size_t j = 0; j < rep.blocks.size() && j < k; ++j)
@@ -293,7 +293,10 @@ std::string file_name(const std::string& dir, std::size_t i, bool csv) {
 
 } // namespace
 
-std::size_t stream_window() {
+namespace {
+
+/// The CPUs of the live nodes.
+double cluster_cpus() {
   double cpus = 0;
   for (const auto& n : nodes())
     if (n.alive) {
@@ -301,8 +304,19 @@ std::size_t stream_window() {
       if (it != n.resources_total.end())
         cpus += it->second;
     }
-  auto w = static_cast<std::size_t>(2 * cpus);
+  return cpus;
+}
+
+} // namespace
+
+std::size_t stream_window() {
+  auto w = static_cast<std::size_t>(2 * cluster_cpus());
   return std::clamp<std::size_t>(w, 2, 256);
+}
+
+std::size_t stage_window() {
+  auto w = static_cast<std::size_t>(8 * cluster_cpus());
+  return std::clamp<std::size_t>(w, 16, 1024);
 }
 
 plan_ptr source_plan(std::vector<pending_block> blocks, const block_ops* ops) {
@@ -524,7 +538,7 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
     // 1. A sample of keys from every block picks the k-1 range boundaries.
     std::vector<any_block> keys;
     run_window(
-      stored.size(), stream_window(), "sort.sample",
+      stored.size(), stage_window(), "sort.sample",
       [&](std::size_t i) {
         stage_request req;
         req.finish = finish_kind::sample;

@@ -80,7 +80,20 @@ class stage {
     return b;
   }
 
-  any_block apply(any_block b, const std::vector<step>& steps) {
+  /// A step found and its callable resolved, to run on one block or several,
+  /// with the rows it made and the time it took so far.
+  struct ready_step {
+    const step* s;
+    const step_impl* impl;
+    std::shared_ptr<const void> fn;
+    std::uint64_t rows = 0;
+    std::uint64_t nanos = 0;
+  };
+
+  /// `steps` ready to run on blocks of `in` (null: not checked). Throws if one
+  /// is not available here or does not take what the step before it makes.
+  std::vector<ready_step> prepare(const std::vector<step>& steps, const block_ops* in) {
+    std::vector<ready_step> out;
     for (const auto& s : steps) {
       auto t0 = clock::now();
       const step_impl* impl = find_step_impl(s.impl);
@@ -88,13 +101,39 @@ class stage {
         throw not_registered_error("dataset operator " + s.label + " is not available on node " + node_
                                    + ": the code that builds the dataset must be loaded on every node (run "
                                      "the program with --actors-local-nodes, or give its library to actorsd --load)");
-      if (b.ops && impl->key.substr(impl->key.rfind('|') + 1) != b.ops->type)
-        throw error(errc::type_mismatch, "dataset operator " + s.label + " got a block of "
-                                           + actors::detail::demangle(b.ops->type.c_str()));
-      auto fn = resolve_callable(s, *impl);
-      b = any_block{impl->apply(fn.get(), b.rows.get(), s.batch_size), impl->out};
-      note(s.label, b.size(), t0);
+      if (in && impl->key.substr(impl->key.rfind('|') + 1) != in->type)
+        throw error(errc::type_mismatch,
+                    "dataset operator " + s.label + " got a block of " + actors::detail::demangle(in->type.c_str()));
+      out.push_back(ready_step{&s, impl, resolve_callable(s, *impl)});
+      out.back().nanos = nanos_since(t0);
+      in = impl->out;
     }
+    return out;
+  }
+
+  /// Runs the steps on `b`, adding up what each made and took.
+  static any_block run(std::vector<ready_step>& steps, any_block b) {
+    for (auto& r : steps) {
+      auto t0 = clock::now();
+      b = any_block{r.impl->apply(r.fn.get(), b.rows.get(), r.s->batch_size), r.impl->out};
+      r.rows += b.size();
+      r.nanos += nanos_since(t0);
+    }
+    return b;
+  }
+
+  /// Notes each step's rows and time.
+  void note_all(const std::vector<ready_step>& steps) {
+    for (const auto& r : steps) {
+      stats_.push_back(op_stat{r.s->label, r.rows, r.nanos, node_, 0});
+      count_rows_metric(r.s->label, r.rows);
+    }
+  }
+
+  any_block apply(any_block b, const std::vector<step>& steps) {
+    auto ready = prepare(steps, b.ops);
+    b = run(ready, std::move(b));
+    note_all(ready);
     return b;
   }
 
@@ -186,6 +225,10 @@ void write_file(const std::string& path, const any_block& b, bool csv) {
   if (ec)
     throw error(errc::invalid_argument, "write: cannot rename " + tmp + " to " + path + ": " + ec.message());
 }
+
+/// Rows a group-by's partial aggregation takes at a time: their keys and values
+/// stay in the cache.
+constexpr std::size_t group_slice_rows = 8192;
 
 /// The pieces' blocks, read from the nodes holding them a few at a time in
 /// parallel (one read is a round trip to another node), in order.
@@ -298,11 +341,23 @@ task_report finish(stage& st, any_block b, const stage_request& req) {
         throw not_registered_error("group_by: the aggregation is not available on node "
                                    + current_node_id().to_string()
                                    + ": the code that builds the dataset must be loaded on every node");
-      auto keys = keys_of(st, b, req.key);
-      any_block values;
-      if (!req.value.empty())
-        values = st.apply(b, req.value);
-      auto partials = agg->partial(keys.rows.get(), values.rows.get(), req.parts);
+      auto key = st.prepare(req.key, b.ops);
+      auto value = st.prepare(req.value, b.ops);
+      auto state = agg->start();
+      // A slice at a time, when a slice is cheap to cut: the keys and values
+      // of the whole block would be fresh memory, written once and read once.
+      const std::size_t n = b.size();
+      const std::size_t slice = b.ops && b.ops->trivially_copyable ? group_slice_rows : std::max<std::size_t>(n, 1);
+      for (std::size_t begin = 0; begin < n; begin += slice) {
+        const std::size_t end = std::min(n, begin + slice);
+        any_block part = begin == 0 && end == n ? b : any_block{b.ops->slice(b.rows.get(), begin, end), b.ops};
+        auto keys = stage::run(key, part);
+        auto values = value.empty() ? any_block{} : stage::run(value, part);
+        agg->add(state.get(), keys.rows.get(), values.rows.get());
+      }
+      st.note_all(key);
+      st.note_all(value);
+      auto partials = agg->finish(state.get(), req.parts);
       for (auto& p : partials) {
         any_block piece{std::move(p), agg->partial_ops};
         if (piece.size() == 0)

@@ -216,6 +216,61 @@ TEST_F(DatasetTest, GroupByMatchesStdMap) {
   EXPECT_TRUE(data::range(0, 3).group_by(mod7).count().collect().empty());
 }
 
+TEST_F(DatasetTest, GroupByOfBlocksLargerThanASliceMatchesStdMap) {
+  // 3 blocks of 50,000 rows: each block's partial aggregation takes them a
+  // slice at a time; the keys outgrow its first table many times over.
+  std::vector<std::int64_t> input(150000);
+  std::iota(input.begin(), input.end(), -7000);
+  std::mt19937_64 rng(11);
+  std::shuffle(input.begin(), input.end(), rng);
+  auto key = [](const std::int64_t& x) { return x / 3; };
+  auto value = [](const std::int64_t& x) { return x * x; };
+  std::map<std::int64_t, std::int64_t> sum, count;
+  for (auto x : input) {
+    sum[key(x)] += value(x);
+    ++count[key(x)];
+  }
+  auto ds = data::from_items(input, 3);
+  auto got = ds.group_by(key).sum(value).collect();
+  EXPECT_EQ(got.size(), sum.size());
+  EXPECT_EQ(std::map(got.begin(), got.end()), sum);
+  auto counted = ds.group_by(key).count().collect();
+  EXPECT_EQ(std::map(counted.begin(), counted.end()), count);
+}
+
+TEST_F(DatasetTest, GroupByAKeyWithoutAHashUsesItsOrder) {
+  // std::pair has operator< but no std::hash.
+  auto ds = data::range(10000, 4);
+  auto key = [](const std::int64_t& x) { return std::make_pair(x % 3, x % 5); };
+  std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> count;
+  for (std::int64_t x = 0; x < 10000; ++x)
+    ++count[key(x)];
+  auto got = ds.group_by(key).count().collect();
+  EXPECT_EQ(std::map(got.begin(), got.end()), count);
+}
+
+TEST(FlatAccumulators, KeepsOneEntryPerKeyInTheOrderKeysCameThroughEveryGrowth) {
+  data::detail::flat_accumulators<std::int64_t, std::int64_t> acc;
+  std::vector<std::int64_t> order;
+  for (std::int64_t round = 0; round < 3; ++round)
+    for (std::int64_t k = 0; k < 5000; ++k) {
+      // Keys that share their low bits, and negative ones.
+      const std::int64_t key = (k % 2 ? -k : k) << 12;
+      bool made = false;
+      acc.upsert(
+        key, [&] { made = true; return std::int64_t{1}; }, [](std::int64_t& n) { ++n; });
+      if (made)
+        order.push_back(key);
+      EXPECT_EQ(made, round == 0) << "key " << key << " in round " << round;
+    }
+  const auto& entries = acc.entries();
+  ASSERT_EQ(entries.size(), 5000u);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].first, order[i]);
+    EXPECT_EQ(entries[i].second, 3);
+  }
+}
+
 TEST_F(DatasetTest, RepartitionShuffleLimitUnion) {
   auto ds = data::range(1001, 3);
   auto re = ds.repartition(10);

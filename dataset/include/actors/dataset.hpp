@@ -21,6 +21,8 @@
 
 #include <actors/registry.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <iterator>
@@ -175,8 +177,96 @@ plan_ptr plan_of(const dataset<T>& d);
 
 // -- group_by aggregations ----------------------------------------------------------
 
+/// Accumulators by key, for keys with std::hash: the (key, accumulator) entries
+/// in one vector, in the order their keys came, found through an index of
+/// open addressing (linear probing in a power-of-two table, at most half full).
+/// A group-by's partial aggregation looks a key up for every row, and this
+/// costs one multiplication and, mostly, one probe.
 template <class K, class Acc>
-using agg_map = std::conditional_t<std_hashable<K>, std::unordered_map<K, Acc>, std::map<K, Acc>>;
+class flat_accumulators {
+ public:
+  using entry = std::pair<K, Acc>;
+
+  /// The entry of `k`: `update(acc)` if it is there, else made with `make()`.
+  template <class Make, class Update>
+  void upsert(const K& k, Make&& make, Update&& update) {
+    if ((entries_.size() + 1) * 2 > slots_.size())
+      grow();
+    for (std::size_t i = slot_of(k);; i = (i + 1) & mask_) {
+      const std::uint32_t e = slots_[i];
+      if (e == 0) {
+        entries_.emplace_back(k, make());
+        slots_[i] = static_cast<std::uint32_t>(entries_.size());
+        return;
+      }
+      if (entries_[e - 1].first == k) {
+        update(entries_[e - 1].second);
+        return;
+      }
+    }
+  }
+
+  std::vector<entry>& entries() noexcept {
+    return entries_;
+  }
+
+ private:
+  std::size_t slot_of(const K& k) const {
+    // Fibonacci hashing: std::hash of an integer is the integer itself.
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(std::hash<K>{}(k)) * 0x9e3779b97f4a7c15ULL)
+                                    >> shift_);
+  }
+
+  void grow() {
+    const std::size_t size = std::max<std::size_t>(slots_.size() * 2, 64);
+    slots_.assign(size, 0);
+    mask_ = size - 1;
+    shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
+    for (std::size_t e = 0; e < entries_.size(); ++e) {
+      std::size_t i = slot_of(entries_[e].first);
+      while (slots_[i] != 0)
+        i = (i + 1) & mask_;
+      slots_[i] = static_cast<std::uint32_t>(e + 1);
+    }
+  }
+
+  std::vector<entry> entries_;
+  std::vector<std::uint32_t> slots_;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 64;
+};
+
+/// Accumulators by key: flat for keys with std::hash, else ordered.
+template <class K, class Acc>
+class accumulators {
+ public:
+  using entry = std::pair<K, Acc>;
+
+  /// The accumulator of `k`: `update(acc)` if it is there, else made with `make()`.
+  template <class Make, class Update>
+  void upsert(const K& k, Make&& make, Update&& update) {
+    if constexpr (std_hashable<K>) {
+      table_.upsert(k, make, update);
+    } else {
+      auto it = table_.find(k);
+      if (it == table_.end())
+        table_.emplace(k, make());
+      else
+        update(it->second);
+    }
+  }
+
+  /// The entries, taken out.
+  std::vector<entry> take() {
+    if constexpr (std_hashable<K>)
+      return std::move(table_.entries());
+    else
+      return std::vector<entry>(std::make_move_iterator(table_.begin()), std::make_move_iterator(table_.end()));
+  }
+
+ private:
+  std::conditional_t<std_hashable<K>, flat_accumulators<K, Acc>, std::map<K, Acc>> table_;
+};
 
 struct count_agg {
   template <class V>
@@ -283,44 +373,57 @@ struct agg_impl_of {
   using partial_row = std::pair<K, Acc>;
   using out_row = std::pair<K, Out>;
 
-  static std::vector<std::shared_ptr<const void>> partial(const void* keys, const void* values,
-                                                          std::size_t parts) {
+  /// A block's partial aggregation, fed slice by slice.
+  static std::shared_ptr<void> start() {
+    return std::make_shared<accumulators<K, Acc>>();
+  }
+
+  static void add(void* state, const void* keys, const void* values) {
+    auto& acc = *static_cast<accumulators<K, Acc>*>(state);
     const auto& ks = *static_cast<const std::vector<K>*>(keys);
     const auto* vs = static_cast<const std::vector<V>*>(values);
-    const block_ops* kops = block_type<K>::ops;
-    parts = std::max<std::size_t>(parts, 1);
-    std::vector<agg_map<K, Acc>> maps(parts);
     for (std::size_t i = 0; i < ks.size(); ++i) {
-      auto& m = maps[parts == 1 ? 0 : kops->hash(keys, i) % parts];
       const V& v = vs ? (*vs)[i] : one();
-      auto it = m.find(ks[i]);
-      if (it == m.end())
-        m.emplace(ks[i], Agg::init(v));
-      else
-        Agg::add(it->second, v);
+      acc.upsert(
+        ks[i], [&] { return Agg::init(v); }, [&](Acc& a) { Agg::add(a, v); });
+    }
+  }
+
+  /// The partial blocks, cut by the key's hash (the same cut on every node).
+  static std::vector<std::shared_ptr<const void>> finish(void* state, std::size_t parts) {
+    auto rows = static_cast<accumulators<K, Acc>*>(state)->take();
+    parts = std::max<std::size_t>(parts, 1);
+    std::vector<std::vector<partial_row>> cut(parts);
+    if (parts == 1) {
+      cut[0] = std::move(rows);
+    } else {
+      std::vector<K> keys;
+      keys.reserve(rows.size());
+      for (const auto& r : rows)
+        keys.push_back(r.first);
+      const block_ops* kops = block_type<K>::ops;
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        cut[kops->hash(&keys, i) % parts].push_back(std::move(rows[i]));
     }
     std::vector<std::shared_ptr<const void>> out;
     out.reserve(parts);
-    for (auto& m : maps)
-      out.push_back(std::make_shared<const std::vector<partial_row>>(m.begin(), m.end()));
+    for (auto& c : cut)
+      out.push_back(std::make_shared<const std::vector<partial_row>>(std::move(c)));
     return out;
   }
 
   static std::shared_ptr<const void> combine(const std::vector<const void*>& partials) {
-    agg_map<K, Acc> m;
+    accumulators<K, Acc> m;
     for (const void* p : partials)
-      for (const auto& [k, a] : *static_cast<const std::vector<partial_row>*>(p)) {
-        auto it = m.find(k);
-        if (it == m.end())
-          m.emplace(k, a);
-        else
-          Agg::merge(it->second, a);
-      }
+      for (const auto& [k, a] : *static_cast<const std::vector<partial_row>*>(p))
+        m.upsert(
+          k, [&] { return a; }, [&](Acc& into) { Agg::merge(into, a); });
+    auto merged = m.take();
     std::vector<out_row> out;
-    out.reserve(m.size());
-    for (const auto& [k, a] : m)
-      out.emplace_back(k, Agg::finish(a));
-    if constexpr (std_hashable<K> && ordered<K>)
+    out.reserve(merged.size());
+    for (auto& [k, a] : merged)
+      out.emplace_back(std::move(k), Agg::finish(a));
+    if constexpr (std_hashable<K> && ordered<K>) // an ordered table gives them sorted
       std::sort(out.begin(), out.end(), [](const out_row& a, const out_row& b) { return a.first < b.first; });
     return std::make_shared<const std::vector<out_row>>(std::move(out));
   }
@@ -335,7 +438,7 @@ struct agg_impl_of {
   }
 
   static inline const agg_impl* const impl = add_agg_impl(new agg_impl{
-    key(), &partial, block_type<partial_row>::ops, &combine, block_type<out_row>::ops});
+    key(), &start, &add, &finish, block_type<partial_row>::ops, &combine, block_type<out_row>::ops});
 };
 
 } // namespace detail

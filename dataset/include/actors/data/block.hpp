@@ -42,6 +42,8 @@ struct block_ops {
   /// The rows at `index`, in that order.
   std::shared_ptr<const void> (*gather)(const void* block, const std::vector<std::uint32_t>& index);
   std::shared_ptr<const void> (*slice)(const void* block, std::size_t begin, std::size_t end);
+  /// Rows copy as bytes (a slice costs a memcpy).
+  bool trivially_copyable = false;
   /// Row order by value (stable); null when the type has no operator<.
   std::vector<std::uint32_t> (*argsort)(const void* block, bool descending);
   /// For each row, the index of the range it falls in, given sorted boundaries;
@@ -225,6 +227,7 @@ struct typed_block_ops {
         out.push_back(in[i]);
       return make(std::move(out));
     };
+    o.trivially_copyable = std::is_trivially_copyable_v<T>;
     o.slice = [](const void* p, std::size_t begin, std::size_t end) {
       const block& in = of(p);
       end = std::min(end, in.size());

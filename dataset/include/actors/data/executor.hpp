@@ -121,8 +121,17 @@ class block_stream {
   std::unique_ptr<state> s_;
 };
 
-/// How many block tasks streaming consumers keep in flight.
+/// How many block tasks streaming consumers keep in flight: 2 per CPU of the
+/// cluster (2 to 256), so that few blocks wait in memory to be read.
 std::size_t stream_window();
+
+/// How many block tasks the phases of an exchange (its cuts and merges) and a
+/// sort's sampling keep in flight: 8 per CPU of the cluster (16 to 1,024). What
+/// each reports is small, a cut runs where its block is and a merge reads its
+/// pieces when it runs, so tasks beyond the CPUs only queue on their nodes;
+/// they keep the nodes busy while the driver, which may share their
+/// processors, is slow to send the next.
+std::size_t stage_window();
 
 } // namespace detail
 } // namespace actors::data

@@ -89,10 +89,13 @@ bool cluster_has_other_nodes();
 /// Aggregations of group_by: partial per block, then combined per key.
 struct agg_impl {
   std::string key;
-  /// Keys and values (a block each, values null for count) -> `parts` partial
-  /// blocks of (key, accumulator), split by the key's hash.
-  std::vector<std::shared_ptr<const void>> (*partial)(const void* keys, const void* values,
-                                                      std::size_t parts);
+  /// A block's partial aggregation: `start` makes its state, `add` takes keys
+  /// and values (a block each, of one slice of rows; values null for count),
+  /// and `finish` gives `parts` partial blocks of (key, accumulator), cut by
+  /// the key's hash.
+  std::shared_ptr<void> (*start)();
+  void (*add)(void* state, const void* keys, const void* values);
+  std::vector<std::shared_ptr<const void>> (*finish)(void* state, std::size_t parts);
   const block_ops* partial_ops;
   /// Partial blocks -> one block of (key, result), sorted by key.
   std::shared_ptr<const void> (*combine)(const std::vector<const void*>& partials);
