@@ -165,8 +165,15 @@ bool runs_nothing(const pending_block& b, finish_kind f) {
 /// where they are.
 object_ref<task_report> submit(const pending_block& b, stage_request req) {
   req.steps = b.steps;
-  if (b.stored.ref)
-    return task(&run_on_block).name("dataset " + req.label).remote(b.stored.ref, req);
+  if (b.stored.ref) {
+    auto t = task(&run_on_block).name("dataset " + req.label);
+    // It reads the block where it lies. (The runtime places a task near the
+    // large values it takes where it knows their holder: not for an object a
+    // task put on another node, which a block is.)
+    if (b.stored.node.value)
+      t.node(b.stored.node, true);
+    return t.remote(b.stored.ref, req);
+  }
   return task(&run_on_source).strategy(spread).name("dataset " + req.label).remote(b.source, req);
 }
 

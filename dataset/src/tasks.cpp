@@ -141,6 +141,7 @@ class stage {
     block_ref r;
     r.rows = b.size();
     r.bytes = b.ops ? b.ops->bytes(b.rows.get()) : 0;
+    r.node = current_node_id();
     r.ref = put(std::move(b));
     return r;
   }

@@ -134,6 +134,20 @@ TEST_F(DatasetCluster, BlocksAreMadeAndTransformedOnSeveralNodes) {
   EXPECT_EQ(counted, static_cast<int>(nodes.size()));
 }
 
+TEST_F(DatasetCluster, EachKeptBlockIsReadOnTheNodeThatHoldsIt) {
+  // Each row names the node that made its block, kept there; a map over the
+  // kept blocks adds the node that read it: the same one, for every block.
+  auto kept = dsjob::nodes_of_rows(1200, 12).materialize();
+  auto rows = dsjob::with_reader(kept).collect();
+  ASSERT_EQ(rows.size(), 1200u);
+  std::set<std::string> makers;
+  for (const auto& [maker, reader] : rows) {
+    makers.insert(maker);
+    EXPECT_EQ(reader, maker) << "a block made on node " << maker << " was read on node " << reader;
+  }
+  EXPECT_GE(makers.size(), 2u) << "all blocks were made on one node";
+}
+
 TEST_F(DatasetCluster, SortMatchesStdSortAcrossNodes) {
   for (std::size_t blocks : {1u, 7u}) {
     auto input = skewed(50000, static_cast<unsigned>(blocks));

@@ -21,6 +21,9 @@ std::int64_t itself(const std::int64_t& x) {
 std::string node_of(const std::int64_t&) {
   return actors::current_node_id().to_string();
 }
+std::pair<std::string, std::string> and_reader(const std::string& row) {
+  return {row, actors::current_node_id().to_string()};
+}
 std::vector<std::string> words(const std::string& line) {
   std::vector<std::string> out;
   std::istringstream in(line);
@@ -41,7 +44,7 @@ std::vector<std::size_t> sizes(std::vector<std::int64_t> block) {
   return {block.size()};
 }
 
-ACTORS_REMOTE(twice, is_even, mod97, itself, node_of, words, word, region, revenue, sizes);
+ACTORS_REMOTE(twice, is_even, mod97, itself, node_of, and_reader, words, word, region, revenue, sizes);
 
 data::dataset<std::int64_t> doubled_evens(std::int64_t n, std::size_t blocks) {
   return data::range(n, blocks).map(twice).filter(is_even);
@@ -63,6 +66,9 @@ data::dataset<std::pair<std::int64_t, std::int64_t>> sum_by_mod97(const data::da
 }
 data::dataset<std::string> nodes_of_rows(std::int64_t n, std::size_t blocks) {
   return data::range(n, blocks).map(node_of);
+}
+data::dataset<std::pair<std::string, std::string>> with_reader(const data::dataset<std::string>& d) {
+  return d.map(and_reader);
 }
 data::dataset<std::pair<std::string, std::int64_t>> word_count(const std::string& pattern) {
   return data::read_text(pattern).flat_map(words).group_by(word).count();

@@ -27,6 +27,8 @@ data::dataset<std::int64_t> shuffled(const data::dataset<std::int64_t>& d, std::
 data::dataset<std::pair<std::int64_t, std::int64_t>> count_by_mod97(const data::dataset<std::int64_t>& d);
 data::dataset<std::pair<std::int64_t, std::int64_t>> sum_by_mod97(const data::dataset<std::int64_t>& d);
 data::dataset<std::string> nodes_of_rows(std::int64_t n, std::size_t blocks);
+/// Each row of `d` with the node that read it.
+data::dataset<std::pair<std::string, std::string>> with_reader(const data::dataset<std::string>& d);
 data::dataset<std::pair<std::string, std::int64_t>> word_count(const std::string& pattern);
 data::dataset<std::pair<std::string, double>> revenue_by_region(const std::string& pattern);
 std::vector<std::size_t> block_sizes(const data::dataset<std::int64_t>& d);

@@ -196,10 +196,13 @@ struct block_ref {
   object_ref<any_block> ref;
   std::uint64_t rows = 0;
   std::uint64_t bytes = 0;
+  /// The node whose task stored it, which holds it; empty for a block the
+  /// program put itself.
+  node_id node;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & ref & rows & bytes;
+    ar & ref & rows & bytes & node;
   }
 };
 
