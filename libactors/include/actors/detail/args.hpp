@@ -61,7 +61,8 @@ class arg_slot {
   }
 
   void unpin() noexcept {
-    pinned_.reset();
+    if (ref_)
+      pinned_.reset();
   }
 
   /// What the value weighs in memory (byte_size), 0 for a reference or a value
@@ -69,26 +70,28 @@ class arg_slot {
   std::size_t size_hint() const {
     if (value_)
       return byte_size(*value_);
-    return kept_ && !kept_id_.seq ? byte_size(*kept_) : 0;
+    const kept* k = kept_back();
+    return k && k->holds && !k->id.seq ? byte_size(k->value) : 0;
   }
 
   /// Holds a value or a reference, or names a value its caller kept back.
   /// Boost leaves an object unread when the bytes say it is one read before
   /// (object tracking), which forged bytes can say.
   bool filled() const noexcept {
-    return value_.has_value() || static_cast<bool>(ref_) || kept_ || kept_id_.seq != 0;
+    return value_.has_value() || static_cast<bool>(ref_) || kept_back() != nullptr;
   }
 
   const T& get() const {
     if (value_)
       return *value_;
-    if (kept_)
-      return *kept_;
-    if (!pinned_ && kept_id_.seq)
-      throw error(errc::serialization_failed,
-                  "argument " + kept_id_.to_string()
-                    + " was kept back by its caller and never fetched: a call that names one must come "
-                      "through a task request");
+    if (const kept* k = kept_back()) {
+      if (!k->holds)
+        throw error(errc::serialization_failed,
+                    "argument " + k->id.to_string()
+                      + " was kept back by its caller and never fetched: a call that names one must come "
+                        "through a task request");
+      return k->value;
+    }
     return *static_cast<const T*>(pinned_.get());
   }
 
@@ -99,8 +102,8 @@ class arg_slot {
   T take() {
     if (value_)
       return std::move(*value_);
-    if (kept_ && kept_.use_count() == 1)
-      return std::move(*kept_);
+    if (kept* k = kept_back(); k && k->holds && pinned_.use_count() == 1)
+      return std::move(k->value);
     return get();
   }
 
@@ -108,39 +111,49 @@ class arg_slot {
   /// args_holder::encode_keeping_back); `forget` ends it.
   void withhold(std::size_t threshold, const keep_argument& keep) {
     if constexpr (is_serializable_v<T>) {
-      if (!value_ && !kept_)
+      kept* k = kept_back();
+      if (!value_ && !(k && k->holds))
         return;
-      const T& v = value_ ? *value_ : *kept_;
+      const T& v = value_ ? *value_ : k->value;
       std::size_t size = encoded_size(v);
       if (size == 0)
         size = byte_size(v);
       if (size < threshold)
         return;
       if (value_) {
-        kept_ = std::make_shared<T>(std::move(*value_));
+        auto made = std::make_shared<kept>();
+        made->value = std::move(*value_);
+        made->holds = true;
         value_.reset();
+        k = made.get();
+        pinned_ = std::move(made);
       }
-      kept_size_ = size;
-      kept_id_ = keep(value_box{kept_, ops_of<T>()}, size);
+      k->size = size;
+      // What serves it shares the slot's hold on it.
+      k->id = keep(value_box{std::shared_ptr<const void>(pinned_, &k->value), ops_of<T>()}, size);
     }
   }
 
   /// After the encoding that kept the value back: the next one writes it whole.
   void forget() noexcept {
-    if (kept_)
-      kept_id_ = {};
+    if (kept* k = kept_back(); k && k->holds)
+      k->id = {};
   }
 
   /// See args_holder::withheld.
   void withheld(std::vector<withheld_argument>& out) {
     if constexpr (is_serializable_v<T>) {
-      if (value_ || kept_ || ref_ || !kept_id_.seq)
+      const kept* k = kept_back();
+      if (!k || k->holds)
         return;
       withheld_argument w;
-      w.id = kept_id_;
-      w.size = kept_size_;
+      w.id = k->id;
+      w.size = k->size;
       w.ops = ops_of<T>();
-      w.decode = [this](const char* data, std::size_t size) { value_.emplace(detail::decode<T>(data, size)); };
+      w.decode = [this](const char* data, std::size_t size) {
+        value_.emplace(detail::decode<T>(data, size));
+        pinned_.reset();
+      };
       w.adopt = [this](const value_box& box) {
         // By name: a library loaded into the process has its own ops_of<T>.
         if (!box.ops || !box.value || std::strcmp(box.ops->name, ops_of<T>()->name) != 0)
@@ -148,6 +161,7 @@ class arg_slot {
         // Received into a value made for this (receive_in_place makes it
         // mutable), which the box alone holds.
         value_.emplace(std::move(*const_cast<T*>(static_cast<const T*>(box.value.get()))));
+        pinned_.reset();
         return true;
       };
       out.push_back(std::move(w));
@@ -156,14 +170,15 @@ class arg_slot {
 
   template <class Archive>
   void save(Archive& ar, unsigned) const {
-    std::uint8_t form = value_ || (kept_ && !kept_id_.seq) ? by_value : ref_ ? by_reference : kept_back;
+    const kept* k = kept_back();
+    std::uint8_t form = value_ || (k && k->holds && !k->id.seq) ? by_value : k ? kept_back_form : by_reference;
     ar << form;
     if (form == by_value)
-      ar << (value_ ? *value_ : *kept_);
+      ar << (value_ ? *value_ : k->value);
     else if (form == by_reference)
       ar << ref_;
     else
-      ar << kept_id_ << kept_size_;
+      ar << k->id << k->size;
   }
 
   template <class Archive>
@@ -180,10 +195,12 @@ class arg_slot {
     } else if (form == by_value) {
       value_.emplace();
       ar >> *value_;
-    } else if (form == kept_back) {
-      ar >> kept_id_ >> kept_size_;
-      if (!kept_id_.seq)
+    } else if (form == kept_back_form) {
+      auto k = std::make_shared<kept>();
+      ar >> k->id >> k->size;
+      if (!k->id.seq)
         throw error(errc::serialization_failed, "an argument kept back by its caller names no value (a zero id)");
+      pinned_ = std::move(k);
     } else {
       throw error(errc::serialization_failed,
                   "an argument's form is " + std::to_string(form)
@@ -197,17 +214,31 @@ class arg_slot {
   // How a slot is written on the wire: its first byte.
   static constexpr std::uint8_t by_value = 0;
   static constexpr std::uint8_t by_reference = 1;
-  static constexpr std::uint8_t kept_back = 2;
+  static constexpr std::uint8_t kept_back_form = 2;
+
+  /// A value kept back by the caller (withhold), or, on the node that runs the
+  /// call, what names it there until it is fetched.
+  struct kept {
+    /// The value, on the caller (`holds`); on the node it goes into value_.
+    T value{};
+    bool holds = false;
+    /// The id it goes by during one encoding on the caller; on the node, the
+    /// id to fetch.
+    object_id id;
+    std::uint64_t size = 0;
+  };
+
+  /// The slot's kept value or what names it, or null. It lives in pinned_,
+  /// which a slot holding neither a value nor a reference uses for nothing
+  /// else: a queued task's arguments are no larger for it.
+  kept* kept_back() const noexcept {
+    return value_ || ref_ || !pinned_ ? nullptr : static_cast<kept*>(const_cast<void*>(pinned_.get()));
+  }
 
   std::optional<T> value_;
   object_ref<T> ref_;
+  /// A referenced value during the call, or a kept value (kept_back).
   std::shared_ptr<const void> pinned_;
-  // A value kept back by the caller (withhold), shared with what serves it to
-  // the node running the call, and the id it goes by there during one encoding
-  // (on that node: the id to fetch, with no value until it is given one).
-  std::shared_ptr<T> kept_;
-  object_id kept_id_;
-  std::uint64_t kept_size_ = 0;
 };
 
 template <class T>
