@@ -81,7 +81,7 @@ struct object_directory::fetch_state {
   /// Ends the fetch with the value (`type`, `bytes`) or with `why`; only the
   /// first end counts.
   void finish(bool ok, detail::failure why, std::string type = {}, std::string bytes = {}) {
-    finish_with(ok, std::move(why), fetched_value{std::move(type), std::move(bytes), nullptr});
+    finish_with(ok, std::move(why), fetched_value{std::move(type), std::move(bytes), nullptr, {}});
   }
 
   void finish_with(bool ok, detail::failure why, fetched_value value) {
@@ -443,7 +443,7 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
     if (mapping) {
       fs->finish_with(true, {},
                       fetched_value{std::move(r.type_name), {},
-                                    std::make_shared<const shm_mapping>(std::move(*mapping))});
+                                    std::make_shared<const shm_mapping>(std::move(*mapping)), {}});
       return;
     }
     log(log_level::warning, "cluster", "cannot map object ", fs->id.to_string(), " from node ", fs->holder.to_string(),

@@ -61,7 +61,7 @@ actors::runtime::wire::job_file uploaded(job_manager& jobs, const std::string& p
 
 TEST(JobManager, ProgramRunsInItsDirectoryAndItsEndIsRecorded) {
   actors::test::temp_dir dir("jobs");
-  job_manager jobs({dir.path(), "10.0.0.1:6380", "token"});
+  job_manager jobs({dir.path(), "10.0.0.1:6380", "token", {}, {}, {}});
   actors::runtime::wire::job_spec spec;
   spec.program = uploaded(jobs, "/bin/sh", "sh");
   spec.args = {"-c", "echo \"at $ACTORS_ADDRESS as $ACTORS_JOB_ID with $X\"; exit 4"};
@@ -78,7 +78,7 @@ TEST(JobManager, ProgramRunsInItsDirectoryAndItsEndIsRecorded) {
 
 TEST(JobManager, StoppedJobEndsStoppedAndUnknownFilesAreRefused) {
   actors::test::temp_dir dir("jobs");
-  job_manager jobs({dir.path(), "10.0.0.1:6380", "token"});
+  job_manager jobs({dir.path(), "10.0.0.1:6380", "token", {}, {}, {}});
   actors::runtime::wire::job_spec spec;
   spec.program = uploaded(jobs, "/bin/sh", "sh");
   spec.args = {"-c", "sleep 30"};
