@@ -58,20 +58,18 @@ class held_arguments {
     return i->second;
   }
 
-  /// The encoding of what is held under `id` (a value is encoded the first time
-  /// and the encoding kept with it, for the chunks that follow), or null once
-  /// it was dropped. Throws if the value cannot be encoded.
-  std::shared_ptr<const std::string> encoded(const object_id& id) {
+  /// What is held under `id` with its encoding in `bytes` (a value is encoded
+  /// the first time and the encoding kept with it, for the chunks that follow),
+  /// or nullopt once it was dropped. Throws if the value cannot be encoded.
+  std::optional<held> encoded(const object_id& id) {
     auto h = find(id);
-    if (!h)
-      return nullptr;
-    if (h->bytes)
-      return h->bytes;
-    auto bytes = std::make_shared<const std::string>(h->value.ops->encode(h->value.value.get()));
+    if (!h || h->bytes)
+      return h;
+    h->bytes = std::make_shared<const std::string>(h->value.ops->encode(h->value.value.get()));
     std::lock_guard<std::mutex> guard{mu_};
     if (auto i = held_.find(id); i != held_.end() && !i->second.bytes)
-      i->second.bytes = bytes;
-    return bytes;
+      i->second.bytes = h->bytes;
+    return h;
   }
 
   /// The task answered (or its node died): what it held goes.

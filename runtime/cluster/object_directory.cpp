@@ -34,6 +34,21 @@ std::pair<std::string, std::string> encoded_value(object_store& store, detail::o
   return {ops->name, ops->encode(value.get())};
 }
 
+namespace {
+
+/// How the data channel sends a value that lies in memory as a vector of
+/// numbers: from that memory, behind its encoding's short head (kept alive by
+/// the answer); nullopt for a value of any other type.
+std::optional<lookup_result> sent_in_place(std::string& type, detail::value_box& value) {
+  auto in_place = value.value ? value.ops->in_place(value.value.get()) : std::nullopt;
+  if (!in_place)
+    return std::nullopt;
+  return lookup_result::found_in_place(std::move(type), std::move(in_place->head),
+                                       std::string_view(in_place->body, in_place->body_size), std::move(value.value));
+}
+
+} // namespace
+
 // -- telling other nodes what this node freed -------------------------------------------
 
 void remote_releases::copy_released(const object_cell::remote_copy& where) noexcept {
@@ -665,10 +680,8 @@ std::string object_directory::arguments_gone(const object_id& id) const {
 void object_directory::serve_fetch(const wire::fetch_request& req, const return_address& from) {
   if (held_arguments::holds_arguments(req.id)) {
     std::optional<held_arguments::held> held;
-    std::shared_ptr<const std::string> bytes;
     try {
-      held = arguments_.find(req.id);
-      bytes = held ? arguments_.encoded(req.id) : nullptr;
+      held = arguments_.encoded(req.id);
     } catch (const std::exception& e) {
       reply_failure(req.key, from,
                     detail::failure{errc::serialization_failed,
@@ -677,8 +690,8 @@ void object_directory::serve_fetch(const wire::fetch_request& req, const return_
                                     {}, {}});
       return;
     }
-    if (bytes)
-      links_.reply(from, message_kind::result, wire::pack(chunk_of(held->type, *bytes, req)));
+    if (held)
+      links_.reply(from, message_kind::result, wire::pack(chunk_of(held->type, *held->bytes, req)));
     else
       reply_failure(req.key, from, detail::failure{errc::object_lost, arguments_gone(req.id), {}, {}});
     return;
@@ -790,13 +803,10 @@ void object_directory::lookup(const object_id& id, reply done) {
         return lookup_result::failed(arguments_gone(id));
       if (held->bytes)
         return lookup_result::found(std::move(held->type), std::move(held->bytes));
-      // An argument value kept back goes out as a result does: a vector of
-      // numbers from its own memory, anything else encoded.
+      // An argument value kept back goes out as a result does.
       auto& value = held->value;
-      if (auto in_place = value.ops->in_place(value.value.get()))
-        return lookup_result::found_in_place(std::move(held->type), std::move(in_place->head),
-                                             std::string_view(in_place->body, in_place->body_size),
-                                             std::move(value.value));
+      if (auto sent = sent_in_place(held->type, value))
+        return std::move(*sent);
       try {
         return lookup_result::found(std::move(held->type), std::make_shared<const std::string>(
                                                               value.ops->encode(value.value.get())));
@@ -842,11 +852,8 @@ void object_directory::lookup(const object_id& id, reply done) {
           type = value.value ? value.ops->name : c->encoded ? c->encoded->type_name : std::string();
         }
         if (!bytes) {
-          // A vector of numbers goes out as it lies in memory, behind a short head.
-          if (auto in_place = value.value ? value.ops->in_place(value.value.get()) : std::nullopt)
-            return lookup_result::found_in_place(std::move(type), std::move(in_place->head),
-                                                 std::string_view(in_place->body, in_place->body_size),
-                                                 std::move(value.value));
+          if (auto sent = sent_in_place(type, value))
+            return std::move(*sent);
           auto [t, encoded] = encoded_value(local_.store, c);
           type = std::move(t);
           bytes = std::make_shared<const std::string>(std::move(encoded));
