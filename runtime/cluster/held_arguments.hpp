@@ -23,6 +23,11 @@ namespace actors::runtime {
 /// Safe for concurrent use.
 class held_arguments {
  public:
+  /// Arguments whose encoding is at least this large stay with the owner. Over
+  /// loopback, a task given a 256 KiB vector runs twice as fast this way as
+  /// with the vector inside its request; at 128 KiB both ways cost the same.
+  static constexpr std::uint64_t keep_back_from = 128 * 1024;
+
   /// The type name fetchers see for the encoding of a task's arguments.
   static constexpr const char* type_name = "actors:arguments";
 

@@ -87,6 +87,9 @@ struct object_directory::fetch_state {
   bool finished = false;
   /// The fetcher and the holder share a host: ask for a shared memory segment.
   bool same_host = false;
+  /// The holder's data channel could not serve this fetch: the node endpoint's
+  /// chunks bring the value whatever its size.
+  bool chunks_only = false;
   /// The fetch is for a cell: a value whose type allows it may be received
   /// straight into its memory (fetched_value::value) rather than as bytes.
   bool into_value = true;
@@ -374,15 +377,22 @@ void object_directory::settle_fetched(detail::object_cell* c, bool ok, fetched_v
     local_.store.settle_encoded(c, std::move(v.type), std::move(v.bytes));
 }
 
-bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs) {
-  auto rec = members_.record(fs->holder);
+std::optional<std::pair<std::string, std::uint16_t>> object_directory::data_channel_of(const node_id& holder) const {
+  auto rec = members_.record(holder);
   if (!data_client_ || !rec || rec->data_address.empty())
-    return false;
+    return std::nullopt;
   auto colon = rec->data_address.rfind(':');
   if (colon == std::string::npos)
+    return std::nullopt;
+  return std::pair{rec->data_address.substr(0, colon),
+                   static_cast<std::uint16_t>(std::atoi(rec->data_address.c_str() + colon + 1))};
+}
+
+bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state>& fs) {
+  auto channel = data_channel_of(fs->holder);
+  if (!channel)
     return false;
-  auto host = rec->data_address.substr(0, colon);
-  auto port = static_cast<std::uint16_t>(std::atoi(rec->data_address.c_str() + colon + 1));
+  auto& [host, port] = *channel;
   auto holder = fs->holder;
   {
     std::lock_guard<std::mutex> guard{mu_};
@@ -424,8 +434,10 @@ bool object_directory::fetch_over_data_channel(const std::shared_ptr<fetch_state
     // The holder has no channel for this (it only knows who holds the value, or
     // does not serve one): the node endpoint's chunks can still do it.
     if (r.error == fetch_errc::connect_failed || r.error == fetch_errc::refused || r.error == fetch_errc::peer_error) {
-      if (!fs->over())
+      if (!fs->over()) {
+        fs->chunks_only = true;
         send_chunk_request(fs, 0);
+      }
       return;
     }
     fs->finish(false, detail::failure{errc::object_lost, r.what, {}, {}});
@@ -438,6 +450,9 @@ void object_directory::send_chunk_request(const std::shared_ptr<fetch_state>& fs
   req.id = fs->id;
   req.offset = offset;
   req.same_host = fs->same_host && offset == 0;
+  // A value whose size is not known yet: if it is large, the holder says so
+  // instead of sending its first chunk, and it comes over the data channel.
+  req.by_data_channel = offset == 0 && !fs->same_host && !fs->chunks_only && data_channel_of(fs->holder);
   req.key = ops_.next_key();
   auto holder = fs->holder;
   ops_.add(req.key, holder, std::make_unique<fetch_op>(*this, fs));
@@ -468,7 +483,8 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
     return;
   }
   if (r.location.value && r.bytes.empty() && r.size > 0) {
-    // The node asked does not hold the value: it says who does.
+    // The node asked does not hold the value: it says who does. Or it does, and
+    // the value is large: it says how large, for the data channel.
     fs->holder = r.location;
     fs->id = r.remote_id;
     start_fetch(fs, r.size);
@@ -481,10 +497,6 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
       fs->finish(true, {}, std::move(fs->type_name), std::move(r.bytes));
       return;
     }
-    // A large value of unknown size (the first chunk told it): the rest comes over
-    // the data channel, if the holder has one.
-    if (r.size >= data_channel_threshold && fetch_over_data_channel(fs))
-      return;
     fs->buffer.resize(r.size);
     fs->next_offset = r.bytes.size();
     for (std::size_t i = 0; i < wire::chunk_window && fs->next_offset < fs->size; ++i) {
@@ -755,6 +767,18 @@ wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetc
       r.remote_id = c->remote->id;
       r.size = c->remote->size;
       r.type_name = c->remote->type_name;
+      return r;
+    }
+    // A large value for a fetcher that can use this node's data channel: its
+    // size, not its first chunk, so that every byte of it goes that way.
+    const std::string type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+    if (req.by_data_channel && req.offset == 0 && data_server_ && c->bytes >= data_channel_threshold
+        && !type.empty()) {
+      r.ok = true;
+      r.location = local_.id;
+      r.remote_id = c->id;
+      r.size = c->bytes;
+      r.type_name = type;
       return r;
     }
   }

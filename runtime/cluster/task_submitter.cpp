@@ -502,7 +502,7 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
     // channel; the request names it.
     std::vector<object_id> held;
     try {
-      req.args = t.args->encode_keeping_back(data_channel_threshold, [&](detail::value_box value, std::uint64_t) {
+      req.args = t.args->encode_keeping_back(held_arguments::keep_back_from, [&](detail::value_box value, std::uint64_t) {
         held.push_back(held_.hold_value(local_.id, std::move(value)));
         return held.back();
       });
@@ -516,7 +516,7 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
       continue;
     }
     req.key = ops_.next_key();
-    if (req.args.size() > wire::chunk_size) {
+    if (req.args.size() >= held_arguments::keep_back_from) {
       // Many arguments, none of them large: their encoding stays here.
       auto size = req.args.size();
       auto id = held_.hold(local_.id, std::make_shared<const std::string>(std::move(req.args)));

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 14;
+inline constexpr std::uint32_t protocol_version = 15;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -288,10 +288,14 @@ struct fetch_request {
   /// The fetcher runs on the holder's host: a large value may come as a shared
   /// memory segment (`result::shm_name`) instead of bytes.
   bool same_host = false;
+  /// The fetcher can fetch the value over the holder's data channel: if it is
+  /// large, the answer is its size and no bytes (`result::location` is the
+  /// holder itself).
+  bool by_data_channel = false;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & offset & same_host;
+    ar & key & id & offset & same_host & by_data_channel;
   }
 };
 

@@ -291,6 +291,10 @@ std::vector<actors::object_ref<std::int64_t>> put_here(std::int64_t n) {
   return {actors::put(n)};
 }
 
+std::vector<actors::object_ref<std::vector<std::int64_t>>> put_vec_here(std::int64_t n) {
+  return {actors::put(make_vec(n))};
+}
+
 actors::actor_handle<Counter> counter_on(actors::node_id host, std::int64_t start) {
   return actors::actor(make_counter).node(host, false).remote(start);
 }
@@ -324,5 +328,5 @@ ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, su
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,
               stamps, forever, sum_stream_from, make_named_counter, add_to_named, make_ticker, &Ticker::ticks,
               &Ticker::slow_ticks, &Ticker::endless, &Ticker::made,
-              &Ticker::where, put_here, counter_on, echo_handle, stay_via, make_handle_keeper, &HandleKeeper::keep, &HandleKeeper::add,
+              &Ticker::where, put_here, put_vec_here, counter_on, echo_handle, stay_via, make_handle_keeper, &HandleKeeper::keep, &HandleKeeper::add,
               &HandleKeeper::drop);

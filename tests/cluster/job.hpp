@@ -163,6 +163,9 @@ std::int64_t sum_stream_from(actors::node_id producer, std::int64_t n);
 /// Puts `n` (an object this task's node owns) and returns a reference to it,
 /// dropping its own.
 std::vector<actors::object_ref<std::int64_t>> put_here(std::int64_t n);
+/// Puts make_vec(n) on this task's node and returns a reference to it, dropping
+/// its own: who reads it knows neither its size nor where it is until it asks.
+std::vector<actors::object_ref<std::vector<std::int64_t>>> put_vec_here(std::int64_t n);
 /// Creates an unnamed counter at `start` on node `host` (this task's node is its
 /// creator) and returns its handle, dropping its own.
 actors::actor_handle<Counter> counter_on(actors::node_id host, std::int64_t start);

@@ -3,6 +3,7 @@
 // socket, and no segment outlives its node, killed or stopped. A process started
 // with shared memory off makes and maps no segment: its values cross the socket.
 #include "tests/cluster/job.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/local_cluster.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/runtime_fixture.hpp"
@@ -15,6 +16,7 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,22 @@ std::vector<std::string> segments_of(const actors::node_id& id) {
       out.push_back(name);
   }
   return out;
+}
+
+/// The payload bytes node `id` has sent through its node endpoint so far
+/// (actors_network_bytes_total{direction="sent"} on its /metrics); -1 if absent.
+double endpoint_bytes_sent(const actors::node_id& id) {
+  for (const auto& n : actors::nodes()) {
+    if (n.id != id || n.metrics_port <= 0)
+      continue;
+    auto text = actors::test::http_get(n.metrics_port, "/metrics");
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line))
+      if (line.rfind("actors_network_bytes_total{", 0) == 0 && line.find("direction=\"sent\"") != std::string::npos)
+        return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
 }
 
 /// The live node that is neither the head nor a driver.
@@ -153,6 +171,25 @@ TEST_F(SharedMemoryOff, ADriverWithoutSharedMemoryMapsNoSegmentOfANodeThatShares
   driver.shared_memory = false;
   start({}, driver);
   expect_values_cross_the_socket();
+}
+
+TEST_F(SharedMemoryOff, AValueWhoseSizeItsReaderDoesNotKnowComesWholeOverTheDataChannel) {
+  start({"--shared-memory", "false", "--metrics-port", "0"}, {});
+  constexpr std::int64_t n = std::int64_t{1} << 19; // 4 MiB
+  const double before = endpoint_bytes_sent(node);
+  ASSERT_GE(before, 0) << "no actors_network_bytes_total on node " << node.to_string();
+  // A put by a task there: the driver learns of it from the reference alone.
+  auto refs = actors::get(actors::task(job::put_vec_here).node(node, false).remote(n), 30s);
+  ASSERT_EQ(refs.size(), 1u);
+  auto v = actors::get(refs[0], 30s);
+  ASSERT_EQ(v.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(v.front(), 1);
+  EXPECT_EQ(v.back(), n);
+  // The node's endpoint said how large it is and sent none of its bytes (a
+  // first chunk would be 1 MiB): the data channel carried them.
+  const double sent = endpoint_bytes_sent(node) - before;
+  EXPECT_LT(sent, 256.0 * 1024) << "node " << node.to_string() << " sent " << sent
+                                << " bytes through its endpoint for a 4 MiB value";
 }
 
 } // namespace

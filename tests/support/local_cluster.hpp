@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -23,10 +24,12 @@
 
 namespace actors::test {
 
-/// The command line of an actorsd with one CPU, no metrics port and the cluster
-/// tests' job library, plus `extra`.
+/// The command line of an actorsd with one CPU, no metrics port (unless `extra`
+/// names one) and the cluster tests' job library, plus `extra`.
 inline std::vector<std::string> one_cpu_daemon(std::vector<std::string> extra) {
-  std::vector<std::string> args{env("ACTORSD"), "--num-cpus", "1", "--metrics-port", "-1", "--load", env("JOB_LIBRARY")};
+  std::vector<std::string> args{env("ACTORSD"), "--num-cpus", "1", "--load", env("JOB_LIBRARY")};
+  if (std::find(extra.begin(), extra.end(), "--metrics-port") == extra.end())
+    args.insert(args.end(), {"--metrics-port", "-1"});
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
