@@ -357,10 +357,11 @@ bool object_directory::shares_memory_with(const wire::node_record& peer) const {
 
 void object_directory::start_fetch(std::shared_ptr<fetch_state> fs, std::uint64_t size, bool may_share) {
   // On one host a large value comes as a shared memory segment: the first
-  // request through the node endpoint asks for it.
+  // request through the node endpoint asks for it. A smaller one, or one the
+  // holder cannot share, comes over the data channel.
   auto holder = members_.record(fs->holder);
-  fs->same_host =
-    may_share && holder && shares_memory_with(*holder) && fs->holder != local_.id;
+  fs->same_host = may_share && holder && shares_memory_with(*holder) && fs->holder != local_.id
+                  && (size == 0 || size >= shared_memory_threshold);
   if (!fs->same_host && size >= data_channel_threshold && fetch_over_data_channel(fs))
     return;
   send_chunk_request(fs, 0);
@@ -450,9 +451,10 @@ void object_directory::send_chunk_request(const std::shared_ptr<fetch_state>& fs
   req.id = fs->id;
   req.offset = offset;
   req.same_host = fs->same_host && offset == 0;
-  // A value whose size is not known yet: if it is large, the holder says so
-  // instead of sending its first chunk, and it comes over the data channel.
-  req.by_data_channel = offset == 0 && !fs->same_host && !fs->chunks_only && data_channel_of(fs->holder);
+  // A value whose size is not known yet: if it is large (and not shared, on
+  // this host), the holder says so instead of sending its first chunk, and it
+  // comes over the data channel.
+  req.by_data_channel = offset == 0 && !fs->chunks_only && data_channel_of(fs->holder).has_value();
   req.key = ops_.next_key();
   auto holder = fs->holder;
   ops_.add(req.key, holder, std::make_unique<fetch_op>(*this, fs));
@@ -482,9 +484,17 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
     start_fetch(fs, r.size);
     return;
   }
+  if (r.location == fs->holder && r.remote_id == fs->id && r.bytes.empty() && r.size > 0) {
+    // The holder says how large the value is, for its data channel.
+    fs->same_host = false;
+    if (!fetch_over_data_channel(fs)) {
+      fs->chunks_only = true;
+      send_chunk_request(fs, 0);
+    }
+    return;
+  }
   if (r.location.value && r.bytes.empty() && r.size > 0) {
-    // The node asked does not hold the value: it says who does. Or it does, and
-    // the value is large: it says how large, for the data channel.
+    // The node asked does not hold the value: it says who does.
     fs->holder = r.location;
     fs->id = r.remote_id;
     start_fetch(fs, r.size);

@@ -213,10 +213,11 @@ shm_writer& shm_writer::operator=(shm_writer&& other) noexcept {
 }
 
 void shm_writer::reset() noexcept {
-  if (!data_)
+  if (fd_ < 0)
     return;
   // Dropped unsealed: the value was never finished, so nobody may read it.
-  ::munmap(data_, size_);
+  if (data_)
+    ::munmap(data_, size_);
   ::close(fd_);
   if (registry_)
     registry_->remove(name_);
@@ -228,10 +229,51 @@ void shm_writer::reset() noexcept {
   registry_ = nullptr;
 }
 
+std::optional<shm_error> shm_writer::write(std::size_t offset, const void* bytes, std::size_t n) {
+  if (fd_ < 0)
+    return fail(EINVAL, "cannot write into an empty shared-memory writer");
+  if (offset > size_ || n > size_ - offset)
+    return fail(EINVAL, "cannot write " + std::to_string(n) + " bytes at offset " + std::to_string(offset)
+                          + " into shared-memory segment " + name_ + " of " + std::to_string(size_) + " bytes");
+  const auto* from = static_cast<const char*>(bytes);
+  while (n > 0) {
+    ssize_t wrote = ::pwrite(fd_, from, n, static_cast<off_t>(offset));
+    if (wrote < 0 && errno == EINTR)
+      continue;
+    if (wrote <= 0) {
+      int e = wrote < 0 ? errno : EIO;
+      return fail(e, "cannot write into shared-memory segment " + name_ + ": " + errno_text(e));
+    }
+    from += wrote;
+    offset += static_cast<std::size_t>(wrote);
+    n -= static_cast<std::size_t>(wrote);
+  }
+  return std::nullopt;
+}
+
+std::byte* shm_writer::data() noexcept {
+  if (!data_ && fd_ >= 0) {
+    // Every page is written next: mapped here in one go rather than by a fault
+    // per page as the writer reaches it.
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
+    if (p != MAP_FAILED)
+      data_ = static_cast<std::byte*>(p);
+  }
+  return data_;
+}
+
 shm_expected<shm_mapping> shm_writer::seal() {
-  if (!data_)
+  if (fd_ < 0)
     return fail(EINVAL, "cannot seal an empty shared-memory writer");
-  if (::mprotect(data_, size_, PROT_READ) != 0) {
+  const bool mapped_here = !data_;
+  if (mapped_here) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      return fail(e, "cannot map shared-memory segment " + name_ + ": " + errno_text(e));
+    }
+    data_ = static_cast<std::byte*>(p);
+  } else if (::mprotect(data_, size_, PROT_READ) != 0) {
     int e = errno;
     return fail(e, "cannot make shared-memory segment " + name_ + " read-only: " + errno_text(e));
   }
@@ -239,7 +281,12 @@ shm_expected<shm_mapping> shm_writer::seal() {
   // open_shm_segment), and it keeps them from opening it writable.
   if (::fchmod(fd_, 0400) != 0) {
     int e = errno;
-    ::mprotect(data_, size_, PROT_READ | PROT_WRITE);
+    if (mapped_here) {
+      ::munmap(data_, size_);
+      data_ = nullptr;
+    } else {
+      ::mprotect(data_, size_, PROT_READ | PROT_WRITE);
+    }
     return fail(e, "cannot seal shared-memory segment " + name_ + ": " + errno_text(e));
   }
   ::close(fd_);
@@ -294,14 +341,7 @@ shm_expected<shm_writer> create_shm_segment(const std::string& name, std::size_t
                        + errno_text(e));
     }
   }
-  // Every page is written next: mapped here in one go rather than by a fault
-  // per page as the writer reaches it.
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    return undo(e, "cannot map shared-memory segment " + name + ": " + errno_text(e));
-  }
-  return shm_writer(static_cast<std::byte*>(p), size, name, fd);
+  return shm_writer(size, name, fd);
 }
 
 shm_expected<shm_mapping> open_shm_segment(const std::string& name) {

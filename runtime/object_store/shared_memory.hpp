@@ -171,10 +171,10 @@ class shm_mapping {
 
 class shm_registry;
 
-/// A new segment, mapped writable in the process that created it and nobody
-/// else's: fill it, then seal it. Move-only. Dropped unsealed, it unmaps and
-/// the segment is removed (through its registry if it has one, which it must
-/// not outlive). Not synchronised.
+/// A new segment, writable by the process that created it and nobody else's:
+/// fill it (write, or through data()), then seal it. Move-only. Dropped
+/// unsealed, it unmaps and the segment is removed (through its registry if it
+/// has one, which it must not outlive). Not synchronised.
 class shm_writer {
  public:
   shm_writer() noexcept = default;
@@ -184,9 +184,15 @@ class shm_writer {
   shm_writer(const shm_writer&) = delete;
   shm_writer& operator=(const shm_writer&) = delete;
 
-  std::byte* data() noexcept {
-    return data_;
-  }
+  /// Copies `n` bytes from `bytes` into the segment at `offset`, with the write
+  /// system call: into tmpfs that is about twice as fast as a copy through a
+  /// writable mapping, whose pages the kernel must map one by one. An error if
+  /// the range is not inside the segment or the write fails.
+  std::optional<shm_error> write(std::size_t offset, const void* bytes, std::size_t n);
+
+  /// The segment mapped writable (on the first call: every page is mapped then),
+  /// for a value encoded in place; null if it cannot be mapped.
+  std::byte* data() noexcept;
   std::size_t size() const noexcept {
     return size_;
   }
@@ -194,31 +200,33 @@ class shm_writer {
     return name_;
   }
 
-  /// Makes the segment read-only for good: this mapping becomes PROT_READ (a
-  /// write through it faults) and the file mode 0400 (nobody opens it writable,
-  /// and open_shm_segment accepts it from now on). Returns the same pages as a
-  /// read-only mapping, with no remap and no copy; the writer is empty then. On
+  /// Makes the segment read-only for good: the writable mapping, if data() made
+  /// one, becomes PROT_READ (a write through it faults; the same pages are
+  /// returned, with no remap and no copy), else the segment is mapped read-only;
+  /// and the file mode becomes 0400 (nobody opens it writable, and
+  /// open_shm_segment accepts it from now on). The writer is empty then. On
   /// failure the writer is unchanged.
   shm_expected<shm_mapping> seal();
 
  private:
   friend class shm_registry;
   friend shm_expected<shm_writer> create_shm_segment(const std::string& name, std::size_t size);
-  shm_writer(std::byte* data, std::size_t size, std::string name, int fd) noexcept
-    : data_(data), size_(size), name_(std::move(name)), fd_(fd) {}
+  shm_writer(std::size_t size, std::string name, int fd) noexcept : size_(size), name_(std::move(name)), fd_(fd) {}
   void reset() noexcept;
 
+  // The writable mapping, once data() made it.
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   std::string name_;
-  // Kept open until the seal, which changes the file's mode through it.
+  // Open from creation to the seal (which changes the file's mode through it):
+  // the writer is live while it is.
   int fd_ = -1;
   shm_registry* registry_ = nullptr;
 };
 
 /// Creates segment `name` (a leading '/', no other) of `size` bytes, mode 0600,
 /// with its memory reserved now (so that a full /dev/shm is ENOSPC here, never
-/// SIGBUS on a later write), mapped writable and zero-filled. EEXIST if the name
+/// SIGBUS on a later write), zero-filled. EEXIST if the name
 /// is taken; EINVAL if `size` is 0. Safe to call from any thread.
 shm_expected<shm_writer> create_shm_segment(const std::string& name, std::size_t size);
 

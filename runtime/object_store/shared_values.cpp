@@ -215,22 +215,45 @@ std::optional<shared_copy> object_store::share(object_cell* cell) {
                                   + "; other processes of the host get it over the socket instead");
       return std::nullopt;
     }
-    if (encode_into_segment) {
-      try {
-        reference_collector collect;
-        from.ops->encode_into(from.value.get(), reinterpret_cast<char*>(writer->data()), size);
-        pins.cells = collect.take();
-      } catch (const std::exception& e) {
-        cannot_encode_it(e); // dropping the writer removes the segment
+    // Bytes at hand go in with write(): a vector of numbers as the head of its
+    // encoding and its own memory, an encoding as it is. Other values are
+    // encoded, and a spilled one read, through a writable mapping.
+    std::optional<shm_error> unwritten;
+    auto in_place = encode_into_segment && from.ops->in_place ? from.ops->in_place(from.value.get()) : std::nullopt;
+    if (in_place && in_place->head.size() + in_place->body_size == size) {
+      unwritten = writer->write(0, in_place->head.data(), in_place->head.size());
+      if (!unwritten)
+        unwritten = writer->write(in_place->head.size(), in_place->body, in_place->body_size);
+    } else if (encode_into_segment || !from.spill_path.empty()) {
+      auto* at = reinterpret_cast<char*>(writer->data());
+      if (!at) {
+        share_refused(no_segment, what + " cannot go into shared memory: its segment cannot be mapped ("
+                                    + std::strerror(errno) + "); other processes of the host get it over the "
+                                    + "socket instead");
         return std::nullopt;
       }
+      if (encode_into_segment) {
+        try {
+          reference_collector collect;
+          from.ops->encode_into(from.value.get(), at, size);
+          pins.cells = collect.take();
+        } catch (const std::exception& e) {
+          cannot_encode_it(e); // dropping the writer removes the segment
+          return std::nullopt;
+        }
+      } else if (!read_whole(from.spill_path, reinterpret_cast<std::byte*>(at), size)) {
+        continue; // restored meanwhile; dropping the writer removes the segment
+      }
     } else if (from.value) {
-      std::memcpy(writer->data(), encoding.data(), size);
+      unwritten = writer->write(0, encoding.data(), size);
       std::string().swap(encoding);
-    } else if (from.encoded) {
-      std::memcpy(writer->data(), from.encoded->bytes.data(), size);
-    } else if (!read_whole(from.spill_path, writer->data(), size)) {
-      continue; // restored meanwhile; dropping the writer removes the segment
+    } else {
+      unwritten = writer->write(0, from.encoded->bytes.data(), size);
+    }
+    if (unwritten) {
+      share_refused(no_segment, what + " cannot go into shared memory: " + unwritten->message
+                                  + "; other processes of the host get it over the socket instead");
+      return std::nullopt;
     }
     auto sealed = writer->seal();
     if (!sealed) {

@@ -67,7 +67,7 @@ class SameHost : public ::testing::Test {
   void SetUp() override {
     cluster = std::make_unique<actors::test::local_cluster>("same-host-test");
     cluster->start_head(actors::test::one_cpu_daemon({"--head", "--port", "0"}));
-    cluster->start_node(actors::test::one_cpu_daemon({}));
+    cluster->start_node(actors::test::one_cpu_daemon({"--metrics-port", "0"}));
     cluster->join({}, 2);
     node = worker();
   }
@@ -120,6 +120,23 @@ TEST_F(SameHost, NoSegmentOutlivesAStoppedCluster) {
   actors::test::tear_down(cluster);
   for (const auto& id : ids)
     EXPECT_TRUE(segments_of(id).empty()) << "node " << id.to_string() << " left a segment";
+}
+
+TEST_F(SameHost, AValueTooSmallForASegmentComesOverTheDataChannel) {
+  // 40 KiB: under the 64 KiB from which values are shared, over the 32 KiB from
+  // which they take the data channel.
+  constexpr std::int64_t n = 5 * 1024;
+  const double before = endpoint_bytes_sent(node);
+  ASSERT_GE(before, 0) << "no actors_network_bytes_total on node " << node.to_string();
+  auto refs = actors::get(actors::task(job::put_vec_here).node(node, false).remote(n), 30s);
+  ASSERT_EQ(refs.size(), 1u);
+  auto v = actors::get(refs[0], 30s);
+  ASSERT_EQ(v.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(v.back(), n);
+  const double sent = endpoint_bytes_sent(node) - before;
+  EXPECT_LT(sent, 20.0 * 1024) << "node " << node.to_string() << " sent " << sent
+                               << " bytes through its endpoint for a 40 KiB value";
+  EXPECT_TRUE(segments_of(node).empty()) << "a 40 KiB value went into a segment";
 }
 
 /// A head, one node started with `node_flags`, and this program as a driver
