@@ -36,6 +36,13 @@ std::pair<std::string, std::string> encoded_value(object_store& store, detail::o
 
 namespace {
 
+/// The type name of the value `c` holds in memory, as a value or as an
+/// encoding; empty if it holds neither (spilled, or only a pointer to another
+/// node). Call with `c.mu` held.
+std::string type_in_memory(const detail::object_cell& c) {
+  return c.value.value ? c.value.ops->name : c.encoded ? c.encoded->type_name : std::string();
+}
+
 /// How the data channel sends a value that lies in memory as a vector of
 /// numbers: from that memory, behind its encoding's short head (kept alive by
 /// the answer); nullopt for a value of any other type.
@@ -622,7 +629,7 @@ wire::result object_directory::result_for(detail::object_cell* c, std::uint64_t 
     {
       std::lock_guard<std::mutex> guard{c->mu};
       weight = c->bytes;
-      type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+      type = type_in_memory(*c);
     }
     if (weight > wire::inline_limit && requester.value && !type.empty()) {
       r.ok = true;
@@ -781,15 +788,15 @@ wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetc
     }
     // A large value for a fetcher that can use this node's data channel: its
     // size, not its first chunk, so that every byte of it goes that way.
-    const std::string type = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
-    if (req.by_data_channel && req.offset == 0 && data_server_ && c->bytes >= data_channel_threshold
-        && !type.empty()) {
-      r.ok = true;
-      r.location = local_.id;
-      r.remote_id = c->id;
-      r.size = c->bytes;
-      r.type_name = type;
-      return r;
+    if (req.by_data_channel && req.offset == 0 && data_server_ && c->bytes >= data_channel_threshold) {
+      r.type_name = type_in_memory(*c);
+      if (!r.type_name.empty()) {
+        r.ok = true;
+        r.location = local_.id;
+        r.remote_id = c->id;
+        r.size = c->bytes;
+        return r;
+      }
     }
   }
   std::shared_ptr<const std::string> bytes;
@@ -810,7 +817,7 @@ wire::result object_directory::chunk_of(detail::object_cell* c, const wire::fetc
       }
     } else {
       std::lock_guard<std::mutex> guard{c->mu};
-      r.type_name = c->value.value ? c->value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+      r.type_name = type_in_memory(*c);
     }
   } catch (const std::exception& e) {
     r.why = detail::failure{errc::serialization_failed,
@@ -883,7 +890,7 @@ void object_directory::lookup(const object_id& id, reply done) {
         {
           std::lock_guard<std::mutex> guard{c->mu};
           value = c->value;
-          type = value.value ? value.ops->name : c->encoded ? c->encoded->type_name : std::string();
+          type = type_in_memory(*c);
         }
         if (!bytes) {
           if (auto sent = sent_in_place(type, value))
