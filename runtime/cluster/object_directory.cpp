@@ -27,6 +27,10 @@ std::pair<std::string, std::string> encoded_value(object_store& store, detail::o
     if (!c->value.value && c->encoded)
       return {c->encoded->type_name, std::string(c->encoded->view())};
     ops = c->value.value ? c->value.ops : c->spilled ? c->spilled->ops : nullptr;
+    // A copy of another node's value that was dropped to make room.
+    if (!ops && c->remote)
+      throw object_lost_error("object " + c->id.to_string() + " is not in memory here: node "
+                              + c->remote->node.to_string() + " holds it");
   }
   auto value = store.value(c, ops);
   if (!ops->encode)
@@ -178,6 +182,8 @@ struct object_directory::fetch_wait {
   bool finished = false;
   bool ok = false;
   detail::failure why;
+  /// The copy fetched, held for the readers who waited for it.
+  std::shared_ptr<const void> hold;
 };
 
 /// One chunk request of a fetch.
@@ -272,17 +278,15 @@ detail::object_cell* object_directory::adopt_located(const wire::located_object&
   if (!created)
     return c;
   if (obj.holder == local_.id) {
+    // Held here under another id: reads go to that cell (which this one keeps),
+    // so the value is neither counted twice nor kept from spilling meanwhile.
     if (auto* held_cell = local_.store.find(obj.remote_id)) {
-      detail::value_box value;
-      {
-        std::lock_guard<std::mutex> guard{held_cell->mu};
-        value = held_cell->value;
-      }
-      if (value.value)
-        local_.store.settle(c, std::move(value));
-      detail::release(held_cell);
-      if (c->current() != detail::object_cell::state::pending)
+      if (held_cell->current() == detail::object_cell::state::ready) {
+        if (!local_.store.settle_remote(c, {local_.id, obj.remote_id, obj.type_name, obj.size, nullptr, held_cell}))
+          detail::release(held_cell);
         return c;
+      }
+      detail::release(held_cell);
     }
   }
   detail::retain(c); // for the fetch
@@ -538,14 +542,14 @@ void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::re
   }
 }
 
-void object_directory::fetch_into(detail::object_cell* c) {
+std::shared_ptr<const void> object_directory::fetch_into(detail::object_cell* c) {
   std::shared_ptr<fetch_wait> w;
   bool start = false;
   detail::object_cell::remote_copy where;
   {
     std::lock_guard<std::mutex> guard{c->mu};
     if (!c->remote)
-      return;
+      return nullptr;
     where = *c->remote;
   }
   {
@@ -564,10 +568,13 @@ void object_directory::fetch_into(detail::object_cell* c) {
     detail::retain(c);
     auto size = where.size;
     fs->done = [this, c, w, where](bool ok, fetched_value v, detail::failure why) {
+      std::shared_ptr<const void> hold;
       if (ok && v.mapping) {
+        hold = v.mapping;
         local_.store.fill_shared(c, std::move(v.mapping));
       } else if (ok && v.value.value) {
         const std::string sent = v.value.ops->name;
+        hold = v.value.value;
         if (!local_.store.fill_value(c, std::move(v.value))) {
           ok = false;
           why = detail::failure{errc::object_lost,
@@ -577,13 +584,14 @@ void object_directory::fetch_into(detail::object_cell* c) {
                                 {}, {}};
         }
       } else if (ok) {
-        local_.store.fill(c, std::move(v.bytes));
+        hold = local_.store.fill(c, std::move(v.bytes));
       }
       {
         std::lock_guard<std::mutex> guard{mu_};
         w->finished = true;
         w->ok = ok;
         w->why = std::move(why);
+        w->hold = std::move(hold);
         located_fetches_.erase(c);
       }
       fetched_.notify_all();
@@ -597,10 +605,10 @@ void object_directory::fetch_into(detail::object_cell* c) {
     fetched_.wait(lock, [&] { return w->finished; });
   }
   if (w->ok)
-    return;
+    return w->hold;
   // The holder is gone: make the value again from its lineage, then read it.
   if (rebuilder_.rebuild(c))
-    return;
+    return nullptr;
   throw object_lost_error("cannot fetch object " + c->id.to_string() + " from node " + where.node.to_string()
                           + ", and it cannot be made again: " + w->why.message);
 }

@@ -112,8 +112,9 @@ class object_directory final : public membership_listener, public data_source {
 
   /// Blocks until the value of `c` (held by another node) is here; if the holder
   /// is gone, makes it again from its lineage. Throws object_lost_error if
-  /// neither works.
-  void fetch_into(detail::object_cell* c);
+  /// neither works. Returns a hold on the copy fetched (null if none): the store
+  /// does not drop the copy to make room while the caller keeps it.
+  std::shared_ptr<const void> fetch_into(detail::object_cell* c);
 
   // -- answering other nodes ------------------------------------------------------------
 

@@ -152,6 +152,11 @@ std::vector<MetricFamily> node_metrics(const metrics_sources& n) {
                          MetricType::Counter);
   add_counter(restored, labels({}), static_cast<double>(store.restored_bytes_total));
   out.push_back(std::move(restored));
+  auto dropped = family("actors_object_store_dropped_copy_bytes_total",
+                        "Bytes of copies of other nodes' values dropped to make room (fetched again when read)",
+                        MetricType::Counter);
+  add_counter(dropped, labels({}), static_cast<double>(store.dropped_copy_bytes_total));
+  out.push_back(std::move(dropped));
   auto refused = family("actors_object_store_refused_total",
                         "Values refused because the store was full and nothing could spill", MetricType::Counter);
   add_counter(refused, labels({}), static_cast<double>(store.refused_total));

@@ -412,8 +412,10 @@ namespace {
 /// What every read of an object does before it reads the store: checks the
 /// reference, waits until the object settles or `timeout` passes, throws its
 /// failure, and brings here a value that another node holds (or has it made
-/// again if that node died). `what` names the call in errors.
-node& prepare_read(object_cell* cell, const type_ops* want, std::chrono::milliseconds timeout, const char* what) {
+/// again if that node died), held in `hold` until the caller has read it.
+/// `what` names the call in errors.
+node& prepare_read(object_cell* cell, const type_ops* want, std::chrono::milliseconds timeout, const char* what,
+                   std::shared_ptr<const void>& hold) {
   if (!cell)
     throw error(errc::invalid_argument, std::string(what) + " of an empty object_ref: it names no object");
   node& n = require_node();
@@ -443,20 +445,38 @@ node& prepare_read(object_cell* cell, const type_ops* want, std::chrono::millise
   // A large value another node holds comes here first (or is made again if that
   // node died).
   while (runtime::object_store::held_elsewhere(cell, want))
-    n.net->objects().fetch_into(cell);
+    hold = n.net->objects().fetch_into(cell);
   return n;
+}
+
+/// prepare_read, then `read(node)`. A copy of another node's value that was
+/// here already (no fetch holds it) can be dropped to make room between the
+/// two; then it is fetched again, and held this time.
+template <class Read>
+auto read_here(object_cell* cell, const type_ops* want, std::chrono::milliseconds timeout, const char* what,
+               Read read) {
+  for (int attempt = 0;; ++attempt) {
+    std::shared_ptr<const void> hold;
+    node& n = prepare_read(cell, want, timeout, what, hold);
+    try {
+      return read(n);
+    } catch (const object_lost_error&) {
+      if (attempt == 2 || !runtime::object_store::held_elsewhere(cell, want))
+        throw;
+    }
+  }
 }
 
 } // namespace
 
 std::shared_ptr<const void> get_value(object_cell* cell, const type_ops* want,
                                       std::chrono::milliseconds timeout) {
-  return prepare_read(cell, want, timeout, "get").store.value(cell, want);
+  return read_here(cell, want, timeout, "get", [&](node& n) { return n.store.value(cell, want); });
 }
 
 element_run span_of(object_cell* cell, const type_ops* want, const vector_layout& layout,
                     std::chrono::milliseconds timeout) {
-  return prepare_read(cell, want, timeout, "get_span").store.elements(cell, want, layout);
+  return read_here(cell, want, timeout, "get_span", [&](node& n) { return n.store.elements(cell, want, layout); });
 }
 
 std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size_t num_returns,

@@ -87,6 +87,10 @@ class object_cell {
     std::uint64_t size = 0;
     /// How to make the value again if `node` dies; null if it cannot be.
     std::shared_ptr<lineage> made_by;
+    /// When `node` is this node: the cell holding the value here (retained),
+    /// which reads go to. The value is not shared between the two cells, so it
+    /// is counted once and spills while nothing reads it.
+    object_cell* here = nullptr;
   };
   std::unique_ptr<remote_copy> remote;
   /// The value on disk: where, its type, and the objects named inside it, which
@@ -118,8 +122,9 @@ class object_cell {
   std::unique_ptr<shared_segment> shared;
   /// Weight of the value as accounted by the store.
   std::size_t bytes = 0;
-  /// `bytes` is counted in the store's total outside the LRU list (encoded
-  /// values from other nodes, which do not spill).
+  /// `bytes` is counted in the store's total outside the LRU list: a value
+  /// that could not be encoded (or whose type this node does not know) and so
+  /// cannot spill, or a value decoded next to this node's own segment.
   bool counted = false;
   std::unique_ptr<failure> why;
   std::vector<std::function<void()>> waiters;

@@ -175,14 +175,10 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
       return false;
     cell->bytes = bytes.size();
     cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes), nullptr});
-    cell->counted = true;
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
   }
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    bytes_in_memory_ += cell->bytes;
-  }
+  account(cell);
   for (auto& w : waiters)
     w();
   return true;
@@ -233,17 +229,18 @@ void object_store::keep_encoded(object_cell* cell, std::string bytes) {
   }
 }
 
-void object_store::fill(object_cell* cell, std::string bytes) {
+std::shared_ptr<const void> object_store::fill(object_cell* cell, std::string bytes) {
+  std::shared_ptr<const void> hold;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
     if (cell->value.value || cell->encoded || !cell->remote)
-      return;
+      return nullptr;
     cell->encoded.reset(new object_cell::encoded_value{cell->remote->type_name, std::move(bytes), nullptr});
     cell->bytes = cell->encoded->view().size();
-    cell->counted = true;
+    hold = cell->encoded;
   }
-  std::lock_guard<std::mutex> guard{mu_};
-  bytes_in_memory_ += cell->bytes;
+  account(cell);
+  return hold;
 }
 
 bool object_store::fill_value(object_cell* cell, detail::value_box value) {
@@ -255,10 +252,8 @@ bool object_store::fill_value(object_cell* cell, detail::value_box value) {
       return false;
     cell->value = std::move(value);
     cell->bytes = cell->value.ops->byte_size(cell->value.value.get());
-    cell->counted = true;
   }
-  std::lock_guard<std::mutex> guard{mu_};
-  bytes_in_memory_ += cell->bytes;
+  account(cell);
   return true;
 }
 
@@ -312,6 +307,8 @@ void object_store::account(object_cell* cell) {
 }
 
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
+  if (auto* here = held_here(cell))
+    return value(here, want);
   if (held_elsewhere(cell, want))
     throw object_lost_error("object " + cell->id.to_string() + " is held by node "
                             + cell->remote->node.to_string() + ", which this node cannot reach");
@@ -335,10 +332,21 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
   }
   if (!restored) {
     if (newly_counted > 0) {
-      std::lock_guard<std::mutex> guard{mu_};
-      if (!cell->in_lru)
-        cell->counted = true;
-      bytes_in_memory_ += newly_counted;
+      bool over = false;
+      {
+        std::lock_guard<std::mutex> guard{mu_};
+        // A value decoded from another node's segment spills (or, a copy
+        // fetched for a read, is dropped) like any other; next to this node's
+        // own segment, it is counted on top of it.
+        if (!cell->shared)
+          lru_push(cell);
+        else if (!cell->in_lru)
+          cell->counted = true;
+        bytes_in_memory_ += newly_counted;
+        over = bytes_in_memory_ > limit_;
+      }
+      if (over)
+        spill_until_fits(0);
     }
     return out;
   }
@@ -428,9 +436,14 @@ std::vector<detail::object_cell*> reference_collector::take() {
   return std::move(cells_);
 }
 
+object_cell* object_store::held_here(object_cell* cell) {
+  std::lock_guard<std::mutex> guard{cell->mu};
+  return cell->remote ? cell->remote->here : nullptr;
+}
+
 bool object_store::held_elsewhere(object_cell* cell, const detail::type_ops* want) {
   std::lock_guard<std::mutex> guard{cell->mu};
-  if (cell->value.value || cell->encoded || cell->spilled || !cell->remote)
+  if (cell->value.value || cell->encoded || cell->spilled || !cell->remote || cell->remote->here)
     return false;
   if (cell->remote->type_name != want->name)
     throw error(errc::type_mismatch,
@@ -463,7 +476,9 @@ object_cell* object_store::find(const object_id& id) {
 }
 
 void object_store::forget(object_cell* cell) noexcept {
-  if (remote_ && cell->remote)
+  if (cell->remote && cell->remote->here)
+    detail::release(cell->remote->here);
+  else if (remote_ && cell->remote)
     remote_->copy_released(*cell->remote);
   if (remote_ && cell->id.owner != node_.value)
     remote_->borrow_released(cell->id);
@@ -546,6 +561,7 @@ object_store_stats object_store::stats() const {
   s.spilled_objects = spilled_objects_;
   s.spilled_bytes_total = spilled_bytes_total_;
   s.restored_bytes_total = restored_bytes_total_;
+  s.dropped_copy_bytes_total = dropped_copy_bytes_total_;
   s.refused_total = refused_total_;
   return s;
 }

@@ -48,6 +48,8 @@ struct object_store_stats {
   std::size_t spilled_objects = 0;
   std::uint64_t spilled_bytes_total = 0;
   std::uint64_t restored_bytes_total = 0;
+  /// Bytes of copies of other nodes' values dropped to make room (fill).
+  std::uint64_t dropped_copy_bytes_total = 0;
   /// Values refused because the store was full and nothing could spill.
   std::uint64_t refused_total = 0;
 };
@@ -106,7 +108,8 @@ class object_store {
   /// Settles a pending cell with a value encoded by another node; it is decoded
   /// on the first read. False if it had settled already. Refused like `settle`
   /// when no room can be made by spilling older values (bytes from another node
-  /// do not go to disk themselves).
+  /// do not go to disk themselves). Once stored, the bytes spill as they are,
+  /// like a value, when room is needed.
   bool settle_encoded(object_cell* cell, std::string type_name, std::string bytes);
 
   /// Settles a pending cell with a value encoded into a sealed shared-memory
@@ -127,16 +130,23 @@ class object_store {
 
   /// Gives a cell whose value another node holds the value's bytes (the fetch
   /// finished). No effect if the cell has its value already.
-  void fill(object_cell* cell, std::string bytes);
+  ///
+  /// Such a copy counts against the limit and is never written to disk: when
+  /// room is needed and nothing uses it, it is dropped (oldest first, with the
+  /// values that spill), and a later read fetches it again. Returns a hold on
+  /// what it filled (null if nothing): while it lives the copy is in use, so
+  /// that the reader who waited for the fetch reads it before it can go.
+  std::shared_ptr<const void> fill(object_cell* cell, std::string bytes);
 
   /// Like `fill`, with the value's bytes in a shared-memory segment of another
   /// node of this host (`mapping`, not null), as `settle_shared`. No effect if
-  /// the cell has its value already.
+  /// the cell has its value already. The mapping is not counted; the value
+  /// decoded from it on a read is, as a copy that can be dropped.
   void fill_shared(object_cell* cell, std::shared_ptr<const shm_mapping> mapping);
 
-  /// Like `fill`, with the value itself (received straight into its memory).
-  /// False, and no effect, if it is not of the type the holder said the object
-  /// has.
+  /// Like `fill`, with the value itself (received straight into its memory);
+  /// the caller holds it (a copy of `value.value`) until read. False, and no
+  /// effect, if it is not of the type the holder said the object has.
   bool fill_value(object_cell* cell, detail::value_box value);
 
   /// Puts the encoding of a ready value held here (in memory, as bytes, or
@@ -160,6 +170,11 @@ class object_store {
   /// layer fetches it (fill) before it can be read here. Throws actors::error if
   /// that value is not of type `want`.
   static bool held_elsewhere(object_cell* cell, const detail::type_ops* want);
+
+  /// The cell of this node that holds the value of `cell`, which stands for it
+  /// under another id (remote_copy::here); null for any other cell. Reads of
+  /// `cell` go there.
+  static object_cell* held_here(object_cell* cell);
 
   /// The retained cell standing in for an object owned by another node: the one
   /// already here, or a new pending one (then `created` is set and the caller
@@ -224,7 +239,11 @@ class object_store {
   /// Spills the oldest spillable values until `incoming` more bytes fit under
   /// the limit. False if it could not get there; `spill_problem_` says why.
   bool spill_until_fits(std::size_t incoming);
+  /// Writes a value to the spill directory, or drops a copy (droppable_copy).
   bool spill(object_cell* cell);
+  /// A copy of a value another node holds that nothing here uses: it can go
+  /// without being written. Call with `c.mu` held.
+  static bool droppable_copy(const object_cell& c);
   /// Writes `bytes` to the spill file of object `id`, all or nothing. The path,
   /// or empty with `problem` saying why (a partly written file is removed).
   std::string write_spill_file(const object_id& id, std::string_view bytes, std::string& problem);
@@ -261,6 +280,7 @@ class object_store {
   std::size_t spilled_objects_ = 0;
   std::uint64_t spilled_bytes_total_ = 0;
   std::uint64_t restored_bytes_total_ = 0;
+  std::uint64_t dropped_copy_bytes_total_ = 0;
   std::uint64_t refused_total_ = 0;
   bool warned_over_limit_ = false;
   // Why the last attempt to spill could not make room.

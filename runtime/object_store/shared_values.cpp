@@ -333,6 +333,8 @@ std::optional<shared_copy> object_store::share(object_cell* cell) {
 
 detail::element_run object_store::elements(object_cell* cell, const detail::type_ops* want,
                                            const detail::vector_layout& layout) {
+  if (auto* here = held_here(cell))
+    return elements(here, want, layout);
   detail::element_run run;
   std::shared_ptr<const void> holder;
   {

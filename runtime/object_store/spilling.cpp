@@ -68,7 +68,9 @@ std::string object_store::full_message(std::size_t incoming, const std::string& 
 }
 
 std::string object_store::write_spill_file(const object_id& id, std::string_view bytes, std::string& problem) {
-  auto path = (spill_dir_ / (id.to_string() + ".obj")).string();
+  // Named by this node too: nodes may share a spill directory, and a node spills
+  // values it got from others under their ids.
+  auto path = (spill_dir_ / (node_.to_string() + "." + id.to_string() + ".obj")).string();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(errno);
@@ -109,13 +111,16 @@ bool object_store::spill_until_fits(std::size_t incoming) {
         return true;
       // Oldest first; skip values a running task or reader shares right now, and
       // types that have no encoding. A value whose only copy is this node's
-      // segment spills from it.
+      // segment spills from it. A copy of a value another node holds is
+      // dropped instead (spill() below).
       for (auto* c = lru_head_; c; c = c->lru_next) {
         std::unique_lock<std::mutex> cell_lock{c->mu, std::try_to_lock};
         if (!cell_lock.owns_lock())
           continue;
-        bool spillable = c->value.value ? c->value.value.use_count() == 1 && c->value.ops->encode
-                                        : c->shared && c->shared->ops && c->encoded;
+        bool spillable = droppable_copy(*c) ? true
+                         : c->value.value   ? c->value.value.use_count() == 1 && c->value.ops->encode
+                         : c->shared        ? c->shared->ops && c->encoded
+                                            : c->encoded && !c->encoded->mapping && c->encoded.use_count() == 1;
         if (spillable && c->refs.load(std::memory_order_relaxed) > 0) {
           victim = c;
           break;
@@ -141,17 +146,52 @@ bool object_store::spill_until_fits(std::size_t incoming) {
   }
 }
 
+bool object_store::droppable_copy(const object_cell& c) {
+  // Read from another node (fill) and not shared from here: nothing on disk
+  // or in a segment depends on it, and the holder has it still.
+  if (!c.remote || c.shared || c.spilled || (!c.value.value && !c.encoded))
+    return false;
+  return (!c.value.value || c.value.value.use_count() == 1) && (!c.encoded || c.encoded.use_count() == 1);
+}
+
 bool object_store::spill(object_cell* cell) {
   std::unique_lock<std::mutex> guard{cell->mu};
-  if (!cell->value.value && !cell->shared)
+  if (!cell->value.value && !cell->shared && !cell->encoded)
     return true;
+  if (cell->remote && !cell->shared && !cell->spilled) {
+    // A copy: it goes, and a read fetches it again (from cell->remote). A
+    // reader holding the value keeps its own pointer meanwhile.
+    cell->value = {};
+    cell->encoded.reset();
+    auto freed = std::exchange(cell->bytes, 0);
+    guard.unlock();
+    std::lock_guard<std::mutex> g{mu_};
+    bytes_in_memory_ -= freed;
+    dropped_copy_bytes_total_ += freed;
+    return true;
+  }
   std::vector<object_cell*> pins;
   std::string encoded;
   std::string_view bytes;
-  // A shared value's segment holds its encoding (and its pins) already.
+  const detail::type_ops* ops = nullptr;
+  // A shared value's segment holds its encoding (and its pins) already; an
+  // encoding from another node, not decoded here, goes to disk as it is.
   if (cell->shared) {
     bytes = {reinterpret_cast<const char*>(cell->shared->mapping->data()), cell->shared->mapping->size()};
+    ops = cell->shared->ops;
+  } else if (!cell->value.value) {
+    ops = detail::type_ops_named(cell->encoded->type_name);
+    if (!ops) {
+      guard.unlock();
+      std::lock_guard<std::mutex> g{mu_};
+      cell->counted = true;
+      spill_problem_ = "object " + cell->id.to_string() + " is a " + detail::demangle(cell->encoded->type_name.c_str())
+                       + ", a type this node does not know";
+      return false;
+    }
+    bytes = cell->encoded->view();
   } else {
+    ops = cell->value.ops;
     try {
       reference_collector collect;
       encoded = cell->value.ops->encode(cell->value.value.get());
@@ -183,7 +223,6 @@ bool object_store::spill(object_cell* cell) {
     lru_push(cell);
     return false;
   }
-  const detail::type_ops* ops = cell->value.value ? cell->value.ops : cell->shared->ops;
   auto bytes_freed = cell->bytes;
   std::string segment;
   if (cell->shared) {
@@ -196,6 +235,7 @@ bool object_store::spill(object_cell* cell) {
   }
   cell->spilled.reset(new object_cell::spill_record{std::move(path), ops, std::move(pins)});
   cell->value = {};
+  cell->encoded.reset();
   auto weight = cell->bytes;
   guard.unlock();
   if (!segment.empty())
