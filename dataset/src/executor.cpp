@@ -194,27 +194,58 @@ std::uint64_t rows_made(const task_report& rep) {
   return rep.stats.empty() ? rep.rows : rep.stats.back().rows;
 }
 
+/// The bytes of the blocks a task reports.
+std::uint64_t bytes_made(const task_report& rep) {
+  std::uint64_t bytes = 0;
+  for (const auto& b : rep.blocks)
+    bytes += b.bytes;
+  return bytes;
+}
+
 /// Runs `n` tasks made by `start(i)` with at most `window` in flight, handing each
 /// report to `done` in order, and shows the stage `what` as a progress line. The
 /// window bounds what the nodes hold at once: a queued task already holds its
-/// input block.
+/// input block. With `reads(i)`, the bytes task `i` reads (0: not known, then
+/// the average its predecessors made stands in), the tasks in flight also read
+/// no more than flight_bytes() together, beyond the first.
 void run_window(std::size_t n, std::size_t window, const std::string& what,
                 const std::function<object_ref<task_report>(std::size_t)>& start, stats_log& log,
-                const report_handler& done) {
+                const report_handler& done, const std::function<std::uint64_t(std::size_t)>& reads = {}) {
   progress_line progress(what, n);
-  std::deque<std::pair<std::size_t, object_ref<task_report>>> flight;
+  struct in_flight {
+    std::size_t i;
+    object_ref<task_report> ref;
+    std::uint64_t bytes;
+  };
+  std::deque<in_flight> flight;
+  const std::uint64_t budget = reads ? flight_bytes() : 0;
+  std::uint64_t held = 0;
+  std::uint64_t made = 0;
+  std::size_t reported = 0;
   std::size_t next = 0;
   while (next < n || !flight.empty()) {
     while (next < n && flight.size() < std::max<std::size_t>(window, 1)) {
-      flight.emplace_back(next, start(next));
+      std::uint64_t bytes = 0;
+      if (budget > 0) {
+        bytes = reads(next);
+        if (bytes == 0 && reported > 0)
+          bytes = made / reported;
+        if (!flight.empty() && held + bytes > budget)
+          break;
+      }
+      flight.push_back({next, start(next), bytes});
+      held += bytes;
       ++next;
     }
-    auto [i, ref] = std::move(flight.front());
+    auto f = std::move(flight.front());
     flight.pop_front();
-    auto rep = get(ref);
+    held -= f.bytes;
+    auto rep = get(f.ref);
+    made += bytes_made(rep);
+    ++reported;
     log.add(rep.stats);
     progress.block_done(rows_made(rep));
-    done(i, rep, ref);
+    done(f.i, rep, f.ref);
   }
 }
 
@@ -268,6 +299,12 @@ std::vector<pending_block> merge_all(const std::vector<std::vector<block_ref>>& 
     log,
     [&](std::size_t j, task_report& rep, const object_ref<task_report>& ref) {
       out[j] = pending_block{{}, std::move(rep.blocks.front()), {}, ref};
+    },
+    [&](std::size_t j) {
+      std::uint64_t bytes = 0;
+      for (const auto& p : pieces[j])
+        bytes += p.bytes;
+      return bytes;
     });
   return out;
 }
@@ -287,7 +324,8 @@ std::vector<pending_block> exchange(std::vector<pending_block> blocks, std::size
       for (std::size_t j = 0; j < rep.blocks.size() && j < k; ++j)
         pieces[j].push_back(std::move(rep.blocks[j]));
       keep.push_back(ref);
-    });
+    },
+    [&](std::size_t i) { return blocks[i].stored.bytes; });
   blocks.clear();
   return merge_all(pieces, merge, log);
 }
@@ -324,6 +362,16 @@ std::size_t stream_window() {
 std::size_t stage_window() {
   auto w = static_cast<std::size_t>(8 * cluster_cpus());
   return std::clamp<std::size_t>(w, 16, 1024);
+}
+
+std::uint64_t flight_bytes() {
+  std::uint64_t stores = 0;
+  for (const auto& n : nodes()) {
+    auto cpu = n.resources_total.find("CPU");
+    if (n.alive && cpu != n.resources_total.end() && cpu->second > 0)
+      stores += n.object_store_bytes;
+  }
+  return stores / 2;
 }
 
 plan_ptr source_plan(std::vector<pending_block> blocks, const block_ops* ops) {
@@ -559,7 +607,8 @@ plan_ptr sort_plan(const plan_ptr& in, step key, std::shared_ptr<const closure> 
       [&](std::size_t, task_report& rep, const object_ref<task_report>&) {
         if (rep.value.ops)
           keys.push_back(std::move(rep.value));
-      });
+      },
+      [&](std::size_t i) { return stored[i].stored.bytes; });
     const block_ops* kops = keys.front().ops;
     std::vector<const void*> raw;
     for (const auto& b : keys)

@@ -398,6 +398,7 @@ std::vector<node_info> membership::nodes() const {
     i.is_driver = rec.driver;
     i.metrics_port = rec.metrics_port;
     i.data_address = rec.data_address;
+    i.object_store_bytes = rec.object_store_bytes;
     i.pid = rec.pid;
     i.resources_total = rec.total;
     i.resources_available = rec.id == local_.id ? local_available : rec.available;

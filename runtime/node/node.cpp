@@ -338,6 +338,7 @@ void node::start() {
   rec.data_address = net->objects().data_address();
   rec.host_id = host_id();
   rec.shares_memory = config.shared_memory;
+  rec.object_store_bytes = config.object_store_bytes;
   rec.pid = ::getpid();
   rec.job_id = config.job_id;
   rec.launch_id = config.launch_id;

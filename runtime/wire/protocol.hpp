@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 15;
+inline constexpr std::uint32_t protocol_version = 16;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -89,12 +89,14 @@ struct node_record {
   std::string launch_id;
   /// The autoscaler is removing this node: placement sends it no new work.
   bool draining = false;
+  /// The node's object store limit (`--object-store-bytes`), in bytes.
+  std::uint64_t object_store_bytes = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
       & metrics_port & data_address & host_id & job_id & pending & actors & objects & launch_id & draining
-      & shares_memory;
+      & shares_memory & object_store_bytes;
   }
 };
 

@@ -32,6 +32,9 @@ struct node_info {
   std::string data_address;
   /// The node's process id on its host.
   std::int64_t pid = 0;
+  /// The node's object store limit in bytes (`--object-store-bytes`): past it,
+  /// values spill to disk.
+  std::uint64_t object_store_bytes = 0;
 };
 
 /// Every node of the cluster, dead ones included, head first. In an embedded

@@ -130,8 +130,15 @@ std::size_t stream_window();
 /// each reports is small, a cut runs where its block is and a merge reads its
 /// pieces when it runs, so tasks beyond the CPUs only queue on their nodes;
 /// they keep the nodes busy while the driver, which may share their
-/// processors, is slow to send the next.
+/// processors, is slow to send the next. Those phases also keep the bytes their
+/// tasks read within flight_bytes().
 std::size_t stage_window();
+
+/// What the tasks of an exchange phase in flight may read together: half the
+/// object stores of the live nodes that offer CPUs (0 when none says). A task
+/// that blocks to fetch lets its node start the next one, so the tasks queued on
+/// a node may all be running, each holding what it read and what it makes.
+std::uint64_t flight_bytes();
 
 } // namespace detail
 } // namespace actors::data
