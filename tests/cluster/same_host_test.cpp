@@ -17,6 +17,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -40,9 +41,9 @@ std::vector<std::string> segments_of(const actors::node_id& id) {
   return out;
 }
 
-/// The payload bytes node `id` has sent through its node endpoint so far
-/// (actors_network_bytes_total{direction="sent"} on its /metrics); -1 if absent.
-double endpoint_bytes_sent(const actors::node_id& id) {
+/// The value of the first sample of metric `name` on node `id`'s /metrics whose
+/// line holds `label` (any, if empty); -1 if there is none.
+double metric_of(const actors::node_id& id, const std::string& name, const std::string& label = {}) {
   for (const auto& n : actors::nodes()) {
     if (n.id != id || n.metrics_port <= 0)
       continue;
@@ -50,10 +51,17 @@ double endpoint_bytes_sent(const actors::node_id& id) {
     std::istringstream lines(text);
     std::string line;
     while (std::getline(lines, line))
-      if (line.rfind("actors_network_bytes_total{", 0) == 0 && line.find("direction=\"sent\"") != std::string::npos)
+      if (line.rfind(name, 0) == 0 && (line[name.size()] == '{' || line[name.size()] == ' ')
+          && line.find(label) != std::string::npos)
         return std::stod(line.substr(line.rfind(' ') + 1));
   }
   return -1;
+}
+
+/// The payload bytes node `id` has sent through its node endpoint so far
+/// (actors_network_bytes_total{direction="sent"}); -1 if absent.
+double endpoint_bytes_sent(const actors::node_id& id) {
+  return metric_of(id, "actors_network_bytes_total", "direction=\"sent\"");
 }
 
 /// Has a task on `node` put make_vec(n), reads it here through its reference
@@ -213,6 +221,36 @@ TEST_F(SharedMemoryOff, AValueWhoseSizeItsReaderDoesNotKnowComesWholeOverTheData
   EXPECT_GE(sent, 0);
   EXPECT_LT(sent, 256.0 * 1024) << "node " << node.to_string() << " sent " << sent
                                 << " bytes through its endpoint for a 4 MiB value";
+}
+
+TEST_F(SharedMemoryOff, CopiesOfValuesReadFromANodeGoPastTheReadersStoreLimitAndComeBackWhenReadAgain) {
+  // The driver reads eight 2 MiB results the node holds and keeps every
+  // reference: 16 MiB of copies in an 8 MiB store.
+  actors::init_options driver;
+  driver.shared_memory = false;
+  driver.object_store_bytes = std::size_t{8} << 20;
+  driver.metrics_port = 0;
+  start({"--shared-memory", "false"}, driver);
+  constexpr std::int64_t n = std::int64_t{1} << 18;
+  std::vector<actors::object_ref<std::vector<std::int64_t>>> refs;
+  for (std::int64_t i = 0; i < 8; ++i)
+    refs.push_back(actors::task(job::make_vec).node(node, false).remote(n + i));
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::int64_t i = 0; i < 8; ++i) {
+      auto v = actors::get(refs[static_cast<std::size_t>(i)], 30s);
+      ASSERT_EQ(v.size(), static_cast<std::size_t>(n + i)) << "pass " << pass;
+      EXPECT_EQ(v.back(), n + i) << "pass " << pass;
+    }
+  const auto me = actors::current_node_id();
+  const double held = metric_of(me, "actors_object_store_bytes");
+  const double dropped = metric_of(me, "actors_object_store_dropped_copy_bytes_total");
+  std::cout << "driver store: " << static_cast<std::int64_t>(held) << " bytes held, "
+            << static_cast<std::int64_t>(dropped) << " bytes of copies dropped\n";
+  ASSERT_GE(held, 0) << "the driver serves no actors_object_store_bytes";
+  EXPECT_LE(held, 8.0 * (1 << 20)) << "copies stayed counted over the limit";
+  // The first pass dropped at least the 8 MiB past the limit; the second read
+  // every copy again.
+  EXPECT_GE(dropped, 16.0 * (1 << 20)) << "copies dropped: " << dropped << " bytes";
 }
 
 } // namespace
