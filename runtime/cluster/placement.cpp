@@ -240,7 +240,9 @@ std::vector<node_id> placer::place_bundles(const std::vector<std::map<std::strin
                                            const std::vector<bundle_claim>& claims) {
   auto local = sched_.stats();
   std::vector<bundle_room> rooms;
-  for (const auto& m : members_.snapshot()->members)
+  // The snapshot is held for the loop: a view that arrives meanwhile replaces it.
+  const auto snap = members_.snapshot();
+  for (const auto& m : snap->members)
     if (!m.driver)
       rooms.push_back({m.id, m.id == self_ ? local.available : m.available, m.total});
   if (rooms.empty())
