@@ -314,9 +314,11 @@ TEST_F(DatasetCluster, DataBiggerThanTheObjectStoreStreamsThroughCountAndSort) {
   auto ds = data::range(n, 64);
   // Each node says how big its store is: the all-to-all phases size their
   // windows of tasks in flight by it.
-  for (const auto& node : actors::nodes())
-    if (node.alive && !node.is_driver)
+  for (const auto& node : actors::nodes()) {
+    if (node.alive && !node.is_driver) {
       EXPECT_EQ(node.object_store_bytes, store_bytes) << node.id.to_string();
+    }
+  }
   std::vector<std::size_t> before;
   for (auto& p : daemons)
     before.push_back(resident(p->pid()));
