@@ -241,8 +241,10 @@ class object_store {
   bool spill_until_fits(std::size_t incoming);
   /// Writes a value to the spill directory, or drops a copy (droppable_copy).
   bool spill(object_cell* cell);
-  /// A copy of a value another node holds that nothing here uses: it can go
-  /// without being written. Call with `c.mu` held.
+  /// A copy of a value another node holds, read here (fill): it is dropped,
+  /// never written. Call with `c.mu` held.
+  static bool is_copy(const object_cell& c);
+  /// A copy (is_copy) that nothing here uses: it can go. Call with `c.mu` held.
   static bool droppable_copy(const object_cell& c);
   /// Writes `bytes` to the spill file of object `id`, all or nothing. The path,
   /// or empty with `problem` saying why (a partly written file is removed).

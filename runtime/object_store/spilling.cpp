@@ -117,10 +117,10 @@ bool object_store::spill_until_fits(std::size_t incoming) {
         std::unique_lock<std::mutex> cell_lock{c->mu, std::try_to_lock};
         if (!cell_lock.owns_lock())
           continue;
-        bool spillable = droppable_copy(*c) ? true
-                         : c->value.value   ? c->value.value.use_count() == 1 && c->value.ops->encode
-                         : c->shared        ? c->shared->ops && c->encoded
-                                            : c->encoded && !c->encoded->mapping && c->encoded.use_count() == 1;
+        bool spillable = is_copy(*c) ? droppable_copy(*c)
+                         : c->value.value ? c->value.value.use_count() == 1 && c->value.ops->encode
+                         : c->shared      ? c->shared->ops && c->encoded
+                                          : c->encoded && !c->encoded->mapping && c->encoded.use_count() == 1;
         if (spillable && c->refs.load(std::memory_order_relaxed) > 0) {
           victim = c;
           break;
@@ -146,19 +146,22 @@ bool object_store::spill_until_fits(std::size_t incoming) {
   }
 }
 
-bool object_store::droppable_copy(const object_cell& c) {
+bool object_store::is_copy(const object_cell& c) {
   // Read from another node (fill) and not shared from here: nothing on disk
   // or in a segment depends on it, and the holder has it still.
-  if (!c.remote || c.shared || c.spilled || (!c.value.value && !c.encoded))
-    return false;
-  return (!c.value.value || c.value.value.use_count() == 1) && (!c.encoded || c.encoded.use_count() == 1);
+  return c.remote && !c.shared && !c.spilled;
+}
+
+bool object_store::droppable_copy(const object_cell& c) {
+  return (c.value.value || c.encoded) && (!c.value.value || c.value.value.use_count() == 1)
+         && (!c.encoded || c.encoded.use_count() == 1);
 }
 
 bool object_store::spill(object_cell* cell) {
   std::unique_lock<std::mutex> guard{cell->mu};
   if (!cell->value.value && !cell->shared && !cell->encoded)
     return true;
-  if (cell->remote && !cell->shared && !cell->spilled) {
+  if (is_copy(*cell)) {
     // A copy: it goes, and a read fetches it again (from cell->remote). A
     // reader holding the value keeps its own pointer meanwhile.
     cell->value = {};
