@@ -231,7 +231,7 @@ void actor_calls::send_call(const node_id& target, pending_call pc) {
   auto key = pc.call.key;
   ops_.add(key, target, std::make_unique<call_op>(*this, std::move(pc)));
   if (!links_.send(target, message_kind::actor_call, std::move(blob)))
-    members_.node_down(target, "it is not in the node table");
+    members_.node_down(target, "it cannot be reached (dead, or this node is stopping)");
 }
 
 detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args,

@@ -29,6 +29,9 @@ using namespace msg;
 // How often this node tells the head what it has free.
 constexpr auto report_interval = std::chrono::milliseconds(100);
 
+// At most this much waits for a node that no node table has listed yet.
+constexpr std::size_t awaiting_bytes_limit = 64u << 20;
+
 struct endpoint_state {
   caf_transport::impl* owner = nullptr;
   std::set<caf::actor_addr> monitored;
@@ -42,10 +45,12 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
 } // namespace
 
 struct caf_transport::impl {
-  impl(caf::actor_system& sys, std::string token) : sys(sys), token(std::move(token)) {}
+  impl(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait)
+    : sys(sys), token(std::move(token)), unlisted_wait(unlisted_wait) {}
 
   caf::actor_system& sys;
   const std::string token;
+  const std::chrono::milliseconds unlisted_wait;
   const std::uint64_t shutdown_key = new_shutdown_key();
   caf::actor endpoint;
   // Set once by start(), before the endpoint is published.
@@ -64,6 +69,16 @@ struct caf_transport::impl {
   std::unordered_map<caf::actor_addr, node_id> ids;
   // Nodes this process knows dead: their ids do not come back.
   std::set<node_id> forgotten;
+  // Messages for nodes no node table has listed yet. A node can hear of another
+  // (an object's holder, a borrower) from a third before the head's table that
+  // lists it arrives here: they go, in order, with that table, or are dropped
+  // and the node reported once `unlisted_wait` passed without one.
+  struct awaiting_sends {
+    std::chrono::steady_clock::time_point deadline;
+    std::size_t bytes = 0;
+    std::vector<std::pair<message_kind, std::string>> queued;
+  };
+  std::unordered_map<node_id, awaiting_sends> awaiting;
   caf::actor head;
   // The head node's endpoint, from the node table (job requests go there), and
   // on the head the job service it hands them to.
@@ -101,19 +116,58 @@ struct caf_transport::impl {
     caf::anon_send(to, peer_atom::value, static_cast<std::uint8_t>(kind), std::move(payload), endpoint);
   }
 
-  /// Learns the endpoints a node table lists. A node that has not joined a
-  /// restarted head yet keeps the endpoint known for it, so that work between live
-  /// nodes goes on while the head is away.
+  /// Keeps a message for node `to`, which no node table has listed yet (with
+  /// `mu` held). False if too much waits for it already.
+  bool await_listing(const node_id& to, message_kind kind, std::string payload) {
+    auto [i, first] = awaiting.try_emplace(to);
+    auto& waiting = i->second;
+    if (first)
+      waiting.deadline = std::chrono::steady_clock::now() + unlisted_wait;
+    if (waiting.bytes + payload.size() > awaiting_bytes_limit)
+      return false;
+    waiting.bytes += payload.size();
+    waiting.queued.emplace_back(kind, std::move(payload));
+    return true;
+  }
+
+  /// The nodes whose messages waited `unlisted_wait` for a node table listing
+  /// them: their messages are dropped.
+  std::vector<node_id> unlisted_too_long() {
+    std::vector<node_id> out;
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> guard{mu};
+    for (auto i = awaiting.begin(); i != awaiting.end();) {
+      if (i->second.deadline <= now) {
+        out.push_back(i->first);
+        i = awaiting.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    return out;
+  }
+
+  /// Learns the endpoints a node table lists, and sends what waited for them. A
+  /// node that has not joined a restarted head yet keeps the endpoint known for
+  /// it, so that work between live nodes goes on while the head is away.
   void learn(const wire::cluster_view& view, const std::vector<caf::actor>& eps) {
     std::lock_guard<std::mutex> guard{mu};
     for (std::size_t i = 0; i < eps.size(); ++i) {
       const auto& id = view.nodes[i].id;
+      if (!view.nodes[i].alive)
+        awaiting.erase(id); // the listeners hear that it died
       if (!eps[i] || forgotten.count(id))
         continue;
       book[id] = eps[i];
       ids[eps[i].address()] = id;
       if (view.nodes[i].head && view.nodes[i].alive)
         head_endpoint = eps[i];
+      if (auto w = awaiting.find(id); w != awaiting.end()) {
+        // Under `mu`: a send that finds the endpoint in the book comes after these.
+        for (auto& [kind, payload] : w->second.queued)
+          counted_send(eps[i], kind, std::move(payload));
+        awaiting.erase(w);
+      }
     }
   }
 
@@ -376,8 +430,11 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
         self->quit(caf::exit_reason::user_shutdown);
     },
     [=](tick_atom) {
-      if (auto* events = self->state.owner->events.load())
+      if (auto* events = self->state.owner->events.load()) {
+        for (const auto& id : self->state.owner->unlisted_too_long())
+          events->on_peer_unlisted(id);
         events->on_tick();
+      }
       self->delayed_send(self, report_interval, tick_atom::value);
     },
   };
@@ -385,7 +442,8 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
 
 } // namespace
 
-caf_transport::caf_transport(caf::actor_system& sys, std::string token) : impl_(new impl(sys, std::move(token))) {
+caf_transport::caf_transport(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait)
+  : impl_(new impl(sys, std::move(token), unlisted_wait)) {
   impl_->endpoint = sys.spawn(node_endpoint, impl_.get(), impl_->shutdown_key);
 }
 
@@ -529,9 +587,16 @@ void caf_transport::stop() {
 }
 
 bool caf_transport::send(const node_id& to, message_kind kind, std::string payload) {
-  auto ep = impl_->endpoint_of(to);
-  if (!ep)
-    return false;
+  caf::actor ep;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    if (impl_->stopped || !to.value || impl_->forgotten.count(to))
+      return false;
+    auto i = impl_->book.find(to);
+    if (i == impl_->book.end())
+      return impl_->await_listing(to, kind, std::move(payload));
+    ep = i->second;
+  }
   impl_->counted_send(ep, kind, std::move(payload));
   return true;
 }
@@ -571,6 +636,7 @@ bool caf_transport::reaches(const node_id& id) const {
 void caf_transport::forget(const node_id& id) {
   std::lock_guard<std::mutex> guard{impl_->mu};
   impl_->forgotten.insert(id);
+  impl_->awaiting.erase(id);
   // `ids` keeps the endpoint's address: a connection that closes later is still
   // reported as this node's (membership::connection_closed).
   impl_->book.erase(id);

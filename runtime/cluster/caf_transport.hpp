@@ -6,6 +6,7 @@
 
 #include "actors/ids.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,8 +28,10 @@ namespace actors::runtime {
 class caf_transport final : public transport, public job_service_client {
  public:
   /// Spawns the endpoint; it drops what arrives until `start`. `token` is checked
-  /// on state queries and stop requests.
-  caf_transport(caf::actor_system& sys, std::string token);
+  /// on state queries and stop requests. A message for a node that no node table
+  /// has listed yet waits up to `unlisted_wait` for one that does.
+  caf_transport(caf::actor_system& sys, std::string token,
+                std::chrono::milliseconds unlisted_wait = std::chrono::seconds(10));
   ~caf_transport() override;
 
   caf_transport(const caf_transport&) = delete;

@@ -190,6 +190,10 @@ void cluster::on_peer_down(const node_id& id) {
   members_.connection_closed(id);
 }
 
+void cluster::on_peer_unlisted(const node_id& id) {
+  members_.node_down(id, "no node table from the head listed it in time; messages for it were dropped");
+}
+
 void cluster::on_head_down() {
   members_.head_lost();
 }

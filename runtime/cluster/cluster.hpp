@@ -102,6 +102,7 @@ class cluster final : public message_handler, public endpoint_events {
   std::string on_request(request_kind kind, const std::string& payload) override;
   void on_view(wire::cluster_view view) override;
   void on_peer_down(const node_id& id) override;
+  void on_peer_unlisted(const node_id& id) override;
   void on_head_down() override;
   void on_tick() override;
   void on_stop_request() override;

@@ -470,7 +470,7 @@ void object_directory::send_chunk_request(const std::shared_ptr<fetch_state>& fs
   auto holder = fs->holder;
   ops_.add(req.key, holder, std::make_unique<fetch_op>(*this, fs));
   if (!links_.send(holder, message_kind::fetch, wire::pack(req)))
-    members_.node_down(holder, "it is not in the node table");
+    members_.node_down(holder, "it cannot be reached (dead, or this node is stopping)");
 }
 
 void object_directory::on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r) {

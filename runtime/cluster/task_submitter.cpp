@@ -533,7 +533,7 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
   else if (sent && !batch.tasks.empty())
     sent = links_.send(where, message_kind::task_batch, wire::pack(batch));
   if (!sent)
-    members_.node_down(where, "it is not in the node table");
+    members_.node_down(where, "it cannot be reached (dead, or this node is stopping)");
 }
 
 void task_submitter::stop() {

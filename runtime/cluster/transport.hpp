@@ -102,9 +102,10 @@ class transport {
  public:
   virtual ~transport() = default;
 
-  /// Sends to the endpoint of node `to`. False if this transport knows no
-  /// endpoint for it (it is not in the node table, it is dead, or this transport
-  /// stopped): then nothing was sent.
+  /// Sends to the endpoint of node `to`. A node that no node table has listed
+  /// yet (this node heard of it from another first) gets it once a table does;
+  /// if none does in time, endpoint_events::on_peer_unlisted. False if it cannot
+  /// go (the node is dead, or this transport stopped): then nothing was sent.
   virtual bool send(const node_id& to, message_kind kind, std::string payload) = 0;
 
   /// Answers the endpoint a message came from.
@@ -146,6 +147,9 @@ class endpoint_events {
   virtual void on_view(wire::cluster_view view) = 0;
   /// The connection to node `id`'s endpoint closed.
   virtual void on_peer_down(const node_id& id) = 0;
+  /// Messages waited for a node table that lists node `id`, and none came in
+  /// time: they were dropped.
+  virtual void on_peer_unlisted(const node_id& id) = 0;
   /// The connection to the head's control store closed.
   virtual void on_head_down() = 0;
   /// Every 100 ms: time to report this node's resources.

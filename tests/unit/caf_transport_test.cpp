@@ -1,0 +1,151 @@
+// The transport between node endpoints: a message for a node that no node table
+// has listed yet waits for the table that lists it, in order, and is dropped
+// with the node reported if none comes in time. Two endpoints in one actor
+// system stand for two nodes; the node tables are sent to them as the head's
+// control store sends them.
+
+#include "runtime/cluster/caf_transport.hpp"
+#include "runtime/node/caf_settings.hpp"
+#include "runtime/wire/atoms.hpp"
+
+#include <caf/all.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using actors::node_id;
+using actors::runtime::caf_transport;
+using actors::runtime::message_kind;
+using actors::runtime::request_kind;
+using actors::runtime::return_address;
+
+namespace {
+
+/// What one endpoint handed on: payloads of messages, nodes reported unlisted.
+struct recorder final : actors::runtime::message_handler, actors::runtime::endpoint_events {
+  void on_message(message_kind, const std::string& payload, const return_address&) override {
+    std::lock_guard<std::mutex> guard{mu};
+    received.push_back(payload);
+    changed.notify_all();
+  }
+  std::string on_request(request_kind, const std::string&) override {
+    return {};
+  }
+  void on_view(actors::runtime::wire::cluster_view) override {}
+  void on_peer_down(const node_id&) override {}
+  void on_peer_unlisted(const node_id& id) override {
+    std::lock_guard<std::mutex> guard{mu};
+    unlisted.push_back(id);
+    changed.notify_all();
+  }
+  void on_head_down() override {}
+  void on_tick() override {}
+  void on_stop_request() override {}
+  actors::runtime::wire::state_table on_state_query(const std::string&) override {
+    return {};
+  }
+
+  template <class Pred>
+  bool wait_for(Pred pred, std::chrono::milliseconds bound = 10s) {
+    std::unique_lock<std::mutex> lock{mu};
+    return changed.wait_for(lock, bound, [&] { return pred(); });
+  }
+
+  std::mutex mu;
+  std::condition_variable changed;
+  std::vector<std::string> received;
+  std::vector<node_id> unlisted;
+};
+
+struct transport_test : ::testing::Test {
+  transport_test() : sys{(actors::runtime::apply_caf_settings(cfg), cfg)} {}
+
+  /// Sends `to` the node table the head would: nodes `ids` at endpoints `eps`.
+  void send_view(caf_transport& to, std::uint64_t version, const std::vector<node_id>& ids,
+                 const std::vector<caf::actor>& eps) {
+    actors::runtime::wire::cluster_view view;
+    view.version = version;
+    for (const auto& id : ids) {
+      actors::runtime::wire::node_record rec;
+      rec.id = id;
+      rec.address = "in-process";
+      view.nodes.push_back(rec);
+    }
+    caf::anon_send(to.endpoint(), actors::runtime::msg::view_atom::value, actors::runtime::wire::pack(view), eps);
+  }
+
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+};
+
+TEST_F(transport_test, MessagesForANodeNoTableListedYetGoInOrderWithTheTableThatListsIt) {
+  const node_id a{1}, b{2};
+  recorder at_from, at_to; // outlive the endpoints that call them
+  caf_transport from{sys, "token"};
+  caf_transport to{sys, "token"};
+  from.start(at_from, at_from);
+  to.start(at_to, at_to);
+
+  // `from` heard of `b` (as an object's holder, say) before its table listed it.
+  ASSERT_TRUE(from.send(b, message_kind::release, "first"));
+  ASSERT_TRUE(from.send(b, message_kind::release, "second"));
+  EXPECT_FALSE(from.reaches(b));
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard<std::mutex> guard{at_to.mu};
+    EXPECT_TRUE(at_to.received.empty()) << "nothing can go before an endpoint is known";
+  }
+
+  send_view(from, 1, {a, b}, {from.endpoint(), to.endpoint()});
+  ASSERT_TRUE(from.send(b, message_kind::release, "third"));
+  ASSERT_TRUE(at_to.wait_for([&] { return at_to.received.size() == 3; }));
+  std::lock_guard<std::mutex> guard{at_to.mu};
+  EXPECT_EQ(at_to.received, (std::vector<std::string>{"first", "second", "third"}));
+  EXPECT_TRUE(from.reaches(b));
+  std::lock_guard<std::mutex> none{at_from.mu};
+  EXPECT_TRUE(at_from.unlisted.empty());
+}
+
+TEST_F(transport_test, MessagesForANodeNoTableListsInTimeAreDroppedAndTheNodeReported) {
+  const node_id a{1}, stranger{77};
+  recorder at_from;
+  caf_transport from{sys, "token", 300ms};
+  from.start(at_from, at_from);
+  send_view(from, 1, {a}, {from.endpoint()});
+
+  auto sent_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(from.send(stranger, message_kind::release, "lost"));
+  ASSERT_TRUE(at_from.wait_for([&] { return !at_from.unlisted.empty(); }))
+    << "the node no table listed was never reported";
+  EXPECT_GE(std::chrono::steady_clock::now() - sent_at, 300ms);
+  std::lock_guard<std::mutex> guard{at_from.mu};
+  EXPECT_EQ(at_from.unlisted, std::vector<node_id>{stranger});
+}
+
+TEST_F(transport_test, ANodeKnownDeadGetsNothing) {
+  const node_id a{1}, b{2};
+  recorder at_from, at_to; // outlive the endpoints that call them
+  caf_transport from{sys, "token"};
+  caf_transport to{sys, "token"};
+  from.start(at_from, at_from);
+  to.start(at_to, at_to);
+  send_view(from, 1, {a, b}, {from.endpoint(), to.endpoint()});
+  for (auto until = std::chrono::steady_clock::now() + 10s; !from.reaches(b) && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(from.reaches(b));
+  ASSERT_TRUE(from.send(b, message_kind::release, "alive"));
+  ASSERT_TRUE(at_to.wait_for([&] { return at_to.received.size() == 1; }));
+
+  from.forget(b);
+  EXPECT_FALSE(from.send(b, message_kind::release, "dead")) << "a dead node's messages must not wait";
+  EXPECT_FALSE(from.send(node_id{}, message_kind::release, "nobody"));
+}
+
+} // namespace
