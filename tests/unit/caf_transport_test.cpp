@@ -64,6 +64,17 @@ struct recorder final : actors::runtime::message_handler, actors::runtime::endpo
   std::vector<node_id> unlisted;
 };
 
+/// A node's endpoint and what it handed on (the recorder, declared first,
+/// outlives the endpoint that calls it).
+struct test_node {
+  explicit test_node(caf::actor_system& sys, std::chrono::milliseconds unlisted_wait = 10s)
+    : links{sys, "token", unlisted_wait} {
+    links.start(seen, seen);
+  }
+  recorder seen;
+  caf_transport links;
+};
+
 struct transport_test : ::testing::Test {
   transport_test() : sys{(actors::runtime::apply_caf_settings(cfg), cfg)} {}
 
@@ -87,11 +98,9 @@ struct transport_test : ::testing::Test {
 
 TEST_F(transport_test, MessagesForANodeNoTableListedYetGoInOrderWithTheTableThatListsIt) {
   const node_id a{1}, b{2};
-  recorder at_from, at_to; // outlive the endpoints that call them
-  caf_transport from{sys, "token"};
-  caf_transport to{sys, "token"};
-  from.start(at_from, at_from);
-  to.start(at_to, at_to);
+  test_node first_node{sys}, second_node{sys};
+  auto &from = first_node.links, &to = second_node.links;
+  auto &at_from = first_node.seen, &at_to = second_node.seen;
 
   // `from` heard of `b` (as an object's holder, say) before its table listed it.
   ASSERT_TRUE(from.send(b, message_kind::release, "first"));
@@ -115,9 +124,9 @@ TEST_F(transport_test, MessagesForANodeNoTableListedYetGoInOrderWithTheTableThat
 
 TEST_F(transport_test, MessagesForANodeNoTableListsInTimeAreDroppedAndTheNodeReported) {
   const node_id a{1}, stranger{77};
-  recorder at_from;
-  caf_transport from{sys, "token", 300ms};
-  from.start(at_from, at_from);
+  test_node node{sys, 300ms};
+  auto& from = node.links;
+  auto& at_from = node.seen;
   send_view(from, 1, {a}, {from.endpoint()});
 
   auto sent_at = std::chrono::steady_clock::now();
@@ -131,11 +140,9 @@ TEST_F(transport_test, MessagesForANodeNoTableListsInTimeAreDroppedAndTheNodeRep
 
 TEST_F(transport_test, ANodeKnownDeadGetsNothing) {
   const node_id a{1}, b{2};
-  recorder at_from, at_to; // outlive the endpoints that call them
-  caf_transport from{sys, "token"};
-  caf_transport to{sys, "token"};
-  from.start(at_from, at_from);
-  to.start(at_to, at_to);
+  test_node first_node{sys}, second_node{sys};
+  auto &from = first_node.links, &to = second_node.links;
+  auto& at_to = second_node.seen;
   send_view(from, 1, {a, b}, {from.endpoint(), to.endpoint()});
   for (auto until = std::chrono::steady_clock::now() + 10s; !from.reaches(b) && std::chrono::steady_clock::now() < until;)
     std::this_thread::sleep_for(5ms);
