@@ -590,11 +590,15 @@ bool caf_transport::send(const node_id& to, message_kind kind, std::string paylo
   caf::actor ep;
   {
     std::lock_guard<std::mutex> guard{impl_->mu};
-    if (impl_->stopped || !to.value || impl_->forgotten.count(to))
+    if (impl_->stopped)
       return false;
     auto i = impl_->book.find(to);
-    if (i == impl_->book.end())
+    if (i == impl_->book.end()) {
+      // A node known dead is out of the book for good: only the others wait.
+      if (!to.value || impl_->forgotten.count(to))
+        return false;
       return impl_->await_listing(to, kind, std::move(payload));
+    }
     ep = i->second;
   }
   impl_->counted_send(ep, kind, std::move(payload));
