@@ -10,6 +10,7 @@
 #include "runtime/control_store/head_state.hpp"
 #include "runtime/node/local_nodes.hpp"
 #include "runtime/node/session.hpp"
+#include "runtime/node/spill_directory.hpp"
 #include "runtime/jobs/job_manager.hpp"
 #include "runtime/object_store/shared_memory.hpp"
 
@@ -143,13 +144,10 @@ node_config resolve(const init_options& opts) {
   cfg.log_to_driver = opts.log_to_driver;
   cfg.shared_memory = opts.shared_memory;
   if (opts.spill_dir.empty()) {
-    auto base = std::filesystem::temp_directory_path() / "actors-spill-XXXXXX";
-    std::string tmpl = base.string();
-    if (!mkdtemp(tmpl.data()))
-      throw error(errc::invalid_argument, "cannot make a spill directory under "
-                                            + std::filesystem::temp_directory_path().string()
-                                            + ": set spill_dir (" + flag_name("spill-dir") + ") to a writable directory");
-    cfg.spill_dir = tmpl;
+    // What killed nodes of this host left goes first: nobody else would remove it.
+    auto parent = std::filesystem::temp_directory_path();
+    remove_orphaned_spill_directories(parent);
+    cfg.spill_dir = make_own_spill_directory(parent);
     cfg.owns_spill_dir = true;
   } else {
     std::error_code ec;

@@ -36,64 +36,6 @@ shm_error fail(int code, std::string message) {
   return shm_error{code, std::move(message)};
 }
 
-/// Inode of a /proc/self/ns/* link, 0 if it cannot be read.
-std::uint64_t ns_inode(const char* path) {
-  struct stat st {};
-  if (::stat(path, &st) != 0)
-    return 0;
-  return static_cast<std::uint64_t>(st.st_ino);
-}
-
-enum class liveness { gone, alive, unknown };
-
-/// Start time of a process (field 22 of its /proc/PID/stat at `stat_path`), or
-/// why there is none: `gone` only when /proc says there is no such process.
-liveness read_start_time(const std::string& stat_path, std::uint64_t& start) {
-  int fd = ::open(stat_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return errno == ENOENT || errno == ESRCH ? liveness::gone : liveness::unknown;
-  char buf[4096];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  int e = errno;
-  ::close(fd);
-  if (n <= 0)
-    // A process that exits between open and read reads as ESRCH.
-    return n < 0 && e == ESRCH ? liveness::gone : liveness::unknown;
-  std::string_view text(buf, static_cast<std::size_t>(n));
-  // Field 2, the command name, is in parentheses and may hold spaces and ')':
-  // fields 3 onwards follow the last ')', one space before each.
-  auto close = text.rfind(')');
-  if (close == std::string_view::npos)
-    return liveness::unknown;
-  text.remove_prefix(close + 1);
-  std::string_view field;
-  for (int i = 3; i <= 22; ++i) {
-    auto begin = text.find_first_not_of(' ');
-    if (begin == std::string_view::npos)
-      return liveness::unknown;
-    text.remove_prefix(begin);
-    auto end = text.find(' ');
-    field = text.substr(0, end);
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end);
-  }
-  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), start);
-  if (ec != std::errc{} || end != field.data() + field.size())
-    return liveness::unknown;
-  return liveness::alive;
-}
-
-/// A whole unsigned decimal number, digits only.
-template <class T>
-bool parse_decimal(std::string_view s, T& out) {
-  if (s.empty() || s.size() > 20)
-    return false;
-  for (char c : s)
-    if (c < '0' || c > '9')
-      return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
-}
-
 /// " (it belonged to node N, pid P)" for a name of this project, else empty.
 std::string owner_clause(const std::string& name) {
   auto parsed = parse_shm_name(name);
@@ -118,23 +60,11 @@ std::uint64_t fnv1a(std::string_view s) {
 
 // --- names --------------------------------------------------------------------
 
-shm_owner this_process() {
-  shm_owner me;
-  me.pid = ::getpid();
-  me.pid_ns = ns_inode("/proc/self/ns/pid");
-  std::uint64_t start = 0;
-  if (read_start_time("/proc/self/stat", start) == liveness::alive)
-    me.start_time = start;
-  return me;
-}
-
 std::string shm_name::to_string() const {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, "/%.*s%llu.%lld.%llu.%s.%llu", static_cast<int>(shm_name_prefix.size()),
-                shm_name_prefix.data(), static_cast<unsigned long long>(owner.pid_ns),
-                static_cast<long long>(owner.pid), static_cast<unsigned long long>(owner.start_time),
-                node.to_string().c_str(), static_cast<unsigned long long>(seq));
-  return buf;
+  std::string out = "/";
+  out.append(shm_name_prefix).append(owner.to_string());
+  out.append(".").append(node.to_string()).append(".").append(std::to_string(seq));
+  return out;
 }
 
 std::optional<shm_name> parse_shm_name(std::string_view name) {
@@ -407,30 +337,12 @@ std::size_t remove_orphaned_segments() {
     ::closedir(dir);
     return 0;
   }
-  const shm_owner me = this_process();
-  // Without our own pid namespace and start time, /proc cannot be trusted to
-  // tell a dead owner from one it does not show: remove nothing.
-  if (me.pid_ns == 0 || me.start_time == 0) {
-    ::closedir(dir);
-    return 0;
-  }
-  std::unordered_map<pid_t, std::pair<liveness, std::uint64_t>> owners;
+  gone_processes owners;
   std::size_t removed = 0;
   std::uint64_t removed_bytes = 0;
   std::set<pid_t> dead_pids;
   for (auto& [file, name] : candidates) {
-    // A pid of another pid namespace names some other process here, or none.
-    if (name.owner.pid_ns != me.pid_ns)
-      continue;
-    auto it = owners.find(name.owner.pid);
-    if (it == owners.end()) {
-      std::uint64_t start = 0;
-      auto state = read_start_time("/proc/" + std::to_string(name.owner.pid) + "/stat", start);
-      it = owners.emplace(name.owner.pid, std::make_pair(state, start)).first;
-    }
-    auto [state, start] = it->second;
-    bool orphan = state == liveness::gone || (state == liveness::alive && start != name.owner.start_time);
-    if (!orphan)
+    if (!owners.gone(name.owner))
       continue;
     struct stat st {};
     bool sized = ::fstatat(::dirfd(dir), file.c_str(), &st, 0) == 0;

@@ -14,6 +14,7 @@
 // start on the host removes those of a node that died (remove_orphaned_segments).
 
 #include "actors/ids.hpp"
+#include "runtime/common/process_identity.hpp"
 
 #include <sys/types.h>
 
@@ -79,28 +80,12 @@ class shm_expected {
   std::variant<T, shm_error> v_;
 };
 
-/// The process that owns a segment, as written into its name: the pid
-/// namespace (pids are only meaningful inside one), the pid, and the pid's start
-/// time (field 22 of /proc/PID/stat, clock ticks since boot), which tells a
-/// reused pid apart.
-struct shm_owner {
-  std::uint64_t pid_ns = 0;
-  pid_t pid = 0;
-  std::uint64_t start_time = 0;
-
-  friend bool operator==(const shm_owner&, const shm_owner&) = default;
-};
-
-/// This process as a segment owner. Read from /proc on each call (a forked child
-/// is another owner); zero fields where /proc cannot tell.
-shm_owner this_process();
-
 /// The parts of a segment name:
 /// `/actors.<pid ns>.<pid>.<start time>.<node id hex>.<seq>`, numbers in decimal
 /// except the node id (16 hex digits, as node_id::to_string). The name says
 /// whose the segment is, so that it can be removed when its owner is gone.
 struct shm_name {
-  shm_owner owner;
+  process_identity owner;
   node_id node;
   std::uint64_t seq = 0;
 
@@ -295,7 +280,7 @@ class shm_registry {
  private:
   const node_id node_;
   // Read from /proc once: every name of this registry carries it.
-  const shm_owner owner_;
+  const process_identity owner_;
   std::atomic<std::size_t> bytes_{0};
 
   // Guards live_ and closed_.

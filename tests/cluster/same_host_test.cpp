@@ -1,6 +1,6 @@
 // Processes of one host share large values through shared memory (real actorsd
 // processes on loopback): the driver maps a node's segment instead of reading a
-// socket, and no segment outlives its node, killed or stopped. A process started
+// socket, and no segment or spill directory outlives its node, killed or stopped. A process started
 // with shared memory off makes and maps no segment: its values cross the socket.
 // Values that do not go into a segment, but are 32 KiB or more, cross the data
 // channel, not the node endpoint, also when their reader does not know their size.
@@ -37,6 +37,23 @@ std::vector<std::string> segments_of(const actors::node_id& id) {
     auto name = e.path().filename().string();
     if (name.rfind("actors.", 0) == 0 && name.find(needle) != std::string::npos)
       out.push_back(name);
+  }
+  return out;
+}
+
+/// The spill directories process `pid` made for itself (their names are
+/// `actors-spill-<pid ns>.<pid>.<start time>-XXXXXX`).
+std::vector<std::string> spill_directories_of(pid_t pid) {
+  std::vector<std::string> out;
+  const std::string infix = "." + std::to_string(pid) + ".";
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+    auto name = e.path().filename().string();
+    if (name.rfind("actors-spill-", 0) != 0)
+      continue;
+    auto owner = name.substr(0, name.rfind('-'));
+    auto first_dot = owner.find('.');
+    if (first_dot != std::string::npos && owner.compare(first_dot, infix.size(), infix) == 0)
+      out.push_back(e.path().string());
   }
   return out;
 }
@@ -123,33 +140,45 @@ TEST_F(SameHost, ALargeResultIsReadFromTheNodesSharedMemory) {
   EXPECT_EQ(actors::get(ref).back(), n);
 }
 
-TEST_F(SameHost, KilledNodesSegmentsAreRemovedByTheNextNodeOnTheHost) {
+TEST_F(SameHost, WhatAKilledNodeLeftIsRemovedByTheNextNodeOnTheHost) {
   auto ref = actors::task(job::make_vec).node(node, false).remote(std::int64_t{1} << 21);
   ASSERT_EQ(actors::get_span(ref, 30s).size(), std::size_t{1} << 21);
   ASSERT_FALSE(segments_of(node).empty());
+  const pid_t killed = cluster->nodes[0]->pid();
+  ASSERT_EQ(spill_directories_of(killed).size(), 1u) << "node " << node.to_string() << " (pid " << killed
+                                                      << ") has no spill directory of its own";
   cluster->nodes[0]->kill(SIGKILL);
   cluster->nodes[0]->wait_exit(10s);
   cluster->nodes.erase(cluster->nodes.begin()); // it does not stop cleanly: it is dead
-  // Nobody unlinked them: the node died.
+  // Nobody removed them: the node died.
   EXPECT_FALSE(segments_of(node).empty());
+  EXPECT_EQ(spill_directories_of(killed).size(), 1u);
   // The next node started on this host removes what dead processes left.
   cluster->start_node(actors::test::one_cpu_daemon({}));
   ASSERT_TRUE(actors::test::eventually([&] { return actors::test::local_cluster::daemons_alive() == 2; }, 10s))
     << cluster->logs();
   EXPECT_TRUE(actors::test::eventually([&] { return segments_of(node).empty(); }, 10s));
+  EXPECT_TRUE(spill_directories_of(killed).empty()) << "the killed node's spill directory is still there";
 }
 
-TEST_F(SameHost, NoSegmentOutlivesAStoppedCluster) {
+TEST_F(SameHost, NoSegmentOrSpillDirectoryOutlivesAStoppedCluster) {
   auto ref = actors::task(job::make_vec).node(node, false).remote(std::int64_t{1} << 21);
   ASSERT_EQ(actors::get_span(ref, 30s).size(), std::size_t{1} << 21);
   ASSERT_FALSE(segments_of(node).empty());
   std::vector<actors::node_id> ids;
   for (const auto& n : actors::nodes())
     ids.push_back(n.id);
+  std::vector<pid_t> pids{cluster->head->pid()};
+  for (const auto& p : cluster->nodes)
+    pids.push_back(p->pid());
+  for (pid_t pid : pids)
+    ASSERT_EQ(spill_directories_of(pid).size(), 1u) << "pid " << pid << " has no spill directory of its own";
   ref = {};
   actors::test::tear_down(cluster);
   for (const auto& id : ids)
     EXPECT_TRUE(segments_of(id).empty()) << "node " << id.to_string() << " left a segment";
+  for (pid_t pid : pids)
+    EXPECT_TRUE(spill_directories_of(pid).empty()) << "pid " << pid << " left its spill directory";
 }
 
 TEST_F(SameHost, AValueTooSmallForASegmentComesOverTheDataChannel) {
