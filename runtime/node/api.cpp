@@ -345,13 +345,18 @@ object_cell* place_and_submit(node& n, const function_entry& fn, args_ptr args, 
   auto demand = runtime::resource_set::from(opts.num_cpus, opts.resources);
   bool nowhere = false;
   auto where = n.net->place(demand, opts.placement, false, args.get(), &nowhere);
+  if (where && opts.ns.empty())
+    opts.ns = n.config.ns;
   if (where)
     return n.net->tasks().submit(*where, fn, std::move(args), std::move(opts));
   // Work this node can never run waits for a node that can (a head alone so far,
   // say, whose autoscaler launches one).
   const bool clustered = nowhere || n.config.role == runtime::node_role::head;
-  if (clustered && !n.sched.stats().total.fits(demand))
+  if (clustered && !n.sched.stats().total.fits(demand)) {
+    if (opts.ns.empty())
+      opts.ns = n.config.ns;
     return n.net->tasks().park(fn, std::move(args), std::move(opts));
+  }
   auto* result = n.store.create_pending();
   retain(result); // one for the caller, one for the task
   std::shared_ptr<runtime::item_sink> items;
@@ -366,9 +371,13 @@ object_cell* place_and_submit(node& n, const function_entry& fn, args_ptr args, 
 
 object_cell* submit_task(const function_entry& fn, args_ptr args, task_options opts) {
   node& n = require_node();
-  // It works in its caller's namespace, on whichever node it runs.
+  // It works in its caller's namespace, on whichever node it runs. One that
+  // stays on this node in the node's own namespace names none (empty: the
+  // node's), which spares a copy of the name per task: place_and_submit names
+  // it for any other node.
   if (opts.ns.empty())
-    opts.ns = namespace_here(n);
+    if (const std::string& ns = namespace_here(n); &ns != &n.config.ns)
+      opts.ns = ns;
   auto* result = place_and_submit(n, fn, std::move(args), std::move(opts));
   // A task submitted by a running task is its child (a recursive cancel reaches it).
   if (auto* parent = runtime::current_context().running_task)

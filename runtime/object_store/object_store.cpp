@@ -81,10 +81,7 @@ object_store::~object_store() {
 }
 
 object_cell* object_store::create_pending() {
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    ++objects_;
-  }
+  objects_.fetch_add(1, std::memory_order_relaxed);
   auto* cell = new object_cell(this, object_id{node_.value, next_seq_.fetch_add(1, std::memory_order_relaxed)});
   cell->epoch = epoch_;
   return cell;
@@ -103,10 +100,7 @@ object_cell* object_store::create_failed(detail::failure why) {
 }
 
 object_cell* object_store::create_failed(const object_id& id, detail::failure why) {
-  {
-    std::lock_guard<std::mutex> guard{mu_};
-    ++objects_;
-  }
+  objects_.fetch_add(1, std::memory_order_relaxed);
   auto* cell = new object_cell(this, id);
   cell->epoch = epoch_;
   settle(cell, std::move(why));
@@ -555,7 +549,7 @@ std::vector<std::vector<std::string>> object_store::describe(std::size_t limit) 
 object_store_stats object_store::stats() const {
   std::lock_guard<std::mutex> guard{mu_};
   object_store_stats s;
-  s.objects = objects_;
+  s.objects = objects_.load(std::memory_order_relaxed);
   s.bytes_in_memory = bytes_in_memory_.load();
   s.bytes_limit = limit_;
   s.spilled_objects = spilled_objects_;

@@ -278,7 +278,8 @@ class object_store {
   // Written under mu_; read without it as the hint that keeps puts far under
   // the limit on the one-lock path.
   std::atomic<std::size_t> bytes_in_memory_{0};
-  std::size_t objects_ = 0;
+  // Cells alive; counted without mu_, since a cell's creation takes no other lock.
+  std::atomic<std::size_t> objects_{0};
   std::size_t spilled_objects_ = 0;
   std::uint64_t spilled_bytes_total_ = 0;
   std::uint64_t restored_bytes_total_ = 0;

@@ -51,7 +51,7 @@ struct task_run {
   /// A generator's: where its items go (null: dropped).
   std::shared_ptr<item_sink> items;
 
-  std::string label() const {
+  const std::string& label() const {
     return opts.name.empty() ? fn.name : opts.name;
   }
 

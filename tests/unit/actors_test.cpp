@@ -39,6 +39,8 @@ class Counter {
   bool restarted() const {
     return actors::was_restarted();
   }
+  /// The namespace a task this actor submits works in.
+  std::string namespace_of_its_tasks() const;
   /// Ends the actor once it returns.
   int quit() {
     actors::exit_actor();
@@ -51,6 +53,18 @@ class Counter {
 
 Counter make_counter(int start) {
   return Counter(start);
+}
+
+std::string task_namespace() {
+  return actors::current_namespace();
+}
+
+std::string child_task_namespace() {
+  return actors::get(actors::task(task_namespace).remote());
+}
+
+std::string Counter::namespace_of_its_tasks() const {
+  return actors::get(actors::task(task_namespace).remote());
 }
 
 std::unique_ptr<Counter> make_counter_ptr(int start) {
@@ -179,7 +193,8 @@ ACTORS_REMOTE(make_counter, make_counter_ptr, make_broken, &Counter::add, &Count
               &Counter::fail, &Counter::restarted, &Counter::quit, add_through, spawn_from_task, hold_cpu, make_overlap,
               &Overlap::stay, &Overlap::most, fail_after, make_waiter, &Waiter::add_when_ready,
               &Waiter::nap_and_count, &Waiter::sum_all, &Waiter::nothing, &Waiter::total, &Waiter::most,
-              make_quiet, &Quiet::bump, &Quiet::seen, &Waiter::nap_and_quit);
+              make_quiet, &Quiet::bump, &Quiet::seen, &Waiter::nap_and_quit, task_namespace,
+              child_task_namespace, &Counter::namespace_of_its_tasks);
 
 class Actors : public actors::test::runtime_test {};
 
@@ -405,6 +420,14 @@ TEST_F(Actors, NamesAreUniquePerNamespaceAndFoundInTheCallersOne) {
   } catch (const actors::error& e) {
     EXPECT_NE(std::string(e.what()).find("'/'"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(Actors, TasksWorkInTheirCallersNamespace) {
+  const auto mine = actors::current_namespace();
+  EXPECT_EQ(actors::get(actors::task(task_namespace).remote()), mine);
+  EXPECT_EQ(actors::get(actors::task(child_task_namespace).remote()), mine) << "a task's task";
+  auto in_a = actors::actor(make_counter).in_namespace("team-a").remote(0);
+  EXPECT_EQ(actors::get(in_a.task(&Counter::namespace_of_its_tasks).remote()), "team-a") << "an actor's task";
 }
 
 TEST(Namespaces, AProgramsNamespaceIsItsOptionAndIsChecked) {
