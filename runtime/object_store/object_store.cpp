@@ -115,7 +115,7 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
   if (bytes_in_memory_.load(std::memory_order_relaxed) + bytes > limit_) {
     if (cell->current() != object_cell::state::pending)
       return false;
-    auto refusal = make_room(cell, bytes, &value, spilled_path, pins);
+    auto refusal = make_room(cell, bytes, new_value{&value, nullptr, {}}, spilled_path, pins);
     if (!refusal.empty())
       return settle(cell, detail::failure{errc::object_store_full, std::move(refusal), {}, {}});
   }
@@ -153,26 +153,41 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
 }
 
 bool object_store::settle_encoded(object_cell* cell, std::string type_name, std::string bytes) {
+  std::string spilled_path;
+  std::vector<object_cell*> pins; // none: an encoding from elsewhere is written as it is
   if (bytes_in_memory_.load(std::memory_order_relaxed) + bytes.size() > limit_) {
     if (cell->current() != object_cell::state::pending)
       return false;
-    std::string unused_path;
-    std::vector<object_cell*> unused_pins;
-    auto refusal = make_room(cell, bytes.size(), nullptr, unused_path, unused_pins);
+    auto refusal = make_room(cell, bytes.size(), new_value{nullptr, &bytes, type_name}, spilled_path, pins);
     if (!refusal.empty())
       return settle(cell, detail::failure{errc::object_store_full, std::move(refusal), {}, {}});
   }
+  const bool on_disk = !spilled_path.empty();
+  const std::size_t size = bytes.size();
   std::vector<std::function<void()>> waiters;
   {
     std::lock_guard<std::mutex> guard{cell->mu};
-    if (cell->current() != object_cell::state::pending)
+    if (cell->current() != object_cell::state::pending) {
+      if (on_disk)
+        ::unlink(spilled_path.c_str());
       return false;
-    cell->bytes = bytes.size();
-    cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes), nullptr});
+    }
+    cell->bytes = size;
+    if (on_disk)
+      cell->spilled.reset(
+        new object_cell::spill_record{std::move(spilled_path), detail::type_ops_named(type_name), {}});
+    else
+      cell->encoded.reset(new object_cell::encoded_value{std::move(type_name), std::move(bytes), nullptr});
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
   }
-  account(cell);
+  if (on_disk) {
+    std::lock_guard<std::mutex> guard{mu_};
+    ++spilled_objects_;
+    spilled_bytes_total_ += size;
+  } else {
+    account(cell);
+  }
   for (auto& w : waiters)
     w();
   return true;

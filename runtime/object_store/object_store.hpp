@@ -253,11 +253,19 @@ class object_store {
   bool room_for(std::size_t bytes);
   /// Logs why share() gave nothing, the first time for each `reason` (a bit).
   void share_refused(unsigned reason, const std::string& why);
+  /// A value about to settle, which make_room may write to disk itself when no
+  /// older value can spill: one made here (encoded then), or an encoding as it
+  /// came from another node (written as it is if its type is known here).
+  struct new_value {
+    const detail::value_box* value = nullptr;
+    const std::string* encoding = nullptr;
+    std::string_view encoding_type;
+  };
   /// Room for a new value of `bytes` bytes: spills older values, or writes
-  /// `value` (if given and encodable) to disk in `cell`. Empty if the value may
-  /// settle (and `spilled_path` is set if it went to disk), otherwise the text
-  /// of the object_store_full failure.
-  std::string make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
+  /// `incoming` to disk in `cell`. Empty if the value may settle (and
+  /// `spilled_path` is set if it went to disk), otherwise the text of the
+  /// object_store_full failure.
+  std::string make_room(object_cell* cell, std::size_t bytes, const new_value& incoming,
                         std::string& spilled_path, std::vector<object_cell*>& pins);
   /// The text of a refusal (and counts it).
   std::string full_message(std::size_t incoming, const std::string& problem);

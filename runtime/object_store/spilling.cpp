@@ -1,6 +1,6 @@
 // Spilling: the object store's values written to files in its spill directory
-// when it is over its byte limit (oldest first), and new values that no room
-// can be made for. Reading a spilled value back is object_store::value.
+// when it is over its byte limit (oldest first), and new values (made here or
+// come from another node) that no room can be made for. Reading a spilled value back is object_store::value.
 
 #include "runtime/object_store/object_store.hpp"
 
@@ -15,7 +15,7 @@
 
 namespace actors::runtime {
 
-std::string object_store::make_room(object_cell* cell, std::size_t bytes, const detail::value_box* value,
+std::string object_store::make_room(object_cell* cell, std::size_t bytes, const new_value& incoming,
                                     std::string& spilled_path, std::vector<object_cell*>& pins) {
   std::string problem;
   // A value larger than the whole limit cannot fit however much spills.
@@ -27,22 +27,33 @@ std::string object_store::make_room(object_cell* cell, std::size_t bytes, const 
     std::lock_guard<std::mutex> guard{mu_};
     problem = spill_problem_;
   }
-  if (!value)
-    return full_message(bytes, problem);
   // Older values could not make room: the new value itself may go to disk.
-  if (!value->ops->encode)
-    return full_message(bytes, problem + "; the new value, a " + detail::demangle(value->ops->name)
-                                 + ", has no encoding, so it cannot go to disk either");
   std::string encoded;
-  try {
-    reference_collector collect;
-    encoded = value->ops->encode(value->value.get());
-    pins = collect.take();
-  } catch (const std::exception& e) {
-    return full_message(bytes, problem + "; the new value cannot be encoded to go to disk: " + e.what());
+  std::string_view to_write;
+  if (const auto* value = incoming.value) {
+    if (!value->ops->encode)
+      return full_message(bytes, problem + "; the new value, a " + detail::demangle(value->ops->name)
+                                   + ", has no encoding, so it cannot go to disk either");
+    try {
+      reference_collector collect;
+      encoded = value->ops->encode(value->value.get());
+      pins = collect.take();
+    } catch (const std::exception& e) {
+      return full_message(bytes, problem + "; the new value cannot be encoded to go to disk: " + e.what());
+    }
+    to_write = encoded;
+  } else if (incoming.encoding) {
+    // Read back from disk, it is decoded as its type: one this node must know.
+    if (!detail::type_ops_named(incoming.encoding_type))
+      return full_message(bytes, problem + "; the new value, a "
+                                   + detail::demangle(std::string(incoming.encoding_type).c_str())
+                                   + ", is of a type this node does not know, so it cannot go to disk either");
+    to_write = *incoming.encoding;
+  } else {
+    return full_message(bytes, problem);
   }
   std::string write_problem;
-  spilled_path = write_spill_file(cell->id, encoded, write_problem);
+  spilled_path = write_spill_file(cell->id, to_write, write_problem);
   if (!spilled_path.empty())
     return {};
   for (auto* p : pins)

@@ -529,16 +529,38 @@ TEST_F(ObjectStore, PutIsRefusedWhenTheProcessIsOutOfFileDescriptors) {
   EXPECT_EQ(d->current(), object_cell::state::ready);
 }
 
-TEST_F(ObjectStore, EncodedValueFromAnotherNodeIsRefusedWhenNoRoomCanBeMade) {
+TEST_F(ObjectStore, AnEncodingFromAnotherNodeThatNoRoomCanBeMadeForGoesToDiskAsItCame) {
   make_store(1 * MiB);
   unspillable u;
   auto* held = keep(store().create_ready(actors::detail::box(u)));
   ASSERT_EQ(held->current(), object_cell::state::ready);
   auto* arriving = keep(store().create_pending());
-  EXPECT_TRUE(store().settle_encoded(arriving, actors::detail::ops_of<blob>()->name, std::string(600 * KiB, 'x')));
+  const auto sent = make_blob(600 * KiB, 7);
+  EXPECT_TRUE(store().settle_encoded(arriving, actors::detail::ops_of<blob>()->name, actors::detail::encode(sent)));
+  ASSERT_EQ(arriving->current(), object_cell::state::ready) << (arriving->why ? arriving->why->message : "");
+  EXPECT_TRUE(is_spilled(arriving));
+  EXPECT_EQ(dir_.file_count(), 1u);
+  auto s = store().stats();
+  EXPECT_LE(s.bytes_in_memory, limit());
+  EXPECT_EQ(s.spilled_objects, 1u);
+  EXPECT_EQ(s.refused_total, 0u);
+  // Read back, it is the value that was sent; the file goes with the cell.
+  EXPECT_EQ(as<blob>(store().value(arriving, actors::detail::ops_of<blob>())), sent);
+}
+
+TEST_F(ObjectStore, AnEncodingOfATypeThisNodeDoesNotKnowIsRefusedWhenNoRoomCanBeMade) {
+  make_store(1 * MiB);
+  unspillable u;
+  auto* held = keep(store().create_ready(actors::detail::box(u)));
+  ASSERT_EQ(held->current(), object_cell::state::ready);
+  auto* arriving = keep(store().create_pending());
+  EXPECT_TRUE(store().settle_encoded(arriving, "no_such_type_here", std::string(600 * KiB, 'x')));
   ASSERT_EQ(arriving->current(), object_cell::state::failed);
   EXPECT_EQ(arriving->why->code, actors::errc::object_store_full);
+  EXPECT_NE(arriving->why->message.find("no_such_type_here, is of a type this node does not know"), std::string::npos)
+    << arriving->why->message;
   EXPECT_LE(store().stats().bytes_in_memory, limit());
+  EXPECT_EQ(dir_.file_count(), 0u);
 }
 
 // -- settling --------------------------------------------------------------------------------
