@@ -49,7 +49,7 @@ class actor_calls::call_op final : public operation {
 };
 
 actor_calls::actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
-                         object_directory& objects, actor_names& names, runtime_env& env,
+                         object_directory& objects, held_arguments& held, actor_names& names, runtime_env& env,
                          task_streams& streams)
   : local_(local),
     links_(links),
@@ -57,6 +57,7 @@ actor_calls::actor_calls(local_parts local, transport& links, operations& ops, m
     members_(members),
     place_(place),
     objects_(objects),
+    held_(held),
     names_(names),
     env_(env),
     streams_(streams) {}
@@ -240,7 +241,16 @@ detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::meth
   pc.call.id = a->id;
   pc.call.method = m.name;
   pc.call.signature = m.signature;
-  pc.call.args = args->encode();
+  // Large arguments stay here, as a task's do: the actor's node fetches each
+  // over the data channel before the call runs.
+  auto kept = std::make_shared<kept_arguments>(held_);
+  pc.call.args = args->encode_keeping_back(held_arguments::keep_back_from, [&](detail::value_box value, std::uint64_t) {
+    kept->ids.push_back(held_.hold_value(local_.id, std::move(value)));
+    return kept->ids.back();
+  });
+  if (!kept->ids.empty())
+    pc.kept = std::move(kept);
+  pc.call.caller = local_.id;
   pc.call.stream = stream;
   pc.call.max_buffered = max_buffered;
   pc.args = std::move(args);
@@ -702,29 +712,120 @@ void actor_calls::serve_call(const wire::actor_call& req, const return_address& 
                                            {}, {}});
     return;
   }
-  const auto* m = detail::method_named(req.method);
-  detail::args_ptr args;
+  auto call = std::make_shared<arriving_call>();
+  call->req = req;
+  call->from = from;
+  call->actor = a;
   try {
-    if (!m)
+    call->method = detail::method_named(req.method);
+    if (!call->method)
       throw not_registered_error("method '" + req.method + "' is not registered on node " + local_.id.to_string()
                                  + ": list it in ACTORS_REMOTE on every node");
-    if (req.signature != m->signature)
-      throw error(errc::task_failed, signature_mismatch("method", req.method, local_.id, m->signature, req.signature));
-    args = m->decode_args(req.args);
+    if (req.signature != call->method->signature)
+      throw error(errc::task_failed,
+                  signature_mismatch("method", req.method, local_.id, call->method->signature, req.signature));
+    call->args = call->method->decode_args(req.args);
   } catch (const std::exception& e) {
     detail::release(a);
     objects_.reply_failure(req.key, from,
                            detail::failure{errc::task_failed, e.what(), req.method, local_.id.to_string()});
     return;
   }
+  call->args->withheld(call->withheld);
+  const arrival_key key{req.id, req.caller};
+  {
+    std::lock_guard<std::mutex> guard{arriving_mu_};
+    if (auto i = arriving_.find(key); i != arriving_.end()) {
+      // An earlier call of this caller fetches its arguments: this one goes
+      // after it, as it was made.
+      i->second.push_back(std::move(call));
+      return;
+    }
+    if (!call->withheld.empty())
+      arriving_[key]; // later calls of this caller queue behind this one
+  }
+  if (call->withheld.empty())
+    deliver(*call);
+  else
+    fetch_then_deliver(key, std::move(call));
+}
+
+void actor_calls::fetch_then_deliver(const arrival_key& key, std::shared_ptr<arriving_call> call) {
+  struct fetching {
+    std::mutex mu;
+    std::size_t left = 0;
+    bool failed = false;
+    detail::failure why;
+  };
+  auto f = std::make_shared<fetching>();
+  f->left = call->withheld.size();
+  const std::size_t count = call->withheld.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& arg = call->withheld[i];
+    wire::located_object where{arg.id, call->req.caller, arg.id, arg.ops->name, arg.size};
+    objects_.fetch_argument(where, arg, [this, key, call, f](bool ok, detail::failure why) {
+      bool last = false;
+      {
+        std::lock_guard<std::mutex> guard{f->mu};
+        if (!ok && !f->failed) {
+          f->failed = true;
+          f->why = std::move(why);
+        }
+        last = --f->left == 0;
+      }
+      if (!last)
+        return;
+      if (f->failed) {
+        detail::release(std::exchange(call->actor, nullptr));
+        objects_.reply_failure(call->req.key, call->from,
+                               detail::failure{f->why.code,
+                                               "an argument of the call of '" + call->req.method + "' on actor "
+                                                 + call->req.id.to_string() + " could not be fetched from node "
+                                                 + call->req.caller.to_string() + ": " + f->why.message,
+                                               {}, {}});
+      } else {
+        deliver(*call);
+      }
+      deliver_queued(key);
+    });
+  }
+}
+
+void actor_calls::deliver_queued(const arrival_key& key) {
+  for (;;) {
+    std::shared_ptr<arriving_call> next;
+    {
+      std::lock_guard<std::mutex> guard{arriving_mu_};
+      auto i = arriving_.find(key);
+      if (i == arriving_.end())
+        return;
+      if (i->second.empty()) {
+        arriving_.erase(i);
+        return;
+      }
+      next = std::move(i->second.front());
+      i->second.pop_front();
+    }
+    if (!next->withheld.empty()) {
+      fetch_then_deliver(key, std::move(next)); // the queue stays open behind it
+      return;
+    }
+    deliver(*next);
+  }
+}
+
+void actor_calls::deliver(arriving_call& call) {
   // A generator method's items go to the stream's owner as they come, before
   // the call's answer.
   std::shared_ptr<item_sink> items;
-  if (m->yields && req.stream.seq)
-    items = streams_.sink_for(req.stream, req.max_buffered, from);
-  auto* result = local_.host.call(a, *m, std::move(args), std::move(items), req.max_buffered);
+  if (call.method->yields && call.req.stream.seq)
+    items = streams_.sink_for(call.req.stream, call.req.max_buffered, call.from);
+  auto* a = std::exchange(call.actor, nullptr);
+  auto* result = local_.host.call(a, *call.method, std::move(call.args), std::move(items), call.req.max_buffered);
   detail::release(a);
-  objects_.reply_when_settled(result, req.key, from, node_id{});
+  // The value goes inline whatever its size: an actor's result has no lineage
+  // to be made again from, so it lives with its caller, not with this node.
+  objects_.reply_when_settled(result, call.req.key, call.from, node_id{});
 }
 
 wire::request_answer actor_calls::serve_kill(const wire::kill_request& req) {

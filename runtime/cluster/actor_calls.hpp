@@ -1,5 +1,6 @@
 #pragma once
 
+#include "runtime/cluster/held_arguments.hpp"
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/object_directory.hpp"
@@ -14,6 +15,7 @@
 #include "actors/detail/runtime.hpp"
 #include "actors/ids.hpp"
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,7 +41,8 @@ class actor_calls final : public membership_listener,
                           public std::enable_shared_from_this<actor_calls> {
  public:
   actor_calls(local_parts local, transport& links, operations& ops, membership& members, placer& place,
-              object_directory& objects, actor_names& names, runtime_env& env, task_streams& streams);
+              object_directory& objects, held_arguments& held, actor_names& names, runtime_env& env,
+              task_streams& streams);
   ~actor_calls() override;
 
   actor_calls(const actor_calls&) = delete;
@@ -112,16 +115,59 @@ class actor_calls final : public membership_listener,
   void stop();
 
  private:
+  /// A call's large arguments, kept here for the actor's node to fetch until
+  /// the call is answered or given up (when the last pending_call holding them
+  /// goes).
+  struct kept_arguments {
+    held_arguments& held;
+    std::vector<object_id> ids;
+    explicit kept_arguments(held_arguments& h) : held(h) {}
+    kept_arguments(const kept_arguments&) = delete;
+    kept_arguments& operator=(const kept_arguments&) = delete;
+    ~kept_arguments() {
+      for (const auto& id : ids)
+        held.drop(id);
+    }
+  };
   /// A call to a remote actor: what it takes to send it again to a new instance.
   struct pending_call {
     wire::actor_call call;
     detail::object_cell* result = nullptr; // retained until settled
     detail::args_ptr args;                 // keeps argument objects alive until answered
+    std::shared_ptr<kept_arguments> kept;  // null: none was large
     /// Times it was sent again after its actor's node died (through a handle
     /// this node was given; the creator counts its own calls per restart).
     int retries_used = 0;
   };
   class call_op;
+  /// A call that arrived for an actor hosted here, on its way to the actor: its
+  /// large arguments are fetched from the caller first.
+  struct arriving_call {
+    wire::actor_call req;
+    return_address from;
+    detail::actor_cell* actor = nullptr; // retained until delivered
+    const detail::method_entry* method = nullptr;
+    detail::args_ptr args;
+    std::vector<detail::withheld_argument> withheld;
+
+    arriving_call() = default;
+    arriving_call(const arriving_call&) = delete;
+    arriving_call& operator=(const arriving_call&) = delete;
+    ~arriving_call() {
+      if (actor)
+        detail::release(actor);
+    }
+  };
+  /// Calls of one caller to one actor that wait behind one whose arguments are
+  /// being fetched, in the order they came.
+  using arrival_key = std::pair<actor_id, node_id>;
+  /// Fetches `call`'s withheld arguments, then delivers it (or fails it alone)
+  /// and goes on with the calls that queued behind it.
+  void fetch_then_deliver(const arrival_key& key, std::shared_ptr<arriving_call> call);
+  /// Hands `call` to the actor and answers the caller when its result settles.
+  void deliver(arriving_call& call);
+  /// Delivers the calls queued under `key` until one needs a fetch.
+  void deliver_queued(const arrival_key& key);
   /// An actor this node created on another node: what it takes to build it
   /// again elsewhere when its node dies.
   struct created_actor {
@@ -186,6 +232,7 @@ class actor_calls final : public membership_listener,
   membership& members_;
   placer& place_;
   object_directory& objects_;
+  held_arguments& held_;
   actor_names& names_;
   runtime_env& env_;
   task_streams& streams_;
@@ -210,6 +257,12 @@ class actor_calls final : public membership_listener,
   std::mutex borrow_mu_;
   // Cells here borrowing actors other nodes created, per actor.
   std::unordered_map<actor_id, std::size_t> borrowing_;
+
+  // Guards arriving_.
+  std::mutex arriving_mu_;
+  // Per caller and actor hosted here with a call fetching its arguments: the
+  // calls that came after it. Absent when none fetches.
+  std::map<arrival_key, std::deque<std::shared_ptr<arriving_call>>> arriving_;
 };
 
 } // namespace actors::runtime

@@ -16,7 +16,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 16;
+inline constexpr std::uint32_t protocol_version = 17;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -274,10 +274,13 @@ struct actor_call {
   /// items pause it (0: none).
   object_id stream;
   std::uint64_t max_buffered = 0;
+  /// The calling node: it holds the call's large arguments (`args` names them,
+  /// and the actor's node fetches them from it).
+  node_id caller;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & key & id & method & signature & args & stream & max_buffered;
+    ar & key & id & method & signature & args & stream & max_buffered & caller;
   }
 };
 

@@ -106,6 +106,12 @@ std::string Counter::where() const {
   return actors::current_node_id().to_string();
 }
 
+std::int64_t Counter::add_all(const std::vector<std::int64_t>& v) {
+  for (auto x : v)
+    n_ += x;
+  return n_;
+}
+
 Counter make_counter(std::int64_t start) {
   return Counter(start);
 }
@@ -323,7 +329,7 @@ HandleKeeper make_handle_keeper(int) {
 
 using namespace job;
 ACTORS_REMOTE(square, inc, counted, where_am_i, say, read_job_file, make_vec, sum_vec, slow_square, slow_sum_both, where_holding, make_counter, &Counter::add,
-              &Counter::value, &Counter::where, &Counter::quit, add_via, kill_via, spin_until_cancelled, spin_with_child_on, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
+              &Counter::value, &Counter::add_all, &Counter::where, &Counter::quit, add_via, kill_via, spin_until_cancelled, spin_with_child_on, make_keeper, &Keeper::keep, &Keeper::sum, &Keeper::sum_on, sum_refs,
               allocate_mib, put_vec, make_overlap, &Overlap::stay, &Overlap::most, &Overlap::where, make_summer,
               &Summer::add_all, &Summer::add_one, &Summer::total, &Summer::where, sum_where_awaited, numbers, numbers_where, chunks,
               stamps, forever, sum_stream_from, make_named_counter, add_to_named, make_ticker, &Ticker::ticks,

@@ -55,6 +55,8 @@ class Counter {
   std::int64_t value() const {
     return n_;
   }
+  /// Adds every element of `v`; returns the sum so far.
+  std::int64_t add_all(const std::vector<std::int64_t>& v);
   std::string where() const;
   /// Ends the actor (actors::exit_actor) once it returns its value.
   std::int64_t quit();

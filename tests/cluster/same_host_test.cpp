@@ -252,6 +252,38 @@ TEST_F(SharedMemoryOff, AValueWhoseSizeItsReaderDoesNotKnowComesWholeOverTheData
                                 << " bytes through its endpoint for a 4 MiB value";
 }
 
+TEST_F(SharedMemoryOff, ALargeArgumentOfAnActorCallCrossesTheDataChannelAndTheCallsKeepTheirOrder) {
+  start({"--shared-memory", "false", "--metrics-port", "0"}, {});
+  auto counter = actors::actor(job::make_counter).node(node, false).remote(std::int64_t{0});
+  ASSERT_EQ(actors::get(counter.task(&job::Counter::value).remote(), 30s), 0);
+  const double before = metric_of(node, "actors_network_bytes_total", "direction=\"received\"");
+  ASSERT_GE(before, 0) << "no actors_network_bytes_total on node " << node.to_string();
+  // 32 MiB, then a small call right behind it: the node fetches the vector
+  // from this process before the first call runs, and the second waits for it.
+  constexpr std::int64_t n = std::int64_t{1} << 22;
+  constexpr std::int64_t sum = n * (n + 1) / 2;
+  auto big = counter.task(&job::Counter::add_all).remote(job::make_vec(n));
+  auto small = counter.task(&job::Counter::add).remote(std::int64_t{1});
+  EXPECT_EQ(actors::get(big, 30s), sum);
+  EXPECT_EQ(actors::get(small, 30s), sum + 1) << "the small call ran before the large one made before it";
+  const double received = metric_of(node, "actors_network_bytes_total", "direction=\"received\"") - before;
+  EXPECT_LT(received, 1024.0 * 1024) << "node " << node.to_string() << " received " << received
+                                     << " bytes through its endpoint for a call with a 32 MiB argument";
+  // Many calls with large arguments in a row, each with a small one behind it.
+  std::vector<actors::object_ref<std::int64_t>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(counter.task(&job::Counter::add_all).remote(job::make_vec(std::int64_t{1} << 15)));
+    calls.push_back(counter.task(&job::Counter::add).remote(std::int64_t{1}));
+  }
+  auto results = actors::get(calls, 30s);
+  std::int64_t expected = sum + 1;
+  constexpr std::int64_t piece = (std::int64_t{1} << 15) * ((std::int64_t{1} << 15) + 1) / 2;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    expected += i % 2 == 0 ? piece : 1;
+    EXPECT_EQ(results[i], expected) << "call " << i << " ran out of order";
+  }
+}
+
 TEST_F(SharedMemoryOff, CopiesOfValuesReadFromANodeGoPastTheReadersStoreLimitAndComeBackWhenReadAgain) {
   // The driver reads eight 2 MiB results the node holds and keeps every
   // reference: 16 MiB of copies in an 8 MiB store.

@@ -78,7 +78,7 @@ void wire_seeds() {
   create.options.name = "hits";
   create.options.max_restarts = 3;
   write_picked("wire", "actor_create_request", 7, wire::pack(create));
-  wire::actor_call call{13, create.id, "Counter::add", "M7Counter", args<int>(5), {}, 0};
+  wire::actor_call call{13, create.id, "Counter::add", "M7Counter", args<int>(5), {}, 0, actors::node_id{0x2a}};
   write_picked("wire", "actor_call", 8, wire::pack(call));
   wire::fetch_request fetch{14, actors::object_id{1, 3}, 1 << 20};
   write_picked("wire", "fetch_request", 9, wire::pack(fetch));
