@@ -243,13 +243,14 @@ detail::object_cell* actor_calls::call(detail::actor_cell* a, const detail::meth
   pc.call.signature = m.signature;
   // Large arguments stay here, as a task's do: the actor's node fetches each
   // over the data channel before the call runs.
-  auto kept = std::make_shared<kept_arguments>(held_);
+  std::shared_ptr<kept_arguments> kept; // made for the first kept argument only
   pc.call.args = args->encode_keeping_back(held_arguments::keep_back_from, [&](detail::value_box value, std::uint64_t) {
+    if (!kept)
+      kept = std::make_shared<kept_arguments>(held_);
     kept->ids.push_back(held_.hold_value(local_.id, std::move(value)));
     return kept->ids.back();
   });
-  if (!kept->ids.empty())
-    pc.kept = std::move(kept);
+  pc.kept = std::move(kept);
   pc.call.caller = local_.id;
   pc.call.stream = stream;
   pc.call.max_buffered = max_buffered;
