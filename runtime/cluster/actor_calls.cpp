@@ -703,7 +703,7 @@ wire::request_answer actor_calls::serve_create(wire::actor_create_request req) {
   }
 }
 
-void actor_calls::serve_call(const wire::actor_call& req, const return_address& from) {
+void actor_calls::serve_call(wire::actor_call req, const return_address& from) {
   auto* a = local_.host.find(req.id);
   if (!a) {
     objects_.reply_failure(req.key, from,
@@ -713,42 +713,63 @@ void actor_calls::serve_call(const wire::actor_call& req, const return_address& 
                                            {}, {}});
     return;
   }
-  auto call = std::make_shared<arriving_call>();
-  call->req = req;
-  call->from = from;
-  call->actor = a;
+  const detail::method_entry* m = nullptr;
+  detail::args_ptr args;
   try {
-    call->method = detail::method_named(req.method);
-    if (!call->method)
+    m = detail::method_named(req.method);
+    if (!m)
       throw not_registered_error("method '" + req.method + "' is not registered on node " + local_.id.to_string()
                                  + ": list it in ACTORS_REMOTE on every node");
-    if (req.signature != call->method->signature)
-      throw error(errc::task_failed,
-                  signature_mismatch("method", req.method, local_.id, call->method->signature, req.signature));
-    call->args = call->method->decode_args(req.args);
+    if (req.signature != m->signature)
+      throw error(errc::task_failed, signature_mismatch("method", req.method, local_.id, m->signature, req.signature));
+    args = m->decode_args(req.args);
   } catch (const std::exception& e) {
     detail::release(a);
     objects_.reply_failure(req.key, from,
                            detail::failure{errc::task_failed, e.what(), req.method, local_.id.to_string()});
     return;
   }
-  call->args->withheld(call->withheld);
+  std::vector<detail::withheld_argument> withheld;
+  args->withheld(withheld);
   const arrival_key key{req.id, req.caller};
+  bool behind = false; // an earlier call of this caller fetches its arguments
   {
     std::lock_guard<std::mutex> guard{arriving_mu_};
-    if (auto i = arriving_.find(key); i != arriving_.end()) {
-      // An earlier call of this caller fetches its arguments: this one goes
-      // after it, as it was made.
-      i->second.push_back(std::move(call));
-      return;
-    }
-    if (!call->withheld.empty())
+    if (!arriving_.empty() && arriving_.count(key))
+      behind = true;
+    else if (!withheld.empty())
       arriving_[key]; // later calls of this caller queue behind this one
   }
-  if (call->withheld.empty())
-    deliver(*call);
-  else
+  if (!behind && withheld.empty()) {
+    deliver(a, *m, std::move(args), req, from);
+    return;
+  }
+  auto call = std::make_shared<arriving_call>();
+  call->actor = a;
+  call->method = m;
+  call->args = std::move(args);
+  call->withheld = std::move(withheld);
+  call->from = from;
+  call->req = std::move(req);
+  if (!behind) {
     fetch_then_deliver(key, std::move(call));
+    return;
+  }
+  std::unique_lock<std::mutex> guard{arriving_mu_};
+  if (auto i = arriving_.find(key); i != arriving_.end()) {
+    // It goes after the earlier ones, as it was made.
+    i->second.push_back(std::move(call));
+    return;
+  }
+  // The queue closed meanwhile: this call is the next of its caller.
+  if (!call->withheld.empty()) {
+    arriving_[key];
+    guard.unlock();
+    fetch_then_deliver(key, std::move(call));
+    return;
+  }
+  guard.unlock();
+  deliver(*call);
 }
 
 void actor_calls::fetch_then_deliver(const arrival_key& key, std::shared_ptr<arriving_call> call) {
@@ -815,18 +836,18 @@ void actor_calls::deliver_queued(const arrival_key& key) {
   }
 }
 
-void actor_calls::deliver(arriving_call& call) {
+void actor_calls::deliver(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args,
+                          const wire::actor_call& req, const return_address& from) {
   // A generator method's items go to the stream's owner as they come, before
   // the call's answer.
   std::shared_ptr<item_sink> items;
-  if (call.method->yields && call.req.stream.seq)
-    items = streams_.sink_for(call.req.stream, call.req.max_buffered, call.from);
-  auto* a = std::exchange(call.actor, nullptr);
-  auto* result = local_.host.call(a, *call.method, std::move(call.args), std::move(items), call.req.max_buffered);
+  if (m.yields && req.stream.seq)
+    items = streams_.sink_for(req.stream, req.max_buffered, from);
+  auto* result = local_.host.call(a, m, std::move(args), std::move(items), req.max_buffered);
   detail::release(a);
   // The value goes inline whatever its size: an actor's result has no lineage
   // to be made again from, so it lives with its caller, not with this node.
-  objects_.reply_when_settled(result, call.req.key, call.from, node_id{});
+  objects_.reply_when_settled(result, req.key, from, node_id{});
 }
 
 wire::request_answer actor_calls::serve_kill(const wire::kill_request& req) {

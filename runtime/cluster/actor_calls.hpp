@@ -100,7 +100,7 @@ class actor_calls final : public membership_listener,
   // -- the host's side -------------------------------------------------------------------
 
   wire::request_answer serve_create(wire::actor_create_request req);
-  void serve_call(const wire::actor_call& req, const return_address& from);
+  void serve_call(wire::actor_call req, const return_address& from);
   wire::request_answer serve_kill(const wire::kill_request& req);
   /// Where an actor this node created lives now (asked by nodes holding handles).
   wire::actor_location serve_locate(const wire::actor_ref& ref);
@@ -164,8 +164,13 @@ class actor_calls final : public membership_listener,
   /// Fetches `call`'s withheld arguments, then delivers it (or fails it alone)
   /// and goes on with the calls that queued behind it.
   void fetch_then_deliver(const arrival_key& key, std::shared_ptr<arriving_call> call);
-  /// Hands `call` to the actor and answers the caller when its result settles.
-  void deliver(arriving_call& call);
+  /// Hands the call `req` to actor `a` (whose count it takes over) and answers
+  /// the caller when its result settles.
+  void deliver(detail::actor_cell* a, const detail::method_entry& m, detail::args_ptr args,
+               const wire::actor_call& req, const return_address& from);
+  void deliver(arriving_call& call) {
+    deliver(std::exchange(call.actor, nullptr), *call.method, std::move(call.args), call.req, call.from);
+  }
   /// Delivers the calls queued under `key` until one needs a fetch.
   void deliver_queued(const arrival_key& key);
   /// An actor this node created on another node: what it takes to build it

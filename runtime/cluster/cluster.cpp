@@ -87,7 +87,7 @@ void cluster::on_message(message_kind kind, const std::string& payload, const re
       if (auto call = decode_payload<wire::actor_call>(payload, "actor call")) {
         // The actor's creator: calls carry no caller.
         output_.work_from(node_id{call->id.owner});
-        actors_->serve_call(*call, from);
+        actors_->serve_call(std::move(*call), from);
       }
       return;
     case message_kind::task_output:
