@@ -140,6 +140,12 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
   }
+  settled(cell, bytes, on_disk, std::move(waiters));
+  return true;
+}
+
+void object_store::settled(object_cell* cell, std::size_t bytes, bool on_disk,
+                           std::vector<std::function<void()>> waiters) {
   if (on_disk) {
     std::lock_guard<std::mutex> guard{mu_};
     ++spilled_objects_;
@@ -149,7 +155,6 @@ bool object_store::settle(object_cell* cell, detail::value_box value) {
   }
   for (auto& w : waiters)
     w();
-  return true;
 }
 
 bool object_store::settle_encoded(object_cell* cell, std::string type_name, std::string bytes) {
@@ -181,15 +186,7 @@ bool object_store::settle_encoded(object_cell* cell, std::string type_name, std:
     cell->state_.store(object_cell::state::ready, std::memory_order_release);
     waiters.swap(cell->waiters);
   }
-  if (on_disk) {
-    std::lock_guard<std::mutex> guard{mu_};
-    ++spilled_objects_;
-    spilled_bytes_total_ += size;
-  } else {
-    account(cell);
-  }
-  for (auto& w : waiters)
-    w();
+  settled(cell, size, on_disk, std::move(waiters));
   return true;
 }
 

@@ -267,6 +267,9 @@ class object_store {
   /// object_store_full failure.
   std::string make_room(object_cell* cell, std::size_t bytes, const new_value& incoming,
                         std::string& spilled_path, std::vector<object_cell*>& pins);
+  /// The end of settling `cell` with a value of `bytes` bytes, in memory or
+  /// (`on_disk`) in a spill file: counts it and runs `waiters`.
+  void settled(object_cell* cell, std::size_t bytes, bool on_disk, std::vector<std::function<void()>> waiters);
   /// The text of a refusal (and counts it).
   std::string full_message(std::size_t incoming, const std::string& problem);
   void lru_push(object_cell* cell);

@@ -81,11 +81,13 @@ std::optional<shm_name> parse_shm_name(std::string_view name) {
     parts[i] = name.substr(0, dot);
     name.remove_prefix(dot == std::string_view::npos ? name.size() : dot + 1);
   }
+  // The owner is the first three parts, as process_identity::to_string writes it.
+  auto owner = parse_process_identity(
+    std::string_view(parts[0].data(), static_cast<std::size_t>(parts[2].data() + parts[2].size() - parts[0].data())));
   shm_name out;
-  if (!parse_decimal(parts[0], out.owner.pid_ns) || !parse_decimal(parts[1], out.owner.pid)
-      || out.owner.pid <= 0 || !parse_decimal(parts[2], out.owner.start_time)
-      || !parse_decimal(parts[4], out.seq))
+  if (!owner || !parse_decimal(parts[4], out.seq))
     return std::nullopt;
+  out.owner = *owner;
   // The node id exactly as node_id::to_string writes it.
   if (parts[3].size() != 16)
     return std::nullopt;

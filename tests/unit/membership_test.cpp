@@ -399,6 +399,13 @@ TEST_F(Membership, DriverWithoutItsHeadTakesAPeerThatStopsAnsweringForDead) {
   members->head_lost();
   ASSERT_TRUE(actors::test::eventually([&] { return members->is_dead(c); }, 10s))
     << "a peer that no longer answers stays alive for a driver without its head";
+  // Listeners hear of a death just after it is marked.
+  EXPECT_TRUE(actors::test::eventually(
+    [&] {
+      std::lock_guard<std::mutex> lock{events.mu};
+      return !events.lost.empty();
+    },
+    10s));
   EXPECT_GT(b_serves.asked.load(), 0);
   EXPECT_FALSE(members->is_dead(b)) << "a peer that answers is not taken for dead";
   std::lock_guard<std::mutex> lock{events.mu};
