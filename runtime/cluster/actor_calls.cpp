@@ -732,44 +732,31 @@ void actor_calls::serve_call(wire::actor_call req, const return_address& from) {
   std::vector<detail::withheld_argument> withheld;
   args->withheld(withheld);
   const arrival_key key{req.id, req.caller};
-  bool behind = false; // an earlier call of this caller fetches its arguments
+  std::shared_ptr<arriving_call> call; // only for a call that must fetch or wait
   {
     std::lock_guard<std::mutex> guard{arriving_mu_};
-    if (!arriving_.empty() && arriving_.count(key))
-      behind = true;
-    else if (!withheld.empty())
+    auto queue = arriving_.find(key);
+    if (queue != arriving_.end() || !withheld.empty()) {
+      call = std::make_shared<arriving_call>();
+      call->actor = a;
+      call->method = m;
+      call->args = std::move(args);
+      call->withheld = std::move(withheld);
+      call->from = from;
+      call->req = std::move(req);
+      if (queue != arriving_.end()) {
+        // An earlier call of this caller fetches its arguments: this one goes
+        // after it, as it was made.
+        queue->second.push_back(std::move(call));
+        return;
+      }
       arriving_[key]; // later calls of this caller queue behind this one
+    }
   }
-  if (!behind && withheld.empty()) {
+  if (call)
+    fetch_then_deliver(key, std::move(call));
+  else
     deliver(a, *m, std::move(args), req, from);
-    return;
-  }
-  auto call = std::make_shared<arriving_call>();
-  call->actor = a;
-  call->method = m;
-  call->args = std::move(args);
-  call->withheld = std::move(withheld);
-  call->from = from;
-  call->req = std::move(req);
-  if (!behind) {
-    fetch_then_deliver(key, std::move(call));
-    return;
-  }
-  std::unique_lock<std::mutex> guard{arriving_mu_};
-  if (auto i = arriving_.find(key); i != arriving_.end()) {
-    // It goes after the earlier ones, as it was made.
-    i->second.push_back(std::move(call));
-    return;
-  }
-  // The queue closed meanwhile: this call is the next of its caller.
-  if (!call->withheld.empty()) {
-    arriving_[key];
-    guard.unlock();
-    fetch_then_deliver(key, std::move(call));
-    return;
-  }
-  guard.unlock();
-  deliver(*call);
 }
 
 void actor_calls::fetch_then_deliver(const arrival_key& key, std::shared_ptr<arriving_call> call) {
