@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -136,6 +137,20 @@ class Faults : public ::testing::Test {
       },
       20s);
     return joined ? now : actors::node_id{};
+  }
+
+  /// Every line in which a process of this cluster took a node for dead, and
+  /// why: what a failed check of who is dead needs to be understood.
+  std::string death_notes() const {
+    std::string out;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir + "/logs", ec)) {
+      std::ifstream in{f.path()};
+      for (std::string line; std::getline(in, line);)
+        if (line.find("dead") != std::string::npos)
+          out += f.path().filename().string() + ": " + line + "\n";
+    }
+    return out;
   }
 
   std::string address_of(const actors::node_id& id) const {
@@ -493,8 +508,9 @@ TEST_F(HeadFaults, NodeThatDiedWhileTheHeadWasAwayIsDeclaredDeadByTheRestartedHe
     },
     40s))
     << status << head->output();
-  EXPECT_TRUE(declared_dead(lost));
-  EXPECT_FALSE(declared_dead(survivor));
+  EXPECT_TRUE(declared_dead(lost)) << death_notes();
+  EXPECT_FALSE(declared_dead(survivor)) << "survivor " << survivor.to_string() << ", lost " << lost.to_string()
+                                        << "\n" << death_notes();
   EXPECT_EQ(actors::get(actors::task(job::square).node(survivor, false).remote(std::int64_t{6}), 10s), 36);
   EXPECT_NE(head->output().find("did not rejoin within 10 s"), std::string::npos) << head->output();
 }
