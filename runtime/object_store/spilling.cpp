@@ -4,6 +4,7 @@
 
 #include "runtime/object_store/object_store.hpp"
 
+#include "runtime/common/free_memory.hpp"
 #include "runtime/common/log.hpp"
 
 #include <cerrno>
@@ -114,12 +115,26 @@ std::string object_store::write_spill_file(const object_id& id, std::string_view
 
 bool object_store::spill_until_fits(std::size_t incoming) {
   std::lock_guard<std::mutex> spilling{spill_mu_};
+  bool spilled = false;
   for (;;) {
     object_cell* victim = nullptr;
+    bool fits = false;
+    {
+      std::lock_guard<std::mutex> guard{mu_};
+      fits = bytes_in_memory_ + incoming <= limit_;
+    }
+    if (fits) {
+      // What spilled was written out to lower this process's memory: the
+      // allocator gives its pages back rather than keeping them for reuse (not
+      // under mu_: it walks the allocator's free pages).
+      if (spilled)
+        return_free_memory();
+      return true;
+    }
     {
       std::lock_guard<std::mutex> guard{mu_};
       if (bytes_in_memory_ + incoming <= limit_)
-        return true;
+        continue; // room was made meanwhile
       // Oldest first; skip values a running task or reader shares right now, and
       // types that have no encoding. A value whose only copy is this node's
       // segment spills from it. A copy of a value another node holds is
@@ -154,6 +169,7 @@ bool object_store::spill_until_fits(std::size_t incoming) {
     detail::release(victim);
     if (!ok)
       return false;
+    spilled = true;
   }
 }
 

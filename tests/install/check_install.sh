@@ -22,10 +22,27 @@ if find "$root" -path '*/include/*' -name '*.hpp' | grep -q '/runtime/'; then
   exit 1
 fi
 
+# The allocator the build chose (meson_options.txt): a program linked through
+# either package must get it too, or it would run on another malloc than actorsd.
+allocator=$(meson introspect "$build" --buildoptions \
+  | python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "allocator"))')
+sanitize=$(meson introspect "$build" --buildoptions \
+  | python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "b_sanitize"))')
+check_allocator() {
+  if [ "$allocator" = tcmalloc ] && [ "$sanitize" = none ]; then
+    readelf -d "$1" | grep -q 'NEEDED.*libtcmalloc_minimal' \
+      || { echo "$2 is not linked with tcmalloc, the allocator this build chose" >&2; exit 1; }
+  elif readelf -d "$1" | grep -q 'NEEDED.*libtcmalloc'; then
+    echo "$2 is linked with tcmalloc, which this build (allocator=$allocator, b_sanitize=$sanitize) left out" >&2
+    exit 1
+  fi
+}
+
 cp "$src/tests/install/app.cpp" "$work/"
 cd "$work"
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$root"
 g++ -std=c++20 app.cpp $(pkg-config --cflags --libs actors) -o app
+check_allocator app "the program built with pkg-config"
 out=$(LD_LIBRARY_PATH=$(dirname "$lib") ./app --actors-num-cpus=2)
 echo "installed program printed: $out"
 [ "$out" = "1 4 9 16 25 " ] || { echo "unexpected output" >&2; exit 1; }
@@ -68,6 +85,7 @@ CMAKE
 cmake -S . -B build -DCMAKE_PREFIX_PATH="$install_prefix" -DCMAKE_BUILD_TYPE=Release >cmake.log 2>&1 \
   || { cat cmake.log; echo "cmake could not configure a project with find_package(actors)" >&2; exit 1; }
 cmake --build build >>cmake.log 2>&1 || { cat cmake.log; echo "the CMake project did not build" >&2; exit 1; }
+check_allocator build/app "the CMake-built program"
 out=$(./build/app --actors-num-cpus=2)
 echo "CMake-built program printed: $out"
 [ "$out" = "1 4 9 16 25 " ] || { echo "unexpected output from the CMake-built program" >&2; exit 1; }

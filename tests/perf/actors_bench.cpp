@@ -1263,7 +1263,7 @@ class suite {
 
   /// Frees what the heap holds unused in every process, so that growth shows in RSS.
   void trim_all() {
-    ::malloc_trim(0);
+    benchjob::release_free_memory();
     if (!cluster_)
       return;
     std::vector<actors::object_ref<i64>> refs;

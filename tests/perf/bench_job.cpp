@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <dlfcn.h>
 #include <filesystem>
 #include <limits>
 #include <malloc.h>
@@ -173,8 +174,16 @@ i64 sleep_ms(i64 ms) {
     .count();
 }
 
-i64 trim_memory(i64) {
+void release_free_memory() {
   ::malloc_trim(0);
+  // tcmalloc keeps freed pages for reuse; this hands them back (absent under glibc).
+  using release_fn = void (*)();
+  if (auto release = reinterpret_cast<release_fn>(::dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory")))
+    release();
+}
+
+i64 trim_memory(i64) {
+  release_free_memory();
   return 0;
 }
 

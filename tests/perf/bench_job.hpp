@@ -78,7 +78,10 @@ i64 wait_for_file(const std::string& path, i64 limit_s);
 // -- helpers for the memory figures ----------------------------------------------------
 /// Sleeps `ms` milliseconds; returns the steady-clock time (ns) it finished at.
 i64 sleep_ms(i64 ms);
-/// Gives free heap memory back to the system (malloc_trim); returns 0.
+/// Gives this process's free heap memory back to the system: glibc's
+/// malloc_trim, and tcmalloc's free pages when tcmalloc is the allocator.
+void release_free_memory();
+/// release_free_memory() as a task; returns 0.
 i64 trim_memory(i64 unused);
 
 // -- §8 map / filter / sum ------------------------------------------------------------
