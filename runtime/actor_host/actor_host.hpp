@@ -1,5 +1,6 @@
 #pragma once
 
+#include "runtime/common/lazy_deque.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "runtime/scheduler/object_stream.hpp"
 #include "runtime/scheduler/resources.hpp"
@@ -13,7 +14,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -102,7 +102,8 @@ class actor_cell final : public coroutine_executor {
   std::mutex mu;
   state st = state::creating;
   std::shared_ptr<void> instance;
-  std::deque<actor_call_request> mailbox;
+  /// Made on the first call (lazy_deque): an actor never called holds none.
+  runtime::lazy_deque<actor_call_request> mailbox;
   /// Drain jobs queued or running: at most opts.max_concurrency, each running
   /// one call at a time.
   int drains = 0;
@@ -118,7 +119,7 @@ class actor_cell final : public coroutine_executor {
   /// Suspended coroutine calls whose awaited object or timer came: the drain
   /// resumes them before it takes new calls, also once the actor is dead (they
   /// hold their instance and end on their own).
-  std::deque<std::coroutine_handle<>> ready;
+  runtime::lazy_deque<std::coroutine_handle<>> ready;
   int restarts_used = 0;
   /// The working directory of the job that created it (null: none); its
   /// factory and methods see it as actors::working_dir().
