@@ -118,23 +118,10 @@ bool object_store::spill_until_fits(std::size_t incoming) {
   bool spilled = false;
   for (;;) {
     object_cell* victim = nullptr;
-    bool fits = false;
-    {
-      std::lock_guard<std::mutex> guard{mu_};
-      fits = bytes_in_memory_ + incoming <= limit_;
-    }
-    if (fits) {
-      // What spilled was written out to lower this process's memory: the
-      // allocator gives its pages back rather than keeping them for reuse (not
-      // under mu_: it walks the allocator's free pages).
-      if (spilled)
-        return_free_memory();
-      return true;
-    }
     {
       std::lock_guard<std::mutex> guard{mu_};
       if (bytes_in_memory_ + incoming <= limit_)
-        continue; // room was made meanwhile
+        break;
       // Oldest first; skip values a running task or reader shares right now, and
       // types that have no encoding. A value whose only copy is this node's
       // segment spills from it. A copy of a value another node holds is
@@ -171,6 +158,12 @@ bool object_store::spill_until_fits(std::size_t incoming) {
       return false;
     spilled = true;
   }
+  // What spilled was written out to lower this process's memory: the allocator
+  // gives its pages back rather than keeping them for reuse (not under mu_: it
+  // walks the allocator's free pages).
+  if (spilled)
+    return_free_memory();
+  return true;
 }
 
 bool object_store::is_copy(const object_cell& c) {

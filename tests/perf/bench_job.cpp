@@ -1,10 +1,11 @@
 #include "tests/perf/bench_job.hpp"
 
+#include "runtime/common/free_memory.hpp"
+
 #include <actors/actors.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <dlfcn.h>
 #include <filesystem>
 #include <limits>
 #include <malloc.h>
@@ -176,10 +177,7 @@ i64 sleep_ms(i64 ms) {
 
 void release_free_memory() {
   ::malloc_trim(0);
-  // tcmalloc keeps freed pages for reuse; this hands them back (absent under glibc).
-  using release_fn = void (*)();
-  if (auto release = reinterpret_cast<release_fn>(::dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory")))
-    release();
+  actors::runtime::return_free_memory(); // tcmalloc's free pages
 }
 
 i64 trim_memory(i64) {
