@@ -1,13 +1,15 @@
 #pragma once
 
 /// What nodes say to each other. Every message is a CAF message of an atom and
-/// built-in types; structured payloads travel as Boost archives in std::string
-/// (see docs/wire-protocol.md). Bump protocol_version on any incompatible change.
+/// built-in types; structured payloads travel in std::string, encoded as
+/// codec.hpp says (see docs/wire-protocol.md). Bump protocol_version on any
+/// incompatible change.
 
 #include "actors/detail/failure.hpp"
 #include "actors/detail/runtime.hpp"
 #include "actors/ids.hpp"
 #include "actors/serialization.hpp"
+#include "runtime/wire/codec.hpp"
 
 #include <cstdint>
 #include <map>
@@ -16,7 +18,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 17;
+inline constexpr std::uint32_t protocol_version = 18;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -101,7 +103,7 @@ struct node_record {
 };
 
 /// The head's table, sent to every node when it changes. The endpoint actors go
-/// beside it in the same order (CAF handles cannot enter a Boost archive).
+/// beside it in the same order (CAF handles cannot enter a payload).
 struct cluster_view {
   std::uint64_t version = 0;
   std::vector<node_record> nodes;
@@ -557,10 +559,14 @@ struct state_table {
   }
 };
 
-/// Encodes a payload; throws actors::error on failure.
+/// Encodes a payload (codec.hpp).
 template <class T>
 std::string pack(const T& x) {
-  return detail::encode(x);
+  std::string out;
+  out.reserve(256);
+  writer w(out);
+  w & x;
+  return out;
 }
 
 /// Decodes a payload from another process; throws actors::error with
@@ -568,7 +574,11 @@ std::string pack(const T& x) {
 template <class T>
 T unpack(const std::string& bytes, const char* what) {
   try {
-    return detail::decode<T>(bytes);
+    reader r(bytes.data(), bytes.size());
+    T x{};
+    r & x;
+    r.expect_end();
+    return x;
   } catch (const std::exception& e) {
     throw error(errc::serialization_failed,
                 std::string("malformed ") + what + " (" + std::to_string(bytes.size())
