@@ -32,6 +32,10 @@ constexpr auto report_interval = std::chrono::milliseconds(100);
 // At most this much waits for a node that no node table has listed yet.
 constexpr std::size_t awaiting_bytes_limit = 64u << 20;
 
+// A result or item made this soon after the last one sent to its peer waits to
+// go with the others the endpoint gathers; one made later goes at once.
+constexpr auto gather_window = std::chrono::microseconds(50);
+
 struct endpoint_state {
   caf_transport::impl* owner = nullptr;
   std::set<caf::actor_addr> monitored;
@@ -88,13 +92,16 @@ struct caf_transport::impl {
   caf::actor served_control;
   std::string control_bind;
   std::uint16_t control_port = 0;
-  // Results and generator items on their way to each peer: the first goes at
-  // once; those made while the endpoint has not flushed yet go together, in
-  // order, one message per run of a kind (result_batch, stream_item_batch).
+  // Results and generator items on their way to each peer. One made when the
+  // peer was sent nothing for `gather_window` goes at once; the others wait for
+  // the endpoint, which sends what gathered meanwhile together, in order, one
+  // message per run of a kind (result_batch, stream_item_batch).
   struct outbox {
     caf::actor to;
     std::vector<std::pair<message_kind, std::string>> queued;
+    // The endpoint was asked to flush and has not sent all it took yet.
     bool flush_pending = false;
+    std::chrono::steady_clock::time_point last_sent;
   };
   std::unordered_map<caf::actor_addr, outbox> outboxes;
   // Peers this node opened (or is opening) a direct connection to, and the threads
@@ -219,26 +226,35 @@ struct caf_transport::impl {
   }
 
   /// Sends a result or an item (`kind`) to `to` at once if nothing is on its
-  /// way there, else queues it for the endpoint to send with the others when it
-  /// flushes.
+  /// way there and nothing went there within `gather_window`, else queues it for
+  /// the endpoint to send with the others when it flushes. So a lone result
+  /// costs one message and no hand-off, and a flood one message per flush.
   void reply_batched(const caf::actor& to, message_kind kind, std::string payload) {
+    const auto now = std::chrono::steady_clock::now();
+    bool send_now = false;
+    bool ask_flush = false;
     {
       std::lock_guard<std::mutex> guard{mu};
       auto& box = outboxes[to.address()];
-      if (box.flush_pending) {
-        box.queued.emplace_back(kind, std::move(payload));
-        return;
-      }
       box.to = to;
-      box.flush_pending = true;
+      if (box.flush_pending || now - box.last_sent < gather_window) {
+        box.queued.emplace_back(kind, std::move(payload));
+        ask_flush = !box.flush_pending;
+        box.flush_pending = true;
+      } else {
+        box.last_sent = now;
+        send_now = true;
+      }
     }
-    counted_send(to, kind, std::move(payload));
-    // Whatever comes for this peer before the endpoint gets to this goes with it.
-    caf::anon_send(endpoint, flush_atom::value, to.address());
+    if (send_now)
+      counted_send(to, kind, std::move(payload));
+    else if (ask_flush)
+      caf::anon_send(endpoint, flush_atom::value, to.address());
   }
 
   /// The endpoint flushes what was gathered for `who`: each run of results or
-  /// items in one message, in the order they came.
+  /// items in one message, in the order they came. What comes while it sends
+  /// is queued too (flush_pending) and goes with the next flush.
   void flush(const caf::actor_addr& who) {
     caf::actor to;
     std::vector<std::pair<message_kind, std::string>> queued;
@@ -247,10 +263,6 @@ struct caf_transport::impl {
       auto i = outboxes.find(who);
       if (i == outboxes.end())
         return;
-      if (i->second.queued.empty()) {
-        outboxes.erase(i);
-        return;
-      }
       to = i->second.to;
       queued.swap(i->second.queued);
     }
@@ -273,8 +285,18 @@ struct caf_transport::impl {
       }
       first = end;
     }
-    // Keep gathering while results keep coming: the next flush closes the window.
-    caf::anon_send(endpoint, flush_atom::value, who);
+    bool again = false;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      auto i = outboxes.find(who);
+      if (i == outboxes.end())
+        return;
+      i->second.last_sent = std::chrono::steady_clock::now();
+      again = !i->second.queued.empty();
+      i->second.flush_pending = again;
+    }
+    if (again)
+      caf::anon_send(endpoint, flush_atom::value, who);
   }
 
   node_id node_of(const caf::actor_addr& who) const {
@@ -641,6 +663,8 @@ void caf_transport::forget(const node_id& id) {
   std::lock_guard<std::mutex> guard{impl_->mu};
   impl_->forgotten.insert(id);
   impl_->awaiting.erase(id);
+  if (auto b = impl_->book.find(id); b != impl_->book.end())
+    impl_->outboxes.erase(b->second.address());
   // `ids` keeps the endpoint's address: a connection that closes later is still
   // reported as this node's (membership::connection_closed).
   impl_->book.erase(id);

@@ -7,6 +7,7 @@
 #include "runtime/cluster/caf_transport.hpp"
 #include "runtime/node/caf_settings.hpp"
 #include "runtime/wire/atoms.hpp"
+#include "runtime/wire/protocol.hpp"
 
 #include <caf/all.hpp>
 
@@ -30,8 +31,9 @@ namespace {
 
 /// What one endpoint handed on: payloads of messages, nodes reported unlisted.
 struct recorder final : actors::runtime::message_handler, actors::runtime::endpoint_events {
-  void on_message(message_kind, const std::string& payload, const return_address&) override {
+  void on_message(message_kind kind, const std::string& payload, const return_address&) override {
     std::lock_guard<std::mutex> guard{mu};
+    kinds.push_back(kind);
     received.push_back(payload);
     changed.notify_all();
   }
@@ -60,6 +62,7 @@ struct recorder final : actors::runtime::message_handler, actors::runtime::endpo
 
   std::mutex mu;
   std::condition_variable changed;
+  std::vector<message_kind> kinds;
   std::vector<std::string> received;
   std::vector<node_id> unlisted;
 };
@@ -153,6 +156,59 @@ TEST_F(transport_test, ANodeKnownDeadGetsNothing) {
   from.forget(b);
   EXPECT_FALSE(from.send(b, message_kind::release, "dead")) << "a dead node's messages must not wait";
   EXPECT_FALSE(from.send(node_id{}, message_kind::release, "nobody"));
+}
+
+/// The keys of the results in what `seen` received (result and result_batch
+/// messages), in the order they came; with `seen.mu` held.
+std::vector<std::uint64_t> result_keys(const recorder& seen) {
+  namespace wire = actors::runtime::wire;
+  std::vector<std::uint64_t> keys;
+  for (std::size_t i = 0; i < seen.received.size(); ++i) {
+    if (seen.kinds[i] == message_kind::result) {
+      keys.push_back(wire::unpack<wire::result>(seen.received[i], "result").key);
+    } else if (seen.kinds[i] == message_kind::result_batch) {
+      for (const auto& r : wire::unpack<wire::result_batch>(seen.received[i], "result batch").results)
+        keys.push_back(wire::unpack<wire::result>(r, "result").key);
+    }
+  }
+  return keys;
+}
+
+TEST_F(transport_test, ResultsInABurstGoTogetherInOrderAndALoneOneGoesByItself) {
+  namespace wire = actors::runtime::wire;
+  test_node worker{sys}, owner{sys};
+  const return_address to_owner{std::make_shared<caf::actor>(owner.links.endpoint())};
+  auto result_with_key = [](std::uint64_t key) {
+    wire::result r;
+    r.key = key;
+    r.ok = true;
+    r.bytes = "value";
+    return wire::pack(r);
+  };
+
+  constexpr std::uint64_t burst = 500;
+  const auto before = worker.links.traffic().messages_sent;
+  for (std::uint64_t k = 0; k < burst; ++k)
+    worker.links.reply(to_owner, message_kind::result, result_with_key(k));
+  ASSERT_TRUE(owner.seen.wait_for([&] { return result_keys(owner.seen).size() >= burst; }));
+  std::vector<std::uint64_t> expected(burst);
+  for (std::uint64_t k = 0; k < burst; ++k)
+    expected[k] = k;
+  {
+    std::lock_guard<std::mutex> guard{owner.seen.mu};
+    EXPECT_EQ(result_keys(owner.seen), expected) << "results of one thread must arrive in the order made";
+  }
+  const auto burst_messages = worker.links.traffic().messages_sent - before;
+  EXPECT_LT(burst_messages, burst / 2) << "a burst of results went in " << burst_messages << " messages";
+
+  // Long after the burst, a lone result goes at once, as a result of its own.
+  std::this_thread::sleep_for(50ms);
+  const auto before_lone = worker.links.traffic().messages_sent;
+  worker.links.reply(to_owner, message_kind::result, result_with_key(burst));
+  ASSERT_TRUE(owner.seen.wait_for([&] { return result_keys(owner.seen).size() == burst + 1; }));
+  EXPECT_EQ(worker.links.traffic().messages_sent - before_lone, 1u);
+  std::lock_guard<std::mutex> guard{owner.seen.mu};
+  EXPECT_EQ(owner.seen.kinds.back(), message_kind::result);
 }
 
 } // namespace
