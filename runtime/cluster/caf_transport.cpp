@@ -97,6 +97,7 @@ struct caf_transport::impl {
   // the endpoint, which sends what gathered meanwhile together, in order, one
   // message per run of a kind (result_batch, stream_item_batch).
   struct outbox {
+    // Set while something waits to go.
     caf::actor to;
     std::vector<std::pair<message_kind, std::string>> queued;
     // The endpoint was asked to flush and has not sent all it took yet.
@@ -236,8 +237,8 @@ struct caf_transport::impl {
     {
       std::lock_guard<std::mutex> guard{mu};
       auto& box = outboxes[to.address()];
-      box.to = to;
       if (box.flush_pending || now - box.last_sent < gather_window) {
+        box.to = to;
         box.queued.emplace_back(kind, std::move(payload));
         ask_flush = !box.flush_pending;
         box.flush_pending = true;
@@ -294,6 +295,8 @@ struct caf_transport::impl {
       i->second.last_sent = std::chrono::steady_clock::now();
       again = !i->second.queued.empty();
       i->second.flush_pending = again;
+      if (!again)
+        i->second.to = caf::actor{}; // an idle outbox keeps no proxy alive
     }
     if (again)
       caf::anon_send(endpoint, flush_atom::value, who);
