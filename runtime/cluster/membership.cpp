@@ -218,14 +218,23 @@ void membership::report() {
   // Once a second a member checks that the head still answers and still holds
   // it alive (see head_link::probe).
   bool probe = false;
+  std::uint64_t losses = 0;
   {
     std::lock_guard<std::mutex> guard{mu_};
     probe = !reconnecting_ && !stopping_ && ++reports_ % 10 == 0;
+    losses = head_losses_;
   }
   if (probe)
     head_.probe(
       local_.id, head_probe_timeout(settings_),
-      [this] {
+      [this, losses] {
+        {
+          // Lost (and maybe rejoined) while the probe waited: it asked the head
+          // that went away.
+          std::lock_guard<std::mutex> guard{mu_};
+          if (losses != head_losses_)
+            return;
+        }
         log(log_level::warning, "cluster", "the head at ", settings_.head_address, " did not answer within ",
             std::chrono::duration<double>(head_probe_timeout(settings_)).count(), " s");
         head_lost();
@@ -239,6 +248,7 @@ void membership::head_lost() {
   auto timeout = settings_.head_reconnect_timeout_ms;
   {
     std::lock_guard<std::mutex> guard{mu_};
+    ++head_losses_;
     if (stopping_ || reconnecting_)
       return;
     if (timeout > 0) {

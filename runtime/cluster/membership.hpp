@@ -244,6 +244,9 @@ class membership {
   // This node as it joined, to join again with the same id when the head restarts.
   wire::node_record joined_as_;
   bool reconnecting_ = false;
+  // Times the head was lost: a probe sent before the last loss went to a head
+  // that is gone, and its silence says nothing of the one rejoined since.
+  std::uint64_t head_losses_ = 0;
   // Reports sent: every tenth also probes the head (a member's).
   std::uint64_t reports_ = 0;
   // The head declared this node dead (handled once).

@@ -253,12 +253,17 @@ class fake_head final : public runtime::head_link {
   }
 
   /// Records how long the probe would wait; `silent_probes` makes it call back
-  /// as a head that never answers.
+  /// as a head that never answers, `held_probes` keeps the call for the test to
+  /// make when it chooses (a probe still waiting).
   void probe(const node_id&, std::chrono::milliseconds timeout, std::function<void()> on_silence,
              std::function<void()>) override {
     {
       std::lock_guard<std::mutex> guard{mu};
       probe_timeouts.push_back(timeout);
+      if (held_probes) {
+        silences.push_back(std::move(on_silence));
+        return;
+      }
       if (!silent_probes)
         return;
     }
@@ -268,6 +273,8 @@ class fake_head final : public runtime::head_link {
   std::mutex mu;
   std::vector<std::chrono::milliseconds> probe_timeouts;
   bool silent_probes = false;
+  bool held_probes = false;
+  std::vector<std::function<void()>> silences;
   runtime::join_answer join_answer{true, true, runtime::wire::join_refusal::none, {}};
   /// What each reconnect attempt gets, in order (the last one repeats); empty or
   /// nullopt: no head answers.

@@ -311,6 +311,35 @@ TEST_F(Membership, AProbeTheHeadLeavesUnansweredStartsReconnecting) {
   EXPECT_EQ(head.lost_count, 1);
 }
 
+TEST_F(Membership, AProbeSentBeforeTheHeadWasLostSaysNothingOfTheHeadRejoinedSince) {
+  make();
+  join();
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    head.held_probes = true;
+    head.reconnect_answers = {join_answer{true, true, wire::join_refusal::none, {}}};
+  }
+  for (int i = 0; i < 10; ++i)
+    members->report();
+  // The head goes away with the probe in flight, and the node rejoins the one
+  // that comes back.
+  members->head_lost();
+  ASSERT_TRUE(actors::test::eventually([&] { return events.rejoins.load() == 1; })) << "never rejoined";
+  std::vector<std::function<void()>> silences;
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    silences.swap(head.silences);
+  }
+  ASSERT_EQ(silences.size(), 1u);
+  // Only now does the probe of the head that went away time out.
+  silences[0]();
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard<std::mutex> guard{head.mu};
+  EXPECT_EQ(head.lost_count, 1) << "the silence of the head that went away was taken for the new head's";
+  EXPECT_EQ(head.reconnects.size(), 1u);
+  EXPECT_EQ(events.rejoins.load(), 1);
+}
+
 TEST_F(Membership, HeadRestartRejoinsWithTheSameIdAndTellsListeners) {
   make();
   join();
