@@ -26,6 +26,24 @@ constexpr std::size_t live_store_slots = 16;
 std::atomic<object_store*> live_stores[live_store_slots];
 std::atomic<std::uint64_t> store_epochs{0};
 
+// A large value of a shared-memory segment copied out of it straight into the
+// value's own memory (receive_in_place, shm_mapping::copy_out) rather than
+// decoded through the mapping; null where the type or the bytes do not allow it,
+// and the caller decodes as usual.
+std::shared_ptr<const void> copy_out_of_segment(const shm_mapping& segment, const detail::type_ops* want) {
+  if (segment.size() < detail::huge_buffer_bytes || !want->receive_in_place)
+    return nullptr;
+  auto into = want->receive_in_place(segment.size());
+  if (!into)
+    return nullptr;
+  std::string_view head(reinterpret_cast<const char*>(segment.data()), into->head_size);
+  char* body = into->grow(into->value.get(), into->body_size, into->body_size);
+  if (!into->head_matches(into->value.get(), head, into->body_size)
+      || !segment.copy_out(into->head_size, body, into->body_size))
+    return nullptr;
+  return into->value;
+}
+
 // True if `cell` was made by a store that runs now.
 bool is_live(const object_cell* cell) {
   for (auto& slot : live_stores)
@@ -372,7 +390,10 @@ std::shared_ptr<const void> object_store::decode_encoded(object_cell* cell, cons
   check_encoded_type(cell, want);
   auto bytes = cell->encoded->view();
   try {
-    cell->value.value = want->decode(bytes.data(), bytes.size());
+    if (cell->encoded->mapping)
+      cell->value.value = copy_out_of_segment(*cell->encoded->mapping, want);
+    if (!cell->value.value)
+      cell->value.value = want->decode(bytes.data(), bytes.size());
   } catch (const std::exception& e) {
     throw error(errc::serialization_failed, "object " + cell->id.to_string()
                                               + " arrived from another node but cannot be decoded as a "

@@ -108,7 +108,9 @@ shm_mapping::~shm_mapping() {
 shm_mapping::shm_mapping(shm_mapping&& other) noexcept
   : data_(std::exchange(other.data_, nullptr)),
     size_(std::exchange(other.size_, 0)),
-    name_(std::move(other.name_)) {}
+    name_(std::move(other.name_)),
+    device_(std::exchange(other.device_, 0)),
+    inode_(std::exchange(other.inode_, 0)) {}
 
 shm_mapping& shm_mapping::operator=(shm_mapping&& other) noexcept {
   if (this != &other) {
@@ -117,8 +119,37 @@ shm_mapping& shm_mapping::operator=(shm_mapping&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     name_ = std::move(other.name_);
+    device_ = std::exchange(other.device_, 0);
+    inode_ = std::exchange(other.inode_, 0);
   }
   return *this;
+}
+
+bool shm_mapping::copy_out(std::size_t offset, void* out, std::size_t n) const {
+  if (offset > size_ || n > size_ - offset)
+    return false;
+  if (n == 0)
+    return true;
+  auto* to = static_cast<char*>(out);
+  int fd = data_ ? ::shm_open(name_.c_str(), O_RDONLY | O_CLOEXEC, 0) : -1;
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
+    while (n > 0) {
+      ssize_t got = ::pread(fd, to, n, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        break; // the rest through the mapping, which holds the same bytes
+      to += got;
+      offset += static_cast<std::size_t>(got);
+      n -= static_cast<std::size_t>(got);
+    }
+  }
+  if (fd >= 0)
+    ::close(fd);
+  if (n > 0)
+    std::memcpy(to, data_ + offset, n);
+  return true;
 }
 
 shm_writer::~shm_writer() {
@@ -221,8 +252,10 @@ shm_expected<shm_mapping> shm_writer::seal() {
     }
     return fail(e, "cannot seal shared-memory segment " + name_ + ": " + errno_text(e));
   }
+  struct stat st {};
+  ::fstat(fd_, &st); // only to know the file again (copy_out): a failure costs that speed, nothing else
   ::close(fd_);
-  shm_mapping sealed(data_, size_, std::move(name_));
+  shm_mapping sealed(data_, size_, std::move(name_), st.st_dev, st.st_ino);
   data_ = nullptr;
   size_ = 0;
   fd_ = -1;
@@ -309,7 +342,7 @@ shm_expected<shm_mapping> open_shm_segment(const std::string& name) {
   if (p == MAP_FAILED)
     return fail(e, "cannot map shared-memory segment " + name + " (" + std::to_string(size)
                      + " bytes): " + errno_text(e));
-  return shm_mapping(static_cast<std::byte*>(p), size, name);
+  return shm_mapping(static_cast<std::byte*>(p), size, name, st.st_dev, st.st_ino);
 }
 
 std::optional<shm_error> unlink_shm_segment(const std::string& name) {

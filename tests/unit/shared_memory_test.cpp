@@ -400,6 +400,56 @@ TEST_F(SharedMemory, RemoveKeepsMappingsReadableAndTheNameGoes) {
   EXPECT_EQ(first_mismatch(here->data(), size, 3), size);
 }
 
+TEST_F(SharedMemory, CopyOutGivesTheSegmentsOwnBytesEvenAfterItsNameWasReused) {
+  const std::size_t size = 3 * MiB + 123;
+  const std::string name = own_name(7);
+  auto make = [&](unsigned seed) {
+    auto writer = create_shm_segment(name, size);
+    EXPECT_TRUE(writer) << (writer ? "" : writer.error().message);
+    if (!writer)
+      return shm_mapping{};
+    std::vector<std::byte> bytes(size);
+    fill(bytes.data(), size, seed);
+    EXPECT_FALSE(writer->write(0, bytes.data(), size));
+    auto sealed = writer->seal();
+    EXPECT_TRUE(sealed);
+    return sealed ? std::move(*sealed) : shm_mapping{};
+  };
+  shm_mapping first = make(5);
+  ASSERT_TRUE(first);
+  auto first_read = open_shm_segment(name);
+  ASSERT_TRUE(first_read) << first_read.error().message;
+
+  // While the segment is there: the whole of it, then a range from an odd offset.
+  std::vector<std::byte> out(size);
+  ASSERT_TRUE(first_read->copy_out(0, out.data(), size));
+  EXPECT_EQ(first_mismatch(out.data(), size, 5), size);
+  std::vector<std::byte> part(MiB);
+  ASSERT_TRUE(first_read->copy_out(MiB + 1, part.data(), part.size()));
+  for (std::size_t i = 0; i < part.size(); ++i)
+    ASSERT_EQ(part[i], pattern(MiB + 1 + i, 5)) << "byte " << i << " of a copy from offset " << MiB + 1;
+  EXPECT_FALSE(first_read->copy_out(size - 10, part.data(), 11)) << "a range past the end was copied";
+  EXPECT_TRUE(first_read->copy_out(size, part.data(), 0));
+
+  // The name now holds another segment: the old mappings still give their own bytes.
+  ASSERT_FALSE(unlink_shm_segment(name));
+  shm_mapping second = make(9);
+  ASSERT_TRUE(second);
+  std::fill(out.begin(), out.end(), std::byte{0});
+  ASSERT_TRUE(first_read->copy_out(0, out.data(), size));
+  EXPECT_EQ(first_mismatch(out.data(), size, 5), size) << "the copy came from the file now under the name";
+  ASSERT_TRUE(first.copy_out(0, out.data(), size));
+  EXPECT_EQ(first_mismatch(out.data(), size, 5), size) << "the writer's mapping copied another file's bytes";
+  ASSERT_TRUE(second.copy_out(0, out.data(), size));
+  EXPECT_EQ(first_mismatch(out.data(), size, 9), size);
+
+  // Gone altogether: from the mapping.
+  ASSERT_FALSE(unlink_shm_segment(name));
+  std::fill(out.begin(), out.end(), std::byte{0});
+  ASSERT_TRUE(second.copy_out(0, out.data(), size));
+  EXPECT_EQ(first_mismatch(out.data(), size, 9), size);
+}
+
 TEST_F(SharedMemory, RegistryDestructorUnlinksAllItsSegments) {
   std::vector<std::string> names;
   std::vector<shm_mapping> kept;
