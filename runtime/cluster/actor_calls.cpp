@@ -684,7 +684,7 @@ wire::request_answer actor_calls::serve_create(wire::actor_create_request req) {
   try {
     const auto* fn = detail::function_named(req.factory);
     // The creator may be a job's driver whose libraries are loading here; this
-    // waits on the endpoint's thread, once per job at most.
+    // waits on the request server's thread (caf_transport), once per job at most.
     if (!fn && env_.prepare_for(node_id{req.id.owner}, std::chrono::seconds(60)))
       fn = detail::function_named(req.factory);
     if (!fn || !fn->construct)

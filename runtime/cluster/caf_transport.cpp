@@ -42,9 +42,19 @@ struct endpoint_state {
   static inline const char* name = "actors.node_endpoint";
 };
 
-using endpoint_actor = caf::stateful_actor<endpoint_state>;
+// The endpoint is a broker: it runs on the middleman's thread, which reads what
+// peers send, so a message is handled in the pass that read it, with no
+// hand-off to a scheduler thread (a sync task's round trip takes about a third
+// less: tests/perf/notes.md). Its handlers must never block, since the node's network I/O waits
+// while they run: requests, whose handlers may wait (an actor's factory from a
+// job whose libraries are loading here), go to the request server.
+using endpoint_actor = caf::io::stateful_broker<endpoint_state>;
 
 caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key);
+
+// Answers the requests the endpoint delegates to it (ac_ask), on a scheduler
+// thread.
+caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key);
 
 } // namespace
 
@@ -57,6 +67,7 @@ struct caf_transport::impl {
   const std::chrono::milliseconds unlisted_wait;
   const std::uint64_t shutdown_key = new_shutdown_key();
   caf::actor endpoint;
+  caf::actor requests;
   // Set once by start(), before the endpoint is published.
   std::atomic<message_handler*> messages{nullptr};
   std::atomic<endpoint_events*> events{nullptr};
@@ -352,13 +363,9 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
       messages->on_message(k, payload,
                            answered ? return_address{std::make_shared<const caf::actor>(from)} : return_address{});
     },
-    [=](ask_atom, std::uint8_t kind, const std::string& payload) -> std::string {
-      auto* d = self->state.owner;
-      d->received(payload);
-      auto* messages = d->messages.load();
-      if (!messages)
-        return wire::pack(wire::request_answer{false, "the node is not serving yet"});
-      return messages->on_request(static_cast<request_kind>(kind), payload);
+    [=](ask_atom a, std::uint8_t kind, const std::string& payload) {
+      self->state.owner->received(payload);
+      return self->delegate(self->state.owner->requests, a, kind, payload);
     },
     [=](view_atom, const std::string& blob, const std::vector<caf::actor>& eps) {
       auto* d = self->state.owner;
@@ -465,11 +472,33 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
   };
 }
 
+caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key) {
+  ignore_exit_messages(self, "cluster");
+  return {
+    [=](ask_atom, std::uint8_t kind, const std::string& payload) -> std::string {
+      auto* messages = owner->messages.load();
+      if (!messages)
+        return wire::pack(wire::request_answer{false, "the node is not serving yet"});
+      try {
+        return messages->on_request(static_cast<request_kind>(kind), payload);
+      } catch (const std::exception& e) {
+        log(log_level::warning, "cluster", "a request of kind ", static_cast<int>(kind), " failed: ", e.what());
+        return wire::pack(wire::request_answer{false, std::string("the node could not answer: ") + e.what()});
+      }
+    },
+    [=](shutdown_atom, std::uint64_t key) {
+      if (key == shutdown_key)
+        self->quit(caf::exit_reason::user_shutdown);
+    },
+  };
+}
+
 } // namespace
 
 caf_transport::caf_transport(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait)
   : impl_(new impl(sys, std::move(token), unlisted_wait)) {
-  impl_->endpoint = sys.spawn(node_endpoint, impl_.get(), impl_->shutdown_key);
+  impl_->requests = sys.spawn(request_server, impl_.get(), impl_->shutdown_key);
+  impl_->endpoint = sys.middleman().spawn_broker(node_endpoint, impl_.get(), impl_->shutdown_key);
 }
 
 caf_transport::~caf_transport() {
@@ -608,7 +637,8 @@ void caf_transport::stop() {
   // goes with it.
   caf::scoped_actor self{impl_->endpoint.home_system()};
   self->send(impl_->endpoint, shutdown_atom::value, impl_->shutdown_key);
-  self->wait_for(impl_->endpoint);
+  self->send(impl_->requests, shutdown_atom::value, impl_->shutdown_key);
+  self->wait_for(impl_->endpoint, impl_->requests);
 }
 
 bool caf_transport::send(const node_id& to, message_kind kind, std::string payload) {

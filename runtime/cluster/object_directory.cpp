@@ -744,22 +744,39 @@ void object_directory::serve_fetch(const wire::fetch_request& req, const return_
     return;
   }
   c->on_settled([this, c, req, from] {
-    wire::result r;
-    bool shared = false;
-    // A node that does not share memory never makes a segment, whatever it is asked.
-    if (req.same_host && !host_.empty() && req.offset == 0 && c->current() == detail::object_cell::state::ready) {
-      if (auto copy = local_.store.share(c)) {
-        r.key = req.key;
-        r.ok = true;
-        r.type_name = std::move(copy->type_name);
-        r.size = copy->size;
-        r.shm_name = std::move(copy->segment);
-        shared = true;
-      }
+    // Released once answered, or when the answer is dropped at stop.
+    std::shared_ptr<detail::object_cell> held(c, [](detail::object_cell* p) { detail::release(p); });
+    // Putting a value into shared memory (a segment written, a spilled value read
+    // back) or encoding a large one takes long: not on the node endpoint's
+    // thread, which is the node's network I/O and its heartbeats.
+    std::size_t weight = 0;
+    {
+      std::lock_guard<std::mutex> guard{c->mu};
+      weight = c->bytes;
     }
-    links_.reply(from, message_kind::result, wire::pack(shared ? r : chunk_of(c, req)));
-    detail::release(c);
+    const bool bulky = weight >= wire::chunk_size || (req.same_host && weight >= shared_memory_threshold);
+    if (bulky && bulk_.post([this, held, req, from] { answer_fetch(held.get(), req, from); }))
+      return;
+    answer_fetch(c, req, from);
   });
+}
+
+void object_directory::answer_fetch(detail::object_cell* c, const wire::fetch_request& req,
+                                    const return_address& from) {
+  wire::result r;
+  bool shared = false;
+  // A node that does not share memory never makes a segment, whatever it is asked.
+  if (req.same_host && !host_.empty() && req.offset == 0 && c->current() == detail::object_cell::state::ready) {
+    if (auto copy = local_.store.share(c)) {
+      r.key = req.key;
+      r.ok = true;
+      r.type_name = std::move(copy->type_name);
+      r.size = copy->size;
+      r.shm_name = std::move(copy->segment);
+      shared = true;
+    }
+  }
+  links_.reply(from, message_kind::result, wire::pack(shared ? r : chunk_of(c, req)));
 }
 
 wire::result object_directory::chunk_of(const std::string& type, const std::string& bytes,
@@ -992,6 +1009,7 @@ void object_directory::node_lost(const node_id& id, const std::string& why) {
 }
 
 void object_directory::stop() {
+  bulk_.stop();
   if (data_server_)
     data_server_->stop();
   if (data_client_)

@@ -5,6 +5,7 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/common/serial_executor.hpp"
 #include "runtime/data_plane/data_channel.hpp"
 #include "runtime/object_store/shared_memory.hpp"
 #include "runtime/wire/protocol.hpp"
@@ -191,6 +192,9 @@ class object_directory final : public membership_listener, public data_source {
   void send_chunk_request(const std::shared_ptr<fetch_state>& fs, std::uint64_t offset);
   void on_chunk(const std::shared_ptr<fetch_state>& fs, wire::result r);
   void hold_for(detail::object_cell* c, const node_id& requester);
+  /// Answers fetch `req` of the value of `c` (settled): a segment of this node's
+  /// shared memory for a same-host fetcher, else a chunk of its encoding.
+  void answer_fetch(detail::object_cell* c, const wire::fetch_request& req, const return_address& from);
   wire::result chunk_of(detail::object_cell* c, const wire::fetch_request& req);
   /// One chunk of `bytes` of type `type` for a fetch.
   static wire::result chunk_of(const std::string& type, const std::string& bytes, const wire::fetch_request& req);
@@ -226,6 +230,8 @@ class object_directory final : public membership_listener, public data_source {
   std::unordered_map<detail::object_cell*, std::shared_ptr<fetch_wait>> located_fetches_;
   // Fetches over the data channel, by holder: failed at once if it dies.
   std::unordered_multimap<node_id, std::weak_ptr<fetch_state>> channel_fetches_;
+  // Answers the fetches of large values (serve_fetch), off the endpoint's thread.
+  serial_executor bulk_;
 };
 
 } // namespace actors::runtime

@@ -35,6 +35,29 @@ void runtime_env::stop() {
   loaded_.notify_all();
   for (auto& t : loaders)
     t.join();
+  waiting_.stop();
+}
+
+bool runtime_env::ready_for(const node_id& owner, bool has_function) const {
+  if (has_function && !any_jobs_.load(std::memory_order_acquire))
+    return true;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    if (stopped_)
+      return true;
+    if (auto job = jobs_of_.find(owner); job != jobs_of_.end())
+      return done_.count(job->second) > 0;
+  }
+  if (has_function)
+    return true;
+  // Not known here as a job's driver: only a listed owner without a job has
+  // nothing to wait for.
+  auto rec = members_.record(owner);
+  return rec && rec->job_id.empty();
+}
+
+void runtime_env::run_waiting(std::function<void()> work) {
+  waiting_.post(std::move(work));
 }
 
 void runtime_env::view_changed() {
@@ -87,8 +110,12 @@ bool runtime_env::prepare_for(const node_id& owner, std::chrono::milliseconds li
   // The owner's record may reach this node a moment after its first work does;
   // an owner no node table lists after 2 s is not waited for longer.
   auto listed_by = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  auto stopping = [&] {
+    std::lock_guard<std::mutex> guard{mu_};
+    return stopped_;
+  };
   std::optional<wire::node_record> rec;
-  while (!(rec = members_.record(owner)) && std::chrono::steady_clock::now() < listed_by)
+  while (!(rec = members_.record(owner)) && std::chrono::steady_clock::now() < listed_by && !stopping())
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (!rec || rec->job_id.empty())
     return false;

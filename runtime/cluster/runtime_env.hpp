@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/cluster/membership.hpp"
+#include "runtime/common/serial_executor.hpp"
 #include "runtime/jobs/blob_store.hpp"
 #include "runtime/jobs/job_service.hpp"
 #include "runtime/wire/jobs.hpp"
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,7 +54,19 @@ class runtime_env final : public membership_listener {
   /// node's table, or its job brought none. Cheap for other owners.
   std::shared_ptr<const std::string> working_dir_for(const node_id& owner, std::chrono::milliseconds limit);
 
-  /// Stops loading; waits for the loading threads.
+  /// Whether work from `owner` can start here without waiting for a job's files
+  /// (prepare_for, working_dir_for): false while the files of the owner's job are
+  /// loading, and, when the function it names is missing (`has_function` false),
+  /// while the owner is not listed yet or is a job's driver. Never blocks.
+  bool ready_for(const node_id& owner, bool has_function) const;
+
+  /// Runs `work` on this object's waiting thread, after the work queued before it:
+  /// the place for work that must wait for a job's files, which the node endpoint
+  /// never does (it runs on the thread of the node's network I/O). Work still
+  /// queued at stop() is dropped.
+  void run_waiting(std::function<void()> work);
+
+  /// Stops loading; waits for the loading threads and the waiting thread.
   void stop();
 
  private:
@@ -80,6 +94,8 @@ class runtime_env final : public membership_listener {
   std::map<std::string, std::shared_ptr<const std::string>> working_dirs_;
   std::vector<std::thread> loaders_;
   bool stopped_ = false;
+  // Runs the work that waits for a job's files (run_waiting).
+  serial_executor waiting_;
 };
 
 } // namespace actors::runtime

@@ -38,6 +38,9 @@ class task_server {
   /// Decodes the arguments of `req`, fetches what the owner kept back of them,
   /// then starts it.
   void run(wire::task_request req, const return_address& from);
+  /// As run, once nothing need wait for the files of the owner's job (or on the
+  /// thread that may wait for them).
+  void run_ready(wire::task_request req, const return_address& from);
   /// Fetches the argument values the owner of `req` kept back into `args`, then
   /// starts it; or answers why not.
   void fetch_withheld(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args,
