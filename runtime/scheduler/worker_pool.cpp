@@ -27,16 +27,28 @@ worker_pool::~worker_pool() {
 }
 
 void worker_pool::post(std::function<void()> job) {
-  std::lock_guard<std::mutex> guard{mu_};
-  queue_.push_back(std::move(job));
-  queued_.store(queue_.size(), std::memory_order_release);
-  wake_or_spawn_locked();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    queue_.push_back(std::move(job));
+    queued_.store(queue_.size(), std::memory_order_release);
+    wake = wake_or_spawn_locked();
+  }
+  // Told after the lock is released: a thread woken under it would wake only to
+  // wait for the lock, and be woken again.
+  if (wake)
+    cv_.notify_one();
 }
 
 void worker_pool::on_block() {
-  std::lock_guard<std::mutex> guard{mu_};
-  --running_;
-  wake_or_spawn_locked();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    --running_;
+    wake = wake_or_spawn_locked();
+  }
+  if (wake)
+    cv_.notify_one();
 }
 
 void worker_pool::on_unblock() {
@@ -44,17 +56,17 @@ void worker_pool::on_unblock() {
   ++running_;
 }
 
-void worker_pool::wake_or_spawn_locked() {
+bool worker_pool::wake_or_spawn_locked() {
   // Threads that will look at the queue without being told to.
   std::size_t coming = spinning_ + starting_ + waking_;
   if (queue_.size() <= coming || running_ + coming >= max_running_)
-    return; // enough are on their way, or every slot is taken: a finishing job takes the next
+    return false; // enough are on their way, or every slot is taken: a finishing job takes the next
   if (idle_ > waking_) {
     ++waking_;
-    cv_.notify_one();
-  } else {
-    spawn_locked();
+    return true;
   }
+  spawn_locked();
+  return false;
 }
 
 void worker_pool::spawn_locked() {
@@ -108,8 +120,10 @@ void worker_pool::work() {
     spun = !spin_;
     ++running_;
     // More queued than this thread takes: get help.
-    wake_or_spawn_locked();
+    const bool wake = wake_or_spawn_locked();
     lock.unlock();
+    if (wake)
+      cv_.notify_one();
     job();
     job = nullptr;
     lock.lock();

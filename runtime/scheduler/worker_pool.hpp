@@ -51,10 +51,11 @@ class worker_pool {
   std::size_t threads() const;
 
  private:
-  /// Makes sure enough threads will look at the queue: wakes an idle one or
-  /// starts one, unless the threads already on their way, or the running limit,
-  /// cover what is queued.
-  void wake_or_spawn_locked();
+  /// With mu_ held, makes sure enough threads will look at the queue: starts
+  /// one, or says to wake an idle one (true: the caller notifies cv_ once it
+  /// has released mu_), unless the threads already on their way, or the running
+  /// limit, cover what is queued.
+  bool wake_or_spawn_locked();
   void spawn_locked();
   void work();
 
