@@ -4,6 +4,7 @@
 #include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/log_reader.hpp"
+#include "runtime/common/network_thread.hpp"
 #include "runtime/common/service_actor.hpp"
 #include "runtime/common/silent_connections.hpp"
 #include "runtime/secure/tls_gateway.hpp"
@@ -350,6 +351,7 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
   self->delayed_send(self, report_interval, tick_atom::value);
   return {
     [=](peer_atom, std::uint8_t kind, const std::string& payload, const caf::actor& from) {
+      on_network_thread = true; // the middleman's: see endpoint_actor above
       auto* d = self->state.owner;
       d->received(payload);
       auto* messages = d->messages.load();

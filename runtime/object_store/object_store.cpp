@@ -1,6 +1,7 @@
 #include "runtime/object_store/object_store.hpp"
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/network_thread.hpp"
 #include "runtime/common/task_memory.hpp"
 
 #include <cerrno>
@@ -82,6 +83,7 @@ object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem
 }
 
 object_store::~object_store() {
+  spiller_.stop();
   for (auto& slot : live_stores) {
     object_store* self = this;
     if (slot.compare_exchange_strong(self, nullptr))
@@ -327,7 +329,22 @@ void object_store::account(object_cell* cell) {
     over = bytes_in_memory_ > limit_;
   }
   if (over)
+    spill_over_limit();
+}
+
+void object_store::spill_over_limit() {
+  if (!on_network_thread) {
     spill_until_fits(0);
+    return;
+  }
+  if (spill_queued_.exchange(true))
+    return; // the spill waiting there sees this value too
+  spills_for_network_thread_.fetch_add(1, std::memory_order_relaxed);
+  if (!spiller_.post([this] {
+        spill_queued_.store(false);
+        spill_until_fits(0);
+      }))
+    spill_queued_.store(false);
 }
 
 std::shared_ptr<const void> object_store::value(object_cell* cell, const detail::type_ops* want) {
@@ -370,7 +387,7 @@ std::shared_ptr<const void> object_store::value(object_cell* cell, const detail:
         over = bytes_in_memory_ > limit_;
       }
       if (over)
-        spill_until_fits(0);
+        spill_over_limit();
     }
     return out;
   }
@@ -590,6 +607,7 @@ object_store_stats object_store::stats() const {
   s.restored_bytes_total = restored_bytes_total_;
   s.dropped_copy_bytes_total = dropped_copy_bytes_total_;
   s.refused_total = refused_total_;
+  s.spills_for_network_thread = spills_for_network_thread_.load(std::memory_order_relaxed);
   return s;
 }
 

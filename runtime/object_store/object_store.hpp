@@ -1,5 +1,6 @@
 #pragma once
 
+#include "runtime/common/serial_executor.hpp"
 #include "runtime/object_store/object_cell.hpp"
 #include "runtime/object_store/shared_memory.hpp"
 
@@ -52,6 +53,9 @@ struct object_store_stats {
   std::uint64_t dropped_copy_bytes_total = 0;
   /// Values refused because the store was full and nothing could spill.
   std::uint64_t refused_total = 0;
+  /// Spills the network thread handed to the spilling thread, which writes the
+  /// files instead (runtime/common/network_thread.hpp).
+  std::uint64_t spills_for_network_thread = 0;
 };
 
 /// Told when a cell whose object lives with another node is freed, so that the
@@ -239,6 +243,9 @@ class object_store {
   /// Spills the oldest spillable values until `incoming` more bytes fit under
   /// the limit. False if it could not get there; `spill_problem_` says why.
   bool spill_until_fits(std::size_t incoming);
+  /// Spills until the store is under its limit: here, or, on the network
+  /// thread (runtime/common/network_thread.hpp), on the spilling thread.
+  void spill_over_limit();
   /// Writes a value to the spill directory, or drops a copy (droppable_copy).
   bool spill(object_cell* cell);
   /// A copy of a value another node holds, read here (fill): it is dropped,
@@ -308,6 +315,11 @@ class object_store {
   shm_registry shm_;
   // Serialises spilling so two threads do not pick the same victims.
   std::mutex spill_mu_;
+  // Spills for the network thread, which writes no files (spill_over_limit);
+  // set while a spill waits there.
+  serial_executor spiller_;
+  std::atomic<bool> spill_queued_{false};
+  std::atomic<std::uint64_t> spills_for_network_thread_{0};
 };
 
 /// While one lives on a thread, the object_refs encoded on that thread are collected

@@ -308,7 +308,7 @@ std::optional<shared_copy> object_store::share(object_cell* cell) {
         over = bytes_in_memory_ > limit_;
       }
       if (over)
-        spill_until_fits(0);
+        spill_over_limit();
     } else if (how == installed::instead_of_encoding) {
       std::lock_guard<std::mutex> guard{mu_};
       if (cell->in_lru || cell->counted)

@@ -6,6 +6,7 @@
 
 #include "runtime/common/free_memory.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/network_thread.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -19,6 +20,12 @@ namespace actors::runtime {
 std::string object_store::make_room(object_cell* cell, std::size_t bytes, const new_value& incoming,
                                     std::string& spilled_path, std::vector<object_cell*>& pins) {
   std::string problem;
+  // The network thread does not wait for the disk: a value that fits under the
+  // limit comes in over it, and the spilling thread makes room behind it
+  // (account, spill_over_limit). Only up to twice the limit: past that the
+  // spilling thread is not keeping up, and room is made here, as elsewhere.
+  if (on_network_thread && bytes <= limit_ && bytes_in_memory_.load(std::memory_order_relaxed) + bytes <= 2 * limit_)
+    return {};
   // A value larger than the whole limit cannot fit however much spills.
   if (bytes > limit_)
     problem = "the value alone is larger than the limit";

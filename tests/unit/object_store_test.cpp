@@ -2,6 +2,7 @@
 // types, byte accounting, spilling to disk past the byte limit and restoring, and
 // settling. Then the same spilling seen end to end through the public API.
 
+#include "runtime/common/network_thread.hpp"
 #include "runtime/object_store/object_store.hpp"
 #include "tests/support/shm_segments.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -286,6 +287,38 @@ TEST_F(ObjectStore, SpillsOldestValuesWhenOverLimit) {
   }
   EXPECT_EQ(spilled, s.spilled_objects);
   EXPECT_EQ(dir_.file_count(), s.spilled_objects);
+}
+
+TEST_F(ObjectStore, OnTheNetworkThreadAValueComesInOverTheLimitAndTheSpillingThreadMakesRoom) {
+  make_store(1 * MiB);
+  auto* older = keep(store().create_ready(actors::detail::box(make_blob(600 * KiB, 1))));
+  object_cell* newer = nullptr;
+  actors::runtime::object_store_stats right_after;
+  std::thread network([&] {
+    actors::runtime::on_network_thread = true;
+    newer = keep(store().create_ready(actors::detail::box(make_blob(600 * KiB, 2))));
+    right_after = store().stats();
+  });
+  network.join();
+  EXPECT_EQ(right_after.spills_for_network_thread, 1u)
+    << "the network thread did not hand the spill to the spilling thread";
+  ASSERT_NE(newer, nullptr);
+  EXPECT_TRUE(in_memory(newer));
+  // The spilling thread makes room behind it.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store().stats().bytes_in_memory > limit() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_LE(store().stats().bytes_in_memory, limit()) << "nothing spilled within 10 s";
+  EXPECT_TRUE(is_spilled(older));
+  EXPECT_TRUE(in_memory(newer));
+  // Elsewhere room is made where the value comes in, as before.
+  auto* third = keep(store().create_ready(actors::detail::box(make_blob(600 * KiB, 3))));
+  EXPECT_TRUE(is_spilled(newer));
+  EXPECT_TRUE(in_memory(third));
+  EXPECT_EQ(store().stats().spills_for_network_thread, 1u);
+  // What the spilling thread wrote reads back.
+  auto back = store().value(older, actors::detail::ops_of<blob>());
+  EXPECT_EQ(*std::static_pointer_cast<const blob>(back), make_blob(600 * KiB, 1));
 }
 
 TEST_F(ObjectStore, ValueOfSpilledObjectRestoresTheSameBytes) {
