@@ -42,18 +42,20 @@ void task_server::serve(wire::task_request req, const return_address& from) {
 }
 
 void task_server::run(wire::task_request req, const return_address& from) {
-  if (!env_.ready_for(req.owner, detail::function_named(req.function) != nullptr)) {
+  const auto* fn = detail::function_named(req.function);
+  if (!env_.ready_for(req.owner, fn != nullptr)) {
     // The files of the owner's job are loading here: the task waits for them on
     // the environment's thread, not on the endpoint's.
     auto waiting = std::make_shared<wire::task_request>(std::move(req));
-    env_.run_waiting([this, waiting, from] { run_ready(std::move(*waiting), from); });
+    env_.run_waiting([this, waiting, from] { run_ready(std::move(*waiting), from, nullptr); });
     return;
   }
-  run_ready(std::move(req), from);
+  run_ready(std::move(req), from, fn);
 }
 
-void task_server::run_ready(wire::task_request req, const return_address& from) {
-  const auto* fn = detail::function_named(req.function);
+void task_server::run_ready(wire::task_request req, const return_address& from, const detail::function_entry* fn) {
+  if (!fn)
+    fn = detail::function_named(req.function);
   if (!fn && env_.prepare_for(req.owner, job_libraries_wait))
     fn = detail::function_named(req.function);
   if (!fn) {

@@ -39,8 +39,9 @@ class task_server {
   /// then starts it.
   void run(wire::task_request req, const return_address& from);
   /// As run, once nothing need wait for the files of the owner's job (or on the
-  /// thread that may wait for them).
-  void run_ready(wire::task_request req, const return_address& from);
+  /// thread that may wait for them). `fn` is the function run looked up, or null
+  /// to look it up (again) here.
+  void run_ready(wire::task_request req, const return_address& from, const detail::function_entry* fn);
   /// Fetches the argument values the owner of `req` kept back into `args`, then
   /// starts it; or answers why not.
   void fetch_withheld(const detail::function_entry& fn, wire::task_request req, detail::args_ptr args,
