@@ -81,7 +81,10 @@ struct data_server_options {
   /// connection closed.
   std::chrono::milliseconds inactivity_timeout{30000};
   /// SO_SNDBUF and SO_RCVBUF of each connection; 0 leaves the kernel's autotuning.
-  int socket_buffer_bytes = 4 << 20;
+  /// 1 MiB: on one host the receiver copies the bytes out while the sender's
+  /// copy is still in the cache, and between hosts it covers a 10 Gbit/s link
+  /// with a round trip of up to 0.8 ms (tests/perf/notes.md).
+  int socket_buffer_bytes = 1 << 20;
 };
 
 /// Counters of a data_server, for metrics and tests.
@@ -201,7 +204,8 @@ struct data_client_options {
   /// to have the value).
   std::chrono::milliseconds inactivity_timeout{30000};
   /// SO_SNDBUF and SO_RCVBUF of each connection; 0 leaves the kernel's autotuning.
-  int socket_buffer_bytes = 4 << 20;
+  /// The same 1 MiB as the server's (see data_server_options).
+  int socket_buffer_bytes = 1 << 20;
 };
 
 /// Fetches objects from peers' data_servers, on one thread of its own. Keeps up to
