@@ -384,6 +384,13 @@ void membership::reconnect_to_head() {
       declared_dead_by_head();
       return;
     }
+    // The head still holds this node's previous connection: it has not seen
+    // it close yet (the close was lost with the link, say). It lets it go when
+    // that connection falls silent, and answers the next attempt then.
+    if (answer->refusal == wire::join_refusal::duplicate_id) {
+      last_error = answer->reason;
+      continue;
+    }
     if (answer->answered) {
       give_up_on_head("the head refused this node: " + answer->reason);
       return;

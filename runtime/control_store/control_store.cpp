@@ -259,7 +259,8 @@ caf::behavior control_store_actor(store_actor* self, std::string token, std::fil
         }
         if (st.endpoints[i])
           return refuse(wire::join_refusal::duplicate_id,
-                        "a live node with id " + rec.id.to_string() + " is already a member");
+                        "a live node with id " + rec.id.to_string() + " is already a member: the head "
+                          "still holds its earlier connection, and lets it go once that falls silent");
         // A node of the previous head's table, joining this restarted head.
         rec.alive = true;
         rec.joined_ms = known.joined_ms;

@@ -360,6 +360,24 @@ TEST_F(Membership, HeadRestartRejoinsWithTheSameIdAndTellsListeners) {
   EXPECT_EQ(members->snapshot()->members[1].total.cpu, 8);
 }
 
+TEST_F(Membership, HeadStillHoldingTheOldConnectionIsAskedAgainUntilItLetsGo) {
+  make();
+  join();
+  const join_answer held{true, false, wire::join_refusal::duplicate_id, "a live node with id x is already a member"};
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    head.reconnect_answers = {held, held, join_answer{true, true, wire::join_refusal::none, {}}};
+  }
+  members->head_lost();
+  ASSERT_TRUE(actors::test::eventually([&] { return events.rejoins.load() == 1; }))
+    << "gave up on the head while it still held the node's earlier connection";
+  {
+    std::lock_guard<std::mutex> guard{head.mu};
+    EXPECT_EQ(head.reconnects.size(), 3u) << "two refusals as a duplicate, then accepted";
+  }
+  EXPECT_EQ(events.lost_count(), 0u);
+}
+
 TEST_F(Membership, ServingNodeDeclaredDeadStopsToStartAgainAsANewNode) {
   make();
   join();
