@@ -53,8 +53,8 @@ using endpoint_actor = caf::io::stateful_broker<endpoint_state>;
 
 caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key);
 
-// Answers the requests the endpoint delegates to it (ac_ask), on a scheduler
-// thread.
+// Answers the requests the endpoint delegates to it (ac_ask, and the log and
+// state queries of the command line), on a scheduler thread.
 caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key);
 
 } // namespace
@@ -403,52 +403,14 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
       return self->delegate(jobs, a, op, token, payload);
     },
     [=](flush_atom, const caf::actor_addr& who) { self->state.owner->flush(who); },
-    [=](log_atom, std::uint64_t target, const std::string& token, std::uint64_t from, std::uint64_t inode,
-        std::uint32_t tail) -> caf::result<bool, std::string, std::uint64_t, std::uint64_t> {
-      auto* d = self->state.owner;
-      if (token != d->token) {
-        log(log_level::warning, "cluster", "refused a log request with a wrong cluster token");
-        return {false, std::string("wrong or missing cluster token"), std::uint64_t{0}, std::uint64_t{0}};
-      }
-      if (target != 0) {
-        auto ep = d->endpoint_of(node_id{target});
-        if (!ep)
-          return {false, "node " + node_id{target}.to_string() + " is not in this node's table (dead, or never joined)",
-                  std::uint64_t{0}, std::uint64_t{0}};
-        if (ep != d->endpoint) {
-          // Asked on behalf of a caller that may not reach that node itself.
-          auto answer = self->make_response_promise();
-          self->request(ep, std::chrono::seconds(10), log_atom::value, std::uint64_t{0}, token, from, inode, tail)
-            .then(
-              [answer](bool ok, std::string& text, std::uint64_t next, std::uint64_t file) mutable {
-                answer.deliver(ok, std::move(text), next, file);
-              },
-              [answer, target](const caf::error&) mutable {
-                answer.deliver(false, "node " + node_id{target}.to_string() + " did not answer within 10 s",
-                               std::uint64_t{0}, std::uint64_t{0});
-              });
-          return answer;
-        }
-      }
-      auto file = log_file();
-      if (file.empty())
-        return {false, std::string("this process keeps no log file (a program's embedded cluster logs to its stderr)"),
-                std::uint64_t{0}, std::uint64_t{0}};
-      try {
-        auto chunk = read_log_chunk(file, from, inode, std::min<std::uint32_t>(tail, 1'000'000));
-        return {true, std::move(chunk.text), chunk.next, chunk.inode};
-      } catch (const std::exception& e) {
-        return {false, std::string(e.what()), std::uint64_t{0}, std::uint64_t{0}};
-      }
+    // Reading a log file and gathering state rows take their time: the request
+    // server answers them, off the network thread.
+    [=](log_atom a, std::uint64_t target, const std::string& token, std::uint64_t from, std::uint64_t inode,
+        std::uint32_t tail) {
+      return self->delegate(self->state.owner->requests, a, target, token, from, inode, tail);
     },
-    [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
-      auto* d = self->state.owner;
-      auto* events = d->events.load();
-      if (token != d->token || !events) {
-        log(log_level::warning, "cluster", "refused a state query with a wrong cluster token");
-        return {false, std::string{}};
-      }
-      return {true, wire::pack(events->on_state_query(what))};
+    [=](state_atom a, const std::string& what, const std::string& token) {
+      return self->delegate(self->state.owner->requests, a, what, token);
     },
     [=](stop_node_atom, const std::string& token) {
       auto* d = self->state.owner;
@@ -487,6 +449,53 @@ caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* 
         log(log_level::warning, "cluster", "a request of kind ", static_cast<int>(kind), " failed: ", e.what());
         return wire::pack(wire::request_answer{false, std::string("the node could not answer: ") + e.what()});
       }
+    },
+    [=](log_atom, std::uint64_t target, const std::string& token, std::uint64_t from, std::uint64_t inode,
+        std::uint32_t tail) -> caf::result<bool, std::string, std::uint64_t, std::uint64_t> {
+      auto* d = owner;
+      if (token != d->token) {
+        log(log_level::warning, "cluster", "refused a log request with a wrong cluster token");
+        return {false, std::string("wrong or missing cluster token"), std::uint64_t{0}, std::uint64_t{0}};
+      }
+      if (target != 0) {
+        auto ep = d->endpoint_of(node_id{target});
+        if (!ep)
+          return {false, "node " + node_id{target}.to_string() + " is not in this node's table (dead, or never joined)",
+                  std::uint64_t{0}, std::uint64_t{0}};
+        if (ep != d->endpoint) {
+          // Asked on behalf of a caller that may not reach that node itself.
+          auto answer = self->make_response_promise();
+          self->request(ep, std::chrono::seconds(10), log_atom::value, std::uint64_t{0}, token, from, inode, tail)
+            .then(
+              [answer](bool ok, std::string& text, std::uint64_t next, std::uint64_t file) mutable {
+                answer.deliver(ok, std::move(text), next, file);
+              },
+              [answer, target](const caf::error&) mutable {
+                answer.deliver(false, "node " + node_id{target}.to_string() + " did not answer within 10 s",
+                               std::uint64_t{0}, std::uint64_t{0});
+              });
+          return answer;
+        }
+      }
+      auto file = log_file();
+      if (file.empty())
+        return {false, std::string("this process keeps no log file (a program's embedded cluster logs to its stderr)"),
+                std::uint64_t{0}, std::uint64_t{0}};
+      try {
+        auto chunk = read_log_chunk(file, from, inode, std::min<std::uint32_t>(tail, 1'000'000));
+        return {true, std::move(chunk.text), chunk.next, chunk.inode};
+      } catch (const std::exception& e) {
+        return {false, std::string(e.what()), std::uint64_t{0}, std::uint64_t{0}};
+      }
+    },
+    [=](state_atom, const std::string& what, const std::string& token) -> std::tuple<bool, std::string> {
+      auto* d = owner;
+      auto* events = d->events.load();
+      if (token != d->token || !events) {
+        log(log_level::warning, "cluster", "refused a state query with a wrong cluster token");
+        return {false, std::string{}};
+      }
+      return {true, wire::pack(events->on_state_query(what))};
     },
     [=](shutdown_atom, std::uint64_t key) {
       if (key == shutdown_key)
