@@ -139,6 +139,7 @@ json nodes_json(const rt::wire::cluster_view& v) {
                    {"pid", n.pid},
                    {"metrics_port", n.metrics_port},
                    {"data_address", n.data_address},
+                   {"lane_address", n.lane_address},
                    {"object_store_bytes", n.object_store_bytes},
                    {"resources_total", json_map(n.total)},
                    {"resources_available", json_map(n.available)},

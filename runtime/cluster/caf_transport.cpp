@@ -1,5 +1,6 @@
 #include "runtime/cluster/caf_transport.hpp"
 #include "runtime/cluster/caf_connect.hpp"
+#include "runtime/cluster/message_lane.hpp"
 
 #include "runtime/common/addresses.hpp"
 #include "runtime/common/log.hpp"
@@ -16,7 +17,9 @@
 #include <caf/io/all.hpp>
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -37,9 +40,35 @@ constexpr std::size_t awaiting_bytes_limit = 64u << 20;
 // go with the others the endpoint gathers; one made later goes at once.
 constexpr auto gather_window = std::chrono::microseconds(50);
 
+// A connection to this node's lane port: a peer's message lane
+// (runtime/cluster/message_lane.hpp).
+struct incoming_lane {
+  explicit incoming_lane(std::string token) : reader(std::move(token)) {}
+  lane_reader reader;
+  // From the hello.
+  std::uint64_t lane = 0;
+  node_id sender;
+  // Set by the sender's marker, which comes over CAF after the last message the
+  // sender sent that way: until then what the lane brings is held, in order.
+  bool marked = false;
+  caf::actor from;
+  std::vector<lane_reader::message> held;
+  std::size_t held_bytes = 0;
+  std::chrono::steady_clock::time_point hello_deadline;
+  std::string peer; // "address:port", for the log
+};
+
+// A lane may hold this much before its marker comes; past it, it is closed.
+constexpr std::size_t lane_hold_limit = 64u << 20;
+// A connection to the lane port has this long to say hello.
+constexpr auto lane_hello_time = std::chrono::seconds(5);
+
 struct endpoint_state {
   caf_transport::impl* owner = nullptr;
   std::set<caf::actor_addr> monitored;
+  std::map<caf::io::connection_handle, incoming_lane> lanes;
+  // Markers that came before their lane's hello, by lane number.
+  std::map<std::uint64_t, caf::actor> early_markers;
   static inline const char* name = "actors.node_endpoint";
 };
 
@@ -76,6 +105,8 @@ struct caf_transport::impl {
   std::atomic<std::uint64_t> messages_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::uint64_t> bytes_received{0};
+  std::atomic<std::uint64_t> lane_messages_sent{0};
+  std::atomic<std::uint64_t> lane_messages_received{0};
 
   // Guards everything below.
   mutable std::mutex mu;
@@ -122,6 +153,30 @@ struct caf_transport::impl {
   std::set<node_id> connected;
   std::vector<std::thread> connectors;
 
+  // Message lanes to the peers' endpoints (runtime/cluster/message_lane.hpp),
+  // by the endpoint they lead to. Lock order: mu, lanes_mu, a path's mu,
+  // openers_mu.
+  struct lane_path {
+    std::mutex mu;
+    node_id peer;
+    caf::actor to;
+    std::string host;
+    std::uint16_t port = 0;
+    enum class state { idle, opening, open, failed } st = state::idle;
+    std::shared_ptr<message_lane> lane;
+    // Out of `lanes`: the peer died, or the transport stopped.
+    bool removed = false;
+  };
+  // Set by publish() when lanes are on (not under TLS), before any view.
+  std::atomic<bool> lanes_on{false};
+  std::uint16_t lane_port = 0;
+  std::atomic<std::uint64_t> self_id{0};
+  mutable std::mutex lanes_mu;
+  std::unordered_map<caf::actor_addr, std::shared_ptr<lane_path>> lanes;
+  std::mutex openers_mu;
+  std::vector<std::thread> lane_openers;
+  bool lanes_closed = false; // under openers_mu
+
   caf::actor endpoint_of(const node_id& id) const {
     std::lock_guard<std::mutex> guard{mu};
     if (stopped)
@@ -130,10 +185,159 @@ struct caf_transport::impl {
     return i == book.end() ? caf::actor{} : i->second;
   }
 
+  /// Sends over the peer's message lane once it is open, else over CAF (and
+  /// starts opening the lane on the first send). Every message to a peer comes
+  /// through here, so the switch to the lane keeps their order.
   void counted_send(const caf::actor& to, message_kind kind, std::string payload) {
     messages_sent.fetch_add(1, std::memory_order_relaxed);
     bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+    std::shared_ptr<lane_path> path;
+    if (lanes_on.load(std::memory_order_relaxed)) {
+      std::lock_guard<std::mutex> guard{lanes_mu};
+      if (auto i = lanes.find(to.address()); i != lanes.end())
+        path = i->second;
+    }
+    if (!path) {
+      caf::anon_send(to, peer_atom::value, static_cast<std::uint8_t>(kind), std::move(payload), endpoint);
+      return;
+    }
+    std::unique_lock<std::mutex> lock{path->mu};
+    if (path->st == lane_path::state::open) {
+      auto lane = path->lane;
+      lock.unlock();
+      lane_messages_sent.fetch_add(1, std::memory_order_relaxed);
+      // A broken lane reports itself (lane_down_atom): the peer is taken as
+      // after a closed connection, and this message is lost with it.
+      if (lane->send(kind, payload) == message_lane::sent::flush_needed)
+        caf::anon_send(endpoint, lane_flush_atom::value, to.address());
+      return;
+    }
+    if (path->st == lane_path::state::idle)
+      open_lane(path);
+    // Under the path's lock: the marker that opens the lane comes after it.
     caf::anon_send(to, peer_atom::value, static_cast<std::uint8_t>(kind), std::move(payload), endpoint);
+  }
+
+  /// Starts opening the lane of `path` (whose lock is held) on a thread of its
+  /// own: connect, hello, accept; then the marker over CAF, and the lane is open.
+  void open_lane(const std::shared_ptr<lane_path>& path) {
+    static std::atomic<std::uint64_t> counter{0};
+    static const std::uint64_t seed = std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32);
+    const std::uint64_t lane_id = seed + (++counter) * 0x9e3779b97f4a7c15ULL;
+    const std::uint64_t sender = self_id.load();
+    if (!sender)
+      return; // no node table yet: the next send tries again
+    std::lock_guard<std::mutex> guard{openers_mu};
+    if (lanes_closed)
+      return;
+    path->st = lane_path::state::opening;
+    lane_openers.emplace_back([this, path, lane_id, sender] {
+      std::string why;
+      const node_id peer = path->peer;
+      caf::actor self_endpoint = endpoint;
+      auto lane = message_lane::open(
+        path->host, path->port, lane_id, sender, token, std::chrono::seconds(5),
+        [self_endpoint, peer] { caf::anon_send(self_endpoint, lane_down_atom::value, peer.value); }, why);
+      std::unique_lock<std::mutex> lock{path->mu};
+      if (!lane || path->removed) {
+        path->st = lane_path::state::failed;
+        lock.unlock();
+        if (lane)
+          lane->close();
+        else if (!path->removed)
+          log(log_level::warning, "cluster", "no message lane to node ", peer.to_string(), " (", why,
+              "): messages to it go over CAF's connection, which takes a thread hand-off more each");
+        return;
+      }
+      caf::anon_send(path->to, lane_open_atom::value, lane_id, endpoint);
+      path->lane = std::move(lane);
+      path->st = lane_path::state::open;
+    });
+  }
+
+  /// The endpoint writes what gathered on the lane to `who`.
+  void flush_lane(const caf::actor_addr& who) {
+    std::shared_ptr<lane_path> path;
+    {
+      std::lock_guard<std::mutex> guard{lanes_mu};
+      if (auto i = lanes.find(who); i != lanes.end())
+        path = i->second;
+    }
+    if (!path)
+      return;
+    std::shared_ptr<message_lane> lane;
+    {
+      std::lock_guard<std::mutex> guard{path->mu};
+      lane = path->lane;
+    }
+    if (lane)
+      lane->flush();
+  }
+
+  /// Learns where the peers of `view` take message lanes (with `mu` held).
+  void learn_lanes(const wire::cluster_view& view, const std::vector<caf::actor>& eps) {
+    if (!lanes_on.load())
+      return;
+    std::vector<std::shared_ptr<message_lane>> dead;
+    {
+      std::lock_guard<std::mutex> guard{lanes_mu};
+      for (std::size_t i = 0; i < eps.size(); ++i) {
+        const auto& rec = view.nodes[i];
+        if (!eps[i] || eps[i] == endpoint)
+          continue;
+        auto at = lanes.find(eps[i].address());
+        if (!rec.alive || forgotten.count(rec.id)) {
+          if (at != lanes.end()) {
+            std::lock_guard<std::mutex> g{at->second->mu};
+            at->second->removed = true;
+            if (at->second->lane)
+              dead.push_back(at->second->lane);
+            lanes.erase(at);
+          }
+          continue;
+        }
+        auto colon = rec.lane_address.rfind(':');
+        if (at != lanes.end() || colon == std::string::npos)
+          continue;
+        auto path = std::make_shared<lane_path>();
+        path->peer = rec.id;
+        path->to = eps[i];
+        path->host = rec.lane_address.substr(0, colon);
+        path->port = static_cast<std::uint16_t>(std::atoi(rec.lane_address.c_str() + colon + 1));
+        lanes.emplace(eps[i].address(), std::move(path));
+      }
+    }
+    for (auto& l : dead)
+      l->close();
+  }
+
+  /// Closes the lanes to node `id` (it died), or all of them (`id` 0: stopping).
+  void close_lanes(const node_id& id) {
+    std::vector<std::shared_ptr<message_lane>> closing;
+    std::vector<std::thread> openers;
+    {
+      std::lock_guard<std::mutex> guard{lanes_mu};
+      for (auto i = lanes.begin(); i != lanes.end();) {
+        if (id.value && i->second->peer != id) {
+          ++i;
+          continue;
+        }
+        std::lock_guard<std::mutex> g{i->second->mu};
+        i->second->removed = true;
+        if (i->second->lane)
+          closing.push_back(i->second->lane);
+        i = lanes.erase(i);
+      }
+    }
+    if (!id.value) {
+      std::lock_guard<std::mutex> guard{openers_mu};
+      lanes_closed = true;
+      openers.swap(lane_openers);
+    }
+    for (auto& l : closing)
+      l->close();
+    for (auto& t : openers)
+      t.join();
   }
 
   /// Keeps a message for node `to`, which no node table has listed yet (with
@@ -172,6 +376,10 @@ struct caf_transport::impl {
   /// it, so that work between live nodes goes on while the head is away.
   void learn(const wire::cluster_view& view, const std::vector<caf::actor>& eps) {
     std::lock_guard<std::mutex> guard{mu};
+    for (std::size_t i = 0; i < eps.size(); ++i)
+      if (eps[i] == endpoint)
+        self_id.store(view.nodes[i].id.value);
+    learn_lanes(view, eps);
     for (std::size_t i = 0; i < eps.size(); ++i) {
       const auto& id = view.nodes[i].id;
       if (!view.nodes[i].alive)
@@ -333,6 +541,42 @@ struct caf_transport::impl {
 
 namespace {
 
+// Hands a message from a peer to the remote layer, on the network thread.
+void deliver(caf_transport::impl* d, message_kind k, const std::string& payload, const caf::actor& from) {
+  on_network_thread = true; // the middleman's: see endpoint_actor above
+  d->received(payload);
+  auto* messages = d->messages.load();
+  if (!messages)
+    return;
+  // Only requests are answered: the others need no way back (and a result,
+  // the most frequent message, costs no allocation for one).
+  bool answered = k == message_kind::task || k == message_kind::task_batch || k == message_kind::actor_call
+                  || k == message_kind::fetch || k == message_kind::bundle_reserve;
+  messages->on_message(k, payload,
+                       answered && from ? return_address{std::make_shared<const caf::actor>(from)} : return_address{});
+}
+
+// Closes a lane connection whose bytes broke the format, saying why.
+void drop_lane(endpoint_actor* self, caf::io::connection_handle hdl, const std::string& why) {
+  auto& lanes = self->state.lanes;
+  auto i = lanes.find(hdl);
+  std::string peer = i != lanes.end() ? i->second.peer : std::string("a peer");
+  log(log_level::warning, "cluster", "closed the message lane from ", peer, ": ", why);
+  self->close(hdl);
+  if (i != lanes.end())
+    lanes.erase(i);
+}
+
+// Delivers what a lane held until its marker came.
+void release_held(caf_transport::impl* d, incoming_lane& in) {
+  auto held = std::move(in.held);
+  in.held.clear();
+  in.held_bytes = 0;
+  d->lane_messages_received.fetch_add(held.size(), std::memory_order_relaxed);
+  for (auto& m : held)
+    deliver(d, m.kind, m.payload, in.from);
+}
+
 caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, std::uint64_t shutdown_key) {
   ignore_exit_messages(self, "cluster");
   self->state.owner = owner;
@@ -351,19 +595,95 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
   self->delayed_send(self, report_interval, tick_atom::value);
   return {
     [=](peer_atom, std::uint8_t kind, const std::string& payload, const caf::actor& from) {
-      on_network_thread = true; // the middleman's: see endpoint_actor above
+      deliver(self->state.owner, static_cast<message_kind>(kind), payload, from);
+    },
+    // Message lanes (runtime/cluster/message_lane.hpp): the port, the
+    // connections to it, what they bring, and the markers that open them.
+    [=](lane_listen_atom, const std::string& bind) -> std::uint16_t {
+      auto listening = self->add_tcp_doorman(0, bind.c_str(), true);
+      if (!listening) {
+        log(log_level::warning, "cluster", "cannot open a message lane port on ", bind, " (",
+            self->system().render(listening.error()), "): peers send to this node over CAF's connections");
+        return 0;
+      }
+      return listening->second;
+    },
+    [=](const caf::io::new_connection_msg& m) {
+      auto& in = self->state.lanes.emplace(m.handle, incoming_lane{self->state.owner->token}).first->second;
+      in.hello_deadline = std::chrono::steady_clock::now() + lane_hello_time;
+      in.peer = self->remote_addr(m.handle) + ":" + std::to_string(self->remote_port(m.handle));
+      self->configure_read(m.handle, caf::io::receive_policy::at_most(64u << 10));
+    },
+    [=](caf::io::new_data_msg& m) {
       auto* d = self->state.owner;
-      d->received(payload);
-      auto* messages = d->messages.load();
-      if (!messages)
+      auto i = self->state.lanes.find(m.handle);
+      if (i == self->state.lanes.end())
         return;
-      auto k = static_cast<message_kind>(kind);
-      // Only requests are answered: the others need no way back (and a result,
-      // the most frequent message, costs no allocation for one).
-      bool answered = k == message_kind::task || k == message_kind::task_batch || k == message_kind::actor_call
-                      || k == message_kind::fetch || k == message_kind::bundle_reserve;
-      messages->on_message(k, payload,
-                           answered ? return_address{std::make_shared<const caf::actor>(from)} : return_address{});
+      auto& in = i->second;
+      std::vector<lane_reader::event> events;
+      in.reader.feed(m.buf.data(), m.buf.size(), events);
+      for (auto& e : events) {
+        if (auto* h = std::get_if<lane_reader::hello>(&e)) {
+          auto answer = lane_accept(h->status);
+          self->write(m.handle, answer.size(), answer.data());
+          self->flush(m.handle);
+          if (h->status != lane_accepted) {
+            drop_lane(self, m.handle,
+                      h->status == lane_bad_token ? "it gave a wrong cluster token" : "it speaks another lane version");
+            return;
+          }
+          in.lane = h->lane;
+          in.sender = node_id{h->sender};
+          auto early = self->state.early_markers.find(in.lane);
+          if (early != self->state.early_markers.end()) {
+            in.marked = true;
+            in.from = std::move(early->second);
+            self->state.early_markers.erase(early);
+          }
+        } else if (auto* msg = std::get_if<lane_reader::message>(&e)) {
+          if (in.marked) {
+            d->lane_messages_received.fetch_add(1, std::memory_order_relaxed);
+            deliver(d, msg->kind, msg->payload, in.from);
+          } else if (in.held_bytes + msg->payload.size() > lane_hold_limit) {
+            drop_lane(self, m.handle, "it sent more than " + std::to_string(lane_hold_limit >> 20)
+                                        + " MiB before its marker came over CAF");
+            return;
+          } else {
+            in.held_bytes += msg->payload.size();
+            in.held.push_back(std::move(*msg));
+          }
+        } else {
+          drop_lane(self, m.handle, std::get<lane_reader::broken>(e).why);
+          return;
+        }
+      }
+    },
+    [=](const caf::io::connection_closed_msg& m) { self->state.lanes.erase(m.handle); },
+    [=](const caf::io::acceptor_closed_msg&) {
+      log(log_level::warning, "cluster", "the message lane port closed: peers that have no lane here yet send over "
+                                         "CAF's connections");
+    },
+    [=](lane_open_atom, std::uint64_t lane, const caf::actor& from) {
+      for (auto& [hdl, in] : self->state.lanes)
+        if (in.reader.greeted() && in.lane == lane && !in.marked) {
+          in.marked = true;
+          in.from = from;
+          release_held(self->state.owner, in);
+          return;
+        }
+      // The hello has not come yet (or never does: a bounded few are kept).
+      auto& early = self->state.early_markers;
+      if (early.size() >= 1024)
+        early.erase(early.begin());
+      early[lane] = from;
+    },
+    [=](lane_flush_atom, const caf::actor_addr& who) { self->state.owner->flush_lane(who); },
+    [=](lane_down_atom, std::uint64_t node) {
+      if (auto* events = self->state.owner->events.load()) {
+        log(log_level::warning, "cluster", "the message lane to node ", node_id{node}.to_string(),
+            " broke: taken as its connection closing");
+        events->on_peer_down(node_id{node});
+      }
     },
     [=](ask_atom a, std::uint8_t kind, const std::string& payload) {
       self->state.owner->received(payload);
@@ -426,6 +746,13 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
         self->quit(caf::exit_reason::user_shutdown);
     },
     [=](tick_atom) {
+      const auto now = std::chrono::steady_clock::now();
+      std::vector<caf::io::connection_handle> late;
+      for (auto& [hdl, in] : self->state.lanes)
+        if (!in.reader.greeted() && now > in.hello_deadline)
+          late.push_back(hdl);
+      for (auto hdl : late)
+        drop_lane(self, hdl, "no hello within " + std::to_string(lane_hello_time.count()) + " s");
       if (auto* events = self->state.owner->events.load()) {
         for (const auto& id : self->state.owner->unlisted_too_long())
           events->on_peer_unlisted(id);
@@ -571,7 +898,19 @@ std::uint16_t caf_transport::publish(const std::string& bind) {
     throw error(errc::invalid_argument,
                 "cannot open a port on " + bind + " for other nodes: " + impl_->sys.render(port.error()));
   silent_connections::of_this_process().watch_port(&impl_->sys, *port);
+  if (!gateway) {
+    // Message lanes bypass CAF and would bypass the TLS gateway too: off with it.
+    caf::scoped_actor self{impl_->sys};
+    self->request(impl_->endpoint, std::chrono::seconds(10), lane_listen_atom::value, bind)
+      .receive([&](std::uint16_t lane_port) { impl_->lane_port = lane_port; },
+               [&](const caf::error&) { impl_->lane_port = 0; });
+    impl_->lanes_on.store(impl_->lane_port != 0);
+  }
   return gateway ? gateway->serve(bind, 0, *port) : *port;
+}
+
+std::uint16_t caf_transport::lane_port() const {
+  return impl_->lane_port;
 }
 
 std::uint16_t caf_transport::serve_control(const caf::actor& control, const std::string& bind, std::uint16_t port) {
@@ -639,6 +978,7 @@ void caf_transport::stop() {
   }
   for (auto& t : connectors)
     t.join();
+  impl_->close_lanes(node_id{});
   impl_->messages.store(nullptr);
   impl_->events.store(nullptr);
   if (!impl_->endpoint)
@@ -704,6 +1044,8 @@ bool caf_transport::reaches(const node_id& id) const {
 }
 
 void caf_transport::forget(const node_id& id) {
+  if (id.value)
+    impl_->close_lanes(id);
   std::lock_guard<std::mutex> guard{impl_->mu};
   impl_->forgotten.insert(id);
   impl_->awaiting.erase(id);
@@ -715,8 +1057,8 @@ void caf_transport::forget(const node_id& id) {
 }
 
 traffic_counts caf_transport::traffic() const {
-  return {impl_->messages_sent.load(), impl_->messages_received.load(), impl_->bytes_sent.load(),
-          impl_->bytes_received.load()};
+  return {impl_->messages_sent.load(),      impl_->messages_received.load(),      impl_->bytes_sent.load(),
+          impl_->bytes_received.load(),     impl_->lane_messages_sent.load(), impl_->lane_messages_received.load()};
 }
 
 caf::expected<caf::actor> connect_within(caf::actor_system& sys, const std::string& peer_host, std::uint16_t peer_port,

@@ -44,8 +44,12 @@ class caf_transport final : public transport, public job_service_client {
   caf::actor endpoint() const;
 
   /// Takes connections to the endpoint on `bind` (any port); returns the port.
-  /// Throws actors::error if it cannot.
+  /// Throws actors::error if it cannot. Without TLS it opens the endpoint's
+  /// message lane port on `bind` too (runtime/cluster/message_lane.hpp).
   std::uint16_t publish(const std::string& bind);
+
+  /// The message lane port publish() opened; 0 if none (TLS, or it failed).
+  std::uint16_t lane_port() const;
 
   /// Serves `control` (the head's control store) on `bind`:`port` (0: any);
   /// returns the port. Throws actors::error saying what to change.

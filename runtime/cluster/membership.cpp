@@ -415,6 +415,7 @@ std::vector<node_info> membership::nodes() const {
     i.is_driver = rec.driver;
     i.metrics_port = rec.metrics_port;
     i.data_address = rec.data_address;
+    i.lane_address = rec.lane_address;
     i.object_store_bytes = rec.object_store_bytes;
     i.pid = rec.pid;
     i.resources_total = rec.total;

@@ -94,6 +94,9 @@ struct traffic_counts {
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
+  /// Of the messages, those that went over message lanes (runtime/cluster/message_lane.hpp).
+  std::uint64_t lane_messages_sent = 0;
+  std::uint64_t lane_messages_received = 0;
 };
 
 /// How this node's remote layer sends to other nodes' endpoints. Sends are

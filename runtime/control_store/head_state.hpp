@@ -15,7 +15,7 @@ namespace actors::runtime {
 /// The control store's tables as they are saved.
 struct head_state {
   /// Bumped on any incompatible change of the fields below.
-  static constexpr std::uint32_t format_version = 6;
+  static constexpr std::uint32_t format_version = 7;
 
   std::string token;
   /// The node table, with each node's liveness when it was saved.

@@ -182,6 +182,12 @@ std::vector<MetricFamily> node_metrics(const metrics_sources& n) {
   add_counter(payload, labels({{"direction", "sent"}}), static_cast<double>(traffic.bytes_sent));
   add_counter(payload, labels({{"direction", "received"}}), static_cast<double>(traffic.bytes_received));
   out.push_back(std::move(payload));
+  auto lanes = family("actors_network_lane_messages_total",
+                      "Of those messages, the ones that went over message lanes rather than CAF's connections",
+                      MetricType::Counter);
+  add_counter(lanes, labels({{"direction", "sent"}}), static_cast<double>(traffic.lane_messages_sent));
+  add_counter(lanes, labels({{"direction", "received"}}), static_cast<double>(traffic.lane_messages_received));
+  out.push_back(std::move(lanes));
 
   if (n.counts_nodes) {
     auto nodes = family("actors_nodes", "Nodes of the cluster by state (head only)", MetricType::Gauge);

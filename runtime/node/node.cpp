@@ -334,6 +334,8 @@ void node::start() {
   rec.driver = config.driver;
   rec.metrics_port = metrics ? metrics->port() : 0;
   rec.data_address = net->objects().data_address();
+  if (config.role != node_role::embedded && links->lane_port() != 0)
+    rec.lane_address = config.advertise + ":" + std::to_string(links->lane_port());
   rec.host_id = host_id();
   rec.shares_memory = config.shared_memory;
   rec.object_store_bytes = config.object_store_bytes;

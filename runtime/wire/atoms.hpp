@@ -24,6 +24,15 @@ using peer_atom = caf::atom_constant<caf::atom("ac_peer")>;
 using ask_atom = caf::atom_constant<caf::atom("ac_ask")>;
 /// The node endpoint to itself: send the results gathered for one peer.
 using flush_atom = caf::atom_constant<caf::atom("ac_flush")>;
+// Message lanes (runtime/cluster/message_lane.hpp): the marker a sender sends
+// over CAF, after the last message that went that way, with the lane's number
+// and its endpoint; the endpoint to itself: open the lane port on this address
+// (answered with the port, 0 if it cannot), write what gathered on the lane to
+// a peer, and a lane to a node broke.
+using lane_open_atom = caf::atom_constant<caf::atom("ac_lnopen")>;
+using lane_listen_atom = caf::atom_constant<caf::atom("ac_lnport")>;
+using lane_flush_atom = caf::atom_constant<caf::atom("ac_lnflush")>;
+using lane_down_atom = caf::atom_constant<caf::atom("ac_lndown")>;
 using state_atom = caf::atom_constant<caf::atom("ac_state")>;
 using watch_atom = caf::atom_constant<caf::atom("ac_watch")>;
 /// To the head's endpoint: a request of the job service (runtime/jobs/), with an

@@ -18,7 +18,7 @@
 
 namespace actors::runtime::wire {
 
-inline constexpr std::uint32_t protocol_version = 18;
+inline constexpr std::uint32_t protocol_version = 19;
 
 /// Why the head refused a join (the middle field of its `ac_join` answer). The
 /// joining node acts on it: a serving node the head declared dead starts again as
@@ -93,12 +93,15 @@ struct node_record {
   bool draining = false;
   /// The node's object store limit (`--object-store-bytes`), in bytes.
   std::uint64_t object_store_bytes = 0;
+  /// Where the node's endpoint takes message lanes, "host:port" (empty: none,
+  /// as under TLS; peers send over CAF's connections). runtime/cluster/message_lane.hpp.
+  std::string lane_address;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
     ar & id & address & total & available & alive & head & driver & pid & joined_ms & died_ms & load
       & metrics_port & data_address & host_id & job_id & pending & actors & objects & launch_id & draining
-      & shares_memory & object_store_bytes;
+      & shares_memory & object_store_bytes & lane_address;
   }
 };
 

@@ -3,6 +3,7 @@
 // of abuse both daemons are still running, still serve metrics, and still run
 // tasks; where the bytes reach the runtime's own decoding, the refusal is logged.
 
+#include "runtime/cluster/message_lane.hpp"
 #include "runtime/cluster/transport.hpp"
 #include "runtime/wire/protocol.hpp"
 #include "runtime/wire/atoms.hpp"
@@ -96,6 +97,8 @@ class BadInput : public ::testing::Test {
   static inline int node_port = 0;
   static inline int head_data = 0;
   static inline int node_data = 0;
+  static inline int head_lane = 0;
+  static inline int node_lane = 0;
   static inline int head_metrics = 0;
   static inline int node_metrics = 0;
 
@@ -121,11 +124,13 @@ class BadInput : public ::testing::Test {
         head_id = n.id;
         head_metrics = n.metrics_port;
         head_data = port_of(n.data_address);
+        head_lane = port_of(n.lane_address);
       } else if (!n.is_driver) {
         node_id = n.id;
         node_port = port_of(n.address);
         node_metrics = n.metrics_port;
         node_data = port_of(n.data_address);
+        node_lane = port_of(n.lane_address);
       }
     }
   }
@@ -134,10 +139,10 @@ class BadInput : public ::testing::Test {
     actors::test::tear_down(cluster);
   }
 
-  /// Every port of the cluster: head, node, their metrics endpoints and data
-  /// channels.
+  /// Every port of the cluster: head, node, their metrics endpoints, data
+  /// channels and message lane ports.
   static std::vector<int> every_port() {
-    return {head_port, node_port, head_metrics, node_metrics, head_data, node_data};
+    return {head_port, node_port, head_metrics, node_metrics, head_data, node_data, head_lane, node_lane};
   }
 
   /// Both daemons run, serve metrics, and run a task each, within a few seconds.
@@ -379,6 +384,26 @@ TEST_F(BadInput, UnauthenticatedOrCorruptDataChannelStreamsAreRefusedAndLargeVal
   auto v = actors::get(big, 30s);
   ASSERT_EQ(v.size(), std::size_t{1} << 19);
   EXPECT_EQ(v.back(), std::int64_t{1} << 19);
+  expect_still_serving();
+}
+
+TEST_F(BadInput, MessageLanesWithAWrongTokenOrABrokenFrameAreClosedAndLogged) {
+  using actors::runtime::lane_hello;
+  std::string oversized(actors::runtime::lane_header_size, '\xff'); // a payload of 4 GiB - 1
+  for (const auto& bytes : {lane_hello(1, 2, "not-the-token"), lane_hello(3, 4, token) + oversized,
+                            lane_hello(5, 6, token).substr(0, 20)}) {
+    int fd = connect_loopback(node_lane);
+    ASSERT_GE(fd, 0);
+    send_all(fd, bytes);
+    ::close(fd);
+  }
+  EXPECT_TRUE(actors::test::eventually([] {
+    auto log = node->output();
+    return log.find("closed the message lane from 127.0.0.1") != std::string::npos
+           && log.find("it gave a wrong cluster token") != std::string::npos
+           && log.find("a message announces 4294967295 bytes") != std::string::npos;
+  })) << node->output();
+  // The driver's own lane to the node still carries its tasks.
   expect_still_serving();
 }
 

@@ -10,6 +10,7 @@
 #include "runtime/wire/protocol.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include <gtest/gtest.h>
 
@@ -209,6 +210,56 @@ TEST_F(transport_test, ResultsInABurstGoTogetherInOrderAndALoneOneGoesByItself) 
   EXPECT_EQ(worker.links.traffic().messages_sent - before_lone, 1u);
   std::lock_guard<std::mutex> guard{owner.seen.mu};
   EXPECT_EQ(owner.seen.kinds.back(), message_kind::result);
+}
+
+TEST_F(transport_test, MessagesKeepTheirOrderWhileTheLaneOpensAndThenGoOverIt) {
+  // Two actor systems, as two processes: what goes over CAF crosses both
+  // middlemen and a TCP connection, so the lane, written by the sending thread,
+  // could overtake it but for the marker.
+  caf::actor_system_config other_cfg;
+  caf::actor_system other{(actors::runtime::apply_caf_settings(other_cfg), other_cfg)};
+  const node_id a{1}, b{2};
+  test_node first_node{sys}, second_node{other};
+  auto &from = first_node.links, &to = second_node.links;
+  auto& at_to = second_node.seen;
+  from.publish("127.0.0.1");
+  const auto to_port = to.publish("127.0.0.1");
+  ASSERT_NE(from.lane_port(), 0);
+  ASSERT_NE(to.lane_port(), 0);
+  auto to_there = sys.middleman().remote_actor("127.0.0.1", to_port);
+  ASSERT_TRUE(to_there) << sys.render(to_there.error());
+  actors::runtime::wire::cluster_view view;
+  view.version = 1;
+  for (auto [id, links] : {std::pair{a, &from}, std::pair{b, &to}}) {
+    actors::runtime::wire::node_record rec;
+    rec.id = id;
+    rec.address = "127.0.0.1:1";
+    rec.lane_address = "127.0.0.1:" + std::to_string(links->lane_port());
+    view.nodes.push_back(rec);
+  }
+  caf::anon_send(from.endpoint(), actors::runtime::msg::view_atom::value, actors::runtime::wire::pack(view),
+                 std::vector<caf::actor>{from.endpoint(), *to_there});
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!from.reaches(b) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(from.reaches(b));
+
+  // Sent without a pause, so that the lane opens while messages sent over CAF
+  // are still on their way.
+  constexpr int n = 20000;
+  for (int i = 0; i < n; ++i)
+    ASSERT_TRUE(from.send(b, message_kind::release, std::to_string(i)));
+  ASSERT_TRUE(at_to.wait_for([&] { return at_to.received.size() >= static_cast<std::size_t>(n); }));
+  {
+    std::lock_guard<std::mutex> guard{at_to.mu};
+    ASSERT_EQ(at_to.received.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i)
+      ASSERT_EQ(at_to.received[static_cast<std::size_t>(i)], std::to_string(i)) << "out of order at " << i;
+  }
+  const auto sent = from.traffic();
+  EXPECT_GT(sent.lane_messages_sent, 0u) << "the lane never opened";
+  EXPECT_LT(sent.lane_messages_sent, static_cast<std::uint64_t>(n)) << "the first message goes over CAF";
+  EXPECT_EQ(to.traffic().lane_messages_received, sent.lane_messages_sent);
 }
 
 } // namespace

@@ -30,6 +30,9 @@ struct node_info {
   /// host:port where the node serves large values over its data channel; empty
   /// if it serves none (a node alone in its process).
   std::string data_address;
+  /// host:port where the node's endpoint takes the message lanes of its peers;
+  /// empty if it takes none (TLS on, or a node alone in its process).
+  std::string lane_address;
   /// The node's process id on its host.
   std::int64_t pid = 0;
   /// The node's object store limit in bytes (`--object-store-bytes`): past it,
