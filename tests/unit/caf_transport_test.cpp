@@ -244,12 +244,17 @@ TEST_F(transport_test, MessagesKeepTheirOrderWhileTheLaneOpensAndThenGoOverIt) {
     std::this_thread::sleep_for(1ms);
   ASSERT_TRUE(from.reaches(b));
 
-  // Sent without a pause, so that the lane opens while messages sent over CAF
-  // are still on their way.
-  constexpr int n = 20000;
-  for (int i = 0; i < n; ++i)
-    ASSERT_TRUE(from.send(b, message_kind::release, std::to_string(i)));
-  ASSERT_TRUE(at_to.wait_for([&] { return at_to.received.size() >= static_cast<std::size_t>(n); }));
+  // Sent without a pause until the lane has carried 2,000 (at least 20,000 in
+  // all, at most 500,000 or 10 s), so that it opens while messages sent over
+  // CAF are still on their way, however busy the machine.
+  int n = 0;
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (n < 500000 && (n < 20000 || from.traffic().lane_messages_sent < 2000)
+         && std::chrono::steady_clock::now() < give_up) {
+    ASSERT_TRUE(from.send(b, message_kind::release, std::to_string(n)));
+    ++n;
+  }
+  ASSERT_TRUE(at_to.wait_for([&] { return at_to.received.size() >= static_cast<std::size_t>(n); }, 30s));
   {
     std::lock_guard<std::mutex> guard{at_to.mu};
     ASSERT_EQ(at_to.received.size(), static_cast<std::size_t>(n));
