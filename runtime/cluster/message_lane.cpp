@@ -1,4 +1,5 @@
 #include "runtime/cluster/message_lane.hpp"
+#include "runtime/common/little_endian.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -13,31 +14,6 @@
 namespace actors::runtime {
 
 namespace {
-
-void put16(char* p, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i)
-    p[i] = static_cast<char>(v >> (8 * i));
-}
-void put32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<char>(v >> (8 * i));
-}
-void put64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    p[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint64_t get_le(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
-std::string hex32(std::uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 using clock = std::chrono::steady_clock;
 
@@ -93,21 +69,21 @@ void lane_reader::feed(const char* data, std::size_t n, std::vector<event>& out)
     const char* p = buf_.data() + at_;
     const std::size_t avail = buf_.size() - at_;
     if (!greeted_) {
-      if (avail >= 4 && get_le(p, 4) != lane_hello_magic)
-        return fail("its first bytes are no message lane hello (magic " + hex32(static_cast<std::uint32_t>(get_le(p, 4)))
+      if (avail >= 4 && get32(p) != lane_hello_magic)
+        return fail("its first bytes are no message lane hello (magic " + hex32(get32(p))
                     + ", expected " + hex32(lane_hello_magic) + ")");
       if (avail < lane_hello_size)
         break;
-      const auto token_len = static_cast<std::uint32_t>(get_le(p + 8, 4));
+      const auto token_len = get32(p + 8);
       if (token_len > lane_max_token)
         return fail("its hello announces a token of " + std::to_string(token_len) + " bytes (at most "
                     + std::to_string(lane_max_token) + ")");
       if (avail < lane_hello_size + token_len)
         break;
       hello h;
-      h.lane = get_le(p + 16, 8);
-      h.sender = get_le(p + 24, 8);
-      const auto version = static_cast<std::uint16_t>(get_le(p + 4, 2));
+      h.lane = get64(p + 16);
+      h.sender = get64(p + 24);
+      const auto version = get16(p + 4);
       const bool token_ok = std::string_view(p + lane_hello_size, token_len) == token_;
       h.status = version != lane_version ? lane_bad_version : !token_ok ? lane_bad_token : lane_accepted;
       at_ += lane_hello_size + token_len;
@@ -122,7 +98,7 @@ void lane_reader::feed(const char* data, std::size_t n, std::vector<event>& out)
     }
     if (avail < lane_header_size)
       break;
-    const auto size = static_cast<std::uint32_t>(get_le(p, 4));
+    const auto size = get32(p);
     if (size > max_lane_payload)
       return fail("a message announces " + std::to_string(size) + " bytes (at most " + std::to_string(max_lane_payload)
                   + ")");
@@ -225,14 +201,14 @@ std::shared_ptr<message_lane> message_lane::open(const std::string& host, std::u
       return nullptr;
     }
   }
-  if (get_le(ack, 4) != lane_accept_magic) {
-    why = where + " answered the hello with magic " + hex32(static_cast<std::uint32_t>(get_le(ack, 4)))
+  if (get32(ack) != lane_accept_magic) {
+    why = where + " answered the hello with magic " + hex32(get32(ack))
           + ": no message lane there";
     return nullptr;
   }
-  if (auto status = get_le(ack + 6, 2); status != lane_accepted) {
+  if (auto status = get16(ack + 6); status != lane_accepted) {
     why = where + (status == lane_bad_token ? " refused this cluster token"
-                                            : " speaks message lane version " + std::to_string(get_le(ack + 4, 2))
+                                            : " speaks message lane version " + std::to_string(get16(ack + 4))
                                                 + ", this process " + std::to_string(lane_version));
     return nullptr;
   }

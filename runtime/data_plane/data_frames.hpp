@@ -1,10 +1,11 @@
 #pragma once
 
-// The data channel's wire format: the frames, their magic numbers and limits, and
-// the helpers that write and read their fields. Internal to runtime/data_plane: the
-// server (data_server.cpp) and the client (data_client.cpp) include it; it is not
-// installed, and it needs no Asio. docs/wire-protocol.md ("The data channel")
-// documents the same format for readers of the protocol.
+// The data channel's wire format: the frames, their magic numbers and limits (the
+// fields are written and read with runtime/common/little_endian.hpp). Internal to
+// runtime/data_plane: the server (data_server.cpp) and the client
+// (data_client.cpp) include it; it is not installed, and it needs no Asio.
+// docs/wire-protocol.md ("The data channel") documents the same format for
+// readers of the protocol.
 //
 // Wire format, version 1. Integers are little-endian. Every frame starts with a
 // four-byte magic that reads as ASCII: "ADC" and a letter for the frame kind.
@@ -43,9 +44,10 @@
 // it. The client checks every header field before it reads what follows, and
 // allocates the payload only once the size is within its limit.
 
+#include "runtime/common/little_endian.hpp"
+
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 namespace actors::runtime::data_plane {
@@ -68,41 +70,5 @@ inline constexpr std::uint16_t hello_bad_version = 2;
 inline constexpr std::uint32_t kind_fetch = 1;
 inline constexpr std::uint32_t status_ok = 0;
 inline constexpr std::uint32_t status_error = 1;
-
-// Little-endian fields of a frame: put writes one at `p`, get reads one from `p`.
-inline void put16(unsigned char* p, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i)
-    p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-inline void put32(unsigned char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-inline void put64(unsigned char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-inline std::uint16_t get16(const unsigned char* p) {
-  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
-}
-inline std::uint32_t get32(const unsigned char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-inline std::uint64_t get64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-/// A magic number as errors and logs show it, e.g. "0x48434441".
-inline std::string hex32(std::uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 } // namespace actors::runtime::data_plane
