@@ -51,17 +51,23 @@ struct incoming_lane {
   // Set by the sender's marker, which comes over CAF after the last message the
   // sender sent that way: until then what the lane brings is held, in order.
   bool marked = false;
+  // Not read while it holds more than the transport's lane_hold_bytes: the
+  // sender's lane waits (its socket fills) until the marker comes.
+  bool paused = false;
   caf::actor from;
   std::vector<lane_reader::message> held;
   std::size_t held_bytes = 0;
   std::chrono::steady_clock::time_point hello_deadline;
+  // Set at the hello: the marker must come by then.
+  std::chrono::steady_clock::time_point marker_deadline;
   std::string peer; // "address:port", for the log
 };
 
-// A lane may hold this much before its marker comes; past it, it is closed.
-constexpr std::size_t lane_hold_limit = 64u << 20;
 // A connection to the lane port has this long to say hello.
 constexpr auto lane_hello_time = std::chrono::seconds(5);
+// A lane's marker, sent over CAF right after the accept, has this long to come
+// after the hello: it only waits for what went over CAF before it.
+constexpr auto lane_marker_time = std::chrono::seconds(60);
 
 struct endpoint_state {
   caf_transport::impl* owner = nullptr;
@@ -89,12 +95,14 @@ caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* 
 } // namespace
 
 struct caf_transport::impl {
-  impl(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait)
-    : sys(sys), token(std::move(token)), unlisted_wait(unlisted_wait) {}
+  impl(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait,
+       std::size_t lane_hold_bytes)
+    : sys(sys), token(std::move(token)), unlisted_wait(unlisted_wait), lane_hold_bytes(lane_hold_bytes) {}
 
   caf::actor_system& sys;
   const std::string token;
   const std::chrono::milliseconds unlisted_wait;
+  const std::size_t lane_hold_bytes;
   const std::uint64_t shutdown_key = new_shutdown_key();
   caf::actor endpoint;
   caf::actor requests;
@@ -634,6 +642,7 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
           }
           in.lane = h->lane;
           in.sender = node_id{h->sender};
+          in.marker_deadline = std::chrono::steady_clock::now() + lane_marker_time;
           auto early = self->state.early_markers.find(in.lane);
           if (early != self->state.early_markers.end()) {
             in.marked = true;
@@ -644,13 +653,15 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
           if (in.marked) {
             d->lane_messages_received.fetch_add(1, std::memory_order_relaxed);
             deliver(d, msg->kind, msg->payload, in.from);
-          } else if (in.held_bytes + msg->payload.size() > lane_hold_limit) {
-            drop_lane(self, m.handle, "it sent more than " + std::to_string(lane_hold_limit >> 20)
-                                        + " MiB before its marker came over CAF");
-            return;
           } else {
             in.held_bytes += msg->payload.size();
             in.held.push_back(std::move(*msg));
+            if (!in.paused && in.held_bytes > d->lane_hold_bytes) {
+              // The marker is behind what went over CAF before: read no more
+              // until it comes (what this read brought is held).
+              self->halt(m.handle);
+              in.paused = true;
+            }
           }
         } else {
           drop_lane(self, m.handle, std::get<lane_reader::broken>(e).why);
@@ -669,6 +680,10 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
           in.marked = true;
           in.from = from;
           release_held(self->state.owner, in);
+          if (in.paused) {
+            in.paused = false;
+            self->trigger(hdl);
+          }
           return;
         }
       // The hello has not come yet (or never does: a bounded few are kept).
@@ -747,12 +762,16 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
     },
     [=](tick_atom) {
       const auto now = std::chrono::steady_clock::now();
-      std::vector<caf::io::connection_handle> late;
-      for (auto& [hdl, in] : self->state.lanes)
+      std::vector<std::pair<caf::io::connection_handle, std::string>> late;
+      for (auto& [hdl, in] : self->state.lanes) {
         if (!in.reader.greeted() && now > in.hello_deadline)
-          late.push_back(hdl);
-      for (auto hdl : late)
-        drop_lane(self, hdl, "no hello within " + std::to_string(lane_hello_time.count()) + " s");
+          late.emplace_back(hdl, "no hello within " + std::to_string(lane_hello_time.count()) + " s");
+        else if (in.reader.greeted() && !in.marked && now > in.marker_deadline)
+          late.emplace_back(hdl, "its marker did not come over CAF within "
+                                   + std::to_string(lane_marker_time.count()) + " s of the hello");
+      }
+      for (auto& [hdl, why] : late)
+        drop_lane(self, hdl, why);
       if (auto* events = self->state.owner->events.load()) {
         for (const auto& id : self->state.owner->unlisted_too_long())
           events->on_peer_unlisted(id);
@@ -833,8 +852,9 @@ caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* 
 
 } // namespace
 
-caf_transport::caf_transport(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait)
-  : impl_(new impl(sys, std::move(token), unlisted_wait)) {
+caf_transport::caf_transport(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait,
+                             std::size_t lane_hold_bytes)
+  : impl_(new impl(sys, std::move(token), unlisted_wait, lane_hold_bytes)) {
   impl_->requests = sys.spawn(request_server, impl_.get(), impl_->shutdown_key);
   impl_->endpoint = sys.middleman().spawn_broker(node_endpoint, impl_.get(), impl_->shutdown_key);
 }

@@ -29,9 +29,13 @@ class caf_transport final : public transport, public job_service_client {
  public:
   /// Spawns the endpoint; it drops what arrives until `start`. `token` is checked
   /// on state queries and stop requests. A message for a node that no node table
-  /// has listed yet waits up to `unlisted_wait` for one that does.
+  /// has listed yet waits up to `unlisted_wait` for one that does. A message
+  /// lane from a peer may bring `lane_hold_bytes` before its marker (over CAF)
+  /// says to deliver them; past that, the endpoint stops reading it until the
+  /// marker comes.
   caf_transport(caf::actor_system& sys, std::string token,
-                std::chrono::milliseconds unlisted_wait = std::chrono::seconds(10));
+                std::chrono::milliseconds unlisted_wait = std::chrono::seconds(10),
+                std::size_t lane_hold_bytes = std::size_t{64} << 20);
   ~caf_transport() override;
 
   caf_transport(const caf_transport&) = delete;

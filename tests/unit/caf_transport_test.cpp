@@ -71,8 +71,9 @@ struct recorder final : actors::runtime::message_handler, actors::runtime::endpo
 /// A node's endpoint and what it handed on (the recorder, declared first,
 /// outlives the endpoint that calls it).
 struct test_node {
-  explicit test_node(caf::actor_system& sys, std::chrono::milliseconds unlisted_wait = 10s)
-    : links{sys, "token", unlisted_wait} {
+  explicit test_node(caf::actor_system& sys, std::chrono::milliseconds unlisted_wait = 10s,
+                     std::size_t lane_hold_bytes = std::size_t{64} << 20)
+    : links{sys, "token", unlisted_wait, lane_hold_bytes} {
     links.start(seen, seen);
   }
   recorder seen;
@@ -212,14 +213,17 @@ TEST_F(transport_test, ResultsInABurstGoTogetherInOrderAndALoneOneGoesByItself) 
   EXPECT_EQ(owner.seen.kinds.back(), message_kind::result);
 }
 
-TEST_F(transport_test, MessagesKeepTheirOrderWhileTheLaneOpensAndThenGoOverIt) {
-  // Two actor systems, as two processes: what goes over CAF crosses both
-  // middlemen and a TCP connection, so the lane, written by the sending thread,
-  // could overtake it but for the marker.
+// Sends a stream of messages from one actor system to another (as two
+// processes: what goes over CAF crosses both middlemen and a TCP connection, so
+// the lane, written by the sending thread, could overtake it but for the marker)
+// while the lane opens, and checks that every one arrives, in order, and that
+// the lane carried the later ones. The receiver holds at most `hold_bytes` of
+// what the lane brings before its marker.
+void check_order_across_the_switch(caf::actor_system& sys, std::size_t hold_bytes) {
   caf::actor_system_config other_cfg;
   caf::actor_system other{(actors::runtime::apply_caf_settings(other_cfg), other_cfg)};
   const node_id a{1}, b{2};
-  test_node first_node{sys}, second_node{other};
+  test_node first_node{sys}, second_node{other, 10s, hold_bytes};
   auto &from = first_node.links, &to = second_node.links;
   auto& at_to = second_node.seen;
   from.publish("127.0.0.1");
@@ -265,6 +269,17 @@ TEST_F(transport_test, MessagesKeepTheirOrderWhileTheLaneOpensAndThenGoOverIt) {
   EXPECT_GT(sent.lane_messages_sent, 0u) << "the lane never opened";
   EXPECT_LT(sent.lane_messages_sent, static_cast<std::uint64_t>(n)) << "the first message goes over CAF";
   EXPECT_EQ(to.traffic().lane_messages_received, sent.lane_messages_sent);
+}
+
+TEST_F(transport_test, MessagesKeepTheirOrderWhileTheLaneOpensAndThenGoOverIt) {
+  check_order_across_the_switch(sys, std::size_t{64} << 20);
+}
+
+TEST_F(transport_test, ALaneThatBringsMoreThanItMayHoldBeforeItsMarkerWaitsAndLosesNothing) {
+  // 16 bytes are three or four of these messages: the lane brings more than
+  // that while the marker is still behind the messages sent over CAF, so the
+  // receiver stops reading it until the marker comes.
+  check_order_across_the_switch(sys, 16);
 }
 
 } // namespace
