@@ -51,7 +51,7 @@ struct incoming_lane {
   // Set by the sender's marker, which comes over CAF after the last message the
   // sender sent that way: until then what the lane brings is held, in order.
   bool marked = false;
-  // Not read while it holds more than the transport's lane_hold_bytes: the
+  // Not read while it holds more than the transport's lane_limits::hold_bytes: the
   // sender's lane waits (its socket fills) until the marker comes.
   bool paused = false;
   caf::actor from;
@@ -65,9 +65,6 @@ struct incoming_lane {
 
 // A connection to the lane port has this long to say hello.
 constexpr auto lane_hello_time = std::chrono::seconds(5);
-// A lane's marker, sent over CAF right after the accept, has this long to come
-// after the hello: it only waits for what went over CAF before it.
-constexpr auto lane_marker_time = std::chrono::seconds(60);
 
 struct endpoint_state {
   caf_transport::impl* owner = nullptr;
@@ -95,14 +92,15 @@ caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* 
 } // namespace
 
 struct caf_transport::impl {
-  impl(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait,
-       std::size_t lane_hold_bytes)
-    : sys(sys), token(std::move(token)), unlisted_wait(unlisted_wait), lane_hold_bytes(lane_hold_bytes) {}
+  impl(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait, lane_limits lanes)
+    : sys(sys), token(std::move(token)), unlisted_wait(unlisted_wait), lane_receiving(lanes) {}
 
   caf::actor_system& sys;
   const std::string token;
   const std::chrono::milliseconds unlisted_wait;
-  const std::size_t lane_hold_bytes;
+  // A lane's marker, sent over CAF right after the accept, only waits for
+  // what went over CAF before it: lane_receiving.marker_time is ample.
+  const lane_limits lane_receiving;
   const std::uint64_t shutdown_key = new_shutdown_key();
   caf::actor endpoint;
   caf::actor requests;
@@ -642,7 +640,7 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
           }
           in.lane = h->lane;
           in.sender = node_id{h->sender};
-          in.marker_deadline = std::chrono::steady_clock::now() + lane_marker_time;
+          in.marker_deadline = std::chrono::steady_clock::now() + d->lane_receiving.marker_time;
           auto early = self->state.early_markers.find(in.lane);
           if (early != self->state.early_markers.end()) {
             in.marked = true;
@@ -656,7 +654,7 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
           } else {
             in.held_bytes += msg->payload.size();
             in.held.push_back(std::move(*msg));
-            if (!in.paused && in.held_bytes > d->lane_hold_bytes) {
+            if (!in.paused && in.held_bytes > d->lane_receiving.hold_bytes) {
               // The marker is behind what went over CAF before: read no more
               // until it comes (what this read brought is held).
               self->halt(m.handle);
@@ -762,13 +760,16 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
     },
     [=](tick_atom) {
       const auto now = std::chrono::steady_clock::now();
+      const auto marker_ms = self->state.owner->lane_receiving.marker_time.count();
+      const auto marker_time_text = marker_ms % 1000 == 0 ? std::to_string(marker_ms / 1000) + " s"
+                                                           : std::to_string(marker_ms) + " ms";
       std::vector<std::pair<caf::io::connection_handle, std::string>> late;
       for (auto& [hdl, in] : self->state.lanes) {
         if (!in.reader.greeted() && now > in.hello_deadline)
           late.emplace_back(hdl, "no hello within " + std::to_string(lane_hello_time.count()) + " s");
         else if (in.reader.greeted() && !in.marked && now > in.marker_deadline)
-          late.emplace_back(hdl, "its marker did not come over CAF within "
-                                   + std::to_string(lane_marker_time.count()) + " s of the hello");
+          late.emplace_back(hdl, "its marker did not come over CAF within " + marker_time_text
+                                   + " of the hello (its sender died, or it is no peer of this cluster)");
       }
       for (auto& [hdl, why] : late)
         drop_lane(self, hdl, why);
@@ -853,8 +854,8 @@ caf::behavior request_server(caf::event_based_actor* self, caf_transport::impl* 
 } // namespace
 
 caf_transport::caf_transport(caf::actor_system& sys, std::string token, std::chrono::milliseconds unlisted_wait,
-                             std::size_t lane_hold_bytes)
-  : impl_(new impl(sys, std::move(token), unlisted_wait, lane_hold_bytes)) {
+                             lane_limits lanes)
+  : impl_(new impl(sys, std::move(token), unlisted_wait, lanes)) {
   impl_->requests = sys.spawn(request_server, impl_.get(), impl_->shutdown_key);
   impl_->endpoint = sys.middleman().spawn_broker(node_endpoint, impl_.get(), impl_->shutdown_key);
 }

@@ -19,6 +19,17 @@ class actor_system;
 
 namespace actors::runtime {
 
+/// How a node receives its peers' message lanes (runtime/cluster/message_lane.hpp).
+struct lane_limits {
+  /// What a lane may bring before its marker (over CAF) says to deliver it; past
+  /// that, the endpoint stops reading it until the marker comes.
+  std::size_t hold_bytes = std::size_t{64} << 20;
+  /// How long after its hello a lane's marker may take. A lane whose marker has
+  /// not come by then is closed and logged: its sender died before sending it,
+  /// or it is no peer of this cluster.
+  std::chrono::milliseconds marker_time = std::chrono::seconds(60);
+};
+
 /// The transport over CAF's middleman: the node endpoint actor (which decodes
 /// each CAF message and hands it to the remote layer, nothing else), the
 /// endpoints of the other nodes as the node tables list them, and direct
@@ -29,13 +40,10 @@ class caf_transport final : public transport, public job_service_client {
  public:
   /// Spawns the endpoint; it drops what arrives until `start`. `token` is checked
   /// on state queries and stop requests. A message for a node that no node table
-  /// has listed yet waits up to `unlisted_wait` for one that does. A message
-  /// lane from a peer may bring `lane_hold_bytes` before its marker (over CAF)
-  /// says to deliver them; past that, the endpoint stops reading it until the
-  /// marker comes.
+  /// has listed yet waits up to `unlisted_wait` for one that does. Peers'
+  /// message lanes are received within `lanes`.
   caf_transport(caf::actor_system& sys, std::string token,
-                std::chrono::milliseconds unlisted_wait = std::chrono::seconds(10),
-                std::size_t lane_hold_bytes = std::size_t{64} << 20);
+                std::chrono::milliseconds unlisted_wait = std::chrono::seconds(10), lane_limits lanes = {});
   ~caf_transport() override;
 
   caf_transport(const caf_transport&) = delete;

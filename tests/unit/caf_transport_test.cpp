@@ -5,6 +5,8 @@
 // control store sends them.
 
 #include "runtime/cluster/caf_transport.hpp"
+#include "runtime/cluster/message_lane.hpp"
+#include "runtime/common/log.hpp"
 #include "runtime/node/caf_settings.hpp"
 #include "runtime/wire/atoms.hpp"
 #include "runtime/wire/protocol.hpp"
@@ -14,11 +16,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -72,8 +79,8 @@ struct recorder final : actors::runtime::message_handler, actors::runtime::endpo
 /// outlives the endpoint that calls it).
 struct test_node {
   explicit test_node(caf::actor_system& sys, std::chrono::milliseconds unlisted_wait = 10s,
-                     std::size_t lane_hold_bytes = std::size_t{64} << 20)
-    : links{sys, "token", unlisted_wait, lane_hold_bytes} {
+                     actors::runtime::lane_limits lanes = {})
+    : links{sys, "token", unlisted_wait, lanes} {
     links.start(seen, seen);
   }
   recorder seen;
@@ -223,7 +230,7 @@ void check_order_across_the_switch(caf::actor_system& sys, std::size_t hold_byte
   caf::actor_system_config other_cfg;
   caf::actor_system other{(actors::runtime::apply_caf_settings(other_cfg), other_cfg)};
   const node_id a{1}, b{2};
-  test_node first_node{sys}, second_node{other, 10s, hold_bytes};
+  test_node first_node{sys}, second_node{other, 10s, {.hold_bytes = hold_bytes}};
   auto &from = first_node.links, &to = second_node.links;
   auto& at_to = second_node.seen;
   from.publish("127.0.0.1");
@@ -280,6 +287,49 @@ TEST_F(transport_test, ALaneThatBringsMoreThanItMayHoldBeforeItsMarkerWaitsAndLo
   // that while the marker is still behind the messages sent over CAF, so the
   // receiver stops reading it until the marker comes.
   check_order_across_the_switch(sys, 16);
+}
+
+TEST_F(transport_test, ALaneWhoseMarkerNeverComesIsClosedAtItsDeadlineAndDeliversNothing) {
+  // A connection that says hello with the cluster's token, as a peer's lane
+  // does, but whose marker never comes over CAF: its sender died before
+  // sending it, or it is no peer at all. What it brings stays held, and it is
+  // closed once the marker is late.
+  const auto marker_time = 500ms;
+  test_node receiving{sys, 10s, {.marker_time = marker_time}};
+  receiving.links.publish("127.0.0.1");
+  ASSERT_NE(receiving.links.lane_port(), 0);
+  const auto log_path = std::filesystem::temp_directory_path()
+                        / ("caf_transport_test." + std::to_string(::getpid()) + ".log");
+  actors::runtime::set_log_file(log_path);
+
+  std::atomic<bool> broke{false};
+  std::string why;
+  const auto opened = std::chrono::steady_clock::now();
+  auto lane = actors::runtime::message_lane::open("127.0.0.1", receiving.links.lane_port(), 7, 3, "token", 5s,
+                                                  [&] { broke = true; }, why);
+  ASSERT_TRUE(lane) << why;
+  // The sending end learns of the close when a write fails: it writes on.
+  auto broke_at = std::chrono::steady_clock::time_point{};
+  while (std::chrono::steady_clock::now() < opened + 10s) {
+    if (lane->send(message_kind::release, "held") == actors::runtime::message_lane::sent::flush_needed)
+      lane->flush();
+    if (broke || lane->broken()) {
+      broke_at = std::chrono::steady_clock::now();
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  actors::runtime::set_log_file({});
+  ASSERT_NE(broke_at, std::chrono::steady_clock::time_point{}) << "the lane was still open after 10 s";
+  EXPECT_GE(broke_at - opened, marker_time) << "closed before its marker was late";
+  {
+    std::lock_guard<std::mutex> guard{receiving.seen.mu};
+    EXPECT_TRUE(receiving.seen.received.empty()) << "a lane without its marker delivered messages";
+  }
+  std::ifstream in{log_path};
+  const std::string log{std::istreambuf_iterator<char>(in), {}};
+  std::filesystem::remove(log_path);
+  EXPECT_NE(log.find("its marker did not come over CAF within 500 ms of the hello"), std::string::npos) << log;
 }
 
 } // namespace
