@@ -131,7 +131,7 @@ void actor_calls::view_changed() {
       }
     // Creating blocks: each on a thread of its own.
     for (const auto& aid : todo)
-      restarters_.emplace_back([this, aid] { place_unplaced(aid); });
+      restarters_.start([this, aid] { place_unplaced(aid); });
   }
 }
 
@@ -369,7 +369,7 @@ void actor_calls::requeue(pending_call pc, const node_id& lost, const std::strin
       // is rebuilt and how often a call may go again. Asking blocks (it waits
       // out the rebuild): on a thread of its own.
       auto shared = std::make_shared<pending_call>(std::move(pc));
-      restarters_.emplace_back([this, shared, lost, why] { resend_elsewhere(std::move(*shared), lost, why, true); });
+      restarters_.start([this, shared, lost, why] { resend_elsewhere(std::move(*shared), lost, why, true); });
       return;
     }
     bool again = i != created_.end() && i->second.death.empty() && i->second.call_retries_left > 0
@@ -406,7 +406,7 @@ void actor_calls::redirect_unsent(pending_call pc, const node_id& dead) {
         // Through a handle this node was given: its creator says where the
         // actor is rebuilt. Asking blocks: on a thread of its own.
         auto shared = std::make_shared<pending_call>(std::move(pc));
-        restarters_.emplace_back(
+        restarters_.start(
             [this, shared, dead, why] { resend_elsewhere(std::move(*shared), dead, why, false); });
         return;
       }
@@ -597,7 +597,7 @@ void actor_calls::lose_instance(const actor_id& aid, created_actor& a, const nod
   if (a.restarts < a.opts.max_restarts && !members_.stopping()) {
     a.restarting = true;
     a.call_retries_left = a.opts.max_task_retries;
-    restarters_.emplace_back([this, aid] { restart(aid); });
+    restarters_.start([this, aid] { restart(aid); });
   } else {
     a.death = "its node " + id.to_string() + " is gone (" + why + ") and it has no restarts left (max_restarts="
               + std::to_string(a.opts.max_restarts) + ")";
@@ -899,7 +899,6 @@ void actor_calls::serve_drop(const wire::actor_ref& ref) {
 void actor_calls::stop() {
   std::vector<detail::actor_cell*> holds;
   std::vector<pending_call> waiting;
-  std::vector<std::thread> restarters;
   {
     std::lock_guard<std::mutex> guard{mu_};
     stopping_ = true;
@@ -909,12 +908,10 @@ void actor_calls::stop() {
     for (auto& [key, a] : lent_)
       holds.push_back(a);
     lent_.clear();
-    restarters.swap(restarters_);
   }
   for (auto* a : holds)
     detail::release(a);
-  for (auto& t : restarters)
-    t.join();
+  restarters_.wait_all();
   {
     std::lock_guard<std::mutex> guard{mu_};
     for (auto& [id, c] : created_)

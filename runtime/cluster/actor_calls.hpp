@@ -9,6 +9,7 @@
 #include "runtime/cluster/runtime_env.hpp"
 #include "runtime/cluster/task_streams.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/common/one_shot_threads.hpp"
 #include "runtime/control_store/control_store.hpp"
 #include "runtime/wire/protocol.hpp"
 
@@ -21,7 +22,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -251,8 +251,8 @@ class actor_calls final : public membership_listener,
   std::unordered_map<actor_id, node_id> relocated_;
   // Actors hosted here on behalf of the remote node that created them.
   std::unordered_map<actor_id, detail::actor_cell*> creator_holds_;
-  // Threads rebuilding actors (creation blocks); joined by stop.
-  std::vector<std::thread> restarters_;
+  // Threads rebuilding actors (creation blocks); stop waits for them.
+  one_shot_threads restarters_;
   // Holds on actors this node created (or hosts) for the nodes borrowing them:
   // one per actor and borrower.
   std::map<std::pair<actor_id, node_id>, detail::actor_cell*> lent_;

@@ -6,6 +6,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/common/log_reader.hpp"
 #include "runtime/common/network_thread.hpp"
+#include "runtime/common/one_shot_threads.hpp"
 #include "runtime/common/service_actor.hpp"
 #include "runtime/common/silent_connections.hpp"
 #include "runtime/secure/tls_gateway.hpp"
@@ -21,7 +22,6 @@
 #include <mutex>
 #include <random>
 #include <set>
-#include <thread>
 #include <unordered_map>
 
 namespace actors::runtime {
@@ -157,11 +157,10 @@ struct caf_transport::impl {
   // Peers this node opened (or is opening) a direct connection to, and the threads
   // doing it.
   std::set<node_id> connected;
-  std::vector<std::thread> connectors;
+  one_shot_threads connectors;
 
   // Message lanes to the peers' endpoints (runtime/cluster/message_lane.hpp),
-  // by the endpoint they lead to. Lock order: mu, lanes_mu, a path's mu,
-  // openers_mu.
+  // by the endpoint they lead to. Lock order: mu, lanes_mu, a path's mu.
   struct lane_path {
     std::mutex mu;
     node_id peer;
@@ -179,9 +178,9 @@ struct caf_transport::impl {
   std::atomic<std::uint64_t> self_id{0};
   mutable std::mutex lanes_mu;
   std::unordered_map<caf::actor_addr, std::shared_ptr<lane_path>> lanes;
-  std::mutex openers_mu;
-  std::vector<std::thread> lane_openers;
-  bool lanes_closed = false; // under openers_mu
+  // The threads opening lanes (connecting blocks); none starts once the
+  // transport stopped.
+  one_shot_threads lane_openers;
 
   caf::actor endpoint_of(const node_id& id) const {
     std::lock_guard<std::mutex> guard{mu};
@@ -233,11 +232,8 @@ struct caf_transport::impl {
     const std::uint64_t sender = self_id.load();
     if (!sender)
       return; // no node table yet: the next send tries again
-    std::lock_guard<std::mutex> guard{openers_mu};
-    if (lanes_closed)
-      return;
     path->st = lane_path::state::opening;
-    lane_openers.emplace_back([this, path, lane_id, sender] {
+    const bool started = lane_openers.start([this, path, lane_id, sender] {
       std::string why;
       const node_id peer = path->peer;
       caf::actor self_endpoint = endpoint;
@@ -259,6 +255,8 @@ struct caf_transport::impl {
       path->lane = std::move(lane);
       path->st = lane_path::state::open;
     });
+    if (!started)
+      path->st = lane_path::state::failed; // stopping
   }
 
   /// The endpoint writes what gathered on the lane to `who`.
@@ -320,7 +318,6 @@ struct caf_transport::impl {
   /// Closes the lanes to node `id` (it died), or all of them (`id` 0: stopping).
   void close_lanes(const node_id& id) {
     std::vector<std::shared_ptr<message_lane>> closing;
-    std::vector<std::thread> openers;
     {
       std::lock_guard<std::mutex> guard{lanes_mu};
       for (auto i = lanes.begin(); i != lanes.end();) {
@@ -335,15 +332,10 @@ struct caf_transport::impl {
         i = lanes.erase(i);
       }
     }
-    if (!id.value) {
-      std::lock_guard<std::mutex> guard{openers_mu};
-      lanes_closed = true;
-      openers.swap(lane_openers);
-    }
     for (auto& l : closing)
       l->close();
-    for (auto& t : openers)
-      t.join();
+    if (!id.value)
+      lane_openers.wait_all();
   }
 
   /// Keeps a message for node `to`, which no node table has listed yet (with
@@ -442,7 +434,7 @@ struct caf_transport::impl {
             "one); start it with --bind or --advertise-address set to an address this host can reach");
         continue;
       }
-      connectors.emplace_back([this, host, port, id = rec.id] {
+      connectors.start([this, host, port, id = rec.id] {
         auto res = connect_within(sys, host, port);
         if (!res)
           log(log_level::warning, "cluster", "cannot connect to node ", id.to_string(), " at ", host, ":", port,
@@ -989,16 +981,13 @@ void caf_transport::watch_head(const caf::actor& control, bool monitor) {
 }
 
 void caf_transport::stop() {
-  std::vector<std::thread> connectors;
   {
     std::lock_guard<std::mutex> guard{impl_->mu};
     if (impl_->stopped)
       return;
     impl_->stopped = true;
-    connectors.swap(impl_->connectors);
   }
-  for (auto& t : connectors)
-    t.join();
+  impl_->connectors.wait_all();
   impl_->close_lanes(node_id{});
   impl_->messages.store(nullptr);
   impl_->events.store(nullptr);

@@ -253,7 +253,7 @@ void membership::head_lost() {
       return;
     if (timeout > 0) {
       reconnecting_ = true;
-      reconnectors_.emplace_back([this] { reconnect_to_head(); });
+      reconnectors_.start([this] { reconnect_to_head(); });
     }
   }
   head_.lost();
@@ -273,7 +273,7 @@ void membership::give_up_on_head(const std::string& why) {
         "cluster and this program");
     std::lock_guard<std::mutex> guard{mu_};
     if (!stopping_)
-      reconnectors_.emplace_back([this] { watch_peers_without_head(); });
+      reconnectors_.start([this] { watch_peers_without_head(); });
     return;
   }
   log(log_level::error, "cluster", "the head at ", settings_.head_address, " is gone and ", why,
@@ -489,15 +489,12 @@ bool membership::stopping() const {
 
 void membership::stop() {
   head_.stop_probing();
-  std::vector<std::thread> reconnectors;
   {
     std::lock_guard<std::mutex> guard{mu_};
     stopping_ = true;
-    reconnectors.swap(reconnectors_);
   }
   changed_.notify_all();
-  for (auto& t : reconnectors)
-    t.join();
+  reconnectors_.wait_all();
 }
 
 } // namespace actors::runtime

@@ -2,6 +2,7 @@
 
 #include "runtime/cluster/local_parts.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/common/one_shot_threads.hpp"
 #include "runtime/scheduler/resources.hpp"
 #include "runtime/wire/protocol.hpp"
 
@@ -18,7 +19,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace actors::runtime {
@@ -252,8 +252,8 @@ class membership {
   // The head declared this node dead (handled once).
   bool declared_dead_ = false;
   // The threads that reconnected (or reconnect) to the head, and a driver's
-  // watch of its peers once the head is gone; joined by stop.
-  std::vector<std::thread> reconnectors_;
+  // watch of its peers once the head is gone; stop waits for them.
+  one_shot_threads reconnectors_;
   bool stopped_ = false;
   stop_cause why_stopped_ = stop_cause::requested;
   bool stopping_ = false;

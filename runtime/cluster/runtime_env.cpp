@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <dlfcn.h>
+#include <thread>
 
 namespace actors::runtime {
 
@@ -26,15 +27,12 @@ runtime_env::~runtime_env() {
 }
 
 void runtime_env::stop() {
-  std::vector<std::thread> loaders;
   {
     std::lock_guard<std::mutex> guard{mu_};
     stopped_ = true;
-    loaders.swap(loaders_);
   }
   loaded_.notify_all();
-  for (auto& t : loaders)
-    t.join();
+  loaders_.wait_all();
   waiting_.stop();
 }
 
@@ -90,7 +88,7 @@ void runtime_env::start_loading(const std::string& job) {
   std::lock_guard<std::mutex> guard{mu_};
   if (stopped_ || !started_.insert(job).second)
     return;
-  loaders_.emplace_back([this, job] {
+  loaders_.start([this, job] {
     try {
       load(job);
     } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "runtime/cluster/membership.hpp"
+#include "runtime/common/one_shot_threads.hpp"
 #include "runtime/common/serial_executor.hpp"
 #include "runtime/jobs/blob_store.hpp"
 #include "runtime/jobs/job_service.hpp"
@@ -18,7 +19,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace actors::runtime {
@@ -92,7 +92,7 @@ class runtime_env final : public membership_listener {
   // answers without the lock (it is asked for every task that arrives).
   std::atomic<bool> any_jobs_{false};
   std::map<std::string, std::shared_ptr<const std::string>> working_dirs_;
-  std::vector<std::thread> loaders_;
+  one_shot_threads loaders_;
   bool stopped_ = false;
   // Runs the work that waits for a job's files (run_waiting).
   serial_executor waiting_;

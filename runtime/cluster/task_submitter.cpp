@@ -374,7 +374,7 @@ void task_submitter::send(const node_id& where, remote_task t) {
       fail(*shared, errc::object_lost, "task '" + shared->label + "' cannot run: the node stopped");
       return;
     }
-    rebuilders_.emplace_back([this, shared] {
+    rebuilders_.start([this, shared] {
       for (auto* c : lost_dependencies(*shared->args))
         if (!rebuild(c)) {
           fail(*shared, errc::object_lost,
@@ -539,21 +539,18 @@ void task_submitter::transmit(const node_id& where, std::vector<remote_task> tas
 void task_submitter::stop() {
   std::vector<remote_task> parked;
   std::deque<remote_task> waiting;
-  std::vector<std::thread> rebuilders;
   {
     std::lock_guard<std::mutex> guard{mu_};
     stopping_ = true;
     parked.swap(parked_);
     waiting.swap(waiting_);
-    rebuilders.swap(rebuilders_);
   }
   for (auto& t : waiting)
     fail(t, errc::object_lost, "the node stopped while task '" + t.label + "' waited to be sent");
   for (auto& t : parked)
     fail(t, errc::object_lost,
          "the node stopped while task '" + t.label + "' waited for a node with the resources it needs");
-  for (auto& th : rebuilders)
-    th.join();
+  rebuilders_.wait_all();
 }
 
 } // namespace actors::runtime

@@ -7,6 +7,7 @@
 #include "runtime/cluster/operations.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/cluster/transport.hpp"
+#include "runtime/common/one_shot_threads.hpp"
 #include "runtime/wire/protocol.hpp"
 
 #include "actors/detail/runtime.hpp"
@@ -17,7 +18,6 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
-#include <thread>
 #include <vector>
 
 namespace actors::runtime {
@@ -127,8 +127,8 @@ class task_submitter final : public membership_listener, public object_rebuilder
   // a driver the head declared dead is cut off from its cluster.
   std::string cut_off_;
   // Threads rebuilding a task's lost arguments before sending it (rebuilding
-  // blocks); joined by stop.
-  std::vector<std::thread> rebuilders_;
+  // blocks); stop waits for them.
+  one_shot_threads rebuilders_;
 };
 
 } // namespace actors::runtime

@@ -117,8 +117,7 @@ job_manager::~job_manager() {
       if (j->info.state == "RUNNING")
         ::kill(-static_cast<pid_t>(j->info.pid), SIGKILL);
   }
-  for (auto& t : watchers_)
-    t.join();
+  watchers_.wait_all();
 }
 
 wire::job_info job_manager::submit(const wire::job_spec& spec) {
@@ -239,7 +238,7 @@ wire::job_info job_manager::submit(const wire::job_spec& spec) {
   j->info.pid = pid;
   jobs_.emplace(j->info.id, j);
   log(log_level::info, "jobs", "job ", j->info.id, " started: ", spec.program.name, " (pid ", pid, ")");
-  watchers_.emplace_back([this, j] { watch(j); });
+  watchers_.start([this, j] { watch(j); });
   return j->info;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "runtime/common/one_shot_threads.hpp"
 #include "runtime/jobs/blob_store.hpp"
 #include "runtime/wire/jobs.hpp"
 
@@ -10,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace actors::runtime {
@@ -88,7 +88,7 @@ class job_manager {
   mutable std::mutex mu_;
   std::condition_variable ended_;
   std::map<std::string, std::shared_ptr<job>> jobs_;
-  std::vector<std::thread> watchers_;
+  one_shot_threads watchers_;
   bool stopping_ = false;
 };
 
