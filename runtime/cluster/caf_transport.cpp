@@ -752,16 +752,16 @@ caf::behavior node_endpoint(endpoint_actor* self, caf_transport::impl* owner, st
     },
     [=](tick_atom) {
       const auto now = std::chrono::steady_clock::now();
-      const auto marker_ms = self->state.owner->lane_receiving.marker_time.count();
-      const auto marker_time_text = marker_ms % 1000 == 0 ? std::to_string(marker_ms / 1000) + " s"
-                                                           : std::to_string(marker_ms) + " ms";
       std::vector<std::pair<caf::io::connection_handle, std::string>> late;
       for (auto& [hdl, in] : self->state.lanes) {
-        if (!in.reader.greeted() && now > in.hello_deadline)
+        if (!in.reader.greeted() && now > in.hello_deadline) {
           late.emplace_back(hdl, "no hello within " + std::to_string(lane_hello_time.count()) + " s");
-        else if (in.reader.greeted() && !in.marked && now > in.marker_deadline)
-          late.emplace_back(hdl, "its marker did not come over CAF within " + marker_time_text
+        } else if (in.reader.greeted() && !in.marked && now > in.marker_deadline) {
+          const auto ms = self->state.owner->lane_receiving.marker_time.count();
+          late.emplace_back(hdl, "its marker did not come over CAF within "
+                                   + (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms")
                                    + " of the hello (its sender died, or it is no peer of this cluster)");
+        }
       }
       for (auto& [hdl, why] : late)
         drop_lane(self, hdl, why);
