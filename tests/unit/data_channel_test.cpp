@@ -5,6 +5,7 @@
 
 #include "runtime/data_plane/data_channel.hpp"
 
+#include "runtime/common/little_endian.hpp"
 #include "runtime/common/log.hpp"
 
 #include <gtest/gtest.h>
@@ -203,35 +204,8 @@ bool logs_warnings() {
   return current_log_level() >= log_level::warning;
 }
 
-// -- raw sockets: the wire format, written out here --------------------------------------
-
-void put16(unsigned char* p, std::uint16_t v) {
-  p[0] = static_cast<unsigned char>(v);
-  p[1] = static_cast<unsigned char>(v >> 8);
-}
-void put32(unsigned char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void put64(unsigned char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-std::uint16_t get16(const unsigned char* p) {
-  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
-}
-std::uint32_t get32(const unsigned char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-std::uint64_t get64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
+// -- raw sockets: the wire format, written out here (its integer fields with the
+// helpers of runtime/common/little_endian.hpp) -----------------------------------------
 
 constexpr std::uint32_t hello_magic = 0x48434441;    // "ADCH"
 constexpr std::uint32_t accept_magic = 0x41434441;   // "ADCA"
