@@ -45,6 +45,11 @@ METRICS = [
     ("put_get_small_batch", "get_objs_per_s", "objects/s", "higher", "§6.2: get phase"),
     ("put_gigabytes", None, "GB/s", "higher", "§7: 256 MiB from the driver to worker #0"),
     ("get_gigabytes", None, "GB/s", "higher", "§7: 256 MiB from worker #0 back to the driver"),
+    ("loopback_tcp_gigabytes", None, "GB/s", "higher",
+     "ours only: §7's 256 MiB over one plain loopback TCP connection, no runtime: this machine's single stream"),
+    ("loopback_round_trip", None, "µs", "lower",
+     "ours only: 64 bytes there and back over that connection, no runtime: this machine's floor under a sync call"),
+    ("loopback_round_trip", "p99_latency_us", "µs", "lower", "ours only: the same round trips: 99th percentile"),
     ("put_gigabytes_via_scheduler", None, "GB/s", "higher", "§7: peer only, relayed by its scheduler"),
     ("get_gigabytes_via_scheduler", None, "GB/s", "higher", "§7: peer only, relayed by its scheduler"),
     ("data_map_reduce", None, "elements/s", "higher", "§8: map, filter, sum over 10^7 integers in 16 partitions"),
@@ -217,6 +222,17 @@ that matter when reading the figures:
   worker and 20,000 (peer: 2,000) `incr()` calls spread round-robin over them,
   all in flight. The peer's counts are smaller because it runs at a few hundred
   per second.
+* **Plain loopback TCP** (`loopback_tcp_gigabytes` and `loopback_round_trip`,
+  ours only, in the cluster run after its memory figures): what the machine
+  gives without the runtime, measured in the same run as the figures it
+  bounds. §7's payload five times over one TCP connection on `127.0.0.1`
+  between two threads of the driver, with the data channel's 1 MiB socket
+  buffers, read into one buffer touched beforehand (no page faults); timed from
+  the receiver's one-byte request to its last byte, every 4096th byte checked;
+  the median of the 5. Then 20,000 round trips of 64 bytes over the same
+  connection, one at a time: the median and p99. §7's put and get over sockets
+  each move the value over one data channel connection, and a sync task or
+  actor call (§3, §5) crosses loopback twice, driver to worker and back.
 * **Between network namespaces** (`data_channel_netns_256mib`, ours only):
   `tests/perf/netns_transfer.sh` (root) makes a bridge and two network
   namespaces, each joined to the bridge by a veth pair (MTU 1500) with an address
