@@ -348,10 +348,10 @@ const rt::wire::node_record& pick_node(const rt::wire::cluster_view& view, const
     fail("the node table lists no live head");
   std::string ids;
   for (const auto* n : found)
-    ids += " " + n->id.to_string();
+    ids.append(" ").append(n->id.to_string());
   if (found.empty())
     for (const auto& n : view.nodes)
-      ids += " " + n.id.to_string();
+      ids.append(" ").append(n.id.to_string());
   fail(std::string(found.empty() ? "no node's id starts with '" : "more than one node's id starts with '") + given
        + "'; the " + (found.empty() ? "nodes" : "candidates") + " are:" + ids + " (see actors status)");
 }

@@ -97,7 +97,7 @@ std::filesystem::path blob_store::partial(const std::string& hash) const {
 
 std::string blob_store::write(const std::string& hash, std::uint64_t offset, const std::string& bytes, bool last) {
   if (!is_sha256_hex(hash))
-    return "'" + hash.substr(0, 80) + "' is not a SHA-256 hash (64 lowercase hex digits)";
+    return std::string("'").append(hash, 0, 80).append("' is not a SHA-256 hash (64 lowercase hex digits)");
   std::lock_guard<std::mutex> guard{mu_};
   if (has(hash))
     return {};

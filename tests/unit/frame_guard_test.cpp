@@ -33,10 +33,12 @@ TEST(FrameGuard, SmallFramesPassAsTheyComeWhateverTheirPieces) {
   // One byte at a time: a header goes on once it is whole, payload bytes at once.
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     ASSERT_TRUE(g.feed(&bytes[i], 1, out, why)) << why;
-    if (i == 31)
+    if (i == 31) {
       EXPECT_EQ(out.size(), 32u) << "the first header, once whole";
-    if (i == 35)
+    }
+    if (i == 35) {
       EXPECT_EQ(out.size(), 36u) << "payload bytes as they come";
+    }
   }
   EXPECT_EQ(out, bytes);
   EXPECT_EQ(g.frames(), 3u);

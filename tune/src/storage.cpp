@@ -112,19 +112,20 @@ std::string trials_csv(const std::vector<trial>& trials) {
   }
   std::string out = "trial_id,state,steps";
   for (const auto& n : metric_names)
-    out += "," + csv_field(n);
+    out.append(",").append(csv_field(n));
   for (const auto& n : params)
-    out += "," + csv_field("config/" + n);
+    out.append(",").append(csv_field("config/" + n));
   out += ",error\n";
   for (const auto& t : trials) {
-    out += std::to_string(t.id) + "," + to_string(t.state) + "," + std::to_string(t.steps);
+    out.append(std::to_string(t.id)).append(",").append(to_string(t.state)).append(",").append(
+      std::to_string(t.steps));
     for (const auto& n : metric_names) {
       auto it = t.metrics.find(n);
-      out += "," + (it == t.metrics.end() ? std::string() : number(it->second));
+      out.append(",").append(it == t.metrics.end() ? std::string() : number(it->second));
     }
     for (const auto& n : params)
-      out += "," + (t.config.contains(n) ? csv_field(t.config.at(n).to_string()) : std::string());
-    out += "," + csv_field(t.error) + "\n";
+      out.append(",").append(t.config.contains(n) ? csv_field(t.config.at(n).to_string()) : std::string());
+    out.append(",").append(csv_field(t.error)).append("\n");
   }
   return out;
 }
@@ -197,13 +198,13 @@ void run_storage::write_trial(const trial& t) {
       names.insert(n);
   std::string csv = "step";
   for (const auto& n : names)
-    csv += "," + csv_field(n);
+    csv.append(",").append(csv_field(n));
   csv += "\n";
   for (const auto& r : t.history) {
     csv += std::to_string(r.step);
     for (const auto& n : names) {
       auto it = r.values.find(n);
-      csv += "," + (it == r.values.end() ? std::string() : number(it->second));
+      csv.append(",").append(it == r.values.end() ? std::string() : number(it->second));
     }
     csv += "\n";
   }
