@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <unistd.h>
 
 namespace actors::runtime {
@@ -221,13 +222,18 @@ void init(const init_options& given) {
   // are destroyed after this runs. A forked child that exits has a copy of the
   // node without its threads, and a task that calls exit would wait for itself:
   // both leave the node alone.
+  //
+  // The stop runs on a thread of its own: by the time exit handlers run, the
+  // exiting thread's thread_local objects are gone, CAF's reference to its
+  // logger among them, and CAF drops that reference once more when its actor
+  // system goes on the thread that made it, freeing the logger it still uses.
   static std::once_flag stop_at_exit;
   static pid_t started_by = 0;
   std::call_once(stop_at_exit, [] {
     started_by = ::getpid();
     std::atexit([] {
       if (::getpid() == started_by && runtime::current_context().pool == nullptr)
-        actors::shutdown();
+        std::thread([] { actors::shutdown(); }).join();
     });
   });
   if (opts.node) {

@@ -666,7 +666,10 @@ TEST_F(Cluster, ADriverThatEndsTakesItsPlacementGroupAndActorsWithItButNotDetach
   auto group = made.substr(made.find("made ") + 5, 12);
   EXPECT_NE(listed_groups(dir, "before").find(group), std::string::npos) << "the head lists every group";
   std::ofstream(go) << "go\n";
-  ASSERT_TRUE(leaving.wait_exit(30s).has_value()) << leaving.output();
+  // It returns from main without actors::shutdown(): the runtime stops at exit.
+  auto code = leaving.wait_exit(30s);
+  ASSERT_TRUE(code.has_value()) << leaving.output();
+  EXPECT_EQ(*code, 0) << "the driver did not exit cleanly\n" << leaving.output();
   EXPECT_TRUE(actors::test::eventually([&] { return free_cpus() == 3; }, 15s))
     << "still held after the driver ended; free: " << free_cpus();
   EXPECT_TRUE(actors::test::eventually(
@@ -696,7 +699,9 @@ TEST_F(Cluster, ADetachedPlacementGroupOutlivesItsDriverAndIsFoundAndRemovedFrom
       }
     }
   } cleanup;
-  ASSERT_TRUE(maker.wait_exit(30s).has_value()) << maker.output();
+  auto code = maker.wait_exit(30s);
+  ASSERT_TRUE(code.has_value()) << maker.output();
+  EXPECT_EQ(*code, 0) << "the driver did not exit cleanly\n" << maker.output();
   auto made = maker.output();
   ASSERT_NE(made.find("made "), std::string::npos) << made;
   auto group = made.substr(made.find("made ") + 5, 12);
