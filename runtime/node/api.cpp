@@ -8,6 +8,7 @@
 #include "runtime/node/options.hpp"
 #include "runtime/node/session.hpp"
 #include "runtime/scheduler/local_tasks.hpp"
+#include "runtime/scheduler/short_wait.hpp"
 #include "runtime/scheduler/worker_pool.hpp"
 
 #include "actors/actors.hpp"
@@ -437,24 +438,22 @@ node& prepare_read(object_cell* cell, const type_ops* want, std::chrono::millise
   if (!runtime::ours(n, cell))
     throw object_lost_error("object " + cell->id.to_string()
                             + " belongs to a runtime that was shut down: its value is gone");
-  if (runtime::is_pending(cell) && timeout.count() != 0 && n.config.role == runtime::node_role::embedded) {
-    // A small task is often done sooner than sleeping and waking would take.
-    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
-    while (runtime::is_pending(cell) && std::chrono::steady_clock::now() < until)
-      runtime::pause();
+  if (runtime::is_pending(cell) && timeout.count() != 0) {
+    runtime::short_wait spin{n.config.role != runtime::node_role::embedded};
+    spin.spin([cell] { return !runtime::is_pending(cell); });
+    if (runtime::is_pending(cell)) {
+      auto p = std::make_shared<runtime::parker>(1);
+      cell->on_settled([p] { p->wake(); });
+      runtime::blocking_scope blocked;
+      if (!p->wait(timeout))
+        throw timeout_error("object " + cell->id.to_string() + " was not ready within "
+                            + std::to_string(timeout.count())
+                            + " ms: wait longer, or check that the task producing it can run "
+                              "(resources, a dependency that never finishes)");
+    }
   }
-  if (runtime::is_pending(cell)) {
-    if (timeout.count() == 0)
-      throw timeout_error("object " + cell->id.to_string() + " is not ready");
-    auto p = std::make_shared<runtime::parker>(1);
-    cell->on_settled([p] { p->wake(); });
-    runtime::blocking_scope blocked;
-    if (!p->wait(timeout))
-      throw timeout_error("object " + cell->id.to_string() + " was not ready within "
-                          + std::to_string(timeout.count())
-                          + " ms: wait longer, or check that the task producing it can run "
-                            "(resources, a dependency that never finishes)");
-  }
+  if (runtime::is_pending(cell))
+    throw timeout_error("object " + cell->id.to_string() + " is not ready");
   if (cell->current() == object_cell::state::failed)
     raise(*cell->why);
   // A large value another node holds comes here first (or is made again if that
@@ -505,12 +504,21 @@ std::vector<bool> wait_objects(const std::vector<object_cell*>& cells, std::size
   for (auto* c : cells)
     (runtime::is_pending(c) ? pending.push_back(c) : void(++ready));
   if (ready < num_returns && timeout.count() != 0) {
-    require_node();
-    auto p = std::make_shared<runtime::parker>(num_returns - ready);
-    for (auto* c : pending)
-      c->on_settled([p] { p->wake(); });
-    runtime::blocking_scope blocked;
-    p->wait(timeout);
+    runtime::short_wait spin{require_node().config.role != runtime::node_role::embedded};
+    // Each round of the spin reads every pending cell: only for a few.
+    const bool done = pending.size() <= 16 && spin.spin([&] {
+      std::size_t now_ready = ready;
+      for (auto* c : pending)
+        now_ready += runtime::is_pending(c) ? 0 : 1;
+      return now_ready >= num_returns;
+    });
+    if (!done) {
+      auto p = std::make_shared<runtime::parker>(num_returns - ready);
+      for (auto* c : pending)
+        c->on_settled([p] { p->wake(); });
+      runtime::blocking_scope blocked;
+      p->wait(timeout);
+    }
   }
   std::vector<bool> flags(cells.size());
   for (std::size_t i = 0; i < cells.size(); ++i)

@@ -1,13 +1,15 @@
 // White-box tests of one node's scheduler (runtime::scheduler) and the worker pool
 // under it (runtime::worker_pool): when an item's demand is taken and given back,
 // the order pending items start in, how a blocked task lends its CPU, infeasible
-// demands, and stopping. The items here are plain work_items driven by gates, so
+// demands, and stopping; and how long a get spins before it sleeps
+// (runtime::short_wait). The items here are plain work_items driven by gates, so
 // that every step can be observed between two latches.
 
 #include "tests/support/gate.hpp"
 #include "tests/support/runtime_fixture.hpp"
 
 #include "runtime/scheduler/scheduler.hpp"
+#include "runtime/scheduler/short_wait.hpp"
 #include "runtime/scheduler/worker_pool.hpp"
 
 #include <gtest/gtest.h>
@@ -22,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -32,6 +35,7 @@ namespace {
 using actors::runtime::blocking_scope;
 using actors::runtime::resource_set;
 using actors::runtime::scheduler;
+using actors::runtime::short_wait;
 using actors::runtime::work_item;
 using actors::runtime::worker_pool;
 using actors::test::eventually;
@@ -622,3 +626,72 @@ TEST(WorkerPool, StopRunsTheJobsStillQueuedThenJoins) {
 }
 
 } // namespace
+
+namespace {
+
+/// Runs `f` on a thread of its own: short_wait remembers the last wait per thread.
+template <class F>
+void on_fresh_thread(F f) {
+  std::thread(f).join();
+}
+
+} // namespace
+
+TEST(ShortWait, NeverSpinsWithOneProcessor) {
+  on_fresh_thread([] {
+    int calls = 0;
+    short_wait cluster{true, 1};
+    EXPECT_EQ(cluster.budget(), 0us);
+    EXPECT_FALSE(cluster.spin([&] { return ++calls > 1000; }));
+    EXPECT_EQ(calls, 1) << "it spun";
+    short_wait embedded{false, 1};
+    EXPECT_EQ(embedded.budget(), 0us);
+  });
+}
+
+TEST(ShortWait, EmbeddedSpinsBrieflyAfterAnyWait) {
+  on_fresh_thread([] {
+    {
+      short_wait first{false, 2};
+      EXPECT_EQ(first.budget(), short_wait::embedded_spin);
+      std::this_thread::sleep_for(2ms);
+    }
+    short_wait after_long{false, 2};
+    EXPECT_EQ(after_long.budget(), short_wait::embedded_spin);
+  });
+}
+
+TEST(ShortWait, ClusterSpinsForARoundTripOnlyAfterAShortWait) {
+  on_fresh_thread([] {
+    {
+      short_wait first{true, 2};
+      EXPECT_EQ(first.budget(), short_wait::cluster_spin) << "a thread's first wait spins";
+    }
+    {
+      short_wait after_short{true, 2};
+      EXPECT_EQ(after_short.budget(), short_wait::cluster_spin);
+      std::this_thread::sleep_for(2ms); // longer than short_enough
+    }
+    {
+      short_wait after_long{true, 2};
+      EXPECT_EQ(after_long.budget(), 0us) << "a thread that waited long spun again";
+    }
+    short_wait after_short_again{true, 2};
+    EXPECT_EQ(after_short_again.budget(), short_wait::cluster_spin);
+  });
+}
+
+TEST(ShortWait, SpinEndsWhenDoneOrWhenTheBudgetIsSpent) {
+  on_fresh_thread([] {
+    {
+      int calls = 0;
+      short_wait w{true, 2};
+      EXPECT_TRUE(w.spin([&] { return ++calls == 3; }));
+      EXPECT_EQ(calls, 3);
+    }
+    auto start = std::chrono::steady_clock::now();
+    short_wait w{true, 2};
+    EXPECT_FALSE(w.spin([] { return false; }));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, short_wait::cluster_spin);
+  });
+}
