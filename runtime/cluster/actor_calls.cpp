@@ -619,8 +619,15 @@ void actor_calls::restart(const actor_id& aid) {
     ++attempts;
     why.clear();
     where.reset();
+    bool nowhere = false;
     try {
-      where = place_.place(resource_set::from(a.opts.num_cpus, a.opts.resources), placement, true);
+      where = place_.place(resource_set::from(a.opts.num_cpus, a.opts.resources), placement, true, nullptr,
+                           &nowhere);
+      // This node is the best place: the instance is made here like on any
+      // other node, through this node's own endpoint, so that the handles,
+      // which name a remote instance, reach it as they are.
+      if (!where && !nowhere)
+        where = local_.id;
     } catch (const std::exception& e) {
       why = e.what();
     }
