@@ -192,6 +192,7 @@ actor_cell* actor_host::create(const actor_id& id, const detail::function_entry&
     std::lock_guard<std::mutex> guard{mu_};
     actors_.emplace(a->id, a);
   }
+  live_.fetch_add(1, std::memory_order_relaxed);
   auto ticket = [&] {
     std::lock_guard<std::mutex> guard{a->mu};
     return queue_creation_locked(a);
@@ -258,6 +259,8 @@ void actor_host::end(actor_cell* a, const std::string& why) {
 }
 
 void actor_host::die_locked(actor_cell* a, std::unique_lock<std::mutex>& lock, std::string why) {
+  if (a->st != actor_cell::state::dead)
+    live_.fetch_sub(1, std::memory_order_relaxed);
   a->st = actor_cell::state::dead;
   a->death = std::move(why);
   // Every creation still queued or running is stale from now on.
@@ -584,6 +587,7 @@ void actor_host::forget(actor_cell* a) noexcept {
   if (a->st != actor_cell::state::dead) {
     // No handle, no queued call and no creation is left: nobody can reach the
     // actor again.
+    live_.fetch_sub(1, std::memory_order_relaxed);
     a->st = actor_cell::state::dead;
     ++a->generation;
     a->creation_waiting = false;

@@ -239,6 +239,13 @@ class actor_host {
 
   actor_host_stats stats() const;
 
+  /// How many actors this node hosts that are not dead (being created or
+  /// alive): stats().creating + stats().alive without visiting each actor.
+  std::size_t live_count() const noexcept {
+    auto n = live_.load(std::memory_order_relaxed);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+
  private:
   friend class actor_creation;
   friend class detail::actor_cell;
@@ -288,6 +295,9 @@ class actor_host {
   const name_freed on_named_death_;
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> restarts_total_{0};
+  // Hosted actors not dead yet: one more when created, one less when a cell
+  // becomes dead (under its mutex, so once per actor).
+  std::atomic<std::int64_t> live_{0};
 
   // Guards the table of actors hosted here.
   mutable std::mutex mu_;

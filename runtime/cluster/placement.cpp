@@ -1,5 +1,6 @@
 #include "runtime/cluster/placement.hpp"
 
+#include "runtime/actor_host/actor_host.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/operations.hpp"
 #include "runtime/object_store/object_cell.hpp"
@@ -26,7 +27,6 @@ placement_decision choose_node(const std::vector<placement_candidate>& nodes, co
   };
   std::vector<fit> fits;
   bool local_fits_total = false;
-  double local_score = (local.running + local.pending) / std::max(local.total.cpu, 1.0);
   for (const auto& c : nodes) {
     if (p.affinity.value && c.id == p.affinity) {
       if (c.total.fits(req.demand))
@@ -38,7 +38,7 @@ placement_decision choose_node(const std::vector<placement_candidate>& nodes, co
       continue;
     if (c.id == self) {
       local_fits_total = true;
-      fits.push_back({c.id, local_score});
+      fits.push_back({c.id, (local.running + local.pending + c.load) / std::max(local.total.cpu, 1.0)});
       continue;
     }
     fits.push_back({c.id, c.load / std::max(c.total.cpu, 1.0)});
@@ -197,11 +197,13 @@ std::optional<node_id> placer::place(const resource_set& demand, const detail::p
   for (const auto& m : snap->members)
     ids.push_back(m.id);
   auto sent = ops_.in_flight(ids);
+  // This node's actors weigh here as they do in the load it reports to others.
+  const auto actors_here = static_cast<double>(host_.live_count());
   std::vector<placement_candidate> nodes;
   nodes.reserve(snap->members.size());
   for (std::size_t i = 0; i < snap->members.size(); ++i) {
     const auto& m = snap->members[i];
-    nodes.push_back({m.id, m.total, m.id == self_ ? 0.0 : m.load + static_cast<double>(sent[i])});
+    nodes.push_back({m.id, m.total, m.id == self_ ? actors_here : m.load + static_cast<double>(sent[i])});
   }
   placement_request req{demand, p, for_actor, {}};
   if (args) {

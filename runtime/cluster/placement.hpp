@@ -17,6 +17,7 @@
 
 namespace actors::runtime {
 
+class actor_host;
 class membership;
 class operations;
 
@@ -26,8 +27,9 @@ class operations;
 struct placement_candidate {
   node_id id;
   resource_set total;
-  /// Work queued or running there (its last report plus what this node sent it
-  /// since); unused for this node, whose own figures are current.
+  /// Work queued or running there: its last report (tasks and actors) plus what
+  /// this node sent it since. For this node only its actors: its tasks come
+  /// from its scheduler's current figures.
   double load = 0;
 };
 
@@ -100,8 +102,8 @@ std::vector<node_id> place_bundles(std::vector<bundle_room> nodes, const std::ve
 /// applies the functions above. Safe for concurrent use.
 class placer {
  public:
-  placer(node_id self, scheduler& sched, const membership& members, const operations& ops)
-    : self_(self), sched_(sched), members_(members), ops_(ops) {}
+  placer(node_id self, scheduler& sched, const actor_host& host, const membership& members, const operations& ops)
+    : self_(self), sched_(sched), host_(host), members_(members), ops_(ops) {}
 
   /// Where to run work with `demand`: nullopt for this node, else another node.
   /// `nowhere` (if given) is set when no node of the cluster can take it yet.
@@ -118,6 +120,7 @@ class placer {
  private:
   const node_id self_;
   scheduler& sched_;
+  const actor_host& host_;
   const membership& members_;
   const operations& ops_;
   std::atomic<std::uint64_t> spread_turn_{0};

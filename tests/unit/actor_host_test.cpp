@@ -418,6 +418,33 @@ TEST_F(ActorHost, KillWithNoRestartEndsTheActorWhateverRestartsAreLeft) {
   EXPECT_EQ(hooks_.constructions.load(), 1);
 }
 
+TEST_F(ActorHost, LiveCountFollowsCreationRestartsDeathsAndForgottenActors) {
+  make(2);
+  auto* killed = spawn(0, reserving(0, /*max_restarts=*/1));
+  auto* restarted_one = spawn(0, reserving(0, /*max_restarts=*/1));
+  auto* dropped = spawn(0);
+  // Counted from its creation on, before the factory has run.
+  EXPECT_EQ(host().live_count(), 3u);
+  EXPECT_EQ(value_of<int>(append(killed, 1)), 2);
+  host().kill(killed, /*no_restart=*/true);
+  EXPECT_EQ(host().live_count(), 2u);
+  host().kill(restarted_one, /*no_restart=*/false);
+  EXPECT_EQ(host().live_count(), 2u) << "a restarting actor is not dead";
+  EXPECT_TRUE(value_of<bool>(restarted(restarted_one)));
+  drop(dropped);
+  EXPECT_TRUE(eventually([&] { return host().live_count() == 1; })) << host().live_count();
+  // Killing the dead again takes nothing off.
+  host().kill(killed, true);
+  host().kill(killed, false);
+  auto* broken = spawn(0, reserving(0), make_broken);
+  EXPECT_EQ(failure_of(append(broken, 1)), errc::actor_died);
+  auto* fresh = spawn(0);
+  EXPECT_EQ(value_of<int>(append(fresh, 1)), 2);
+  EXPECT_EQ(host().live_count(), 2u);
+  auto s = host().stats();
+  EXPECT_EQ(host().live_count(), s.alive + s.creating);
+}
+
 TEST_F(ActorHost, KillingForGoodFailsTheCallsStillQueued) {
   make(2);
   auto* a = spawn(0);

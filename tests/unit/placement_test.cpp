@@ -62,6 +62,17 @@ TEST(Placement, ActorGoesToTheLeastLoadedNodeEvenWithRoomHere) {
   EXPECT_EQ(d.node, b);
 }
 
+TEST(Placement, ActorsHostedHereWeighInThisNodesLoad) {
+  // Here: no task, but 3 actors on 2 CPUs (this node's candidate load is its
+  // actors); b: one actor on 2 CPUs.
+  std::vector<placement_candidate> nodes{{self, cpus(2), 3}, {b, cpus(2), 1}};
+  auto req = task_needing(0);
+  req.for_actor = true;
+  auto d = choose_node(nodes, self, local_figures(2, 2), req, 0);
+  ASSERT_EQ(d.at, where::node);
+  EXPECT_EQ(d.node, b);
+}
+
 TEST(Placement, FullNodeSendsTaskToTheLeastLoadedOther) {
   std::vector<placement_candidate> nodes{{self, cpus(1), 0}, {b, cpus(4), 6}, {c, cpus(4), 1}};
   auto d = choose_node(nodes, self, local_figures(1, 0, 1, 3), task_needing(1), 0);
