@@ -489,7 +489,9 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
     std::vector<std::vector<block_ref>> pieces(k);
     std::vector<object_ref<task_report>> origin(k); // of an output that is one piece
     std::vector<object_ref<task_report>> splits;
-    std::vector<std::vector<std::size_t>> split_outputs;
+    // Where each split's pieces go: (output, place in that output's pieces),
+    // held for them now so that each output's pieces stay in input order.
+    std::vector<std::vector<std::pair<std::size_t, std::size_t>>> split_slots;
     std::uint64_t start = 0;
     for (const auto& sb : stored) {
       const block_ref& b = sb.stored;
@@ -513,16 +515,24 @@ plan_ptr repartition_plan(const plan_ptr& in, std::size_t k) {
         cut.label = "repartition.split";
         cut.cuts = std::move(cuts);
         splits.push_back(task(&run_on_block).name("dataset repartition").remote(b.ref, cut));
-        split_outputs.push_back(std::move(outputs));
+        auto& slots = split_slots.emplace_back();
+        for (std::size_t j : outputs) {
+          slots.emplace_back(j, pieces[j].size());
+          pieces[j].emplace_back();
+        }
       }
       start = end;
     }
     for (std::size_t s = 0; s < splits.size(); ++s) {
       auto rep = get(splits[s]);
       log->add(rep.stats);
+      if (rep.blocks.size() != split_slots[s].size())
+        throw error(errc::task_failed, "repartition: a block was cut into " + std::to_string(rep.blocks.size())
+                                         + " pieces instead of " + std::to_string(split_slots[s].size()));
       for (std::size_t i = 0; i < rep.blocks.size(); ++i) {
-        pieces[split_outputs[s][i]].push_back(std::move(rep.blocks[i]));
-        origin[split_outputs[s][i]] = splits[s];
+        auto [j, at] = split_slots[s][i];
+        pieces[j][at] = std::move(rep.blocks[i]);
+        origin[j] = splits[s];
       }
     }
     // Pieces are in input order within each output, so concatenation keeps order.

@@ -271,6 +271,18 @@ TEST(FlatAccumulators, KeepsOneEntryPerKeyInTheOrderKeysCameThroughEveryGrowth) 
   }
 }
 
+TEST_F(DatasetTest, RepartitionKeepsRowOrderWhateverTheBlocksAndOutputs) {
+  // Outputs made of whole input blocks and of pieces cut from others alike.
+  for (std::int64_t n : {20, 37})
+    for (std::size_t blocks = 1; blocks <= 7; ++blocks)
+      for (std::size_t k = 1; k <= 9; ++k) {
+        auto ds = data::range(n, blocks);
+        auto re = ds.repartition(k);
+        EXPECT_EQ(re.collect(), ds.collect()) << n << " rows in " << blocks << " blocks into " << k;
+        EXPECT_EQ(re.num_blocks(), k);
+      }
+}
+
 TEST_F(DatasetTest, RepartitionShuffleLimitUnion) {
   auto ds = data::range(1001, 3);
   auto re = ds.repartition(10);
