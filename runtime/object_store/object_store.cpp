@@ -84,6 +84,7 @@ object_store::object_store(node_id node, std::size_t byte_limit, std::filesystem
 
 object_store::~object_store() {
   spiller_.stop();
+  remove_own_spill_files();
   for (auto& slot : live_stores) {
     object_store* self = this;
     if (slot.compare_exchange_strong(self, nullptr))

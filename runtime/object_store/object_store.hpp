@@ -255,6 +255,9 @@ class object_store {
   static bool droppable_copy(const object_cell& c);
   /// Writes `bytes` to the spill file of object `id`, all or nothing. The path,
   /// or empty with `problem` saying why (a partly written file is removed).
+  /// Removes the spill files this store wrote (named after its node) that are
+  /// still in its spill directory: those of objects referenced at shutdown.
+  void remove_own_spill_files() noexcept;
   std::string write_spill_file(const object_id& id, std::string_view bytes, std::string& problem);
   /// Spills until `bytes` more fit under the limit; false if they cannot.
   bool room_for(std::size_t bytes);

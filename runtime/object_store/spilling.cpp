@@ -86,6 +86,31 @@ std::string object_store::full_message(std::size_t incoming, const std::string& 
            "or give the spill directory room";
 }
 
+void object_store::remove_own_spill_files() noexcept {
+  // Objects still referenced when the store goes keep their files until here; in
+  // a directory the node made, the node removes it all anyway, but a directory
+  // given with --spill-dir stays, and so would they, run after run.
+  try {
+    const std::string prefix = node_.to_string() + ".";
+    std::error_code ec;
+    std::size_t removed = 0;
+    for (std::filesystem::directory_iterator it(spill_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      const auto name = it->path().filename().string();
+      if (name.size() > prefix.size() + 4 && name.compare(0, prefix.size(), prefix) == 0
+          && name.compare(name.size() - 4, 4, ".obj") == 0) {
+        std::error_code gone;
+        if (std::filesystem::remove(it->path(), gone))
+          ++removed;
+      }
+    }
+    if (removed > 0)
+      log(log_level::info, "object_store", "removed ", removed, " spill file", removed == 1 ? "" : "s",
+          " of objects still referenced at shutdown from ", spill_dir_.string());
+  } catch (const std::exception&) {
+    // Out of memory at shutdown: the files stay, as they did before.
+  }
+}
+
 std::string object_store::write_spill_file(const object_id& id, std::string_view bytes, std::string& problem) {
   // Named by this node too: nodes may share a spill directory, and a node spills
   // values it got from others under their ids.

@@ -393,6 +393,26 @@ TEST_F(ObjectStore, ReleasingTheLastReferenceOfASpilledObjectDeletesItsFile) {
   EXPECT_EQ(store().stats().bytes_in_memory, 0u);
 }
 
+TEST_F(ObjectStore, AStoreThatGoesRemovesTheSpillFilesOfObjectsStillReferencedAndNothingElse) {
+  make_store(1 * MiB);
+  // What else a spill directory given to several nodes holds.
+  std::ofstream(dir_.path() / "0000000000007777.0000000000007777-0000000000000001.obj") << "another node's";
+  std::ofstream(dir_.path() / "notes.txt") << "the user's";
+  std::vector<object_cell*> cells;
+  for (int i = 0; i < 8; ++i)
+    cells.push_back(keep(store().create_ready(actors::detail::box(make_blob(512 * KiB, i)))));
+  ASSERT_TRUE(is_spilled(cells[1]));
+  auto spilled = store().stats().spilled_objects;
+  ASSERT_GE(spilled, 1u);
+  EXPECT_EQ(dir_.file_count(), spilled + 2);
+  // The node stops with the objects still referenced (a program's refs outlive
+  // its shutdown); their cells are released after the store is gone.
+  store_.reset();
+  EXPECT_EQ(dir_.file_count(), 2u);
+  EXPECT_TRUE(fs::exists(dir_.path() / "notes.txt"));
+  EXPECT_TRUE(fs::exists(dir_.path() / "0000000000007777.0000000000007777-0000000000000001.obj"));
+}
+
 TEST_F(ObjectStore, SharedValueIsNotSpilled) {
   make_store(1 * MiB);
   auto held = std::make_shared<const blob>(make_blob(512 * KiB, 100));
