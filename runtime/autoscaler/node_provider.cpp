@@ -1,5 +1,6 @@
 #include "runtime/autoscaler/node_provider.hpp"
 
+#include "runtime/common/head_process.hpp"
 #include "runtime/common/log.hpp"
 
 #include "actors/errors.hpp"
@@ -100,8 +101,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& l
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
+  // A node it starts stops when this process ends (a script ignores it).
+  head_process_environment env;
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &files, &attr, args.data(), environ);
+  int rc = posix_spawn(&pid, args[0], &files, &attr, args.data(), env.envp());
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)

@@ -257,12 +257,8 @@ void membership::head_lost() {
     }
   }
   head_.lost();
-  if (timeout > 0) {
-    log(log_level::warning, "cluster", "lost the connection to the head at ", settings_.head_address,
-        ": reconnecting for up to ", timeout / 1000.0,
-        " s (", flag_name("head-reconnect-timeout"), "); work between live nodes goes on");
-    return;
-  }
+  if (timeout > 0)
+    return; // reconnect_to_head says so, unless the node stops first
   give_up_on_head("reconnecting is off (" + flag_name("head-reconnect-timeout") + "=0)");
 }
 
@@ -358,6 +354,13 @@ void membership::reconnect_to_head() {
       view_.version = 0;
       rec = current_record();
     }
+    // Said after the first pause: a head that stops the cluster closes the
+    // connection about when its stop request arrives, and then this node stops
+    // within the pause, with nothing to warn about.
+    if (attempt == 1)
+      log(log_level::warning, "cluster", "lost the connection to the head at ", settings_.head_address,
+          ": reconnecting for up to ", settings_.head_reconnect_timeout_ms / 1000.0, " s (",
+          flag_name("head-reconnect-timeout"), "); work between live nodes goes on");
     if (steady_clock::now() >= deadline) {
       std::ostringstream why;
       why << "did not come back within " << settings_.head_reconnect_timeout_ms / 1000.0

@@ -2,6 +2,7 @@
 // process's node: each function checks that the runtime runs and hands the call to
 // the service that owns it.
 
+#include "runtime/common/head_process.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/node/local_nodes.hpp"
@@ -239,7 +240,17 @@ void init(const init_options& given) {
   });
   if (opts.node) {
     // A node serves until the cluster stops it; the program's main never goes on.
-    auto cause = runtime::serve_until_stopped([opts] { return runtime::resolve(opts); });
+    // One that a head of this host started also stops when the head's process
+    // ends (it may never hear the head say so).
+    runtime::stop_cause cause;
+    {
+      runtime::head_process_watch head_process([](pid_t head) {
+        runtime::log(runtime::log_level::info, "node", "the process that started this node (pid ", head,
+                     ") has ended: this node stops");
+        runtime::stop_serving();
+      });
+      cause = runtime::serve_until_stopped([opts] { return runtime::resolve(opts); });
+    }
     shutdown();
     std::exit(cause == runtime::stop_cause::requested ? 0 : 1);
   }

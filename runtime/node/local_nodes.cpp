@@ -1,10 +1,12 @@
 #include "runtime/node/local_nodes.hpp"
 
+#include "runtime/common/head_process.hpp"
 #include "runtime/common/log.hpp"
 
 #include "actors/errors.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <cstring>
 #include <spawn.h>
@@ -42,8 +44,6 @@ std::vector<std::string> node_process_command(const std::vector<std::string>& us
     args.push_back("--actors-tls-key=" + tls.key);
     args.push_back("--actors-tls-ca=" + tls.ca);
   }
-  // They belong to the head's process: when it goes, they go, rather than wait for it.
-  args.push_back("--actors-head-reconnect-timeout=0");
   return args;
 }
 
@@ -57,9 +57,10 @@ local_nodes::local_nodes(std::size_t count, const std::vector<std::string>& user
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  head_process_environment env;
   for (std::size_t i = 0; i < count; ++i) {
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ);
+    int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), env.envp());
     if (rc != 0) {
       reap(std::chrono::milliseconds(0));
       throw error(errc::invalid_argument,

@@ -40,8 +40,10 @@ class local_nodes {
 /// What a node process of this program runs: /proc/self/exe with `user_args`
 /// and the flags that make it a node of the head at `address`, offering
 /// `num_cpus` (unset: the default) and `resources` ("GPU=1,..."), answering
-/// `launch_id` if not empty, with this process's TLS files. It stops as soon as
-/// it loses the head.
+/// `launch_id` if not empty, with this process's TLS files. Started with
+/// head_process_environment(), it stops when the head's process ends; a lost
+/// connection alone it treats like any node (it reconnects, and rejoins as a
+/// new node if the head declared it dead meanwhile).
 std::vector<std::string> node_process_command(const std::vector<std::string>& user_args, const std::string& address,
                                               const std::string& token, std::optional<double> num_cpus,
                                               const std::string& resources, int heartbeat_timeout_ms,
