@@ -42,11 +42,6 @@ class head_process_watch {
   head_process_watch(const head_process_watch&) = delete;
   head_process_watch& operator=(const head_process_watch&) = delete;
 
-  /// Whether this process watches a head process (ACTORS_HEAD_PID was its parent).
-  bool watching() const noexcept {
-    return thread_.joinable();
-  }
-
  private:
   std::mutex mu_;
   std::condition_variable cv_;

@@ -12,8 +12,9 @@ namespace actors::runtime {
 
 /// The node processes an embedded head starts from its own program
 /// (`--actors-local-nodes=N`): each runs the program again with `--actors-node`
-/// and joins the head. They stop when the head stops the cluster; this waits for
-/// them and kills any that do not exit in time.
+/// and joins the head. They stop when the head stops the cluster, or when this
+/// process ends (head_process_watch); this waits for them and kills any that do
+/// not exit in time.
 class local_nodes {
  public:
   /// Starts `count` processes of this program (/proc/self/exe) with `user_args`

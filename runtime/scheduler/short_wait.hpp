@@ -28,7 +28,7 @@ class short_wait {
 
   /// A wait starting now, in an embedded node or a node of a cluster, on a
   /// machine with `processors` processors.
-  explicit short_wait(bool in_cluster, unsigned processors = std::thread::hardware_concurrency())
+  explicit short_wait(bool in_cluster, unsigned processors = processors_here())
     : started_(std::chrono::steady_clock::now()) {
     if (processors > 1)
       budget_ = !in_cluster ? embedded_spin : last_wait_short ? cluster_spin : std::chrono::microseconds(0);
@@ -39,6 +39,13 @@ class short_wait {
   }
   short_wait(const short_wait&) = delete;
   short_wait& operator=(const short_wait&) = delete;
+
+  /// std::thread::hardware_concurrency(), read once: it reads a file of /sys on
+  /// each call, which took longer than a whole wait in an embedded node.
+  static unsigned processors_here() noexcept {
+    static const unsigned n = std::thread::hardware_concurrency();
+    return n;
+  }
 
   /// How long spin() may spin, from construction.
   std::chrono::microseconds budget() const noexcept {
