@@ -14,6 +14,7 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace actors::data::detail {
@@ -115,7 +116,15 @@ class stage {
   static any_block run(std::vector<ready_step>& steps, any_block b) {
     for (auto& r : steps) {
       auto t0 = clock::now();
-      b = any_block{r.impl->apply(r.fn.get(), b.rows.get(), r.s->batch_size), r.impl->out};
+      try {
+        b = any_block{r.impl->apply(r.fn.get(), b.rows.get(), r.s->batch_size), r.impl->out};
+      } catch (const actors::error&) {
+        throw; // the runtime's own (an object lost, say): the consumer acts on its kind
+      } catch (const std::exception& e) {
+        // The task is the consumer's, with every operator fused into it: the
+        // message says which operator threw.
+        throw std::runtime_error("dataset operator " + r.s->label + ": " + e.what());
+      }
       r.rows += b.size();
       r.nanos += nanos_since(t0);
     }

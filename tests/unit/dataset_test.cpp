@@ -496,6 +496,9 @@ TEST_F(DatasetTest, UserErrorsAreClear) {
     ADD_FAILURE() << "no error from a throwing map";
   } catch (const actors::task_error& e) {
     EXPECT_NE(std::string(e.what()).find("bad row 0"), std::string::npos) << e.what();
+    // The operator that threw, not only the consumer whose task ran it.
+    EXPECT_NE(std::string(e.what()).find("dataset operator map(<local function>): bad row 0"), std::string::npos)
+      << e.what();
   }
   struct opaque {
     int x;
