@@ -86,18 +86,31 @@ std::string object_store::full_message(std::size_t incoming, const std::string& 
            "or give the spill directory room";
 }
 
+namespace {
+
+// A spill file is `<node id>.<object id>.obj`: named by its node too, since
+// nodes may share a spill directory and a node spills values it got from others
+// under their ids.
+constexpr std::string_view spill_suffix = ".obj";
+
+std::string spill_prefix(const node_id& node) {
+  return node.to_string() + ".";
+}
+
+} // namespace
+
 void object_store::remove_own_spill_files() noexcept {
   // Objects still referenced when the store goes keep their files until here; in
   // a directory the node made, the node removes it all anyway, but a directory
   // given with --spill-dir stays, and so would they, run after run.
   try {
-    const std::string prefix = node_.to_string() + ".";
+    const std::string prefix = spill_prefix(node_);
     std::error_code ec;
     std::size_t removed = 0;
     for (std::filesystem::directory_iterator it(spill_dir_, ec), end; !ec && it != end; it.increment(ec)) {
       const auto name = it->path().filename().string();
-      if (name.size() > prefix.size() + 4 && name.compare(0, prefix.size(), prefix) == 0
-          && name.compare(name.size() - 4, 4, ".obj") == 0) {
+      if (name.size() > prefix.size() + spill_suffix.size() && name.starts_with(prefix)
+          && name.ends_with(spill_suffix)) {
         std::error_code gone;
         if (std::filesystem::remove(it->path(), gone))
           ++removed;
@@ -112,9 +125,7 @@ void object_store::remove_own_spill_files() noexcept {
 }
 
 std::string object_store::write_spill_file(const object_id& id, std::string_view bytes, std::string& problem) {
-  // Named by this node too: nodes may share a spill directory, and a node spills
-  // values it got from others under their ids.
-  auto path = (spill_dir_ / (node_.to_string() + "." + id.to_string() + ".obj")).string();
+  auto path = (spill_dir_ / (spill_prefix(node_) + id.to_string() + std::string(spill_suffix))).string();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     problem = "spill directory " + spill_dir_.string() + ": " + std::system_category().message(errno);

@@ -8,13 +8,14 @@
 //     prints "node pids: P..." and sleeps 60 s, for a test that kills this
 //     program and expects its node processes to end with it.
 
+#include "tests/support/eventually.hpp"
+
 #include <actors/actors.hpp>
 
 #include <signal.h>
 
 #include <chrono>
 #include <cstring>
-#include <functional>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -29,16 +30,6 @@ ACTORS_REMOTE(where_am_i);
 int fail(const std::string& why) {
   std::cout << "FAILED: " << why << std::endl;
   return 1;
-}
-
-bool within(std::chrono::seconds limit, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
 }
 
 } // namespace
@@ -63,23 +54,23 @@ int main(int argc, char** argv) {
   if (!frozen.id.value)
     return fail("no node process besides the head: run with --actors-local-nodes=2");
   ::kill(static_cast<pid_t>(frozen.pid), SIGSTOP);
-  const bool declared_dead = within(std::chrono::seconds(20), [&] {
+  const bool declared_dead = actors::test::eventually([&] {
     for (const auto& n : actors::nodes())
       if (n.id == frozen.id)
         return !n.alive;
     return true;
-  });
+  }, std::chrono::seconds(20));
   ::kill(static_cast<pid_t>(frozen.pid), SIGCONT);
   if (!declared_dead)
     return fail("node " + frozen.id.to_string() + " was not declared dead within 20 s while frozen");
 
   actors::node_id again;
-  if (!within(std::chrono::seconds(20), [&] {
+  if (!actors::test::eventually([&] {
         for (const auto& n : actors::nodes())
           if (n.alive && n.pid == frozen.pid && n.id != frozen.id)
             again = n.id;
         return again.value != 0;
-      }))
+      }, std::chrono::seconds(20)))
     return fail("process " + std::to_string(frozen.pid) + " did not join again as a new node within 20 s");
   auto ran = actors::get(actors::task(where_am_i).node(again, false).remote(1), std::chrono::seconds(10));
   if (ran != again.to_string())

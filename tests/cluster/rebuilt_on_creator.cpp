@@ -3,6 +3,8 @@
 // (--actors-local-nodes=2): the actor is made on the node process, which is then
 // killed, leaving the head, its creator, as the only node that can host it.
 
+#include "tests/support/eventually.hpp"
+
 #include <actors/actors.hpp>
 
 #include <signal.h>
@@ -11,7 +13,6 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -61,16 +62,13 @@ int main(int argc, char** argv) {
   ::kill(static_cast<pid_t>(victim.pid), SIGKILL);
   // A call in flight when the node dies fails (max_task_retries is 0); calls made
   // once the death is known wait for the rebuild.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (bool dead = false; !dead;) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return fail("node " + victim.id.to_string() + " was not taken for dead within 20 s");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    dead = true;
-    for (const auto& n : actors::nodes())
-      if (n.id == victim.id && n.alive)
-        dead = false;
-  }
+  if (!actors::test::eventually([&] {
+        for (const auto& n : actors::nodes())
+          if (n.id == victim.id)
+            return !n.alive;
+        return true;
+      }, std::chrono::seconds(20)))
+    return fail("node " + victim.id.to_string() + " was not taken for dead within 20 s");
   // Rebuilt from its factory: the state starts again at 10.
   std::int64_t after = 0;
   std::string where;

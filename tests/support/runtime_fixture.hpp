@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tests/support/eventually.hpp"
+
 #include <actors/actors.hpp>
 
 #include <gtest/gtest.h>
@@ -61,17 +63,5 @@ class one_cpu_runtime_test : public runtime_test {
     return o;
   }
 };
-
-/// Polls `done` until it holds or `limit` passes; returns whether it held.
-inline bool eventually(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return done();
-}
 
 } // namespace actors::test
